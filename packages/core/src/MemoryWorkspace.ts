@@ -1,0 +1,234 @@
+/**
+ * An in-memory `Workspace`: each stream's files are a map of path → content over a shared
+ * base; a conflict is the same path changed differently by two sides. Commands run in a
+ * temporary directory holding a copy of the files. For the library and tests.
+ *
+ * @since 0.1.0
+ */
+import { CommandExecutor } from "@effect/platform"
+import { Effect, Layer } from "effect"
+import * as fs from "node:fs/promises"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Process from "./Process.js"
+import * as Workspace from "./Workspace.js"
+
+type Tree = Map<string, string>
+
+interface Side {
+  files: Tree
+  /** The commit each state is recorded as: "m<n>". */
+  head: string
+  /** What the tree looked like when each commit was made. */
+}
+
+interface OpenMerge {
+  readonly stream: string
+  readonly paths: ReadonlyArray<string>
+  readonly merged: Tree
+}
+
+export interface Options {
+  /** The files every stream starts from. */
+  readonly base?: Record<string, string>
+  /** The name of the target "branch" (only for the report). */
+  readonly target?: string
+}
+
+/** The state a memory workspace keeps; exposed so tests can look inside. */
+export interface State {
+  readonly base: Tree
+  readonly commits: Map<string, Tree>
+  readonly streams: Map<string, Side>
+  integration: Side | undefined
+  open: OpenMerge | undefined
+  target: string
+  landed: string | undefined
+}
+
+const conflictText = (ours: string | undefined, theirs: string | undefined, stream: string) =>
+  `<<<<<<< integration\n${ours ?? ""}${ours?.endsWith("\n") || ours === undefined ? "" : "\n"}=======\n${theirs ?? ""}${
+    theirs?.endsWith("\n") || theirs === undefined ? "" : "\n"
+  }>>>>>>> ${stream}\n`
+
+const diffPaths = (a: Tree, b: Tree): Array<string> => {
+  const paths = new Set([...a.keys(), ...b.keys()])
+  return [...paths].filter((p) => a.get(p) !== b.get(p)).sort()
+}
+
+/** Builds a memory workspace and its inspectable state. */
+export const make = (options: Options = {}) =>
+  Effect.gen(function*() {
+    const executor = yield* CommandExecutor.CommandExecutor
+    let counter = 0
+    const state: State = {
+      base: new Map(Object.entries(options.base ?? {})),
+      commits: new Map(),
+      streams: new Map(),
+      integration: undefined,
+      open: undefined,
+      target: options.target ?? "main",
+      landed: undefined
+    }
+    const record = (tree: Tree) => {
+      const id = `m${++counter}`
+      state.commits.set(id, new Map(tree))
+      return id
+    }
+    const baseCommit = record(state.base)
+
+    const side = (stream: string) =>
+      Effect.suspend(() => {
+        const s = state.streams.get(stream)
+        return s === undefined
+          ? Effect.fail(new Workspace.WorkspaceFailed({ operation: "stream", message: `no workspace for stream "${stream}"` }))
+          : Effect.succeed(s)
+      })
+    const integration = () =>
+      state.integration === undefined
+        ? Effect.fail(new Workspace.WorkspaceFailed({ operation: "integration", message: "integration has not begun" }))
+        : Effect.succeed(state.integration)
+
+    const filesOf = (get: () => Tree | undefined, label: string): Workspace.Files => {
+      const tree = () => {
+        const t = get()
+        return t === undefined
+          ? Effect.fail(new Workspace.WorkspaceFailed({ operation: "files", message: `no workspace for ${label}` }))
+          : Effect.succeed(t)
+      }
+      return {
+        dir: undefined,
+        read: (p) => Effect.map(tree(), (t) => t.get(p)),
+        write: (p, content) => Effect.map(tree(), (t) => void t.set(p, content)),
+        remove: (p) => Effect.map(tree(), (t) => void t.delete(p)),
+        list: () => Effect.map(tree(), (t) => [...t.keys()].sort())
+      }
+    }
+
+    const treeAt = (location: Workspace.Location) =>
+      location._tag === "Stream" ? Effect.map(side(location.stream), (s) => s.files) : Effect.map(integration(), (s) => s.files)
+
+    const service: Workspace.Service = {
+      kind: "memory",
+      prepare: (run) =>
+        Effect.sync(() => {
+          for (const s of run.streams) state.streams.set(s.name, { files: new Map(state.base), head: baseCommit })
+          return { base: baseCommit, target: state.target }
+        }),
+      files: (stream) => filesOf(() => state.streams.get(stream)?.files, `stream "${stream}"`),
+      commitAttempt: (stream) =>
+        Effect.map(side(stream), (s) => {
+          const files = diffPaths(state.commits.get(s.head)!, s.files)
+          if (files.length === 0) return new Workspace.AttemptChange({ commit: null, files: [] })
+          s.head = record(s.files)
+          return new Workspace.AttemptChange({ commit: s.head, files })
+        }),
+      changedFiles: (stream) => Effect.map(side(stream), (s) => diffPaths(state.base, state.commits.get(s.head)!)),
+      head: (location) =>
+        location._tag === "Stream" ? Effect.map(side(location.stream), (s) => s.head) : Effect.map(integration(), (s) => s.head),
+      exec: (location, command, env) =>
+        Effect.gen(function*() {
+          const tree = yield* treeAt(location)
+          const dir = yield* Effect.tryPromise({
+            try: async () => {
+              const d = await fs.mkdtemp(path.join(os.tmpdir(), "braid-mem-"))
+              for (const [p, content] of tree) {
+                await fs.mkdir(path.dirname(path.join(d, p)), { recursive: true })
+                await fs.writeFile(path.join(d, p), content)
+              }
+              return d
+            },
+            catch: Workspace.failed("exec")
+          })
+          const result = yield* Process.run(command.argv, {
+            cwd: dir,
+            env: { ...process.env, ...env },
+            timeoutMs: command.timeoutMs
+          }).pipe(
+            Effect.provideService(CommandExecutor.CommandExecutor, executor),
+            Effect.ensuring(Effect.promise(() => fs.rm(dir, { recursive: true, force: true }))),
+            Effect.mapError((e) => new Workspace.WorkspaceFailed({ operation: "exec", message: e.message }))
+          )
+          return new Workspace.CommandResult({
+            name: command.name,
+            argv: command.argv,
+            exitCode: result.exitCode,
+            timedOut: result.timedOut,
+            durationMs: result.durationMs,
+            outputTail: Process.tail(`${result.stdout}${result.stderr}`)
+          })
+        }),
+      beginIntegration: () =>
+        Effect.sync(() => {
+          state.integration = { files: new Map(state.base), head: baseCommit }
+        }),
+      probeMerge: (stream) =>
+        Effect.gen(function*() {
+          const s = yield* side(stream)
+          const i = yield* integration()
+          const theirs = state.commits.get(s.head)!
+          const ours = state.commits.get(i.head)!
+          return diffPaths(state.base, theirs).filter((p) => {
+            const b = state.base.get(p)
+            const o = ours.get(p)
+            return o !== b && o !== theirs.get(p)
+          })
+        }),
+      mergeStream: (stream, mergeSide) =>
+        Effect.gen(function*() {
+          const s = yield* side(stream)
+          const i = yield* integration()
+          const theirs = state.commits.get(s.head)!
+          const ours = state.commits.get(i.head)!
+          const merged = new Map(ours)
+          const conflicted: Array<string> = []
+          for (const p of diffPaths(state.base, theirs)) {
+            const b = state.base.get(p)
+            const o = ours.get(p)
+            const t = theirs.get(p)
+            const put = (v: string | undefined) => v === undefined ? merged.delete(p) : merged.set(p, v)
+            if (o === b || o === t) put(t)
+            else if (mergeSide === "stream") put(t)
+            else if (mergeSide === "integration") put(o)
+            else {
+              conflicted.push(p)
+              merged.set(p, conflictText(o, t, stream))
+            }
+          }
+          i.files = merged
+          if (conflicted.length > 0) {
+            state.open = { stream, paths: conflicted, merged }
+            return { _tag: "Conflicted", paths: conflicted } as const
+          }
+          i.head = record(merged)
+          return { _tag: "Merged", commit: i.head } as const
+        }),
+      integrationFiles: () => filesOf(() => state.integration?.files, "the integration"),
+      concludeMerge: (stream) =>
+        Effect.gen(function*() {
+          const i = yield* integration()
+          const open = state.open
+          if (open === undefined || open.stream !== stream) {
+            return yield* new Workspace.WorkspaceFailed({ operation: "conclude", message: `no open merge of stream "${stream}"` })
+          }
+          const remaining = open.paths.filter((p) => Workspace.hasConflictMarkers(i.files.get(p) ?? ""))
+          if (remaining.length > 0) return yield* new Workspace.ConflictMarkersRemain({ stream, paths: remaining })
+          state.open = undefined
+          i.head = record(i.files)
+          return i.head
+        }),
+      land: () =>
+        Effect.gen(function*() {
+          const i = yield* integration()
+          const previous = state.landed ?? baseCommit
+          state.landed = i.head
+          return new Workspace.Landing({ target: state.target, commit: i.head, previous, fastForward: true })
+        }),
+      release: () => Effect.void
+    }
+    return { service, state }
+  })
+
+/** A memory workspace layer. */
+export const layer = (options: Options = {}): Layer.Layer<Workspace.Workspace, never, CommandExecutor.CommandExecutor> =>
+  Layer.effect(Workspace.Workspace, Effect.map(make(options), (m) => m.service))

@@ -1,0 +1,429 @@
+/**
+ * The plan file: the seed's shape (tasks, streams, qualityThreshold, maxParallel,
+ * githubRepo, projectName, featureName) plus braid's optional additions.
+ *
+ * @since 0.1.0
+ */
+import { FileSystem } from "@effect/platform"
+import { Effect, ParseResult, Schema } from "effect"
+import * as YAML from "yaml"
+import * as CommandSpec from "./CommandSpec.js"
+
+/** The stream types of the seed, each mapped to an agent role. */
+export const StreamType = Schema.Literal("database", "api", "ui", "testing", "docs", "infrastructure")
+export type StreamType = typeof StreamType.Type
+
+/** How conflicts between streams are resolved. */
+export const ConflictStrategy = Schema.Literal("agent", "priority", "manual")
+export type ConflictStrategy = typeof ConflictStrategy.Type
+
+/** What follows when a task fails its quality gate three times. */
+export const GateFailurePolicy = Schema.Literal("continue", "halt-stream", "fail-run")
+export type GateFailurePolicy = typeof GateFailurePolicy.Type
+
+/** Priority labels, highest first; a number is also accepted (1 is the highest). */
+export const PriorityLabel = Schema.Literal("critical", "high", "medium", "low")
+
+const StringOrList = Schema.Union(Schema.String, Schema.Array(Schema.String))
+
+/** Scripting for the harness's simulated agents (`--agents mock`): what each attempt scores. */
+export class MockScript extends Schema.Class<MockScript>("MockScript")({
+  scores: Schema.optional(Schema.Array(Schema.Number.pipe(Schema.between(0, 100)))),
+  files: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
+}) {}
+
+/** One unit of work, carried out by its stream's agent. */
+export class Task extends Schema.Class<Task>("Task")({
+  id: Schema.NonEmptyTrimmedString,
+  title: Schema.String,
+  stream: Schema.optional(Schema.String),
+  streamType: Schema.optional(Schema.String),
+  description: Schema.optional(Schema.String),
+  acceptanceCriteria: Schema.optional(StringOrList),
+  githubIssueNumber: Schema.optional(Schema.Int),
+  effort: Schema.optional(Schema.Union(Schema.String, Schema.Number)),
+  dependsOn: Schema.optional(Schema.Array(Schema.String)),
+  run: Schema.optional(CommandSpec.RunSpec),
+  checks: Schema.optional(Schema.Array(CommandSpec.CommandSpec)),
+  mock: Schema.optional(MockScript)
+}) {}
+
+/** A work stream: tasks run one after another in its own workspace. */
+export class Stream extends Schema.Class<Stream>("Stream")({
+  name: Schema.NonEmptyTrimmedString,
+  type: Schema.String,
+  scope: Schema.optional(StringOrList),
+  priority: Schema.optional(Schema.Union(Schema.Int, PriorityLabel)),
+  agent: Schema.optional(Schema.String)
+}) {}
+
+/** The plan file as written. */
+export class PlanFile extends Schema.Class<PlanFile>("PlanFile")({
+  projectName: Schema.optional(Schema.String),
+  featureName: Schema.optional(Schema.String),
+  tasks: Schema.Array(Task),
+  streams: Schema.Array(Stream),
+  qualityThreshold: Schema.optional(Schema.Number),
+  maxParallel: Schema.optional(Schema.Number),
+  githubRepo: Schema.optional(Schema.NullOr(Schema.String)),
+  agent: Schema.optional(Schema.String),
+  checks: Schema.optional(Schema.Array(CommandSpec.CommandSpec)),
+  verify: Schema.optional(Schema.Array(CommandSpec.CommandSpec)),
+  conflictStrategy: Schema.optional(ConflictStrategy),
+  onGateFailure: Schema.optional(GateFailurePolicy)
+}) {}
+
+/** A stream with its tasks resolved, in the order they run. */
+export interface PlannedStream {
+  readonly name: string
+  readonly type: StreamType
+  /** 1 is the highest; labels map critical=1, high=2, medium=3, low=4; unset = 5. */
+  readonly rank: number
+  readonly scope: ReadonlyArray<string>
+  readonly agent: string | undefined
+  readonly tasks: ReadonlyArray<Task>
+}
+
+/** A validated plan: every reference resolves, defaults applied. */
+export interface Plan {
+  readonly file: PlanFile
+  readonly projectName: string
+  readonly featureName: string
+  readonly qualityThreshold: number
+  readonly maxParallel: number
+  readonly githubRepo: string | undefined
+  readonly streams: ReadonlyArray<PlannedStream>
+  readonly tasks: ReadonlyMap<string, Task>
+  /** task id → stream name */
+  readonly streamOf: ReadonlyMap<string, string>
+  /** task id → ids it waits for (explicit `dependsOn` only; stream order is implicit) */
+  readonly dependsOn: ReadonlyMap<string, ReadonlyArray<string>>
+  readonly checks: ReadonlyArray<CommandSpec.Command>
+  readonly verify: ReadonlyArray<CommandSpec.Command>
+  readonly conflictStrategy: ConflictStrategy
+  readonly onGateFailure: GateFailurePolicy
+}
+
+export const DEFAULT_QUALITY_THRESHOLD = 80
+export const DEFAULT_MAX_PARALLEL = 5
+
+/** One problem found in a plan, with where it is. */
+export interface PlanProblem {
+  readonly path: string
+  readonly message: string
+}
+
+/** The plan could not be read or is invalid; every problem is listed. */
+export class InvalidPlan extends Schema.TaggedError<InvalidPlan>()("InvalidPlan", {
+  source: Schema.String,
+  problems: Schema.Array(Schema.Struct({ path: Schema.String, message: Schema.String }))
+}) {
+  override get message(): string {
+    const lines = this.problems.map((p) => `  - ${p.path === "" ? "(plan)" : p.path}: ${p.message}`)
+    return `${this.source}: invalid plan (${this.problems.length} problem${this.problems.length === 1 ? "" : "s"})\n${
+      lines.join("\n")
+    }`
+  }
+}
+
+const rankOf = (priority: Stream["priority"]): number => {
+  switch (priority) {
+    case undefined:
+      return 5
+    case "critical":
+      return 1
+    case "high":
+      return 2
+    case "medium":
+      return 3
+    case "low":
+      return 4
+    default:
+      return priority
+  }
+}
+
+const isStreamType = Schema.is(StreamType)
+const GITHUB_REPO = /^[A-Za-z0-9][A-Za-z0-9-]*\/[A-Za-z0-9._-]+$/
+
+const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
+  path.reduce<string>(
+    (acc, key) => typeof key === "number" ? `${acc}[${key}]` : acc === "" ? String(key) : `${acc}.${String(key)}`,
+    ""
+  )
+
+/** Checks the decoded plan file and resolves it into a `Plan`, reporting every problem at once. */
+export const validate = (file: PlanFile, source = "plan"): Effect.Effect<Plan, InvalidPlan> =>
+  Effect.suspend(() => {
+    const problems: Array<PlanProblem> = []
+    const problem = (path: string, message: string) => problems.push({ path, message })
+
+    const threshold = file.qualityThreshold ?? DEFAULT_QUALITY_THRESHOLD
+    if (!(threshold >= 0 && threshold <= 100)) {
+      problem("qualityThreshold", `must be between 0 and 100, got ${threshold}`)
+    }
+    const maxParallel = file.maxParallel ?? DEFAULT_MAX_PARALLEL
+    if (!Number.isInteger(maxParallel) || maxParallel < 1) {
+      problem("maxParallel", `must be a whole number of at least 1, got ${maxParallel}`)
+    }
+    const githubRepo = file.githubRepo ?? undefined
+    if (githubRepo !== undefined && !GITHUB_REPO.test(githubRepo)) {
+      problem("githubRepo", `must look like "owner/name", got "${githubRepo}"`)
+    }
+
+    // streams
+    const streamIndex = new Map<string, number>()
+    file.streams.forEach((stream, i) => {
+      if (streamIndex.has(stream.name)) {
+        problem(`streams[${i}].name`, `duplicate stream name "${stream.name}" (also streams[${streamIndex.get(stream.name)}])`)
+      } else {
+        streamIndex.set(stream.name, i)
+      }
+      if (!isStreamType(stream.type)) {
+        problem(
+          `streams[${i}].type`,
+          `unknown stream type "${stream.type}" (expected one of ${StreamType.literals.join(", ")})`
+        )
+      }
+      if (typeof stream.priority === "number" && stream.priority < 1) {
+        problem(`streams[${i}].priority`, `must be 1 (highest) or more, got ${stream.priority}`)
+      }
+    })
+    if (file.streams.length === 0) problem("streams", "a plan needs at least one stream")
+
+    // tasks
+    const taskIndex = new Map<string, number>()
+    const streamOf = new Map<string, string>()
+    file.tasks.forEach((task, i) => {
+      if (taskIndex.has(task.id)) {
+        problem(`tasks[${i}].id`, `duplicate task id "${task.id}" (also tasks[${taskIndex.get(task.id)}])`)
+        return
+      }
+      taskIndex.set(task.id, i)
+      if (task.streamType !== undefined && !isStreamType(task.streamType)) {
+        problem(
+          `tasks[${i}].streamType`,
+          `unknown stream type "${task.streamType}" (expected one of ${StreamType.literals.join(", ")})`
+        )
+      }
+      if (task.stream !== undefined) {
+        const s = streamIndex.get(task.stream)
+        if (s === undefined) {
+          problem(`tasks[${i}].stream`, `task "${task.id}" names stream "${task.stream}", which is not in streams`)
+          return
+        }
+        const named = file.streams[s]!
+        if (task.streamType !== undefined && task.streamType !== named.type) {
+          const other = file.streams.find((st) => st.type === task.streamType)
+          problem(
+            `tasks[${i}].streamType`,
+            other === undefined
+              ? `task "${task.id}" is in stream "${named.name}" of type "${named.type}" but says streamType "${task.streamType}"`
+              : `task "${task.id}" is in two streams: "${named.name}" by name and "${other.name}" by streamType "${task.streamType}"`
+          )
+          return
+        }
+        streamOf.set(task.id, named.name)
+      } else if (task.streamType !== undefined) {
+        const matching = file.streams.filter((st) => st.type === task.streamType)
+        if (matching.length === 1) streamOf.set(task.id, matching[0]!.name)
+        else if (matching.length === 0) {
+          problem(`tasks[${i}].stream`, `task "${task.id}" is in no stream (no stream of type "${task.streamType}")`)
+        } else {
+          problem(
+            `tasks[${i}].stream`,
+            `task "${task.id}" is in ${matching.length} streams of type "${task.streamType}" (${
+              matching.map((m) => `"${m.name}"`).join(", ")
+            }): name one with "stream"`
+          )
+        }
+      } else {
+        problem(`tasks[${i}].stream`, `task "${task.id}" is in no stream (give "stream" or "streamType")`)
+      }
+    })
+
+    // dependencies
+    const dependsOn = new Map<string, ReadonlyArray<string>>()
+    file.tasks.forEach((task, i) => {
+      if (taskIndex.get(task.id) !== i) return
+      const deps: Array<string> = []
+      ;(task.dependsOn ?? []).forEach((dep, j) => {
+        if (dep === task.id) problem(`tasks[${i}].dependsOn[${j}]`, `task "${task.id}" depends on itself`)
+        else if (!taskIndex.has(dep)) {
+          problem(`tasks[${i}].dependsOn[${j}]`, `task "${task.id}" depends on unknown task "${dep}"`)
+        } else deps.push(dep)
+      })
+      dependsOn.set(task.id, deps)
+    })
+
+    // Cycles: explicit edges plus the implicit order inside each stream.
+    const streamTasks = new Map<string, Array<Task>>()
+    for (const s of file.streams) streamTasks.set(s.name, [])
+    file.tasks.forEach((task, i) => {
+      const s = streamOf.get(task.id)
+      if (s !== undefined && taskIndex.get(task.id) === i) streamTasks.get(s)!.push(task)
+    })
+    const edges = new Map<string, Array<string>>()
+    for (const [id, deps] of dependsOn) edges.set(id, [...deps])
+    for (const tasks of streamTasks.values()) {
+      for (let k = 1; k < tasks.length; k++) edges.get(tasks[k]!.id)?.push(tasks[k - 1]!.id)
+    }
+    for (const cycle of findCycles(edges)) {
+      problem("tasks", `dependency cycle: ${[...cycle, cycle[0]].join(" → ")}`)
+    }
+
+    // checks and verify commands
+    const normalise = (specs: ReadonlyArray<CommandSpec.CommandSpec> | undefined, path: string) =>
+      (specs ?? []).flatMap((spec, i) => {
+        const result = CommandSpec.toCommand(spec)
+        if (typeof result === "string") {
+          problem(`${path}[${i}]`, result)
+          return []
+        }
+        return [result]
+      })
+    const checks = normalise(file.checks, "checks")
+    const verify = normalise(file.verify, "verify")
+    file.tasks.forEach((task, i) => {
+      normalise(task.checks, `tasks[${i}].checks`)
+      if (task.run !== undefined) {
+        const run = CommandSpec.toRun(task.run)
+        if (typeof run === "string") problem(`tasks[${i}].run`, run)
+      }
+    })
+
+    if (problems.length > 0) return Effect.fail(new InvalidPlan({ source, problems }))
+
+    const streams: Array<PlannedStream> = file.streams.map((s) => ({
+      name: s.name,
+      type: s.type as StreamType,
+      rank: rankOf(s.priority),
+      scope: s.scope === undefined ? [] : typeof s.scope === "string" ? [s.scope] : s.scope,
+      agent: s.agent,
+      tasks: streamTasks.get(s.name)!
+    }))
+    return Effect.succeed<Plan>({
+      file,
+      projectName: file.projectName ?? "project",
+      featureName: file.featureName ?? "feature",
+      qualityThreshold: threshold,
+      maxParallel,
+      githubRepo,
+      streams,
+      tasks: new Map(file.tasks.map((t) => [t.id, t])),
+      streamOf,
+      dependsOn,
+      checks,
+      verify,
+      conflictStrategy: file.conflictStrategy ?? "agent",
+      onGateFailure: file.onGateFailure ?? "continue"
+    })
+  })
+
+/** Elementary cycles, one per strongly connected component (Tarjan), members in dependency order. */
+const findCycles = (edges: ReadonlyMap<string, ReadonlyArray<string>>): Array<Array<string>> => {
+  let counter = 0
+  const index = new Map<string, number>()
+  const low = new Map<string, number>()
+  const onStack = new Set<string>()
+  const stack: Array<string> = []
+  const components: Array<Array<string>> = []
+  const visit = (v: string) => {
+    index.set(v, counter)
+    low.set(v, counter)
+    counter++
+    stack.push(v)
+    onStack.add(v)
+    for (const w of edges.get(v) ?? []) {
+      if (!index.has(w)) {
+        visit(w)
+        low.set(v, Math.min(low.get(v)!, low.get(w)!))
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!))
+    }
+    if (low.get(v) === index.get(v)) {
+      const component: Array<string> = []
+      let w: string
+      do {
+        w = stack.pop()!
+        onStack.delete(w)
+        component.push(w)
+      } while (w !== v)
+      if (component.length > 1) components.push(component)
+    }
+  }
+  for (const v of [...edges.keys()].sort()) if (!index.has(v)) visit(v)
+  // Walk each component to print one concrete cycle rather than an unordered set.
+  return components.map((component) => {
+    const members = new Set(component)
+    const start = [...component].sort()[0]!
+    const path = [start]
+    const seen = new Set([start])
+    let current = start
+    for (;;) {
+      const next = (edges.get(current) ?? []).find((w) => members.has(w))!
+      if (seen.has(next)) return path.slice(path.indexOf(next)).reverse()
+      path.push(next)
+      seen.add(next)
+      current = next
+    }
+  })
+}
+
+/** Decodes an already-parsed plan document (from JSON or YAML), reporting every problem. */
+export const decode = (input: unknown, source = "plan"): Effect.Effect<Plan, InvalidPlan> =>
+  Schema.decodeUnknown(PlanFile, { errors: "all", onExcessProperty: "ignore" })(input).pipe(
+    Effect.catchTag("ParseError", (error) =>
+      Effect.fail(
+        new InvalidPlan({
+          source,
+          problems: ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
+            path: formatPath(issue.path),
+            message: issue.message
+          }))
+        })
+      )),
+    Effect.flatMap((file) => validate(file, source))
+  )
+
+/** Parses plan text (YAML is a superset of JSON, so both are read with the YAML parser). */
+export const parse = (text: string, source = "plan"): Effect.Effect<Plan, InvalidPlan> =>
+  Effect.suspend(() => {
+    const doc = YAML.parseDocument(text, { prettyErrors: false })
+    if (doc.errors.length > 0) {
+      return Effect.fail(
+        new InvalidPlan({
+          source,
+          problems: doc.errors.map((e) => ({
+            path: e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : "",
+            message: e.message.split("\n")[0]!
+          }))
+        })
+      )
+    }
+    const value: unknown = doc.toJS()
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      return Effect.fail(
+        new InvalidPlan({ source, problems: [{ path: "", message: "a plan must be an object with tasks and streams" }] })
+      )
+    }
+    return decode(value, source)
+  })
+
+/** Reads and validates a plan file (YAML or JSON). */
+export const load = (path: string): Effect.Effect<Plan, InvalidPlan, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const text = yield* fs.readFileString(path).pipe(
+      Effect.mapError((e) =>
+        new InvalidPlan({
+          source: path,
+          problems: [{ path: "", message: e._tag === "SystemError" && e.reason === "NotFound" ? "file not found" : e.message }]
+        })
+      )
+    )
+    return yield* parse(text, path)
+  })
+
+/** The stream a task belongs to. */
+export const streamOfTask = (plan: Plan, taskId: string): PlannedStream =>
+  plan.streams.find((s) => s.name === plan.streamOf.get(taskId))!

@@ -1,0 +1,86 @@
+/**
+ * Runs a program as an argv (never a shell string) with stdin closed, a timeout, and
+ * stdout, stderr and the exit code read together. On timeout or interruption the whole
+ * process group is killed.
+ *
+ * @since 0.1.0
+ */
+import { Command, CommandExecutor } from "@effect/platform"
+import { Chunk, Duration, Effect, Option, Schema, Stream } from "effect"
+
+/** What a finished process left. */
+export interface Result {
+  readonly exitCode: number
+  readonly stdout: string
+  readonly stderr: string
+  readonly timedOut: boolean
+  readonly durationMs: number
+}
+
+/** The program could not be started at all (not found, not executable, bad cwd). */
+export class SpawnFailed extends Schema.TaggedError<SpawnFailed>()("SpawnFailed", {
+  argv: Schema.Array(Schema.String),
+  message: Schema.String
+}) {}
+
+export interface Options {
+  readonly cwd?: string | undefined
+  readonly env?: Record<string, string | undefined> | undefined
+  readonly timeoutMs?: number | undefined
+  /** Text written to stdin before it is closed (empty when omitted). */
+  readonly stdin?: string | undefined
+}
+
+const collect = (stream: Stream.Stream<Uint8Array, unknown>) =>
+  stream.pipe(
+    Stream.decodeText(),
+    Stream.runCollect,
+    Effect.map((chunks) => Chunk.join(chunks, "")),
+    Effect.orElseSucceed(() => "")
+  )
+
+/** Runs `argv` to completion. A timeout is a result (`timedOut`, exit code 124), not an error. */
+export const run = (
+  argv: ReadonlyArray<string>,
+  options: Options = {}
+): Effect.Effect<Result, SpawnFailed, CommandExecutor.CommandExecutor> =>
+  Effect.gen(function*() {
+    const [program, ...args] = argv
+    let command = Command.make(program!, ...args).pipe(Command.feed(options.stdin ?? ""))
+    if (options.cwd !== undefined) command = Command.workingDirectory(command, options.cwd)
+    if (options.env !== undefined) {
+      const env: Record<string, string> = {}
+      for (const [k, v] of Object.entries(options.env)) if (v !== undefined) env[k] = v
+      command = Command.env(command, env)
+    }
+    const started = Date.now()
+    const execute = Effect.scoped(
+      Effect.gen(function*() {
+        const proc = yield* Command.start(command)
+        const [stdout, stderr, exitCode] = yield* Effect.all(
+          [collect(proc.stdout), collect(proc.stderr), proc.exitCode],
+          { concurrency: 3 }
+        )
+        return { exitCode: exitCode as number, stdout, stderr }
+      })
+    ).pipe(
+      Effect.mapError((e) => new SpawnFailed({ argv: [...argv], message: e.message }))
+    )
+    const timed = options.timeoutMs === undefined ? Effect.map(execute, Option.some) : Effect.timeoutOption(
+      execute,
+      Duration.millis(options.timeoutMs)
+    )
+    const outcome = yield* timed
+    const durationMs = Date.now() - started
+    return Option.match(outcome, {
+      onNone: () => ({ exitCode: 124, stdout: "", stderr: `timed out after ${options.timeoutMs} ms`, timedOut: true, durationMs }),
+      onSome: (r) => ({ ...r, timedOut: false, durationMs })
+    })
+  })
+
+/** The last `lines` lines of a text (and at most `chars` characters). */
+export const tail = (text: string, lines = 40, chars = 4000): string => {
+  const all = text.replace(/\s+$/, "").split("\n")
+  const kept = all.slice(-lines).join("\n")
+  return kept.length > chars ? kept.slice(-chars) : kept
+}

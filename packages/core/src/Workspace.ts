@@ -1,0 +1,161 @@
+/**
+ * The `Workspace` port: one isolated workspace per stream, the changes each stream made,
+ * conflict checks, the integration of every stream, and landing the result.
+ * Implementations: `GitWorkspace` (real repositories) and `MemoryWorkspace` (library, tests).
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Schema } from "effect"
+import type * as CommandSpec from "./CommandSpec.js"
+
+/** The workspace refused to start: the repository is not in a state a run can use. */
+export class WorkspaceRefused extends Schema.TaggedError<WorkspaceRefused>()("WorkspaceRefused", {
+  reason: Schema.Literal(
+    "not-a-repository",
+    "git-too-old",
+    "unknown-base",
+    "dirty-working-tree",
+    "target-moved",
+    "invalid-option"
+  ),
+  message: Schema.String
+}) {}
+
+/** An operation on the workspace failed (a git command exited non-zero, a file could not be written). */
+export class WorkspaceFailed extends Schema.TaggedError<WorkspaceFailed>()("WorkspaceFailed", {
+  operation: Schema.String,
+  message: Schema.String
+}) {}
+
+/** A merge was concluded while conflict markers remained in files. */
+export class ConflictMarkersRemain extends Schema.TaggedError<ConflictMarkersRemain>()("ConflictMarkersRemain", {
+  stream: Schema.String,
+  paths: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    return `conflict markers remain in ${this.paths.join(", ")} after resolving stream "${this.stream}"`
+  }
+}
+
+/** Every error a workspace can raise. */
+export type WorkspaceError = WorkspaceRefused | WorkspaceFailed | ConflictMarkersRemain
+
+/** A view onto the files of one workspace (a stream's, or the integration's). */
+export interface Files {
+  /** The real directory behind the view, when there is one (git worktrees). */
+  readonly dir: string | undefined
+  /** The file's text, or undefined when it does not exist. */
+  readonly read: (path: string) => Effect.Effect<string | undefined, WorkspaceFailed>
+  readonly write: (path: string, content: string) => Effect.Effect<void, WorkspaceFailed>
+  readonly remove: (path: string) => Effect.Effect<void, WorkspaceFailed>
+  /** Every file path in the workspace, sorted. */
+  readonly list: () => Effect.Effect<ReadonlyArray<string>, WorkspaceFailed>
+}
+
+/** What an attempt changed, as the workspace (not the agent) sees it. */
+export class AttemptChange extends Schema.Class<AttemptChange>("AttemptChange")({
+  /** The commit recording the attempt; null when the attempt changed nothing. */
+  commit: Schema.NullOr(Schema.String),
+  /** Files the attempt changed. */
+  files: Schema.Array(Schema.String)
+}) {}
+
+/** The result of running a command in a workspace. */
+export class CommandResult extends Schema.Class<CommandResult>("CommandResult")({
+  name: Schema.String,
+  argv: Schema.Array(Schema.String),
+  exitCode: Schema.Number,
+  timedOut: Schema.Boolean,
+  durationMs: Schema.Number,
+  /** The last lines of stdout and stderr together. */
+  outputTail: Schema.String
+}) {}
+
+/** The outcome of merging one stream into the integration. */
+export type MergeOutcome =
+  | { readonly _tag: "Merged"; readonly commit: string }
+  | { readonly _tag: "Conflicted"; readonly paths: ReadonlyArray<string> }
+
+/** Which side wins conflicted hunks when merging a stream ("none": stop at the conflict). */
+export type MergeSide = "none" | "integration" | "stream"
+
+/** A stream as the workspace needs to know it. */
+export interface StreamSetup {
+  readonly name: string
+}
+
+/** The run a workspace is prepared for. */
+export interface RunSetup {
+  readonly runId: string
+  readonly streams: ReadonlyArray<StreamSetup>
+  /** Whether the run will land on the target (refuse a dirty main tree only then). */
+  readonly land: boolean
+}
+
+/** What `prepare` found and made. */
+export interface Prepared {
+  /** The commit every stream starts from. */
+  readonly base: string
+  /** The branch a landing advances. */
+  readonly target: string
+}
+
+/** The result of landing the verified integration on the target. */
+export class Landing extends Schema.Class<Landing>("Landing")({
+  target: Schema.String,
+  commit: Schema.String,
+  previous: Schema.String,
+  fastForward: Schema.Boolean
+}) {}
+
+/** Where a command runs. */
+export type Location = { readonly _tag: "Stream"; readonly stream: string } | { readonly _tag: "Integration" }
+
+export const streamLocation = (stream: string): Location => ({ _tag: "Stream", stream })
+export const integrationLocation: Location = { _tag: "Integration" }
+
+/** The workspace port. */
+export interface Service {
+  readonly kind: "git" | "memory"
+  /** Checks the repository and creates one workspace per stream from the base. */
+  readonly prepare: (run: RunSetup) => Effect.Effect<Prepared, WorkspaceError>
+  /** The files of a stream's workspace. */
+  readonly files: (stream: string) => Files
+  /** Records what the last attempt changed in the stream's workspace (a commit, or nothing). */
+  readonly commitAttempt: (
+    stream: string,
+    attempt: { readonly taskId: string; readonly title: string; readonly attempt: number }
+  ) => Effect.Effect<AttemptChange, WorkspaceError>
+  /** Every file the stream changed since the base. */
+  readonly changedFiles: (stream: string) => Effect.Effect<ReadonlyArray<string>, WorkspaceError>
+  /** The current commit of a location. */
+  readonly head: (location: Location) => Effect.Effect<string, WorkspaceError>
+  /** Runs a command in a location (argv, stdin closed, timeout, output captured). */
+  readonly exec: (location: Location, command: CommandSpec.Command, env?: Record<string, string>) => Effect.Effect<CommandResult, WorkspaceError>
+  /** Creates the integration workspace from the base. */
+  readonly beginIntegration: () => Effect.Effect<void, WorkspaceError>
+  /** Paths that would conflict if the stream were merged into the integration now (touches no files). */
+  readonly probeMerge: (stream: string) => Effect.Effect<ReadonlyArray<string>, WorkspaceError>
+  /** Merges a stream into the integration; on conflict with side "none" the conflict is left in place. */
+  readonly mergeStream: (stream: string, side: MergeSide) => Effect.Effect<MergeOutcome, WorkspaceError>
+  /** The files of the integration workspace (conflicted files carry markers while a merge is open). */
+  readonly integrationFiles: () => Files
+  /** Completes an open merge after its conflicts were edited away. */
+  readonly concludeMerge: (stream: string) => Effect.Effect<string, WorkspaceError>
+  /** Advances the target to the integration commit (fast-forward only). */
+  readonly land: () => Effect.Effect<Landing, WorkspaceError>
+  /** Removes what the run created (worktrees; stream branches unless kept). */
+  readonly release: (options: { readonly keepWorktrees: boolean }) => Effect.Effect<void, WorkspaceError>
+}
+
+/** The workspace a run uses. */
+export class Workspace extends Context.Tag("@braid/core/Workspace")<Workspace, Service>() {}
+
+/** Finds conflict-marker lines (`<<<<<<<`, `=======`, `>>>>>>>`) left in a text. */
+export const hasConflictMarkers = (text: string): boolean =>
+  /^<{7}( |$)/m.test(text) && /^={7}$/m.test(text) && /^>{7}( |$)/m.test(text)
+
+/** Fails unless `f` can be carried out; a small helper for implementations. */
+export const failed = (operation: string) => (error: unknown) =>
+  new WorkspaceFailed({ operation, message: error instanceof Error ? error.message : String(error) })
+
