@@ -427,3 +427,17 @@ export const load = (path: string): Effect.Effect<Plan, InvalidPlan, FileSystem.
 /** The stream a task belongs to. */
 export const streamOfTask = (plan: Plan, taskId: string): PlannedStream =>
   plan.streams.find((s) => s.name === plan.streamOf.get(taskId))!
+
+/** Settings a caller (the CLI's flags) may override; the result is validated again. */
+export interface Overrides {
+  readonly qualityThreshold?: number | undefined
+  readonly maxParallel?: number | undefined
+  readonly conflictStrategy?: ConflictStrategy | undefined
+  readonly onGateFailure?: GateFailurePolicy | undefined
+}
+
+/** The plan with overrides applied. */
+export const override = (plan: Plan, overrides: Overrides, source = "options"): Effect.Effect<Plan, InvalidPlan> => {
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined))
+  return Object.keys(defined).length === 0 ? Effect.succeed(plan) : validate(new PlanFile({ ...plan.file, ...defined }), source)
+}

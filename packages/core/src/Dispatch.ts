@@ -1,0 +1,184 @@
+/**
+ * Dispatch: every stream is a fiber running its tasks one after another; a task starts when
+ * the tasks it depends on (in any stream) have settled and an agent slot is free. At most
+ * `maxParallel` tasks hold a slot at once. A stream's failure never loses another's results.
+ *
+ * @since 0.1.0
+ */
+import { Cause, DateTime, Deferred, Effect, Schedule } from "effect"
+import * as Agent from "./Agent.js"
+import * as AgentSlots from "./AgentSlots.js"
+import type * as ExecutionPlan from "./ExecutionPlan.js"
+import type * as Plan from "./Plan.js"
+import * as Progress from "./Progress.js"
+import * as QualityGate from "./QualityGate.js"
+import * as Review from "./Review.js"
+import * as RunReport from "./RunReport.js"
+import * as Workspace from "./Workspace.js"
+
+export interface DispatchInput {
+  readonly runId: string
+  readonly plan: Plan.Plan
+  readonly execution: ExecutionPlan.ExecutionPlan
+  readonly reviewRetry?: Schedule.Schedule<unknown, Review.ReviewFailed>
+  /** Results already settled (a resumed run does not run these again). */
+  readonly settled?: ReadonlyMap<string, RunReport.TaskResult>
+  /** Attempts recorded for tasks that had not settled. */
+  readonly recorded?: ReadonlyMap<string, ReadonlyArray<RunReport.AttemptRecord>>
+}
+
+export interface StreamOutcome {
+  readonly stream: Plan.PlannedStream
+  readonly agent: string
+  readonly results: ReadonlyArray<RunReport.TaskResult>
+}
+
+const now = DateTime.now.pipe(Effect.map(DateTime.formatIso))
+
+const summaryOf = (attempts: ReadonlyArray<RunReport.AttemptRecord>) => attempts.at(-1)?.summary ?? ""
+
+/** Runs every stream; never fails: problems become task results. */
+export const run = (input: DispatchInput) =>
+  Effect.gen(function*() {
+    const workspace = yield* Workspace.Workspace
+    const reviewer = yield* Review.Reviewer
+    const progress = yield* Progress.Progress
+    const registry = yield* Agent.AgentRegistry
+    const { execution, plan } = input
+    const slots = yield* AgentSlots.make(plan.maxParallel)
+    const reviewRetry = input.reviewRetry ?? QualityGate.defaultReviewRetry
+
+    const settledOf = new Map<string, Deferred.Deferred<RunReport.TaskResult>>()
+    for (const id of plan.tasks.keys()) settledOf.set(id, yield* Deferred.make<RunReport.TaskResult>())
+    let haltedBy: string | undefined
+
+    const skipped = (task: Plan.Task, reason: string) =>
+      new RunReport.TaskResult({
+        taskId: task.id,
+        title: task.title,
+        result: "",
+        quality: null,
+        qualityIterations: 0,
+        status: "skipped",
+        attempts: [],
+        error: reason,
+        durationMs: 0
+      })
+
+    const runTask = (
+      stream: Plan.PlannedStream,
+      agent: Agent.Service,
+      task: Plan.Task,
+      earlier: ReadonlyArray<Agent.EarlierResult>
+    ) =>
+      Effect.gen(function*() {
+        const started = Date.now()
+        const outcome = yield* QualityGate.run({
+          runId: input.runId,
+          plan,
+          stream,
+          task,
+          agent,
+          earlier,
+          reviewRetry,
+          ...(input.recorded?.has(task.id) ? { recorded: input.recorded.get(task.id)! } : {})
+        }, { workspace, reviewer, progress }).pipe(Effect.either)
+        const attempts = outcome._tag === "Right" ? outcome.right.attempts : outcome.left.attempts
+        const last = attempts.at(-1)?.review ?? null
+        const status: RunReport.TaskStatus = outcome._tag === "Left"
+          ? "failed"
+          : outcome.right.passed
+          ? "completed"
+          : "needs-review"
+        return new RunReport.TaskResult({
+          taskId: task.id,
+          title: task.title,
+          result: summaryOf(attempts),
+          quality: last,
+          qualityIterations: Math.max(0, attempts.length - 1),
+          status,
+          attempts,
+          ...(outcome._tag === "Left" ? { error: outcome.left.error.message } : {}),
+          durationMs: Date.now() - started
+        })
+      })
+
+    const runStream = (stream: Plan.PlannedStream) =>
+      Effect.gen(function*() {
+        const agent = registry.forStream(stream)
+        yield* progress.publish({ _tag: "StreamStarted", at: yield* now, stream: stream.name })
+        const results: Array<RunReport.TaskResult> = []
+        let haltedStream: string | undefined
+        for (const task of stream.tasks) {
+          const done = input.settled?.get(task.id)
+          let result: RunReport.TaskResult
+          if (done !== undefined) {
+            result = done
+          } else {
+            // Wait for cross-stream dependencies without holding an agent slot.
+            const deps = yield* Effect.forEach(plan.dependsOn.get(task.id) ?? [], (d) => Deferred.await(settledOf.get(d)!))
+            const blocking = deps.find((d) => d.status === "failed" || d.status === "skipped")
+            if (haltedBy !== undefined) result = skipped(task, `not started: ${haltedBy}`)
+            else if (haltedStream !== undefined) result = skipped(task, `not started: ${haltedStream}`)
+            else if (blocking !== undefined) {
+              result = skipped(task, `not started: dependency ${blocking.taskId} ${blocking.status}`)
+            } else {
+              const earlier = results.map((r) => ({ taskId: r.taskId, title: r.title, status: r.status, summary: r.result }))
+              const priority = [-(execution.criticalPath.get(task.id) ?? 1), stream.rank, stream.name]
+              result = haltedBy !== undefined
+                ? skipped(task, `not started: ${haltedBy}`)
+                : yield* slots.withSlot(priority)(
+                  Effect.suspend(() =>
+                    haltedBy !== undefined
+                      ? Effect.succeed(skipped(task, `not started: ${haltedBy}`))
+                      : runTask(stream, agent, task, earlier)
+                  )
+                )
+            }
+            yield* progress.publish({
+              _tag: "TaskSettled",
+              at: yield* now,
+              stream: stream.name,
+              taskId: task.id,
+              status: result.status,
+              score: result.quality?.score ?? null
+            })
+          }
+          results.push(result)
+          yield* Deferred.succeed(settledOf.get(task.id)!, result)
+          if (result.status === "needs-review" || result.status === "failed") {
+            const why = `task ${task.id} ${result.status}`
+            if (result.status === "failed" || plan.onGateFailure === "halt-stream") {
+              haltedStream ??= `${why} earlier in stream ${stream.name}`
+            }
+            if (plan.onGateFailure === "fail-run" && result.status === "needs-review") {
+              haltedBy ??= `${why} (onGateFailure: fail-run)`
+            }
+          }
+        }
+        yield* progress.publish({ _tag: "StreamFinished", at: yield* now, stream: stream.name })
+        return { stream, agent: agent.name, results } satisfies StreamOutcome
+      }).pipe(
+        // A defect in one stream must not lose the others: record it on its unsettled tasks.
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.gen(function*() {
+            const message = Cause.pretty(cause).split("\n")[0] ?? "stream failed"
+            const results: Array<RunReport.TaskResult> = []
+            for (const task of stream.tasks) {
+              const deferred = settledOf.get(task.id)!
+              const existing = yield* Deferred.poll(deferred)
+              if (existing._tag === "Some") results.push(yield* existing.value)
+              else {
+                const failed = new RunReport.TaskResult({ ...skipped(task, message), status: "failed" })
+                yield* Deferred.succeed(deferred, failed)
+                results.push(failed)
+              }
+            }
+            return { stream, agent: "unknown", results } satisfies StreamOutcome
+          })
+        )
+      )
+
+    // Every stream is its own fiber; the agent slots, not the fiber count, cap the work.
+    return yield* Effect.forEach(plan.streams, runStream, { concurrency: "unbounded" })
+  })

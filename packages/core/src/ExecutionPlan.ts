@@ -1,0 +1,172 @@
+/**
+ * From a validated plan, a deterministic execution plan: streams grouped into batches that
+ * respect cross-stream task dependencies (priority breaks ties, at most `maxParallel` per
+ * batch), the order streams are integrated in, and each task's dispatch priority.
+ *
+ * Batches describe the shape of the work; dispatch does not wait at batch boundaries —
+ * each task starts as soon as the tasks it depends on have finished and an agent slot is
+ * free, so a slow stream never holds back an unrelated one.
+ *
+ * @since 0.1.0
+ */
+import type * as Plan from "./Plan.js"
+
+export interface Batch {
+  readonly index: number
+  readonly streams: ReadonlyArray<string>
+}
+
+export interface ExecutionPlan {
+  readonly batches: ReadonlyArray<Batch>
+  /** Streams in the order they are merged into the integration (dependencies first). */
+  readonly integrationOrder: ReadonlyArray<string>
+  /** stream → streams it waits on (through any task dependency) */
+  readonly streamDependsOn: ReadonlyMap<string, ReadonlyArray<string>>
+  /** task id → number of tasks on the longest chain that starts with it (itself included) */
+  readonly criticalPath: ReadonlyMap<string, number>
+  /** The length, in tasks, of the longest dependency chain of the whole plan. */
+  readonly criticalPathLength: number
+}
+
+const byRankThenName = (plan: Plan.Plan) => {
+  const rank = new Map(plan.streams.map((s, i) => [s.name, [s.rank, i] as const]))
+  return (a: string, b: string) => {
+    const [ra, ia] = rank.get(a)!
+    const [rb, ib] = rank.get(b)!
+    return ra - rb || ia - ib
+  }
+}
+
+/** Every task's predecessors: its `dependsOn` plus the task before it in its stream. */
+export const predecessors = (plan: Plan.Plan): ReadonlyMap<string, ReadonlyArray<string>> => {
+  const preds = new Map<string, Array<string>>()
+  for (const stream of plan.streams) {
+    stream.tasks.forEach((task, i) => {
+      const list = [...(plan.dependsOn.get(task.id) ?? [])]
+      if (i > 0) list.push(stream.tasks[i - 1]!.id)
+      preds.set(task.id, list)
+    })
+  }
+  return preds
+}
+
+/** Builds the execution plan. Pure and deterministic. */
+export const make = (plan: Plan.Plan): ExecutionPlan => {
+  const compare = byRankThenName(plan)
+
+  // stream → streams it depends on
+  const deps = new Map<string, Set<string>>(plan.streams.map((s) => [s.name, new Set<string>()]))
+  for (const [taskId, on] of plan.dependsOn) {
+    const from = plan.streamOf.get(taskId)!
+    for (const dep of on) {
+      const to = plan.streamOf.get(dep)!
+      if (to !== from) deps.get(from)!.add(to)
+    }
+  }
+
+  // Levels of the stream graph; streams in a stream-level cycle (possible even when the
+  // task graph is acyclic) share a level, found by repeatedly taking the ready set.
+  const level = new Map<string, number>()
+  const remaining = new Set(plan.streams.map((s) => s.name))
+  let current = 0
+  while (remaining.size > 0) {
+    let ready = [...remaining].filter((s) => [...deps.get(s)!].every((d) => level.has(d)))
+    if (ready.length === 0) {
+      // A stream-level cycle (possible even when the task graph is acyclic): the
+      // highest-priority waiting stream and every stream mutually reachable with it share a level.
+      const head = [...remaining].sort(compare)[0]!
+      const reach = (from: string, edges: (s: string) => Iterable<string>) => {
+        const seen = new Set([from])
+        const queue = [from]
+        while (queue.length > 0) {
+          for (const n of edges(queue.pop()!)) {
+            if (remaining.has(n) && !seen.has(n)) {
+              seen.add(n)
+              queue.push(n)
+            }
+          }
+        }
+        return seen
+      }
+      const forward = reach(head, (s) => deps.get(s)!)
+      const backward = reach(head, (s) => [...remaining].filter((r) => deps.get(r)!.has(s)))
+      ready = [...forward].filter((s) => backward.has(s))
+    }
+    for (const s of ready) {
+      level.set(s, current)
+      remaining.delete(s)
+    }
+    current++
+  }
+
+  const batches: Array<Batch> = []
+  for (let l = 0; l < current; l++) {
+    const streams = plan.streams.map((s) => s.name).filter((s) => level.get(s) === l).sort(compare)
+    for (let i = 0; i < streams.length; i += plan.maxParallel) {
+      batches.push({ index: batches.length, streams: streams.slice(i, i + plan.maxParallel) })
+    }
+  }
+
+  // Longest chain of tasks starting at each task (successors through predecessors' inverse).
+  const preds = predecessors(plan)
+  const succs = new Map<string, Array<string>>()
+  for (const [t, ps] of preds) for (const p of ps) (succs.get(p) ?? succs.set(p, []).get(p)!).push(t)
+  const criticalPath = new Map<string, number>()
+  const longest = (t: string): number => {
+    const known = criticalPath.get(t)
+    if (known !== undefined) return known
+    // Iterative to survive very long chains.
+    const stack: Array<[string, boolean]> = [[t, false]]
+    while (stack.length > 0) {
+      const [node, expanded] = stack.pop()!
+      if (criticalPath.has(node)) continue
+      const next = succs.get(node) ?? []
+      if (expanded) {
+        criticalPath.set(node, 1 + Math.max(0, ...next.map((n) => criticalPath.get(n)!)))
+      } else {
+        stack.push([node, true])
+        for (const n of next) if (!criticalPath.has(n)) stack.push([n, false])
+      }
+    }
+    return criticalPath.get(t)!
+  }
+  let criticalPathLength = 0
+  for (const t of plan.tasks.keys()) criticalPathLength = Math.max(criticalPathLength, longest(t))
+
+  return {
+    batches,
+    integrationOrder: batches.flatMap((b) => b.streams),
+    streamDependsOn: new Map([...deps].map(([k, v]) => [k, [...v].sort(compare)])),
+    criticalPath,
+    criticalPathLength
+  }
+}
+
+/** A human-readable rendering for `braid plan`. */
+export const render = (plan: Plan.Plan, execution: ExecutionPlan): string => {
+  const lines: Array<string> = []
+  lines.push(`${plan.featureName} (${plan.projectName}): ${plan.tasks.size} tasks in ${plan.streams.length} streams`)
+  lines.push(`quality threshold ${plan.qualityThreshold}, at most ${plan.maxParallel} agents at once, conflicts: ${plan.conflictStrategy}, on gate failure: ${plan.onGateFailure}`)
+  lines.push(`longest dependency chain: ${execution.criticalPathLength} task(s)`)
+  for (const batch of execution.batches) {
+    lines.push("")
+    lines.push(`batch ${batch.index + 1}`)
+    for (const name of batch.streams) {
+      const stream = plan.streams.find((s) => s.name === name)!
+      const waits = execution.streamDependsOn.get(name) ?? []
+      lines.push(`  ${name} (${stream.type}, priority ${stream.rank})${waits.length > 0 ? `, waits on ${waits.join(", ")}` : ""}`)
+      for (const task of stream.tasks) {
+        const on = plan.dependsOn.get(task.id) ?? []
+        lines.push(`    - ${task.id}: ${task.title}${on.length > 0 ? ` (after ${on.join(", ")})` : ""}`)
+      }
+    }
+  }
+  if (plan.verify.length > 0) {
+    lines.push("")
+    lines.push("verify:")
+    for (const v of plan.verify) lines.push(`  - ${v.name}`)
+  }
+  lines.push("")
+  lines.push(`integration order: ${execution.integrationOrder.join(" → ")}`)
+  return lines.join("\n")
+}

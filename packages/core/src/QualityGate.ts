@@ -1,0 +1,171 @@
+/**
+ * The quality gate: attempt → review, repeated with `Effect.repeat` for at most three runs
+ * in all, each retry fed the latest review. A reviewer error is retried with backoff and
+ * does not use up one of the three runs.
+ *
+ * @since 0.1.0
+ */
+import { DateTime, Effect, Schedule, Schema } from "effect"
+import * as Agent from "./Agent.js"
+import type * as Plan from "./Plan.js"
+import * as Progress from "./Progress.js"
+import * as Review from "./Review.js"
+import * as RunReport from "./RunReport.js"
+import * as Workspace from "./Workspace.js"
+
+/** At most this many attempt+review runs per task. */
+export const MAX_RUNS = 3
+
+/** The reviewer kept failing after its retries. */
+export class ReviewUnavailable extends Schema.TaggedError<ReviewUnavailable>()("ReviewUnavailable", {
+  taskId: Schema.String,
+  attempt: Schema.Number,
+  message: Schema.String
+}) {}
+
+/** Default backoff for a failing reviewer: exponential from 500 ms with jitter, 4 retries. */
+export const defaultReviewRetry: Schedule.Schedule<unknown, Review.ReviewFailed> = Schedule.exponential("500 millis")
+  .pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(4)))
+
+export interface GateInput {
+  readonly runId: string
+  readonly plan: Plan.Plan
+  readonly stream: Plan.PlannedStream
+  readonly task: Plan.Task
+  readonly agent: Agent.Service
+  readonly earlier: ReadonlyArray<Agent.EarlierResult>
+  readonly reviewRetry: Schedule.Schedule<unknown, Review.ReviewFailed>
+  /** Attempts already recorded (a resumed task continues after them). */
+  readonly recorded?: ReadonlyArray<RunReport.AttemptRecord>
+}
+
+export interface GateServices {
+  readonly workspace: Workspace.Service
+  readonly reviewer: Review.Service
+  readonly progress: Progress.Service
+}
+
+export type GateError = Agent.AgentFailed | ReviewUnavailable | Workspace.WorkspaceError
+
+const now = DateTime.now.pipe(Effect.map(DateTime.formatIso))
+
+const toQuality = (review: Review.Review, threshold: number) =>
+  new RunReport.Quality({
+    score: review.score,
+    passes: Review.passes(review, threshold),
+    issues: review.issues,
+    suggestions: review.suggestions,
+    reviewer: review.reviewer
+  })
+
+/** The outcome of the gate: every attempt, and whether the latest review passed. */
+export interface GateOutcome {
+  readonly attempts: ReadonlyArray<RunReport.AttemptRecord>
+  readonly passed: boolean
+}
+
+/** Runs a task through the gate. Fails with the attempts made so far when an attempt cannot finish. */
+export const run = (input: GateInput, services: GateServices) =>
+  Effect.gen(function*() {
+    const { plan, stream, task } = input
+    const { progress, reviewer, workspace } = services
+    const threshold = plan.qualityThreshold
+    const attempts: Array<RunReport.AttemptRecord> = [...(input.recorded ?? [])]
+    const files = workspace.files(stream.name)
+    const latestReview = (): Review.Review | undefined => {
+      const last = attempts.at(-1)?.review
+      return last == null ? undefined : new Review.Review({
+        score: last.score,
+        issues: last.issues,
+        suggestions: last.suggestions,
+        reviewer: last.reviewer
+      })
+    }
+
+    const once = Effect.gen(function*() {
+      const n = attempts.length + 1
+      const startedAt = yield* now
+      const started = Date.now()
+      yield* progress.publish({ _tag: "AttemptStarted", at: startedAt, stream: stream.name, taskId: task.id, attempt: n })
+      const output = yield* input.agent.attempt({
+        runId: input.runId,
+        projectName: plan.projectName,
+        featureName: plan.featureName,
+        task,
+        stream,
+        role: Agent.roleOf(stream),
+        attempt: n,
+        feedback: latestReview(),
+        earlier: input.earlier,
+        files
+      })
+      // What changed comes from the workspace, never from the agent's report.
+      const change = yield* workspace.commitAttempt(stream.name, { taskId: task.id, title: task.title, attempt: n })
+      yield* progress.publish({
+        _tag: "AttemptFinished",
+        at: yield* now,
+        stream: stream.name,
+        taskId: task.id,
+        attempt: n,
+        commit: change.commit,
+        files: change.files,
+        summary: output.summary
+      })
+      const review = yield* reviewer.review({
+        runId: input.runId,
+        task,
+        stream,
+        attempt: n,
+        threshold,
+        output,
+        change,
+        files,
+        planChecks: plan.checks
+      }).pipe(
+        Effect.tapError((e) =>
+          Effect.flatMap(now, (at) =>
+            progress.publish({ _tag: "ReviewRetried", at, stream: stream.name, taskId: task.id, attempt: n, message: e.message })
+          )
+        ),
+        Effect.retry(input.reviewRetry),
+        Effect.mapError((e) => new ReviewUnavailable({ taskId: task.id, attempt: n, message: e.message }))
+      )
+      const quality = toQuality(review, threshold)
+      yield* progress.publish({
+        _tag: "ReviewRecorded",
+        at: yield* now,
+        stream: stream.name,
+        taskId: task.id,
+        attempt: n,
+        score: quality.score,
+        passes: quality.passes,
+        issues: quality.issues
+      })
+      attempts.push(
+        new RunReport.AttemptRecord({
+          attempt: n,
+          startedAt,
+          durationMs: Date.now() - started,
+          summary: output.summary,
+          commit: change.commit,
+          changedFiles: change.files,
+          review: quality,
+          inputTokens: output.usage?.inputTokens ?? 0,
+          outputTokens: output.usage?.outputTokens ?? 0,
+          costUsd: output.usage?.costUsd ?? 0
+        })
+      )
+      return quality.passes
+    })
+
+    const already = attempts.at(-1)?.review?.passes === true
+    const remaining = MAX_RUNS - attempts.length
+    const passed = already
+      ? true
+      : remaining <= 0
+      ? false
+      : yield* Effect.repeat(once, { times: remaining - 1, until: (passes) => passes }).pipe(
+        Effect.mapError((error) => ({ error, attempts: [...attempts] }))
+      )
+    return { attempts, passed } satisfies GateOutcome
+  })

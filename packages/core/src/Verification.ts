@@ -1,0 +1,40 @@
+/**
+ * Integration verification: the plan's `verify` commands, run in the integration workspace
+ * with every stream merged. Every command runs; the stage passes when all exit 0.
+ *
+ * @since 0.1.0
+ */
+import { DateTime, Effect, Schema } from "effect"
+import type * as CommandSpec from "./CommandSpec.js"
+import * as Progress from "./Progress.js"
+import * as RunReport from "./RunReport.js"
+import * as Workspace from "./Workspace.js"
+
+/** The verify commands could not be run at all. */
+export class VerificationUnavailable extends Schema.TaggedError<VerificationUnavailable>()("VerificationUnavailable", {
+  message: Schema.String
+}) {}
+
+/** Runs the verify commands in the integration workspace. */
+export const verify = (commands: ReadonlyArray<CommandSpec.Command>) =>
+  Effect.gen(function*() {
+    const workspace = yield* Workspace.Workspace
+    const progress = yield* Progress.Progress
+    const started = Date.now()
+    const commit = yield* workspace.head(Workspace.integrationLocation)
+    const checks = yield* Effect.forEach(commands, (command) => workspace.exec(Workspace.integrationLocation, command))
+    const passed = checks.every((c) => c.exitCode === 0)
+    yield* progress.publish({
+      _tag: "VerificationFinished",
+      at: DateTime.formatIso(yield* DateTime.now),
+      passed,
+      commit
+    })
+    return new RunReport.VerificationReport({
+      ran: commands.length > 0,
+      passed,
+      commit,
+      checks,
+      durationMs: Date.now() - started
+    })
+  }).pipe(Effect.mapError((e) => new VerificationUnavailable({ message: e.message })))

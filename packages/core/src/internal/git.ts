@@ -1,0 +1,188 @@
+/**
+ * Running git for `GitWorkspace`: one place that decides how git is invoked (identity,
+ * configuration overrides, environment), how its output is parsed, and which lock guards
+ * a repository's shared state.
+ *
+ * @internal
+ */
+import { CommandExecutor } from "@effect/platform"
+import { Effect } from "effect"
+import * as Process from "../Process.js"
+import * as Workspace from "../Workspace.js"
+
+/** Who braid's commits are made by. */
+export interface Identity {
+  readonly name: string
+  readonly email: string
+}
+
+/**
+ * Configuration forced on every git call, whatever the user's global or repository config
+ * says. braid's commits are bookkeeping of agent attempts and merges, made from a process
+ * nobody watches, so:
+ * - hooks do not run (`core.hooksPath=/dev/null`): a user's pre-commit hook could reject or
+ *   rewrite an attempt's commit, and post-checkout hooks (husky, installers) would run once
+ *   per worktree; braid's own quality gate is what judges an attempt;
+ * - nothing is signed (`commit.gpgsign`, `tag.gpgsign`): signing may prompt or need an agent;
+ * - `rerere.enabled=false`: a remembered resolution would silently "resolve" a conflict the
+ *   run must see and report;
+ * - `merge.conflictStyle=merge`: plain two-sided markers, the form resolvers and
+ *   `Workspace.hasConflictMarkers` expect (diff3/zdiff3 add a third section);
+ * - `gc.auto=0`, `maintenance.auto=false`: no background housekeeping racing the parallel
+ *   worktrees for the repository's locks;
+ * - `core.quotePath=false`: paths come back as they are (we also read them with `-z`).
+ * The rest of the user's configuration (filters such as git-lfs, safe.directory, …) is kept.
+ */
+const forcedConfig = [
+  "core.hooksPath=/dev/null",
+  "commit.gpgsign=false",
+  "tag.gpgsign=false",
+  "rerere.enabled=false",
+  "merge.conflictStyle=merge",
+  "gc.auto=0",
+  "maintenance.auto=false",
+  "core.quotePath=false"
+]
+
+/** A git runner bound to an executor and an identity. */
+export interface Git {
+  /** Runs git and returns whatever it exited with; fails only when git cannot be started. */
+  readonly exec: (
+    args: ReadonlyArray<string>,
+    options: { readonly cwd: string; readonly stdin?: string }
+  ) => Effect.Effect<Process.Result, Workspace.WorkspaceFailed>
+  /** Runs git and returns its stdout; any non-zero exit is a `WorkspaceFailed`. */
+  readonly ok: (
+    args: ReadonlyArray<string>,
+    options: { readonly cwd: string; readonly stdin?: string; readonly operation: string }
+  ) => Effect.Effect<string, Workspace.WorkspaceFailed>
+}
+
+/** Builds the argv of one git call. */
+export const argv = (identity: Identity, args: ReadonlyArray<string>): Array<string> => [
+  "git",
+  "-c",
+  `user.name=${identity.name}`,
+  "-c",
+  `user.email=${identity.email}`,
+  ...forcedConfig.flatMap((c) => ["-c", c]),
+  ...args
+]
+
+/** The environment of one git call (added to the inherited one). */
+export const env = (identity: Identity): Record<string, string> => ({
+  // Never wait on a credential or passphrase prompt nobody will answer.
+  GIT_TERMINAL_PROMPT: "0",
+  // The environment wins over any config, so commits are attributed the same everywhere.
+  GIT_AUTHOR_NAME: identity.name,
+  GIT_AUTHOR_EMAIL: identity.email,
+  GIT_COMMITTER_NAME: identity.name,
+  GIT_COMMITTER_EMAIL: identity.email,
+  // Some commands open an editor or a pager on a terminal; there is none.
+  GIT_EDITOR: "true",
+  GIT_PAGER: "cat"
+})
+
+/** Describes a failed git call in one readable message. */
+export const describeFailure = (args: ReadonlyArray<string>, cwd: string, result: Process.Result): string => {
+  const output = Process.tail(`${result.stderr}${result.stdout}`, 12, 2000)
+  return `git ${args.join(" ")} (in ${cwd}) exited with ${result.exitCode}${output === "" ? "" : `: ${output}`}`
+}
+
+/** A git runner using the given executor, so its calls need nothing from the context. */
+export const make = (executor: CommandExecutor.CommandExecutor, identity: Identity): Git => {
+  const exec: Git["exec"] = (args, options) =>
+    Process.run(argv(identity, args), {
+      cwd: options.cwd,
+      env: env(identity),
+      stdin: options.stdin
+    }).pipe(
+      Effect.provideService(CommandExecutor.CommandExecutor, executor),
+      Effect.mapError((e) =>
+        new Workspace.WorkspaceFailed({ operation: `git ${args[0] ?? ""}`, message: `could not run git: ${e.message}` })
+      )
+    )
+  const ok: Git["ok"] = (args, options) =>
+    Effect.flatMap(exec(args, options), (result) =>
+      result.exitCode === 0
+        ? Effect.succeed(result.stdout)
+        : Effect.fail(
+          new Workspace.WorkspaceFailed({ operation: options.operation, message: describeFailure(args, options.cwd, result) })
+        ))
+  return { exec, ok }
+}
+
+/** Splits NUL-separated output (`-z`) into its non-empty fields. */
+export const splitZ = (text: string): Array<string> => text.split("\0").filter((s) => s !== "")
+
+/** Sorted, without duplicates. */
+export const sortedUnique = (paths: Iterable<string>): Array<string> => [...new Set(paths)].sort()
+
+/** The first line of a command's output, trimmed. */
+export const firstLine = (text: string): string => text.split("\n")[0]!.trim()
+
+/**
+ * One lock per repository (keyed by its common git directory), shared by every workspace
+ * of this process that uses that repository: adding, removing and pruning worktrees and
+ * updating refs of the main repository take `.git/config`, `.git/worktrees` and ref locks
+ * that git does not wait for, so they must happen one at a time.
+ */
+const locks = new Map<string, Effect.Semaphore>()
+
+export const lockFor = (commonDir: string): Effect.Semaphore => {
+  let lock = locks.get(commonDir)
+  if (lock === undefined) {
+    lock = Effect.unsafeMakeSemaphore(1)
+    locks.set(commonDir, lock)
+  }
+  return lock
+}
+
+/** One entry of `git worktree list --porcelain`. */
+export interface WorktreeEntry {
+  readonly path: string
+  readonly head: string | undefined
+  /** The full ref checked out (`refs/heads/…`), undefined when detached or bare. */
+  readonly branch: string | undefined
+}
+
+/** Parses `git worktree list --porcelain -z`. */
+export const parseWorktrees = (text: string): Array<WorktreeEntry> => {
+  const entries: Array<WorktreeEntry> = []
+  let current: { path: string; head: string | undefined; branch: string | undefined } | undefined
+  for (const field of text.split("\0")) {
+    if (field === "") {
+      if (current !== undefined) entries.push(current)
+      current = undefined
+    } else if (field.startsWith("worktree ")) {
+      if (current !== undefined) entries.push(current)
+      current = { path: field.slice("worktree ".length), head: undefined, branch: undefined }
+    } else if (current !== undefined && field.startsWith("HEAD ")) {
+      current.head = field.slice("HEAD ".length)
+    } else if (current !== undefined && field.startsWith("branch ")) {
+      current.branch = field.slice("branch ".length)
+    }
+  }
+  if (current !== undefined) entries.push(current)
+  return entries
+}
+
+/**
+ * Paths in `git status --porcelain -z` output. A rename or copy record carries its source
+ * path in the following field, which is a path too.
+ */
+export const parseStatusPaths = (text: string): Array<string> => {
+  const fields = text.split("\0")
+  const paths: Array<string> = []
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i]!
+    if (field.length < 4) continue
+    const xy = field.slice(0, 2)
+    paths.push(field.slice(3))
+    if (xy.includes("R") || xy.includes("C")) {
+      const source = fields[++i]
+      if (source !== undefined && source !== "") paths.push(source)
+    }
+  }
+  return paths
+}
