@@ -5,6 +5,7 @@
  */
 export * as Agent from "./Agent.js"
 export * as CommandSpec from "./CommandSpec.js"
+export * as GitWorkspace from "./GitWorkspace.js"
 export * as ConflictResolver from "./ConflictResolver.js"
 export * as MemoryWorkspace from "./MemoryWorkspace.js"
 export * as Plan from "./Plan.js"

@@ -1,0 +1,750 @@
+/**
+ * The git `Workspace`: one branch and worktree per stream under the repository's run
+ * folder, one commit per attempt, conflict checks with `git merge-tree` (no working tree
+ * touched), an integration worktree where streams are merged one at a time, and a
+ * fast-forward-only landing on the target branch.
+ *
+ * @since 0.1.0
+ */
+import { CommandExecutor } from "@effect/platform"
+import { Effect, Either, Layer } from "effect"
+import * as fs from "node:fs/promises"
+import * as os from "node:os"
+import * as path from "node:path"
+import type * as CommandSpec from "./CommandSpec.js"
+import * as Git from "./internal/git.js"
+import * as Process from "./Process.js"
+import * as Workspace from "./Workspace.js"
+
+/** How a git workspace finds its repository and names what it creates. */
+export interface Options {
+  /** A directory inside the repository (default: the current directory). */
+  readonly repo?: string
+  /** The ref every stream starts from (default: the branch checked out in `repo`). */
+  readonly base?: string
+  /** The branch a landing advances (default: the base, when the base is a branch). */
+  readonly target?: string
+  /** Who braid's commits are made by (default `braid <braid@localhost>`). */
+  readonly author?: { readonly name: string; readonly email: string }
+  /** Where runs keep their worktrees; relative to the repository's top (default `<repo>/.braid`). */
+  readonly runFolder?: string
+}
+
+/** A git version as `git --version` reports it. */
+export interface GitVersion {
+  readonly major: number
+  readonly minor: number
+  readonly patch: number
+}
+
+/** The oldest git with `merge-tree --write-tree`, which probing conflicts needs. */
+export const minimumGitVersion: GitVersion = { major: 2, minor: 38, patch: 0 }
+
+/** Reads `git --version` output and refuses a git older than {@link minimumGitVersion}. */
+export const checkGitVersion = (versionOutput: string): Either.Either<GitVersion, Workspace.WorkspaceRefused> => {
+  const minimum = `${minimumGitVersion.major}.${minimumGitVersion.minor}`
+  const match = /git version (\d+)\.(\d+)(?:\.(\d+))?/.exec(versionOutput)
+  if (match === null) {
+    return Either.left(
+      new Workspace.WorkspaceRefused({
+        reason: "git-too-old",
+        message: `could not read a git version from "${versionOutput.trim()}"; braid needs git ${minimum} or newer`
+      })
+    )
+  }
+  const version = { major: Number(match[1]), minor: Number(match[2]), patch: Number(match[3] ?? 0) }
+  const tooOld = version.major < minimumGitVersion.major ||
+    (version.major === minimumGitVersion.major && version.minor < minimumGitVersion.minor)
+  return tooOld
+    ? Either.left(
+      new Workspace.WorkspaceRefused({
+        reason: "git-too-old",
+        message: `git ${version.major}.${version.minor}.${version.patch} is too old: braid needs git ${minimum} or newer ` +
+          `(for merge-tree --write-tree)`
+      })
+    )
+    : Either.right(version)
+}
+
+/** A branch and the worktree it is checked out in. */
+interface Tree {
+  readonly branch: string
+  readonly dir: string
+}
+
+/** What `prepare` established; the rest of the service works from it. */
+interface Run {
+  readonly runId: string
+  /** The main working tree (the repository's top). */
+  readonly top: string
+  readonly runFolder: string
+  readonly worktrees: string
+  readonly lock: Effect.Semaphore
+  readonly base: string
+  readonly target: string
+  /** The target's commit when the run started, or when it last landed: landing compares against it. */
+  targetAtStart: string
+  readonly streams: Map<string, Tree>
+  integration: Tree | undefined
+  /** Worktrees this run created or took back over; release removes these and nothing else. */
+  readonly owned: Array<Tree>
+  open: { readonly stream: string; readonly paths: ReadonlyArray<string> } | undefined
+  landed: string | undefined
+}
+
+const INTEGRATION_DIR = "_integration"
+const INTEGRATION_BRANCH = "integration"
+
+const refused = (reason: Workspace.WorkspaceRefused["reason"], message: string) =>
+  new Workspace.WorkspaceRefused({ reason, message })
+
+const failure = (operation: string, message: string) => new Workspace.WorkspaceFailed({ operation, message })
+
+const isInside = (root: string, candidate: string): boolean => {
+  const rel = path.relative(root, candidate)
+  return rel === "" || (rel !== ".." && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel))
+}
+
+const realpath = (p: string) => Effect.promise(() => fs.realpath(p).catch(() => path.resolve(p)))
+
+const exists = (p: string) => Effect.promise(() => fs.lstat(p).then(() => true, () => false))
+
+/**
+ * Resolves a workspace-relative path, refusing anything that would reach outside the
+ * worktree: absolute paths, `..`, git's own `.git`, and symbolic links leading out (an
+ * agent could plant `link -> /` and write through it). With `followLeaf` false the last
+ * component is not followed (removing a link removes the link, wherever it points).
+ */
+const resolveInside = async (root: string, relative: string, followLeaf: boolean): Promise<string> => {
+  if (relative === "" || relative.includes("\0")) throw new Error(`"${relative}" is not a file path`)
+  if (path.isAbsolute(relative) || path.win32.isAbsolute(relative)) {
+    throw new Error(`path "${relative}" is absolute; workspace paths are relative to ${root}`)
+  }
+  const full = path.resolve(root, relative)
+  if (full === root || !isInside(root, full)) throw new Error(`path "${relative}" is outside the workspace ${root}`)
+  if (path.relative(root, full).split(path.sep)[0]!.toLowerCase() === ".git") {
+    throw new Error(`path "${relative}" is git's metadata, not a file of the workspace ${root}`)
+  }
+  const realRoot = await fs.realpath(root)
+  let probe = followLeaf ? full : path.dirname(full)
+  for (;;) {
+    const found = await fs.lstat(probe).then(() => true, () => false)
+    if (found) {
+      const real = await fs.realpath(probe).catch(() => undefined)
+      if (real === undefined || !isInside(realRoot, real)) {
+        throw new Error(`path "${relative}" leads outside the workspace ${root} through a symbolic link`)
+      }
+      return full
+    }
+    probe = path.dirname(probe)
+  }
+}
+
+const isMissing = (error: unknown) => {
+  const code = (error as { code?: unknown } | null)?.code
+  return code === "ENOENT" || code === "ENOTDIR"
+}
+
+/** A names is used as one path segment and one ref component: keep it plain. */
+const nameProblem = (what: string, name: string): string | undefined =>
+  name === "" || name === "." || name === ".." || /[/\\\0]/.test(name) || name.startsWith("-")
+    ? `${what} "${name}" cannot name a branch and a folder (no "/", "\\", leading "-", "." or "..")`
+    : undefined
+
+/** Builds a git workspace. Its methods need nothing from the context. */
+export const make = (options: Options = {}) =>
+  Effect.gen(function*() {
+    const executor = yield* CommandExecutor.CommandExecutor
+    const identity: Git.Identity = options.author ?? { name: "braid", email: "braid@localhost" }
+    const git = Git.make(executor, identity)
+    const repo = path.resolve(options.repo ?? process.cwd())
+    let run: Run | undefined
+
+    const prepared = (operation: string) =>
+      Effect.suspend(() =>
+        run === undefined
+          ? Effect.fail(failure(operation, "the workspace has not been prepared (call prepare first)"))
+          : Effect.succeed(run)
+      )
+
+    const streamTree = (operation: string, stream: string) =>
+      Effect.flatMap(prepared(operation), (r) => {
+        const tree = r.streams.get(stream)
+        return tree === undefined
+          ? Effect.fail(failure(operation, `no workspace for stream "${stream}" in run ${r.runId}`))
+          : Effect.succeed(tree)
+      })
+
+    const integrationTree = (operation: string) =>
+      Effect.flatMap(prepared(operation), (r) =>
+        r.integration === undefined
+          ? Effect.fail(failure(operation, `the integration of run ${r.runId} has not begun`))
+          : Effect.succeed(r.integration))
+
+    /** The commit a ref points at, or undefined when there is no such ref. */
+    const resolveCommit = (ref: string, cwd: string) =>
+      Effect.map(
+        git.exec(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`], { cwd }),
+        (r) => r.exitCode === 0 ? Git.firstLine(r.stdout) : undefined
+      )
+
+    const branchHead = (operation: string, branch: string, cwd: string) =>
+      Effect.flatMap(resolveCommit(`refs/heads/${branch}`, cwd), (sha) =>
+        sha === undefined
+          ? Effect.fail(failure(operation, `branch ${branch} does not exist`))
+          : Effect.succeed(sha))
+
+    const isAncestor = (ancestor: string, descendant: string, cwd: string) =>
+      Effect.flatMap(git.exec(["merge-base", "--is-ancestor", ancestor, descendant], { cwd }), (r) =>
+        r.exitCode === 0 || r.exitCode === 1
+          ? Effect.succeed(r.exitCode === 0)
+          : Effect.fail(failure("merge-base", Git.describeFailure(["merge-base", "--is-ancestor", ancestor, descendant], cwd, r))))
+
+    const listWorktrees = (cwd: string) =>
+      Effect.map(git.ok(["worktree", "list", "--porcelain", "-z"], { cwd, operation: "worktree list" }), Git.parseWorktrees)
+
+    /** Tracked changes in a working tree, leaving out the run folder. */
+    const dirtyPaths = (dir: string, runFolder: string) =>
+      Effect.map(
+        git.ok(["status", "--porcelain", "-z", "--untracked-files=no"], { cwd: dir, operation: "status" }),
+        (out) => Git.parseStatusPaths(out).filter((p) => !isInside(runFolder, path.resolve(dir, p)))
+      )
+
+    const unmergedPaths = (dir: string) =>
+      Effect.map(
+        git.ok(["diff", "--name-only", "--no-renames", "--diff-filter=U", "-z"], { cwd: dir, operation: "diff" }),
+        (out) => Git.sortedUnique(Git.splitZ(out))
+      )
+
+    const mergeHead = (dir: string) => resolveCommit("MERGE_HEAD", dir)
+
+    /**
+     * Makes sure `branch` is checked out in a worktree at `dir`: creates both from `start`,
+     * or takes back over what an earlier process of the same run left. Runs under the lock.
+     */
+    const ensureWorktree = (r: { top: string }, tree: Tree, start: string) =>
+      Effect.gen(function*() {
+        const wanted = yield* realpath(tree.dir)
+        const entries = yield* listWorktrees(r.top)
+        for (const entry of entries) {
+          if ((yield* realpath(entry.path)) === wanted && entry.branch === `refs/heads/${tree.branch}`) return
+        }
+        const existing = yield* resolveCommit(`refs/heads/${tree.branch}`, r.top)
+        const args = existing === undefined
+          // --no-track: parallel adds would otherwise race on .git/config.
+          ? ["worktree", "add", "--quiet", "--no-track", "-b", tree.branch, tree.dir, start]
+          : ["worktree", "add", "--quiet", tree.dir, tree.branch]
+        yield* git.ok(args, { cwd: r.top, operation: "worktree add" })
+      })
+
+    /** Adds the run folder to `info/exclude` of the repository (never the user's .gitignore). */
+    const excludeRunFolder = (top: string, runFolder: string) =>
+      Effect.gen(function*() {
+        if (!isInside(top, runFolder) || runFolder === top) return
+        const commonDir = Git.firstLine(
+          yield* git.ok(["rev-parse", "--path-format=absolute", "--git-common-dir"], { cwd: top, operation: "rev-parse" })
+        )
+        const pattern = `/${path.relative(top, runFolder).split(path.sep).join("/")}/`
+        const file = path.join(commonDir, "info", "exclude")
+        yield* Effect.tryPromise({
+          try: async () => {
+            const current = await fs.readFile(file, "utf8").catch((e) => isMissing(e) ? "" : Promise.reject(e))
+            const lines = current.split("\n").map((l) => l.trim())
+            if (lines.includes(pattern) || lines.includes(pattern.slice(1))) return
+            await fs.mkdir(path.dirname(file), { recursive: true })
+            const separator = current === "" || current.endsWith("\n") ? "" : "\n"
+            await fs.appendFile(file, `${separator}# braid's run folder (worktrees, journal)\n${pattern}\n`)
+          },
+          catch: Workspace.failed("exclude run folder")
+        })
+      })
+
+    const filesAt = (root: () => Effect.Effect<string, Workspace.WorkspaceFailed>, dir: string | undefined): Workspace.Files => {
+      const at = (operation: string, relative: string, followLeaf = true) =>
+        Effect.flatMap(root(), (r) =>
+          Effect.tryPromise({
+            try: () => resolveInside(r, relative, followLeaf),
+            catch: Workspace.failed(operation)
+          }))
+      return {
+        dir,
+        read: (relative) =>
+          Effect.flatMap(at("files.read", relative), (full) =>
+            Effect.tryPromise({
+              try: () => fs.readFile(full, "utf8").catch((e) => isMissing(e) ? undefined : Promise.reject(e)),
+              catch: Workspace.failed("files.read")
+            })),
+        write: (relative, content) =>
+          Effect.flatMap(at("files.write", relative), (full) =>
+            Effect.tryPromise({
+              try: async () => {
+                await fs.mkdir(path.dirname(full), { recursive: true })
+                await fs.writeFile(full, content)
+              },
+              catch: Workspace.failed("files.write")
+            })),
+        remove: (relative) =>
+          Effect.flatMap(at("files.remove", relative, false), (full) =>
+            Effect.tryPromise({ try: () => fs.rm(full, { force: true }), catch: Workspace.failed("files.remove") })),
+        list: () =>
+          Effect.gen(function*() {
+            const cwd = yield* root()
+            // Tracked files plus untracked ones git does not ignore, minus tracked files deleted
+            // from disk; an open merge lists a conflicted path once per stage, hence the dedupe.
+            const present = yield* git.ok(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], {
+              cwd,
+              operation: "files.list"
+            })
+            const deleted = new Set(Git.splitZ(yield* git.ok(["ls-files", "-z", "--deleted"], { cwd, operation: "files.list" })))
+            return Git.sortedUnique(Git.splitZ(present).filter((p) => !deleted.has(p)))
+          })
+      }
+    }
+
+    const dirOf = (operation: string, location: Workspace.Location) =>
+      location._tag === "Stream"
+        ? Effect.map(streamTree(operation, location.stream), (t) => t.dir)
+        : Effect.map(integrationTree(operation), (t) => t.dir)
+
+    const prepare = Effect.fn("GitWorkspace.prepare")(function*(setup: Workspace.RunSetup) {
+      if (run !== undefined) {
+        if (run.runId !== setup.runId) {
+          return yield* refused("invalid-option", `this workspace is already prepared for run ${run.runId}, not ${setup.runId}`)
+        }
+        return { base: run.base, target: run.target } satisfies Workspace.Prepared
+      }
+
+      // Checks first: nothing below changes the repository until every one has passed.
+      const version = yield* git.exec(["--version"], { cwd: os.tmpdir() }).pipe(
+        // No git at all is the extreme case of a git too old.
+        Effect.mapError((e) =>
+          refused("git-too-old", `git ${minimumGitVersion.major}.${minimumGitVersion.minor} or newer is required: ${e.message}`)
+        )
+      )
+      yield* checkGitVersion(version.stdout)
+
+      const isDirectory = yield* Effect.promise(() => fs.stat(repo).then((s) => s.isDirectory(), () => false))
+      if (!isDirectory) return yield* refused("not-a-repository", `${repo} is not a directory, so not a git repository`)
+      const topLevel = yield* git.exec(["rev-parse", "--show-toplevel"], { cwd: repo })
+      if (topLevel.exitCode !== 0) {
+        return yield* refused(
+          "not-a-repository",
+          `${repo} is not inside a git repository with a working tree: ${Process.tail(topLevel.stderr, 3)}`
+        )
+      }
+      const top = Git.firstLine(topLevel.stdout)
+      const runFolder = path.resolve(top, options.runFolder ?? ".braid")
+
+      for (const problem of [
+        nameProblem("run id", setup.runId),
+        ...setup.streams.map((s) => nameProblem("stream", s.name))
+      ]) {
+        if (problem !== undefined) return yield* refused("invalid-option", problem)
+      }
+      const names = setup.streams.map((s) => s.name)
+      const duplicate = names.find((n, i) => names.indexOf(n) !== i)
+      if (duplicate !== undefined) return yield* refused("invalid-option", `stream "${duplicate}" is listed twice`)
+      if (names.includes(INTEGRATION_BRANCH) || names.includes(INTEGRATION_DIR)) {
+        return yield* refused(
+          "invalid-option",
+          `a stream cannot be called "${INTEGRATION_BRANCH}" or "${INTEGRATION_DIR}": braid/${setup.runId}/${INTEGRATION_BRANCH} is the run's integration branch`
+        )
+      }
+      for (const name of [...names, INTEGRATION_BRANCH]) {
+        const check = yield* git.exec(["check-ref-format", `refs/heads/braid/${setup.runId}/${name}`], { cwd: top })
+        if (check.exitCode !== 0) {
+          return yield* refused("invalid-option", `braid/${setup.runId}/${name} is not a valid branch name`)
+        }
+      }
+
+      const current = yield* git.exec(["symbolic-ref", "--quiet", "--short", "HEAD"], { cwd: top })
+      const currentBranch = current.exitCode === 0 ? Git.firstLine(current.stdout) : undefined
+      if (options.base === undefined && (yield* resolveCommit("HEAD", top)) === undefined) {
+        return yield* refused(
+          "invalid-option",
+          `the repository at ${top} has no commits yet${currentBranch === undefined ? "" : ` (${currentBranch} is unborn)`}; ` +
+            `braid needs a commit to start the streams from`
+        )
+      }
+      const baseRef = options.base ?? currentBranch ?? "HEAD"
+      const base = baseRef.startsWith("-") ? undefined : yield* resolveCommit(baseRef, top)
+      if (base === undefined) {
+        return yield* refused("unknown-base", `base "${baseRef}" is not a commit in the repository at ${top}`)
+      }
+      const baseBranch = baseRef.startsWith("refs/heads/") ? baseRef.slice("refs/heads/".length) : baseRef
+      const baseIsBranch = baseRef !== "HEAD" && (yield* resolveCommit(`refs/heads/${baseBranch}`, top)) !== undefined
+      const target = options.target ?? (baseIsBranch ? baseBranch : undefined)
+      if (target === undefined) {
+        return yield* refused(
+          "invalid-option",
+          `base "${baseRef}" is not a branch, so there is no default target: pass the branch to land on as target`
+        )
+      }
+      const targetHead = target.startsWith("-") ? undefined : yield* resolveCommit(`refs/heads/${target}`, top)
+      if (targetHead === undefined) {
+        return yield* refused("invalid-option", `target branch "${target}" does not exist in the repository at ${top}`)
+      }
+      if (setup.land) {
+        if (!(yield* isAncestor(targetHead, base, top))) {
+          return yield* refused(
+            "invalid-option",
+            `base "${baseRef}" (${base}) does not contain target "${target}" (${targetHead}): the result could never fast-forward ${target}`
+          )
+        }
+        const holders = (yield* listWorktrees(top)).filter((e) => e.branch === `refs/heads/${target}`)
+        for (const dir of [top, ...holders.map((h) => h.path).filter((p) => p !== top)]) {
+          const dirty = yield* dirtyPaths(dir, runFolder)
+          if (dirty.length > 0) {
+            return yield* refused(
+              "dirty-working-tree",
+              `the working tree at ${dir} has uncommitted changes (${dirty.slice(0, 5).join(", ")}${
+                dirty.length > 5 ? ", …" : ""
+              }); commit or stash them before a run that lands on ${target}`
+            )
+          }
+        }
+      }
+
+      const worktrees = path.join(runFolder, "runs", setup.runId, "worktrees")
+      const streams = new Map(
+        names.map((name) => [name, { branch: `braid/${setup.runId}/${name}`, dir: path.join(worktrees, name) }] as const)
+      )
+      // Leftovers of this run from an earlier process are taken over, but a branch of this
+      // run checked out somewhere else is not ours to move.
+      const entries = yield* listWorktrees(top)
+      for (const tree of streams.values()) {
+        const holder = entries.find((e) => e.branch === `refs/heads/${tree.branch}`)
+        if (holder !== undefined && (yield* realpath(holder.path)) !== (yield* realpath(tree.dir))) {
+          return yield* refused("invalid-option", `branch ${tree.branch} is already checked out at ${holder.path}`)
+        }
+      }
+
+      const commonDir = Git.firstLine(
+        yield* git.ok(["rev-parse", "--path-format=absolute", "--git-common-dir"], { cwd: top, operation: "rev-parse" })
+      )
+      const lock = Git.lockFor(yield* realpath(commonDir))
+      const owned: Array<Tree> = []
+      yield* lock.withPermits(1)(
+        Effect.gen(function*() {
+          yield* excludeRunFolder(top, runFolder)
+          for (const tree of streams.values()) {
+            yield* ensureWorktree({ top }, tree, base)
+            owned.push(tree)
+          }
+        })
+      ).pipe(
+        // Whatever was created before a failure is still the run's: release can remove it.
+        Effect.ensuring(Effect.sync(() => {
+          run = {
+            runId: setup.runId,
+            top,
+            runFolder,
+            worktrees,
+            lock,
+            base,
+            target,
+            targetAtStart: targetHead,
+            streams,
+            integration: undefined,
+            owned,
+            open: undefined,
+            landed: undefined
+          }
+        }))
+      )
+      return { base, target } satisfies Workspace.Prepared
+    })
+
+    const commitAttempt = Effect.fn("GitWorkspace.commitAttempt")(function*(
+      stream: string,
+      attempt: { readonly taskId: string; readonly title: string; readonly attempt: number }
+    ) {
+      const tree = yield* streamTree("commitAttempt", stream)
+      const cwd = tree.dir
+      yield* git.ok(["add", "--all"], { cwd, operation: "commitAttempt" })
+      const staged = yield* git.exec(["diff", "--cached", "--quiet", "--no-ext-diff"], { cwd })
+      if (staged.exitCode === 0) return new Workspace.AttemptChange({ commit: null, files: [] })
+      if (staged.exitCode !== 1) {
+        return yield* failure("commitAttempt", Git.describeFailure(["diff", "--cached", "--quiet"], cwd, staged))
+      }
+      const title = attempt.title.replace(/\s+/g, " ").trim()
+      yield* git.ok([
+        "commit",
+        "--quiet",
+        "--no-verify",
+        // "whitespace" keeps a title starting with "#" (the default may strip it as a comment).
+        "--cleanup=whitespace",
+        "-m",
+        `braid: ${attempt.taskId} attempt ${attempt.attempt} — ${title}`,
+        "-m",
+        `Braid-Step: stream/${stream}/task/${attempt.taskId}/attempt/${attempt.attempt}`
+      ], { cwd, operation: "commitAttempt" })
+      const commit = Git.firstLine(yield* git.ok(["rev-parse", "HEAD"], { cwd, operation: "commitAttempt" }))
+      const files = yield* git.ok(["diff-tree", "--no-commit-id", "--name-only", "--no-renames", "-r", "-z", commit], {
+        cwd,
+        operation: "commitAttempt"
+      })
+      return new Workspace.AttemptChange({ commit, files: Git.sortedUnique(Git.splitZ(files)) })
+    })
+
+    const changedFiles = Effect.fn("GitWorkspace.changedFiles")(function*(stream: string) {
+      const r = yield* prepared("changedFiles")
+      const tree = yield* streamTree("changedFiles", stream)
+      const head = yield* branchHead("changedFiles", tree.branch, r.top)
+      // --no-renames: a renamed file is two changed paths, both of which can conflict.
+      const out = yield* git.ok(["diff", "--name-only", "--no-renames", "--no-ext-diff", "-z", `${r.base}...${head}`], {
+        cwd: r.top,
+        operation: "changedFiles"
+      })
+      return Git.sortedUnique(Git.splitZ(out))
+    })
+
+    const head = Effect.fn("GitWorkspace.head")(function*(location: Workspace.Location) {
+      const r = yield* prepared("head")
+      const tree = location._tag === "Stream" ? yield* streamTree("head", location.stream) : yield* integrationTree("head")
+      return yield* branchHead("head", tree.branch, r.top)
+    })
+
+    const exec = Effect.fn("GitWorkspace.exec")(function*(
+      location: Workspace.Location,
+      command: CommandSpec.Command,
+      env?: Record<string, string>
+    ) {
+      const cwd = yield* dirOf("exec", location)
+      const started = Date.now()
+      const outcome = yield* Process.run(command.argv, { cwd, env, timeoutMs: command.timeoutMs }).pipe(
+        Effect.provideService(CommandExecutor.CommandExecutor, executor),
+        Effect.either
+      )
+      // A program that cannot start is the user's command failing, not the workspace: report
+      // it the way a shell would (127), with the reason as its output.
+      return Either.match(outcome, {
+        onLeft: (e) =>
+          new Workspace.CommandResult({
+            name: command.name,
+            argv: [...command.argv],
+            exitCode: 127,
+            timedOut: false,
+            durationMs: Date.now() - started,
+            outputTail: Process.tail(e.message)
+          }),
+        onRight: (result) =>
+          new Workspace.CommandResult({
+            name: command.name,
+            argv: [...command.argv],
+            exitCode: result.exitCode,
+            timedOut: result.timedOut,
+            durationMs: result.durationMs,
+            outputTail: Process.tail(`${result.stdout}${result.stderr}`)
+          })
+      })
+    })
+
+    const beginIntegration = Effect.fn("GitWorkspace.beginIntegration")(function*() {
+      const r = yield* prepared("beginIntegration")
+      if (r.integration !== undefined) return
+      const tree: Tree = { branch: `braid/${r.runId}/${INTEGRATION_BRANCH}`, dir: path.join(r.worktrees, INTEGRATION_DIR) }
+      yield* r.lock.withPermits(1)(ensureWorktree(r, tree, r.base))
+      r.integration = tree
+      r.owned.push(tree)
+    })
+
+    const probeMerge = Effect.fn("GitWorkspace.probeMerge")(function*(stream: string) {
+      const r = yield* prepared("probeMerge")
+      const integration = yield* integrationTree("probeMerge")
+      const tree = yield* streamTree("probeMerge", stream)
+      // git 2.39 also exits 1 for a ref it cannot resolve, so resolve both first.
+      const ours = yield* branchHead("probeMerge", integration.branch, r.top)
+      const theirs = yield* branchHead("probeMerge", tree.branch, r.top)
+      const args = ["merge-tree", "--write-tree", "--name-only", "--no-messages", "-z", ours, theirs]
+      const result = yield* git.exec(args, { cwd: r.top })
+      if (result.exitCode === 0) return []
+      const fields = Git.splitZ(result.stdout)
+      if (result.exitCode !== 1 || fields.length === 0) {
+        return yield* failure("probeMerge", Git.describeFailure(args, r.top, result))
+      }
+      // The first field is the (conflicted) tree's id; the conflicted paths follow.
+      return Git.sortedUnique(fields.slice(1))
+    })
+
+    const mergeStream = Effect.fn("GitWorkspace.mergeStream")(function*(stream: string, side: Workspace.MergeSide) {
+      const r = yield* prepared("mergeStream")
+      const integration = yield* integrationTree("mergeStream")
+      const tree = yield* streamTree("mergeStream", stream)
+      const cwd = integration.dir
+      if ((yield* mergeHead(cwd)) !== undefined) {
+        return yield* failure(
+          "mergeStream",
+          `a merge${r.open === undefined ? "" : ` of stream "${r.open.stream}"`} is still open in ${cwd}; conclude it first`
+        )
+      }
+      const theirs = yield* branchHead("mergeStream", tree.branch, r.top)
+      const strategy = side === "integration" ? ["-X", "ours"] : side === "stream" ? ["-X", "theirs"] : []
+      const args = [
+        "merge",
+        "--no-ff",
+        "--no-log",
+        "--no-squash",
+        "--no-edit",
+        "-m",
+        `braid: merge stream ${stream}`,
+        ...strategy,
+        theirs
+      ]
+      const result = yield* git.exec(args, { cwd })
+      if (result.exitCode === 0) {
+        return { _tag: "Merged", commit: yield* branchHead("mergeStream", integration.branch, r.top) } as const
+      }
+      const paths = yield* unmergedPaths(cwd)
+      const open = (yield* mergeHead(cwd)) !== undefined
+      if (paths.length === 0 || side !== "none") {
+        if (open) yield* git.ok(["merge", "--abort"], { cwd, operation: "mergeStream" })
+        return yield* failure(
+          "mergeStream",
+          paths.length === 0
+            ? Git.describeFailure(args, cwd, result)
+            : `merging stream "${stream}" with the ${side} side winning still left conflicts in ${paths.join(", ")} ` +
+              `(-X ${side === "integration" ? "ours" : "theirs"} settles conflicting hunks, not a file deleted on one side ` +
+              `and changed on the other, nor both sides adding it); the merge was aborted`
+        )
+      }
+      r.open = { stream, paths }
+      return { _tag: "Conflicted", paths } as const
+    })
+
+    const concludeMerge = Effect.fn("GitWorkspace.concludeMerge")(function*(stream: string) {
+      const r = yield* prepared("concludeMerge")
+      const integration = yield* integrationTree("concludeMerge")
+      const tree = yield* streamTree("concludeMerge", stream)
+      const cwd = integration.dir
+      const merging = yield* mergeHead(cwd)
+      const theirs = yield* branchHead("concludeMerge", tree.branch, r.top)
+      if (merging === undefined || merging !== theirs) {
+        return yield* failure(
+          "concludeMerge",
+          merging === undefined ? `no merge is open in ${cwd}` : `the merge open in ${cwd} is not of stream "${stream}"`
+        )
+      }
+      const paths = Git.sortedUnique([...(r.open?.stream === stream ? r.open.paths : []), ...(yield* unmergedPaths(cwd))])
+      const files = integrationFiles()
+      const remaining: Array<string> = []
+      for (const p of paths) {
+        const text = yield* files.read(p)
+        if (text !== undefined && Workspace.hasConflictMarkers(text)) remaining.push(p)
+      }
+      if (remaining.length > 0) return yield* new Workspace.ConflictMarkersRemain({ stream, paths: remaining })
+      yield* git.ok(["add", "--all"], { cwd, operation: "concludeMerge" })
+      yield* git.ok(
+        ["commit", "--quiet", "--no-verify", "--cleanup=whitespace", "-m", `braid: merge stream ${stream} (conflicts resolved)`],
+        { cwd, operation: "concludeMerge" }
+      )
+      r.open = undefined
+      return yield* branchHead("concludeMerge", integration.branch, r.top)
+    })
+
+    const land = Effect.fn("GitWorkspace.land")(function*() {
+      const r = yield* prepared("land")
+      const integration = yield* integrationTree("land")
+      if ((yield* mergeHead(integration.dir)) !== undefined) {
+        return yield* failure("land", `a merge is still open in ${integration.dir}; conclude it before landing`)
+      }
+      const next = yield* branchHead("land", integration.branch, r.top)
+      return yield* r.lock.withPermits(1)(Effect.gen(function*() {
+        const previous = yield* branchHead("land", r.target, r.top)
+        if (previous !== r.targetAtStart) {
+          return yield* refused(
+            "target-moved",
+            `target ${r.target} moved since the run started: it was ${r.targetAtStart}, it is now ${previous}; nothing was landed`
+          )
+        }
+        if (!(yield* isAncestor(previous, next, r.top))) {
+          return yield* failure(
+            "land",
+            `the integration ${integration.branch} (${next}) does not contain ${r.target} (${previous}): landing would not be a fast-forward`
+          )
+        }
+        const holder = (yield* listWorktrees(r.top)).find((e) => e.branch === `refs/heads/${r.target}`)
+        if (holder !== undefined) {
+          // The user's checkout follows the branch: a fast-forward merge there, not a ref
+          // update behind its back.
+          const dirty = yield* dirtyPaths(holder.path, r.runFolder)
+          if (dirty.length > 0) {
+            return yield* refused(
+              "dirty-working-tree",
+              `${r.target} is checked out at ${holder.path}, which has uncommitted changes (${dirty.slice(0, 5).join(", ")}); nothing was landed`
+            )
+          }
+          yield* git.ok(["merge", "--quiet", "--ff-only", "--no-edit", next], { cwd: holder.path, operation: "land" })
+        } else {
+          // Compare-and-swap: fails if the branch moved since it was read.
+          yield* git.ok(
+            ["update-ref", "-m", `braid: land run ${r.runId}`, `refs/heads/${r.target}`, next, previous],
+            { cwd: r.top, operation: "land" }
+          )
+        }
+        const landed = yield* branchHead("land", r.target, r.top)
+        if (landed !== next) {
+          return yield* failure("land", `${r.target} is at ${landed} after landing, expected ${next}`)
+        }
+        r.targetAtStart = next
+        r.landed = next
+        return new Workspace.Landing({ target: r.target, commit: next, previous, fastForward: true })
+      }))
+    })
+
+    const release = Effect.fn("GitWorkspace.release")(function*(releaseOptions: { readonly keepWorktrees: boolean }) {
+      const r = run
+      if (r === undefined || releaseOptions.keepWorktrees) return
+      yield* r.lock.withPermits(1)(Effect.gen(function*() {
+        for (const tree of r.owned) {
+          if (yield* exists(tree.dir)) {
+            // --force: an attempt may have left uncommitted files, or a merge may be open.
+            yield* git.ok(["worktree", "remove", "--force", tree.dir], { cwd: r.top, operation: "release" })
+          }
+        }
+        // Drops the entries whose folder is gone (ours removed by hand); locked worktrees,
+        // git's way of protecting one on removable media, are left alone by git.
+        yield* git.ok(["worktree", "prune"], { cwd: r.top, operation: "release" })
+        const target = yield* resolveCommit(`refs/heads/${r.target}`, r.top)
+        const branches = [...r.streams.values()].map((t) => t.branch)
+        // Until something landed, the integration branch is the only record of the merges.
+        if (r.integration !== undefined && r.landed !== undefined) branches.push(r.integration.branch)
+        for (const branch of branches) {
+          const sha = yield* resolveCommit(`refs/heads/${branch}`, r.top)
+          if (sha === undefined || target === undefined || !(yield* isAncestor(sha, target, r.top))) continue
+          // Delete only if it still points where we checked: a branch moved meanwhile is kept.
+          yield* git.ok(["update-ref", "-d", `refs/heads/${branch}`, sha], { cwd: r.top, operation: "release" })
+        }
+      }))
+      r.owned.length = 0
+      r.integration = undefined
+      r.streams.clear()
+      // Only if empty: anything else in it is not ours to delete.
+      yield* Effect.promise(() => fs.rmdir(r.worktrees).catch(() => undefined))
+    })
+
+    const integrationFiles = (): Workspace.Files =>
+      filesAt(() => Effect.map(integrationTree("files"), (t) => t.dir), run?.integration?.dir)
+
+    const service: Workspace.Service = {
+      kind: "git",
+      prepare,
+      files: (stream) => filesAt(() => Effect.map(streamTree("files", stream), (t) => t.dir), run?.streams.get(stream)?.dir),
+      commitAttempt,
+      changedFiles,
+      head,
+      exec,
+      beginIntegration,
+      probeMerge,
+      mergeStream,
+      integrationFiles,
+      concludeMerge,
+      land,
+      release
+    }
+    return { service }
+  })
+
+/** A git workspace layer over the repository at `options.repo`. */
+export const layer = (options: Options = {}): Layer.Layer<Workspace.Workspace, never, CommandExecutor.CommandExecutor> =>
+  Layer.effect(Workspace.Workspace, Effect.map(make(options), (m) => m.service))
