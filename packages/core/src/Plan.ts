@@ -6,6 +6,7 @@
  */
 import { FileSystem } from "@effect/platform"
 import { Effect, ParseResult, Schema } from "effect"
+import { dirname, resolve as resolvePath } from "node:path"
 import * as YAML from "yaml"
 import * as CommandSpec from "./CommandSpec.js"
 
@@ -70,6 +71,8 @@ export class PlanFile extends Schema.Class<PlanFile>("PlanFile")({
   checks: Schema.optional(Schema.Array(CommandSpec.CommandSpec)),
   verify: Schema.optional(Schema.Array(CommandSpec.CommandSpec)),
   conflictStrategy: Schema.optional(ConflictStrategy),
+  /** For the `agent` conflict strategy without an agent backend: a command run in the integration workspace. */
+  resolve: Schema.optional(CommandSpec.CommandSpec),
   onGateFailure: Schema.optional(GateFailurePolicy)
 }) {}
 
@@ -101,7 +104,10 @@ export interface Plan {
   readonly checks: ReadonlyArray<CommandSpec.Command>
   readonly verify: ReadonlyArray<CommandSpec.Command>
   readonly conflictStrategy: ConflictStrategy
+  readonly resolve: CommandSpec.Command | undefined
   readonly onGateFailure: GateFailurePolicy
+  /** The directory the plan file is in; `run.script` paths are relative to it. */
+  readonly baseDir: string
 }
 
 export const DEFAULT_QUALITY_THRESHOLD = 80
@@ -153,7 +159,7 @@ const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
   )
 
 /** Checks the decoded plan file and resolves it into a `Plan`, reporting every problem at once. */
-export const validate = (file: PlanFile, source = "plan"): Effect.Effect<Plan, InvalidPlan> =>
+export const validate = (file: PlanFile, source = "plan", baseDir = process.cwd()): Effect.Effect<Plan, InvalidPlan> =>
   Effect.suspend(() => {
     const problems: Array<PlanProblem> = []
     const problem = (path: string, message: string) => problems.push({ path, message })
@@ -284,6 +290,7 @@ export const validate = (file: PlanFile, source = "plan"): Effect.Effect<Plan, I
       })
     const checks = normalise(file.checks, "checks")
     const verify = normalise(file.verify, "verify")
+    const resolve = file.resolve === undefined ? undefined : normalise([file.resolve], "resolve")[0]
     file.tasks.forEach((task, i) => {
       normalise(task.checks, `tasks[${i}].checks`)
       if (task.run !== undefined) {
@@ -316,7 +323,9 @@ export const validate = (file: PlanFile, source = "plan"): Effect.Effect<Plan, I
       checks,
       verify,
       conflictStrategy: file.conflictStrategy ?? "agent",
-      onGateFailure: file.onGateFailure ?? "continue"
+      resolve,
+      onGateFailure: file.onGateFailure ?? "continue",
+      baseDir
     })
   })
 
@@ -370,7 +379,7 @@ const findCycles = (edges: ReadonlyMap<string, ReadonlyArray<string>>): Array<Ar
 }
 
 /** Decodes an already-parsed plan document (from JSON or YAML), reporting every problem. */
-export const decode = (input: unknown, source = "plan"): Effect.Effect<Plan, InvalidPlan> =>
+export const decode = (input: unknown, source = "plan", baseDir?: string): Effect.Effect<Plan, InvalidPlan> =>
   Schema.decodeUnknown(PlanFile, { errors: "all", onExcessProperty: "ignore" })(input).pipe(
     Effect.catchTag("ParseError", (error) =>
       Effect.fail(
@@ -382,11 +391,11 @@ export const decode = (input: unknown, source = "plan"): Effect.Effect<Plan, Inv
           }))
         })
       )),
-    Effect.flatMap((file) => validate(file, source))
+    Effect.flatMap((file) => validate(file, source, baseDir))
   )
 
 /** Parses plan text (YAML is a superset of JSON, so both are read with the YAML parser). */
-export const parse = (text: string, source = "plan"): Effect.Effect<Plan, InvalidPlan> =>
+export const parse = (text: string, source = "plan", baseDir?: string): Effect.Effect<Plan, InvalidPlan> =>
   Effect.suspend(() => {
     const doc = YAML.parseDocument(text, { prettyErrors: false })
     if (doc.errors.length > 0) {
@@ -406,7 +415,7 @@ export const parse = (text: string, source = "plan"): Effect.Effect<Plan, Invali
         new InvalidPlan({ source, problems: [{ path: "", message: "a plan must be an object with tasks and streams" }] })
       )
     }
-    return decode(value, source)
+    return decode(value, source, baseDir)
   })
 
 /** Reads and validates a plan file (YAML or JSON). */
@@ -421,7 +430,7 @@ export const load = (path: string): Effect.Effect<Plan, InvalidPlan, FileSystem.
         })
       )
     )
-    return yield* parse(text, path)
+    return yield* parse(text, path, dirname(resolvePath(path)))
   })
 
 /** The stream a task belongs to. */
@@ -439,5 +448,7 @@ export interface Overrides {
 /** The plan with overrides applied. */
 export const override = (plan: Plan, overrides: Overrides, source = "options"): Effect.Effect<Plan, InvalidPlan> => {
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined))
-  return Object.keys(defined).length === 0 ? Effect.succeed(plan) : validate(new PlanFile({ ...plan.file, ...defined }), source)
+  return Object.keys(defined).length === 0
+    ? Effect.succeed(plan)
+    : validate(new PlanFile({ ...plan.file, ...defined }), source, plan.baseDir)
 }
