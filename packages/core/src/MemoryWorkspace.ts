@@ -24,6 +24,8 @@ interface Side {
 
 interface OpenMerge {
   readonly stream: string
+  /** The stream commit being merged. */
+  readonly head: string
   readonly paths: ReadonlyArray<string>
   readonly merged: Tree
 }
@@ -42,6 +44,8 @@ export interface State {
   readonly streams: Map<string, Side>
   integration: Side | undefined
   open: OpenMerge | undefined
+  /** The stream commit last merged into the integration: the merge base of the stream's next merge. */
+  readonly merged: Map<string, string>
   target: string
   landed: string | undefined
 }
@@ -67,6 +71,7 @@ export const make = (options: Options = {}) =>
       streams: new Map(),
       integration: undefined,
       open: undefined,
+      merged: new Map(),
       target: options.target ?? "main",
       landed: undefined
     }
@@ -88,6 +93,10 @@ export const make = (options: Options = {}) =>
       state.integration === undefined
         ? Effect.fail(new Workspace.WorkspaceFailed({ operation: "integration", message: "integration has not begun" }))
         : Effect.succeed(state.integration)
+
+    // Like git's merge base: the stream's history is linear and the integration only ever
+    // merges streams, so what the integration already has of a stream is its last merged commit.
+    const mergeBase = (stream: string) => state.commits.get(state.merged.get(stream) ?? baseCommit)!
 
     const filesOf = (get: () => Tree | undefined, label: string): Workspace.Files => {
       const tree = () => {
@@ -147,7 +156,10 @@ export const make = (options: Options = {}) =>
           }).pipe(
             Effect.provideService(CommandExecutor.CommandExecutor, executor),
             Effect.ensuring(Effect.promise(() => fs.rm(dir, { recursive: true, force: true }))),
-            Effect.mapError((e) => new Workspace.WorkspaceFailed({ operation: "exec", message: e.message }))
+            // A program that cannot start is the user's command failing (as a shell reports it:
+            // 127), not the workspace; the git workspace does the same.
+            Effect.catchTag("SpawnFailed", (e) =>
+              Effect.succeed({ exitCode: 127, stdout: "", stderr: e.message, timedOut: false, durationMs: 0 }))
           )
           return new Workspace.CommandResult({
             name: command.name,
@@ -168,8 +180,9 @@ export const make = (options: Options = {}) =>
           const i = yield* integration()
           const theirs = state.commits.get(s.head)!
           const ours = state.commits.get(i.head)!
-          return diffPaths(state.base, theirs).filter((p) => {
-            const b = state.base.get(p)
+          const base = mergeBase(stream)
+          return diffPaths(base, theirs).filter((p) => {
+            const b = base.get(p)
             const o = ours.get(p)
             return o !== b && o !== theirs.get(p)
           })
@@ -182,8 +195,9 @@ export const make = (options: Options = {}) =>
           const ours = state.commits.get(i.head)!
           const merged = new Map(ours)
           const conflicted: Array<string> = []
-          for (const p of diffPaths(state.base, theirs)) {
-            const b = state.base.get(p)
+          const base = mergeBase(stream)
+          for (const p of diffPaths(base, theirs)) {
+            const b = base.get(p)
             const o = ours.get(p)
             const t = theirs.get(p)
             const put = (v: string | undefined) => v === undefined ? merged.delete(p) : merged.set(p, v)
@@ -197,10 +211,11 @@ export const make = (options: Options = {}) =>
           }
           i.files = merged
           if (conflicted.length > 0) {
-            state.open = { stream, paths: conflicted, merged }
+            state.open = { stream, head: s.head, paths: conflicted, merged }
             return { _tag: "Conflicted", paths: conflicted } as const
           }
           i.head = record(merged)
+          state.merged.set(stream, s.head)
           return { _tag: "Merged", commit: i.head } as const
         }),
       integrationFiles: () => filesOf(() => state.integration?.files, "the integration"),
@@ -214,6 +229,7 @@ export const make = (options: Options = {}) =>
           const remaining = open.paths.filter((p) => Workspace.hasConflictMarkers(i.files.get(p) ?? ""))
           if (remaining.length > 0) return yield* new Workspace.ConflictMarkersRemain({ stream, paths: remaining })
           state.open = undefined
+          state.merged.set(stream, open.head)
           i.head = record(i.files)
           return i.head
         }),
