@@ -1,0 +1,42 @@
+/**
+ * Renders run events as one line each on stderr, so stdout stays free for `--json`.
+ *
+ * @since 0.1.0
+ */
+import type { Progress } from "@braid/core"
+
+const short = (commit: string | null) => commit === null ? "no change" : commit.slice(0, 10)
+
+/** One line for an event, or undefined for events not worth a line. */
+export const line = (event: Progress.RunEvent): string | undefined => {
+  switch (event._tag) {
+    case "RunStarted":
+      return `run ${event.runId}: ${event.tasks} tasks in ${event.streams.length} streams`
+    case "StreamStarted":
+      return undefined
+    case "AttemptStarted":
+      return `  ${event.stream} · ${event.taskId} · attempt ${event.attempt} started`
+    case "AttemptFinished":
+      return `  ${event.stream} · ${event.taskId} · attempt ${event.attempt} → ${short(event.commit)}${event.files.length > 0 ? ` (${event.files.length} file${event.files.length === 1 ? "" : "s"})` : ""}`
+    case "ReviewRecorded":
+      return `  ${event.stream} · ${event.taskId} · review ${event.score}${event.passes ? " passes" : " below threshold"}`
+    case "ReviewRetried":
+      return `  ${event.stream} · ${event.taskId} · reviewer failed, retrying: ${event.message}`
+    case "TaskSettled":
+      return `  ${event.stream} · ${event.taskId} · ${event.status}`
+    case "StreamFinished":
+      return `  ${event.stream} finished`
+    case "ConflictDetected":
+      return `conflict (${event.kind}) ${event.streams.join(" ↔ ")}: ${event.paths.join(", ")}`
+    case "ConflictSettled":
+      return `conflict ${event.streams.join(" ↔ ")}: ${event.outcome}${event.commit ? ` (${short(event.commit)})` : ""}`
+    case "StreamMerged":
+      return `merged ${event.stream} (${short(event.commit)})`
+    case "VerificationFinished":
+      return `verification ${event.passed ? "passed" : "FAILED"}`
+    case "Landed":
+      return `landed ${short(event.commit)} on ${event.target}`
+    case "RunFinished":
+      return `run ${event.status}`
+  }
+}

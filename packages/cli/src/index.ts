@@ -1,0 +1,9 @@
+/**
+ * @braid/cli — the `braid` command, as a library for embedding or testing.
+ *
+ * @since 0.1.0
+ */
+export * as Cli from "./Cli.js"
+export * as Main from "./Main.js"
+export * as Render from "./Render.js"
+export * as Wiring from "./Wiring.js"

@@ -1,0 +1,76 @@
+import { assert, describe, it } from "@effect/vitest"
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+
+// The built executable, as a user runs it (`npm test` builds first).
+const bin = path.resolve(__dirname, "../dist/bin.js")
+const seedPlan = path.resolve(__dirname, "../../../examples/seed-shape/plan.json")
+
+const braid = (args: Array<string>, cwd = os.tmpdir()) => {
+  const result = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } })
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "braid-cli-"))
+
+describe("braid plan", () => {
+  it("prints the execution plan of a seed-shaped plan", () => {
+    const { code, stdout } = braid(["plan", seedPlan])
+    assert.strictEqual(code, 0)
+    assert.include(stdout, "7 tasks in 5 streams")
+    assert.match(stdout, /batch 1\n  database/)
+    assert.include(stdout, "integration order: database → ui → api → testing → docs")
+  })
+
+  it("exits 2 and lists every problem of an invalid plan, with no stack trace", () => {
+    const dir = tmp()
+    const file = path.join(dir, "bad.yaml")
+    fs.writeFileSync(file, "qualityThreshold: 101\ntasks:\n  - {id: a, title: A, stream: s, dependsOn: [zz]}\n  - {id: a, title: B, stream: s}\nstreams:\n  - {name: s, type: api}\n")
+    const { code, stderr } = braid(["plan", file])
+    assert.strictEqual(code, 2)
+    assert.include(stderr, "bad.yaml: invalid plan (3 problems)")
+    assert.include(stderr, "qualityThreshold: must be between 0 and 100, got 101")
+    assert.include(stderr, `tasks[0].dependsOn[0]: task "a" depends on unknown task "zz"`)
+    assert.include(stderr, `tasks[1].id: duplicate task id "a"`)
+    assert.notInclude(stderr, "    at ")
+  })
+
+  it("exits 2 on a usage error and 0 on --help", () => {
+    assert.strictEqual(braid(["run", "--max-parallel", "many", seedPlan]).code, 2)
+    assert.strictEqual(braid(["frobnicate"]).code, 2)
+    const help = braid(["run", "--help"])
+    assert.strictEqual(help.code, 0)
+    assert.include(help.stdout, "--quality-threshold")
+  })
+})
+
+describe("braid run with the scripted agents", () => {
+  it("runs a seed-shaped plan to success: exit 0, JSON report on stdout, Markdown report written", () => {
+    const dir = tmp()
+    const report = path.join(dir, "report.md")
+    const { code, stdout, stderr } = braid(["run", "--workspace", "memory", "--agents", "mock", "--json", "--report", report, seedPlan])
+    assert.strictEqual(code, 0, stderr)
+    const json = JSON.parse(stdout)
+    assert.strictEqual(json.success, true)
+    assert.strictEqual(json.summary.completedTasks, 7)
+    const api2 = json.streamResults.find((s: any) => s.streamName === "api").results.find((r: any) => r.taskId === "api-2")
+    assert.strictEqual(api2.status, "completed")
+    assert.strictEqual(api2.quality.score, 88)
+    assert.strictEqual(api2.attempts.length, 2)
+    assert.include(stderr, "api · api-2 · review 65 below threshold")
+    const markdown = fs.readFileSync(report, "utf8")
+    assert.include(markdown, "**Status:** succeeded")
+  })
+
+  it("exits 1 when the run finishes with a task needing review", () => {
+    const { code, stdout } = braid([
+      "run", "--workspace", "memory", "--agents", "mock", "--json", "--quality-threshold", "90", "--quiet", seedPlan
+    ])
+    assert.strictEqual(code, 1)
+    const json = JSON.parse(stdout)
+    assert.strictEqual(json.status, "needs-review")
+    assert.isFalse(json.mergeResult.landed)
+  })
+})
