@@ -1,0 +1,135 @@
+/**
+ * The script agent: the offline default backend. It carries out a task by running the
+ * task's own `run` in the stream's workspace directory — an argv, never a shell string,
+ * with stdin closed, a timeout, and the attempt described in `BRAID_*` environment
+ * variables (attempt number, latest review as JSON) so a script can react to feedback.
+ *
+ * @since 0.1.0
+ */
+import { Agent, CommandSpec, type Plan, Process, type Review } from "@braid/core"
+import { CommandExecutor, FileSystem } from "@effect/platform"
+import { Effect } from "effect"
+import * as path from "node:path"
+
+/** The backend's name, as streams and plans select it. */
+export const name = "script"
+
+/** How a script agent is set up. */
+export interface Options {
+  /** The directory `run.script` paths are relative to: the plan's `baseDir` (default: the current directory). */
+  readonly baseDir?: string
+}
+
+/** A task's `run`, resolved to what will be executed. */
+export interface ResolvedRun {
+  readonly command: CommandSpec.Command
+  /** The script file, for `{ script: … }` runs (absolute). */
+  readonly script: string | undefined
+}
+
+const NODE_EXTENSIONS = new Set([".js", ".mjs", ".cjs"])
+
+/** The argv that runs a script file: node for JavaScript, `sh` for `.sh`, else the file itself. */
+export const interpreterFor = (file: string): [string, ...Array<string>] => {
+  const ext = path.extname(file).toLowerCase()
+  if (NODE_EXTENSIONS.has(ext)) return [process.execPath, file]
+  if (ext === ".sh") return ["sh", file]
+  return [file]
+}
+
+/** Resolves a task's `run` against the plan directory; a string result is the problem with it. */
+export const resolveRun = (task: Plan.Task, baseDir: string): ResolvedRun | string => {
+  if (task.run === undefined) return `task "${task.id}" has no \`run\``
+  const command = CommandSpec.toRun(task.run)
+  if (typeof command === "string") return `task "${task.id}": ${command}`
+  const spec = task.run
+  if (typeof spec === "object" && !Array.isArray(spec) && "script" in spec) {
+    const script = path.resolve(baseDir, spec.script)
+    return {
+      command: new CommandSpec.Command({ name: command.name, argv: interpreterFor(script), timeoutMs: command.timeoutMs }),
+      script
+    }
+  }
+  return { command, script: undefined }
+}
+
+/** The environment a script sees (added to the inherited one). */
+export const environment = (
+  request: Agent.AttemptRequest,
+  paths: { readonly baseDir: string; readonly worktree: string; readonly feedbackFile: string }
+): Record<string, string> => ({
+  BRAID_RUN_ID: request.runId,
+  BRAID_STREAM: request.stream.name,
+  BRAID_STREAM_TYPE: request.stream.type,
+  BRAID_ROLE: request.role,
+  BRAID_TASK_ID: request.task.id,
+  BRAID_TASK_TITLE: request.task.title,
+  BRAID_ATTEMPT: String(request.attempt),
+  BRAID_FEEDBACK: feedbackJson(request.feedback),
+  BRAID_FEEDBACK_FILE: paths.feedbackFile,
+  BRAID_PLAN_DIR: paths.baseDir,
+  BRAID_WORKTREE: paths.worktree
+})
+
+/** The latest review as the script reads it: `{score, issues, suggestions}`, or empty on a first attempt. */
+export const feedbackJson = (review: Review.Review | undefined): string =>
+  review === undefined
+    ? ""
+    : JSON.stringify({ score: review.score, issues: review.issues, suggestions: review.suggestions })
+
+const lastLine = (text: string): string | undefined =>
+  text.split("\n").map((l) => l.trim()).filter((l) => l !== "").at(-1)
+
+const describeTimeout = (ms: number): string => ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`
+
+/** Builds a script agent; its dependencies are resolved here, so attempts need nothing. */
+export const make = (options: Options = {}) =>
+  Effect.gen(function*() {
+    const executor = yield* CommandExecutor.CommandExecutor
+    const fs = yield* FileSystem.FileSystem
+    const baseDir = path.resolve(options.baseDir ?? process.cwd())
+
+    const attempt = Effect.fn("ScriptAgent.attempt")(function*(request: Agent.AttemptRequest) {
+      const failed = (message: string) => new Agent.AgentFailed({ agent: name, taskId: request.task.id, message })
+      const worktree = request.files.dir
+      if (worktree === undefined) {
+        return yield* failed(
+          "the script agent needs a real workspace (a git worktree) to run the task's `run` in; " +
+            "this workspace has no directory (in-memory?)"
+        )
+      }
+      const resolved = resolveRun(request.task, baseDir)
+      if (typeof resolved === "string") {
+        return yield* failed(`${resolved}; the script agent runs a task's \`run\` command`)
+      }
+      if (resolved.script !== undefined && !(yield* fs.exists(resolved.script).pipe(Effect.orElseSucceed(() => false)))) {
+        return yield* failed(`script ${resolved.script} does not exist`)
+      }
+      const { command } = resolved
+
+      const result = yield* Effect.scoped(Effect.gen(function*() {
+        // A file as well as a variable: long feedback is easier to read from a file.
+        const feedbackFile = yield* fs.makeTempFileScoped({ prefix: "braid-feedback-" })
+        yield* fs.writeFileString(feedbackFile, feedbackJson(request.feedback))
+        const env = environment(request, { baseDir, worktree, feedbackFile })
+        return yield* Process.run(command.argv, { cwd: worktree, env, timeoutMs: command.timeoutMs })
+      })).pipe(
+        Effect.provideService(CommandExecutor.CommandExecutor, executor),
+        Effect.catchTags({
+          SpawnFailed: (e) => Effect.fail(failed(`could not start ${command.name}: ${e.message}`)),
+          BadArgument: (e) => Effect.fail(failed(`could not prepare the feedback file: ${e.message}`)),
+          SystemError: (e) => Effect.fail(failed(`could not prepare the feedback file: ${e.message}`))
+        })
+      )
+      const output = Process.tail(`${result.stdout}${result.stderr}`)
+      if (result.timedOut) {
+        return yield* failed(`${command.name} timed out after ${describeTimeout(command.timeoutMs)}`)
+      }
+      if (result.exitCode !== 0) {
+        return yield* failed(`${command.name} exited ${result.exitCode}${output === "" ? "" : `:\n${output}`}`)
+      }
+      return new Agent.AttemptOutput({ summary: lastLine(result.stdout) ?? `ran ${command.name}` })
+    })
+
+    return { name, attempt } satisfies Agent.Service
+  })
