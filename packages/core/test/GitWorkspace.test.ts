@@ -1,0 +1,673 @@
+/**
+ * The git workspace against real temporary repositories: what it leaves in git (branches,
+ * worktrees, commits, refs), what it refuses, and what it never touches.
+ */
+import { NodeContext } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Either } from "effect"
+import type { Scope } from "effect"
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as CommandSpec from "../src/CommandSpec.js"
+import * as GitWorkspace from "../src/GitWorkspace.js"
+import * as Workspace from "../src/Workspace.js"
+
+const baseFiles: Record<string, string> = {
+  "a.txt": "base\n",
+  "b.txt": "bee\n",
+  ".gitignore": "*.log\n"
+}
+
+/** Runs git as a user would (its own identity), returning stdout. */
+const git = (cwd: string, ...args: Array<string>): string =>
+  execFileSync("git", ["-c", "user.name=user", "-c", "user.email=user@localhost", "-c", "core.hooksPath=/dev/null", ...args], {
+    cwd,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+
+const rev = (cwd: string, ref: string) => git(cwd, "rev-parse", "--verify", `${ref}^{commit}`).trim()
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "braid-git-")))),
+  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+const writeFile = (root: string, p: string, content: string) => {
+  fs.mkdirSync(path.dirname(path.join(root, p)), { recursive: true })
+  fs.writeFileSync(path.join(root, p), content)
+}
+
+/** A repository with `files` committed on `main`, checked out. */
+const tempRepo = (files: Record<string, string> = baseFiles) =>
+  Effect.map(tempDir, (dir) => {
+    git(dir, "init", "--quiet", "--initial-branch=main")
+    for (const [p, content] of Object.entries(files)) writeFile(dir, p, content)
+    git(dir, "add", "--all")
+    git(dir, "commit", "--quiet", "-m", "base")
+    return dir
+  })
+
+/** Everything a run could change in a repository, to check that a refusal changed none of it. */
+const repoState = (repo: string) => ({
+  refs: git(repo, "for-each-ref", "--format=%(refname) %(objectname)"),
+  worktrees: git(repo, "worktree", "list", "--porcelain"),
+  status: git(repo, "status", "--porcelain", "--untracked-files=all", "--ignored"),
+  exclude: fs.existsSync(path.join(repo, ".git/info/exclude")) ? fs.readFileSync(path.join(repo, ".git/info/exclude"), "utf8") : "",
+  runFolder: fs.existsSync(path.join(repo, ".braid"))
+})
+
+/** Whether a merge is open in a worktree. */
+const mergeOpen = (dir: string) =>
+  fs.existsSync(git(dir, "rev-parse", "--path-format=absolute", "--git-path", "MERGE_HEAD").trim())
+
+const braidBranches = (repo: string) =>
+  git(repo, "branch", "--list", "braid/*", "--format=%(refname:short)").split("\n").filter((l) => l !== "").sort()
+
+const worktreePaths = (repo: string) =>
+  git(repo, "worktree", "list", "--porcelain").split("\n").filter((l) => l.startsWith("worktree ")).map((l) =>
+    l.slice("worktree ".length)
+  )
+
+const workspace = (options: GitWorkspace.Options) => Effect.map(GitWorkspace.make(options), (m) => m.service)
+
+const attempt = (taskId: string, n = 1, title = `do ${taskId}`) => ({ taskId, title, attempt: n })
+
+/** Prepares run r1 with these streams, each writing and committing its files. */
+const withStreams = (repo: string, edits: Record<string, Record<string, string>>, land = true) =>
+  Effect.gen(function*() {
+    const ws = yield* workspace({ repo })
+    const prepared = yield* ws.prepare({ runId: "r1", streams: Object.keys(edits).map((name) => ({ name })), land })
+    for (const [stream, files] of Object.entries(edits)) {
+      for (const [p, content] of Object.entries(files)) yield* ws.files(stream).write(p, content)
+      yield* ws.commitAttempt(stream, attempt(`${stream}-task`))
+    }
+    return { ws, prepared }
+  })
+
+const refusalOf = (error: Workspace.WorkspaceError): Workspace.WorkspaceRefused => {
+  assert.strictEqual(error._tag, "WorkspaceRefused", `expected a refusal, got ${error._tag}: ${error.message}`)
+  return error as Workspace.WorkspaceRefused
+}
+
+const test = (title: string, body: () => Effect.Effect<void, unknown, Scope.Scope | NodeContext.NodeContext>) =>
+  it.scopedLive(title, () => body().pipe(Effect.provide(NodeContext.layer)), 60_000)
+
+describe("GitWorkspace", () => {
+  describe("prepare", () => {
+    test("creates one branch and one worktree per stream from the base commit", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const ws = yield* workspace({ repo })
+        const prepared = yield* ws.prepare({ runId: "r1", streams: [{ name: "api" }, { name: "ui" }, { name: "db" }], land: true })
+        assert.deepStrictEqual(prepared, { base: rev(repo, "main"), target: "main" })
+
+        assert.deepStrictEqual(braidBranches(repo), ["braid/r1/api", "braid/r1/db", "braid/r1/ui"])
+        const listing = git(repo, "worktree", "list", "--porcelain")
+        for (const stream of ["api", "ui", "db"]) {
+          const dir = path.join(repo, ".braid/runs/r1/worktrees", stream)
+          assert.include(listing, `worktree ${dir}\nHEAD ${prepared.base}\nbranch refs/heads/braid/r1/${stream}\n`)
+          assert.strictEqual(ws.files(stream).dir, dir)
+          assert.strictEqual(fs.readFileSync(path.join(dir, "a.txt"), "utf8"), "base\n")
+        }
+        // The user's checkout is where it was.
+        assert.strictEqual(git(repo, "symbolic-ref", "--short", "HEAD").trim(), "main")
+      }))
+
+    test("hides the run folder through .git/info/exclude and leaves .gitignore alone", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        fs.writeFileSync(path.join(repo, ".git/info/exclude"), "# user's own\n*.tmp")
+        const ws = yield* workspace({ repo })
+        yield* ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: true })
+        const exclude = fs.readFileSync(path.join(repo, ".git/info/exclude"), "utf8")
+        assert.include(exclude, "*.tmp\n")
+        assert.include(exclude.split("\n"), "/.braid/")
+        assert.strictEqual(fs.readFileSync(path.join(repo, ".gitignore"), "utf8"), "*.log\n")
+        assert.strictEqual(git(repo, "status", "--porcelain", "--untracked-files=all"), "")
+        // A second run does not add the line again.
+        const again = yield* workspace({ repo })
+        yield* again.prepare({ runId: "r2", streams: [{ name: "s1" }], land: false })
+        assert.strictEqual(fs.readFileSync(path.join(repo, ".git/info/exclude"), "utf8"), exclude)
+      }))
+
+    test("takes back over the worktrees of the same run left by an earlier process", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const { ws: first } = yield* withStreams(repo, { s1: { "a.txt": "one\n" } })
+        const commit = yield* first.head(Workspace.streamLocation("s1"))
+        const second = yield* workspace({ repo })
+        yield* second.prepare({ runId: "r1", streams: [{ name: "s1" }, { name: "s2" }], land: true })
+        assert.strictEqual(yield* second.head(Workspace.streamLocation("s1")), commit)
+        assert.strictEqual(yield* second.files("s1").read("a.txt"), "one\n")
+        assert.deepStrictEqual(braidBranches(repo), ["braid/r1/s1", "braid/r1/s2"])
+      }))
+  })
+
+  describe("refusals change nothing", () => {
+    test("a folder that is not a git repository", () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir
+        const ws = yield* workspace({ repo: dir })
+        const refusal = refusalOf(yield* Effect.flip(ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: true })))
+        assert.strictEqual(refusal.reason, "not-a-repository")
+        assert.include(refusal.message, dir)
+        assert.deepStrictEqual(fs.readdirSync(dir), [])
+      }))
+
+    test("a folder that does not exist", () =>
+      Effect.gen(function*() {
+        const dir = path.join(yield* tempDir, "nowhere")
+        const ws = yield* workspace({ repo: dir })
+        const refusal = refusalOf(yield* Effect.flip(ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })))
+        assert.strictEqual(refusal.reason, "not-a-repository")
+        assert.include(refusal.message, dir)
+        assert.isFalse(fs.existsSync(dir))
+      }))
+
+    test("an unknown base ref", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const before = repoState(repo)
+        const ws = yield* workspace({ repo, base: "no-such-branch" })
+        const refusal = refusalOf(yield* Effect.flip(ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: true })))
+        assert.strictEqual(refusal.reason, "unknown-base")
+        assert.include(refusal.message, "no-such-branch")
+        assert.include(refusal.message, repo)
+        assert.deepStrictEqual(repoState(repo), before)
+        assert.deepStrictEqual(braidBranches(repo), [])
+      }))
+
+    test("a dirty working tree when the run will land, but not when it will not", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        fs.writeFileSync(path.join(repo, "a.txt"), "user's unsaved work\n")
+        fs.writeFileSync(path.join(repo, "scratch.txt"), "untracked files do not count\n")
+        const before = repoState(repo)
+        const ws = yield* workspace({ repo })
+        const refusal = refusalOf(yield* Effect.flip(ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: true })))
+        assert.strictEqual(refusal.reason, "dirty-working-tree")
+        assert.include(refusal.message, repo)
+        assert.include(refusal.message, "a.txt")
+        assert.notInclude(refusal.message, "scratch.txt")
+        assert.deepStrictEqual(repoState(repo), before)
+
+        const noLanding = yield* workspace({ repo })
+        yield* noLanding.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
+        assert.deepStrictEqual(braidBranches(repo), ["braid/r1/s1"])
+        assert.strictEqual(fs.readFileSync(path.join(repo, "a.txt"), "utf8"), "user's unsaved work\n")
+      }))
+
+    test("a repository without any commit", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempDir
+        git(repo, "init", "--quiet", "--initial-branch=main")
+        const before = repoState(repo)
+        const ws = yield* workspace({ repo })
+        const refusal = refusalOf(yield* Effect.flip(ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: true })))
+        assert.strictEqual(refusal.reason, "invalid-option")
+        assert.include(refusal.message, "no commits")
+        assert.deepStrictEqual(repoState(repo), before)
+      }))
+
+    test("stream names that cannot be branches and folders, or clash with the integration", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const before = repoState(repo)
+        for (const streams of [[{ name: "a/b" }], [{ name: "integration" }], [{ name: "s1" }, { name: "s1" }], [{ name: "x..y" }]]) {
+          const ws = yield* workspace({ repo })
+          const refusal = refusalOf(yield* Effect.flip(ws.prepare({ runId: "r1", streams, land: false })))
+          assert.strictEqual(refusal.reason, "invalid-option")
+        }
+        assert.deepStrictEqual(repoState(repo), before)
+      }))
+
+    test("a target the base does not contain, when landing", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        git(repo, "branch", "side")
+        git(repo, "commit", "--quiet", "--allow-empty", "-m", "main moves on")
+        const before = repoState(repo)
+        const ws = yield* workspace({ repo, base: "side", target: "main" })
+        const refusal = refusalOf(yield* Effect.flip(ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: true })))
+        assert.strictEqual(refusal.reason, "invalid-option")
+        assert.include(refusal.message, "fast-forward")
+        assert.deepStrictEqual(repoState(repo), before)
+      }))
+
+    it("a git older than 2.38 (checkGitVersion)", () => {
+      assert.deepStrictEqual(GitWorkspace.checkGitVersion("git version 2.39.5\n"), Either.right({ major: 2, minor: 39, patch: 5 }))
+      assert.isTrue(Either.isRight(GitWorkspace.checkGitVersion("git version 2.38.0")))
+      assert.isTrue(Either.isRight(GitWorkspace.checkGitVersion("git version 2.39.3 (Apple Git-146)")))
+      assert.isTrue(Either.isRight(GitWorkspace.checkGitVersion("git version 2.45.1.windows.1")))
+      assert.isTrue(Either.isRight(GitWorkspace.checkGitVersion("git version 3.0.0")))
+      for (const output of ["git version 2.37.1", "git version 1.9.5", "git version 2.3"]) {
+        const result = GitWorkspace.checkGitVersion(output)
+        assert.isTrue(Either.isLeft(result), output)
+        if (Either.isLeft(result)) {
+          assert.strictEqual(result.left.reason, "git-too-old")
+          assert.include(result.left.message, output.slice("git version ".length))
+          assert.include(result.left.message, "2.38")
+        }
+      }
+      const garbled = GitWorkspace.checkGitVersion("command not found")
+      assert.isTrue(Either.isLeft(garbled) && garbled.left.reason === "git-too-old")
+    })
+  })
+
+  describe("attempts", () => {
+    test("each attempt is one commit by braid with the step key as a trailer", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const ws = yield* workspace({ repo })
+        yield* ws.prepare({ runId: "r1", streams: [{ name: "api" }], land: false })
+        yield* ws.files("api").write("src/login.ts", "export {}\n")
+        const change = yield* ws.commitAttempt("api", attempt("t1", 2, "Add login\nendpoint"))
+        assert.strictEqual(change.commit, rev(repo, "braid/r1/api"))
+        assert.deepStrictEqual(change.files, ["src/login.ts"])
+
+        const [subject, author, committer, parent] = git(repo, "log", "-1", "--format=%s%n%an <%ae>%n%cn <%ce>%n%P", "braid/r1/api")
+          .split("\n")
+        assert.strictEqual(subject, "braid: t1 attempt 2 — Add login endpoint")
+        assert.strictEqual(author, "braid <braid@localhost>")
+        assert.strictEqual(committer, "braid <braid@localhost>")
+        assert.strictEqual(parent, rev(repo, "main"))
+        assert.strictEqual(
+          git(repo, "log", "-1", "--format=%(trailers:key=Braid-Step,valueonly)", "braid/r1/api").trim(),
+          "stream/api/task/t1/attempt/2"
+        )
+      }))
+
+    test("commits carry the configured author", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const ws = yield* workspace({ repo, author: { name: "Bot", email: "bot@example.com" } })
+        yield* ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
+        yield* ws.files("s1").write("x.txt", "x\n")
+        yield* ws.commitAttempt("s1", attempt("t1"))
+        assert.strictEqual(git(repo, "log", "-1", "--format=%an <%ae>", "braid/r1/s1").trim(), "Bot <bot@example.com>")
+      }))
+
+    test("an attempt that changed nothing makes no commit", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const ws = yield* workspace({ repo })
+        yield* ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
+        // An ignored file is no change either.
+        yield* ws.files("s1").write("debug.log", "noise\n")
+        const change = yield* ws.commitAttempt("s1", attempt("t1"))
+        assert.isNull(change.commit)
+        assert.deepStrictEqual(change.files, [])
+        assert.strictEqual(rev(repo, "braid/r1/s1"), rev(repo, "main"))
+      }))
+
+    test("changed files come from git, whatever wrote them", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const ws = yield* workspace({ repo })
+        yield* ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
+        const dir = ws.files("s1").dir!
+        // Someone edits and commits in the worktree behind braid's back, and leaves a file uncommitted.
+        git(dir, "mv", "a.txt", "renamed.txt")
+        fs.rmSync(path.join(dir, "b.txt"))
+        writeFile(dir, "new/file.txt", "new\n")
+        git(dir, "add", "--all")
+        git(dir, "commit", "--quiet", "-m", "by hand")
+        writeFile(dir, "uncommitted.txt", "later\n")
+        assert.deepStrictEqual(yield* ws.changedFiles("s1"), ["a.txt", "b.txt", "new/file.txt", "renamed.txt"])
+      }))
+
+    test("attempts in five worktrees commit in parallel", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const ws = yield* workspace({ repo })
+        const streams = ["s1", "s2", "s3", "s4", "s5"]
+        yield* ws.prepare({ runId: "r1", streams: streams.map((name) => ({ name })), land: false })
+        const changes = yield* Effect.all(
+          streams.map((s) =>
+            Effect.gen(function*() {
+              yield* ws.files(s).write(`${s}.txt`, `${s}\n`)
+              yield* ws.files(s).write("a.txt", `${s} was here\n`)
+              return yield* ws.commitAttempt(s, attempt(`${s}-t1`))
+            })
+          ),
+          { concurrency: "unbounded" }
+        )
+        assert.strictEqual(new Set(changes.map((c) => c.commit)).size, 5)
+        for (const [i, s] of streams.entries()) {
+          assert.strictEqual(changes[i]!.commit, rev(repo, `braid/r1/${s}`))
+          assert.deepStrictEqual(yield* ws.changedFiles(s), ["a.txt", `${s}.txt`])
+        }
+        git(repo, "fsck", "--no-progress")
+      }))
+  })
+
+  describe("files", () => {
+    test("list holds tracked and untracked files, not ignored or deleted ones", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const ws = yield* workspace({ repo })
+        yield* ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
+        const files = ws.files("s1")
+        yield* files.write("z/new.txt", "new\n")
+        yield* files.write("debug.log", "ignored\n")
+        yield* files.remove("b.txt")
+        assert.deepStrictEqual(yield* files.list(), [".gitignore", "a.txt", "z/new.txt"])
+        assert.strictEqual(fs.readFileSync(path.join(files.dir!, "z/new.txt"), "utf8"), "new\n")
+      }))
+
+    test("paths reaching outside the worktree are refused", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const outside = yield* tempDir
+        const ws = yield* workspace({ repo })
+        yield* ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
+        const files = ws.files("s1")
+        fs.symlinkSync(outside, path.join(files.dir!, "link"))
+        for (const p of ["../escape.txt", "x/../../escape.txt", path.join(outside, "abs.txt"), ".git/config", "link/through.txt"]) {
+          const error = yield* Effect.flip(files.write(p, "nope"))
+          assert.strictEqual(error._tag, "WorkspaceFailed", p)
+        }
+        assert.strictEqual((yield* Effect.flip(files.read("../a.txt")))._tag, "WorkspaceFailed")
+        assert.deepStrictEqual(fs.readdirSync(outside), [])
+        // Removing the link removes the link, not what it points to.
+        yield* files.remove("link")
+        assert.isTrue(fs.existsSync(outside))
+      }))
+  })
+
+  describe("conflicts and merges", () => {
+    /** Status and HEAD of every worktree, to check that probing touched none of them. */
+    const treesState = (dirs: ReadonlyArray<string>) =>
+      dirs.map((dir) => ({
+        dir,
+        head: rev(dir, "HEAD"),
+        status: git(dir, "status", "--porcelain", "--untracked-files=all"),
+        files: fs.readFileSync(path.join(dir, "a.txt"), "utf8")
+      }))
+
+    test("probeMerge reports the conflicting paths without touching any working tree", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const { ws } = yield* withStreams(repo, {
+          s1: { "a.txt": "one\n" },
+          s2: { "a.txt": "two\n", "b.txt": "two\n" },
+          s3: { "c.txt": "sea\n" }
+        })
+        yield* ws.beginIntegration()
+        yield* ws.mergeStream("s1", "none")
+        // Uncommitted work in a stream must survive a probe too.
+        writeFile(ws.files("s2").dir!, "wip.txt", "work in progress\n")
+        const dirs = [repo, ws.integrationFiles().dir!, ...["s1", "s2", "s3"].map((s) => ws.files(s).dir!)]
+        const before = treesState(dirs)
+
+        assert.deepStrictEqual(yield* ws.probeMerge("s2"), ["a.txt"])
+        assert.deepStrictEqual(yield* ws.probeMerge("s3"), [])
+        assert.deepStrictEqual(treesState(dirs), before)
+        assert.isFalse(mergeOpen(ws.integrationFiles().dir!))
+      }))
+
+    test("probeMerge sees a file deleted by one side and changed by the other", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const { ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" }, s2: {} })
+        yield* ws.files("s2").remove("a.txt")
+        yield* ws.commitAttempt("s2", attempt("t2"))
+        yield* ws.beginIntegration()
+        yield* ws.mergeStream("s1", "none")
+        assert.deepStrictEqual(yield* ws.probeMerge("s2"), ["a.txt"])
+      }))
+
+    test("a conflict merged with no side stays open with markers in the file", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const { ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" }, s2: { "a.txt": "two\n" } })
+        yield* ws.beginIntegration()
+        const first = yield* ws.mergeStream("s1", "none")
+        assert.strictEqual(first._tag, "Merged")
+        const dir = ws.integrationFiles().dir!
+        assert.strictEqual(rev(repo, "braid/r1/integration"), first._tag === "Merged" ? first.commit : "")
+        assert.deepStrictEqual(git(dir, "log", "-1", "--format=%s%n%P").trim().split("\n"), [
+          "braid: merge stream s1",
+          `${rev(repo, "main")} ${rev(repo, "braid/r1/s1")}`
+        ])
+
+        const outcome = yield* ws.mergeStream("s2", "none")
+        assert.deepStrictEqual(outcome, { _tag: "Conflicted", paths: ["a.txt"] })
+        const text = fs.readFileSync(path.join(dir, "a.txt"), "utf8")
+        assert.match(text, /^<<<<<<< .*\none\n=======\ntwo\n>>>>>>> .*\n$/)
+        assert.strictEqual(git(dir, "diff", "--name-only", "--diff-filter=U").trim(), "a.txt")
+        assert.isTrue(mergeOpen(dir))
+
+        // While it is open, another merge is refused and nothing lands.
+        assert.strictEqual((yield* Effect.flip(ws.mergeStream("s1", "none")))._tag, "WorkspaceFailed")
+        assert.strictEqual((yield* Effect.flip(ws.land()))._tag, "WorkspaceFailed")
+      }))
+
+    test("concludeMerge refuses while markers remain, then commits the resolution as the merge", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const { ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" }, s2: { "a.txt": "two\n" } })
+        yield* ws.beginIntegration()
+        yield* ws.mergeStream("s1", "none")
+        const before = rev(repo, "braid/r1/integration")
+        yield* ws.mergeStream("s2", "none")
+
+        assert.strictEqual((yield* Effect.flip(ws.concludeMerge("s1")))._tag, "WorkspaceFailed")
+        const refusal = yield* Effect.flip(ws.concludeMerge("s2"))
+        assert.strictEqual(refusal._tag, "ConflictMarkersRemain")
+        assert.strictEqual(rev(repo, "braid/r1/integration"), before)
+
+        yield* ws.integrationFiles().write("a.txt", "one, two\n")
+        const commit = yield* ws.concludeMerge("s2")
+        const dir = ws.integrationFiles().dir!
+        assert.strictEqual(commit, rev(repo, "braid/r1/integration"))
+        assert.deepStrictEqual(git(dir, "log", "-1", "--format=%s%n%P").trim().split("\n"), [
+          "braid: merge stream s2 (conflicts resolved)",
+          `${before} ${rev(repo, "braid/r1/s2")}`
+        ])
+        assert.strictEqual(git(dir, "show", "HEAD:a.txt"), "one, two\n")
+        assert.strictEqual(git(dir, "status", "--porcelain"), "")
+      }))
+
+    test("a side wins only the conflicting hunks; the rest of both sides is kept", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo({ "a.txt": "1\n2\n3\n4\n5\n6\n7\n8\n9\n" })
+        const { ws } = yield* withStreams(repo, {
+          s1: { "a.txt": "1 by s1\n2\n3\n4\n5\n6\n7\n8\n9\n" },
+          s2: { "a.txt": "1 by s2\n2\n3\n4\n5\n6\n7\n8\n9 by s2\n" },
+          s3: { "a.txt": "1 by s3\n2\n3\n4\n5 by s3\n6\n7\n8\n9\n" }
+        })
+        yield* ws.beginIntegration()
+        yield* ws.mergeStream("s1", "none")
+        yield* ws.mergeStream("s2", "integration")
+        assert.strictEqual(yield* ws.integrationFiles().read("a.txt"), "1 by s1\n2\n3\n4\n5\n6\n7\n8\n9 by s2\n")
+        yield* ws.mergeStream("s3", "stream")
+        assert.strictEqual(yield* ws.integrationFiles().read("a.txt"), "1 by s3\n2\n3\n4\n5 by s3\n6\n7\n8\n9 by s2\n")
+      }))
+
+    test("a conflict no side can settle (changed here, deleted there) is aborted with an explanation", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const { ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" }, s2: {} })
+        yield* ws.files("s2").remove("a.txt")
+        yield* ws.commitAttempt("s2", attempt("t2"))
+        yield* ws.beginIntegration()
+        yield* ws.mergeStream("s1", "none")
+        const before = rev(repo, "braid/r1/integration")
+        const error = yield* Effect.flip(ws.mergeStream("s2", "stream"))
+        assert.strictEqual(error._tag, "WorkspaceFailed")
+        assert.include(error.message, "a.txt")
+        assert.include(error.message, "aborted")
+        const dir = ws.integrationFiles().dir!
+        assert.strictEqual(rev(repo, "braid/r1/integration"), before)
+        assert.strictEqual(git(dir, "status", "--porcelain"), "")
+        assert.isFalse(mergeOpen(dir))
+        // The same merge with no side opens it for a resolver.
+        const open = yield* ws.mergeStream("s2", "none")
+        assert.deepStrictEqual(open, { _tag: "Conflicted", paths: ["a.txt"] })
+      }))
+
+    test("beginIntegration twice reuses the integration worktree", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const { ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" } })
+        yield* ws.beginIntegration()
+        yield* ws.mergeStream("s1", "none")
+        const head = yield* ws.head(Workspace.integrationLocation)
+        yield* ws.beginIntegration()
+        assert.strictEqual(yield* ws.head(Workspace.integrationLocation), head)
+        assert.strictEqual(worktreePaths(repo).length, 3)
+      }))
+  })
+
+  describe("exec", () => {
+    test("a command past its timeout is stopped and reported as timed out", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const ws = yield* workspace({ repo })
+        yield* ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
+        const result = yield* ws.exec(
+          Workspace.streamLocation("s1"),
+          new CommandSpec.Command({ name: "sleep", argv: ["node", "-e", "setTimeout(() => {}, 20000)"], timeoutMs: 300 })
+        )
+        assert.isTrue(result.timedOut)
+        assert.notStrictEqual(result.exitCode, 0)
+      }))
+
+    test("a command runs in the stream's worktree", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const ws = yield* workspace({ repo })
+        yield* ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
+        const result = yield* ws.exec(
+          Workspace.streamLocation("s1"),
+          new CommandSpec.Command({ name: "pwd", argv: ["node", "-e", "process.stdout.write(process.cwd())"], timeoutMs: 30_000 })
+        )
+        assert.strictEqual(result.outputTail, ws.files("s1").dir)
+      }))
+  })
+
+  describe("landing", () => {
+    test("fast-forwards the target checked out in the main working tree, which follows", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const { prepared, ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" }, s2: { "c.txt": "sea\n" } })
+        yield* ws.beginIntegration()
+        yield* ws.mergeStream("s1", "none")
+        yield* ws.mergeStream("s2", "none")
+        const integration = rev(repo, "braid/r1/integration")
+        const landing = yield* ws.land()
+        assert.deepStrictEqual(
+          { ...landing },
+          { target: "main", commit: integration, previous: prepared.base, fastForward: true }
+        )
+        assert.strictEqual(rev(repo, "main"), integration)
+        assert.strictEqual(fs.readFileSync(path.join(repo, "a.txt"), "utf8"), "one\n")
+        assert.strictEqual(fs.readFileSync(path.join(repo, "c.txt"), "utf8"), "sea\n")
+        assert.strictEqual(git(repo, "status", "--porcelain"), "")
+      }))
+
+    test("moves a target that is not checked out with a compare-and-swap of its ref", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        git(repo, "checkout", "--quiet", "-b", "elsewhere")
+        const ws = yield* workspace({ repo, base: "main" })
+        const prepared = yield* ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: true })
+        assert.strictEqual(prepared.target, "main")
+        yield* ws.files("s1").write("a.txt", "one\n")
+        yield* ws.commitAttempt("s1", attempt("t1"))
+        yield* ws.beginIntegration()
+        yield* ws.mergeStream("s1", "none")
+        const landing = yield* ws.land()
+        assert.strictEqual(rev(repo, "main"), landing.commit)
+        assert.strictEqual(git(repo, "symbolic-ref", "--short", "HEAD").trim(), "elsewhere")
+        assert.strictEqual(fs.readFileSync(path.join(repo, "a.txt"), "utf8"), "base\n")
+      }))
+
+    test("is refused when the target moved since prepare, and changes nothing", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const { prepared, ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" } })
+        yield* ws.beginIntegration()
+        yield* ws.mergeStream("s1", "none")
+        writeFile(repo, "b.txt", "someone else\n")
+        git(repo, "commit", "--quiet", "-am", "meanwhile on main")
+        const moved = rev(repo, "main")
+        const integration = rev(repo, "braid/r1/integration")
+
+        const refusal = refusalOf(yield* Effect.flip(ws.land()))
+        assert.strictEqual(refusal.reason, "target-moved")
+        assert.include(refusal.message, prepared.base)
+        assert.include(refusal.message, moved)
+        assert.strictEqual(rev(repo, "main"), moved)
+        assert.strictEqual(rev(repo, "braid/r1/integration"), integration)
+        assert.strictEqual(fs.readFileSync(path.join(repo, "a.txt"), "utf8"), "base\n")
+      }))
+
+    test("is refused when the checked-out target has uncommitted changes, which are kept", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const { prepared, ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" } })
+        yield* ws.beginIntegration()
+        yield* ws.mergeStream("s1", "none")
+        writeFile(repo, "b.txt", "unsaved\n")
+        const refusal = refusalOf(yield* Effect.flip(ws.land()))
+        assert.strictEqual(refusal.reason, "dirty-working-tree")
+        assert.include(refusal.message, "b.txt")
+        assert.strictEqual(rev(repo, "main"), prepared.base)
+        assert.strictEqual(fs.readFileSync(path.join(repo, "b.txt"), "utf8"), "unsaved\n")
+      }))
+  })
+
+  describe("release", () => {
+    test("removes only the run's worktrees and the branches landed in the target", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const elsewhere = yield* tempDir
+        const otherTree = path.join(elsewhere, "feature-tree")
+        git(repo, "worktree", "add", "--quiet", "-b", "feature", otherTree, "main")
+        git(repo, "branch", "braid/r0/s1", "main")
+        writeFile(repo, "notes.txt", "the user's untracked notes\n")
+
+        const { ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" }, s2: { "c.txt": "sea\n" } })
+        writeFile(ws.files("s2").dir!, "leftover.txt", "uncommitted\n")
+        yield* ws.beginIntegration()
+        yield* ws.mergeStream("s1", "none")
+        yield* ws.land()
+        yield* ws.release({ keepWorktrees: false })
+
+        assert.deepStrictEqual(worktreePaths(repo), [repo, otherTree])
+        // s1 is in main now; s2 never landed and keeps its work; the integration landed.
+        assert.deepStrictEqual(braidBranches(repo), ["braid/r0/s1", "braid/r1/s2"])
+        assert.include(git(repo, "branch", "--list", "feature"), "feature")
+        assert.isTrue(fs.existsSync(path.join(otherTree, "a.txt")))
+        assert.isFalse(fs.existsSync(path.join(repo, ".braid/runs/r1/worktrees")))
+        assert.strictEqual(fs.readFileSync(path.join(repo, "notes.txt"), "utf8"), "the user's untracked notes\n")
+        assert.strictEqual(fs.readFileSync(path.join(repo, ".gitignore"), "utf8"), "*.log\n")
+      }))
+
+    test("keeps the integration and stream branches when nothing landed", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const { ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" } })
+        yield* ws.beginIntegration()
+        yield* ws.mergeStream("s1", "none")
+        yield* ws.release({ keepWorktrees: false })
+        assert.deepStrictEqual(worktreePaths(repo), [repo])
+        assert.deepStrictEqual(braidBranches(repo), ["braid/r1/integration", "braid/r1/s1"])
+      }))
+
+    test("with keepWorktrees leaves everything in place", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const { ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" } })
+        yield* ws.beginIntegration()
+        yield* ws.release({ keepWorktrees: true })
+        assert.strictEqual(worktreePaths(repo).length, 3)
+        assert.deepStrictEqual(braidBranches(repo), ["braid/r1/integration", "braid/r1/s1"])
+      }))
+  })
+})
