@@ -38,5 +38,7 @@ export const line = (event: Progress.RunEvent): string | undefined => {
       return `landed ${short(event.commit)} on ${event.target}`
     case "RunFinished":
       return `run ${event.status}`
+    case "RunInterrupted":
+      return `run interrupted: ${event.reason}`
   }
 }

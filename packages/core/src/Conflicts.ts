@@ -103,7 +103,16 @@ export const integrate = (input: IntegrationInput) =>
         Effect.gen(function*() {
           const c = new RunReport.ConflictRecord({ streams, paths: [...paths], strategy: input.strategy, outcome, commit, detail })
           conflicts.push(c)
-          yield* progress.publish({ _tag: "ConflictSettled", at: yield* now, streams, paths: [...paths], outcome, commit })
+          yield* progress.publish({
+            _tag: "ConflictSettled",
+            at: yield* now,
+            streams,
+            paths: [...paths],
+            strategy: input.strategy,
+            outcome,
+            commit,
+            detail
+          })
           return c
         })
 

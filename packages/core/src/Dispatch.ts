@@ -141,7 +141,9 @@ export const run = (input: DispatchInput) =>
               stream: stream.name,
               taskId: task.id,
               status: result.status,
-              score: result.quality?.score ?? null
+              score: result.quality?.score ?? null,
+              error: result.error ?? null,
+              durationMs: result.durationMs
             })
           }
           results.push(result)

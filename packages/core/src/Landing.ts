@@ -18,6 +18,6 @@ export const land = () =>
     const workspace = yield* Workspace.Workspace
     const progress = yield* Progress.Progress
     const landing = yield* workspace.land()
-    yield* progress.publish({ _tag: "Landed", at: DateTime.formatIso(yield* DateTime.now), target: landing.target, commit: landing.commit })
+    yield* progress.publish({ _tag: "Landed", at: DateTime.formatIso(yield* DateTime.now), target: landing.target, commit: landing.commit, previous: landing.previous })
     return landing
   }).pipe(Effect.mapError((e) => new LandingRefused({ message: e.message })))

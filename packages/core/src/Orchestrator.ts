@@ -71,7 +71,9 @@ export const run = (plan: Plan.Plan, options: RunOptions = {}): Effect.Effect<Ru
       at: startedAt,
       runId,
       streams: plan.streams.map((s) => s.name),
-      tasks: plan.tasks.size
+      tasks: plan.tasks.size,
+      base: prepared.base,
+      target: prepared.target
     })
 
     const dispatched = yield* Dispatch.run({

@@ -5,10 +5,19 @@
  * @since 0.1.0
  */
 import { Context, Effect, Layer, PubSub, Schema } from "effect"
+import { CommandResult } from "./Workspace.js"
 
 const at = { at: Schema.String }
 
-export const RunStarted = Schema.TaggedStruct("RunStarted", { ...at, runId: Schema.String, streams: Schema.Array(Schema.String), tasks: Schema.Number })
+export const RunStarted = Schema.TaggedStruct("RunStarted", {
+  ...at,
+  runId: Schema.String,
+  streams: Schema.Array(Schema.String),
+  tasks: Schema.Number,
+  /** The commit every stream started from, and the target branch. */
+  base: Schema.String,
+  target: Schema.String
+})
 export const StreamStarted = Schema.TaggedStruct("StreamStarted", { ...at, stream: Schema.String })
 export const AttemptStarted = Schema.TaggedStruct("AttemptStarted", { ...at, stream: Schema.String, taskId: Schema.String, attempt: Schema.Number })
 export const AttemptFinished = Schema.TaggedStruct("AttemptFinished", {
@@ -27,17 +36,46 @@ export const ReviewRecorded = Schema.TaggedStruct("ReviewRecorded", {
   attempt: Schema.Number,
   score: Schema.Number,
   passes: Schema.Boolean,
-  issues: Schema.Array(Schema.String)
+  issues: Schema.Array(Schema.String),
+  suggestions: Schema.Array(Schema.String),
+  reviewer: Schema.String,
+  durationMs: Schema.Number,
+  inputTokens: Schema.Number,
+  outputTokens: Schema.Number,
+  costUsd: Schema.Number
 })
 export const ReviewRetried = Schema.TaggedStruct("ReviewRetried", { ...at, stream: Schema.String, taskId: Schema.String, attempt: Schema.Number, message: Schema.String })
-export const TaskSettled = Schema.TaggedStruct("TaskSettled", { ...at, stream: Schema.String, taskId: Schema.String, status: Schema.String, score: Schema.NullOr(Schema.Number) })
+export const TaskSettled = Schema.TaggedStruct("TaskSettled", {
+  ...at,
+  stream: Schema.String,
+  taskId: Schema.String,
+  status: Schema.Literal("completed", "needs-review", "failed", "skipped"),
+  score: Schema.NullOr(Schema.Number),
+  error: Schema.NullOr(Schema.String),
+  durationMs: Schema.Number
+})
 export const StreamFinished = Schema.TaggedStruct("StreamFinished", { ...at, stream: Schema.String })
 export const ConflictDetected = Schema.TaggedStruct("ConflictDetected", { ...at, streams: Schema.Array(Schema.String), paths: Schema.Array(Schema.String), kind: Schema.Literal("overlap", "textual") })
-export const ConflictSettled = Schema.TaggedStruct("ConflictSettled", { ...at, streams: Schema.Array(Schema.String), paths: Schema.Array(Schema.String), outcome: Schema.String, commit: Schema.NullOr(Schema.String) })
+export const ConflictSettled = Schema.TaggedStruct("ConflictSettled", {
+  ...at,
+  streams: Schema.Array(Schema.String),
+  paths: Schema.Array(Schema.String),
+  strategy: Schema.Literal("agent", "priority", "manual"),
+  outcome: Schema.Literal("resolved", "blocked", "failed"),
+  commit: Schema.NullOr(Schema.String),
+  detail: Schema.String
+})
 export const StreamMerged = Schema.TaggedStruct("StreamMerged", { ...at, stream: Schema.String, commit: Schema.String })
-export const VerificationFinished = Schema.TaggedStruct("VerificationFinished", { ...at, passed: Schema.Boolean, commit: Schema.NullOr(Schema.String) })
-export const Landed = Schema.TaggedStruct("Landed", { ...at, target: Schema.String, commit: Schema.String })
+export const VerificationFinished = Schema.TaggedStruct("VerificationFinished", {
+  ...at,
+  passed: Schema.Boolean,
+  commit: Schema.NullOr(Schema.String),
+  checks: Schema.Array(CommandResult)
+})
+export const Landed = Schema.TaggedStruct("Landed", { ...at, target: Schema.String, commit: Schema.String, previous: Schema.String })
 export const RunFinished = Schema.TaggedStruct("RunFinished", { ...at, status: Schema.String })
+/** The run was interrupted (Ctrl-C, SIGTERM); it can be resumed. */
+export const RunInterrupted = Schema.TaggedStruct("RunInterrupted", { ...at, reason: Schema.String })
 
 /** Every event a run publishes. */
 export const RunEvent = Schema.Union(
@@ -54,12 +92,10 @@ export const RunEvent = Schema.Union(
   StreamMerged,
   VerificationFinished,
   Landed,
-  RunFinished
+  RunFinished,
+  RunInterrupted
 )
 export type RunEvent = typeof RunEvent.Type
-
-/** An event before its timestamp is set. */
-export type Draft = RunEvent extends infer E ? E extends { readonly at: string } ? Omit<E, "at"> : never : never
 
 export interface Service {
   readonly publish: (event: RunEvent) => Effect.Effect<void>
@@ -78,3 +114,8 @@ export const layerPubSub = (pubsub: PubSub.PubSub<RunEvent>): Layer.Layer<Progre
 /** Calls a function for every event (the CLI's renderer, a test's recorder). */
 export const layerCallback = (f: (event: RunEvent) => void): Layer.Layer<Progress> =>
   Layer.succeed(Progress, { publish: (event) => Effect.sync(() => f(event)) })
+
+/** Sends every event to each service in turn (the journal first, so it is durable before anything else sees it). */
+export const fanOut = (...services: ReadonlyArray<Service>): Service => ({
+  publish: (event) => Effect.forEach(services, (s) => s.publish(event), { discard: true })
+})

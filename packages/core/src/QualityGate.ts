@@ -131,6 +131,7 @@ export const run = (input: GateInput, services: GateServices) =>
         Effect.mapError((e) => new ReviewUnavailable({ taskId: task.id, attempt: n, message: e.message }))
       )
       const quality = toQuality(review, threshold)
+      const durationMs = Date.now() - started
       yield* progress.publish({
         _tag: "ReviewRecorded",
         at: yield* now,
@@ -139,13 +140,19 @@ export const run = (input: GateInput, services: GateServices) =>
         attempt: n,
         score: quality.score,
         passes: quality.passes,
-        issues: quality.issues
+        issues: quality.issues,
+        suggestions: quality.suggestions,
+        reviewer: quality.reviewer,
+        durationMs,
+        inputTokens: output.usage?.inputTokens ?? 0,
+        outputTokens: output.usage?.outputTokens ?? 0,
+        costUsd: output.usage?.costUsd ?? 0
       })
       attempts.push(
         new RunReport.AttemptRecord({
           attempt: n,
           startedAt,
-          durationMs: Date.now() - started,
+          durationMs,
           summary: output.summary,
           commit: change.commit,
           changedFiles: change.files,

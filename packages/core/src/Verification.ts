@@ -28,7 +28,8 @@ export const verify = (commands: ReadonlyArray<CommandSpec.Command>) =>
       _tag: "VerificationFinished",
       at: DateTime.formatIso(yield* DateTime.now),
       passed,
-      commit
+      commit,
+      checks
     })
     return new RunReport.VerificationReport({
       ran: commands.length > 0,
