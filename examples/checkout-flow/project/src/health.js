@@ -1,0 +1,1 @@
+export const health = () => ({ status: 200, body: "ok" })
