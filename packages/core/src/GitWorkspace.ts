@@ -72,6 +72,11 @@ interface Tree {
   readonly dir: string
 }
 
+/** A stream's tree and the commit its last attempt was recorded at. */
+interface StreamTree extends Tree {
+  recorded: string
+}
+
 /** What `prepare` established; the rest of the service works from it. */
 interface Run {
   readonly runId: string
@@ -84,7 +89,7 @@ interface Run {
   readonly target: string
   /** The target's commit when the run started, or when it last landed: landing compares against it. */
   targetAtStart: string
-  readonly streams: Map<string, Tree>
+  readonly streams: Map<string, StreamTree>
   integration: Tree | undefined
   /** Worktrees this run created or took back over; release removes these and nothing else. */
   readonly owned: Array<Tree>
@@ -311,7 +316,12 @@ export const make = (options: Options = {}) =>
         if (run.runId !== setup.runId) {
           return yield* refused("invalid-option", `this workspace is already prepared for run ${run.runId}, not ${setup.runId}`)
         }
-        return { base: run.base, target: run.target } satisfies Workspace.Prepared
+        const r = run
+        if (setup.streams.every((s) => r.owned.some((t) => t === r.streams.get(s.name)))) {
+          return { base: r.base, target: r.target } satisfies Workspace.Prepared
+        }
+        // An earlier prepare stopped half-way, or asks for more streams: do it again; what
+        // exists already is taken over, not recreated.
       }
 
       // Checks first: nothing below changes the repository until every one has passed.
@@ -406,8 +416,8 @@ export const make = (options: Options = {}) =>
       }
 
       const worktrees = path.join(runFolder, "runs", setup.runId, "worktrees")
-      const streams = new Map(
-        names.map((name) => [name, { branch: `braid/${setup.runId}/${name}`, dir: path.join(worktrees, name) }] as const)
+      const streams = new Map<string, StreamTree>(
+        names.map((name) => [name, { branch: `braid/${setup.runId}/${name}`, dir: path.join(worktrees, name), recorded: base }])
       )
       // Leftovers of this run from an earlier process are taken over, but a branch of this
       // run checked out somewhere else is not ours to move.
@@ -416,6 +426,10 @@ export const make = (options: Options = {}) =>
         const holder = entries.find((e) => e.branch === `refs/heads/${tree.branch}`)
         if (holder !== undefined && (yield* realpath(holder.path)) !== (yield* realpath(tree.dir))) {
           return yield* refused("invalid-option", `branch ${tree.branch} is already checked out at ${holder.path}`)
+        }
+        const occupied = yield* Effect.promise(() => fs.readdir(tree.dir).then((e) => e.length > 0, () => false))
+        if (holder === undefined && occupied) {
+          return yield* refused("invalid-option", `${tree.dir} already exists and is not the worktree of ${tree.branch}`)
         }
       }
 
@@ -429,6 +443,8 @@ export const make = (options: Options = {}) =>
           yield* excludeRunFolder(top, runFolder)
           for (const tree of streams.values()) {
             yield* ensureWorktree({ top }, tree, base)
+            // A worktree taken over may already hold attempts: the next one starts from its head.
+            tree.recorded = yield* branchHead("prepare", tree.branch, top)
             owned.push(tree)
           }
         })
@@ -461,14 +477,41 @@ export const make = (options: Options = {}) =>
     ) {
       const tree = yield* streamTree("commitAttempt", stream)
       const cwd = tree.dir
+      const checkedOut = yield* git.exec(["symbolic-ref", "--quiet", "HEAD"], { cwd })
+      if (Git.firstLine(checkedOut.stdout) !== `refs/heads/${tree.branch}`) {
+        return yield* failure(
+          "commitAttempt",
+          `the worktree of stream "${stream}" (${cwd}) is no longer on its branch ${tree.branch}; its work cannot be recorded`
+        )
+      }
       yield* git.ok(["add", "--all"], { cwd, operation: "commitAttempt" })
       const staged = yield* git.exec(["diff", "--cached", "--quiet", "--no-ext-diff"], { cwd })
-      if (staged.exitCode === 0) return new Workspace.AttemptChange({ commit: null, files: [] })
-      if (staged.exitCode !== 1) {
+      if (staged.exitCode !== 0 && staged.exitCode !== 1) {
         return yield* failure("commitAttempt", Git.describeFailure(["diff", "--cached", "--quiet"], cwd, staged))
       }
+      if (staged.exitCode === 1) yield* commitStaged(cwd, stream, attempt)
+      // Some agents commit on their own (aider, a `git commit` in a script): what the attempt
+      // changed is everything since the last recorded attempt, whoever committed it.
+      const commit = Git.firstLine(yield* git.ok(["rev-parse", "HEAD"], { cwd, operation: "commitAttempt" }))
+      const files = Git.sortedUnique(Git.splitZ(
+        yield* git.ok(["diff", "--name-only", "--no-renames", "--no-ext-diff", "-z", tree.recorded, commit], {
+          cwd,
+          operation: "commitAttempt"
+        })
+      ))
+      tree.recorded = commit
+      return files.length === 0
+        ? new Workspace.AttemptChange({ commit: null, files: [] })
+        : new Workspace.AttemptChange({ commit, files })
+    })
+
+    const commitStaged = (
+      cwd: string,
+      stream: string,
+      attempt: { readonly taskId: string; readonly title: string; readonly attempt: number }
+    ) => {
       const title = attempt.title.replace(/\s+/g, " ").trim()
-      yield* git.ok([
+      return git.ok([
         "commit",
         "--quiet",
         "--no-verify",
@@ -479,13 +522,7 @@ export const make = (options: Options = {}) =>
         "-m",
         `Braid-Step: stream/${stream}/task/${attempt.taskId}/attempt/${attempt.attempt}`
       ], { cwd, operation: "commitAttempt" })
-      const commit = Git.firstLine(yield* git.ok(["rev-parse", "HEAD"], { cwd, operation: "commitAttempt" }))
-      const files = yield* git.ok(["diff-tree", "--no-commit-id", "--name-only", "--no-renames", "-r", "-z", commit], {
-        cwd,
-        operation: "commitAttempt"
-      })
-      return new Workspace.AttemptChange({ commit, files: Git.sortedUnique(Git.splitZ(files)) })
-    })
+    }
 
     const changedFiles = Effect.fn("GitWorkspace.changedFiles")(function*(stream: string) {
       const r = yield* prepared("changedFiles")
@@ -696,8 +733,10 @@ export const make = (options: Options = {}) =>
       const r = run
       if (r === undefined || releaseOptions.keepWorktrees) return
       yield* r.lock.withPermits(1)(Effect.gen(function*() {
+        const registered = new Set<string>()
+        for (const entry of yield* listWorktrees(r.top)) registered.add(yield* realpath(entry.path))
         for (const tree of r.owned) {
-          if (yield* exists(tree.dir)) {
+          if ((yield* exists(tree.dir)) && registered.has(yield* realpath(tree.dir))) {
             // --force: an attempt may have left uncommitted files, or a merge may be open.
             yield* git.ok(["worktree", "remove", "--force", tree.dir], { cwd: r.top, operation: "release" })
           }

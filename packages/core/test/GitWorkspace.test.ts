@@ -25,7 +25,9 @@ const git = (cwd: string, ...args: Array<string>): string =>
   execFileSync("git", ["-c", "user.name=user", "-c", "user.email=user@localhost", "-c", "core.hooksPath=/dev/null", ...args], {
     cwd,
     encoding: "utf8",
-    stdio: ["ignore", "pipe", "pipe"]
+    stdio: ["ignore", "pipe", "pipe"],
+    // So that looking (git status) does not itself rewrite the index we compare.
+    env: { ...process.env, GIT_OPTIONAL_LOCKS: "0" }
   })
 
 const rev = (cwd: string, ref: string) => git(cwd, "rev-parse", "--verify", `${ref}^{commit}`).trim()
@@ -56,7 +58,11 @@ const repoState = (repo: string) => ({
   worktrees: git(repo, "worktree", "list", "--porcelain"),
   status: git(repo, "status", "--porcelain", "--untracked-files=all", "--ignored"),
   exclude: fs.existsSync(path.join(repo, ".git/info/exclude")) ? fs.readFileSync(path.join(repo, ".git/info/exclude"), "utf8") : "",
-  runFolder: fs.existsSync(path.join(repo, ".braid"))
+  runFolder: fs.existsSync(path.join(repo, ".braid")),
+  // Not even the index's stat cache is refreshed in the user's checkout.
+  index: fs.existsSync(path.join(repo, ".git/index"))
+    ? [fs.readFileSync(path.join(repo, ".git/index")).toString("base64"), fs.statSync(path.join(repo, ".git/index")).mtimeMs]
+    : undefined
 })
 
 /** Whether a merge is open in a worktree. */
@@ -131,6 +137,38 @@ describe("GitWorkspace", () => {
         const again = yield* workspace({ repo })
         yield* again.prepare({ runId: "r2", streams: [{ name: "s1" }], land: false })
         assert.strictEqual(fs.readFileSync(path.join(repo, ".git/info/exclude"), "utf8"), exclude)
+      }))
+
+    test("a prepare stopped half-way can be run again, taking over what exists", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        // A branch under braid/r1/s2/ makes creating braid/r1/s2 itself fail, after s1 was made.
+        git(repo, "branch", "braid/r1/s2/blocker", "main")
+        const ws = yield* workspace({ repo })
+        const setup = { runId: "r1", streams: [{ name: "s1" }, { name: "s2" }], land: false }
+        const error = yield* Effect.flip(ws.prepare(setup))
+        assert.strictEqual(error._tag, "WorkspaceFailed")
+        assert.include(braidBranches(repo), "braid/r1/s1")
+
+        git(repo, "branch", "-D", "braid/r1/s2/blocker")
+        yield* ws.prepare(setup)
+        assert.deepStrictEqual(braidBranches(repo), ["braid/r1/s1", "braid/r1/s2"])
+        assert.strictEqual(worktreePaths(repo).length, 3)
+        yield* ws.release({ keepWorktrees: false })
+        assert.deepStrictEqual(worktreePaths(repo), [repo])
+      }))
+
+    test("the repository's hooks do not run for braid's checkouts and commits", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const marker = path.join(yield* tempDir, "hook-ran")
+        for (const hook of ["pre-commit", "commit-msg", "post-checkout", "post-commit"]) {
+          fs.writeFileSync(path.join(repo, ".git/hooks", hook), `#!/bin/sh\necho ${hook} >> ${marker}\nexit 1\n`, { mode: 0o755 })
+        }
+        const { ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" } })
+        assert.isNotNull(yield* ws.head(Workspace.streamLocation("s1")))
+        assert.notStrictEqual(rev(repo, "braid/r1/s1"), rev(repo, "main"))
+        assert.isFalse(fs.existsSync(marker))
       }))
 
     test("takes back over the worktrees of the same run left by an earlier process", () =>
@@ -301,6 +339,25 @@ describe("GitWorkspace", () => {
         assert.isNull(change.commit)
         assert.deepStrictEqual(change.files, [])
         assert.strictEqual(rev(repo, "braid/r1/s1"), rev(repo, "main"))
+      }))
+
+    test("an attempt whose agent committed by itself is recorded from git", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const ws = yield* workspace({ repo })
+        yield* ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
+        const dir = ws.files("s1").dir!
+        writeFile(dir, "committed.txt", "by the agent\n")
+        git(dir, "add", "committed.txt")
+        git(dir, "commit", "--quiet", "-m", "agent's own commit")
+        writeFile(dir, "left.txt", "not committed by the agent\n")
+        const change = yield* ws.commitAttempt("s1", attempt("t1"))
+        assert.strictEqual(change.commit, rev(repo, "braid/r1/s1"))
+        assert.deepStrictEqual(change.files, ["committed.txt", "left.txt"])
+
+        git(dir, "commit", "--quiet", "--allow-empty", "-m", "agent commits nothing")
+        const next = yield* ws.commitAttempt("s1", attempt("t1", 2))
+        assert.isNull(next.commit)
       }))
 
     test("changed files come from git, whatever wrote them", () =>

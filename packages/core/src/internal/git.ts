@@ -80,7 +80,10 @@ export const env = (identity: Identity): Record<string, string> => ({
   GIT_COMMITTER_EMAIL: identity.email,
   // Some commands open an editor or a pager on a terminal; there is none.
   GIT_EDITOR: "true",
-  GIT_PAGER: "cat"
+  GIT_PAGER: "cat",
+  // `git status` would otherwise refresh the index of the user's checkout (an optional write
+  // that can collide with the user's own git commands, and "checking" must change nothing).
+  GIT_OPTIONAL_LOCKS: "0"
 })
 
 /** Describes a failed git call in one readable message. */
