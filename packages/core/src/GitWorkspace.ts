@@ -150,7 +150,7 @@ const isMissing = (error: unknown) => {
   return code === "ENOENT" || code === "ENOTDIR"
 }
 
-/** A names is used as one path segment and one ref component: keep it plain. */
+/** A name is used as one path segment and one ref component: keep it plain. */
 const nameProblem = (what: string, name: string): string | undefined =>
   name === "" || name === "." || name === ".." || /[/\\\0]/.test(name) || name.startsWith("-")
     ? `${what} "${name}" cannot name a branch and a folder (no "/", "\\", leading "-", "." or "..")`
@@ -230,15 +230,20 @@ export const make = (options: Options = {}) =>
     const ensureWorktree = (r: { top: string }, tree: Tree, start: string) =>
       Effect.gen(function*() {
         const wanted = yield* realpath(tree.dir)
-        const entries = yield* listWorktrees(r.top)
-        for (const entry of entries) {
-          if ((yield* realpath(entry.path)) === wanted && entry.branch === `refs/heads/${tree.branch}`) return
+        const present = yield* exists(tree.dir)
+        let stale = false
+        for (const entry of yield* listWorktrees(r.top)) {
+          if ((yield* realpath(entry.path)) !== wanted) continue
+          if (present && entry.branch === `refs/heads/${tree.branch}`) return
+          // Registered at our path but its folder was deleted by hand: re-adding needs --force.
+          stale = stale || !present
         }
         const existing = yield* resolveCommit(`refs/heads/${tree.branch}`, r.top)
+        const force = stale ? ["--force"] : []
         const args = existing === undefined
           // --no-track: parallel adds would otherwise race on .git/config.
-          ? ["worktree", "add", "--quiet", "--no-track", "-b", tree.branch, tree.dir, start]
-          : ["worktree", "add", "--quiet", tree.dir, tree.branch]
+          ? ["worktree", "add", "--quiet", ...force, "--no-track", "-b", tree.branch, tree.dir, start]
+          : ["worktree", "add", "--quiet", ...force, tree.dir, tree.branch]
         yield* git.ok(args, { cwd: r.top, operation: "worktree add" })
       })
 
@@ -437,7 +442,12 @@ export const make = (options: Options = {}) =>
         yield* git.ok(["rev-parse", "--path-format=absolute", "--git-common-dir"], { cwd: top, operation: "rev-parse" })
       )
       const lock = Git.lockFor(yield* realpath(commonDir))
-      const owned: Array<Tree> = []
+      // On a second prepare, keep what the first one made that this one does not list (the
+      // integration), so release still removes it.
+      const earlier = run
+      const owned: Array<Tree> = earlier === undefined
+        ? []
+        : earlier.owned.filter((t) => ![...streams.values()].some((s) => s.dir === t.dir))
       yield* lock.withPermits(1)(
         Effect.gen(function*() {
           yield* excludeRunFolder(top, runFolder)
@@ -461,7 +471,7 @@ export const make = (options: Options = {}) =>
             target,
             targetAtStart: targetHead,
             streams,
-            integration: undefined,
+            integration: earlier?.integration,
             owned,
             open: undefined,
             landed: undefined

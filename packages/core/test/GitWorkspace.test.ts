@@ -182,6 +182,17 @@ describe("GitWorkspace", () => {
         assert.strictEqual(yield* second.files("s1").read("a.txt"), "one\n")
         assert.deepStrictEqual(braidBranches(repo), ["braid/r1/s1", "braid/r1/s2"])
       }))
+
+    test("recreates a worktree of the run whose folder was deleted by hand, keeping its branch", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const { ws: first } = yield* withStreams(repo, { s1: { "a.txt": "one\n" } })
+        fs.rmSync(first.files("s1").dir!, { recursive: true, force: true })
+        const second = yield* workspace({ repo })
+        yield* second.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
+        assert.strictEqual(yield* second.files("s1").read("a.txt"), "one\n")
+        assert.strictEqual(worktreePaths(repo).length, 2)
+      }))
   })
 
   describe("refusals change nothing", () => {
