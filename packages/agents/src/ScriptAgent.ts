@@ -27,30 +27,15 @@ export interface ResolvedRun {
   readonly script: string | undefined
 }
 
-const NODE_EXTENSIONS = new Set([".js", ".mjs", ".cjs"])
-
 /** The argv that runs a script file: node for JavaScript, `sh` for `.sh`, else the file itself. */
-export const interpreterFor = (file: string): [string, ...Array<string>] => {
-  const ext = path.extname(file).toLowerCase()
-  if (NODE_EXTENSIONS.has(ext)) return [process.execPath, file]
-  if (ext === ".sh") return ["sh", file]
-  return [file]
-}
+export const interpreterFor = CommandSpec.interpreterFor
 
 /** Resolves a task's `run` against the plan directory; a string result is the problem with it. */
 export const resolveRun = (task: Plan.Task, baseDir: string): ResolvedRun | string => {
   if (task.run === undefined) return `task "${task.id}" has no \`run\``
-  const command = CommandSpec.toRun(task.run)
+  const command = CommandSpec.toRun(task.run, baseDir)
   if (typeof command === "string") return `task "${task.id}": ${command}`
-  const spec = task.run
-  if (typeof spec === "object" && !Array.isArray(spec) && "script" in spec) {
-    const script = path.resolve(baseDir, spec.script)
-    return {
-      command: new CommandSpec.Command({ name: command.name, argv: interpreterFor(script), timeoutMs: command.timeoutMs }),
-      script
-    }
-  }
-  return { command, script: undefined }
+  return { command, script: CommandSpec.isScript(task.run) ? path.resolve(baseDir, task.run.script) : undefined }
 }
 
 /** The environment a script sees (added to the inherited one). */

@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
+import * as path from "node:path"
 
 const Line = Schema.Union(Schema.String, Schema.NonEmptyArray(Schema.String))
 
@@ -20,7 +21,7 @@ export const CommandSpec = Schema.Union(
 )
 export type CommandSpec = typeof CommandSpec.Type
 
-/** A task's `run`: a command, or `{ script: <file> }` run with `sh` (the file is the user's). */
+/** A task's `run`: a command, or `{ script: <file> }`, a file relative to the plan's directory. */
 export const RunSpec = Schema.Union(
   CommandSpec,
   Schema.Struct({
@@ -93,13 +94,27 @@ export const toCommand = (spec: CommandSpec): Command | string => {
   })
 }
 
-/** Normalises a task's `run`; a script file runs as `sh <file>`. */
-export const toRun = (spec: RunSpec): Command | string => {
-  if (typeof spec === "object" && !Array.isArray(spec) && "script" in spec) {
+const NODE_EXTENSIONS = new Set([".js", ".mjs", ".cjs"])
+
+/** How a script file is run: node for .js/.mjs/.cjs, sh for .sh, else the file itself. */
+export const interpreterFor = (file: string): [string, ...Array<string>] => {
+  const ext = path.extname(file).toLowerCase()
+  if (NODE_EXTENSIONS.has(ext)) return [process.execPath, file]
+  if (ext === ".sh") return ["sh", file]
+  return [file]
+}
+
+/** Whether a run spec names a script file. */
+export const isScript = (spec: RunSpec): spec is { readonly script: string; readonly timeoutSeconds?: number } =>
+  typeof spec === "object" && !Array.isArray(spec) && "script" in spec
+
+/** Normalises a `run`; a script file is resolved against `baseDir` and run by its interpreter. */
+export const toRun = (spec: RunSpec, baseDir = process.cwd()): Command | string => {
+  if (isScript(spec)) {
     if (spec.script.trim() === "") return "script path is empty"
     return new Command({
       name: spec.script,
-      argv: ["sh", spec.script],
+      argv: interpreterFor(path.resolve(baseDir, spec.script)),
       timeoutMs: spec.timeoutSeconds !== undefined ? spec.timeoutSeconds * 1000 : DEFAULT_TIMEOUT_MS
     })
   }

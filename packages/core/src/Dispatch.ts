@@ -49,6 +49,8 @@ export const run = (input: DispatchInput) =>
     const reviewRetry = input.reviewRetry ?? QualityGate.defaultReviewRetry
 
     const settledOf = new Map<string, Deferred.Deferred<RunReport.TaskResult>>()
+    // The stream head each task settled at: what a dependent task brings into its own stream.
+    const settledAt = new Map<string, string>()
     for (const id of plan.tasks.keys()) settledOf.set(id, yield* Deferred.make<RunReport.TaskResult>())
     let haltedBy: string | undefined
 
@@ -123,10 +125,20 @@ export const run = (input: DispatchInput) =>
             else if (blocking !== undefined) {
               result = skipped(task, `not started: dependency ${blocking.taskId} ${blocking.status}`)
             } else {
+              // A task sees the work of the tasks it depends on in other streams.
+              const absorbed = yield* Effect.forEach(deps, (dep) => {
+                const from = plan.streamOf.get(dep.taskId)!
+                const at = settledAt.get(dep.taskId)
+                return from === stream.name || at === undefined
+                  ? Effect.void
+                  : Effect.asVoid(workspace.absorb(stream.name, at, `${dep.taskId} from stream ${from}`))
+              }, { discard: true }).pipe(Effect.either)
               const earlier = results.map((r) => ({ taskId: r.taskId, title: r.title, status: r.status, summary: r.result }))
               const priority = [-(execution.criticalPath.get(task.id) ?? 1), stream.rank, stream.name]
               result = haltedBy !== undefined
                 ? skipped(task, `not started: ${haltedBy}`)
+                : absorbed._tag === "Left"
+                ? new RunReport.TaskResult({ ...skipped(task, absorbed.left.message), status: "failed" })
                 : yield* slots.withSlot(priority)(
                   Effect.suspend(() =>
                     haltedBy !== undefined
@@ -147,6 +159,7 @@ export const run = (input: DispatchInput) =>
             })
           }
           results.push(result)
+          settledAt.set(task.id, yield* workspace.head(Workspace.streamLocation(stream.name)))
           yield* Deferred.succeed(settledOf.get(task.id)!, result)
           if (result.status === "needs-review" || result.status === "failed") {
             const why = `task ${task.id} ${result.status}`

@@ -323,7 +323,7 @@ export const make = (options: Options = {}) =>
         }
         const r = run
         if (setup.streams.every((s) => r.owned.some((t) => t === r.streams.get(s.name)))) {
-          return { base: r.base, target: r.target } satisfies Workspace.Prepared
+          return { base: r.base, target: r.target, targetAt: r.targetAtStart } satisfies Workspace.Prepared
         }
         // An earlier prepare stopped half-way, or asks for more streams: do it again; what
         // exists already is taken over, not recreated.
@@ -382,7 +382,12 @@ export const make = (options: Options = {}) =>
         )
       }
       const baseRef = options.base ?? currentBranch ?? "HEAD"
-      const base = baseRef.startsWith("-") ? undefined : yield* resolveCommit(baseRef, top)
+      // A resumed run starts from the base it recorded, wherever the base ref is now.
+      const base = setup.resume !== undefined
+        ? yield* resolveCommit(setup.resume.base, top)
+        : baseRef.startsWith("-")
+        ? undefined
+        : yield* resolveCommit(baseRef, top)
       if (base === undefined) {
         return yield* refused("unknown-base", `base "${baseRef}" is not a commit in the repository at ${top}`)
       }
@@ -400,7 +405,7 @@ export const make = (options: Options = {}) =>
         return yield* refused("invalid-option", `target branch "${target}" does not exist in the repository at ${top}`)
       }
       if (setup.land) {
-        if (!(yield* isAncestor(targetHead, base, top))) {
+        if (setup.resume === undefined && !(yield* isAncestor(targetHead, base, top))) {
           return yield* refused(
             "invalid-option",
             `base "${baseRef}" (${base}) does not contain target "${target}" (${targetHead}): the result could never fast-forward ${target}`
@@ -469,7 +474,7 @@ export const make = (options: Options = {}) =>
             lock,
             base,
             target,
-            targetAtStart: targetHead,
+            targetAtStart: setup.resume?.targetAt ?? targetHead,
             streams,
             integration: earlier?.integration,
             owned,
@@ -478,7 +483,7 @@ export const make = (options: Options = {}) =>
           }
         }))
       )
-      return { base, target } satisfies Workspace.Prepared
+      return { base, target, targetAt: setup.resume?.targetAt ?? targetHead } satisfies Workspace.Prepared
     })
 
     const commitAttempt = Effect.fn("GitWorkspace.commitAttempt")(function*(
@@ -538,12 +543,66 @@ export const make = (options: Options = {}) =>
       const r = yield* prepared("changedFiles")
       const tree = yield* streamTree("changedFiles", stream)
       const head = yield* branchHead("changedFiles", tree.branch, r.top)
+      // The stream's own commits only: --first-parent skips the work absorbed from the
+      // streams it depends on (merged in), which is theirs, not this stream's.
       // --no-renames: a renamed file is two changed paths, both of which can conflict.
-      const out = yield* git.ok(["diff", "--name-only", "--no-renames", "--no-ext-diff", "-z", `${r.base}...${head}`], {
-        cwd: r.top,
-        operation: "changedFiles"
-      })
-      return Git.sortedUnique(Git.splitZ(out))
+      const out = yield* git.ok(
+        ["log", "--first-parent", "--no-merges", "--no-renames", "--no-ext-diff", "--format=", "--name-only", "-z", `${r.base}..${head}`],
+        { cwd: r.top, operation: "changedFiles" }
+      )
+      return Git.sortedUnique(Git.splitZ(out).map((p) => p.replace(/^\n+/, "")).filter((p) => p !== ""))
+    })
+
+    const absorb = Effect.fn("GitWorkspace.absorb")(function*(stream: string, commit: string, reason: string) {
+      const r = yield* prepared("absorb")
+      const tree = yield* streamTree("absorb", stream)
+      const cwd = tree.dir
+      const head = yield* branchHead("absorb", tree.branch, r.top)
+      if (yield* isAncestor(commit, head, r.top)) return null
+      const args = ["merge", "--no-ff", "--no-log", "--no-edit", "-m", `braid: bring in ${reason}`, commit]
+      const result = yield* git.exec(args, { cwd })
+      if (result.exitCode !== 0) {
+        const paths = yield* unmergedPaths(cwd)
+        if ((yield* mergeHead(cwd)) !== undefined) yield* git.ok(["merge", "--abort"], { cwd, operation: "absorb" })
+        return yield* failure(
+          "absorb",
+          paths.length > 0
+            ? `bringing ${reason} into stream "${stream}" conflicts in ${paths.join(", ")}`
+            : Git.describeFailure(args, cwd, result)
+        )
+      }
+      const next = yield* branchHead("absorb", tree.branch, r.top)
+      // The merge is not an attempt: the next attempt's change starts after it.
+      tree.recorded = next
+      return next
+    })
+
+    const discard = Effect.fn("GitWorkspace.discard")(function*(stream: string) {
+      const tree = yield* streamTree("discard", stream)
+      const cwd = tree.dir
+      if ((yield* mergeHead(cwd)) !== undefined) yield* git.ok(["merge", "--abort"], { cwd, operation: "discard" })
+      yield* git.ok(["reset", "--quiet", "--hard", "HEAD"], { cwd, operation: "discard" })
+      // Untracked files the cut-off attempt created; ignored files (dependencies) stay.
+      yield* git.ok(["clean", "-fdq"], { cwd, operation: "discard" })
+    })
+
+    const findAttempt = Effect.fn("GitWorkspace.findAttempt")(function*(
+      stream: string,
+      attempt: { readonly taskId: string; readonly attempt: number }
+    ) {
+      const tree = yield* streamTree("findAttempt", stream)
+      const cwd = tree.dir
+      const message = yield* git.ok(["log", "-1", "--format=%B%x00%P", "HEAD"], { cwd, operation: "findAttempt" })
+      const [body = "", parents = ""] = message.split("\0")
+      const step = `Braid-Step: stream/${stream}/task/${attempt.taskId}/attempt/${attempt.attempt}`
+      if (!body.split("\n").some((l) => l.trim() === step)) return undefined
+      const commit = Git.firstLine(yield* git.ok(["rev-parse", "HEAD"], { cwd, operation: "findAttempt" }))
+      const parent = parents.trim().split(" ")[0]!
+      const files = Git.sortedUnique(Git.splitZ(
+        yield* git.ok(["diff", "--name-only", "--no-renames", "--no-ext-diff", "-z", parent, commit], { cwd, operation: "findAttempt" })
+      ))
+      tree.recorded = commit
+      return new Workspace.AttemptChange({ commit, files })
     })
 
     const head = Effect.fn("GitWorkspace.head")(function*(location: Workspace.Location) {
@@ -587,13 +646,24 @@ export const make = (options: Options = {}) =>
       })
     })
 
-    const beginIntegration = Effect.fn("GitWorkspace.beginIntegration")(function*() {
+    const beginIntegration = Effect.fn("GitWorkspace.beginIntegration")(function*(
+      beginOptions?: { readonly restart: boolean }
+    ) {
       const r = yield* prepared("beginIntegration")
-      if (r.integration !== undefined) return
-      const tree: Tree = { branch: `braid/${r.runId}/${INTEGRATION_BRANCH}`, dir: path.join(r.worktrees, INTEGRATION_DIR) }
-      yield* r.lock.withPermits(1)(ensureWorktree(r, tree, r.base))
-      r.integration = tree
-      r.owned.push(tree)
+      let tree = r.integration
+      if (tree === undefined) {
+        tree = { branch: `braid/${r.runId}/${INTEGRATION_BRANCH}`, dir: path.join(r.worktrees, INTEGRATION_DIR) }
+        yield* r.lock.withPermits(1)(ensureWorktree(r, tree, r.base))
+        r.integration = tree
+        r.owned.push(tree)
+      }
+      const cwd = tree.dir
+      // A merge a crashed process left open is abandoned; it is redone from the journal.
+      if ((yield* mergeHead(cwd)) !== undefined) yield* git.ok(["merge", "--abort"], { cwd, operation: "beginIntegration" })
+      r.open = undefined
+      if (beginOptions?.restart === true) {
+        yield* r.lock.withPermits(1)(git.ok(["reset", "--quiet", "--hard", r.base], { cwd, operation: "beginIntegration" }))
+      }
     })
 
     const probeMerge = Effect.fn("GitWorkspace.probeMerge")(function*(stream: string) {
@@ -780,6 +850,9 @@ export const make = (options: Options = {}) =>
       prepare,
       files: (stream) => filesAt(() => Effect.map(streamTree("files", stream), (t) => t.dir), run?.streams.get(stream)?.dir),
       commitAttempt,
+      absorb,
+      discard,
+      findAttempt,
       changedFiles,
       head,
       exec,

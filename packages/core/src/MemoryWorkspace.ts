@@ -16,10 +16,12 @@ import * as Workspace from "./Workspace.js"
 type Tree = Map<string, string>
 
 interface Side {
+  /** The working files (may hold changes not yet recorded). */
   files: Tree
-  /** The commit each state is recorded as: "m<n>". */
+  /** The commit the side is at ("m<n>"); `State.commits` holds each commit's tree. */
   head: string
-  /** What the tree looked like when each commit was made. */
+  /** Paths the side's own attempts changed (absorbed work is not its own). */
+  readonly own: Set<string>
 }
 
 interface OpenMerge {
@@ -48,6 +50,8 @@ export interface State {
   readonly merged: Map<string, string>
   target: string
   landed: string | undefined
+  /** `<stream>/<task>/<attempt>` → the commit that recorded it, and its files. */
+  readonly attempts: Map<string, { readonly commit: string; readonly files: ReadonlyArray<string> }>
 }
 
 const conflictText = (ours: string | undefined, theirs: string | undefined, stream: string) =>
@@ -73,7 +77,8 @@ export const make = (options: Options = {}) =>
       open: undefined,
       merged: new Map(),
       target: options.target ?? "main",
-      landed: undefined
+      landed: undefined,
+      attempts: new Map()
     }
     const record = (tree: Tree) => {
       const id = `m${++counter}`
@@ -121,18 +126,56 @@ export const make = (options: Options = {}) =>
       kind: "memory",
       prepare: (run) =>
         Effect.sync(() => {
-          for (const s of run.streams) state.streams.set(s.name, { files: new Map(state.base), head: baseCommit })
-          return { base: baseCommit, target: state.target }
+          for (const s of run.streams) {
+            if (!state.streams.has(s.name)) state.streams.set(s.name, { files: new Map(state.base), head: baseCommit, own: new Set() })
+          }
+          return { base: baseCommit, target: state.target, targetAt: state.landed ?? baseCommit }
         }),
       files: (stream) => filesOf(() => state.streams.get(stream)?.files, `stream "${stream}"`),
-      commitAttempt: (stream) =>
+      commitAttempt: (stream, attempt) =>
         Effect.map(side(stream), (s) => {
           const files = diffPaths(state.commits.get(s.head)!, s.files)
           if (files.length === 0) return new Workspace.AttemptChange({ commit: null, files: [] })
           s.head = record(s.files)
+          for (const f of files) s.own.add(f)
+          state.attempts.set(`${stream}/${attempt.taskId}/${attempt.attempt}`, { commit: s.head, files })
           return new Workspace.AttemptChange({ commit: s.head, files })
         }),
-      changedFiles: (stream) => Effect.map(side(stream), (s) => diffPaths(state.base, state.commits.get(s.head)!)),
+      absorb: (stream, commit) =>
+        Effect.gen(function*() {
+          const s = yield* side(stream)
+          const theirs = state.commits.get(commit)
+          if (theirs === undefined) {
+            return yield* new Workspace.WorkspaceFailed({ operation: "absorb", message: `no commit ${commit}` })
+          }
+          const merged = new Map(s.files)
+          const clashes: Array<string> = []
+          for (const p of diffPaths(state.base, theirs)) {
+            const mine = merged.get(p)
+            const t = theirs.get(p)
+            if (mine === state.base.get(p) || mine === t) t === undefined ? merged.delete(p) : merged.set(p, t)
+            else clashes.push(p)
+          }
+          if (clashes.length > 0) {
+            return yield* new Workspace.WorkspaceFailed({
+              operation: "absorb",
+              message: `stream "${stream}" and ${commit} changed ${clashes.join(", ")} differently`
+            })
+          }
+          if (diffPaths(s.files, merged).length === 0) return null
+          s.files = merged
+          s.head = record(merged)
+          return s.head
+        }),
+      discard: (stream) => Effect.map(side(stream), (s) => void (s.files = new Map(state.commits.get(s.head)!))),
+      findAttempt: (stream, attempt) =>
+        Effect.map(side(stream), (s) => {
+          const found = state.attempts.get(`${stream}/${attempt.taskId}/${attempt.attempt}`)
+          return found !== undefined && found.commit === s.head
+            ? new Workspace.AttemptChange({ commit: found.commit, files: found.files })
+            : undefined
+        }),
+      changedFiles: (stream) => Effect.map(side(stream), (s) => [...s.own].sort()),
       head: (location) =>
         location._tag === "Stream" ? Effect.map(side(location.stream), (s) => s.head) : Effect.map(integration(), (s) => s.head),
       exec: (location, command, env) =>
@@ -170,9 +213,16 @@ export const make = (options: Options = {}) =>
             outputTail: Process.tail(`${result.stdout}${result.stderr}`)
           })
         }),
-      beginIntegration: () =>
+      beginIntegration: (options) =>
         Effect.sync(() => {
-          state.integration = { files: new Map(state.base), head: baseCommit }
+          if (state.integration === undefined || options?.restart === true) {
+            state.integration = { files: new Map(state.base), head: baseCommit, own: new Set() }
+            state.merged.clear()
+          } else {
+            // An open merge left behind is abandoned: back to the last commit.
+            state.integration.files = new Map(state.commits.get(state.integration.head)!)
+          }
+          state.open = undefined
         }),
       probeMerge: (stream) =>
         Effect.gen(function*() {

@@ -72,7 +72,7 @@ export class PlanFile extends Schema.Class<PlanFile>("PlanFile")({
   verify: Schema.optional(Schema.Array(CommandSpec.CommandSpec)),
   conflictStrategy: Schema.optional(ConflictStrategy),
   /** For the `agent` conflict strategy without an agent backend: a command run in the integration workspace. */
-  resolve: Schema.optional(CommandSpec.CommandSpec),
+  resolve: Schema.optional(CommandSpec.RunSpec),
   onGateFailure: Schema.optional(GateFailurePolicy)
 }) {}
 
@@ -290,7 +290,12 @@ export const validate = (file: PlanFile, source = "plan", baseDir = process.cwd(
       })
     const checks = normalise(file.checks, "checks")
     const verify = normalise(file.verify, "verify")
-    const resolve = file.resolve === undefined ? undefined : normalise([file.resolve], "resolve")[0]
+    let resolve: CommandSpec.Command | undefined
+    if (file.resolve !== undefined) {
+      const r = CommandSpec.toRun(file.resolve, baseDir)
+      if (typeof r === "string") problem("resolve", r)
+      else resolve = r
+    }
     file.tasks.forEach((task, i) => {
       normalise(task.checks, `tasks[${i}].checks`)
       if (task.run !== undefined) {

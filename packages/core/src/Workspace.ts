@@ -90,6 +90,8 @@ export interface RunSetup {
   readonly streams: ReadonlyArray<StreamSetup>
   /** Whether the run will land on the target (refuse a dirty main tree only then). */
   readonly land: boolean
+  /** A resumed run: start from the recorded base and land against the recorded target commit. */
+  readonly resume?: { readonly base: string; readonly targetAt: string } | undefined
 }
 
 /** What `prepare` found and made. */
@@ -98,6 +100,8 @@ export interface Prepared {
   readonly base: string
   /** The branch a landing advances. */
   readonly target: string
+  /** The target's commit when the run started (landing refuses if it moved). */
+  readonly targetAt: string
 }
 
 /** The result of landing the verified integration on the target. */
@@ -126,14 +130,30 @@ export interface Service {
     stream: string,
     attempt: { readonly taskId: string; readonly title: string; readonly attempt: number }
   ) => Effect.Effect<AttemptChange, WorkspaceError>
-  /** Every file the stream changed since the base. */
+  /**
+   * Brings another stream's committed work (a commit of its branch) into a stream's
+   * workspace, so a task sees the work of the tasks it depends on. Returns the new head, or
+   * null when the stream already had it.
+   */
+  readonly absorb: (stream: string, commit: string, reason: string) => Effect.Effect<string | null, WorkspaceError>
+  /** Drops uncommitted changes in a stream's workspace (an attempt cut off by a crash). */
+  readonly discard: (stream: string) => Effect.Effect<void, WorkspaceError>
+  /** The change an attempt recorded, if the stream's head is that attempt's commit (found after a crash). */
+  readonly findAttempt: (
+    stream: string,
+    attempt: { readonly taskId: string; readonly attempt: number }
+  ) => Effect.Effect<AttemptChange | undefined, WorkspaceError>
+  /** Every file the stream's own attempts changed since the base (absorbed work excluded). */
   readonly changedFiles: (stream: string) => Effect.Effect<ReadonlyArray<string>, WorkspaceError>
   /** The current commit of a location. */
   readonly head: (location: Location) => Effect.Effect<string, WorkspaceError>
   /** Runs a command in a location (argv, stdin closed, timeout, output captured). */
   readonly exec: (location: Location, command: CommandSpec.Command, env?: Record<string, string>) => Effect.Effect<CommandResult, WorkspaceError>
-  /** Creates the integration workspace from the base. */
-  readonly beginIntegration: () => Effect.Effect<void, WorkspaceError>
+  /**
+   * Creates the integration workspace from the base, or takes over an earlier one (an open
+   * merge left by a crash is aborted); `restart` resets it to the base.
+   */
+  readonly beginIntegration: (options?: { readonly restart: boolean }) => Effect.Effect<void, WorkspaceError>
   /** Paths that would conflict if the stream were merged into the integration now (touches no files). */
   readonly probeMerge: (stream: string) => Effect.Effect<ReadonlyArray<string>, WorkspaceError>
   /** Merges a stream into the integration; on conflict with side "none" the conflict is left in place. */

@@ -108,7 +108,7 @@ describe("GitWorkspace", () => {
         const repo = yield* tempRepo()
         const ws = yield* workspace({ repo })
         const prepared = yield* ws.prepare({ runId: "r1", streams: [{ name: "api" }, { name: "ui" }, { name: "db" }], land: true })
-        assert.deepStrictEqual(prepared, { base: rev(repo, "main"), target: "main" })
+        assert.deepStrictEqual(prepared, { base: rev(repo, "main"), target: "main", targetAt: rev(repo, "main") })
 
         assert.deepStrictEqual(braidBranches(repo), ["braid/r1/api", "braid/r1/db", "braid/r1/ui"])
         const listing = git(repo, "worktree", "list", "--porcelain")

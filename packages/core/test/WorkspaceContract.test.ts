@@ -255,6 +255,54 @@ const contract = (name: string, makeLayer: MakeLayer) =>
         )
         yield* ws.release({ keepWorktrees: false })
       }))
+
+    test("absorbing another stream's work brings its files in without making them this stream's changes", () =>
+      Effect.gen(function*() {
+        const { ws } = yield* streamsWith({ db: { "db.txt": "orders\n" }, api: {} })
+        const dbHead = yield* ws.head(Workspace.streamLocation("db"))
+        const absorbed = yield* ws.absorb("api", dbHead, "db-task from stream db")
+        assert.isNotNull(absorbed)
+        assert.strictEqual(yield* ws.files("api").read("db.txt"), "orders\n")
+        assert.isNull(yield* ws.absorb("api", dbHead, "db-task from stream db"))
+        yield* ws.files("api").write("api.txt", "checkout\n")
+        const change = yield* ws.commitAttempt("api", attempt("api-task", 2))
+        assert.deepStrictEqual(change.files, ["api.txt"])
+        assert.deepStrictEqual(yield* ws.changedFiles("api"), ["api.txt"])
+        assert.deepStrictEqual(yield* ws.changedFiles("db"), ["db.txt"])
+        // Integration in dependency order: both merge cleanly, the result has both.
+        yield* ws.beginIntegration()
+        assert.strictEqual((yield* ws.mergeStream("db", "none"))._tag, "Merged")
+        assert.deepStrictEqual(yield* ws.probeMerge("api"), [])
+        assert.strictEqual((yield* ws.mergeStream("api", "none"))._tag, "Merged")
+        assert.strictEqual(yield* ws.integrationFiles().read("api.txt"), "checkout\n")
+        assert.strictEqual(yield* ws.integrationFiles().read("db.txt"), "orders\n")
+      }))
+
+    test("an attempt cut off before its commit is discarded; a recorded attempt is found again", () =>
+      Effect.gen(function*() {
+        const { ws } = yield* streamsWith({ s1: { "a.txt": "one\n" } })
+        const found = yield* ws.findAttempt("s1", { taskId: "s1-task", attempt: 1 })
+        assert.deepStrictEqual(found?.files, ["a.txt"])
+        assert.strictEqual(found?.commit, yield* ws.head(Workspace.streamLocation("s1")))
+        assert.isUndefined(yield* ws.findAttempt("s1", { taskId: "s1-task", attempt: 2 }))
+        yield* ws.files("s1").write("a.txt", "half-written\n")
+        yield* ws.files("s1").write("new.txt", "stray\n")
+        yield* ws.discard("s1")
+        assert.strictEqual(yield* ws.files("s1").read("a.txt"), "one\n")
+        assert.isUndefined(yield* ws.files("s1").read("new.txt"))
+      }))
+
+    test("beginIntegration with restart goes back to the base", () =>
+      Effect.gen(function*() {
+        const { prepared, ws } = yield* streamsWith({ s1: { "a.txt": "one\n" } })
+        yield* ws.beginIntegration()
+        yield* ws.mergeStream("s1", "none")
+        assert.notStrictEqual(yield* ws.head(Workspace.integrationLocation), prepared.base)
+        yield* ws.beginIntegration()
+        assert.strictEqual(yield* ws.integrationFiles().read("a.txt"), "one\n")
+        yield* ws.beginIntegration({ restart: true })
+        assert.strictEqual(yield* ws.integrationFiles().read("a.txt"), "base\n")
+      }))
   })
 
 contract("memory", () => MemoryWorkspace.layer({ base: baseFiles }))
