@@ -4,14 +4,14 @@
  *
  * @since 0.1.0
  */
-import { Harness } from "@braid/agents"
-import { type Agent, type ConflictResolver, MemoryWorkspace, type Plan, type Review, type Workspace } from "@braid/core"
+import { Registry } from "@braid/agents"
+import { type Agent, type ConflictResolver, GitWorkspace, MemoryWorkspace, type Plan, type Review, type Workspace } from "@braid/core"
 import { NodeContext } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
+import { Layer } from "effect"
 
 /** Agent backends the command knows. */
-export const backends = ["script", "mock"] as const
-export type Backend = typeof backends[number]
+export const backends = Registry.backends
+export type Backend = Registry.Backend
 
 export interface WiringOptions {
   readonly workspace: "git" | "memory"
@@ -21,12 +21,22 @@ export interface WiringOptions {
   readonly target: string | undefined
 }
 
+/** The workspace layer the options choose. */
+export const workspaceLayer = (options: WiringOptions): Layer.Layer<Workspace.Workspace> =>
+  (options.workspace === "memory"
+    ? MemoryWorkspace.layer({})
+    : GitWorkspace.layer({
+      repo: options.repo ?? process.cwd(),
+      ...(options.base !== undefined ? { base: options.base } : {}),
+      ...(options.target !== undefined ? { target: options.target } : {})
+    })).pipe(Layer.provide(NodeContext.layer))
+
 /** Every service `Orchestrator.run` needs except `Progress`. */
 export const layer = (
   plan: Plan.Plan,
   options: WiringOptions
 ): Layer.Layer<Agent.AgentRegistry | Review.Reviewer | ConflictResolver.ConflictResolver | Workspace.Workspace> => {
-  const agents = Layer.unwrapEffect(Effect.map(Harness.make(Harness.scriptFromPlan(plan)), (h) => h.layer))
-  const workspace = MemoryWorkspace.layer({})
-  return Layer.mergeAll(agents, workspace).pipe(Layer.provide(NodeContext.layer))
+  const workspace = workspaceLayer(options)
+  const agents = Registry.layer(plan, { agent: options.agent }).pipe(Layer.provide(Layer.merge(workspace, NodeContext.layer)))
+  return Layer.merge(agents, workspace)
 }
