@@ -4,6 +4,11 @@
  * go to the work that holds the rest of the plan back. Waiting for a dependency never holds
  * a slot.
  *
+ * A slot is handed out one scheduler turn after it frees up or is asked for, never on the
+ * spot: by then every task made ready by the same event (the finished task's next one in its
+ * stream, the tasks that waited on it, every stream at the start) has queued, so the best of
+ * them gets it rather than whichever asked first.
+ *
  * @since 0.1.0
  */
 import { Deferred, Effect, Exit } from "effect"
@@ -43,42 +48,53 @@ export const make = (size: number): Effect.Effect<AgentSlots> =>
     let available = size
     let seq = 0
     const waiters: Array<Waiter> = []
+    let grantPending = false
 
-    const release = () => {
-      const next = waiters.shift()
-      if (next === undefined) available++
-      else {
+    const grant = Effect.sync(() => {
+      grantPending = false
+      while (available > 0 && waiters.length > 0) {
+        const next = waiters.shift()!
+        available--
         next.granted = true
         Deferred.unsafeDone(next.deferred, Exit.void)
       }
-    }
+    })
+    // Forked so the caller goes on; the yield lets the fibers already scheduled queue first.
+    const scheduleGrant = Effect.suspend(() => {
+      if (grantPending) return Effect.void
+      grantPending = true
+      return Effect.asVoid(Effect.forkDaemon(Effect.zipRight(Effect.yieldNow(), grant)))
+    })
+
+    const release = Effect.suspend(() => {
+      available++
+      return scheduleGrant
+    })
 
     const acquire = (priority: Priority, restore: <A, E, R>(e: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) =>
-      Effect.suspend(() => {
-        if (available > 0 && waiters.length === 0) {
-          available--
-          return Effect.void
-        }
-        return Effect.flatMap(Deferred.make<void>(), (deferred) => {
-          const waiter: Waiter = { priority, seq: seq++, deferred, granted: false }
-          let i = waiters.length
-          while (i > 0 && (compare(waiters[i - 1]!.priority, priority) > 0)) i--
-          waiters.splice(i, 0, waiter)
-          return restore(Deferred.await(deferred)).pipe(
+      Effect.flatMap(Deferred.make<void>(), (deferred) => {
+        const waiter: Waiter = { priority, seq: seq++, deferred, granted: false }
+        let i = waiters.length
+        while (i > 0 && (compare(waiters[i - 1]!.priority, priority) > 0)) i--
+        waiters.splice(i, 0, waiter)
+        return Effect.zipRight(
+          scheduleGrant,
+          restore(Deferred.await(deferred)).pipe(
             Effect.onInterrupt(() =>
-              Effect.sync(() => {
-                if (waiter.granted) release()
-                else waiters.splice(waiters.indexOf(waiter), 1)
+              Effect.suspend(() => {
+                if (waiter.granted) return release
+                waiters.splice(waiters.indexOf(waiter), 1)
+                return Effect.void
               })
             )
           )
-        })
+        )
       })
 
     return {
       withSlot: (priority) => (effect) =>
         Effect.uninterruptibleMask((restore) =>
-          Effect.zipRight(acquire(priority, restore), restore(effect).pipe(Effect.ensuring(Effect.sync(release))))
+          Effect.zipRight(acquire(priority, restore), restore(effect).pipe(Effect.ensuring(release)))
         ),
       inUse: () => size - available
     }
