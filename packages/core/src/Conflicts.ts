@@ -56,6 +56,11 @@ export interface IntegrationInput {
   readonly order: ReadonlyArray<Plan.PlannedStream>
   readonly changed: ReadonlyMap<string, ReadonlyArray<string>>
   readonly strategy: Plan.ConflictStrategy
+  /** What a resumed run had already integrated (kept when the integration still holds it). */
+  readonly already?: {
+    readonly merged: ReadonlyArray<{ readonly stream: string; readonly commit: string }>
+    readonly conflicts: ReadonlyArray<RunReport.ConflictRecord>
+  }
 }
 
 export interface IntegrationOutcome {
@@ -80,7 +85,17 @@ export const integrate = (input: IntegrationInput) =>
     yield* workspace.beginIntegration().pipe(Effect.mapError(failed("(integration)")))
     const merged: Array<string> = []
     const conflicts: Array<RunReport.ConflictRecord> = []
+    // Keep what a resumed run had merged if the integration is still exactly there.
+    const already = input.already
+    const head = yield* workspace.head(Workspace.integrationLocation).pipe(Effect.mapError(failed("(integration)")))
+    if (already !== undefined && already.merged.length > 0 && already.merged.at(-1)!.commit === head) {
+      merged.push(...already.merged.map((m) => m.stream))
+      conflicts.push(...already.conflicts.filter((c) => c.outcome === "resolved" && merged.includes(c.streams[0]!)))
+    } else if (already !== undefined) {
+      yield* workspace.beginIntegration({ restart: true }).pipe(Effect.mapError(failed("(integration)")))
+    }
     for (const stream of input.order) {
+      if (merged.includes(stream.name)) continue
       const paths = yield* workspace.probeMerge(stream.name).pipe(
         Effect.mapError((e) => new DetectionFailed({ message: `probing ${stream.name}: ${e.message}` }))
       )

@@ -25,6 +25,12 @@ export interface DispatchInput {
   readonly settled?: ReadonlyMap<string, RunReport.TaskResult>
   /** Attempts recorded for tasks that had not settled. */
   readonly recorded?: ReadonlyMap<string, ReadonlyArray<RunReport.AttemptRecord>>
+  /** Attempts committed but not reviewed (reviewed, not re-run). */
+  readonly pending?: ReadonlyMap<string, QualityGate.GateInput["pending"] & {}>
+  /** Attempts cut off before they were recorded: task id → attempt number. */
+  readonly inFlight?: ReadonlyMap<string, number>
+  /** Stream heads of settled tasks (what dependents bring in). */
+  readonly settledAt?: ReadonlyMap<string, string>
 }
 
 export interface StreamOutcome {
@@ -50,7 +56,7 @@ export const run = (input: DispatchInput) =>
 
     const settledOf = new Map<string, Deferred.Deferred<RunReport.TaskResult>>()
     // The stream head each task settled at: what a dependent task brings into its own stream.
-    const settledAt = new Map<string, string>()
+    const settledAt = new Map<string, string>(input.settledAt ?? [])
     for (const id of plan.tasks.keys()) settledOf.set(id, yield* Deferred.make<RunReport.TaskResult>())
     let haltedBy: string | undefined
 
@@ -75,6 +81,26 @@ export const run = (input: DispatchInput) =>
     ) =>
       Effect.gen(function*() {
         const started = Date.now()
+        // An attempt cut off by a crash: if its commit made it into git it is reviewed,
+        // otherwise its half-done changes are dropped and it runs again.
+        let pending = input.pending?.get(task.id)
+        const cutOff = input.inFlight?.get(task.id)
+        if (pending === undefined && cutOff !== undefined) {
+          const found = yield* workspace.findAttempt(stream.name, { taskId: task.id, attempt: cutOff })
+          if (found !== undefined) {
+            pending = { attempt: cutOff, startedAt: DateTime.formatIso(yield* DateTime.now), change: found, summary: "(recovered from git after a crash)" }
+            yield* progress.publish({
+              _tag: "AttemptFinished",
+              at: pending.startedAt,
+              stream: stream.name,
+              taskId: task.id,
+              attempt: cutOff,
+              commit: found.commit,
+              files: found.files,
+              summary: pending.summary
+            })
+          } else yield* workspace.discard(stream.name)
+        }
         const outcome = yield* QualityGate.run({
           runId: input.runId,
           plan,
@@ -83,7 +109,8 @@ export const run = (input: DispatchInput) =>
           agent,
           earlier,
           reviewRetry,
-          ...(input.recorded?.has(task.id) ? { recorded: input.recorded.get(task.id)! } : {})
+          ...(input.recorded?.has(task.id) ? { recorded: input.recorded.get(task.id)! } : {}),
+          ...(pending !== undefined ? { pending } : {})
         }, { workspace, reviewer, progress }).pipe(Effect.either)
         const attempts = outcome._tag === "Right" ? outcome.right.attempts : outcome.left.attempts
         const last = attempts.at(-1)?.review ?? null
@@ -115,7 +142,7 @@ export const run = (input: DispatchInput) =>
           const done = input.settled?.get(task.id)
           let result: RunReport.TaskResult
           if (done !== undefined) {
-            result = done
+            result = new RunReport.TaskResult({ ...done, title: task.title })
           } else {
             // Wait for cross-stream dependencies without holding an agent slot.
             const deps = yield* Effect.forEach(plan.dependsOn.get(task.id) ?? [], (d) => Deferred.await(settledOf.get(d)!))
@@ -147,6 +174,7 @@ export const run = (input: DispatchInput) =>
                   )
                 )
             }
+            settledAt.set(task.id, yield* workspace.head(Workspace.streamLocation(stream.name)))
             yield* progress.publish({
               _tag: "TaskSettled",
               at: yield* now,
@@ -155,11 +183,11 @@ export const run = (input: DispatchInput) =>
               status: result.status,
               score: result.quality?.score ?? null,
               error: result.error ?? null,
-              durationMs: result.durationMs
+              durationMs: result.durationMs,
+              head: settledAt.get(task.id) ?? null
             })
           }
           results.push(result)
-          settledAt.set(task.id, yield* workspace.head(Workspace.streamLocation(stream.name)))
           yield* Deferred.succeed(settledOf.get(task.id)!, result)
           if (result.status === "needs-review" || result.status === "failed") {
             const why = `task ${task.id} ${result.status}`

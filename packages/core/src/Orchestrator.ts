@@ -13,6 +13,7 @@ import * as ExecutionPlan from "./ExecutionPlan.js"
 import * as Landing from "./Landing.js"
 import type * as Plan from "./Plan.js"
 import * as Progress from "./Progress.js"
+import type * as Replay from "./Replay.js"
 import type * as Review from "./Review.js"
 import * as RunReport from "./RunReport.js"
 import * as Verification from "./Verification.js"
@@ -28,6 +29,8 @@ export interface RunOptions {
   readonly keepWorktrees?: boolean
   /** Backoff for a failing reviewer (default: exponential from 500 ms, 4 retries). */
   readonly reviewRetry?: Schedule.Schedule<unknown, Review.ReviewFailed>
+  /** Continue a run from its journal: settled work is not done again. */
+  readonly resume?: Replay.State
 }
 
 /** Every error that stops a run before it can produce a report. */
@@ -57,7 +60,8 @@ export const run = (plan: Plan.Plan, options: RunOptions = {}): Effect.Effect<Ru
     const registry = yield* Agent.AgentRegistry
     const workspace = yield* Workspace.Workspace
     const progress = yield* Progress.Progress
-    const runId = options.runId ?? makeRunId()
+    const resume = options.resume
+    const runId = options.runId ?? resume?.started?.runId ?? makeRunId()
     const land = options.land ?? true
     const startedAt = yield* iso
     const started = Date.now()
@@ -65,22 +69,39 @@ export const run = (plan: Plan.Plan, options: RunOptions = {}): Effect.Effect<Ru
 
     // Refuse before anything starts: every task needs an agent, the repository must be usable.
     yield* registry.check(plan)
-    const prepared = yield* workspace.prepare({ runId, streams: plan.streams.map((s) => ({ name: s.name })), land })
-    yield* progress.publish({
+    const prepared = yield* workspace.prepare({
+      runId,
+      streams: plan.streams.map((s) => ({ name: s.name })),
+      land,
+      ...(resume?.started ? { resume: { base: resume.started.base, targetAt: resume.started.targetAt } } : {})
+    })
+    if (resume?.started === undefined) {
+      yield* progress.publish({
       _tag: "RunStarted",
       at: startedAt,
       runId,
       streams: plan.streams.map((s) => s.name),
       tasks: plan.tasks.size,
       base: prepared.base,
-      target: prepared.target
+      target: prepared.target,
+      targetAt: prepared.targetAt
     })
+    }
 
     const dispatched = yield* Dispatch.run({
       runId,
       plan,
       execution,
-      ...(options.reviewRetry ? { reviewRetry: options.reviewRetry } : {})
+      ...(options.reviewRetry ? { reviewRetry: options.reviewRetry } : {}),
+      ...(resume
+        ? {
+          settled: resume.settled,
+          settledAt: resume.settledAt,
+          recorded: resume.recorded,
+          pending: resume.pending,
+          inFlight: resume.inFlight
+        }
+        : {})
     })
     const changed = new Map<string, ReadonlyArray<string>>()
     for (const s of plan.streams) changed.set(s.name, yield* workspace.changedFiles(s.name))
@@ -104,14 +125,28 @@ export const run = (plan: Plan.Plan, options: RunOptions = {}): Effect.Effect<Ru
     const overlaps = yield* Conflicts.detectOverlaps(plan.streams.map((s) => ({ stream: s.name, files: changed.get(s.name)! })))
     const order = execution.integrationOrder.map((name) => plan.streams.find((s) => s.name === name)!)
       .filter((s) => (changed.get(s.name) ?? []).length > 0)
-    const integration = halted
-      ? undefined
-      : yield* Conflicts.integrate({ runId, plan, order, changed, strategy: plan.conflictStrategy })
+    // A resumed run keeps the integration it had only if no stream moved since: every task
+    // had settled before the crash, so no branch changed.
+    const keep = resume !== undefined && plan.streams.every((s) => s.tasks.every((t) => resume.settled.has(t.id)))
+    const integration = halted ? undefined : yield* Conflicts.integrate({
+      runId,
+      plan,
+      order,
+      changed,
+      strategy: plan.conflictStrategy,
+      ...(resume !== undefined ? { already: keep ? { merged: resume.merged, conflicts: resume.conflicts } : { merged: [], conflicts: [] } } : {})
+    })
     const conflictReport = new RunReport.ConflictReport({ overlaps, conflicts: integration?.conflicts ?? [] })
 
-    const verification = integration !== undefined && integration.stoppedAt === undefined
-      ? yield* Verification.verify(plan.verify)
-      : new RunReport.VerificationReport({ ran: false, passed: false, commit: null, checks: [], durationMs: 0 })
+    const integrationHead = integration !== undefined && integration.stoppedAt === undefined
+      ? yield* workspace.head(Workspace.integrationLocation)
+      : undefined
+    // Verification that passed on this very commit is not run again.
+    const verification = integrationHead === undefined
+      ? new RunReport.VerificationReport({ ran: false, passed: false, commit: null, checks: [], durationMs: 0 })
+      : resume?.verification?.passed === true && resume.verification.commit === integrationHead
+      ? resume.verification
+      : yield* Verification.verify(plan.verify)
 
     const nextSteps: Array<string> = []
     let reason: string | undefined
@@ -121,8 +156,8 @@ export const run = (plan: Plan.Plan, options: RunOptions = {}): Effect.Effect<Ru
     else if (notCompleted > 0) reason = `${notCompleted} task(s) need review`
     else if (!land) reason = "landing not requested (--no-land)"
 
-    let landing: Workspace.Landing | undefined
-    if (reason === undefined) {
+    let landing: Workspace.Landing | undefined = resume?.landed?.commit === integrationHead ? resume?.landed : undefined
+    if (reason === undefined && landing === undefined) {
       const landed = yield* Landing.land().pipe(Effect.either)
       if (landed._tag === "Right") landing = landed.right
       else reason = `landing refused: ${landed.left.message}`

@@ -16,7 +16,8 @@ export const RunStarted = Schema.TaggedStruct("RunStarted", {
   tasks: Schema.Number,
   /** The commit every stream started from, and the target branch. */
   base: Schema.String,
-  target: Schema.String
+  target: Schema.String,
+  targetAt: Schema.String
 })
 export const StreamStarted = Schema.TaggedStruct("StreamStarted", { ...at, stream: Schema.String })
 export const AttemptStarted = Schema.TaggedStruct("AttemptStarted", { ...at, stream: Schema.String, taskId: Schema.String, attempt: Schema.Number })
@@ -52,7 +53,9 @@ export const TaskSettled = Schema.TaggedStruct("TaskSettled", {
   status: Schema.Literal("completed", "needs-review", "failed", "skipped"),
   score: Schema.NullOr(Schema.Number),
   error: Schema.NullOr(Schema.String),
-  durationMs: Schema.Number
+  durationMs: Schema.Number,
+  /** The stream's head when the task settled: what tasks depending on it bring in. */
+  head: Schema.NullOr(Schema.String)
 })
 export const StreamFinished = Schema.TaggedStruct("StreamFinished", { ...at, stream: Schema.String })
 export const ConflictDetected = Schema.TaggedStruct("ConflictDetected", { ...at, streams: Schema.Array(Schema.String), paths: Schema.Array(Schema.String), kind: Schema.Literal("overlap", "textual") })

@@ -37,6 +37,8 @@ export interface GateInput {
   readonly reviewRetry: Schedule.Schedule<unknown, Review.ReviewFailed>
   /** Attempts already recorded (a resumed task continues after them). */
   readonly recorded?: ReadonlyArray<RunReport.AttemptRecord>
+  /** An attempt whose commit was recorded but whose review was not: it is reviewed, not re-run. */
+  readonly pending?: { readonly attempt: number; readonly startedAt: string; readonly change: Workspace.AttemptChange; readonly summary: string }
 }
 
 export interface GateServices {
@@ -82,12 +84,10 @@ export const run = (input: GateInput, services: GateServices) =>
       })
     }
 
-    const once = Effect.gen(function*() {
-      const n = attempts.length + 1
-      const startedAt = yield* now
-      const started = Date.now()
-      yield* progress.publish({ _tag: "AttemptStarted", at: startedAt, stream: stream.name, taskId: task.id, attempt: n })
-      const output = yield* input.agent.attempt({
+    const attemptAndCommit = (n: number, startedAt: string) =>
+      Effect.gen(function*() {
+        yield* progress.publish({ _tag: "AttemptStarted", at: startedAt, stream: stream.name, taskId: task.id, attempt: n })
+        const output = yield* input.agent.attempt({
         runId: input.runId,
         projectName: plan.projectName,
         featureName: plan.featureName,
@@ -97,20 +97,32 @@ export const run = (input: GateInput, services: GateServices) =>
         attempt: n,
         feedback: latestReview(),
         earlier: input.earlier,
-        files
+          files
+        })
+        // What changed comes from the workspace, never from the agent's report.
+        const change = yield* workspace.commitAttempt(stream.name, { taskId: task.id, title: task.title, attempt: n })
+        // Journaled before the review starts: a crash from here on reviews this commit, never re-runs it.
+        yield* progress.publish({
+          _tag: "AttemptFinished",
+          at: yield* now,
+          stream: stream.name,
+          taskId: task.id,
+          attempt: n,
+          commit: change.commit,
+          files: change.files,
+          summary: output.summary
+        })
+        return { output, change }
       })
-      // What changed comes from the workspace, never from the agent's report.
-      const change = yield* workspace.commitAttempt(stream.name, { taskId: task.id, title: task.title, attempt: n })
-      yield* progress.publish({
-        _tag: "AttemptFinished",
-        at: yield* now,
-        stream: stream.name,
-        taskId: task.id,
-        attempt: n,
-        commit: change.commit,
-        files: change.files,
-        summary: output.summary
-      })
+
+    const once = Effect.gen(function*() {
+      const n = attempts.length + 1
+      const pending = input.pending?.attempt === n ? input.pending : undefined
+      const startedAt = pending?.startedAt ?? (yield* now)
+      const started = Date.now()
+      const { change, output } = pending !== undefined
+        ? { change: pending.change, output: new Agent.AttemptOutput({ summary: pending.summary }) }
+        : yield* attemptAndCommit(n, startedAt)
       const review = yield* reviewer.review({
         runId: input.runId,
         task,
