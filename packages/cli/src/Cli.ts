@@ -1,18 +1,20 @@
 /**
- * The `braid` command: `plan`, `run`.
+ * The `braid` command: `plan`, `run`, `resume`, `runs`, `status`, `report`, `clean`.
  *
  * @since 0.1.0
  */
-import { ExecutionPlan, Orchestrator, Plan, Progress, RunReport } from "@braid/core"
+import { ExecutionPlan, GitWorkspace, Orchestrator, Plan, Progress, Replay, RunReport, RunStore } from "@braid/core"
 import { Args, Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
-import { Console, Effect, Option } from "effect"
+import { Console, Effect, Option, Schema } from "effect"
 import * as Render from "./Render.js"
+import * as Session from "./Session.js"
 import * as Wiring from "./Wiring.js"
 
 const planFile = Args.file({ name: "plan", exists: "either" }).pipe(
   Args.withDescription("The plan file (YAML or JSON) in the seed's shape.")
 )
+const runIdArg = Args.text({ name: "runId" }).pipe(Args.withDescription("The run's id, as `braid runs` lists it."))
 
 const maxParallel = Options.integer("max-parallel").pipe(
   Options.optional,
@@ -30,7 +32,7 @@ const onGateFailure = Options.choice("on-gate-failure", Plan.GateFailurePolicy.l
   Options.optional,
   Options.withDescription("What follows a task failing its gate 3 times: continue, halt-stream or fail-run.")
 )
-const json = Options.boolean("json").pipe(Options.withDescription("Print the RunReport as JSON on stdout."))
+const json = Options.boolean("json").pipe(Options.withDescription("Print the result as JSON on stdout."))
 const report = Options.file("report").pipe(
   Options.optional,
   Options.withDescription("Also write the report as Markdown to this file.")
@@ -41,7 +43,7 @@ const agents = Options.choice("agents", Wiring.backends).pipe(
 )
 const workspace = Options.choice("workspace", ["git", "memory"]).pipe(
   Options.withDefault("git" as const),
-  Options.withDescription("git: a worktree per stream in --repo (default). memory: in-memory files, for trying plans with mock agents.")
+  Options.withDescription("git: a worktree per stream in --repo, journaled for resume (default). memory: in-memory files, for trying plans with mock agents.")
 )
 const repo = Options.directory("repo").pipe(
   Options.optional,
@@ -59,6 +61,9 @@ const keepWorktrees = Options.boolean("keep-worktrees").pipe(
   Options.withDescription("Keep the run's worktrees after a successful landing.")
 )
 const quiet = Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription("Print no progress lines."))
+const planFromDisk = Options.boolean("plan-from-disk").pipe(
+  Options.withDescription("Resume with the plan file as it is on disk now, not the journaled copy.")
+)
 
 const loadPlan = (path: string, overrides: Plan.Overrides) =>
   Plan.load(path).pipe(Effect.flatMap((plan) => Plan.override(plan, overrides, "command-line options")))
@@ -89,6 +94,23 @@ const planCommand = Command.make("plan", { plan: planFile, maxParallel, json }, 
 /** Exit code of a finished run: 0 success, 1 something failed or needs review. */
 export const exitCodeOf = (report: RunReport.RunReport): number => report.success ? 0 : 1
 
+/** Prints a finished run the way `--json` and `--report` ask, and sets the exit code. */
+const finish = (result: RunReport.RunReport, output: { readonly json: boolean; readonly report: Option.Option<string> }) =>
+  Effect.gen(function*() {
+    if (Option.isSome(output.report)) {
+      const fs = yield* FileSystem.FileSystem
+      const tmp = `${output.report.value}.tmp-${process.pid}`
+      // Written whole then renamed, so a reader never sees half a report.
+      yield* fs.writeFileString(tmp, RunReport.toMarkdown(result))
+      yield* fs.rename(tmp, output.report.value)
+    }
+    if (output.json) yield* Console.log(JSON.stringify(RunReport.encode(result), null, 2))
+    else yield* Console.error(summaryLine(result, Option.getOrUndefined(output.report)))
+    yield* Effect.sync(() => {
+      process.exitCode = exitCodeOf(result)
+    })
+  })
+
 const runCommand = Command.make(
   "run",
   {
@@ -110,43 +132,192 @@ const runCommand = Command.make(
   },
   (args) =>
     Effect.gen(function*() {
-      const plan = yield* loadPlan(args.plan, {
+      const overrides = {
         maxParallel: Option.getOrUndefined(args.maxParallel),
         qualityThreshold: Option.getOrUndefined(args.qualityThreshold),
         conflictStrategy: Option.getOrUndefined(args.conflictStrategy),
         onGateFailure: Option.getOrUndefined(args.onGateFailure)
-      })
-      const progress = args.quiet
-        ? Progress.layerSilent
-        : Progress.layerCallback((event) => {
-          const text = Render.line(event)
-          if (text !== undefined) process.stderr.write(`${text}\n`)
-        })
-      const layer = Wiring.layer(plan, {
-        workspace: args.workspace,
-        agent: Option.getOrUndefined(args.agents),
-        repo: Option.getOrUndefined(args.repo),
-        base: Option.getOrUndefined(args.base),
-        target: Option.getOrUndefined(args.target)
-      })
-      const result = yield* Orchestrator.run(plan, { land: !args.noLand, keepWorktrees: args.keepWorktrees }).pipe(
-        Effect.provide(layer),
-        Effect.provide(progress)
-      )
-      if (Option.isSome(args.report)) {
-        const fs = yield* FileSystem.FileSystem
-        const tmp = `${args.report.value}.tmp-${process.pid}`
-        // Written whole then renamed, so a reader never sees half a report.
-        yield* fs.writeFileString(tmp, RunReport.toMarkdown(result))
-        yield* fs.rename(tmp, args.report.value)
       }
-      if (args.json) yield* Console.log(JSON.stringify(RunReport.encode(result), null, 2))
-      else yield* Console.error(summaryLine(result, Option.getOrUndefined(args.report)))
-      yield* Effect.sync(() => {
-        process.exitCode = exitCodeOf(result)
-      })
+      const plan = yield* loadPlan(args.plan, overrides)
+      const options: Session.StoredOptions = {
+        workspace: args.workspace,
+        land: !args.noLand,
+        keepWorktrees: args.keepWorktrees,
+        ...defined({
+          agent: Option.getOrUndefined(args.agents),
+          repo: Option.getOrUndefined(args.repo),
+          base: Option.getOrUndefined(args.base),
+          target: Option.getOrUndefined(args.target),
+          ...overrides
+        })
+      }
+      const display = { quiet: args.quiet }
+      const result = args.workspace === "git"
+        ? yield* Session.start({
+          plan,
+          planPath: args.plan,
+          planText: yield* (yield* FileSystem.FileSystem).readFileString(args.plan),
+          options,
+          display
+        })
+        : yield* Orchestrator.run(plan, { land: options.land, keepWorktrees: options.keepWorktrees }).pipe(
+          Effect.provide(Wiring.layer(plan, {
+            workspace: "memory",
+            agent: options.agent,
+            repo: undefined,
+            base: undefined,
+            target: undefined
+          })),
+          Effect.provide(args.quiet ? Progress.layerSilent : Progress.layerCallback((event) => {
+            const text = Render.line(event)
+            if (text !== undefined) process.stderr.write(`${text}\n`)
+          }))
+        )
+      yield* finish(result, args)
     })
 ).pipe(Command.withDescription("Run a plan: dispatch the streams, gate every task, resolve conflicts, verify, land."))
+
+const defined = <T extends Record<string, unknown>>(record: T): { [K in keyof T]?: Exclude<T[K], undefined> } =>
+  Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined)) as never
+
+const resumeCommand = Command.make(
+  "resume",
+  { runId: Args.optional(runIdArg), repo, planFromDisk, json, report, quiet },
+  (args) =>
+    Effect.gen(function*() {
+      const result = yield* Session.resume({
+        repo: Option.getOrUndefined(args.repo),
+        runId: Option.getOrUndefined(args.runId),
+        planFromDisk: args.planFromDisk,
+        display: { quiet: args.quiet }
+      })
+      yield* finish(result, args)
+    })
+).pipe(Command.withDescription("Continue an interrupted or crashed run from its journal (default: the latest run)."))
+
+const ms = (n: number) => n < 1000 ? `${n} ms` : n < 120_000 ? `${(n / 1000).toFixed(1)} s` : `${Math.round(n / 60_000)} min`
+
+/** One run's state for `runs` and `status`. */
+const describe = (store: RunStore.Service, runId: string) =>
+  Effect.gen(function*() {
+    const stored = yield* store.load(runId)
+    const state = Replay.replay(stored.records)
+    const locked = yield* store.isLocked(runId)
+    const status = state.finished ?? (locked ? "running" : state.interrupted ? "interrupted" : "stopped (crashed?)")
+    const startedAt = state.startedAt ?? stored.manifest.createdAt
+    const durationMs = state.lastAt !== undefined ? Date.parse(state.lastAt) - Date.parse(startedAt) : 0
+    return { runId, stored, state, status, startedAt, durationMs }
+  })
+
+const runsCommand = Command.make("runs", { repo, json }, (args) =>
+  Effect.gen(function*() {
+    const { store } = yield* Session.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
+    const ids = yield* store.list()
+    const rows = yield* Effect.forEach(ids, (id) => describe(store, id))
+    if (args.json) {
+      yield* Console.log(JSON.stringify(
+        rows.map((r) => ({
+          runId: r.runId,
+          status: r.status,
+          startedAt: r.startedAt,
+          durationMs: r.durationMs,
+          settledTasks: r.state.progress.settled,
+          totalTasks: r.state.progress.total
+        })),
+        null,
+        2
+      ))
+      return
+    }
+    if (rows.length === 0) {
+      yield* Console.log(`no runs in ${store.location}`)
+      return
+    }
+    yield* Console.log(["run", "status", "started", "duration", "tasks settled"].join("\t"))
+    for (const r of rows) {
+      yield* Console.log([r.runId, r.status, r.startedAt, ms(r.durationMs), `${r.state.progress.settled}/${r.state.progress.total}`].join("\t"))
+    }
+  })).pipe(Command.withDescription("List the runs recorded in a repository."))
+
+const statusCommand = Command.make("status", { runId: runIdArg, repo, json }, (args) =>
+  Effect.gen(function*() {
+    const { store } = yield* Session.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
+    const r = yield* describe(store, args.runId)
+    const plan = yield* Plan.parse(r.stored.planText, r.stored.manifest.planSource, r.stored.manifest.planBaseDir)
+    const taskState = (id: string) =>
+      r.state.settled.get(id)?.status ??
+        (r.state.pending.has(id) ? "awaiting review" : r.state.inFlight.has(id) ? `attempt ${r.state.inFlight.get(id)} cut off` : (r.state.recorded.get(id)?.length ?? 0) > 0 ? "in progress" : "not started")
+    const streams = plan.streams.map((s) => ({
+      stream: s.name,
+      type: s.type,
+      tasks: s.tasks.map((t) => {
+        const settled = r.state.settled.get(t.id)
+        const attempts = settled?.attempts.length ?? r.state.recorded.get(t.id)?.length ?? 0
+        return { taskId: t.id, title: t.title, state: taskState(t.id), attempts, score: settled?.quality?.score ?? null }
+      })
+    }))
+    if (args.json) {
+      yield* Console.log(JSON.stringify({ runId: r.runId, status: r.status, startedAt: r.startedAt, streams, merged: r.state.merged.map((m) => m.stream), landed: r.state.landed?.commit ?? null }, null, 2))
+      return
+    }
+    yield* Console.log(`run ${r.runId}: ${r.status}, started ${r.startedAt}, ${r.state.progress.settled}/${r.state.progress.total} tasks settled`)
+    for (const s of streams) {
+      yield* Console.log(`  ${s.stream} (${s.type})`)
+      for (const t of s.tasks) {
+        yield* Console.log(`    ${t.taskId}: ${t.state}${t.attempts > 0 ? `, ${t.attempts} attempt(s)` : ""}${t.score !== null ? `, score ${t.score}` : ""}`)
+      }
+    }
+    if (r.state.merged.length > 0) yield* Console.log(`  integrated: ${r.state.merged.map((m) => m.stream).join(", ")}`)
+    if (r.state.landed) yield* Console.log(`  landed ${r.state.landed.commit.slice(0, 10)} on ${r.state.landed.target}`)
+    if (r.status !== "running" && r.state.finished === undefined) {
+      yield* Console.log(`resume it with: ${Session.resumeCommand(r.runId, (yield* Session.storeFor(Option.getOrElse(args.repo, () => process.cwd()))).top)}`)
+    }
+  })).pipe(Command.withDescription("Show one run's streams and tasks."))
+
+/** The run has not finished, so it has no report yet. */
+export class NoReportYet extends Schema.TaggedError<NoReportYet>()("NoReportYet", { runId: Schema.String }) {
+  override get message(): string {
+    return `run ${this.runId} has not finished, so it has no report yet (see: braid status ${this.runId})`
+  }
+}
+
+const reportCommand = Command.make("report", { runId: runIdArg, repo, json, report }, (args) =>
+  Effect.gen(function*() {
+    const { store } = yield* Session.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
+    const text = yield* store.loadReport(args.runId)
+    if (text === undefined) {
+      yield* store.load(args.runId)
+      return yield* new NoReportYet({ runId: args.runId })
+    }
+    const decoded = yield* RunReport.decode(JSON.parse(text))
+    if (Option.isSome(args.report) || args.json) {
+      yield* finish(decoded, args)
+    } else {
+      yield* Console.log(RunReport.toMarkdown(decoded))
+      process.exitCode = exitCodeOf(decoded)
+    }
+  })).pipe(Command.withDescription("Show a finished run's report again (Markdown, or --json)."))
+
+/** The run is still active. */
+export class RunActive extends Schema.TaggedError<RunActive>()("RunActive", { runId: Schema.String }) {
+  override get message(): string {
+    return `run ${this.runId} is still running; stop it first (Ctrl-C in its terminal)`
+  }
+}
+
+const cleanCommand = Command.make("clean", { runId: runIdArg, repo }, (args) =>
+  Effect.gen(function*() {
+    const { store, top } = yield* Session.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
+    yield* store.load(args.runId)
+    if (yield* store.isLocked(args.runId)) return yield* new RunActive({ runId: args.runId })
+    const cleaned = yield* GitWorkspace.cleanRun({ repo: top, runId: args.runId })
+    yield* store.remove(args.runId)
+    yield* Console.log(
+      `removed run ${args.runId}: ${cleaned.worktrees.length} worktree(s), ${cleaned.branches.length} branch(es)${
+        cleaned.branches.length > 0 ? ` (${cleaned.branches.join(", ")})` : ""
+      }`
+    )
+  })).pipe(Command.withDescription("Remove a run's worktrees, branches and record (never the landed target)."))
 
 const summaryLine = (report: RunReport.RunReport, reportFile: string | undefined) => {
   const s = report.summary
@@ -164,5 +335,5 @@ const summaryLine = (report: RunReport.RunReport, reportFile: string | undefined
 /** The root command. */
 export const braid = Command.make("braid").pipe(
   Command.withDescription("Run a software change as parallel work streams of coding agents."),
-  Command.withSubcommands([planCommand, runCommand])
+  Command.withSubcommands([planCommand, runCommand, resumeCommand, runsCommand, statusCommand, reportCommand, cleanCommand])
 )

@@ -12,10 +12,18 @@ export const VERSION = "0.1.0"
 /** Exit codes. */
 export const ExitCode = { success: 0, failed: 1, usage: 2 } as const
 
+/** Errors that are the user's to fix (bad input, a refused repository state): exit 2. */
 const userErrors = new Set([
   "InvalidPlan",
   "AgentUnavailable",
-  "WorkspaceRefused"
+  "WorkspaceRefused",
+  "RunNotFound",
+  "RunLocked",
+  "RunActive",
+  "RunAlreadyFinished",
+  "NoReportYet",
+  "JournalCorrupt",
+  "JournalTooNew"
 ])
 
 /** Runs the command line with `argv` (as `process.argv`), setting `process.exitCode`. */

@@ -181,7 +181,23 @@ export const make = (dir: string): RunStore.Service => {
       ),
     isLocked: (runId) =>
       Effect.map(readPid(runId), (pid) => pid !== undefined && !Number.isNaN(pid) && alive(pid) && pid !== process.pid),
-    remove: (runId) => Effect.tryPromise({ try: () => fsp.rm(runDir(runId), { recursive: true, force: true }), catch: failed("remove") })
+    saveReport: (runId, json) =>
+      Effect.tryPromise({ try: () => writeWhole(path.join(runDir(runId), "report.json"), json), catch: failed("save report") }),
+    loadReport: (runId) =>
+      Effect.tryPromise({
+        try: () => fsp.readFile(path.join(runDir(runId), "report.json"), "utf8").catch(() => undefined),
+        catch: failed("load report")
+      }),
+    remove: (runId) =>
+      Effect.tryPromise({
+        try: async () => {
+          await fsp.rm(runDir(runId), { recursive: true, force: true })
+          // Leave no empty folders behind either (a run refused before it started).
+          await fsp.rmdir(runsDir).catch(() => undefined)
+          await fsp.rmdir(dir).catch(() => undefined)
+        },
+        catch: failed("remove")
+      })
   }
   return service
 }

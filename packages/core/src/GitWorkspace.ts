@@ -768,6 +768,11 @@ export const make = (options: Options = {}) =>
       const next = yield* branchHead("land", integration.branch, r.top)
       return yield* r.lock.withPermits(1)(Effect.gen(function*() {
         const previous = yield* branchHead("land", r.target, r.top)
+        if (previous === next && r.targetAtStart !== next && (yield* isAncestor(r.targetAtStart, next, r.top))) {
+          // Landed already by an earlier process of this run that stopped before recording it.
+          r.landed = next
+          return new Workspace.Landing({ target: r.target, commit: next, previous: r.targetAtStart, fastForward: true })
+        }
         if (previous !== r.targetAtStart) {
           return yield* refused(
             "target-moved",
@@ -870,3 +875,59 @@ export const make = (options: Options = {}) =>
 /** A git workspace layer over the repository at `options.repo`. */
 export const layer = (options: Options = {}): Layer.Layer<Workspace.Workspace, never, CommandExecutor.CommandExecutor> =>
   Layer.effect(Workspace.Workspace, Effect.map(make(options), (m) => m.service))
+
+/** The top folder of the repository containing `dir`; refuses clearly when there is none. */
+export const repositoryTop = (dir: string) =>
+  Effect.gen(function*() {
+    const executor = yield* CommandExecutor.CommandExecutor
+    const git = Git.make(executor, { name: "braid", email: "braid@localhost" })
+    const isDirectory = yield* Effect.promise(() => fs.stat(dir).then((s) => s.isDirectory(), () => false))
+    if (!isDirectory) return yield* refused("not-a-repository", `${dir} is not a directory`)
+    const result = yield* git.exec(["rev-parse", "--show-toplevel"], { cwd: dir })
+    if (result.exitCode !== 0) return yield* refused("not-a-repository", `${dir} is not inside a git repository`)
+    return Git.firstLine(result.stdout)
+  })
+
+/** What `cleanRun` removed. */
+export interface Cleaned {
+  readonly worktrees: ReadonlyArray<string>
+  readonly branches: ReadonlyArray<string>
+}
+
+/**
+ * Removes what a finished run left: its worktrees and its `braid/<runId>/…` branches. The
+ * target branch is never under that prefix, so a landing is never undone; nothing else is
+ * touched.
+ */
+export const cleanRun = (options: { readonly repo: string; readonly runId: string; readonly runFolder?: string }) =>
+  Effect.gen(function*() {
+    const executor = yield* CommandExecutor.CommandExecutor
+    const git = Git.make(executor, { name: "braid", email: "braid@localhost" })
+    const top = yield* repositoryTop(options.repo)
+    const runFolder = path.resolve(top, options.runFolder ?? ".braid")
+    const worktreesDir = path.join(runFolder, "runs", options.runId, "worktrees")
+    const commonDir = Git.firstLine(
+      yield* git.ok(["rev-parse", "--path-format=absolute", "--git-common-dir"], { cwd: top, operation: "clean" })
+    )
+    const lock = Git.lockFor(yield* realpath(commonDir))
+    return yield* lock.withPermits(1)(Effect.gen(function*() {
+      const removed: Array<string> = []
+      const entries = Git.parseWorktrees(yield* git.ok(["worktree", "list", "--porcelain", "-z"], { cwd: top, operation: "clean" }))
+      const root = yield* realpath(worktreesDir)
+      for (const entry of entries) {
+        if (isInside(root, yield* realpath(entry.path)) && (yield* realpath(entry.path)) !== root) {
+          yield* git.ok(["worktree", "remove", "--force", entry.path], { cwd: top, operation: "clean" })
+          removed.push(entry.path)
+        }
+      }
+      yield* git.ok(["worktree", "prune"], { cwd: top, operation: "clean" })
+      const refs = yield* git.ok(["for-each-ref", "--format=%(refname)", `refs/heads/braid/${options.runId}/`], {
+        cwd: top,
+        operation: "clean"
+      })
+      const branches = refs.split("\n").map((l) => l.trim()).filter((l) => l !== "")
+      for (const ref of branches) yield* git.ok(["update-ref", "-d", ref], { cwd: top, operation: "clean" })
+      yield* Effect.promise(() => fs.rm(worktreesDir, { recursive: true, force: true }))
+      return { worktrees: removed, branches: branches.map((b) => b.replace(/^refs\/heads\//, "")) } satisfies Cleaned
+    }))
+  })

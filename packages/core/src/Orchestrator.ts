@@ -187,9 +187,11 @@ export const run = (plan: Plan.Plan, options: RunOptions = {}): Effect.Effect<Ru
       ? "needs-review"
       : "succeeded"
 
-    yield* workspace.release({ keepWorktrees: (options.keepWorktrees ?? false) || status !== "succeeded" })
     const finishedAt = yield* iso
+    // Journaled before the worktrees go: a crash during release leaves a finished run whose
+    // leftovers `braid clean` removes, never a half-released run to resume.
     yield* progress.publish({ _tag: "RunFinished", at: finishedAt, status })
+    yield* workspace.release({ keepWorktrees: (options.keepWorktrees ?? false) || status !== "succeeded" })
 
     const usage = tasks.flatMap((t) => t.attempts).reduce(
       (acc, a) => ({

@@ -75,6 +75,10 @@ export interface Service {
   readonly lock: (runId: string) => Effect.Effect<void, RunLocked | StoreFailed, Scope.Scope>
   /** Whether a live process holds the run. */
   readonly isLocked: (runId: string) => Effect.Effect<boolean, StoreFailed>
+  /** Keeps the run's final report (JSON text), written whole. */
+  readonly saveReport: (runId: string, json: string) => Effect.Effect<void, StoreFailed>
+  /** The run's final report, if it finished. */
+  readonly loadReport: (runId: string) => Effect.Effect<string | undefined, StoreFailed>
   /** Deletes the run's record. */
   readonly remove: (runId: string) => Effect.Effect<void, StoreFailed>
 }
