@@ -50,7 +50,7 @@ export const make = (size: number): Effect.Effect<AgentSlots> =>
     const waiters: Array<Waiter> = []
     let grantPending = false
 
-    const grant = Effect.sync(() => {
+    const grant = () => {
       grantPending = false
       while (available > 0 && waiters.length > 0) {
         const next = waiters.shift()!
@@ -58,12 +58,16 @@ export const make = (size: number): Effect.Effect<AgentSlots> =>
         next.granted = true
         Deferred.unsafeDone(next.deferred, Exit.void)
       }
-    })
-    // Forked so the caller goes on; the yield lets the fibers already scheduled queue first.
-    const scheduleGrant = Effect.suspend(() => {
-      if (grantPending) return Effect.void
-      grantPending = true
-      return Effect.asVoid(Effect.forkDaemon(Effect.zipRight(Effect.yieldNow(), grant)))
+    }
+    // Two turns of the scheduler, so the fibers the same event wakes (scheduled right after
+    // this call) queue first; no fiber is forked for it, as that costs more than the grant.
+    const scheduleGrant = Effect.withFiberRuntime<void>((fiber) => {
+      if (!grantPending) {
+        grantPending = true
+        const scheduler = fiber.currentScheduler
+        scheduler.scheduleTask(() => scheduler.scheduleTask(grant, 0), 0)
+      }
+      return Effect.void
     })
 
     const release = Effect.suspend(() => {
