@@ -22,6 +22,8 @@ interface Side {
   head: string
   /** Paths the side's own attempts changed (absorbed work is not its own). */
   readonly own: Set<string>
+  /** Paths written or removed since `head` was recorded: all an attempt's commit has to compare. */
+  readonly touched: Set<string>
 }
 
 interface OpenMerge {
@@ -59,9 +61,12 @@ const conflictText = (ours: string | undefined, theirs: string | undefined, stre
     theirs?.endsWith("\n") || theirs === undefined ? "" : "\n"
   }>>>>>>> ${stream}\n`
 
+/** Paths whose content differs between two trees, sorted; one pass over each, no copies. */
 const diffPaths = (a: Tree, b: Tree): Array<string> => {
-  const paths = new Set([...a.keys(), ...b.keys()])
-  return [...paths].filter((p) => a.get(p) !== b.get(p)).sort()
+  const changed: Array<string> = []
+  for (const [p, content] of a) if (b.get(p) !== content) changed.push(p)
+  for (const p of b.keys()) if (!a.has(p)) changed.push(p)
+  return changed.sort()
 }
 
 /** Builds a memory workspace and its inspectable state. */
@@ -103,19 +108,27 @@ export const make = (options: Options = {}) =>
     // merges streams, so what the integration already has of a stream is its last merged commit.
     const mergeBase = (stream: string) => state.commits.get(state.merged.get(stream) ?? baseCommit)!
 
-    const filesOf = (get: () => Tree | undefined, label: string): Workspace.Files => {
-      const tree = () => {
-        const t = get()
-        return t === undefined
+    const filesOf = (get: () => Side | undefined, label: string): Workspace.Files => {
+      const at = () => {
+        const s = get()
+        return s === undefined
           ? Effect.fail(new Workspace.WorkspaceFailed({ operation: "files", message: `no workspace for ${label}` }))
-          : Effect.succeed(t)
+          : Effect.succeed(s)
       }
       return {
         dir: undefined,
-        read: (p) => Effect.map(tree(), (t) => t.get(p)),
-        write: (p, content) => Effect.map(tree(), (t) => void t.set(p, content)),
-        remove: (p) => Effect.map(tree(), (t) => void t.delete(p)),
-        list: () => Effect.map(tree(), (t) => [...t.keys()].sort())
+        read: (p) => Effect.map(at(), (s) => s.files.get(p)),
+        write: (p, content) =>
+          Effect.map(at(), (s) => {
+            s.files.set(p, content)
+            s.touched.add(p)
+          }),
+        remove: (p) =>
+          Effect.map(at(), (s) => {
+            s.files.delete(p)
+            s.touched.add(p)
+          }),
+        list: () => Effect.map(at(), (s) => [...s.files.keys()].sort())
       }
     }
 
@@ -127,14 +140,17 @@ export const make = (options: Options = {}) =>
       prepare: (run) =>
         Effect.sync(() => {
           for (const s of run.streams) {
-            if (!state.streams.has(s.name)) state.streams.set(s.name, { files: new Map(state.base), head: baseCommit, own: new Set() })
+            if (!state.streams.has(s.name)) state.streams.set(s.name, { files: new Map(state.base), head: baseCommit, own: new Set(), touched: new Set() })
           }
           return { base: baseCommit, target: state.target, targetAt: state.landed ?? baseCommit }
         }),
-      files: (stream) => filesOf(() => state.streams.get(stream)?.files, `stream "${stream}"`),
+      files: (stream) => filesOf(() => state.streams.get(stream), `stream "${stream}"`),
       commitAttempt: (stream, attempt) =>
         Effect.map(side(stream), (s) => {
-          const files = diffPaths(state.commits.get(s.head)!, s.files)
+          // Only touched paths can differ from the head (every other change is recorded at once).
+          const head = state.commits.get(s.head)!
+          const files = [...s.touched].filter((p) => head.get(p) !== s.files.get(p)).sort()
+          s.touched.clear()
           if (files.length === 0) return new Workspace.AttemptChange({ commit: null, files: [] })
           s.head = record(s.files)
           for (const f of files) s.own.add(f)
@@ -148,12 +164,15 @@ export const make = (options: Options = {}) =>
           if (theirs === undefined) {
             return yield* new Workspace.WorkspaceFailed({ operation: "absorb", message: `no commit ${commit}` })
           }
-          const merged = new Map(s.files)
+          // Their change is taken where the stream still has the base's content; the stream's
+          // files are changed in place, and only when something changes.
+          const updates: Array<readonly [string, string | undefined]> = []
           const clashes: Array<string> = []
           for (const p of diffPaths(state.base, theirs)) {
-            const mine = merged.get(p)
+            const mine = s.files.get(p)
             const t = theirs.get(p)
-            if (mine === state.base.get(p) || mine === t) t === undefined ? merged.delete(p) : merged.set(p, t)
+            if (mine === t) continue
+            if (mine === state.base.get(p)) updates.push([p, t])
             else clashes.push(p)
           }
           if (clashes.length > 0) {
@@ -162,12 +181,18 @@ export const make = (options: Options = {}) =>
               message: `stream "${stream}" and ${commit} changed ${clashes.join(", ")} differently`
             })
           }
-          if (diffPaths(s.files, merged).length === 0) return null
-          s.files = merged
-          s.head = record(merged)
+          if (updates.length === 0) return null
+          for (const [p, t] of updates) t === undefined ? s.files.delete(p) : s.files.set(p, t)
+          // Uncommitted work goes into this commit with the absorbed changes, as before.
+          s.head = record(s.files)
+          s.touched.clear()
           return s.head
         }),
-      discard: (stream) => Effect.map(side(stream), (s) => void (s.files = new Map(state.commits.get(s.head)!))),
+      discard: (stream) =>
+        Effect.map(side(stream), (s) => {
+          s.files = new Map(state.commits.get(s.head)!)
+          s.touched.clear()
+        }),
       findAttempt: (stream, attempt) =>
         Effect.map(side(stream), (s) => {
           const found = state.attempts.get(`${stream}/${attempt.taskId}/${attempt.attempt}`)
@@ -216,7 +241,7 @@ export const make = (options: Options = {}) =>
       beginIntegration: (options) =>
         Effect.sync(() => {
           if (state.integration === undefined || options?.restart === true) {
-            state.integration = { files: new Map(state.base), head: baseCommit, own: new Set() }
+            state.integration = { files: new Map(state.base), head: baseCommit, own: new Set(), touched: new Set() }
             state.merged.clear()
           } else {
             // An open merge left behind is abandoned: back to the last commit.
@@ -268,7 +293,7 @@ export const make = (options: Options = {}) =>
           state.merged.set(stream, s.head)
           return { _tag: "Merged", commit: i.head } as const
         }),
-      integrationFiles: () => filesOf(() => state.integration?.files, "the integration"),
+      integrationFiles: () => filesOf(() => state.integration, "the integration"),
       concludeMerge: (stream) =>
         Effect.gen(function*() {
           const i = yield* integration()
