@@ -1,0 +1,90 @@
+/**
+ * Child process for section 2 (schedule quality). Input: { maxParallel, firstSeed, plans,
+ * sanity }. For each seed: a random plan with heavy-tailed task durations, braid's exact
+ * makespan under virtual time, the lower bound and the batch-barrier makespan. With
+ * `sanity`, also checks that virtual time is exact and the analytic batch-barrier matches
+ * braid running the batches one after another.
+ */
+import { Plan } from "@braid/core"
+import { Effect } from "effect"
+import { batchBarrier, lowerBound } from "./bounds.mjs"
+import { report } from "./measure.mjs"
+import { schedulePlan } from "./plans.mjs"
+import { makespan } from "./virtual.mjs"
+
+const input = JSON.parse(process.argv[2])
+const decode = (doc) => Effect.runPromise(Plan.decode(doc, "bench"))
+
+const rows = []
+const started = performance.now()
+for (let seed = input.firstSeed; seed < input.firstSeed + input.plans; seed++) {
+  const { doc, durations } = schedulePlan({ seed, maxParallel: input.maxParallel })
+  const plan = await decode(doc)
+  const braid = await makespan(plan, durations)
+  if (braid.status !== "succeeded") throw new Error(`seed ${seed}: run ${braid.status}`)
+  const lb = lowerBound(plan, durations)
+  const barrier = batchBarrier(plan, durations)
+  rows.push({
+    seed,
+    streams: plan.streams.length,
+    tasks: plan.tasks.size,
+    braidMs: braid.makespanMs,
+    lowerBoundMs: lb.lowerBoundMs,
+    criticalPathMs: lb.criticalPathMs,
+    totalWorkMs: lb.totalWorkMs,
+    barrierMs: barrier.makespanMs,
+    batches: barrier.batches.length
+  })
+}
+
+const sanity = []
+if (input.sanity) {
+  const check = (name, expected, actual) => sanity.push({ name, expectedMs: expected, actualMs: actual, ok: expected === actual })
+  // Virtual time is exact: one stream runs its tasks back to back.
+  {
+    const durations = { a: 61_000, b: 7_000, c: 1_199_000, d: 10_000 }
+    const plan = await decode({
+      maxParallel: input.maxParallel,
+      streams: [{ name: "s", type: "api" }],
+      tasks: Object.keys(durations).map((id) => ({ id, title: id, stream: "s" }))
+    })
+    check("one stream: makespan = sum of its durations", 1_277_000, (await makespan(plan, durations)).makespanMs)
+  }
+  // Independent streams with a slot each finish with the longest stream.
+  {
+    const durations = {}
+    const streams = []
+    const tasks = []
+    for (let s = 0; s < input.maxParallel; s++) {
+      streams.push({ name: `s${s}`, type: "api" })
+      for (let t = 0; t < 3; t++) {
+        durations[`s${s}-${t}`] = (s + 1) * 10_000 + t * 1_000
+        tasks.push({ id: `s${s}-${t}`, title: "t", stream: `s${s}` })
+      }
+    }
+    const plan = await decode({ maxParallel: input.maxParallel, streams, tasks })
+    const expected = Math.max(...streams.map((s) => tasks.filter((t) => t.stream === s.name).reduce((a, t) => a + durations[t.id], 0)))
+    check("independent streams, one slot each: makespan = longest stream", expected, (await makespan(plan, durations)).makespanMs)
+  }
+  // The analytic batch-barrier equals braid running each batch as its own plan, in order.
+  for (const seed of [input.firstSeed, input.firstSeed + 1]) {
+    const { doc, durations } = schedulePlan({ seed, maxParallel: input.maxParallel })
+    const plan = await decode(doc)
+    const barrier = batchBarrier(plan, durations)
+    let simulated = 0
+    for (const batch of barrier.batches) {
+      const inBatch = new Set(batch.streams)
+      const ids = new Set(doc.tasks.filter((t) => inBatch.has(t.stream)).map((t) => t.id))
+      const sub = await decode({
+        maxParallel: input.maxParallel,
+        streams: doc.streams.filter((s) => inBatch.has(s.name)),
+        // Dependencies on earlier batches are already met; keep any inside the batch.
+        tasks: doc.tasks.filter((t) => ids.has(t.id)).map((t) => ({ ...t, dependsOn: (t.dependsOn ?? []).filter((d) => ids.has(d)) }))
+      })
+      simulated += (await makespan(sub, Object.fromEntries([...ids].map((id) => [id, durations[id]])))).makespanMs
+    }
+    check(`seed ${seed}: analytic batch-barrier = braid run batch by batch`, barrier.makespanMs, simulated)
+  }
+}
+
+report({ maxParallel: input.maxParallel, rows, sanity, liveMs: +(performance.now() - started).toFixed(0) })
