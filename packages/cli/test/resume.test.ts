@@ -1,0 +1,178 @@
+/**
+ * Durable runs, tried as a user would: the built `braid` killed with SIGKILL at many points
+ * of the bundled example (chosen by journal record count, not by sleeping), then resumed;
+ * Ctrl-C; a second process on the same run.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { execFileSync, spawn, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+
+const root = path.resolve(__dirname, "../../..")
+const bin = path.join(root, "packages/cli/dist/bin.js")
+const plan = path.join(root, "examples/checkout-flow/plan.yaml")
+
+const git = (repo: string, ...args: Array<string>) =>
+  execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: repo, encoding: "utf8" }).trim()
+
+/** A fresh repository holding the example project. */
+const freshRepo = () => {
+  const repo = fs.mkdtempSync(path.join(os.tmpdir(), "braid-resume-"))
+  fs.cpSync(path.join(root, "examples/checkout-flow/project"), repo, { recursive: true })
+  git(repo, "init", "-q", "-b", "main")
+  git(repo, "add", "-A")
+  git(repo, "commit", "-q", "-m", "base")
+  return repo
+}
+
+interface Outcome {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+const braid = (args: Array<string>, env: Record<string, string> = {}) =>
+  new Promise<Outcome>((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d) => (stdout += d))
+    child.stderr.on("data", (d) => (stderr += d))
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
+  })
+
+const journalOf = (repo: string) => {
+  const runs = path.join(repo, ".braid", "runs")
+  const runId = fs.readdirSync(runs).sort().at(-1)!
+  const lines = fs.readFileSync(path.join(runs, runId, "journal.jsonl"), "utf8").split("\n").filter((l) => l !== "")
+  return { runId, records: lines.map((l) => JSON.parse(l) as { seq: number; key: string; event: { _tag: string; [k: string]: unknown } }) }
+}
+
+const agentRuns = (log: string) => fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\n").filter((l) => l !== "") : []
+
+/** What must be the same between an uninterrupted run and a crashed-then-resumed one. */
+const essence = (report: any) => ({
+  status: report.status,
+  tasks: report.streamResults.flatMap((s: any) =>
+    s.results.map((r: any) => [r.taskId, r.status, r.quality?.score, r.attempts.length, r.attempts.map((a: any) => a.review?.score)])
+  ),
+  conflicts: report.conflictReport.conflicts.map((c: any) => [c.streams, c.paths, c.outcome]),
+  verified: report.integrationResult.passed,
+  landed: report.mergeResult.landed,
+  merged: report.mergeResult.mergedStreams
+})
+
+describe("braid resume after a crash", () => {
+  it("ends every crashed run with the same landed result and report, repeating no settled task's agent", async () => {
+    const baselineRepo = freshRepo()
+    const baselineLog = path.join(baselineRepo, "..", `${path.basename(baselineRepo)}.agents.log`)
+    const baseline = await braid(["run", plan, "--repo", baselineRepo, "--json", "--quiet"], { BRAID_AGENT_LOG: baselineLog })
+    assert.strictEqual(baseline.code, 0, baseline.stderr)
+    const expected = essence(JSON.parse(baseline.stdout))
+    const expectedTree = git(baselineRepo, "rev-parse", "main^{tree}")
+    const total = journalOf(baselineRepo).records.length
+    assert.isAbove(total, 30)
+
+    // At least 20 kill points spread over the whole run, by journal record count.
+    const points = Array.from({ length: 22 }, (_, i) => 1 + Math.floor((i * (total - 2)) / 21))
+    const check = async (point: number) => {
+      const repo = freshRepo()
+      const log = path.join(repo, "..", `${path.basename(repo)}.agents.log`)
+      const crashed = await braid(["run", plan, "--repo", repo, "--quiet"], { BRAID_CRASH_AFTER_RECORDS: String(point), BRAID_AGENT_LOG: log })
+      assert.strictEqual(crashed.signal, "SIGKILL", `kill point ${point}: ${crashed.stderr}`)
+      const atCrash = journalOf(repo)
+      // Records written in the same group commit as the point's own may be on disk too.
+      assert.isAtLeast(atCrash.records.length, point, `kill point ${point}`)
+      const settled = new Set(atCrash.records.filter((r) => r.event._tag === "TaskSettled").map((r) => r.event.taskId as string))
+      const before = agentRuns(log).length
+
+      const resumed = await braid(["resume", "--repo", repo, "--json", "--quiet"], { BRAID_AGENT_LOG: log })
+      assert.strictEqual(resumed.code, 0, `kill point ${point}: ${resumed.stderr}`)
+      assert.deepStrictEqual(essence(JSON.parse(resumed.stdout)), expected, `kill point ${point}`)
+      assert.strictEqual(git(repo, "rev-parse", "main^{tree}"), expectedTree, `kill point ${point}: landed tree differs`)
+
+      // No settled task's agent ran again after the crash.
+      const again = agentRuns(log).slice(before).map((l) => l.split(" ")[0]!)
+      for (const task of again) assert.isFalse(settled.has(task), `kill point ${point}: settled task ${task} ran again`)
+
+      // The journal replays cleanly and no recorded commit was lost.
+      const after = journalOf(repo)
+      assert.deepStrictEqual(after.records.map((r) => r.seq), after.records.map((_, i) => i + 1))
+      for (const r of after.records) {
+        if (r.event._tag === "AttemptFinished" && r.event.commit !== null) {
+          const ok = spawnSync("git", ["cat-file", "-e", `${r.event.commit}^{commit}`], { cwd: repo }).status
+          assert.strictEqual(ok, 0, `kill point ${point}: commit ${r.event.commit} lost`)
+        }
+      }
+      const status = await braid(["status", after.runId, "--repo", repo])
+      assert.strictEqual(status.code, 0, status.stderr)
+      assert.include(status.stdout, "succeeded")
+      fs.rmSync(repo, { recursive: true, force: true })
+    }
+    // Two at a time: the machine has two cores.
+    const queue = [...points]
+    await Promise.all([0, 1].map(async () => {
+      for (let p = queue.shift(); p !== undefined; p = queue.shift()) await check(p)
+    }))
+  }, 600_000)
+
+  it("Ctrl-C leaves a resumable run and prints the resume command; resuming completes it", async () => {
+    const repo = freshRepo()
+    const child = spawn(process.execPath, [bin, "run", plan, "--repo", repo], { stdio: ["ignore", "pipe", "pipe"] })
+    let stderr = ""
+    const closed = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)))
+    child.stderr.on("data", (d) => {
+      stderr += d
+      // Interrupt once the first attempt is under way.
+      if (/attempt 1 started/.test(stderr) && !child.killed) child.kill("SIGINT")
+    })
+    const code = await closed
+    assert.strictEqual(code, 130, stderr)
+    const { records, runId } = journalOf(repo)
+    assert.strictEqual(records.at(-1)!.event._tag, "RunInterrupted")
+    assert.include(stderr, `resume it with: braid resume ${runId} --repo ${repo}`)
+    // Worktrees and branches stay for the resume.
+    assert.include(git(repo, "branch", "--list", `braid/${runId}/*`), `braid/${runId}/database`)
+    const runs = await braid(["runs", "--repo", repo])
+    assert.match(runs.stdout, new RegExp(`${runId}\\tinterrupted`))
+    const resumed = await braid(["resume", runId, "--repo", repo, "--quiet"])
+    assert.strictEqual(resumed.code, 0, resumed.stderr)
+    assert.match(resumed.stderr, /SUCCEEDED: 5\/5 tasks completed/)
+    const report = await braid(["report", runId, "--repo", repo])
+    assert.strictEqual(report.code, 0)
+    assert.include(report.stdout, "**Status:** succeeded")
+  }, 120_000)
+
+  it("refuses a second process on a live run, and cleans a finished run's leftovers", async () => {
+    const repo = freshRepo()
+    const first = await braid(["run", plan, "--repo", repo, "--quiet", "--keep-worktrees"], { BRAID_CRASH_AFTER_RECORDS: "3" })
+    assert.strictEqual(first.signal, "SIGKILL")
+    const { runId } = journalOf(repo)
+    const holder = spawn("sleep", ["30"])
+    fs.writeFileSync(path.join(repo, ".braid", "runs", runId, "lock"), `${holder.pid}\n`)
+    try {
+      const refused = await braid(["resume", runId, "--repo", repo])
+      assert.strictEqual(refused.code, 2)
+      assert.include(refused.stderr, `run ${runId} is in use by another braid process (pid ${holder.pid})`)
+      const clean = await braid(["clean", runId, "--repo", repo])
+      assert.strictEqual(clean.code, 2)
+      assert.include(clean.stderr, "is still running")
+    } finally {
+      holder.kill("SIGKILL")
+    }
+    // The holder is gone: its lock is stale and is taken over.
+    const resumed = await braid(["resume", runId, "--repo", repo, "--quiet"])
+    assert.strictEqual(resumed.code, 0, resumed.stderr)
+    const again = await braid(["resume", runId, "--repo", repo])
+    assert.strictEqual(again.code, 2)
+    assert.include(again.stderr, "already finished (succeeded)")
+    const landed = git(repo, "rev-parse", "main")
+    const clean = await braid(["clean", runId, "--repo", repo])
+    assert.strictEqual(clean.code, 0, clean.stderr)
+    assert.strictEqual(git(repo, "branch", "--list", "braid/*"), "")
+    assert.strictEqual(git(repo, "rev-parse", "main"), landed)
+    assert.isFalse(fs.existsSync(path.join(repo, ".braid", "runs", runId)))
+  }, 120_000)
+})
