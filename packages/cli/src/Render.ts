@@ -33,7 +33,9 @@ export const line = (event: Progress.RunEvent): string | undefined => {
     case "StreamMerged":
       return `merged ${event.stream} (${short(event.commit)})`
     case "VerificationFinished":
-      return `verification ${event.passed ? "passed" : "FAILED"}`
+      return event.checks.length === 0
+        ? "verification: the plan has no verify commands"
+        : `verification ${event.passed ? "passed" : "FAILED"} (${event.checks.filter((c) => c.exitCode === 0).length}/${event.checks.length} commands)`
     case "Landed":
       return `landed ${short(event.commit)} on ${event.target}`
     case "RunFinished":
