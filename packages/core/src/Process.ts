@@ -39,6 +39,9 @@ const collect = (stream: Stream.Stream<Uint8Array, unknown>) =>
     Effect.orElseSucceed(() => "")
   )
 
+/** How long a process gets to exit after SIGTERM before it is killed. */
+export const KILL_GRACE = Duration.seconds(5)
+
 /** Runs `argv` to completion. A timeout is a result (`timedOut`, exit code 124), not an error. */
 export const run = (
   argv: ReadonlyArray<string>,
@@ -60,6 +63,19 @@ export const run = (
         const [stdout, stderr, exitCode] = yield* Effect.all(
           [collect(proc.stdout), collect(proc.stderr), proc.exitCode],
           { concurrency: 3 }
+        ).pipe(
+          // Interrupted (timeout, Ctrl-C): SIGTERM to the whole process group, and SIGKILL
+          // if it is still there after a grace period — a program ignoring SIGTERM must not
+          // hold the run forever.
+          Effect.onInterrupt(() =>
+            proc.kill("SIGTERM").pipe(
+              // Interruption handlers run uninterruptibly; the wait for exit must be cut short.
+              Effect.interruptible,
+              Effect.timeout(KILL_GRACE),
+              Effect.catchAll(() => proc.kill("SIGKILL")),
+              Effect.ignore
+            )
+          )
         )
         return { exitCode: exitCode as number, stdout, stderr }
       })
