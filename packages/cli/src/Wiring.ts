@@ -6,7 +6,7 @@
  */
 import { Registry } from "@braid/agents"
 import { type Agent, type ConflictResolver, GitWorkspace, MemoryWorkspace, type Plan, type Review, type Workspace } from "@braid/core"
-import { NodeContext } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Layer } from "effect"
 
 /** Agent backends the command knows. */

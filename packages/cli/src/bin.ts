@@ -5,7 +5,8 @@
  * operational failure), 2 invalid input or usage, 130 interrupted. User mistakes print
  * one clear message, never a stack trace.
  */
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect, Exit } from "effect"
 import * as Main from "./Main.js"
 
