@@ -4,7 +4,9 @@
  * Workspace Files port into real worktrees (reviewers answer at once), and times every
  * GitWorkspace method through a proxy. Some streams overlap: every even stream edits its
  * own line of shared/config.ts (an overlap git merges cleanly), every fifth stream rewrites
- * shared/routes.ts (a textual conflict, resolved by the harness's resolver).
+ * shared/routes.ts (a textual conflict, resolved by the harness's resolver). Streams form
+ * chains of five: the third task of each stream but the first of a chain depends on the
+ * second task of the stream before it, so its workspace absorbs that stream's work.
  */
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -50,7 +52,8 @@ for (let s = 0; s < streams; s++) {
   doc.streams.push({ name: `s${s}`, type: "api" })
   for (let t = 0; t < tasksPerStream; t++) {
     const id = `s${s}-t${t}`
-    doc.tasks.push({ id, title: `Task ${id}`, stream: `s${s}` })
+    const dependsOn = t === 2 && s % 5 !== 0 ? [`s${s - 1}-t1`] : []
+    doc.tasks.push({ id, title: `Task ${id}`, stream: `s${s}`, ...(dependsOn.length > 0 ? { dependsOn } : {}) })
     const files = {
       [`streams/s${s}/task${t}.ts`]: `// ${id}\n${`export const v${t} = ${t}\n`.repeat(30)}`,
       [`streams/s${s}/NOTES.md`]: `# s${s}\n${Array.from({ length: t + 1 }, (_, k) => `- task ${k} done\n`).join("")}`,
@@ -93,6 +96,9 @@ const result = await measure(() =>
 )
 const { report: run, totals, resolved } = result.value
 const sum = (...names) => +names.reduce((acc, n) => acc + (totals[n]?.ms ?? 0), 0).toFixed(1)
+// Everything a stream's tasks do to their own worktree (and their dependencies' work).
+const STREAM_SIDE = ["files.read", "files.write", "files.remove", "files.list", "commitAttempt", "absorb", "head", "discard", "findAttempt"]
+const INTEGRATION = ["beginIntegration", "probeMerge", "mergeStream", "concludeMerge", "integrationFiles.read", "integrationFiles.write", "integrationFiles.remove", "integrationFiles.list"]
 const tasks = streams * tasksPerStream
 const worktrees = Number(execFileSync("git", ["worktree", "list", "--porcelain"], { cwd: repo }).toString().split("\n").filter((l) => l.startsWith("worktree ")).length)
 fs.rmSync(repo, { recursive: true, force: true })
@@ -108,20 +114,23 @@ report({
   leftoverWorktrees: worktrees - 1,
   wallMs: result.wallMs,
   maxRssMb: result.maxRssMb,
+  // Summed over calls; stream-side calls overlap (up to maxParallel at once), the rest run one at a time.
   phasesMs: {
     prepare: sum("prepare"),
-    attempts: sum("commitAttempt", "files.read", "files.write", "files.remove", "files.list"),
+    streamSide: sum(...STREAM_SIDE),
     overlapDetection: sum("changedFiles"),
     probes: sum("probeMerge"),
-    merges: sum("beginIntegration", "mergeStream", "concludeMerge", "integrationFiles.read", "integrationFiles.write", "integrationFiles.list"),
+    merges: sum(...INTEGRATION.filter((n) => n !== "probeMerge")),
     land: sum("land"),
     release: sum("release")
   },
   perTaskMs: {
+    streamSide: +(sum(...STREAM_SIDE) / tasks).toFixed(1),
     commitAttempt: +(sum("commitAttempt") / tasks).toFixed(1),
-    filesWrite: +(sum("files.write") / tasks).toFixed(1)
+    filesWrite: +(sum("files.write") / tasks).toFixed(1),
+    absorb: +(sum("absorb") / tasks).toFixed(1)
   },
-  integrationMs: sum("beginIntegration", "probeMerge", "mergeStream", "concludeMerge", "integrationFiles.read", "integrationFiles.write", "integrationFiles.list"),
+  integrationMs: sum(...INTEGRATION),
   wallPhasesMs: {
     dispatch: +((marks.lastTaskSettled ?? 0) - (marks.started ?? 0)).toFixed(1),
     detectionAndIntegration: +((marks.lastStreamMerged ?? 0) - (marks.lastTaskSettled ?? 0)).toFixed(1),

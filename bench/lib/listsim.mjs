@@ -4,19 +4,17 @@
  * dependencies, then for one of `maxParallel` slots; waiting tasks are served by priority.
  *
  * Policies:
- * - "engine": what AgentSlots and Dispatch do today — a free slot is taken at once when
- *   nobody waits (so at the start the first streams in plan order take the slots), and a
- *   released slot goes to the best task already waiting, before the releasing stream's next
- *   task and the newly unblocked tasks have queued.
- * - "deferred": the same priorities, but a freed slot is handed out only after the tasks
- *   that the finished task made ready (its stream's next one, and those waiting on it) have
- *   queued — what a grant deferred by one scheduler turn would do.
- * - "settled": as "deferred", and at an instant where several tasks finish, after all of
- *   them (the start included: no slot goes out before every stream has queued).
+ * - "immediate": AgentSlots before the bench — a free slot is taken at once when nobody
+ *   waits (so at the start the first streams in plan order take the slots), and a released
+ *   slot goes to the best task already waiting, before the releasing stream's next task and
+ *   the newly unblocked tasks have queued.
+ * - "deferred": AgentSlots now — the same priorities, but a freed slot is handed out only
+ *   after the tasks that the finished task made ready (its stream's next one, and those
+ *   waiting on it) have queued: the grant waits two scheduler turns.
  * A function (stream, task) → priority array may replace the named priorities.
  * Priorities: "chain" (today's: longest chain in tasks, then stream rank, then name) or
  * "weighted" (longest chain in duration — an oracle the engine cannot know, the bound on
- * what good estimates could buy).
+ * what good estimates could buy); `durations` may then be replaced by `estimates`.
  */
 import { ExecutionPlan } from "@braid/core"
 
@@ -32,7 +30,7 @@ const compare = (a, b) => {
   return 0
 }
 
-export const simulate = (plan, durations, { policy = "engine", priority = "chain" } = {}) => {
+export const simulate = (plan, durations, { policy = "deferred", priority = "chain", estimates = durations } = {}) => {
   const execution = ExecutionPlan.make(plan)
   const preds = ExecutionPlan.predecessors(plan)
   const succs = new Map()
@@ -40,7 +38,7 @@ export const simulate = (plan, durations, { policy = "engine", priority = "chain
   const weighted = new Map()
   const weightOf = (t) => {
     if (weighted.has(t)) return weighted.get(t)
-    const w = durations[t] + Math.max(0, ...(succs.get(t) ?? []).map(weightOf))
+    const w = estimates[t] + Math.max(0, ...(succs.get(t) ?? []).map(weightOf))
     weighted.set(t, w)
     return w
   }
@@ -62,7 +60,7 @@ export const simulate = (plan, durations, { policy = "engine", priority = "chain
   const start = (w) => running.push([now + durations[w.task.id], seq++, w.stream, w.task])
   const enqueue = (stream, task) => {
     const w = { priority: priorityOf(stream, task), stream, task }
-    if (policy === "engine" && available > 0 && waiters.length === 0) {
+    if (policy === "immediate" && available > 0 && waiters.length === 0) {
       available--
       start(w)
       return
@@ -78,7 +76,7 @@ export const simulate = (plan, durations, { policy = "engine", priority = "chain
     }
   }
   const release = () => {
-    if (policy === "engine" && waiters.length > 0) start(waiters.shift())
+    if (policy === "immediate" && waiters.length > 0) start(waiters.shift())
     else available++
   }
   // A stream waits for its next task's dependencies one by one, in the order listed (as
@@ -98,7 +96,7 @@ export const simulate = (plan, durations, { policy = "engine", priority = "chain
   }
 
   for (const s of plan.streams) advance(s)
-  if (policy !== "engine") grant()
+  if (policy !== "immediate") grant()
   while (running.length > 0) {
     // The test clock wakes sleeps in time order; among equal times, the latest registered first.
     running.sort((a, b) => a[0] - b[0] || b[1] - a[1])
@@ -111,7 +109,6 @@ export const simulate = (plan, durations, { policy = "engine", priority = "chain
     next.set(stream.name, next.get(stream.name) + 1)
     advance(stream)
     for (const s of woken) advance(s)
-    if (policy === "settled" && !running.some((r) => r[0] === now)) grant()
     if (policy === "deferred") grant()
   }
   return now
