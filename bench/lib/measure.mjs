@@ -3,9 +3,9 @@
  * process's peak resident memory (sampled every 10 ms, and the kernel's maxRSS).
  */
 export const measure = async (work) => {
-  let sampled = process.memoryUsage().rss
+  let sampled = process.memoryUsage.rss()
   const timer = setInterval(() => {
-    sampled = Math.max(sampled, process.memoryUsage().rss)
+    sampled = Math.max(sampled, process.memoryUsage.rss())
   }, 10)
   const cpu0 = process.cpuUsage()
   const t0 = performance.now()
@@ -13,7 +13,7 @@ export const measure = async (work) => {
   const wallMs = performance.now() - t0
   const cpu = process.cpuUsage(cpu0)
   clearInterval(timer)
-  sampled = Math.max(sampled, process.memoryUsage().rss)
+  sampled = Math.max(sampled, process.memoryUsage.rss())
   return {
     value,
     wallMs: +wallMs.toFixed(1),
