@@ -3,6 +3,10 @@
  * base; a conflict is the same path changed differently by two sides. Commands run in a
  * temporary directory holding a copy of the files. For the library and tests.
  *
+ * Files are persistent trees (`internal/tree.ts`): a commit shares everything it did not
+ * change with its parent, so recording one costs nothing and comparing or merging two
+ * versions visits only where they differ, however many files the streams hold.
+ *
  * @since 0.1.0
  */
 import { CommandExecutor } from "@effect/platform"
@@ -10,10 +14,12 @@ import { Effect, Layer } from "effect"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
+import { FileTree } from "./internal/tree.js"
 import * as Process from "./Process.js"
 import * as Workspace from "./Workspace.js"
 
-type Tree = Map<string, string>
+/** One version of a workspace's files (`get(path)` reads a file). */
+export type Tree = FileTree
 
 interface Side {
   /** The working files (may hold changes not yet recorded). */
@@ -61,13 +67,7 @@ const conflictText = (ours: string | undefined, theirs: string | undefined, stre
     theirs?.endsWith("\n") || theirs === undefined ? "" : "\n"
   }>>>>>>> ${stream}\n`
 
-/** Paths whose content differs between two trees, sorted; one pass over each, no copies. */
-const diffPaths = (a: Tree, b: Tree): Array<string> => {
-  const changed: Array<string> = []
-  for (const [p, content] of a) if (b.get(p) !== content) changed.push(p)
-  for (const p of b.keys()) if (!a.has(p)) changed.push(p)
-  return changed.sort()
-}
+const diffPaths = FileTree.diff
 
 /** Builds a memory workspace and its inspectable state. */
 export const make = (options: Options = {}) =>
@@ -75,7 +75,7 @@ export const make = (options: Options = {}) =>
     const executor = yield* CommandExecutor.CommandExecutor
     let counter = 0
     const state: State = {
-      base: new Map(Object.entries(options.base ?? {})),
+      base: FileTree.fromEntries(Object.entries(options.base ?? {})),
       commits: new Map(),
       streams: new Map(),
       integration: undefined,
@@ -87,7 +87,7 @@ export const make = (options: Options = {}) =>
     }
     const record = (tree: Tree) => {
       const id = `m${++counter}`
-      state.commits.set(id, new Map(tree))
+      state.commits.set(id, tree)
       return id
     }
     const baseCommit = record(state.base)
@@ -120,15 +120,15 @@ export const make = (options: Options = {}) =>
         read: (p) => Effect.map(at(), (s) => s.files.get(p)),
         write: (p, content) =>
           Effect.map(at(), (s) => {
-            s.files.set(p, content)
+            s.files = s.files.set(p, content)
             s.touched.add(p)
           }),
         remove: (p) =>
           Effect.map(at(), (s) => {
-            s.files.delete(p)
+            s.files = s.files.delete(p)
             s.touched.add(p)
           }),
-        list: () => Effect.map(at(), (s) => [...s.files.keys()].sort())
+        list: () => Effect.map(at(), (s) => s.files.paths())
       }
     }
 
@@ -140,7 +140,7 @@ export const make = (options: Options = {}) =>
       prepare: (run) =>
         Effect.sync(() => {
           for (const s of run.streams) {
-            if (!state.streams.has(s.name)) state.streams.set(s.name, { files: new Map(state.base), head: baseCommit, own: new Set(), touched: new Set() })
+            if (!state.streams.has(s.name)) state.streams.set(s.name, { files: state.base, head: baseCommit, own: new Set(), touched: new Set() })
           }
           return { base: baseCommit, target: state.target, targetAt: state.landed ?? baseCommit }
         }),
@@ -164,33 +164,28 @@ export const make = (options: Options = {}) =>
           if (theirs === undefined) {
             return yield* new Workspace.WorkspaceFailed({ operation: "absorb", message: `no commit ${commit}` })
           }
-          // Their change is taken where the stream still has the base's content; the stream's
-          // files are changed in place, and only when something changes.
-          const updates: Array<readonly [string, string | undefined]> = []
+          // Their change is taken where the stream still has the base's content.
           const clashes: Array<string> = []
-          for (const p of diffPaths(state.base, theirs)) {
-            const mine = s.files.get(p)
-            const t = theirs.get(p)
-            if (mine === t) continue
-            if (mine === state.base.get(p)) updates.push([p, t])
-            else clashes.push(p)
-          }
+          const merged = FileTree.merge(state.base, s.files, theirs, (p, _b, mine) => {
+            clashes.push(p)
+            return mine
+          })
           if (clashes.length > 0) {
             return yield* new Workspace.WorkspaceFailed({
               operation: "absorb",
-              message: `stream "${stream}" and ${commit} changed ${clashes.join(", ")} differently`
+              message: `stream "${stream}" and ${commit} changed ${clashes.sort().join(", ")} differently`
             })
           }
-          if (updates.length === 0) return null
-          for (const [p, t] of updates) t === undefined ? s.files.delete(p) : s.files.set(p, t)
-          // Uncommitted work goes into this commit with the absorbed changes, as before.
-          s.head = record(s.files)
+          if (diffPaths(s.files, merged).length === 0) return null
+          // Uncommitted work goes into this commit with the absorbed changes.
+          s.files = merged
+          s.head = record(merged)
           s.touched.clear()
           return s.head
         }),
       discard: (stream) =>
         Effect.map(side(stream), (s) => {
-          s.files = new Map(state.commits.get(s.head)!)
+          s.files = state.commits.get(s.head)!
           s.touched.clear()
         }),
       findAttempt: (stream, attempt) =>
@@ -241,11 +236,11 @@ export const make = (options: Options = {}) =>
       beginIntegration: (options) =>
         Effect.sync(() => {
           if (state.integration === undefined || options?.restart === true) {
-            state.integration = { files: new Map(state.base), head: baseCommit, own: new Set(), touched: new Set() }
+            state.integration = { files: state.base, head: baseCommit, own: new Set(), touched: new Set() }
             state.merged.clear()
           } else {
             // An open merge left behind is abandoned: back to the last commit.
-            state.integration.files = new Map(state.commits.get(state.integration.head)!)
+            state.integration.files = state.commits.get(state.integration.head)!
           }
           state.open = undefined
         }),
@@ -255,12 +250,12 @@ export const make = (options: Options = {}) =>
           const i = yield* integration()
           const theirs = state.commits.get(s.head)!
           const ours = state.commits.get(i.head)!
-          const base = mergeBase(stream)
-          return diffPaths(base, theirs).filter((p) => {
-            const b = base.get(p)
-            const o = ours.get(p)
-            return o !== b && o !== theirs.get(p)
+          const conflicted: Array<string> = []
+          FileTree.merge(mergeBase(stream), ours, theirs, (p, _b, o) => {
+            conflicted.push(p)
+            return o
           })
+          return conflicted.sort()
         }),
       mergeStream: (stream, mergeSide) =>
         Effect.gen(function*() {
@@ -268,22 +263,14 @@ export const make = (options: Options = {}) =>
           const i = yield* integration()
           const theirs = state.commits.get(s.head)!
           const ours = state.commits.get(i.head)!
-          const merged = new Map(ours)
           const conflicted: Array<string> = []
-          const base = mergeBase(stream)
-          for (const p of diffPaths(base, theirs)) {
-            const b = base.get(p)
-            const o = ours.get(p)
-            const t = theirs.get(p)
-            const put = (v: string | undefined) => v === undefined ? merged.delete(p) : merged.set(p, v)
-            if (o === b || o === t) put(t)
-            else if (mergeSide === "stream") put(t)
-            else if (mergeSide === "integration") put(o)
-            else {
-              conflicted.push(p)
-              merged.set(p, conflictText(o, t, stream))
-            }
-          }
+          const merged = FileTree.merge(mergeBase(stream), ours, theirs, (p, _b, o, t) => {
+            if (mergeSide === "stream") return t
+            if (mergeSide === "integration") return o
+            conflicted.push(p)
+            return conflictText(o, t, stream)
+          })
+          conflicted.sort()
           i.files = merged
           if (conflicted.length > 0) {
             state.open = { stream, head: s.head, paths: conflicted, merged }
