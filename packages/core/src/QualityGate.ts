@@ -172,7 +172,7 @@ export const run = (input: GateInput, services: GateServices) =>
           inputTokens: output.usage?.inputTokens ?? 0,
           outputTokens: output.usage?.outputTokens ?? 0,
           costUsd: output.usage?.costUsd ?? 0
-        })
+        }, true) // built from already-typed values; validating a class with class fields is costly
       )
       return quality.passes
     })

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Either, Schema } from "effect"
 import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -9,6 +9,7 @@ import * as Journal from "../src/Journal.js"
 import type * as Progress from "../src/Progress.js"
 import * as Replay from "../src/Replay.js"
 import * as RunStore from "../src/RunStore.js"
+import * as Workspace from "../src/Workspace.js"
 
 const at = "2026-11-24T10:00:00.000Z"
 const events: Array<Progress.RunEvent> = [
@@ -150,4 +151,29 @@ describe("FileRunStore", () => {
       assert.strictEqual(error._tag, "RunNotFound")
       assert.match(error.message, /no run "nope" in .*runs/)
     }))
+})
+
+describe("Journal encoding", () => {
+  it("writes exactly what the Schema encodes, for every kind of event", () => {
+    const all: Array<Progress.RunEvent> = [
+      ...events,
+      { _tag: "ConflictSettled", at, streams: ["a", "b"], paths: ["x"], strategy: "agent", outcome: "resolved", commit: "c", detail: "d" },
+      {
+        _tag: "VerificationFinished",
+        at,
+        passed: true,
+        commit: "c",
+        checks: [new Workspace.CommandResult({ name: "t", argv: ["t"], exitCode: 0, timedOut: false, durationMs: 1, outputTail: "" })]
+      },
+      { _tag: "Landed", at, target: "main", commit: "c", previous: "p" },
+      { _tag: "RunFinished", at, status: "succeeded" },
+      { _tag: "RunInterrupted", at, reason: "signal" }
+    ]
+    const encode = Schema.encodeSync(Schema.parseJson(Journal.Record))
+    all.forEach((event, i) => {
+      const written = Journal.line(i + 1, event)
+      assert.deepStrictEqual(JSON.parse(written), JSON.parse(encode({ v: Journal.SCHEMA_VERSION, seq: i + 1, key: Journal.stepKey(event), event })))
+    })
+    assert.strictEqual(Journal.parse("j", all.map((e, i) => Journal.line(i + 1, e)).join("")).pipe(Either.getOrThrow).records.length, all.length)
+  })
 })
