@@ -4,9 +4,9 @@
  *
  * @since 0.1.0
  */
-export * as Harness from "./Harness.js"
-export * as Roles from "./Roles.js"
 export * as CommandReviewer from "./CommandReviewer.js"
+export * as Harness from "./Harness.js"
 export * as Registry from "./Registry.js"
+export * as Roles from "./Roles.js"
 export * as ScriptAgent from "./ScriptAgent.js"
 export * as ScriptResolver from "./ScriptResolver.js"

@@ -175,7 +175,7 @@ export class Workspace extends Context.Tag("@braid/core/Workspace")<Workspace, S
 export const hasConflictMarkers = (text: string): boolean =>
   /^<{7}( |$)/m.test(text) && /^={7}$/m.test(text) && /^>{7}( |$)/m.test(text)
 
-/** Fails unless `f` can be carried out; a small helper for implementations. */
+/** Turns a thrown error into a `WorkspaceFailed` for `operation` (for `Effect.tryPromise`). */
 export const failed = (operation: string) => (error: unknown) =>
   new WorkspaceFailed({ operation, message: error instanceof Error ? error.message : String(error) })
 
