@@ -22,9 +22,12 @@ export interface ExecutionPlan {
   readonly integrationOrder: ReadonlyArray<string>
   /** stream → streams it waits on (through any task dependency) */
   readonly streamDependsOn: ReadonlyMap<string, ReadonlyArray<string>>
-  /** task id → number of tasks on the longest chain that starts with it (itself included) */
+  /**
+   * task id → weight of the longest chain that starts with it (itself included): each task
+   * weighs its numeric `effort` when it has one, else 1. Dispatch serves the heaviest first.
+   */
   readonly criticalPath: ReadonlyMap<string, number>
-  /** The length, in tasks, of the longest dependency chain of the whole plan. */
+  /** The weight of the longest dependency chain of the whole plan (its length in tasks when no effort is given). */
   readonly criticalPathLength: number
 }
 
@@ -107,7 +110,12 @@ export const make = (plan: Plan.Plan): ExecutionPlan => {
     }
   }
 
-  // Longest chain of tasks starting at each task (successors through predecessors' inverse).
+  // A task's weight: its estimated effort when the plan gives a number, else one task.
+  const weight = (id: string) => {
+    const effort = plan.tasks.get(id)?.effort
+    return typeof effort === "number" && effort > 0 ? effort : 1
+  }
+  // Heaviest chain of tasks starting at each task (successors through predecessors' inverse).
   const preds = predecessors(plan)
   const succs = new Map<string, Array<string>>()
   for (const [t, ps] of preds) for (const p of ps) (succs.get(p) ?? succs.set(p, []).get(p)!).push(t)
@@ -122,7 +130,7 @@ export const make = (plan: Plan.Plan): ExecutionPlan => {
       if (criticalPath.has(node)) continue
       const next = succs.get(node) ?? []
       if (expanded) {
-        criticalPath.set(node, 1 + Math.max(0, ...next.map((n) => criticalPath.get(n)!)))
+        criticalPath.set(node, weight(node) + Math.max(0, ...next.map((n) => criticalPath.get(n)!)))
       } else {
         stack.push([node, true])
         for (const n of next) if (!criticalPath.has(n)) stack.push([n, false])
