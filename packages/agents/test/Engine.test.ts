@@ -81,6 +81,19 @@ describe("dispatch", () => {
       assert.isAbove(index("start", "ui1"), index("end", "db1"))
     }))
 
+  it.effect("gives a free slot to the task holding up the longest chain, not the first stream listed", () =>
+    Effect.gen(function*() {
+      const { calls } = yield* runWith(
+        {
+          maxParallel: 1,
+          streams: streams("short", "long"),
+          tasks: [task("s1", "short"), task("l1", "long"), task("l2", "long"), task("l3", "long")]
+        },
+        { defaultAttempt: { duration: "1 second" } }
+      )
+      assert.deepStrictEqual(calls.agent.map((c) => c.taskId), ["l1", "l2", "l3", "s1"])
+    }))
+
   it.effect("keeps every other stream's results when one stream's agent fails", () =>
     Effect.gen(function*() {
       const { report } = yield* runWith(

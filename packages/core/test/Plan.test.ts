@@ -164,6 +164,24 @@ describe("ExecutionPlan", () => {
       assert.strictEqual(ExecutionPlan.render(plan, execution), ExecutionPlan.render(plan, ExecutionPlan.make(plan)))
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.effect("weighs the critical path by numeric effort, one per task otherwise", () =>
+    Effect.gen(function*() {
+      const plan = yield* Plan.decode({
+        streams: [{ name: "a", type: "api" }, { name: "b", type: "ui" }],
+        tasks: [
+          { id: "a1", title: "", stream: "a", effort: 30 },
+          { id: "a2", title: "", stream: "a" },
+          { id: "b1", title: "", stream: "b", effort: "large" },
+          { id: "b2", title: "", stream: "b", dependsOn: ["a1"], effort: 5 }
+        ]
+      })
+      const execution = ExecutionPlan.make(plan)
+      // a1 → a2 (stream order) and a1 → b2 (dependency): 30 + max(1, 5)
+      assert.strictEqual(execution.criticalPath.get("a1"), 35)
+      assert.strictEqual(execution.criticalPath.get("b1"), 6)
+      assert.strictEqual(execution.criticalPathLength, 35)
+    }))
+
   it.effect("splits a wide level into batches of at most maxParallel", () =>
     Effect.gen(function*() {
       const plan = yield* Plan.decode({
