@@ -35,11 +35,6 @@ if (input.variant === "baseline") {
   const Profile = await import("./profile.mjs")
   const LightWorkspace = await import("./light-workspace.mjs")
 
-  if (input.journal && (core.FileRunStore === undefined || core.RunStore === undefined)) {
-    report({ unavailable: "journal: not yet implemented" })
-    process.exit(0)
-  }
-
   const decodeStarted = performance.now()
   const plan = await Effect.runPromise(Plan.decode(doc, "bench"))
   const decodeMs = performance.now() - decodeStarted
