@@ -16,19 +16,10 @@
  * "weighted" (longest chain in duration — an oracle the engine cannot know, the bound on
  * what good estimates could buy); `durations` may then be replaced by `estimates`.
  */
-import { ExecutionPlan } from "@braid/core"
+import { AgentSlots, ExecutionPlan } from "@braid/core"
 
-const compare = (a, b) => {
-  for (let i = 0; i < Math.max(a.length, b.length); i++) {
-    const x = a[i]
-    const y = b[i]
-    if (x === y) continue
-    if (x === undefined) return -1
-    if (y === undefined) return 1
-    return x < y ? -1 : 1
-  }
-  return 0
-}
+// The engine's own ordering of priorities, so the model cannot drift from it.
+const compare = AgentSlots.compare
 
 export const simulate = (plan, durations, { policy = "deferred", priority = "chain", estimates = durations } = {}) => {
   const execution = ExecutionPlan.make(plan)

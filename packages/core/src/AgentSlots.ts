@@ -16,7 +16,8 @@ import { Deferred, Effect, Exit } from "effect"
 /** Lower sorts first: compared element by element. */
 export type Priority = ReadonlyArray<number | string>
 
-const compare = (a: Priority, b: Priority): number => {
+/** Orders priorities: element by element, lower first; a shorter prefix sorts first. */
+export const compare = (a: Priority, b: Priority): number => {
   for (let i = 0; i < Math.max(a.length, b.length); i++) {
     const x = a[i]
     const y = b[i]
