@@ -241,7 +241,7 @@ const runsCommand = Command.make("runs", { repo, json }, (args) =>
 
 const statusCommand = Command.make("status", { runId: runIdArg, repo, json }, (args) =>
   Effect.gen(function*() {
-    const { store } = yield* Session.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
+    const { store, top } = yield* Session.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
     const r = yield* describe(store, args.runId)
     const plan = yield* Plan.parse(r.stored.planText, r.stored.manifest.planSource, r.stored.manifest.planBaseDir)
     const taskState = (id: string) =>
@@ -270,7 +270,7 @@ const statusCommand = Command.make("status", { runId: runIdArg, repo, json }, (a
     if (r.state.merged.length > 0) yield* Console.log(`  integrated: ${r.state.merged.map((m) => m.stream).join(", ")}`)
     if (r.state.landed) yield* Console.log(`  landed ${r.state.landed.commit.slice(0, 10)} on ${r.state.landed.target}`)
     if (r.status !== "running" && r.state.finished === undefined) {
-      yield* Console.log(`resume it with: ${Session.resumeCommand(r.runId, (yield* Session.storeFor(Option.getOrElse(args.repo, () => process.cwd()))).top)}`)
+      yield* Console.log(`resume it with: ${Session.resumeCommand(r.runId, top)}`)
     }
   })).pipe(Command.withDescription("Show one run's streams and tasks."))
 

@@ -18,6 +18,7 @@ import {
 } from "@braid/core"
 import { CommandExecutor } from "@effect/platform"
 import { DateTime, Effect, Layer, Schema } from "effect"
+import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import * as Render from "./Render.js"
 import * as Wiring from "./Wiring.js"
@@ -220,7 +221,6 @@ export const resume = (input: {
     if (state.finished !== undefined) return yield* new RunAlreadyFinished({ runId, status: state.finished })
     const options = decodeOptions(stored.manifest.options)
     const manifest = stored.manifest
-    const fs = yield* Effect.promise(() => import("node:fs/promises"))
     const onDisk = yield* Effect.promise(() => fs.readFile(manifest.planSource, "utf8").catch(() => undefined))
     let planText = stored.planText
     if (onDisk !== undefined && onDisk !== stored.planText) {

@@ -5,6 +5,8 @@
  * @since 0.1.0
  */
 import { Context, Effect, Layer, PubSub, Schema } from "effect"
+import * as Plan from "./Plan.js"
+import * as RunReport from "./RunReport.js"
 import { CommandResult } from "./Workspace.js"
 
 const at = { at: Schema.String }
@@ -50,7 +52,7 @@ export const TaskSettled = Schema.TaggedStruct("TaskSettled", {
   ...at,
   stream: Schema.String,
   taskId: Schema.String,
-  status: Schema.Literal("completed", "needs-review", "failed", "skipped"),
+  status: RunReport.TaskStatus,
   score: Schema.NullOr(Schema.Number),
   error: Schema.NullOr(Schema.String),
   durationMs: Schema.Number,
@@ -63,8 +65,8 @@ export const ConflictSettled = Schema.TaggedStruct("ConflictSettled", {
   ...at,
   streams: Schema.Array(Schema.String),
   paths: Schema.Array(Schema.String),
-  strategy: Schema.Literal("agent", "priority", "manual"),
-  outcome: Schema.Literal("resolved", "blocked", "failed"),
+  strategy: Plan.ConflictStrategy,
+  outcome: RunReport.ConflictOutcome,
   commit: Schema.NullOr(Schema.String),
   detail: Schema.String
 })
@@ -76,7 +78,7 @@ export const VerificationFinished = Schema.TaggedStruct("VerificationFinished", 
   checks: Schema.Array(CommandResult)
 })
 export const Landed = Schema.TaggedStruct("Landed", { ...at, target: Schema.String, commit: Schema.String, previous: Schema.String })
-export const RunFinished = Schema.TaggedStruct("RunFinished", { ...at, status: Schema.String })
+export const RunFinished = Schema.TaggedStruct("RunFinished", { ...at, status: RunReport.RunStatus })
 /** The run was interrupted (Ctrl-C, SIGTERM); it can be resumed. */
 export const RunInterrupted = Schema.TaggedStruct("RunInterrupted", { ...at, reason: Schema.String })
 

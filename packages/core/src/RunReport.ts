@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
+import * as Plan from "./Plan.js"
 import * as Workspace from "./Workspace.js"
 
 /** A review as recorded: the engine's `passes` beside the reviewer's score. */
@@ -72,7 +73,7 @@ export class ConflictRecord extends Schema.Class<ConflictRecord>("ConflictRecord
   /** The stream being merged, then the integrated streams it conflicts with. */
   streams: Schema.Array(Schema.String),
   paths: Schema.Array(Schema.String),
-  strategy: Schema.Literal("agent", "priority", "manual"),
+  strategy: Plan.ConflictStrategy,
   outcome: ConflictOutcome,
   commit: Schema.NullOr(Schema.String),
   detail: Schema.String
