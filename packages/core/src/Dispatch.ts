@@ -166,11 +166,10 @@ export const run = (input: DispatchInput) =>
               }, { discard: true }).pipe(Effect.either)
               const earlier = earlierResults.slice()
               const priority = [-(execution.criticalPath.get(task.id) ?? 1), stream.rank, stream.name]
-              result = haltedBy !== undefined
-                ? skipped(task, `not started: ${haltedBy}`)
-                : absorbed._tag === "Left"
+              result = absorbed._tag === "Left"
                 ? new RunReport.TaskResult({ ...skipped(task, absorbed.left.message), status: "failed" })
                 : yield* slots.withSlot(priority)(
+                  // The run may have been halted (fail-run) while this task waited for a slot.
                   Effect.suspend(() =>
                     haltedBy !== undefined
                       ? Effect.succeed(skipped(task, `not started: ${haltedBy}`))
