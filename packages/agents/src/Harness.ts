@@ -11,6 +11,7 @@
  */
 import { Agent, ConflictResolver, type Plan, Review, type Workspace } from "@braid/core"
 import { Duration, Effect, Layer } from "effect"
+import type * as Backend from "./Backend.js"
 
 /** What one scripted attempt does. Every field is optional. */
 export interface AttemptScript {
@@ -220,4 +221,16 @@ export const scriptFromPlan = (plan: Plan.Plan): Script => {
       : scores.map((score) => ({ score, ...(files ? { files } : {}) }))
   }
   return { tasks }
+}
+
+/**
+ * The mock backend (`agent: mock`): the harness's scripted agents, driven by each task's
+ * `mock` field; its own scripted reviewer judges them and its resolver keeps both sides.
+ */
+export const backend: Backend.Backend = {
+  name: "mock",
+  description: "scripted agents from each task's `mock` field, for trying a plan (no tool, no model)",
+  preflight: () => Effect.succeed([]),
+  make: (context) =>
+    Effect.map(make(scriptFromPlan(context.plan)), (h) => ({ agent: h.agent, reviewer: h.reviewer, resolver: h.resolver }))
 }

@@ -1,154 +1,149 @@
 /**
- * The agents, reviewer and conflict resolver of a real run, chosen per stream: a stream's
- * backend is its own `agent`, else the plan's `agent`, else the caller's, else "script".
- * Each task is reviewed by the reviewer of its stream's backend (commands for the script
- * agent, the scripted harness for mock streams). `check` finds every reason a plan cannot
- * run with these backends, all at once, before anything starts.
+ * The agents, reviewer and conflict resolver of a real run, chosen per stream from an open
+ * list of backend values (`all`). A stream's backend is its own `agent`, else the plan's,
+ * else `braid.config.yaml`'s, else the caller's (`--agent`), else "script". Each task is
+ * reviewed by its backend's own reviewer when it has one, else by the plan's checks. `check`
+ * runs every chosen backend's preflight and reports every problem at once, before anything
+ * starts. Every attempt of a backend that names a provider counts against that provider's
+ * shared limits.
  *
  * @since 0.1.0
  */
-import { Agent, ConflictResolver, type Plan, Review, Workspace } from "@braid/core"
-import { type CommandExecutor, FileSystem } from "@effect/platform"
+import { Agent, ConflictResolver, Plan, Review, Workspace } from "@braid/core"
 import { Context, Effect, Layer } from "effect"
-import * as path from "node:path"
+import type * as Backend from "./Backend.js"
 import * as CommandReviewer from "./CommandReviewer.js"
 import * as Harness from "./Harness.js"
 import * as ScriptAgent from "./ScriptAgent.js"
 import * as ScriptResolver from "./ScriptResolver.js"
 
-/** The backends this registry knows. */
-export const backends = ["script", "mock"] as const
-export type Backend = typeof backends[number]
+/** Every backend braid knows. Adding one: a module exporting a `Backend`, an entry here, its tests. */
+export const all: ReadonlyArray<Backend.Backend> = [
+  ScriptAgent.backend,
+  Harness.backend
+]
+
+/** The names of the backends, as streams and plans select them. */
+export const backends: ReadonlyArray<string> = all.map((b) => b.name)
+
+/** The backend named `name`. */
+export const find = (name: string): Backend.Backend | undefined => all.find((b) => b.name === name)
 
 /** The caller's choices (the CLI's flags). */
 export interface Options {
-  /** The backend for streams and plans that name none (default "script"). */
+  /** The backend for streams that name none, below the plan and its config (default "script"). */
   readonly agent?: string | undefined
 }
 
-/** The backend that runs a stream: `stream.agent ?? plan.agent ?? options.agent ?? "script"`. */
+/** The backend that runs a stream: stream > plan > `braid.config.yaml` > caller > "script". */
 export const backendOf = (plan: Plan.Plan, stream: Plan.PlannedStream, options: Options = {}): string =>
-  stream.agent ?? plan.file.agent ?? options.agent ?? "script"
+  stream.agent ?? plan.file.agent ?? plan.configAgent ?? options.agent ?? "script"
 
-const isBackend = (name: string): name is Backend => (backends as ReadonlyArray<string>).includes(name)
-
-/** Where a stream's backend was chosen, as a path into the plan (or the options). */
+/** Where a stream's backend was chosen, as a path into the plan (or the config, or the option). */
 const backendPath = (plan: Plan.Plan, index: number, options: Options): string =>
   plan.streams[index]!.agent !== undefined
     ? `streams[${index}].agent`
     : plan.file.agent !== undefined
     ? "agent"
+    : plan.configAgent !== undefined
+    ? "braid.config.yaml: agent"
     : options.agent !== undefined
-    ? "options.agent"
+    ? "--agent"
     : `streams[${index}].agent`
 
 /** The services a run needs from this registry. */
 export type Provided = Agent.AgentRegistry | Review.Reviewer | ConflictResolver.ConflictResolver
 
 /** What building the registry needs. */
-export type Requirements = CommandExecutor.CommandExecutor | FileSystem.FileSystem | Workspace.Workspace
+export type Requirements = Backend.Requirements
+
+const settingsOf = (plan: Plan.Plan, name: string): Plan.AgentSettings => plan.agents[name] ?? new Plan.AgentSettings({})
+
+/** Every problem that stops `plan` from running with its backends (empty when it can run). */
+export const preflight = (plan: Plan.Plan, options: Options & { readonly workspaceKind: "git" | "memory" }) =>
+  Effect.gen(function*() {
+    const problems: Array<Backend.Problem> = []
+    const chosen = new Map<string, Array<{ index: number; stream: Plan.PlannedStream }>>()
+    plan.streams.forEach((stream, index) => {
+      const name = backendOf(plan, stream, options)
+      if (find(name) === undefined) {
+        problems.push({ path: backendPath(plan, index, options), message: `unknown agent "${name}" (known: ${backends.join(", ")})` })
+      } else {
+        chosen.set(name, [...(chosen.get(name) ?? []), { index, stream }])
+      }
+    })
+    for (const [name, streams] of chosen) {
+      problems.push(...(yield* find(name)!.preflight({
+        plan,
+        streams,
+        settings: settingsOf(plan, name),
+        path: backendPath(plan, streams[0]!.index, options),
+        workspaceKind: options.workspaceKind
+      })))
+    }
+    // One line per problem, even when several streams share a cause.
+    const seen = new Set<string>()
+    return problems.filter((p) => {
+      const key = `${p.path}\n${p.message}`
+      return seen.has(key) ? false : (seen.add(key), true)
+    })
+  })
 
 /** Builds the registry, reviewer and resolver for a plan. */
 export const make = (plan: Plan.Plan, options: Options = {}) =>
   Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
     const workspace = yield* Workspace.Workspace
-    const script = yield* ScriptAgent.make({ baseDir: plan.baseDir })
+    // Preflight runs later (when the run starts); it needs what building the registry had.
+    const context = yield* Effect.context<Requirements>()
     const commandReviewer = yield* CommandReviewer.make
-    const harness = yield* Harness.make(Harness.scriptFromPlan(plan))
     const scriptResolver = yield* ScriptResolver.make({ resolve: plan.resolve })
 
-    const unknownAgent = (backend: string): Agent.Service => ({
-      name: backend,
+    // Each backend a stream uses is built once, with its settings.
+    const built = new Map<string, Backend.Built>()
+    for (const stream of plan.streams) {
+      const name = backendOf(plan, stream, options)
+      const backend = find(name)
+      if (backend === undefined || built.has(name)) continue
+      built.set(name, yield* backend.make({ plan, settings: settingsOf(plan, name) }))
+    }
+    const unknownAgent = (name: string): Agent.Service => ({
+      name,
       attempt: (request) =>
         Effect.fail(
           new Agent.AgentFailed({
-            agent: backend,
+            agent: name,
             taskId: request.task.id,
-            message: `unknown agent "${backend}" (known: ${backends.join(", ")})`
+            reason: "unavailable",
+            message: `unknown agent "${name}" (known: ${backends.join(", ")})`
           })
         )
     })
-
-    const agentFor = (backend: string): Agent.Service =>
-      backend === "script" ? script : backend === "mock" ? harness.agent : unknownAgent(backend)
+    const builtFor = (stream: Plan.PlannedStream) => built.get(backendOf(plan, stream, options))
 
     const check = Effect.fn("Registry.check")(function*(checked: Plan.Plan) {
-      const problems: Array<{ path: string; message: string }> = []
-      const seen = new Set<string>()
-      const problem = (p: string, message: string) => {
-        const key = `${p}\n${message}`
-        if (!seen.has(key)) {
-          seen.add(key)
-          problems.push({ path: p, message })
-        }
-      }
-      const scriptStreams = new Set<string>()
-      checked.streams.forEach((stream, i) => {
-        const backend = backendOf(checked, stream, options)
-        if (!isBackend(backend)) {
-          problem(backendPath(checked, i, options), `unknown agent "${backend}" (known: ${backends.join(", ")})`)
-        } else if (backend === "script") {
-          scriptStreams.add(stream.name)
-          if (workspace.kind !== "git") {
-            problem(
-              backendPath(checked, i, options),
-              `stream "${stream.name}" uses the script agent, which runs commands in a git worktree; ` +
-                `the ${workspace.kind} workspace has no directories`
-            )
-          }
-        }
-      })
-      for (const [i, task] of checked.file.tasks.entries()) {
-        const stream = checked.streamOf.get(task.id)
-        if (stream === undefined || !scriptStreams.has(stream)) continue
-        if (task.run === undefined) {
-          problem(
-            `tasks[${i}].run`,
-            `task "${task.id}" has no \`run\` and stream "${stream}" uses the script agent; add \`run\` or choose another agent`
-          )
-          continue
-        }
-        const resolved = ScriptAgent.resolveRun(task, checked.baseDir)
-        if (typeof resolved === "string") {
-          problem(`tasks[${i}].run`, resolved)
-          continue
-        }
-        if (resolved.script === undefined) continue
-        const info = yield* fs.stat(resolved.script).pipe(Effect.option)
-        if (info._tag === "None" || info.value.type !== "File") {
-          problem(
-            `tasks[${i}].run.script`,
-            `script ${resolved.script} ${info._tag === "None" ? "does not exist" : "is not a file"} ` +
-              `(script paths are relative to the plan's directory ${checked.baseDir})`
-          )
-        } else if (resolved.command.argv[0] === resolved.script && (info.value.mode & 0o111) === 0) {
-          problem(
-            `tasks[${i}].run.script`,
-            `script ${resolved.script} is not executable: make it executable, or name it .sh, .js, .mjs or .cjs ` +
-              `(${path.extname(resolved.script) === "" ? "no extension" : `"${path.extname(resolved.script)}"`} is run directly)`
-          )
-        }
-      }
+      const problems = yield* preflight(checked, { ...options, workspaceKind: workspace.kind }).pipe(Effect.provide(context))
       if (problems.length > 0) return yield* new Agent.AgentUnavailable({ problems })
     })
 
     const registry: Agent.RegistryService = {
       check,
-      forStream: (stream) => agentFor(backendOf(plan, stream, options))
+      forStream: (stream) => {
+        const b = builtFor(stream)
+        if (b === undefined) return unknownAgent(backendOf(plan, stream, options))
+        const provider = plan.agents[b.agent.name]?.provider
+        return provider === undefined ? b.agent : { ...b.agent, provider }
+      }
     }
 
-    // Each task is judged by its own stream's kind of reviewer.
+    // Each task is judged by its own stream's backend's reviewer, else by the plan's checks.
     const reviewer: Review.Service = {
-      review: (request) =>
-        backendOf(plan, request.stream, options) === "mock"
-          ? harness.reviewer.review(request)
-          : commandReviewer.review(request)
+      review: (request) => (builtFor(request.stream)?.reviewer ?? commandReviewer).review(request)
     }
 
-    // A plan's own `resolve` command wins; an all-mock plan without one uses the scripted resolver.
-    const allMock = plan.streams.length > 0 && plan.streams.every((s) => backendOf(plan, s, options) === "mock")
-    const resolver: ConflictResolver.Service = plan.resolve === undefined && allMock ? harness.resolver : scriptResolver
+    // A plan's own `resolve` command wins; else a resolver every stream's backend shares.
+    const resolvers = plan.streams.map((s) => builtFor(s)?.resolver)
+    const shared = resolvers[0] !== undefined && resolvers.every((r) => r === resolvers[0]) ? resolvers[0] : undefined
+    const resolver: ConflictResolver.Service = plan.resolve === undefined && shared !== undefined ? shared : scriptResolver
 
     return Context.make(Agent.AgentRegistry, registry).pipe(
       Context.add(Review.Reviewer, reviewer),

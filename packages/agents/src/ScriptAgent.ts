@@ -10,6 +10,7 @@ import { Agent, CommandSpec, type Plan, Process, type Review } from "@braid/core
 import { CommandExecutor, FileSystem } from "@effect/platform"
 import { Effect } from "effect"
 import * as path from "node:path"
+import type * as Backend from "./Backend.js"
 
 /** The backend's name, as streams and plans select it. */
 export const name = "script"
@@ -118,3 +119,57 @@ export const make = (options: Options = {}) =>
 
     return { name, attempt } satisfies Agent.Service
   })
+
+/** The script backend: each task's own `run`, offline; reviewed by the plan's checks. */
+export const backend: Backend.Backend = {
+  name,
+  description: "runs each task's own `run` script or command in the stream's worktree (offline)",
+  preflight: (context) =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const problems: Array<Backend.Problem> = []
+      if (context.workspaceKind !== "git") {
+        for (const { stream } of context.streams) {
+          problems.push({
+            path: context.path,
+            message: `stream "${stream.name}" uses the script agent, which runs commands in a git worktree; ` +
+              `the ${context.workspaceKind} workspace has no directories`
+          })
+        }
+      }
+      const using = new Set(context.streams.map((s) => s.stream.name))
+      for (const [i, task] of context.plan.file.tasks.entries()) {
+        const stream = context.plan.streamOf.get(task.id)
+        if (stream === undefined || !using.has(stream)) continue
+        if (task.run === undefined) {
+          problems.push({
+            path: `tasks[${i}].run`,
+            message: `task "${task.id}" has no \`run\` and stream "${stream}" uses the script agent; add \`run\` or choose another agent`
+          })
+          continue
+        }
+        const resolved = resolveRun(task, context.plan.baseDir)
+        if (typeof resolved === "string") {
+          problems.push({ path: `tasks[${i}].run`, message: resolved })
+          continue
+        }
+        if (resolved.script === undefined) continue
+        const info = yield* fs.stat(resolved.script).pipe(Effect.option)
+        if (info._tag === "None" || info.value.type !== "File") {
+          problems.push({
+            path: `tasks[${i}].run.script`,
+            message: `script ${resolved.script} ${info._tag === "None" ? "does not exist" : "is not a file"} ` +
+              `(script paths are relative to the plan's directory ${context.plan.baseDir})`
+          })
+        } else if (resolved.command.argv[0] === resolved.script && (info.value.mode & 0o111) === 0) {
+          problems.push({
+            path: `tasks[${i}].run.script`,
+            message: `script ${resolved.script} is not executable: make it executable, or name it .sh, .js, .mjs or .cjs ` +
+              `(${path.extname(resolved.script) === "" ? "no extension" : `"${path.extname(resolved.script)}"`} is run directly)`
+          })
+        }
+      }
+      return problems
+    }),
+  make: (context) => Effect.map(make({ baseDir: context.plan.baseDir }), (agent) => ({ agent }))
+}

@@ -11,11 +11,10 @@ import { Layer } from "effect"
 
 /** Agent backends the command knows. */
 export const backends = Registry.backends
-export type Backend = Registry.Backend
 
 export interface WiringOptions {
   readonly workspace: "git" | "memory"
-  readonly agent: Backend | undefined
+  readonly agent: string | undefined
   readonly repo: string | undefined
   readonly base: string | undefined
   readonly target: string | undefined

@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import { Context, type Effect, Schema } from "effect"
+import type * as CommandSpec from "./CommandSpec.js"
 import type * as Plan from "./Plan.js"
 import type * as Review from "./Review.js"
 import type * as Workspace from "./Workspace.js"
@@ -26,13 +27,28 @@ export const roleOf = (stream: Plan.PlannedStream): string => roles[stream.type]
 export class Usage extends Schema.Class<Usage>("Usage")({
   inputTokens: Schema.Number,
   outputTokens: Schema.Number,
+  /** Prompt tokens served from the provider's cache. */
+  cacheReadTokens: Schema.optionalWith(Schema.Number, { default: () => 0 }),
+  /** Prompt tokens written to the provider's cache. */
+  cacheWriteTokens: Schema.optionalWith(Schema.Number, { default: () => 0 }),
+  /** What the tool reported, or what the price table makes of the tokens. */
   costUsd: Schema.optional(Schema.Number)
 }) {}
 
 /** What an agent says it did. The engine trusts the workspace, not this, for what changed. */
 export class AttemptOutput extends Schema.Class<AttemptOutput>("AttemptOutput")({
+  /** The agent's closing message (or the last line a script printed). */
   summary: Schema.String,
-  usage: Schema.optional(Usage)
+  usage: Schema.optional(Usage),
+  /** The tool's session or thread id; a retry of the same task continues it where the tool can. */
+  sessionId: Schema.optional(Schema.String),
+  /** Model turns the tool reports. */
+  turns: Schema.optional(Schema.Number),
+  model: Schema.optional(Schema.String),
+  /** Tool calls the agent's tool refused (a write outside the worktree, a command not allowed). */
+  permissionDenials: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+  /** The agent's own wall time. */
+  durationMs: Schema.optional(Schema.Number)
 }) {}
 
 /** A summary of an earlier task of the same stream, given to later tasks. */
@@ -41,13 +57,34 @@ export interface EarlierResult {
   readonly title: string
   readonly status: string
   readonly summary: string
+  /** Files the task's attempts changed. */
+  readonly changedFiles: ReadonlyArray<string>
 }
+
+/** Work of a task in another stream, brought into this stream before the task started. */
+export interface BroughtIn {
+  readonly taskId: string
+  readonly title: string
+  readonly stream: string
+  readonly summary: string
+  readonly changedFiles: ReadonlyArray<string>
+}
+
+/**
+ * Something an agent reports while it works, journaled at once: the session it is about to
+ * open (before the process starts, so a resumed run can continue it), and each process it
+ * started (so `braid resume` after a crash can end an orphaned agent).
+ */
+export type AttemptNote =
+  | { readonly _tag: "Session"; readonly sessionId: string }
+  | { readonly _tag: "Process"; readonly pid: number; readonly startTime: string; readonly command: string }
 
 /** Everything an agent gets for one attempt. */
 export interface AttemptRequest {
   readonly runId: string
   readonly projectName: string
   readonly featureName: string
+  readonly plan: Plan.Plan
   readonly task: Plan.Task
   readonly stream: Plan.PlannedStream
   readonly role: string
@@ -55,17 +92,69 @@ export interface AttemptRequest {
   readonly attempt: number
   /** The latest review, on a retry. */
   readonly feedback: Review.Review | undefined
+  /** A note from the person running braid, added to the feedback (`braid retry --feedback`). */
+  readonly userNote?: string | undefined
   /** The stream's earlier tasks, in order. */
   readonly earlier: ReadonlyArray<EarlierResult>
+  /** Work of other streams' tasks this task depends on, merged into the stream before it started. */
+  readonly broughtIn: ReadonlyArray<BroughtIn>
+  /** Tool calls the agent's tool refused in the previous attempt, fed back so the agent knows. */
+  readonly denied: ReadonlyArray<string>
+  /** The commands that will judge the attempt: the task's checks, then the plan's. */
+  readonly checks: ReadonlyArray<CommandSpec.Command>
+  /**
+   * The session or thread of this task's previous attempt (or of this attempt, when it is
+   * tried again after a transient provider error): a tool that can continue it does.
+   */
+  readonly session: string | undefined
+  /** Journals a note about the attempt before the agent goes on. */
+  readonly note: (note: AttemptNote) => Effect.Effect<void>
   readonly files: Workspace.Files
 }
+
+/** Why an attempt failed. */
+export const FailureReason = Schema.Literal("failed", "timeout", "unavailable", "interrupted")
+export type FailureReason = typeof FailureReason.Type
 
 /** The agent failed to carry out the attempt (it crashed, timed out, or could not start). */
 export class AgentFailed extends Schema.TaggedError<AgentFailed>()("AgentFailed", {
   agent: Schema.String,
   taskId: Schema.String,
-  message: Schema.String
+  message: Schema.String,
+  reason: Schema.optionalWith(FailureReason, { default: () => "failed" })
 }) {}
+
+/**
+ * The provider is busy or unreachable for now (429, 529, 5xx, connection refused, the tool's
+ * own "API error" result): the attempt is tried again after a backoff, and this never uses
+ * up one of the task's gate runs.
+ */
+export class ProviderBusy extends Schema.TaggedError<ProviderBusy>()("ProviderBusy", {
+  agent: Schema.String,
+  provider: Schema.String,
+  message: Schema.String,
+  /** How long the provider asked to wait (`Retry-After`, a reset time), when it said. */
+  retryAfterMs: Schema.optional(Schema.Number)
+}) {}
+
+/**
+ * The account's usage or quota limit is reached: not transient. The run stops dispatching and
+ * ends resumable; the message says when the limit resets when the tool says.
+ */
+export class UsageLimitReached extends Schema.TaggedError<UsageLimitReached>()("UsageLimitReached", {
+  agent: Schema.String,
+  provider: Schema.String,
+  message: Schema.String,
+  /** ISO time the limit resets, when the tool says. */
+  resetsAt: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    return `${this.provider} usage limit reached (${this.agent})${this.resetsAt !== undefined ? `; it resets at ${this.resetsAt}` : ""}`
+  }
+}
+
+/** What an agent backend's attempt can fail with. */
+export type AttemptError = AgentFailed | ProviderBusy | UsageLimitReached
 
 /** No agent can carry out a stream's tasks (found before anything starts). */
 export class AgentUnavailable extends Schema.TaggedError<AgentUnavailable>()("AgentUnavailable", {
@@ -76,10 +165,15 @@ export class AgentUnavailable extends Schema.TaggedError<AgentUnavailable>()("Ag
   }
 }
 
-/** An agent backend. */
+/** An agent backend, ready to run attempts. */
 export interface Service {
   readonly name: string
-  readonly attempt: (request: AttemptRequest) => Effect.Effect<AttemptOutput, AgentFailed>
+  /**
+   * The provider whose limits this agent's attempts count against (`anthropic`, `openai`,
+   * `google`, …); streams with the same provider share one limiter. None for local scripts.
+   */
+  readonly provider?: string | undefined
+  readonly attempt: (request: AttemptRequest) => Effect.Effect<AttemptOutput, AttemptError>
 }
 
 /** Picks the agent for each stream. */

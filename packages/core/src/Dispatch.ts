@@ -11,6 +11,7 @@ import * as AgentSlots from "./AgentSlots.js"
 import type * as ExecutionPlan from "./ExecutionPlan.js"
 import type * as Plan from "./Plan.js"
 import * as Progress from "./Progress.js"
+import * as ProviderLimits from "./ProviderLimits.js"
 import * as QualityGate from "./QualityGate.js"
 import * as Review from "./Review.js"
 import * as RunReport from "./RunReport.js"
@@ -31,6 +32,8 @@ export interface DispatchInput {
   readonly inFlight?: ReadonlyMap<string, number>
   /** Stream heads of settled tasks (what dependents bring in). */
   readonly settledAt?: ReadonlyMap<string, string>
+  /** The latest session each unsettled task's agent noted (continued by its next attempt). */
+  readonly sessions?: ReadonlyMap<string, string>
 }
 
 export interface StreamOutcome {
@@ -39,11 +42,29 @@ export interface StreamOutcome {
   readonly results: ReadonlyArray<RunReport.TaskResult>
 }
 
+/** Carries a usage limit out of a stream's fiber past the handler that turns defects into task results. */
+class UsageLimitStop {
+  constructor(readonly error: Agent.UsageLimitReached) {}
+}
+
+const usageLimitIn = (cause: Cause.Cause<unknown>): Agent.UsageLimitReached | undefined => {
+  for (const defect of Cause.defects(cause)) if (defect instanceof UsageLimitStop) return defect.error
+  return undefined
+}
+
 const now = DateTime.now.pipe(Effect.map(DateTime.formatIso))
 
 const summaryOf = (attempts: ReadonlyArray<RunReport.AttemptRecord>) => attempts.at(-1)?.summary ?? ""
 
-/** Runs every stream; never fails: problems become task results. */
+/** Changed files of a task: every file its attempts changed. */
+const changedFilesOf = (result: RunReport.TaskResult): ReadonlyArray<string> =>
+  [...new Set(result.attempts.flatMap((a) => a.changedFiles))].sort()
+
+/**
+ * Runs every stream. Problems become task results; only a provider's usage limit stops it
+ * (`UsageLimitReached`): nothing more is dispatched, agents at work are stopped, and the run
+ * can be resumed once the limit resets.
+ */
 export const run = (input: DispatchInput) =>
   Effect.gen(function*() {
     const workspace = yield* Workspace.Workspace
@@ -52,6 +73,7 @@ export const run = (input: DispatchInput) =>
     const registry = yield* Agent.AgentRegistry
     const { execution, plan } = input
     const slots = yield* AgentSlots.make(plan.maxParallel)
+    const limits = yield* ProviderLimits.make(plan.limits, plan.maxParallel)
     const reviewRetry = input.reviewRetry ?? QualityGate.defaultReviewRetry
 
     const settledOf = new Map<string, Deferred.Deferred<RunReport.TaskResult>>()
@@ -77,7 +99,8 @@ export const run = (input: DispatchInput) =>
       stream: Plan.PlannedStream,
       agent: Agent.Service,
       task: Plan.Task,
-      earlier: ReadonlyArray<Agent.EarlierResult>
+      earlier: ReadonlyArray<Agent.EarlierResult>,
+      broughtIn: ReadonlyArray<Agent.BroughtIn>
     ) =>
       Effect.gen(function*() {
         const started = Date.now()
@@ -108,10 +131,18 @@ export const run = (input: DispatchInput) =>
           task,
           agent,
           earlier,
+          broughtIn,
+          session: input.sessions?.get(task.id),
           reviewRetry,
           ...(input.recorded?.has(task.id) ? { recorded: input.recorded.get(task.id)! } : {}),
           ...(pending !== undefined ? { pending } : {})
-        }, { workspace, reviewer, progress }).pipe(Effect.either)
+        }, { workspace, reviewer, progress, limits }).pipe(
+          // A usage limit is not the task's failure: it stops the run, resumable.
+          Effect.catchAll((failure) =>
+            failure.error._tag === "UsageLimitReached" ? Effect.die(new UsageLimitStop(failure.error)) : Effect.fail(failure)
+          ),
+          Effect.either
+        )
         const attempts = outcome._tag === "Right" ? outcome.right.attempts : outcome.left.attempts
         const last = attempts.at(-1)?.review ?? null
         const status: RunReport.TaskStatus = outcome._tag === "Left"
@@ -165,6 +196,13 @@ export const run = (input: DispatchInput) =>
                   : Effect.asVoid(workspace.absorb(stream.name, at, `${dep.taskId} from stream ${from}`))
               }, { discard: true }).pipe(Effect.either)
               const earlier = earlierResults.slice()
+              const broughtIn = deps.filter((d) => plan.streamOf.get(d.taskId) !== stream.name).map((d) => ({
+                taskId: d.taskId,
+                title: d.title,
+                stream: plan.streamOf.get(d.taskId)!,
+                summary: d.result,
+                changedFiles: changedFilesOf(d)
+              }))
               const priority = [-(execution.criticalPath.get(task.id) ?? 1), stream.rank, stream.name]
               result = absorbed._tag === "Left"
                 ? new RunReport.TaskResult({ ...skipped(task, absorbed.left.message), status: "failed" })
@@ -173,7 +211,7 @@ export const run = (input: DispatchInput) =>
                   Effect.suspend(() =>
                     haltedBy !== undefined
                       ? Effect.succeed(skipped(task, `not started: ${haltedBy}`))
-                      : runTask(stream, agent, task, earlier)
+                      : runTask(stream, agent, task, earlier, broughtIn)
                   )
                 )
             }
@@ -191,7 +229,13 @@ export const run = (input: DispatchInput) =>
             })
           }
           results.push(result)
-          earlierResults.push({ taskId: result.taskId, title: result.title, status: result.status, summary: result.result })
+          earlierResults.push({
+            taskId: result.taskId,
+            title: result.title,
+            status: result.status,
+            summary: result.result,
+            changedFiles: changedFilesOf(result)
+          })
           yield* Deferred.succeed(settledOf.get(task.id)!, result)
           if (result.status === "needs-review" || result.status === "failed") {
             const why = `task ${task.id} ${result.status}`
@@ -208,7 +252,7 @@ export const run = (input: DispatchInput) =>
       }).pipe(
         // A defect in one stream must not lose the others: record it on its unsettled tasks.
         Effect.catchAllCause((cause) =>
-          Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.gen(function*() {
+          Cause.isInterruptedOnly(cause) || usageLimitIn(cause) !== undefined ? Effect.failCause(cause) : Effect.gen(function*() {
             const message = Cause.pretty(cause).split("\n")[0] ?? "stream failed"
             const results: Array<RunReport.TaskResult> = []
             for (const task of stream.tasks) {
@@ -227,5 +271,12 @@ export const run = (input: DispatchInput) =>
       )
 
     // Every stream is its own fiber; the agent slots, not the fiber count, cap the work.
-    return yield* Effect.forEach(plan.streams, runStream, { concurrency: "unbounded" })
+    // A usage limit in one stream interrupts the others: their attempts are cut off and run
+    // again on resume, as after a crash.
+    return yield* Effect.forEach(plan.streams, runStream, { concurrency: "unbounded" }).pipe(
+      Effect.catchAllCause((cause): Effect.Effect<never, Agent.UsageLimitReached | Workspace.WorkspaceError> => {
+        const limit = usageLimitIn(cause)
+        return limit === undefined ? Effect.failCause(cause) : Effect.fail(limit)
+      })
+    )
   })

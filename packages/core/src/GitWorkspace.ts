@@ -539,6 +539,8 @@ export const make = (options: Options = {}) =>
       ], { cwd, operation: "commitAttempt" })
     }
 
+    const strays = (_stream: string) => Effect.succeed<Workspace.Strays>([])
+
     const changedFiles = Effect.fn("GitWorkspace.changedFiles")(function*(stream: string) {
       const r = yield* prepared("changedFiles")
       const tree = yield* streamTree("changedFiles", stream)
@@ -855,6 +857,7 @@ export const make = (options: Options = {}) =>
       prepare,
       files: (stream) => filesAt(() => Effect.map(streamTree("files", stream), (t) => t.dir), run?.streams.get(stream)?.dir),
       commitAttempt,
+      strays,
       absorb,
       discard,
       findAttempt,

@@ -55,6 +55,9 @@ export const stepKey = (event: Progress.RunEvent): string => {
     case "AttemptFinished":
     case "ReviewRecorded":
     case "ReviewRetried":
+    case "AgentSession":
+    case "AgentProcess":
+    case "ProviderWaited":
       return `stream/${event.stream}/task/${event.taskId}/attempt/${event.attempt}`
     case "TaskSettled":
       return `stream/${event.stream}/task/${event.taskId}`

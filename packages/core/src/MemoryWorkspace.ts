@@ -183,6 +183,8 @@ export const make = (options: Options = {}) =>
           s.touched.clear()
           return s.head
         }),
+      // Memory workspaces are only written through their own `Files`: nothing can stray.
+      strays: () => Effect.succeed([]),
       discard: (stream) =>
         Effect.map(side(stream), (s) => {
           s.files = state.commits.get(s.head)!

@@ -36,6 +36,7 @@ export interface RunOptions {
 /** Every error that stops a run before it can produce a report. */
 export type RunError =
   | Agent.AgentUnavailable
+  | Agent.UsageLimitReached
   | Workspace.WorkspaceError
   | Conflicts.ConflictError
   | Verification.VerificationUnavailable
@@ -99,7 +100,8 @@ export const run = (plan: Plan.Plan, options: RunOptions = {}): Effect.Effect<Ru
           settledAt: resume.settledAt,
           recorded: resume.recorded,
           pending: resume.pending,
-          inFlight: resume.inFlight
+          inFlight: resume.inFlight,
+          sessions: resume.sessions
         }
         : {})
     })

@@ -33,6 +33,54 @@ export class MockScript extends Schema.Class<MockScript>("MockScript")({
   files: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
 }) {}
 
+/**
+ * Settings for one agent backend (under `agents.<backend>` in the plan or `braid.config.yaml`).
+ * Each backend reads the fields it knows and documents them.
+ */
+export class AgentSettings extends Schema.Class<AgentSettings>("AgentSettings")({
+  /** The executable to run instead of the backend's default (an argv or a command line). */
+  command: Schema.optional(Schema.Union(Schema.String, Schema.NonEmptyArray(Schema.String))),
+  /** Extra arguments; for the `command` backend, the argv template after the executable. */
+  args: Schema.optional(Schema.Array(Schema.String)),
+  model: Schema.optional(Schema.String),
+  maxTurns: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  permissionMode: Schema.optional(Schema.String),
+  /** Tools the agent may use without asking (claude-code `--allowedTools`). */
+  allowedTools: Schema.optional(Schema.Array(Schema.String)),
+  /** How long one attempt may take (default 30 minutes). */
+  timeoutSeconds: Schema.optional(Schema.Number.pipe(Schema.positive())),
+  /** Names of environment variables passed through to the tool, beyond the ones it needs. */
+  env: Schema.optional(Schema.Array(Schema.String)),
+  /** The provider's API base URL (a proxy, an enterprise endpoint, a local server). */
+  baseUrl: Schema.optional(Schema.String),
+  /** The provider whose limits the backend's attempts count against. */
+  provider: Schema.optional(Schema.String)
+}) {}
+
+/** How braid treats one provider's limits (under `limits.<provider>`). */
+export class ProviderLimit extends Schema.Class<ProviderLimit>("ProviderLimit")({
+  /** At most this many attempts against the provider at once (default: maxParallel). */
+  concurrency: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  /** Transient errors tolerated per attempt before the task fails (default 6). */
+  retries: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
+  /** The first backoff after a transient error (default 2 s); doubles, with jitter. */
+  backoffSeconds: Schema.optional(Schema.Number.pipe(Schema.nonNegative())),
+  /** The longest backoff (default 120 s). */
+  maxBackoffSeconds: Schema.optional(Schema.Number.pipe(Schema.nonNegative()))
+}) {}
+
+/** A model's price in USD per million tokens (under `prices.<model>`). */
+export class ModelPrice extends Schema.Class<ModelPrice>("ModelPrice")({
+  input: Schema.Number.pipe(Schema.nonNegative()),
+  output: Schema.Number.pipe(Schema.nonNegative()),
+  cacheRead: Schema.optional(Schema.Number.pipe(Schema.nonNegative())),
+  cacheWrite: Schema.optional(Schema.Number.pipe(Schema.nonNegative()))
+}) {}
+
+const AgentSettingsMap = Schema.Record({ key: Schema.String, value: AgentSettings })
+const ProviderLimits = Schema.Record({ key: Schema.String, value: ProviderLimit })
+const Prices = Schema.Record({ key: Schema.String, value: ModelPrice })
+
 /** One unit of work, carried out by its stream's agent. */
 export class Task extends Schema.Class<Task>("Task")({
   id: Schema.NonEmptyTrimmedString,
@@ -55,7 +103,9 @@ export class Stream extends Schema.Class<Stream>("Stream")({
   type: Schema.String,
   scope: Schema.optional(StringOrList),
   priority: Schema.optional(Schema.Union(Schema.Int, PriorityLabel)),
-  agent: Schema.optional(Schema.String)
+  agent: Schema.optional(Schema.String),
+  /** A template file replacing the role's prompt for this stream (relative to the plan). */
+  prompt: Schema.optional(Schema.String)
 }) {}
 
 /** The plan file as written. */
@@ -68,6 +118,12 @@ export class PlanFile extends Schema.Class<PlanFile>("PlanFile")({
   maxParallel: Schema.optional(Schema.Number),
   githubRepo: Schema.optional(Schema.NullOr(Schema.String)),
   agent: Schema.optional(Schema.String),
+  /** Settings per agent backend. */
+  agents: Schema.optional(AgentSettingsMap),
+  /** A template file replacing every role's prompt (relative to the plan); a stream's own wins. */
+  prompt: Schema.optional(Schema.String),
+  limits: Schema.optional(ProviderLimits),
+  prices: Schema.optional(Prices),
   checks: Schema.optional(Schema.Array(CommandSpec.CommandSpec)),
   verify: Schema.optional(Schema.Array(CommandSpec.CommandSpec)),
   conflictStrategy: Schema.optional(ConflictStrategy),
@@ -84,8 +140,21 @@ export interface PlannedStream {
   readonly rank: number
   readonly scope: ReadonlyArray<string>
   readonly agent: string | undefined
+  /** The stream's prompt template file (absolute), if it overrides the role's. */
+  readonly prompt: string | undefined
   readonly tasks: ReadonlyArray<Task>
 }
+
+/** `braid.config.yaml` beside a plan: defaults for every plan in that folder. */
+export class ConfigFile extends Schema.Class<ConfigFile>("ConfigFile")({
+  agent: Schema.optional(Schema.String),
+  agents: Schema.optional(AgentSettingsMap),
+  limits: Schema.optional(ProviderLimits),
+  prices: Schema.optional(Prices)
+}) {}
+
+/** The config file names looked for beside a plan, in order. */
+export const CONFIG_FILES = ["braid.config.yaml", "braid.config.yml", "braid.config.json"] as const
 
 /** A validated plan: every reference resolves, defaults applied. */
 export interface Plan {
@@ -108,6 +177,17 @@ export interface Plan {
   readonly onGateFailure: GateFailurePolicy
   /** The directory the plan file is in; `run.script` paths are relative to it. */
   readonly baseDir: string
+  /** The backend `braid.config.yaml` names (below the plan's and streams', above the caller's). */
+  readonly configAgent: string | undefined
+  /** The `braid.config.yaml` the plan was read with (empty when there was none). */
+  readonly config: ConfigFile
+  /** Settings per backend: the plan's over the config file's. */
+  readonly agents: Readonly<Record<string, AgentSettings>>
+  /** The plan's prompt template file (absolute), if it overrides the roles'. */
+  readonly prompt: string | undefined
+  readonly limits: Readonly<Record<string, ProviderLimit>>
+  /** Prices per model (USD per million tokens), the plan's over the config file's over braid's table. */
+  readonly prices: Readonly<Record<string, ModelPrice>>
 }
 
 export const DEFAULT_QUALITY_THRESHOLD = 80
@@ -159,7 +239,12 @@ const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
   )
 
 /** Checks the decoded plan file and resolves it into a `Plan`, reporting every problem at once. */
-export const validate = (file: PlanFile, source = "plan", baseDir = process.cwd()): Effect.Effect<Plan, InvalidPlan> =>
+export const validate = (
+  file: PlanFile,
+  source = "plan",
+  baseDir = process.cwd(),
+  config: ConfigFile = new ConfigFile({})
+): Effect.Effect<Plan, InvalidPlan> =>
   Effect.suspend(() => {
     const problems: Array<PlanProblem> = []
     const problem = (path: string, message: string) => problems.push({ path, message })
@@ -312,8 +397,13 @@ export const validate = (file: PlanFile, source = "plan", baseDir = process.cwd(
       rank: rankOf(s.priority),
       scope: s.scope === undefined ? [] : typeof s.scope === "string" ? [s.scope] : s.scope,
       agent: s.agent,
+      prompt: s.prompt === undefined ? undefined : resolvePath(baseDir, s.prompt),
       tasks: streamTasks.get(s.name)!
     }))
+    const agents: Record<string, AgentSettings> = { ...config.agents }
+    for (const [name, settings] of Object.entries(file.agents ?? {})) {
+      agents[name] = new AgentSettings({ ...agents[name], ...settings })
+    }
     return Effect.succeed<Plan>({
       file,
       projectName: file.projectName ?? "project",
@@ -330,7 +420,13 @@ export const validate = (file: PlanFile, source = "plan", baseDir = process.cwd(
       conflictStrategy: file.conflictStrategy ?? "agent",
       resolve,
       onGateFailure: file.onGateFailure ?? "continue",
-      baseDir
+      baseDir,
+      configAgent: config.agent,
+      config,
+      agents,
+      prompt: file.prompt === undefined ? undefined : resolvePath(baseDir, file.prompt),
+      limits: { ...config.limits, ...file.limits },
+      prices: { ...config.prices, ...file.prices }
     })
   })
 
@@ -384,7 +480,12 @@ const findCycles = (edges: ReadonlyMap<string, ReadonlyArray<string>>): Array<Ar
 }
 
 /** Decodes an already-parsed plan document (from JSON or YAML), reporting every problem. */
-export const decode = (input: unknown, source = "plan", baseDir?: string): Effect.Effect<Plan, InvalidPlan> =>
+export const decode = (
+  input: unknown,
+  source = "plan",
+  baseDir?: string,
+  config?: ConfigFile
+): Effect.Effect<Plan, InvalidPlan> =>
   Schema.decodeUnknown(PlanFile, { errors: "all", onExcessProperty: "ignore" })(input).pipe(
     Effect.catchTag("ParseError", (error) =>
       Effect.fail(
@@ -396,11 +497,16 @@ export const decode = (input: unknown, source = "plan", baseDir?: string): Effec
           }))
         })
       )),
-    Effect.flatMap((file) => validate(file, source, baseDir))
+    Effect.flatMap((file) => validate(file, source, baseDir, config))
   )
 
 /** Parses plan text (YAML is a superset of JSON, so both are read with the YAML parser). */
-export const parse = (text: string, source = "plan", baseDir?: string): Effect.Effect<Plan, InvalidPlan> =>
+export const parse = (
+  text: string,
+  source = "plan",
+  baseDir?: string,
+  config?: ConfigFile
+): Effect.Effect<Plan, InvalidPlan> =>
   Effect.suspend(() => {
     const doc = YAML.parseDocument(text, { prettyErrors: false })
     if (doc.errors.length > 0) {
@@ -420,7 +526,7 @@ export const parse = (text: string, source = "plan", baseDir?: string): Effect.E
         new InvalidPlan({ source, problems: [{ path: "", message: "a plan must be an object with tasks and streams" }] })
       )
     }
-    return decode(value, source, baseDir)
+    return decode(value, source, baseDir, config)
   })
 
 /** Reads and validates a plan file (YAML or JSON). */
@@ -435,7 +541,41 @@ export const load = (path: string): Effect.Effect<Plan, InvalidPlan, FileSystem.
         })
       )
     )
-    return yield* parse(text, path, dirname(resolvePath(path)))
+    const baseDir = dirname(resolvePath(path))
+    return yield* parse(text, path, baseDir, yield* readConfig(baseDir))
+  })
+
+/** Reads `braid.config.yaml` (or `.yml`, `.json`) in a plan's directory; empty when there is none. */
+export const readConfig = (baseDir: string): Effect.Effect<ConfigFile, InvalidPlan, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    for (const name of CONFIG_FILES) {
+      const file = resolvePath(baseDir, name)
+      const text = yield* fs.readFileString(file).pipe(Effect.option)
+      if (text._tag === "None") continue
+      const doc = YAML.parseDocument(text.value, { prettyErrors: false })
+      if (doc.errors.length > 0) {
+        return yield* new InvalidPlan({
+          source: file,
+          problems: doc.errors.map((e) => ({
+            path: e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : "",
+            message: e.message.split("\n")[0]!
+          }))
+        })
+      }
+      return yield* Schema.decodeUnknown(ConfigFile, { errors: "all", onExcessProperty: "ignore" })(doc.toJS() ?? {}).pipe(
+        Effect.mapError((error) =>
+          new InvalidPlan({
+            source: file,
+            problems: ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
+              path: formatPath(issue.path),
+              message: issue.message
+            }))
+          })
+        )
+      )
+    }
+    return new ConfigFile({})
   })
 
 /** The stream a task belongs to. */
@@ -455,5 +595,5 @@ export const override = (plan: Plan, overrides: Overrides, source = "options"): 
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined))
   return Object.keys(defined).length === 0
     ? Effect.succeed(plan)
-    : validate(new PlanFile({ ...plan.file, ...defined }), source, plan.baseDir)
+    : validate(new PlanFile({ ...plan.file, ...defined }), source, plan.baseDir, plan.config)
 }

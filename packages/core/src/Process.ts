@@ -7,6 +7,7 @@
  */
 import { Command, CommandExecutor } from "@effect/platform"
 import { Chunk, Duration, Effect, Option, Schema, Stream } from "effect"
+import { readFileSync } from "node:fs"
 
 /** What a finished process left. */
 export interface Result {
@@ -29,6 +30,23 @@ export interface Options {
   readonly timeoutMs?: number | undefined
   /** Text written to stdin before it is closed (empty when omitted). */
   readonly stdin?: string | undefined
+  /** Called with the process id as soon as the process has started (agents journal it). */
+  readonly onStart?: ((pid: number) => Effect.Effect<void>) | undefined
+}
+
+/**
+ * The start time of a process as the kernel records it (field 22 of `/proc/<pid>/stat`, in
+ * clock ticks since boot): with the pid it names one process, never a later one reusing the pid.
+ * Undefined when the process is gone or the system has no `/proc`.
+ */
+export const startTimeOf = (pid: number): string | undefined => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    // The command name (field 2) is in parentheses and may hold spaces: count after the last ")".
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]
+  } catch {
+    return undefined
+  }
 }
 
 const collect = (stream: Stream.Stream<Uint8Array, unknown>) =>
@@ -60,6 +78,7 @@ export const run = (
     const execute = Effect.scoped(
       Effect.gen(function*() {
         const proc = yield* Command.start(command)
+        if (options.onStart !== undefined) yield* options.onStart(proc.pid)
         const [stdout, stderr, exitCode] = yield* Effect.all(
           [collect(proc.stdout), collect(proc.stderr), proc.exitCode],
           { concurrency: 3 }

@@ -30,7 +30,42 @@ export const AttemptFinished = Schema.TaggedStruct("AttemptFinished", {
   attempt: Schema.Number,
   commit: Schema.NullOr(Schema.String),
   files: Schema.Array(Schema.String),
-  summary: Schema.String
+  summary: Schema.String,
+  /** What the agent's tool reported about the attempt (absent in journals of older versions). */
+  agent: Schema.optional(RunReport.AgentRecord)
+})
+/** The session an agent is about to open or continue; journaled before its process starts. */
+export const AgentSession = Schema.TaggedStruct("AgentSession", {
+  ...at,
+  stream: Schema.String,
+  taskId: Schema.String,
+  attempt: Schema.Number,
+  sessionId: Schema.String
+})
+/** A process an agent started: what `braid resume` ends if braid itself was killed. */
+export const AgentProcess = Schema.TaggedStruct("AgentProcess", {
+  ...at,
+  stream: Schema.String,
+  taskId: Schema.String,
+  attempt: Schema.Number,
+  pid: Schema.Number,
+  /** The process's start time as the system records it (so a reused pid is never mistaken for it). */
+  startTime: Schema.String,
+  command: Schema.String
+})
+/** A provider was busy (429, 529, 5xx, unreachable): the attempt waits and tries again, using no gate run. */
+export const ProviderWaited = Schema.TaggedStruct("ProviderWaited", {
+  ...at,
+  stream: Schema.String,
+  taskId: Schema.String,
+  attempt: Schema.Number,
+  provider: Schema.String,
+  message: Schema.String,
+  /** Which transient failure of this attempt this was (1, 2, …). */
+  failure: Schema.Number,
+  waitMs: Schema.Number,
+  /** The provider's concurrency after lowering it. */
+  concurrency: Schema.Number
 })
 export const ReviewRecorded = Schema.TaggedStruct("ReviewRecorded", {
   ...at,
@@ -88,6 +123,9 @@ export const RunEvent = Schema.Union(
   StreamStarted,
   AttemptStarted,
   AttemptFinished,
+  AgentSession,
+  AgentProcess,
+  ProviderWaited,
   ReviewRecorded,
   ReviewRetried,
   TaskSettled,

@@ -15,6 +15,17 @@ export interface PendingReview {
   readonly startedAt: string
   readonly change: Workspace.AttemptChange
   readonly summary: string
+  readonly agent: RunReport.AgentRecord | undefined
+}
+
+/** A process an agent started, as journaled (ended by `braid resume` if it outlived braid). */
+export interface AgentProcessRecord {
+  readonly stream: string
+  readonly taskId: string
+  readonly attempt: number
+  readonly pid: number
+  readonly startTime: string
+  readonly command: string
 }
 
 /** What the journal says a run had done. */
@@ -30,6 +41,10 @@ export interface State {
   readonly pending: ReadonlyMap<string, PendingReview>
   /** Attempts started but not finished: task id → attempt number. */
   readonly inFlight: ReadonlyMap<string, number>
+  /** The latest session each unsettled task's agent noted. */
+  readonly sessions: ReadonlyMap<string, string>
+  /** Agent processes of attempts that had not finished when the journal ends. */
+  readonly processes: ReadonlyArray<AgentProcessRecord>
   readonly merged: ReadonlyArray<{ readonly stream: string; readonly commit: string }>
   readonly conflicts: ReadonlyArray<RunReport.ConflictRecord>
   readonly verification: RunReport.VerificationReport | undefined
@@ -45,7 +60,8 @@ export interface State {
 
 interface AttemptDraft {
   startedAt: string
-  finished?: { commit: string | null; files: ReadonlyArray<string>; summary: string }
+  finished?: { commit: string | null; files: ReadonlyArray<string>; summary: string; agent: RunReport.AgentRecord | undefined }
+  processes: Array<AgentProcessRecord>
   review?: RunReport.AttemptRecord
 }
 
@@ -62,6 +78,7 @@ export const replay = (records: ReadonlyArray<Journal.Record>): State => {
   let landed: Workspace.Landing | undefined
   let finished: string | undefined
   let interrupted = false
+  const sessions = new Map<string, string>()
   const draftsOf = (taskId: string) => attempts.get(taskId) ?? attempts.set(taskId, new Map()).get(taskId)!
   const reviewed = (taskId: string) =>
     [...draftsOf(taskId).entries()].sort(([a], [b]) => a - b).flatMap(([, d]) => d.review ? [d.review] : [])
@@ -75,12 +92,12 @@ export const replay = (records: ReadonlyArray<Journal.Record>): State => {
         break
       case "AttemptStarted": {
         // A re-run of an attempt cut off earlier replaces it.
-        draftsOf(event.taskId).set(event.attempt, { startedAt: event.at })
+        draftsOf(event.taskId).set(event.attempt, { startedAt: event.at, processes: [] })
         break
       }
       case "AttemptFinished": {
-        const d = draftsOf(event.taskId).get(event.attempt) ?? { startedAt: event.at }
-        d.finished = { commit: event.commit, files: event.files, summary: event.summary }
+        const d = draftsOf(event.taskId).get(event.attempt) ?? { startedAt: event.at, processes: [] }
+        d.finished = { commit: event.commit, files: event.files, summary: event.summary, agent: event.agent }
         draftsOf(event.taskId).set(event.attempt, d)
         break
       }
@@ -103,10 +120,24 @@ export const replay = (records: ReadonlyArray<Journal.Record>): State => {
           }),
           inputTokens: event.inputTokens,
           outputTokens: event.outputTokens,
-          costUsd: event.costUsd
+          costUsd: event.costUsd,
+          ...(d.finished.agent !== undefined ? { agent: d.finished.agent } : {})
         })
         break
       }
+      case "AgentSession":
+        sessions.set(event.taskId, event.sessionId)
+        break
+      case "AgentProcess":
+        draftsOf(event.taskId).get(event.attempt)?.processes.push({
+          stream: event.stream,
+          taskId: event.taskId,
+          attempt: event.attempt,
+          pid: event.pid,
+          startTime: event.startTime,
+          command: event.command
+        })
+        break
       case "TaskSettled": {
         const list = reviewed(event.taskId)
         settled.set(
@@ -168,8 +199,13 @@ export const replay = (records: ReadonlyArray<Journal.Record>): State => {
   const recorded = new Map<string, ReadonlyArray<RunReport.AttemptRecord>>()
   const pending = new Map<string, PendingReview>()
   const inFlight = new Map<string, number>()
+  const processes: Array<AgentProcessRecord> = []
   for (const [taskId, drafts] of attempts) {
-    if (settled.has(taskId)) continue
+    for (const d of drafts.values()) if (d.finished === undefined) processes.push(...d.processes)
+    if (settled.has(taskId)) {
+      sessions.delete(taskId)
+      continue
+    }
     recorded.set(taskId, reviewed(taskId))
     const last = [...drafts.keys()].sort((a, b) => a - b).at(-1)
     if (last === undefined) continue
@@ -180,7 +216,8 @@ export const replay = (records: ReadonlyArray<Journal.Record>): State => {
         attempt: last,
         startedAt: d.startedAt,
         change: new Workspace.AttemptChange({ commit: d.finished.commit, files: d.finished.files }),
-        summary: d.finished.summary
+        summary: d.finished.summary,
+        agent: d.finished.agent
       })
     } else inFlight.set(taskId, last)
   }
@@ -191,6 +228,8 @@ export const replay = (records: ReadonlyArray<Journal.Record>): State => {
     recorded,
     pending,
     inFlight,
+    sessions,
+    processes,
     merged,
     conflicts,
     verification,

@@ -20,6 +20,26 @@ export class Quality extends Schema.Class<Quality>("Quality")({
 }) {}
 
 /** One attempt of a task and its review. */
+/** What an agent's tool reported about one attempt, where it reports it. */
+export class AgentRecord extends Schema.Class<AgentRecord>("AgentRecord")({
+  /** The backend that ran the attempt. */
+  backend: Schema.String,
+  sessionId: Schema.NullOr(Schema.String),
+  turns: Schema.NullOr(Schema.Number),
+  model: Schema.NullOr(Schema.String),
+  inputTokens: Schema.Number,
+  outputTokens: Schema.Number,
+  cacheReadTokens: Schema.Number,
+  cacheWriteTokens: Schema.Number,
+  /** USD; null when neither the tool nor the price table gives one. */
+  costUsd: Schema.NullOr(Schema.Number),
+  durationMs: Schema.NullOr(Schema.Number),
+  /** Tool calls the tool refused: fed back to the next attempt. */
+  permissionDenials: Schema.Array(Schema.String),
+  /** Transient provider errors the attempt waited out (none of them used a gate run). */
+  providerWaits: Schema.Number
+}) {}
+
 export class AttemptRecord extends Schema.Class<AttemptRecord>("AttemptRecord")({
   attempt: Schema.Number,
   startedAt: Schema.String,
@@ -30,7 +50,9 @@ export class AttemptRecord extends Schema.Class<AttemptRecord>("AttemptRecord")(
   review: Schema.NullOr(Quality),
   inputTokens: Schema.optionalWith(Schema.Number, { default: () => 0 }),
   outputTokens: Schema.optionalWith(Schema.Number, { default: () => 0 }),
-  costUsd: Schema.optionalWith(Schema.Number, { default: () => 0 })
+  costUsd: Schema.optionalWith(Schema.Number, { default: () => 0 }),
+  /** Session, turns, tokens, cost, model and denials as the agent's tool reported them. */
+  agent: Schema.optional(AgentRecord)
 }) {}
 
 export const TaskStatus = Schema.Literal("completed", "needs-review", "failed", "skipped")

@@ -37,6 +37,28 @@ export class ConflictMarkersRemain extends Schema.TaggedError<ConflictMarkersRem
   }
 }
 
+/** Where an attempt's agent changed files outside its stream's worktree, and which. */
+export const Strays = Schema.Array(Schema.Struct({
+  /** "main checkout", or "worktree of stream <name>". */
+  where: Schema.String,
+  paths: Schema.Array(Schema.String)
+}))
+export type Strays = typeof Strays.Type
+
+/** An attempt changed files outside its stream's worktree: the attempt fails and nothing of it lands. */
+export class ChangesOutsideWorktree extends Schema.TaggedError<ChangesOutsideWorktree>()("ChangesOutsideWorktree", {
+  stream: Schema.String,
+  taskId: Schema.String,
+  attempt: Schema.Number,
+  found: Strays
+}) {
+  override get message(): string {
+    return `attempt ${this.attempt} of task ${this.taskId} changed files outside stream "${this.stream}"'s worktree: ${
+      this.found.map((f) => `${f.where}: ${f.paths.join(", ")}`).join("; ")
+    } — nothing of this attempt lands; look at those files and remove what the agent wrote`
+  }
+}
+
 /** Every error a workspace can raise. */
 export type WorkspaceError = WorkspaceRefused | WorkspaceFailed | ConflictMarkersRemain
 
@@ -143,6 +165,12 @@ export interface Service {
     stream: string,
     attempt: { readonly taskId: string; readonly attempt: number }
   ) => Effect.Effect<AttemptChange | undefined, WorkspaceError>
+  /**
+   * Changes outside the stream's worktree that were not there before: the main checkout
+   * (`.braid/` aside) and the worktrees of streams with no attempt in progress. Called after
+   * each attempt; what it reports is reported once.
+   */
+  readonly strays: (stream: string) => Effect.Effect<Strays, WorkspaceError>
   /** Every file the stream's own attempts changed since the base (absorbed work excluded). */
   readonly changedFiles: (stream: string) => Effect.Effect<ReadonlyArray<string>, WorkspaceError>
   /** The current commit of a location. */
