@@ -33,6 +33,8 @@ export const find = (name: string): Backend.Backend | undefined => all.find((b) 
 export interface Options {
   /** The backend for streams that name none, below the plan and its config (default "script"). */
   readonly agent?: string | undefined
+  /** How problems name where `agent` came from (default "options.agent"; the CLI says "--agent"). */
+  readonly agentSource?: string | undefined
 }
 
 /** The backend that runs a stream: stream > plan > `braid.config.yaml` > caller > "script". */
@@ -48,7 +50,7 @@ const backendPath = (plan: Plan.Plan, index: number, options: Options): string =
     : plan.configAgent !== undefined
     ? "braid.config.yaml: agent"
     : options.agent !== undefined
-    ? "--agent"
+    ? options.agentSource ?? "options.agent"
     : `streams[${index}].agent`
 
 /** The services a run needs from this registry. */

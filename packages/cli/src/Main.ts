@@ -10,7 +10,7 @@ import * as Cli from "./Cli.js"
 export const VERSION = "0.1.0"
 
 /** Exit codes. */
-export const ExitCode = { success: 0, failed: 1, usage: 2 } as const
+export const ExitCode = { success: 0, failed: 1, usage: 2, paused: 75 } as const
 
 /** Errors that are the user's to fix (bad input, a refused repository state): exit 2. */
 const userErrors = new Set([
@@ -41,7 +41,14 @@ export const main = (argv: ReadonlyArray<string>) =>
           }
           const tag = error._tag ?? "Error"
           yield* Console.error(`braid: ${error.message ?? tag}`)
-          yield* Effect.sync(() => void (process.exitCode = userErrors.has(tag) ? ExitCode.usage : ExitCode.failed))
+          // A usage limit leaves the run resumable: EX_TEMPFAIL, "try again later".
+          yield* Effect.sync(() =>
+            void (process.exitCode = tag === "UsageLimitReached"
+              ? ExitCode.paused
+              : userErrors.has(tag)
+              ? ExitCode.usage
+              : ExitCode.failed)
+          )
           return
         }
         if (Cause.isInterruptedOnly(cause)) {

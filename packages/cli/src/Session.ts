@@ -145,6 +145,20 @@ const execute = (args: {
           )
         })
       ),
+      // A provider's usage limit pauses the run: journaled as interrupted, so `resume` continues it.
+      Effect.tapErrorTag("UsageLimitReached", (limit) =>
+        Effect.gen(function*() {
+          if (!started) return
+          yield* journal.publish({
+            _tag: "RunInterrupted",
+            at: DateTime.formatIso(yield* DateTime.now),
+            reason: limit.message
+          }).pipe(Effect.ignore)
+          process.stderr.write(
+            `\nbraid: run ${runId} paused: ${limit.message}. Its worktrees and branches are kept; settled work is not redone.\n` +
+              `resume it${limit.resetsAt !== undefined ? " after the reset" : " once the limit resets"} with: ${resumeCommand(runId, top)}\n`
+          )
+        })),
       Effect.tapError(() => started ? Effect.void : args.onNotStarted)
     )
     yield* store.saveReport(runId, JSON.stringify(RunReport.encode(report), null, 2))
@@ -233,7 +247,7 @@ export const resume = (input: {
         )
       }
     }
-    const parsed = yield* Plan.parse(planText, manifest.planSource, manifest.planBaseDir)
+    const parsed = yield* Plan.parse(planText, manifest.planSource, manifest.planBaseDir, yield* Plan.readConfig(manifest.planBaseDir))
     const plan = yield* Plan.override(parsed, {
       maxParallel: options.maxParallel,
       qualityThreshold: options.qualityThreshold,

@@ -36,6 +36,6 @@ export const layer = (
   options: WiringOptions
 ): Layer.Layer<Agent.AgentRegistry | Review.Reviewer | ConflictResolver.ConflictResolver | Workspace.Workspace> => {
   const workspace = workspaceLayer(options)
-  const agents = Registry.layer(plan, { agent: options.agent }).pipe(Layer.provide(Layer.merge(workspace, NodeContext.layer)))
+  const agents = Registry.layer(plan, { agent: options.agent, agentSource: "--agent" }).pipe(Layer.provide(Layer.merge(workspace, NodeContext.layer)))
   return Layer.merge(agents, workspace)
 }

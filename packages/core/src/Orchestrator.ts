@@ -107,16 +107,18 @@ export const run = (plan: Plan.Plan, options: RunOptions = {}): Effect.Effect<Ru
     })
     const changed = new Map<string, ReadonlyArray<string>>()
     for (const s of plan.streams) changed.set(s.name, yield* workspace.changedFiles(s.name))
-    const streamResults = dispatched.map((d) =>
-      new RunReport.StreamResult({
+    const streamResults = dispatched.map((d) => {
+      const results = d.results.map((t) => new RunReport.TaskResult({ ...t, usage: RunReport.usageOfAttempts(t.attempts) }, true))
+      return new RunReport.StreamResult({
         streamName: d.stream.name,
         streamType: d.stream.type,
         role: Agent.roleOf(d.stream),
         agent: d.agent,
-        results: d.results,
-        changedFiles: changed.get(d.stream.name) ?? []
-      })
-    )
+        results,
+        changedFiles: changed.get(d.stream.name) ?? [],
+        usage: RunReport.sumUsage(results.map((t) => t.usage!))
+      }, true)
+    })
     const tasks = streamResults.flatMap((s) => s.results)
     const count = (status: RunReport.TaskStatus) => tasks.filter((t) => t.status === status).length
     const notCompleted = tasks.length - count("completed")
@@ -195,14 +197,7 @@ export const run = (plan: Plan.Plan, options: RunOptions = {}): Effect.Effect<Ru
     yield* progress.publish({ _tag: "RunFinished", at: finishedAt, status })
     yield* workspace.release({ keepWorktrees: (options.keepWorktrees ?? false) || status !== "succeeded" })
 
-    const usage = tasks.flatMap((t) => t.attempts).reduce(
-      (acc, a) => ({
-        inputTokens: acc.inputTokens + a.inputTokens,
-        outputTokens: acc.outputTokens + a.outputTokens,
-        costUsd: acc.costUsd + a.costUsd
-      }),
-      { inputTokens: 0, outputTokens: 0, costUsd: 0 }
-    )
+    const usage = RunReport.sumUsage(streamResults.map((s) => s.usage!))
     return new RunReport.RunReport({
       runId,
       projectName: plan.projectName,

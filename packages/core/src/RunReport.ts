@@ -58,6 +58,59 @@ export class AttemptRecord extends Schema.Class<AttemptRecord>("AttemptRecord")(
 export const TaskStatus = Schema.Literal("completed", "needs-review", "failed", "skipped")
 export type TaskStatus = typeof TaskStatus.Type
 
+/** Agent usage added up over attempts (of a task, a stream, a run). */
+export class UsageTotals extends Schema.Class<UsageTotals>("UsageTotals")({
+  inputTokens: Schema.Number,
+  outputTokens: Schema.Number,
+  cacheReadTokens: Schema.Number,
+  cacheWriteTokens: Schema.Number,
+  /** USD: what tools reported, or what the price table makes of their tokens. */
+  costUsd: Schema.Number,
+  /** Model turns, where tools report them. */
+  turns: Schema.Number,
+  /** Agents' own wall time, where reported. */
+  agentDurationMs: Schema.Number,
+  /** Transient provider errors waited out. */
+  providerWaits: Schema.Number
+}) {}
+
+const zeroUsage = {
+  inputTokens: 0,
+  outputTokens: 0,
+  cacheReadTokens: 0,
+  cacheWriteTokens: 0,
+  costUsd: 0,
+  turns: 0,
+  agentDurationMs: 0,
+  providerWaits: 0
+}
+
+/** The usage of a list of attempts. */
+export const usageOfAttempts = (attempts: ReadonlyArray<AttemptRecord>): UsageTotals =>
+  new UsageTotals(attempts.reduce((sum, a) => ({
+    inputTokens: sum.inputTokens + a.inputTokens,
+    outputTokens: sum.outputTokens + a.outputTokens,
+    cacheReadTokens: sum.cacheReadTokens + (a.agent?.cacheReadTokens ?? 0),
+    cacheWriteTokens: sum.cacheWriteTokens + (a.agent?.cacheWriteTokens ?? 0),
+    costUsd: sum.costUsd + a.costUsd,
+    turns: sum.turns + (a.agent?.turns ?? 0),
+    agentDurationMs: sum.agentDurationMs + (a.agent?.durationMs ?? 0),
+    providerWaits: sum.providerWaits + (a.agent?.providerWaits ?? 0)
+  }), zeroUsage), true)
+
+/** Several totals added up. */
+export const sumUsage = (totals: ReadonlyArray<UsageTotals>): UsageTotals =>
+  new UsageTotals(totals.reduce((sum, u) => ({
+    inputTokens: sum.inputTokens + u.inputTokens,
+    outputTokens: sum.outputTokens + u.outputTokens,
+    cacheReadTokens: sum.cacheReadTokens + u.cacheReadTokens,
+    cacheWriteTokens: sum.cacheWriteTokens + u.cacheWriteTokens,
+    costUsd: sum.costUsd + u.costUsd,
+    turns: sum.turns + u.turns,
+    agentDurationMs: sum.agentDurationMs + u.agentDurationMs,
+    providerWaits: sum.providerWaits + u.providerWaits
+  }), zeroUsage), true)
+
 /** A task's outcome; `quality` and `status` come from the latest review. */
 export class TaskResult extends Schema.Class<TaskResult>("TaskResult")({
   taskId: Schema.String,
@@ -71,7 +124,9 @@ export class TaskResult extends Schema.Class<TaskResult>("TaskResult")({
   attempts: Schema.Array(AttemptRecord),
   /** Why the task failed or was skipped. */
   error: Schema.optional(Schema.String),
-  durationMs: Schema.Number
+  durationMs: Schema.Number,
+  /** The task's attempts' agent usage added up (in the final report). */
+  usage: Schema.optional(UsageTotals)
 }) {}
 
 export class StreamResult extends Schema.Class<StreamResult>("StreamResult")({
@@ -81,7 +136,9 @@ export class StreamResult extends Schema.Class<StreamResult>("StreamResult")({
   agent: Schema.String,
   results: Schema.Array(TaskResult),
   /** Files the stream changed since the base, from the workspace. */
-  changedFiles: Schema.Array(Schema.String)
+  changedFiles: Schema.Array(Schema.String),
+  /** The stream's agent usage added up. */
+  usage: Schema.optional(UsageTotals)
 }) {}
 
 export class Overlap extends Schema.Class<Overlap>("Overlap")({
@@ -153,7 +210,8 @@ export class RunReport extends Schema.Class<RunReport>("RunReport")({
   integrationResult: VerificationReport,
   mergeResult: MergeResult,
   summary: Summary,
-  usage: Schema.Struct({ inputTokens: Schema.Number, outputTokens: Schema.Number, costUsd: Schema.Number }),
+  /** The run's agent usage added up. */
+  usage: UsageTotals,
   /** What a person should do next, when anything. */
   nextSteps: Schema.Array(Schema.String)
 }) {}
@@ -165,6 +223,28 @@ export const decode = Schema.decodeUnknown(RunReport)
 const cell = (text: string) => text.replace(/\|/g, "\\|").replace(/\n/g, " ")
 const ms = (n: number) => n < 1000 ? `${Math.round(n)} ms` : `${(n / 1000).toFixed(1)} s`
 
+const usageText = (u: UsageTotals) =>
+  [
+    `${u.inputTokens} input tokens`,
+    `${u.outputTokens} output tokens`,
+    ...(u.cacheReadTokens + u.cacheWriteTokens > 0 ? [`${u.cacheReadTokens} cache-read / ${u.cacheWriteTokens} cache-write tokens`] : []),
+    ...(u.turns > 0 ? [`${u.turns} turns`] : []),
+    `$${u.costUsd.toFixed(4)}`,
+    ...(u.providerWaits > 0 ? [`${u.providerWaits} provider waits`] : [])
+  ].join(", ")
+
+const agentText = (a: AgentRecord) =>
+  [
+    a.backend,
+    ...(a.model !== null ? [a.model] : []),
+    ...(a.sessionId !== null ? [`session ${a.sessionId}`] : []),
+    ...(a.turns !== null ? [`${a.turns} turns`] : []),
+    `${a.inputTokens} in / ${a.outputTokens} out${a.cacheReadTokens + a.cacheWriteTokens > 0 ? ` (+${a.cacheReadTokens} cache read, ${a.cacheWriteTokens} cache write)` : ""}`,
+    a.costUsd !== null ? `$${a.costUsd.toFixed(4)}` : "cost unknown",
+    ...(a.durationMs !== null ? [ms(a.durationMs)] : []),
+    ...(a.providerWaits > 0 ? [`${a.providerWaits} provider waits`] : [])
+  ].join(" · ")
+
 /** Renders the report as Markdown. */
 export const toMarkdown = (report: RunReport): string => {
   const out: Array<string> = []
@@ -175,26 +255,33 @@ export const toMarkdown = (report: RunReport): string => {
   line()
   const s = report.summary
   line(`Tasks: ${s.completedTasks}/${s.totalTasks} completed, ${s.needsReviewTasks} need review, ${s.failedTasks} failed, ${s.skippedTasks} skipped.`)
-  if (report.usage.inputTokens + report.usage.outputTokens > 0) {
-    line(`Agent usage: ${report.usage.inputTokens} input tokens, ${report.usage.outputTokens} output tokens, $${report.usage.costUsd.toFixed(4)}.`)
-  }
+  if (report.usage.inputTokens + report.usage.outputTokens > 0) line(`Agent usage: ${usageText(report.usage)}.`)
   line()
   line("## Streams")
   for (const stream of report.streamResults) {
     line()
     line(`### ${stream.streamName} (${stream.streamType}, ${stream.role}, agent ${stream.agent})`)
     line()
-    line("| task | status | quality | attempts | duration |")
-    line("|---|---|---|---|---|")
+    line("| task | status | quality | attempts | tokens in / out | cost | duration |")
+    line("|---|---|---|---|---|---|---|")
     for (const t of stream.results) {
-      line(`| ${cell(t.taskId)} ${cell(t.title)} | ${t.status} | ${t.quality ? `${t.quality.score}` : "–"} | ${t.attempts.length} | ${ms(t.durationMs)} |`)
+      const u = t.usage ?? usageOfAttempts(t.attempts)
+      line(
+        `| ${cell(t.taskId)} ${cell(t.title)} | ${t.status} | ${t.quality ? `${t.quality.score}` : "–"} | ${t.attempts.length} | ` +
+          `${u.inputTokens} / ${u.outputTokens} | $${u.costUsd.toFixed(4)} | ${ms(t.durationMs)} |`
+      )
     }
+    const streamUsage = stream.usage ?? sumUsage(stream.results.map((t) => t.usage ?? usageOfAttempts(t.attempts)))
+    if (streamUsage.inputTokens + streamUsage.outputTokens > 0) line(`\nStream total: ${usageText(streamUsage)}.\n`)
     for (const t of stream.results) {
       if (t.error) line(`- ${t.taskId}: ${t.error}`)
-      if (t.attempts.length > 1 || t.status !== "completed") {
+      const agentDetail = t.attempts.some((a) => a.agent !== undefined)
+      if (t.attempts.length > 1 || t.status !== "completed" || agentDetail) {
         for (const a of t.attempts) {
           const review = a.review ? `score ${a.review.score}${a.review.passes ? " (passes)" : ""}` : "no review"
           line(`- ${t.taskId} attempt ${a.attempt}: ${review}, commit ${a.commit?.slice(0, 10) ?? "none (no change)"}`)
+          if (a.agent !== undefined) line(`  - agent: ${agentText(a.agent)}`)
+          for (const denial of a.agent?.permissionDenials ?? []) line(`  - refused: ${cell(denial).slice(0, 300)}`)
           for (const issue of a.review?.issues ?? []) line(`  - ${cell(issue).slice(0, 300)}`)
         }
       }
