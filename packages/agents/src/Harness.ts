@@ -33,6 +33,12 @@ export interface AttemptScript {
   readonly reviewFailures?: number
   /** Token usage the agent reports. */
   readonly usage?: { readonly inputTokens: number; readonly outputTokens: number; readonly costUsd?: number }
+  /** The provider is busy this many times (a `ProviderBusy` each) before the attempt goes through. */
+  readonly providerBusy?: number
+  /** `retryAfterMs` the busy provider asks for. */
+  readonly retryAfterMs?: number
+  /** The account's usage limit is reached instead (an `UsageLimitReached` resetting at this ISO time). */
+  readonly usageLimit?: string
 }
 
 export interface Script {
@@ -46,6 +52,8 @@ export interface Script {
   readonly resolverError?: string
   /** The name agents report (default "mock"). */
   readonly agentName?: string
+  /** The provider the agents count against (shared limits); none by default. */
+  readonly provider?: string
 }
 
 export interface AgentCall {
@@ -109,9 +117,11 @@ export const make = (script: Script = {}) =>
   Effect.sync(() => {
     const calls: Calls = { agent: [], review: [], resolve: [], active: 0, maxActive: 0, timeline: [] }
     const reviewFailuresLeft = new Map<string, number>()
+    const busyLeft = new Map<string, number>()
 
     const agent: Agent.Service = {
       name: script.agentName ?? "mock",
+      provider: script.provider,
       attempt: (request) =>
         Effect.gen(function*() {
           const step = pick(script, request.task.id, request.attempt)
@@ -128,6 +138,21 @@ export const make = (script: Script = {}) =>
           })
           calls.timeline.push({ event: "start", stream: request.stream.name, taskId: request.task.id, attempt: request.attempt })
           if (step.duration !== undefined) yield* Effect.sleep(step.duration)
+          const key = `${request.task.id}/${request.attempt}`
+          const busy = busyLeft.get(key) ?? step.providerBusy ?? 0
+          if (busy > 0) {
+            busyLeft.set(key, busy - 1)
+            return yield* new Agent.ProviderBusy({
+              agent: "mock",
+              provider: script.provider ?? "mock",
+              message: `scripted 529 overloaded (${busy} left)`,
+              ...(step.retryAfterMs !== undefined ? { retryAfterMs: step.retryAfterMs } : {})
+            })
+          }
+          busyLeft.set(key, 0)
+          if (step.usageLimit !== undefined) {
+            return yield* new Agent.UsageLimitReached({ agent: "mock", provider: script.provider ?? "mock", message: "scripted usage limit", resetsAt: step.usageLimit })
+          }
           if (step.agentError !== undefined) {
             return yield* new Agent.AgentFailed({ agent: "mock", taskId: request.task.id, message: step.agentError })
           }

@@ -5,6 +5,7 @@
  */
 import { Command, ValidationError } from "@effect/cli"
 import { Cause, Console, Effect } from "effect"
+import { Agent } from "@braid/core"
 import * as Cli from "./Cli.js"
 
 export const VERSION = "0.1.0"
@@ -40,7 +41,9 @@ export const main = (argv: ReadonlyArray<string>) =>
             return
           }
           const tag = error._tag ?? "Error"
-          yield* Console.error(`braid: ${error.message ?? tag}`)
+          yield* Console.error(
+            `braid: ${tag === "UsageLimitReached" ? Agent.describeUsageLimit(error as Agent.UsageLimitReached) : error.message ?? tag}`
+          )
           // A usage limit leaves the run resumable: EX_TEMPFAIL, "try again later".
           yield* Effect.sync(() =>
             void (process.exitCode = tag === "UsageLimitReached"

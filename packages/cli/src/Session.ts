@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import {
+  Agent,
   FileRunStore,
   GitWorkspace,
   Orchestrator,
@@ -152,10 +153,10 @@ const execute = (args: {
           yield* journal.publish({
             _tag: "RunInterrupted",
             at: DateTime.formatIso(yield* DateTime.now),
-            reason: limit.message
+            reason: Agent.describeUsageLimit(limit)
           }).pipe(Effect.ignore)
           process.stderr.write(
-            `\nbraid: run ${runId} paused: ${limit.message}. Its worktrees and branches are kept; settled work is not redone.\n` +
+            `\nbraid: run ${runId} paused: ${Agent.describeUsageLimit(limit)}. Its worktrees and branches are kept; settled work is not redone.\n` +
               `resume it${limit.resetsAt !== undefined ? " after the reset" : " once the limit resets"} with: ${resumeCommand(runId, top)}\n`
           )
         })),

@@ -147,11 +147,13 @@ export class UsageLimitReached extends Schema.TaggedError<UsageLimitReached>()("
   message: Schema.String,
   /** ISO time the limit resets, when the tool says. */
   resetsAt: Schema.optional(Schema.String)
-}) {
-  override get message(): string {
-    return `${this.provider} usage limit reached (${this.agent})${this.resetsAt !== undefined ? `; it resets at ${this.resetsAt}` : ""}`
-  }
-}
+}) {}
+
+/** A usage limit in one line for people: the provider, what the tool said, and when it resets. */
+export const describeUsageLimit = (limit: UsageLimitReached): string =>
+  `${limit.provider} usage limit reached (${limit.agent}: ${limit.message})${
+    limit.resetsAt !== undefined ? `; it resets at ${limit.resetsAt}` : ""
+  }`
 
 /** What an agent backend's attempt can fail with. */
 export type AttemptError = AgentFailed | ProviderBusy | UsageLimitReached

@@ -82,25 +82,30 @@ export const make = (limits: Readonly<Record<string, Plan.ProviderLimit>>, maxPa
         }
       })
 
-    const acquire = (state: State) =>
+    // Runs `effect` holding one unit of the provider's capacity. Only the wait and the effect
+    // are interruptible: capacity granted is always given back, and never granted twice.
+    const withCapacity = <A, E>(state: State, effect: Effect.Effect<A, E>) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
-          if (state.active < state.limit && state.waiting.length === 0) {
-            state.active++
-            return
-          }
-          const ticket = yield* Deferred.make<void>()
-          state.waiting.push(ticket)
-          yield* restore(Deferred.await(ticket)).pipe(
-            Effect.onInterrupt(() =>
-              Effect.gen(function*() {
-                const i = state.waiting.indexOf(ticket)
-                if (i >= 0) state.waiting.splice(i, 1)
-                // Granted just as it was interrupted: give the capacity back.
-                else yield* release(state)
-              })
+          if (state.active < state.limit && state.waiting.length === 0) state.active++
+          else {
+            const ticket = yield* Deferred.make<void>()
+            state.waiting.push(ticket)
+            yield* restore(Deferred.await(ticket)).pipe(
+              Effect.onInterrupt(() =>
+                Effect.suspend(() => {
+                  const i = state.waiting.indexOf(ticket)
+                  if (i >= 0) {
+                    state.waiting.splice(i, 1)
+                    return Effect.void
+                  }
+                  // Granted just as it was interrupted: give the capacity back.
+                  return release(state)
+                })
+              )
             )
-          )
+          }
+          return yield* restore(effect).pipe(Effect.ensuring(release(state)))
         })
       )
 
@@ -125,11 +130,7 @@ export const make = (limits: Readonly<Record<string, Plan.ProviderLimit>>, maxPa
       const started = Date.now()
 
       const loop = (failures: number): Effect.Effect<any, LimitedError> =>
-        Effect.acquireUseRelease(
-          acquire(state),
-          () => Effect.either(attempt(failures)),
-          () => release(state)
-        ).pipe(Effect.flatMap((result) => {
+        withCapacity(state, Effect.either(attempt(failures))).pipe(Effect.flatMap((result) => {
           if (result._tag === "Right") {
             return Effect.sync(() => {
               state.successes++
