@@ -11,7 +11,9 @@
  */
 import { Agent, ConflictResolver, Plan, Review, Workspace } from "@braid/core"
 import { Context, Effect, Layer } from "effect"
+import * as Aider from "./Aider.js"
 import type * as Backend from "./Backend.js"
+import * as CommandAgent from "./CommandAgent.js"
 import * as CommandReviewer from "./CommandReviewer.js"
 import * as Harness from "./Harness.js"
 import * as ScriptAgent from "./ScriptAgent.js"
@@ -20,7 +22,9 @@ import * as ScriptResolver from "./ScriptResolver.js"
 /** Every backend braid knows. Adding one: a module exporting a `Backend`, an entry here, its tests. */
 export const all: ReadonlyArray<Backend.Backend> = [
   ScriptAgent.backend,
-  Harness.backend
+  Harness.backend,
+  Aider.backend,
+  CommandAgent.backend
 ]
 
 /** The names of the backends, as streams and plans select them. */

@@ -4,8 +4,12 @@
  *
  * @since 0.1.0
  */
+export * as Aider from "./Aider.js"
+export * as CommandAgent from "./CommandAgent.js"
 export * as CommandReviewer from "./CommandReviewer.js"
 export * as Harness from "./Harness.js"
+export * as Pricing from "./Pricing.js"
+export * as Prompt from "./Prompt.js"
 export * as Registry from "./Registry.js"
 export * as Roles from "./Roles.js"
 export * as ScriptAgent from "./ScriptAgent.js"
