@@ -11,6 +11,7 @@ import { CommandExecutor, FileSystem } from "@effect/platform"
 import { Effect } from "effect"
 import * as path from "node:path"
 import type * as Backend from "./Backend.js"
+import { agentMarker } from "./internal/tool.js"
 
 /** The backend's name, as streams and plans select it. */
 export const name = "script"
@@ -97,8 +98,16 @@ export const make = (options: Options = {}) =>
         // A file as well as a variable: long feedback is easier to read from a file.
         const feedbackFile = yield* fs.makeTempFileScoped({ prefix: "braid-feedback-" })
         yield* fs.writeFileString(feedbackFile, feedbackJson(request.feedback))
-        const env = environment(request, { baseDir, worktree, feedbackFile })
-        return yield* Process.run(command.argv, { cwd: worktree, env, timeoutMs: command.timeoutMs })
+        // The marker lets braid end whatever the script starts, and a resumed run the orphans of a crashed one.
+        const marker = agentMarker(request)
+        const env = { ...environment(request, { baseDir, worktree, feedbackFile }), BRAID_AGENT: marker }
+        return yield* Process.run(command.argv, {
+          cwd: worktree,
+          env,
+          timeoutMs: command.timeoutMs,
+          killMarker: marker,
+          onStart: (pid) => request.note({ _tag: "Process", pid, startTime: Process.startTimeOf(pid) ?? "", command: command.name })
+        })
       })).pipe(
         Effect.provideService(CommandExecutor.CommandExecutor, executor),
         Effect.catchTags({

@@ -1,13 +1,14 @@
 /**
  * Runs a program as an argv (never a shell string) with stdin closed, a timeout, and
  * stdout, stderr and the exit code read together. On timeout or interruption the whole
- * process group is killed.
+ * process group is killed, and with a `killMarker` every process the program started,
+ * whatever group it moved to (see `ProcessTree`).
  *
  * @since 0.1.0
  */
 import { Command, CommandExecutor } from "@effect/platform"
 import { Chunk, Duration, Effect, Option, Schema, Stream } from "effect"
-import { readFileSync } from "node:fs"
+import * as ProcessTree from "./ProcessTree.js"
 
 /** What a finished process left. */
 export interface Result {
@@ -27,11 +28,19 @@ export class SpawnFailed extends Schema.TaggedError<SpawnFailed>()("SpawnFailed"
 export interface Options {
   readonly cwd?: string | undefined
   readonly env?: Record<string, string | undefined> | undefined
+  /** `env` is the program's whole environment rather than additions to braid's own (agents get only what they need). */
+  readonly replaceEnv?: boolean | undefined
   readonly timeoutMs?: number | undefined
   /** Text written to stdin before it is closed (empty when omitted). */
   readonly stdin?: string | undefined
   /** Called with the process id as soon as the process has started (agents journal it). */
   readonly onStart?: ((pid: number) => Effect.Effect<void>) | undefined
+  /**
+   * The `BRAID_AGENT` value the program runs with (set it in `env` too). When given, every
+   * process carrying it, and every descendant of the program, is ended on timeout or
+   * interruption, and also when the program exits but left processes running.
+   */
+  readonly killMarker?: string | undefined
 }
 
 /**
@@ -39,15 +48,7 @@ export interface Options {
  * clock ticks since boot): with the pid it names one process, never a later one reusing the pid.
  * Undefined when the process is gone or the system has no `/proc`.
  */
-export const startTimeOf = (pid: number): string | undefined => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    // The command name (field 2) is in parentheses and may hold spaces: count after the last ")".
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]
-  } catch {
-    return undefined
-  }
-}
+export const startTimeOf = ProcessTree.startTimeOf
 
 const collect = (stream: Stream.Stream<Uint8Array, unknown>) =>
   stream.pipe(
@@ -72,29 +73,46 @@ export const run = (
     if (options.env !== undefined) {
       const env: Record<string, string> = {}
       for (const [k, v] of Object.entries(options.env)) if (v !== undefined) env[k] = v
-      command = Command.env(command, env)
+      command = Command.env(command, env, { extendEnv: options.replaceEnv !== true })
     }
+    const marker = options.killMarker
+    const endLeftovers = marker === undefined
+      ? Effect.void
+      : Effect.suspend(() => ProcessTree.end(ProcessTree.findMarked(marker), KILL_GRACE)).pipe(Effect.asVoid)
     const started = Date.now()
     const execute = Effect.scoped(
       Effect.gen(function*() {
         const proc = yield* Command.start(command)
+        const rootStart = marker === undefined ? undefined : ProcessTree.startTimeOf(proc.pid)
         if (options.onStart !== undefined) yield* options.onStart(proc.pid)
         const [stdout, stderr, exitCode] = yield* Effect.all(
-          [collect(proc.stdout), collect(proc.stderr), proc.exitCode],
+          // The program is done when it exits; what it started in other process groups may
+          // not be (and may hold its output open): those are ended then.
+          [collect(proc.stdout), collect(proc.stderr), Effect.tap(proc.exitCode, () => endLeftovers)],
           { concurrency: 3 }
         ).pipe(
           // Interrupted (timeout, Ctrl-C): SIGTERM to the whole process group, and SIGKILL
           // if it is still there after a grace period — a program ignoring SIGTERM must not
           // hold the run forever.
-          Effect.onInterrupt(() =>
-            proc.kill("SIGTERM").pipe(
+          Effect.onInterrupt(() => {
+            // Found before anything is signalled: a child whose parent dies is reparented and
+            // can no longer be found by its parent pid (only by its marker).
+            const tree = marker === undefined ? [] : ProcessTree.find({
+              marker: (value) => value === marker,
+              ownOnly: true,
+              roots: [{ pid: proc.pid, startTime: rootStart }]
+            })
+            const group = proc.kill("SIGTERM").pipe(
               // Interruption handlers run uninterruptibly; the wait for exit must be cut short.
               Effect.interruptible,
               Effect.timeout(KILL_GRACE),
               Effect.catchAll(() => proc.kill("SIGKILL")),
               Effect.ignore
             )
-          )
+            return Effect.all([group, ProcessTree.end(tree, KILL_GRACE)], { concurrency: 2, discard: true }).pipe(
+              Effect.zipRight(endLeftovers)
+            )
+          })
         )
         return { exitCode: exitCode as number, stdout, stderr }
       })

@@ -139,6 +139,9 @@ export const runAttempt = (
       env,
       timeoutMs: invocation.timeoutMs,
       stdin: invocation.stdin,
+      // The minimal environment is the whole environment: nothing else of braid's leaks in.
+      replaceEnv: true,
+      killMarker: env.BRAID_AGENT,
       onStart: (pid) =>
         request.note({
           _tag: "Process",
