@@ -17,7 +17,7 @@
  *
  * @since 0.1.0
  */
-import type { Agent, Plan } from "@braid/core"
+import { type Agent, CommandSpec, type Plan, type Review } from "@braid/core"
 import { FileSystem } from "@effect/platform"
 import { Effect, Either, Schema } from "effect"
 import { readFileSync } from "node:fs"
@@ -325,3 +325,72 @@ export const make = Effect.fn("Prompt.make")(function*(plan: Plan.Plan) {
 /** Every problem with the plan's prompt templates (a missing file, an unknown placeholder), for preflight. */
 export const check = (plan: Plan.Plan): Effect.Effect<ReadonlyArray<Problem>, never, FileSystem.FileSystem> =>
   Effect.map(make(plan), (prompts) => prompts.problems)
+
+/** What `preview` is told about the attempt to show. */
+export interface PreviewOptions {
+  /** 1 (the default), 2 or 3. */
+  readonly attempt?: number | undefined
+  /** The latest review, for a retry. */
+  readonly feedback?: Review.Review | undefined
+  /** A note from the person running braid. */
+  readonly userNote?: string | undefined
+}
+
+/** The status a preview gives the tasks that have not run. */
+export const NOT_YET_RUN = "not yet run"
+
+/**
+ * The request an attempt of `taskId` would get before anything has run (`braid prompt`): the
+ * stream's earlier tasks and the dependencies from other streams shown as not yet run, the
+ * checks the quality gate would give it. Undefined for a task the plan does not have.
+ */
+export const preview = (plan: Plan.Plan, taskId: string, options: PreviewOptions = {}): Agent.AttemptRequest | undefined => {
+  const task = plan.tasks.get(taskId)
+  const streamName = plan.streamOf.get(taskId)
+  const stream = plan.streams.find((s) => s.name === streamName)
+  if (task === undefined || stream === undefined) return undefined
+  const notRun = (t: Plan.Task) => ({ taskId: t.id, title: t.title, summary: "", changedFiles: [] })
+  const earlier = stream.tasks.slice(0, stream.tasks.findIndex((t) => t.id === taskId)).map((t) => ({
+    ...notRun(t),
+    status: NOT_YET_RUN
+  }))
+  const broughtIn = (plan.dependsOn.get(taskId) ?? [])
+    .filter((id) => plan.streamOf.get(id) !== stream.name)
+    .flatMap((id) => {
+      const dep = plan.tasks.get(id)
+      return dep === undefined ? [] : [{ ...notRun(dep), stream: plan.streamOf.get(id)!, summary: NOT_YET_RUN }]
+    })
+  // As the quality gate gives them: the task's own checks, then the plan's.
+  const checks = [
+    ...(task.checks ?? []).flatMap((spec) => {
+      const command = CommandSpec.toCommand(spec)
+      return typeof command === "string" ? [] : [command]
+    }),
+    ...plan.checks
+  ]
+  return {
+    runId: "preview",
+    projectName: plan.projectName,
+    featureName: plan.featureName,
+    plan,
+    task,
+    stream,
+    role: Roles.roleOf(stream),
+    attempt: options.attempt ?? 1,
+    feedback: options.feedback,
+    userNote: options.userNote,
+    earlier,
+    broughtIn,
+    denied: [],
+    checks,
+    session: undefined,
+    note: () => Effect.void,
+    files: {
+      dir: undefined,
+      read: () => Effect.succeed(undefined),
+      write: () => Effect.void,
+      remove: () => Effect.void,
+      list: () => Effect.succeed([])
+    }
+  }
+}
