@@ -11,6 +11,8 @@ import {
   GitWorkspace,
   Orchestrator,
   Plan,
+  Process,
+  ProcessTree,
   Progress,
   Replay,
   RunReport,
@@ -103,10 +105,13 @@ const execute = (args: {
   readonly display: Display
   /** Called when the run cannot start, so a new run leaves no record behind. */
   readonly onNotStarted: Effect.Effect<void>
+  /** Done once the run's lock is held, before anything else (a resume ends the orphans of the crashed process). */
+  readonly beforeRun?: Effect.Effect<void> | undefined
 }) =>
   Effect.scoped(Effect.gen(function*() {
     const { options, plan, runId, store, top } = args
     yield* store.lock(runId)
+    if (args.beforeRun !== undefined) yield* args.beforeRun
     const writer = yield* store.journal(runId)
     const journal = journaled(writer)
     let started = args.resume?.started !== undefined
@@ -220,6 +225,35 @@ export const pickRun = (store: RunStore.Service, runId: string | undefined) =>
 
 const decodeOptions = Schema.decodeUnknownSync(StoredOptions)
 
+/** Who left a process running, in words: the journaled attempt, else the one its marker names. */
+const leftBy = (record: Replay.AgentProcessRecord | undefined, marker: string | undefined): string => {
+  if (record !== undefined) return `task ${record.taskId} attempt ${record.attempt} (stream ${record.stream})`
+  const parts = marker?.split("/") ?? []
+  return parts.length >= 4
+    ? `task ${parts.slice(2, -1).join("/")} attempt ${parts.at(-1)} (stream ${parts[1]})`
+    : "an attempt cut off"
+}
+
+/**
+ * Ends what a killed braid left running: the journaled agent processes of attempts that had
+ * not finished (only while their pid still has the journaled start time, so never an unrelated
+ * process reusing the pid), every process carrying a `BRAID_AGENT` marker of this run, and
+ * their descendants; one line for each. Runs under the run's lock, before any worktree is touched.
+ */
+export const endOrphans = (runId: string, journaled: ReadonlyArray<Replay.AgentProcessRecord>) =>
+  Effect.gen(function*() {
+    const running = journaled.filter(ProcessTree.isRunning)
+    const found = ProcessTree.find({ marker: (value) => value.startsWith(`${runId}/`), roots: running })
+    const ended = yield* ProcessTree.end(found, Process.KILL_GRACE)
+    for (const p of ended) {
+      const record = running.find((r) => r.pid === p.pid && r.startTime === p.startTime)
+      process.stderr.write(
+        `braid: ended process ${p.pid} (${record?.command ?? p.command}) left running by ${leftBy(record, p.marker)} of the interrupted run\n`
+      )
+    }
+    return ended
+  })
+
 /** Resumes a run from its journal. */
 export const resume = (input: {
   readonly repo: string | undefined
@@ -269,6 +303,7 @@ export const resume = (input: {
       store,
       resume: state.started === undefined ? undefined : state,
       display: input.display,
-      onNotStarted: Effect.void
+      onNotStarted: Effect.void,
+      beforeRun: Effect.asVoid(endOrphans(runId, state.processes))
     })
   })
