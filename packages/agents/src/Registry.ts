@@ -15,6 +15,7 @@ import * as Aider from "./Aider.js"
 import type * as Backend from "./Backend.js"
 import * as CommandAgent from "./CommandAgent.js"
 import * as CommandReviewer from "./CommandReviewer.js"
+import * as Gemini from "./Gemini.js"
 import * as Harness from "./Harness.js"
 import * as ScriptAgent from "./ScriptAgent.js"
 import * as ScriptResolver from "./ScriptResolver.js"
@@ -24,7 +25,8 @@ export const all: ReadonlyArray<Backend.Backend> = [
   ScriptAgent.backend,
   Harness.backend,
   Aider.backend,
-  CommandAgent.backend
+  CommandAgent.backend,
+  Gemini.backend
 ]
 
 /** The names of the backends, as streams and plans select them. */

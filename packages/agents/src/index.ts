@@ -7,6 +7,8 @@
 export * as Aider from "./Aider.js"
 export * as CommandAgent from "./CommandAgent.js"
 export * as CommandReviewer from "./CommandReviewer.js"
+export * as Gemini from "./Gemini.js"
+export * as GeminiServer from "./GeminiServer.js"
 export * as Harness from "./Harness.js"
 export * as Pricing from "./Pricing.js"
 export * as Prompt from "./Prompt.js"

@@ -51,8 +51,8 @@ const files = (dir: string) => ({
 /** The engine's request for the first attempt of t1, with the notes it journals collected. */
 const requestOf = (p: Plan.Plan, worktree: string, notes: Array<Agent.AttemptNote>, extra: Partial<Agent.AttemptRequest> = {}): Agent.AttemptRequest => ({
   runId: "run-1",
-  projectName: p.file.projectName,
-  featureName: p.file.featureName,
+  projectName: p.projectName,
+  featureName: p.featureName,
   plan: p,
   task: p.file.tasks[0]!,
   stream: p.streams[0]!,
