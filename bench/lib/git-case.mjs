@@ -71,6 +71,21 @@ for (let s = 0; s < streams; s++) {
   }
 }
 
+// Peak disk used by the run's checkouts (worktrees): sampled with `du` while the run goes.
+const worktreesDir = path.join(repo, ".braid", "runs", "bench", "worktrees")
+const checkouts = { peakKb: 0, peakCount: 0 }
+const sampleCheckouts = () => {
+  try {
+    const kb = Number(execFileSync("du", ["-sk", worktreesDir], { stdio: ["ignore", "pipe", "ignore"] }).toString().split("\t")[0])
+    const count = fs.readdirSync(worktreesDir).length
+    checkouts.peakKb = Math.max(checkouts.peakKb, kb)
+    checkouts.peakCount = Math.max(checkouts.peakCount, count)
+  } catch {
+    // Not there yet, or gone already.
+  }
+}
+const sampler = setInterval(sampleCheckouts, 250)
+
 const marks = {}
 const started = performance.now()
 const mark = (name) => (marks[name] = +(performance.now() - started).toFixed(1))
@@ -94,6 +109,7 @@ const result = await measure(() =>
     return { report, totals: timing.totals, resolved: harness.calls.resolve.length }
   }).pipe(Effect.provide(NodeContext.layer), Effect.runPromise)
 )
+clearInterval(sampler)
 const { report: run, totals, resolved } = result.value
 const sum = (...names) => +names.reduce((acc, n) => acc + (totals[n]?.ms ?? 0), 0).toFixed(1)
 // Everything a stream's tasks do to their own worktree (and their dependencies' work).
@@ -112,6 +128,9 @@ report({
   conflicts: run.conflictReport.conflicts.length,
   resolved,
   leftoverWorktrees: worktrees - 1,
+  // Sampled every 250 ms: the most checkout disk and worktree folders the run held at once.
+  peakCheckoutMb: +(checkouts.peakKb / 1024).toFixed(1),
+  peakCheckouts: checkouts.peakCount,
   wallMs: result.wallMs,
   maxRssMb: result.maxRssMb,
   // Summed over calls; stream-side calls overlap (up to maxParallel at once), the rest run one at a time.
