@@ -95,10 +95,14 @@ const criteria = (task: Plan.Task): ReadonlyArray<string> =>
     ? [task.acceptanceCriteria]
     : task.acceptanceCriteria
 
-const described = (summary: string, changedFiles: ReadonlyArray<string>) =>
-  `${summary.trim() === "" ? "no summary" : summary.trim()}${
-    changedFiles.length > 0 ? `\nchanged: ${changedFiles.join(", ")}` : "\nchanged: no files"
-  }`
+/** What an earlier or brought-in task did: its summary and changed files, whichever it has. */
+const described = (summary: string, changedFiles: ReadonlyArray<string>) => {
+  const parts = [
+    ...(summary.trim() === "" ? [] : [summary.trim()]),
+    ...(changedFiles.length === 0 ? [] : [`changed: ${changedFiles.join(", ")}`])
+  ]
+  return parts.length === 0 ? "" : `: ${parts.join("\n")}`
+}
 
 /** The retry section's body: everything the latest review and the previous attempt left to fix. */
 const feedbackOf = (request: Agent.AttemptRequest): string => {
@@ -141,10 +145,10 @@ export const fieldsOf = (request: Agent.AttemptRequest): Record<Placeholder, str
     description: task.description?.trim() ?? "",
     acceptanceCriteria: list(criteria(task)),
     earlier: request.earlier.length === 0 ? "none" : list(
-      request.earlier.map((e) => `${e.taskId} — ${e.title} (${e.status}): ${described(e.summary, e.changedFiles)}`)
+      request.earlier.map((e) => `${e.taskId} — ${e.title} (${e.status})${described(e.summary, e.changedFiles)}`)
     ),
     broughtIn: request.broughtIn.length === 0 ? "none" : list(
-      request.broughtIn.map((b) => `${b.taskId} — ${b.title} (stream ${b.stream}): ${described(b.summary, b.changedFiles)}`)
+      request.broughtIn.map((b) => `${b.taskId} — ${b.title} (stream ${b.stream})${described(b.summary, b.changedFiles)}`)
     ),
     checks: request.checks.length === 0 ? "none" : list(request.checks.map((c) => `\`${c.argv.join(" ")}\``)),
     feedback: feedbackOf(request),
@@ -183,7 +187,7 @@ export const renderRole = (request: Agent.AttemptRequest): string => {
       `## How your work is judged\nAfter you finish, braid runs these commands in this directory; all must pass:\n${fields.checks}`
     )
   }
-  if (fields.feedback !== "") sections.push(`## Attempt ${request.attempt} of ${MAX_ATTEMPTS}\n${fields.feedback}`)
+  if (fields.feedback !== "") sections.push(`## Feedback on your previous attempt\n${fields.feedback}`)
   sections.push(`## Rules\n${fields.rules}`)
   return `${sections.join("\n\n")}\n`
 }
@@ -222,7 +226,7 @@ export const fill = (template: Template, request: Agent.AttemptRequest): string 
   const fields = fieldsOf(request)
   let text = template.text.replace(PLACEHOLDER, (_, name: string) => fields[name as Placeholder])
   if (!template.uses.has("feedback") && fields.feedback !== "") {
-    text = `${text.trimEnd()}\n\n## Attempt ${request.attempt} of ${MAX_ATTEMPTS}\n${fields.feedback}\n`
+    text = `${text.trimEnd()}\n\n## Feedback on your previous attempt\n${fields.feedback}\n`
   }
   if (!template.uses.has("rules")) text = `${text.trimEnd()}\n\n## Rules\n${fields.rules}\n`
   return text.endsWith("\n") ? text : `${text}\n`

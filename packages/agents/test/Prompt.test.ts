@@ -110,7 +110,7 @@ describe("role prompts", () => {
         assert.include(text, "## Rules")
         assert.include(text, "Work only inside the current directory")
         assert.include(text, "Do not run `git commit`, `git push`")
-        assert.notInclude(text, "Attempt 1 of")
+        assert.notInclude(text, "previous attempt")
       }))
   }
 
@@ -133,7 +133,7 @@ describe("role prompts", () => {
         denied: ["Write /etc/hosts", "Bash(curl https://example.com)"],
         userNote: "Use the existing Cart type."
       }))
-      assert.include(text, "## Attempt 2 of 3")
+      assert.include(text, "## Feedback on your previous attempt\nThis is attempt 2 of 3. The previous attempt did not pass.")
       assert.include(text, "Review score: 24 out of 100 (by checks).")
       assert.include(text, "- npm test exited 1\n    FAIL src/api/orders.test.ts\n      ✕ rejects an empty cart (12 ms)\n        Expected: 400")
       assert.include(text, "- the error body has no message")
@@ -142,7 +142,7 @@ describe("role prompts", () => {
       assert.include(text, "- Write /etc/hosts")
       assert.include(text, "- Bash(curl https://example.com)")
       assert.include(text, "A note from the person running braid:\nUse the existing Cart type.")
-      assert.isBelow(text.indexOf("## Attempt 2"), text.indexOf("## Rules"), "the rules close the prompt")
+      assert.isBelow(text.indexOf("## Feedback on your previous attempt"), text.indexOf("## Rules"), "the rules close the prompt")
     }))
 
   it.effect("the preview of a first task shows earlier and brought-in tasks as not yet run, and the checks the gate would run", () =>
@@ -197,7 +197,7 @@ describe("prompt templates", () => {
 
       const docs = prompts.render(secondTask(plan, "docs", { attempt: 2, feedback: failingReview }))
       assert.isTrue(docs.startsWith("Docs for docs-2: Second docs task\n"))
-      assert.include(docs, "## Attempt 2 of 3", "a template without {{feedback}} still gets the review on a retry")
+      assert.include(docs, "## Feedback on your previous attempt\nThis is attempt 2 of 3.", "a template without {{feedback}} still gets the review on a retry")
       assert.include(docs, "## Rules\n- Work only inside the current directory", "a template without {{rules}} still gets the rules")
       // The convenience path reads the same template.
       assert.strictEqual(Prompt.render(secondTask(plan, "docs")), prompts.render(secondTask(plan, "docs")))

@@ -1,12 +1,13 @@
 /**
- * The `braid` command: `plan`, `run`, `resume`, `runs`, `status`, `report`, `clean`.
+ * The `braid` command: `plan`, `prompt`, `run`, `resume`, `runs`, `status`, `report`, `clean`.
  *
  * @since 0.1.0
  */
-import { ExecutionPlan, GitWorkspace, Orchestrator, Plan, Progress, Replay, RunReport, RunStore } from "@braid/core"
-import { Args, Command, Options } from "@effect/cli"
+import { Prompt } from "@braid/agents"
+import { ExecutionPlan, GitWorkspace, Orchestrator, Plan, Progress, Replay, Review, RunReport, RunStore } from "@braid/core"
+import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
-import { Console, Effect, Option, Schema } from "effect"
+import { Console, Effect, Option, ParseResult, Schema } from "effect"
 import * as Render from "./Render.js"
 import * as Session from "./Session.js"
 import * as Wiring from "./Wiring.js"
@@ -37,9 +38,16 @@ const report = Options.file("report").pipe(
   Options.optional,
   Options.withDescription("Also write the report as Markdown to this file.")
 )
-const agents = Options.choice("agents", Wiring.backends).pipe(
+const agent = Options.text("agent").pipe(
   Options.optional,
-  Options.withDescription("Agent backend for streams that name none (default: the plan's `agent`, else script).")
+  Options.withDescription(
+    `Agent backend for streams that name none, below the plan and braid.config.yaml (default: script; known: ${Wiring.backends.join(", ")}).`
+  ),
+  Options.mapEffect((name) =>
+    Option.isNone(name) || Wiring.backends.includes(name.value)
+      ? Effect.succeed(name)
+      : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`unknown agent "${name.value}" (known: ${Wiring.backends.join(", ")})`)))
+  )
 )
 const workspace = Options.choice("workspace", ["git", "memory"]).pipe(
   Options.withDefault("git" as const),
@@ -91,6 +99,129 @@ const planCommand = Command.make("plan", { plan: planFile, maxParallel, json }, 
     }
   })).pipe(Command.withDescription("Validate a plan and print its execution plan."))
 
+/** The plan has no task with the id asked for. */
+export class UnknownTask extends Schema.TaggedError<UnknownTask>()("UnknownTask", {
+  taskId: Schema.String,
+  plan: Schema.String,
+  /** The plan's ids closest to the one asked for (or its first ids when none is close). */
+  close: Schema.Array(Schema.String),
+  closeFound: Schema.Boolean
+}) {
+  override get message(): string {
+    return `${this.plan}: no task "${this.taskId}"; ${this.closeFound ? "did you mean" : "its tasks include"}: ${this.close.join(", ")}`
+  }
+}
+
+/** A `--feedback` file that is not a review `{score, issues, suggestions}`. */
+export class InvalidFeedback extends Schema.TaggedError<InvalidFeedback>()("InvalidFeedback", {
+  file: Schema.String,
+  problems: Schema.Array(Schema.Struct({ path: Schema.String, message: Schema.String }))
+}) {
+  override get message(): string {
+    const [only] = this.problems
+    if (this.problems.length === 1 && only!.path === "") return `${this.file}: ${only!.message}`
+    return `${this.file}: not a review {score, issues, suggestions}:\n${
+      this.problems.map((p) => `  - ${p.path === "" ? "" : `${p.path}: `}${p.message}`).join("\n")
+    }`
+  }
+}
+
+/** Edit distance, for suggesting the task id meant. */
+const distance = (a: string, b: string): number => {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i]
+    for (let j = 1; j <= b.length; j++) {
+      next.push(Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)))
+    }
+    row = next
+  }
+  return row[b.length]!
+}
+
+/** The ids closest to `id`: a few edits away, or containing it. */
+export const closeIds = (id: string, known: ReadonlyArray<string>): Array<string> =>
+  known
+    .map((k) => ({ k, d: distance(id.toLowerCase(), k.toLowerCase()) }))
+    .filter(({ d, k }) => d <= Math.max(2, Math.floor(id.length / 3)) || k.toLowerCase().includes(id.toLowerCase()))
+    .sort((x, y) => x.d - y.d || x.k.localeCompare(y.k))
+    .slice(0, 5)
+    .map(({ k }) => k)
+
+const decodeReview = Schema.decodeUnknownEither(Review.Review, { errors: "all", onExcessProperty: "ignore" })
+
+/** Reads a review from a JSON file, naming the file and every field that is wrong. */
+const readFeedback = (file: string) =>
+  Effect.gen(function*() {
+    const invalid = (path: string, message: string) => new InvalidFeedback({ file, problems: [{ path, message }] })
+    const text = yield* (yield* FileSystem.FileSystem).readFileString(file).pipe(
+      Effect.mapError((e) => invalid("", e._tag === "SystemError" && e.reason === "NotFound" ? "no such feedback file" : `cannot read the feedback file (${e.message})`))
+    )
+    const json = yield* Effect.try({ try: () => JSON.parse(text) as unknown, catch: (e) => invalid("", `the feedback file is not JSON (${(e as Error).message})`) })
+    const review = decodeReview(json)
+    if (review._tag === "Right") return review.right
+    return yield* new InvalidFeedback({
+      file,
+      problems: ParseResult.ArrayFormatter.formatErrorSync(review.left).map((issue) => ({
+        path: issue.path.map((p, i) => typeof p === "number" ? `[${p}]` : `${i === 0 ? "" : "."}${String(p)}`).join(""),
+        message: issue.message
+      }))
+    })
+  })
+
+const attemptNumber = Options.integer("attempt").pipe(
+  Options.optional,
+  Options.withDescription("Which attempt to show: 1 (default, or 2 with --feedback), 2 or 3 (a retry)."),
+  Options.mapEffect((n) =>
+    Option.isNone(n) || (n.value >= 1 && n.value <= Prompt.MAX_ATTEMPTS)
+      ? Effect.succeed(n)
+      : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--attempt must be 1, 2 or 3, got ${n.value}`)))
+  )
+)
+const feedbackFile = Options.file("feedback").pipe(
+  Options.optional,
+  Options.withDescription("A review as JSON, {score, issues, suggestions}, that the retry is answering.")
+)
+const note = Options.text("note").pipe(
+  Options.optional,
+  Options.withDescription("A note from you added to the retry's feedback, as `braid retry --feedback` would.")
+)
+
+const promptCommand = Command.make(
+  "prompt",
+  { plan: planFile, taskId: Args.text({ name: "taskId" }).pipe(Args.withDescription("The task whose prompt to show.")), attempt: attemptNumber, feedback: feedbackFile, note },
+  (args) =>
+    Effect.gen(function*() {
+      const plan = yield* Plan.load(args.plan)
+      const feedback = Option.isSome(args.feedback) ? yield* readFeedback(args.feedback.value) : undefined
+      const attempt = Option.getOrElse(args.attempt, () => feedback !== undefined ? 2 : 1)
+      if (attempt === 1 && feedback !== undefined) {
+        return yield* new InvalidFeedback({
+          file: args.feedback.pipe(Option.getOrElse(() => "--feedback")),
+          problems: [{ path: "", message: "--feedback is the review a retry answers: use it with --attempt 2 or 3, not 1" }]
+        })
+      }
+      const request = Prompt.preview(plan, args.taskId, { attempt, feedback, userNote: Option.getOrUndefined(args.note) })
+      if (request === undefined) {
+        const known = [...plan.tasks.keys()]
+        const close = closeIds(args.taskId, known)
+        return yield* new UnknownTask({
+          taskId: args.taskId,
+          plan: args.plan,
+          close: close.length > 0 ? close : known.slice(0, 10),
+          closeFound: close.length > 0
+        })
+      }
+      // The same prompts the backends build: templates read once, then filled for the attempt.
+      const prompts = yield* Prompt.make(plan)
+      const text = prompts.forAttempt(request)
+      if (text._tag === "Left") return yield* text.left
+      yield* Effect.sync(() => process.stdout.write(text.right))
+    })
+).pipe(Command.withDescription(
+  "Print exactly what a task's agent would be told on an attempt (earlier tasks shown as not yet run)."
+))
+
 /** Exit code of a finished run: 0 success, 1 something failed or needs review. */
 export const exitCodeOf = (report: RunReport.RunReport): number => report.success ? 0 : 1
 
@@ -121,7 +252,7 @@ const runCommand = Command.make(
     onGateFailure,
     json,
     report,
-    agents,
+    agent,
     workspace,
     repo,
     base,
@@ -144,7 +275,7 @@ const runCommand = Command.make(
         land: !args.noLand,
         keepWorktrees: args.keepWorktrees,
         ...defined({
-          agent: Option.getOrUndefined(args.agents),
+          agent: Option.getOrUndefined(args.agent),
           repo: Option.getOrUndefined(args.repo),
           base: Option.getOrUndefined(args.base),
           target: Option.getOrUndefined(args.target),
@@ -335,5 +466,5 @@ const summaryLine = (report: RunReport.RunReport, reportFile: string | undefined
 /** The root command. */
 export const braid = Command.make("braid").pipe(
   Command.withDescription("Run a software change as parallel work streams of coding agents."),
-  Command.withSubcommands([planCommand, runCommand, resumeCommand, runsCommand, statusCommand, reportCommand, cleanCommand])
+  Command.withSubcommands([planCommand, promptCommand, runCommand, resumeCommand, runsCommand, statusCommand, reportCommand, cleanCommand])
 )

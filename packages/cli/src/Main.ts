@@ -23,6 +23,9 @@ const userErrors = new Set([
   "RunActive",
   "RunAlreadyFinished",
   "NoReportYet",
+  "UnknownTask",
+  "InvalidFeedback",
+  "PromptTemplateError",
   "JournalCorrupt",
   "JournalTooNew"
 ])

@@ -29,7 +29,8 @@ import * as Wiring from "./Wiring.js"
 /** The options a run was started with; stored in its manifest so `resume` needs none of them again. */
 export const StoredOptions = Schema.Struct({
   workspace: Schema.Literal("git", "memory"),
-  agent: Schema.optional(Schema.Literal(...Wiring.backends)),
+  /** The backend for streams that name none (checked against the registry when the run starts). */
+  agent: Schema.optional(Schema.String),
   repo: Schema.optional(Schema.String),
   base: Schema.optional(Schema.String),
   target: Schema.optional(Schema.String),

@@ -50,7 +50,7 @@ describe("braid run with the scripted agents", () => {
   it("runs a seed-shaped plan to success: exit 0, JSON report on stdout, Markdown report written", () => {
     const dir = tmp()
     const report = path.join(dir, "report.md")
-    const { code, stdout, stderr } = braid(["run", "--workspace", "memory", "--agents", "mock", "--json", "--report", report, seedPlan])
+    const { code, stdout, stderr } = braid(["run", "--workspace", "memory", "--agent", "mock", "--json", "--report", report, seedPlan])
     assert.strictEqual(code, 0, stderr)
     const json = JSON.parse(stdout)
     assert.strictEqual(json.success, true)
@@ -66,7 +66,7 @@ describe("braid run with the scripted agents", () => {
 
   it("exits 1 when the run finishes with a task needing review", () => {
     const { code, stdout } = braid([
-      "run", "--workspace", "memory", "--agents", "mock", "--json", "--quality-threshold", "90", "--quiet", seedPlan
+      "run", "--workspace", "memory", "--agent", "mock", "--json", "--quality-threshold", "90", "--quiet", seedPlan
     ])
     assert.strictEqual(code, 1)
     const json = JSON.parse(stdout)
