@@ -550,8 +550,9 @@ export const make = (context: Backend.BuildContext, options: Options = {}) =>
         }).pipe(Effect.provideService(CommandExecutor.CommandExecutor, executor))
 
       let result = yield* run(request.session !== undefined ? { resume: request.session } : { id: randomUUID() })
-      // A session the CLI cannot find (another machine's, a cleaned run) starts afresh.
-      if (request.session !== undefined && result.exitCode === 0 && /Error resuming session/i.test(result.stderr)) {
+      // A session the CLI cannot resume (another machine's, a cleaned run, one whose first
+      // request failed before the model answered) starts afresh under a new id (exit 42).
+      if (request.session !== undefined && !result.timedOut && /Error resuming session/i.test(result.stderr)) {
         yield* Effect.logDebug(`gemini could not resume session ${request.session}; starting a new one`)
         result = yield* run({ id: randomUUID() })
       }
