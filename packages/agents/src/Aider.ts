@@ -153,7 +153,7 @@ export type Outcome =
   | { readonly _tag: "AuthFailed"; readonly message: string }
 
 const QUOTA = /insufficient_quota|exceeded your current quota|credit balance is too low/i
-const AUTH = /litellm\.(?:AuthenticationError|PermissionDeniedError)|not able to authenticate you|Incorrect API key|Missing these environment variables/i
+const AUTH = /litellm\.(?:AuthenticationError|PermissionDeniedError)|not able to authenticate you|Incorrect API key/i
 const BUSY =
   /litellm\.(?:RateLimitError|InternalServerError|ServiceUnavailableError|APIConnectionError|Timeout|APIError)|rate limited you|servers are down or overloaded|overloaded_error|Error code: (?:429|5\d\d)\b/i
 const APPLIED = /^Applied edit to /m

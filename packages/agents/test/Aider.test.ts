@@ -3,15 +3,17 @@
  * documents: it reads --message-file, edits the file the message names, prints its token and
  * cost line, exits 0 even when no edit was made, and prints litellm's errors in its error modes.
  */
-import { Agent, Plan } from "@braid/core"
+import { Agent, GitWorkspace, Orchestrator, Plan, Progress } from "@braid/core"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Either, Layer } from "effect"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Aider from "../src/Aider.js"
 import * as Prompt from "../src/Prompt.js"
+import * as Registry from "../src/Registry.js"
 
 const standIn = path.resolve(__dirname, "fixtures/aider/aider")
 
@@ -206,4 +208,30 @@ describe("aider backend", () => {
       })
       assert.strictEqual(Aider.parseSpend("no tokens here").replies, 0)
     }))
+
+  it.scopedLive("a whole run over git with agent: aider lands aider's edit and nothing of aider's own", () =>
+    Effect.gen(function*() {
+      const repo = yield* tempDir("aider-repo")
+      const git = (...args: Array<string>) =>
+        execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: repo, encoding: "utf8" }).trim()
+      git("init", "-q", "-b", "main")
+      fs.writeFileSync(path.join(repo, "README.md"), "shop\n")
+      git("add", "-A")
+      git("commit", "-q", "-m", "base")
+      const plan = yield* Plan.decode({
+        agent: "aider",
+        agents: { aider: { command: standIn, model: "gpt-4.1" } },
+        checks: [["test", "-f", "greeting.txt"]],
+        streams: [{ name: "api", type: "api" }],
+        tasks: [{ id: "api-1", title: "Greet", stream: "api", description: "Write `greeting.txt` containing: hello from aider" }]
+      })
+      const report = yield* Orchestrator.run(plan, { runId: "r1" }).pipe(
+        Effect.provide(Layer.mergeAll(Registry.layer(plan).pipe(Layer.provideMerge(GitWorkspace.layer({ repo }))), Progress.layerSilent))
+      )
+      assert.strictEqual(report.status, "succeeded")
+      assert.strictEqual(fs.readFileSync(path.join(repo, "greeting.txt"), "utf8"), "hello from aider\n")
+      assert.deepStrictEqual(git("diff", "--name-only", "HEAD~1", "HEAD").split("\n").filter((f) => !f.startsWith(".braid")), ["greeting.txt"])
+      const task = report.streamResults[0]!.results[0]!
+      assert.strictEqual(task.attempts[0]!.costUsd, 0.0123)
+    }).pipe(Effect.provide(NodeContext.layer)))
 })
