@@ -50,7 +50,7 @@ export const placeholders = {
   earlier: "the stream's earlier tasks with their status, summary and changed files, as a list (\"none\" for the first task)",
   broughtIn: "work of other streams' tasks merged in before this task, with summaries and changed files (\"none\" when nothing was)",
   checks: "the commands that will judge the attempt, as a list (\"none\" when there are none)",
-  feedback: "on a retry, the latest review in full: score, failing checks with their output, issues, suggestions, refused tool calls and the user's note (empty on a first attempt)",
+  feedback: "on a retry, the latest review in full: score, failing checks with their output, issues, suggestions, refused tool calls and the user's note (empty on a first attempt without a note)",
   attempt: "the attempt number (1, 2 or 3)",
   rules: "the rules braid holds every agent to, as a list",
   projectName: "the plan's projectName",
@@ -106,19 +106,20 @@ const described = (summary: string, changedFiles: ReadonlyArray<string>) => {
 
 /** The retry section's body: everything the latest review and the previous attempt left to fix. */
 const feedbackOf = (request: Agent.AttemptRequest): string => {
-  if (request.attempt <= 1 && request.feedback === undefined && request.denied.length === 0 && request.userNote === undefined) {
-    return ""
-  }
-  const lines = [`This is attempt ${request.attempt} of ${MAX_ATTEMPTS}. The previous attempt did not pass.`]
-  const review = request.feedback
-  if (review !== undefined) {
-    lines.push(`Review score: ${review.score} out of 100 (by ${review.reviewer}).`)
-    if (review.issues.length > 0) {
-      lines.push(`Issues (a failing check is shown with the end of its output):\n${list(review.issues)}`)
+  const lines: Array<string> = []
+  const retry = request.attempt > 1
+  if (retry) {
+    lines.push(`This is attempt ${request.attempt} of ${MAX_ATTEMPTS}. The previous attempt did not pass.`)
+    const review = request.feedback
+    if (review !== undefined) {
+      lines.push(`Review score: ${review.score} out of 100 (by ${review.reviewer}).`)
+      if (review.issues.length > 0) {
+        lines.push(`Issues (a failing check is shown with the end of its output):\n${list(review.issues)}`)
+      }
+      if (review.suggestions.length > 0) lines.push(`Suggestions:\n${list(review.suggestions)}`)
+    } else {
+      lines.push("The previous attempt ended without a review (it failed or was cut off).")
     }
-    if (review.suggestions.length > 0) lines.push(`Suggestions:\n${list(review.suggestions)}`)
-  } else {
-    lines.push("The previous attempt ended without a review (it failed or was cut off).")
   }
   if (request.denied.length > 0) {
     lines.push(
@@ -128,9 +129,13 @@ const feedbackOf = (request: Agent.AttemptRequest): string => {
   if (request.userNote !== undefined && request.userNote.trim() !== "") {
     lines.push(`A note from the person running braid:\n${request.userNote.trim()}`)
   }
-  lines.push("The previous attempts' changes are already in this directory: fix them rather than starting over.")
+  if (retry) lines.push("The previous attempts' changes are already in this directory: fix them rather than starting over.")
   return lines.join("\n\n")
 }
+
+/** The heading of the feedback section: a retry's, or a first attempt's notes. */
+const feedbackHeading = (request: Agent.AttemptRequest) =>
+  request.attempt > 1 ? "## Feedback on your previous attempt" : "## Notes"
 
 /** What every placeholder is filled with for one attempt. */
 export const fieldsOf = (request: Agent.AttemptRequest): Record<Placeholder, string> => {
@@ -187,7 +192,7 @@ export const renderRole = (request: Agent.AttemptRequest): string => {
       `## How your work is judged\nAfter you finish, braid runs these commands in this directory; all must pass:\n${fields.checks}`
     )
   }
-  if (fields.feedback !== "") sections.push(`## Feedback on your previous attempt\n${fields.feedback}`)
+  if (fields.feedback !== "") sections.push(`${feedbackHeading(request)}\n${fields.feedback}`)
   sections.push(`## Rules\n${fields.rules}`)
   return `${sections.join("\n\n")}\n`
 }
@@ -226,7 +231,7 @@ export const fill = (template: Template, request: Agent.AttemptRequest): string 
   const fields = fieldsOf(request)
   let text = template.text.replace(PLACEHOLDER, (_, name: string) => fields[name as Placeholder])
   if (!template.uses.has("feedback") && fields.feedback !== "") {
-    text = `${text.trimEnd()}\n\n## Feedback on your previous attempt\n${fields.feedback}\n`
+    text = `${text.trimEnd()}\n\n${feedbackHeading(request)}\n${fields.feedback}\n`
   }
   if (!template.uses.has("rules")) text = `${text.trimEnd()}\n\n## Rules\n${fields.rules}\n`
   return text.endsWith("\n") ? text : `${text}\n`

@@ -145,6 +145,14 @@ describe("role prompts", () => {
       assert.isBelow(text.indexOf("## Feedback on your previous attempt"), text.indexOf("## Rules"), "the rules close the prompt")
     }))
 
+  it.effect("a first attempt with the user's note claims no previous attempt", () =>
+    Effect.gen(function*() {
+      const plan = yield* planOf()
+      const text = Prompt.render({ ...Prompt.preview(plan, "api-1")!, userNote: "Use the existing Cart type." })
+      assert.include(text, "## Notes\nA note from the person running braid:\nUse the existing Cart type.")
+      assert.notInclude(text, "previous attempt")
+    }))
+
   it.effect("the preview of a first task shows earlier and brought-in tasks as not yet run, and the checks the gate would run", () =>
     Effect.gen(function*() {
       const plan = yield* planOf()
