@@ -13,6 +13,7 @@ import { Agent, ConflictResolver, Plan, Review, Workspace } from "@braid/core"
 import { Context, Effect, Layer } from "effect"
 import * as Aider from "./Aider.js"
 import type * as Backend from "./Backend.js"
+import * as ClaudeCode from "./ClaudeCode.js"
 import * as CommandAgent from "./CommandAgent.js"
 import * as CommandReviewer from "./CommandReviewer.js"
 import * as Gemini from "./Gemini.js"
@@ -26,6 +27,7 @@ export const all: ReadonlyArray<Backend.Backend> = [
   Harness.backend,
   Aider.backend,
   CommandAgent.backend,
+  ClaudeCode.backend,
   Gemini.backend
 ]
 

@@ -5,6 +5,8 @@
  * @since 0.1.0
  */
 export * as Aider from "./Aider.js"
+export * as AnthropicServer from "./AnthropicServer.js"
+export * as ClaudeCode from "./ClaudeCode.js"
 export * as CommandAgent from "./CommandAgent.js"
 export * as CommandReviewer from "./CommandReviewer.js"
 export * as Gemini from "./Gemini.js"
