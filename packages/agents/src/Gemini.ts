@@ -292,10 +292,10 @@ const stderrText = (stderr: string): string =>
 
 /** The HTTP status a code-folded exit stands for (the CLI exits with the status mod 256). */
 export const statusOfExit = (exitCode: number): number | undefined =>
-  exitCode >= 144 && exitCode <= 255 && exitCode !== 130
+  exitCode >= 144 && exitCode <= 255
     ? exitCode + 256 // 400…511
-    : exitCode >= 0 && exitCode <= 87 && EXIT_CODES[exitCode] === undefined && exitCode > 1
-    ? exitCode + 512 // 512…599
+    : exitCode >= 2 && exitCode <= 87 && EXIT_CODES[exitCode] === undefined
+    ? exitCode + 512 // 512…599 (529 → 17)
     : undefined
 
 /** A delay the message asks for: "Please retry in 7.5s", "Suggested retry after 12s", "retry after 60s". */
@@ -392,7 +392,7 @@ export const outcomeOf = (
   if (EXIT_CODES[run.exitCode] !== undefined) {
     return failed(`${exit}: gemini ${EXIT_CODES[run.exitCode]}${said === "" ? "" : `:\n${said}`}`)
   }
-  if (run.exitCode === 0) {
+  if (run.exitCode === 0 && result === undefined) {
     return failed(`gemini exited 0 without a result${detail === "" ? "" : `:\n${detail}`}`)
   }
   return failed(`${exit}${status !== undefined ? ` (HTTP ${status})` : ""}: ${said}`)

@@ -154,6 +154,20 @@ describe("Gemini (the real gemini CLI against a scripted server)", () => {
       assert.deepStrictEqual(notes.flatMap((n) => n._tag === "Session" ? [n.sessionId] : []), [Either.getOrThrow(fresh).sessionId])
     }), { timeout: 60_000 })
 
+  it.scopedLive("a prompt too long for one argument reaches the model through stdin", () =>
+    Effect.gen(function*() {
+      const dirs = yield* layout
+      const server = yield* ScriptedServer.start(GeminiServer.provider, () => ({ text: "Read it all." }))
+      const p = yield* plan
+      const long = `${"Keep every handler small. ".repeat(6000)}THE-END-MARKER`
+      const task = new Plan.Task({ ...p.file.tasks[0]!, description: long })
+
+      const result = yield* attempt(server, dirs, { extra: { task } })
+
+      assert.strictEqual(Either.isRight(result) && result.right.summary, "Read it all.")
+      assert.include(modelTurns(server)[0]!.conversation!.lastUserText, "THE-END-MARKER")
+    }), { timeout: 60_000 })
+
   it.scopedLive("a 429 is ProviderBusy after one request, with the delay the provider asked for", () =>
     Effect.gen(function*() {
       const dirs = yield* layout
