@@ -275,7 +275,7 @@ describe("a run with the gemini agent over git", () => {
         Effect.provide(NodeContext.layer)
       )
 
-      assert.strictEqual(report.status, "succeeded")
+      assert.strictEqual(report.status, "succeeded", JSON.stringify(report.streamResults, null, 1).slice(0, 3000))
       assert.strictEqual(fs.readFileSync(path.join(repo, "hello.txt"), "utf8"), "hello\n")
       assert.deepStrictEqual(git(repo, "diff", "--name-only", base, "main").split("\n"), ["hello.txt"])
       assert.isTrue(fs.existsSync(path.join(repo, ".braid", "runs", "r1", "gemini", "api", ".gemini", "settings.json")))
