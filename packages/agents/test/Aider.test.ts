@@ -3,7 +3,7 @@
  * documents: it reads --message-file, edits the file the message names, prints its token and
  * cost line, exits 0 even when no edit was made, and prints litellm's errors in its error modes.
  */
-import { Agent, GitWorkspace, Orchestrator, Plan, Progress } from "@braid/core"
+import { Agent, GitWorkspace, Orchestrator, Plan, Progress, RunReport } from "@braid/core"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Layer } from "effect"
@@ -228,7 +228,7 @@ describe("aider backend", () => {
       const report = yield* Orchestrator.run(plan, { runId: "r1" }).pipe(
         Effect.provide(Layer.mergeAll(Registry.layer(plan).pipe(Layer.provideMerge(GitWorkspace.layer({ repo }))), Progress.layerSilent))
       )
-      assert.strictEqual(report.status, "succeeded")
+      assert.strictEqual(report.status, "succeeded", RunReport.toMarkdown(report))
       assert.strictEqual(fs.readFileSync(path.join(repo, "greeting.txt"), "utf8"), "hello from aider\n")
       assert.deepStrictEqual(git("diff", "--name-only", "HEAD~1", "HEAD").split("\n").filter((f) => !f.startsWith(".braid")), ["greeting.txt"])
       const task = report.streamResults[0]!.results[0]!
