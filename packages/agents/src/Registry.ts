@@ -18,6 +18,7 @@ import * as CommandAgent from "./CommandAgent.js"
 import * as CommandReviewer from "./CommandReviewer.js"
 import * as Gemini from "./Gemini.js"
 import * as Harness from "./Harness.js"
+import * as Prompt from "./Prompt.js"
 import * as ScriptAgent from "./ScriptAgent.js"
 import * as ScriptResolver from "./ScriptResolver.js"
 
@@ -91,6 +92,8 @@ export const preflight = (plan: Plan.Plan, options: Options & { readonly workspa
         workspaceKind: options.workspaceKind
       })))
     }
+    // A prompt template that is missing or names an unknown placeholder would fail every attempt.
+    problems.push(...(yield* Prompt.check(plan)))
     // One line per problem, even when several streams share a cause.
     const seen = new Set<string>()
     return problems.filter((p) => {
