@@ -35,6 +35,8 @@ export interface Options {
   readonly stdin?: string | undefined
   /** Called with the process id as soon as the process has started (agents journal it). */
   readonly onStart?: ((pid: number) => Effect.Effect<void>) | undefined
+  /** Called with stdout as it arrives (decoded text in pieces; a line may span two pieces), e.g. to journal what a tool reports early. */
+  readonly onStdout?: ((text: string) => Effect.Effect<void>) | undefined
   /**
    * The `BRAID_AGENT` value the program runs with (set it in `env` too). When given, every
    * process carrying it, and every descendant of the program, is ended on timeout or
@@ -50,9 +52,10 @@ export interface Options {
  */
 export const startTimeOf = ProcessTree.startTimeOf
 
-const collect = (stream: Stream.Stream<Uint8Array, unknown>) =>
+const collect = (stream: Stream.Stream<Uint8Array, unknown>, onText?: (text: string) => Effect.Effect<void>) =>
   stream.pipe(
     Stream.decodeText(),
+    (text) => onText === undefined ? text : Stream.tap(text, onText),
     Stream.runCollect,
     Effect.map((chunks) => Chunk.join(chunks, "")),
     Effect.orElseSucceed(() => "")
@@ -88,7 +91,7 @@ export const run = (
         const [stdout, stderr, exitCode] = yield* Effect.all(
           // The program is done when it exits; what it started in other process groups may
           // not be (and may hold its output open): those are ended then.
-          [collect(proc.stdout), collect(proc.stderr), Effect.tap(proc.exitCode, () => endLeftovers)],
+          [collect(proc.stdout, options.onStdout), collect(proc.stderr), Effect.tap(proc.exitCode, () => endLeftovers)],
           { concurrency: 3 }
         ).pipe(
           // Interrupted (timeout, Ctrl-C): SIGTERM to the whole process group, and SIGKILL

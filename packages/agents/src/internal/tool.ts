@@ -111,6 +111,8 @@ export interface Invocation {
   readonly timeoutMs: number
   /** Written to the tool's stdin, which is then closed (closed at once when omitted). */
   readonly stdin?: string | undefined
+  /** Called with the tool's stdout as it arrives (see `Process.Options.onStdout`). */
+  readonly onStdout?: ((text: string) => Effect.Effect<void>) | undefined
 }
 
 /**
@@ -139,6 +141,7 @@ export const runAttempt = (
       env,
       timeoutMs: invocation.timeoutMs,
       stdin: invocation.stdin,
+      onStdout: invocation.onStdout,
       // The minimal environment is the whole environment: nothing else of braid's leaks in.
       replaceEnv: true,
       killMarker: env.BRAID_AGENT,
