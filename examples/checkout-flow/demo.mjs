@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // `npm run demo`: copies the example project into a fresh temporary git repository, runs
 // `braid run` on it with the bundled plan, and prints where the repository and report are.
-import { execFileSync, spawnSync } from "node:child_process"
+//
+// `npm run demo -- --agent claude-code` runs the same plan with the real `claude` binary in
+// every stream, offline: claude talks to the bundled scripted model (./model.mjs) on 127.0.0.1.
+// Any other arguments go to `braid run` as they are.
+import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -26,10 +30,29 @@ git("add", "-A")
 git("commit", "-q", "-m", "checkout-service: starting point")
 
 console.log(`braid demo: repository ${repo}`)
-console.log(`braid demo: running braid run ${path.relative(process.cwd(), plan)} --repo ${repo}\n`)
-const run = spawnSync(process.execPath, [braid, "run", plan, "--repo", repo, "--report", report, ...process.argv.slice(2)], {
-  stdio: "inherit"
+const args = process.argv.slice(2)
+const agent = args[args.indexOf("--agent") + 1]
+const env = { ...process.env }
+let model
+if (args.includes("--agent") && agent === "claude-code") {
+  // Offline: the real claude binary, pointed at the bundled scripted model. No key is needed;
+  // claude insists on one, so a placeholder that only the local server ever sees is given.
+  model = await (await import("./model.mjs")).start(repo)
+  Object.assign(env, { ANTHROPIC_BASE_URL: model.url, ANTHROPIC_API_KEY: "sk-ant-demo-offline" })
+  delete env.ANTHROPIC_AUTH_TOKEN
+  delete env.CLAUDE_CODE_OAUTH_TOKEN
+  console.log(`braid demo: the real claude binary in every stream, against the scripted model on ${model.url}`)
+} else if (args.includes("--agent") && agent !== "script") {
+  console.log(`braid demo: --agent ${agent} uses your own ${agent} setup (key, login, base URL): the bundled model speaks only to claude-code`)
+}
+
+console.log(`braid demo: running braid run ${path.relative(process.cwd(), plan)} --repo ${repo} ${args.join(" ")}\n`)
+// Asynchronous, so the scripted model in this process keeps answering while braid runs.
+const run = await new Promise((resolve) => {
+  const child = spawn(process.execPath, [braid, "run", plan, "--repo", repo, "--report", report, ...args], { stdio: "inherit", env })
+  child.on("close", (status) => resolve({ status }))
 })
+await model?.close()
 
 console.log(`\nbraid demo: the repository is ${repo}`)
 console.log(`braid demo: the report is ${report}`)
