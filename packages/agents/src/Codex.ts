@@ -541,7 +541,7 @@ export const make = (
         Effect.gen(function*() {
           // The thread is journaled the moment codex names it: a crash from then on can still continue it.
           let pending = ""
-          let noted: string | undefined = thread._tag === "Resume" ? thread.id : undefined
+          let noted: string | undefined
           const onStdout = (text: string) =>
             Effect.gen(function*() {
               const lines = `${pending}${text}`.split("\n")

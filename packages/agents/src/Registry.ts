@@ -14,6 +14,7 @@ import { Context, Effect, Layer } from "effect"
 import * as Aider from "./Aider.js"
 import type * as Backend from "./Backend.js"
 import * as ClaudeCode from "./ClaudeCode.js"
+import * as Codex from "./Codex.js"
 import * as CommandAgent from "./CommandAgent.js"
 import * as CommandReviewer from "./CommandReviewer.js"
 import * as Gemini from "./Gemini.js"
@@ -29,6 +30,7 @@ export const all: ReadonlyArray<Backend.Backend> = [
   Aider.backend,
   CommandAgent.backend,
   ClaudeCode.backend,
+  Codex.backend,
   Gemini.backend
 ]
 
