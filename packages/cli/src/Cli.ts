@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import { Prompt } from "@braid/agents"
-import { ExecutionPlan, GitWorkspace, Orchestrator, Plan, Progress, Replay, Review, RunReport, RunStore } from "@braid/core"
+import { ExecutionPlan, GitWorkspace, Orchestrator, Plan, Progress, Review, RunReport, RunState, RunStore } from "@braid/core"
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Console, Effect, Option, ParseResult, Schema } from "effect"
@@ -324,7 +324,69 @@ const resumeCommand = Command.make(
       })
       yield* finish(result, args)
     })
-).pipe(Command.withDescription("Continue an interrupted or crashed run from its journal (default: the latest run)."))
+).pipe(Command.withDescription(
+  "Continue a run from its journal (default: the latest run): after a crash or Ctrl-C, after you resolved a conflict or committed a fix in the integration worktree."
+))
+
+const retryTasks = Options.text("task").pipe(
+  Options.repeated,
+  Options.withDescription("A failed or needs-review task to run again (repeatable; default: every one).")
+)
+const retryFeedback = Options.text("feedback").pipe(
+  Options.optional,
+  Options.withDescription("A note added to the retried tasks' feedback.")
+)
+const retryFeedbackFile = Options.file("feedback-file", { exists: "yes" }).pipe(
+  Options.optional,
+  Options.withDescription("A file whose text is added to the retried tasks' feedback.")
+)
+
+/** `--feedback` and `--feedback-file` name the same note twice. */
+export class FeedbackTwice extends Schema.TaggedError<FeedbackTwice>()("FeedbackTwice", {}) {
+  override get message(): string {
+    return "give the note with --feedback or --feedback-file, not both"
+  }
+}
+
+const retryCommand = Command.make(
+  "retry",
+  { runId: Args.optional(runIdArg), task: retryTasks, feedback: retryFeedback, feedbackFile: retryFeedbackFile, repo, planFromDisk, json, report, quiet },
+  (args) =>
+    Effect.gen(function*() {
+      if (Option.isSome(args.feedback) && Option.isSome(args.feedbackFile)) return yield* new FeedbackTwice()
+      const note = Option.isSome(args.feedbackFile)
+        ? yield* (yield* FileSystem.FileSystem).readFileString(args.feedbackFile.value)
+        : Option.getOrUndefined(args.feedback)
+      const result = yield* Session.retry({
+        repo: Option.getOrUndefined(args.repo),
+        runId: Option.getOrUndefined(args.runId),
+        tasks: args.task,
+        note: note?.trim() === "" ? undefined : note?.trim(),
+        planFromDisk: args.planFromDisk,
+        display: { quiet: args.quiet }
+      })
+      yield* finish(result, args)
+    })
+).pipe(Command.withDescription(
+  "Run a run's failed and needs-review tasks again (default: all; the latest run), with your note in their feedback; settled tasks keep their commits; then integrate, verify and land."
+))
+
+const landCommand = Command.make(
+  "land",
+  { runId: Args.optional(runIdArg), repo, planFromDisk, json, report, quiet },
+  (args) =>
+    Effect.gen(function*() {
+      const result = yield* Session.land({
+        repo: Option.getOrUndefined(args.repo),
+        runId: Option.getOrUndefined(args.runId),
+        planFromDisk: args.planFromDisk,
+        display: { quiet: args.quiet }
+      })
+      yield* finish(result, args)
+    })
+).pipe(Command.withDescription(
+  "Land a verified run later (default: the latest run): a --no-land run, or one whose landing was refused; a target that moved is merged in and verified first."
+))
 
 const ms = (n: number) => n < 1000 ? `${n} ms` : n < 120_000 ? `${(n / 1000).toFixed(1)} s` : `${Math.round(n / 60_000)} min`
 
@@ -332,13 +394,43 @@ const ms = (n: number) => n < 1000 ? `${n} ms` : n < 120_000 ? `${(n / 1000).toF
 const describe = (store: RunStore.Service, runId: string) =>
   Effect.gen(function*() {
     const stored = yield* store.load(runId)
-    const state = Replay.replay(stored.records)
+    const state = RunState.fold(stored.records)
     const locked = yield* store.isLocked(runId)
-    const status = state.finished ?? (locked ? "running" : state.interrupted ? "interrupted" : "stopped (crashed?)")
+    const status = locked ? "running" : state.finished ?? (state.interrupted !== undefined ? "interrupted" : "stopped (crashed?)")
     const startedAt = state.startedAt ?? stored.manifest.createdAt
     const durationMs = state.lastAt !== undefined ? Date.parse(state.lastAt) - Date.parse(startedAt) : 0
     return { runId, stored, state, status, startedAt, durationMs }
   })
+
+/**
+ * The command that continues a run, and what to do first, from its state: none while it
+ * runs or once it landed.
+ */
+export const continuation = (
+  runId: string,
+  top: string,
+  state: RunState.RunState,
+  running: boolean,
+  integrationDir: string | undefined
+): string | undefined => {
+  const at = `${runId} --repo ${top}`
+  if (running) return undefined
+  if (state.finished === undefined) return `braid resume ${at}`
+  const tasks = [...state.tasks.values()].map((t) => t.settled).filter((t) => t !== undefined)
+  const where = integrationDir !== undefined ? ` in ${integrationDir}` : ""
+  if (state.stopped !== undefined && state.stopped.conflict.outcome === "blocked") {
+    return `resolve the conflict in ${state.stopped.conflict.paths.join(", ")}${where}, commit the merge, then: braid resume ${at}`
+  }
+  if (tasks.some((t) => t.status === "failed" || t.status === "needs-review")) {
+    return `braid retry ${at} [--task ID] [--feedback "what to do differently"]`
+  }
+  if (state.stopped !== undefined) return `braid resume ${at}`
+  if (state.verification?.ran === true && !state.verification.passed) {
+    return `commit a fix${where}, then: braid resume ${at} (or braid retry ${at} --task ID)`
+  }
+  if (state.landed === undefined) return `braid land ${at}`
+  return undefined
+}
 
 const runsCommand = Command.make("runs", { repo, json }, (args) =>
   Effect.gen(function*() {
@@ -370,40 +462,82 @@ const runsCommand = Command.make("runs", { repo, json }, (args) =>
     }
   })).pipe(Command.withDescription("List the runs recorded in a repository."))
 
-const statusCommand = Command.make("status", { runId: runIdArg, repo, json }, (args) =>
+const statusCommand = Command.make("status", { runId: Args.optional(runIdArg), repo, json }, (args) =>
   Effect.gen(function*() {
     const { store, top } = yield* Session.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
-    const r = yield* describe(store, args.runId)
+    const r = yield* describe(store, yield* Session.pickRun(store, Option.getOrUndefined(args.runId)))
     const plan = yield* Plan.parse(r.stored.planText, r.stored.manifest.planSource, r.stored.manifest.planBaseDir)
-    const taskState = (id: string) =>
-      r.state.settled.get(id)?.status ??
-        (r.state.pending.has(id) ? "awaiting review" : r.state.inFlight.has(id) ? `attempt ${r.state.inFlight.get(id)} cut off` : (r.state.recorded.get(id)?.length ?? 0) > 0 ? "in progress" : "not started")
+    const taskState = (t: RunState.TaskState | undefined) =>
+      t === undefined
+        ? "not started"
+        : t.settled !== undefined
+        ? `${t.settled.status}${t.settled.error !== undefined ? ` (${t.settled.error})` : ""}`
+        : t.awaitingReview !== undefined
+        ? `attempt ${t.awaitingReview} awaiting review`
+        : t.cutOff !== undefined
+        ? `attempt ${t.cutOff} cut off`
+        : t.attempts.length > 0
+        ? "in progress"
+        : t.round > 0
+        ? `to retry (round ${t.round})`
+        : "not started"
     const streams = plan.streams.map((s) => ({
       stream: s.name,
       type: s.type,
       tasks: s.tasks.map((t) => {
-        const settled = r.state.settled.get(t.id)
-        const attempts = settled?.attempts.length ?? r.state.recorded.get(t.id)?.length ?? 0
-        return { taskId: t.id, title: t.title, state: taskState(t.id), attempts, score: settled?.quality?.score ?? null }
+        const known = r.state.tasks.get(t.id)
+        return {
+          taskId: t.id,
+          title: t.title,
+          state: taskState(known),
+          status: known?.settled?.status ?? null,
+          reason: known?.settled?.error ?? null,
+          round: known?.round ?? 0,
+          attempts: known?.attempts.length ?? 0,
+          score: known?.settled?.quality?.score ?? known?.attempts.at(-1)?.review?.score ?? null
+        }
       })
     }))
+    const integrationDir = `${top}/.braid/runs/${r.runId}/worktrees/_integration`
+    const next = continuation(r.runId, top, r.state, r.status === "running", integrationDir)
     if (args.json) {
-      yield* Console.log(JSON.stringify({ runId: r.runId, status: r.status, startedAt: r.startedAt, streams, merged: r.state.merged.map((m) => m.stream), landed: r.state.landed?.commit ?? null }, null, 2))
+      yield* Console.log(JSON.stringify(
+        {
+          runId: r.runId,
+          status: r.status,
+          startedAt: r.startedAt,
+          streams,
+          merged: r.state.merged.map((m) => m.stream),
+          stopped: r.state.stopped?.conflict.detail ?? null,
+          verification: r.state.verification === undefined ? null : { passed: r.state.verification.passed, commit: r.state.verification.commit },
+          landed: r.state.landed?.commit ?? null,
+          landingRefused: r.state.landRefused?.message ?? null,
+          next: next ?? null
+        },
+        null,
+        2
+      ))
       return
     }
     yield* Console.log(`run ${r.runId}: ${r.status}, started ${r.startedAt}, ${r.state.progress.settled}/${r.state.progress.total} tasks settled`)
     for (const s of streams) {
       yield* Console.log(`  ${s.stream} (${s.type})`)
       for (const t of s.tasks) {
-        yield* Console.log(`    ${t.taskId}: ${t.state}${t.attempts > 0 ? `, ${t.attempts} attempt(s)` : ""}${t.score !== null ? `, score ${t.score}` : ""}`)
+        yield* Console.log(`    ${t.taskId}: ${t.state}${t.attempts > 0 ? `, ${t.attempts} attempt(s)` : ""}${t.score !== null ? `, score ${t.score}` : ""}${t.round > 0 ? `, retry round ${t.round}` : ""}`)
       }
     }
     if (r.state.merged.length > 0) yield* Console.log(`  integrated: ${r.state.merged.map((m) => m.stream).join(", ")}`)
-    if (r.state.landed) yield* Console.log(`  landed ${r.state.landed.commit.slice(0, 10)} on ${r.state.landed.target}`)
-    if (r.status !== "running" && r.state.finished === undefined) {
-      yield* Console.log(`resume it with: ${Session.resumeCommand(r.runId, top)}`)
+    if (r.state.stopped !== undefined) yield* Console.log(`  integration stopped at ${r.state.stopped.stream}: ${r.state.stopped.conflict.detail}`)
+    if (r.state.verification !== undefined) {
+      const v = r.state.verification
+      yield* Console.log(`  verification ${v.passed ? "passed" : "failed"}${v.commit !== null ? ` at ${v.commit.slice(0, 10)}` : ""}${
+        v.passed ? "" : `: ${v.checks.filter((c) => c.exitCode !== 0).map((c) => c.name).join(", ")}`
+      }`)
     }
-  })).pipe(Command.withDescription("Show one run's streams and tasks."))
+    if (r.state.landRefused !== undefined && r.state.landed === undefined) yield* Console.log(`  landing refused: ${r.state.landRefused.message}`)
+    if (r.state.landed) yield* Console.log(`  landed ${r.state.landed.commit.slice(0, 10)} on ${r.state.landed.target}`)
+    if (next !== undefined) yield* Console.log(`continue with: ${next}`)
+  })).pipe(Command.withDescription("Show a run's streams and tasks, why each task failed or was skipped, and the command that continues it (default: the latest run)."))
 
 /** The run has not finished, so it has no report yet. */
 export class NoReportYet extends Schema.TaggedError<NoReportYet>()("NoReportYet", { runId: Schema.String }) {
@@ -466,5 +600,5 @@ const summaryLine = (report: RunReport.RunReport, reportFile: string | undefined
 /** The root command. */
 export const braid = Command.make("braid").pipe(
   Command.withDescription("Run a software change as parallel work streams of coding agents."),
-  Command.withSubcommands([planCommand, promptCommand, runCommand, resumeCommand, runsCommand, statusCommand, reportCommand, cleanCommand])
+  Command.withSubcommands([planCommand, promptCommand, runCommand, resumeCommand, retryCommand, landCommand, runsCommand, statusCommand, reportCommand, cleanCommand])
 )

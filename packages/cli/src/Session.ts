@@ -1,7 +1,8 @@
 /**
  * A run's life on the command line: its journal in `<repo>/.braid/runs/<runId>/`, the lock
  * that keeps a second process off it, interruption (the resume command is printed), and
- * resuming from the journal.
+ * continuing a run — `resume`, `retry`, `land` — which is running it again over its journal:
+ * every journaled step replays, the rest runs.
  *
  * @since 0.1.0
  */
@@ -14,9 +15,10 @@ import {
   Process,
   ProcessTree,
   Progress,
-  Replay,
   RunReport,
+  RunState,
   RunStore,
+  Steps,
   type Workspace
 } from "@braid/core"
 import { CommandExecutor } from "@effect/platform"
@@ -66,22 +68,18 @@ const crashAfter = (): number | undefined => {
   return Number.isFinite(n) && n > 0 ? n : undefined
 }
 
-const journaled = (writer: RunStore.JournalWriter): Progress.Service => {
+/** The run's durable steps over its journal file, with the crash hook of the tests. */
+const journaled = (records: ReadonlyArray<RunStore.StoredRun["records"][number]>, writer: RunStore.JournalWriter): Steps.Service => {
   const limit = crashAfter()
   let written = 0
-  return {
-    publish: (event) =>
-      writer.append(event).pipe(
-        // Without a durable journal the run cannot promise to be resumable: stop.
-        Effect.orDie,
-        Effect.tap(() =>
-          Effect.sync(() => {
-            written++
-            if (limit !== undefined && written >= limit) process.kill(process.pid, "SIGKILL")
-          })
-        )
-      )
-  }
+  return FileRunStore.steps(records, {
+    append: (entry) =>
+      Effect.tap(writer.append(entry), () =>
+        Effect.sync(() => {
+          written++
+          if (limit !== undefined && written >= limit) process.kill(process.pid, "SIGKILL")
+        }))
+  })
 }
 
 /** The command that resumes a run. */
@@ -95,14 +93,24 @@ export const storeFor = (
 
 const plainOptions = (options: StoredOptions): Record<string, unknown> => Schema.encodeSync(StoredOptions)(options)
 
-/** Runs (or resumes) a plan under the journal and lock of a run, and keeps its report. */
+/** How a command continues a run (none for a new run). */
+export interface Continuation {
+  /** Retry rounds, oldest first, from the journal (plus the one being asked for). */
+  readonly retries: ReadonlyArray<RunState.RetryRequested>
+  /** Land, merging in the target if it moved (`braid land`, or a resumed `braid land`). */
+  readonly land: boolean
+  /** Journaled once the run's lock is held, before anything runs (a retry or land request). */
+  readonly request?: { readonly key: string; readonly value: RunState.Value } | undefined
+}
+
+/** Runs (or continues) a plan under the journal and lock of a run, and keeps its report. */
 const execute = (args: {
   readonly plan: Plan.Plan
   readonly options: StoredOptions
   readonly runId: string
   readonly top: string
   readonly store: RunStore.Service
-  readonly resume: Replay.State | undefined
+  readonly continuation: Continuation | undefined
   readonly display: Display
   /** Called when the run cannot start, so a new run leaves no record behind. */
   readonly onNotStarted: Effect.Effect<void>
@@ -113,23 +121,33 @@ const execute = (args: {
     const { options, plan, runId, store, top } = args
     yield* store.lock(runId)
     if (args.beforeRun !== undefined) yield* args.beforeRun
+    // Read under the lock: what another process journaled before it is part of the run.
+    const stored = yield* store.load(runId)
     const writer = yield* store.journal(runId)
-    const journal = journaled(writer)
-    let started = args.resume?.started !== undefined
+    const steps = journaled(stored.records, writer)
+    const request = args.continuation?.request
+    if (request !== undefined) yield* steps.record(request.key, RunState.Value, request.value)
+    let started = stored.records.some((r) => r.key === RunState.keys.run)
+    const render = renderer(args.display)
     const progress: Progress.Service = {
       publish: (event) =>
         Effect.zipRight(
-          journal.publish(event),
           Effect.sync(() => {
             if (event._tag === "RunStarted") started = true
-          })
-        ).pipe(Effect.zipRight(renderer(args.display).publish(event)))
+          }),
+          render.publish(event)
+        )
     }
+    const stop = (reason: string) =>
+      Effect.flatMap(DateTime.now, (now) =>
+        steps.record(RunState.keys.interrupted, RunState.Interrupted, new RunState.Interrupted({ reason, at: DateTime.formatIso(now) })))
+    const land = options.land || args.continuation?.land === true
     const report = yield* Orchestrator.run(plan, {
       runId,
-      land: options.land,
+      land,
       keepWorktrees: options.keepWorktrees,
-      ...(args.resume !== undefined ? { resume: args.resume } : {})
+      retries: (args.continuation?.retries ?? []).map((r) => ({ round: r.round, tasks: r.tasks, note: r.note ?? undefined })),
+      catchUp: args.continuation?.land === true
     }).pipe(
       Effect.provide(Wiring.layer(plan, {
         workspace: options.workspace,
@@ -138,17 +156,14 @@ const execute = (args: {
         base: options.base,
         target: options.target
       })),
-      Effect.provide(Layer.succeed(Progress.Progress, progress)),
+      Effect.provideService(Progress.Progress, progress),
+      Effect.provideService(Steps.Steps, steps),
       Effect.onInterrupt(() =>
         Effect.gen(function*() {
           if (!started) return
-          yield* journal.publish({
-            _tag: "RunInterrupted",
-            at: DateTime.formatIso(yield* DateTime.now),
-            reason: "stopped by a signal"
-          }).pipe(Effect.ignore)
+          yield* stop("stopped by a signal").pipe(Effect.ignore)
           process.stderr.write(
-            `\nbraid: run ${runId} interrupted; its worktrees and branches are kept.\nresume it with: ${resumeCommand(runId, top)}\n`
+            `\nbraid: run ${runId} interrupted; its branches are kept and settled work is not redone.\nresume it with: ${resumeCommand(runId, top)}\n`
           )
         })
       ),
@@ -156,13 +171,9 @@ const execute = (args: {
       Effect.tapErrorTag("UsageLimitReached", (limit) =>
         Effect.gen(function*() {
           if (!started) return
-          yield* journal.publish({
-            _tag: "RunInterrupted",
-            at: DateTime.formatIso(yield* DateTime.now),
-            reason: Agent.describeUsageLimit(limit)
-          }).pipe(Effect.ignore)
+          yield* stop(Agent.describeUsageLimit(limit)).pipe(Effect.ignore)
           process.stderr.write(
-            `\nbraid: run ${runId} paused: ${Agent.describeUsageLimit(limit)}. Its worktrees and branches are kept; settled work is not redone.\n` +
+            `\nbraid: run ${runId} paused: ${Agent.describeUsageLimit(limit)}. Its branches are kept; settled work is not redone.\n` +
               `resume it${limit.resetsAt !== undefined ? " after the reset" : " once the limit resets"} with: ${resumeCommand(runId, top)}\n`
           )
         })),
@@ -199,7 +210,7 @@ export const start = (input: {
       runId,
       top,
       store,
-      resume: undefined,
+      continuation: undefined,
       display: input.display,
       onNotStarted: store.remove(runId).pipe(Effect.ignore)
     })
@@ -227,7 +238,7 @@ export const pickRun = (store: RunStore.Service, runId: string | undefined) =>
 const decodeOptions = Schema.decodeUnknownSync(StoredOptions)
 
 /** Who left a process running, in words: the journaled attempt, else the one its marker names. */
-const leftBy = (record: Replay.AgentProcessRecord | undefined, marker: string | undefined): string => {
+const leftBy = (record: RunState.AgentProcessRecord | undefined, marker: string | undefined): string => {
   if (record !== undefined) return `task ${record.taskId} attempt ${record.attempt} (stream ${record.stream})`
   const parts = marker?.split("/") ?? []
   return parts.length >= 4
@@ -241,7 +252,7 @@ const leftBy = (record: Replay.AgentProcessRecord | undefined, marker: string | 
  * process reusing the pid), every process carrying a `BRAID_AGENT` marker of this run, and
  * their descendants; one line for each. Runs under the run's lock, before any worktree is touched.
  */
-export const endOrphans = (runId: string, journaled: ReadonlyArray<Replay.AgentProcessRecord>) =>
+export const endOrphans = (runId: string, journaled: ReadonlyArray<RunState.AgentProcessRecord>) =>
   Effect.gen(function*() {
     const running = journaled.filter(ProcessTree.isRunning)
     const found = ProcessTree.find({ marker: (value) => value.startsWith(`${runId}/`), roots: running })
@@ -255,20 +266,14 @@ export const endOrphans = (runId: string, journaled: ReadonlyArray<Replay.AgentP
     return ended
   })
 
-/** Resumes a run from its journal. */
-export const resume = (input: {
-  readonly repo: string | undefined
-  readonly runId: string | undefined
-  readonly planFromDisk: boolean
-  readonly display: Display
-}) =>
+/** A stored run, its fold, and its plan as the run uses it. */
+const loadRun = (input: { readonly repo: string | undefined; readonly runId: string | undefined; readonly planFromDisk: boolean }) =>
   Effect.gen(function*() {
     const { store, top } = yield* storeFor(input.repo ?? process.cwd())
     const runId = yield* pickRun(store, input.runId)
     const stored = yield* store.load(runId)
     if (stored.warning !== undefined) process.stderr.write(`braid: warning: ${stored.warning}\n`)
-    const state = Replay.replay(stored.records)
-    if (state.finished !== undefined) return yield* new RunAlreadyFinished({ runId, status: state.finished })
+    const state = RunState.fold(stored.records)
     const options = decodeOptions(stored.manifest.options)
     const manifest = stored.manifest
     const onDisk = yield* Effect.promise(() => fs.readFile(manifest.planSource, "utf8").catch(() => undefined))
@@ -279,7 +284,7 @@ export const resume = (input: {
         process.stderr.write(`braid: using the plan on disk (${manifest.planSource}), which differs from the journaled one\n`)
       } else {
         process.stderr.write(
-          `braid: note: ${manifest.planSource} changed since the run started; resuming with the journaled plan (pass --plan-from-disk to use the file)\n`
+          `braid: note: ${manifest.planSource} changed since the run started; continuing with the journaled plan (pass --plan-from-disk to use the file)\n`
         )
       }
     }
@@ -290,10 +295,30 @@ export const resume = (input: {
       conflictStrategy: options.conflictStrategy,
       onGateFailure: options.onGateFailure
     })
+    return { store, top, runId, state, options, plan }
+  })
+
+const cutOff = (state: RunState.RunState) =>
+  [...state.tasks.values()].filter((t) => t.settled === undefined && (t.awaitingReview !== undefined || t.cutOff !== undefined)).length
+
+/**
+ * Continues a run from its journal: after a crash or an interruption, after a person resolved
+ * a conflict or committed a fix in the integration, or to verify and land again. A run that
+ * succeeded has nothing to continue.
+ */
+export const resume = (input: {
+  readonly repo: string | undefined
+  readonly runId: string | undefined
+  readonly planFromDisk: boolean
+  readonly display: Display
+}) =>
+  Effect.gen(function*() {
+    const { options, plan, runId, state, store, top } = yield* loadRun(input)
+    if (state.finished === "succeeded") return yield* new RunAlreadyFinished({ runId, status: state.finished })
     if (!input.display.quiet) {
+      const cut = cutOff(state)
       process.stderr.write(
-        `resuming run ${runId}: ${state.progress.settled}/${state.progress.total} tasks settled` +
-          `${state.pending.size + state.inFlight.size > 0 ? `, ${state.pending.size + state.inFlight.size} attempt(s) cut off` : ""}\n`
+        `resuming run ${runId}: ${state.progress.settled}/${state.progress.total} tasks settled${cut > 0 ? `, ${cut} attempt(s) cut off` : ""}\n`
       )
     }
     return yield* execute({
@@ -302,7 +327,119 @@ export const resume = (input: {
       runId,
       top,
       store,
-      resume: state.started === undefined ? undefined : state,
+      continuation: { retries: state.retries, land: state.landRequested },
+      display: input.display,
+      onNotStarted: Effect.void,
+      beforeRun: Effect.asVoid(endOrphans(runId, state.processes))
+    })
+  })
+
+/** `braid retry` named a task that cannot be run again. */
+export class NothingToRetry extends Schema.TaggedError<NothingToRetry>()("NothingToRetry", {
+  runId: Schema.String,
+  problem: Schema.String
+}) {
+  override get message(): string {
+    return `run ${this.runId}: ${this.problem}`
+  }
+}
+
+/** The run has not started (it has no journaled start), so it cannot be retried or landed. */
+export class RunNotStarted extends Schema.TaggedError<RunNotStarted>()("RunNotStarted", { runId: Schema.String }) {
+  override get message(): string {
+    return `run ${this.runId} never started; run its plan again with braid run`
+  }
+}
+
+/**
+ * Runs failed and needs-review tasks again (all of them, or the ones named), each with three
+ * fresh gate runs and the person's note in its feedback; tasks skipped because of them run
+ * too. Every other settled task keeps its result and commits; then the run integrates,
+ * verifies and lands as a run does.
+ */
+export const retry = (input: {
+  readonly repo: string | undefined
+  readonly runId: string | undefined
+  readonly tasks: ReadonlyArray<string>
+  readonly note: string | undefined
+  readonly planFromDisk: boolean
+  readonly display: Display
+}) =>
+  Effect.gen(function*() {
+    const { options, plan, runId, state, store, top } = yield* loadRun(input)
+    if (state.started === undefined) return yield* new RunNotStarted({ runId })
+    const statusOf = (id: string) => state.tasks.get(id)?.settled?.status
+    const retriable = (id: string) => statusOf(id) === "failed" || statusOf(id) === "needs-review"
+    for (const id of input.tasks) {
+      if (!plan.tasks.has(id)) return yield* new NothingToRetry({ runId, problem: `no task "${id}" in the plan` })
+      if (!retriable(id) && statusOf(id) !== "skipped") {
+        return yield* new NothingToRetry({ runId, problem: `task ${id} is ${statusOf(id) ?? "not settled"}; only failed, needs-review or skipped tasks are retried` })
+      }
+    }
+    const chosen = input.tasks.length > 0 ? [...input.tasks] : [...plan.tasks.keys()].filter(retriable)
+    // What was skipped because of them runs again too (it never ran).
+    const skipped = [...plan.tasks.keys()].filter((id) => statusOf(id) === "skipped" && !chosen.includes(id))
+    const tasks = [...chosen, ...skipped]
+    if (chosen.length === 0) return yield* new NothingToRetry({ runId, problem: "no task failed or needs review, so there is nothing to retry" })
+    const round = state.retries.length + 1
+    const request = new RunState.RetryRequested({
+      round,
+      tasks,
+      note: input.note ?? null,
+      at: DateTime.formatIso(yield* DateTime.now)
+    })
+    if (!input.display.quiet) {
+      process.stderr.write(`retrying in run ${runId} (round ${round}): ${tasks.join(", ")}\n`)
+    }
+    return yield* execute({
+      plan,
+      options,
+      runId,
+      top,
+      store,
+      continuation: { retries: [...state.retries, request], land: state.landRequested, request: { key: RunState.keys.retry(round), value: request } },
+      display: input.display,
+      onNotStarted: Effect.void,
+      beforeRun: Effect.asVoid(endOrphans(runId, state.processes))
+    })
+  })
+
+/** The run landed already. */
+export class AlreadyLanded extends Schema.TaggedError<AlreadyLanded>()("AlreadyLanded", {
+  runId: Schema.String,
+  commit: Schema.String,
+  target: Schema.String
+}) {
+  override get message(): string {
+    return `run ${this.runId} already landed ${this.commit.slice(0, 10)} on ${this.target}`
+  }
+}
+
+/**
+ * Lands a verified run later: a run made with `--no-land`, one whose landing was refused
+ * because the target moved (the target is merged into the integration and verified again,
+ * then fast-forwarded) or because the working tree had changes.
+ */
+export const land = (input: {
+  readonly repo: string | undefined
+  readonly runId: string | undefined
+  readonly planFromDisk: boolean
+  readonly display: Display
+}) =>
+  Effect.gen(function*() {
+    const { options, plan, runId, state, store, top } = yield* loadRun(input)
+    if (state.started === undefined) return yield* new RunNotStarted({ runId })
+    if (state.landed !== undefined && state.finished === "succeeded") {
+      return yield* new AlreadyLanded({ runId, commit: state.landed.commit, target: state.landed.target })
+    }
+    const request = new RunState.LandRequested({ at: DateTime.formatIso(yield* DateTime.now) })
+    return yield* execute({
+      plan,
+      options,
+      runId,
+      top,
+      store,
+      continuation: { retries: state.retries, land: true, request: { key: RunState.keys.landRequested, value: request } },
       display: input.display,
       onNotStarted: Effect.void,
       beforeRun: Effect.asVoid(endOrphans(runId, state.processes))

@@ -11,6 +11,8 @@ import * as ConflictResolver from "./ConflictResolver.js"
 import type * as Plan from "./Plan.js"
 import * as Progress from "./Progress.js"
 import * as RunReport from "./RunReport.js"
+import * as RunState from "./RunState.js"
+import * as Steps from "./Steps.js"
 import * as Workspace from "./Workspace.js"
 
 /** Detection failed: the workspace could not answer. */
@@ -56,13 +58,11 @@ export interface IntegrationInput {
   readonly order: ReadonlyArray<Plan.PlannedStream>
   readonly changed: ReadonlyMap<string, ReadonlyArray<string>>
   readonly strategy: Plan.ConflictStrategy
-  /** What a resumed run had already integrated (kept when the integration still holds it). */
-  readonly already?: {
-    readonly merged: ReadonlyArray<{ readonly stream: string; readonly commit: string }>
-    readonly conflicts: ReadonlyArray<RunReport.ConflictRecord>
-  }
+  /** The integration generation (one more for every retry): the merge steps' keys. */
+  readonly generation: number
 }
 
+/** What the integration did: every stream merged, every conflict, and where it stopped, if it did. */
 export interface IntegrationOutcome {
   readonly merged: ReadonlyArray<string>
   readonly conflicts: ReadonlyArray<RunReport.ConflictRecord>
@@ -70,116 +70,175 @@ export interface IntegrationOutcome {
   readonly stoppedAt: { readonly stream: string; readonly outcome: "blocked" | "failed" } | undefined
 }
 
+/** A conflict stopped the merge of a stream; nothing is journaled, so the merge runs again when the run is continued. */
+class MergeStopped {
+  constructor(readonly conflict: RunReport.ConflictRecord, readonly outcome: "blocked" | "failed") {}
+}
+
 /**
  * Tier two and resolution: merges the streams one at a time into the integration; before
  * each merge a probe (no working tree touched) finds the textual conflicts, which the
- * strategy then resolves.
+ * strategy then resolves. Each merge is a durable step (`integration/<g>/merge/<stream>`).
+ * A conflict left for a person (`manual`) is taken as resolved once they committed the merge
+ * (or left it resolved, not committed) with no conflict markers left.
  */
 export const integrate = (input: IntegrationInput) =>
   Effect.gen(function*() {
     const workspace = yield* Workspace.Workspace
     const progress = yield* Progress.Progress
     const resolver = yield* ConflictResolver.ConflictResolver
+    const steps = yield* Steps.Steps
     const failed = (stream: string) => (e: { readonly message: string }) => new IntegrationFailed({ stream, message: e.message })
+    const g = input.generation
 
     yield* workspace.beginIntegration().pipe(Effect.mapError(failed("(integration)")))
     const merged: Array<string> = []
     const conflicts: Array<RunReport.ConflictRecord> = []
-    // Keep what a resumed run had merged if the integration is still exactly there.
-    const already = input.already
-    const head = yield* workspace.head(Workspace.integrationLocation).pipe(Effect.mapError(failed("(integration)")))
-    if (already !== undefined && already.merged.length > 0 && already.merged.at(-1)!.commit === head) {
-      merged.push(...already.merged.map((m) => m.stream))
-      conflicts.push(...already.conflicts.filter((c) => c.outcome === "resolved" && merged.includes(c.streams[0]!)))
-    } else if (already !== undefined) {
-      yield* workspace.beginIntegration({ restart: true }).pipe(Effect.mapError(failed("(integration)")))
-    }
-    for (const stream of input.order) {
-      if (merged.includes(stream.name)) continue
-      const paths = yield* workspace.probeMerge(stream.name).pipe(
-        Effect.mapError((e) => new DetectionFailed({ message: `probing ${stream.name}: ${e.message}` }))
-      )
-      if (paths.length === 0) {
-        const outcome = yield* workspace.mergeStream(stream.name, "none").pipe(Effect.mapError(failed(stream.name)))
-        if (outcome._tag === "Conflicted") {
-          return yield* new IntegrationFailed({ stream: stream.name, message: `merge conflicted although the probe found none: ${outcome.paths.join(", ")}` })
-        }
-        merged.push(stream.name)
-        yield* progress.publish({ _tag: "StreamMerged", at: yield* now, stream: stream.name, commit: outcome.commit })
-        continue
-      }
-      // The integrated streams whose own changes touch the conflicted paths.
-      const against = input.order.filter((s) =>
-        merged.includes(s.name) && (input.changed.get(s.name) ?? []).some((f) => paths.includes(f))
-      )
-      const streams = [stream.name, ...against.map((s) => s.name)]
-      yield* progress.publish({ _tag: "ConflictDetected", at: yield* now, streams, paths: [...paths], kind: "textual" })
-      const record = (outcome: RunReport.ConflictRecord["outcome"], commit: string | null, detail: string) =>
-        Effect.gen(function*() {
-          const c = new RunReport.ConflictRecord({ streams, paths: [...paths], strategy: input.strategy, outcome, commit, detail })
-          conflicts.push(c)
-          yield* progress.publish({
-            _tag: "ConflictSettled",
-            at: yield* now,
-            streams,
+
+    const mergeOne = (stream: Plan.PlannedStream) =>
+      Effect.gen(function*() {
+        const fail = failed(stream.name)
+        const done = (commit: string, conflict: RunReport.ConflictRecord | null) =>
+          Effect.as(
+            progress.publish({ _tag: "StreamMerged", at: DateTime.formatIso(DateTime.unsafeNow()), stream: stream.name, commit }),
+            new RunState.Merged({ generation: g, stream: stream.name, commit, conflict })
+          )
+        const state = yield* workspace.mergeState(stream.name).pipe(Effect.mapError(fail))
+        const stopped = yield* steps.recall(RunState.keys.stopped(g, stream.name), RunState.Stopped)
+        // The integrated streams whose own changes touch these paths.
+        const against = (paths: ReadonlyArray<string>) =>
+          input.order.filter((s) => merged.includes(s.name) && (input.changed.get(s.name) ?? []).some((f) => paths.includes(f)))
+        const conflictOf = (paths: ReadonlyArray<string>, outcome: RunReport.ConflictRecord["outcome"], commit: string | null, detail: string) =>
+          new RunReport.ConflictRecord({
+            streams: [stream.name, ...against(paths).map((s) => s.name)],
             paths: [...paths],
             strategy: input.strategy,
             outcome,
             commit,
             detail
           })
-          return c
+        const settled = (c: RunReport.ConflictRecord) =>
+          progress.publish({
+            _tag: "ConflictSettled",
+            at: DateTime.formatIso(DateTime.unsafeNow()),
+            streams: c.streams,
+            paths: c.paths,
+            strategy: c.strategy,
+            outcome: c.outcome,
+            commit: c.commit,
+            detail: c.detail
+          })
+
+        // A conflict this run left for a person: resolved once no markers remain.
+        if (stopped._tag === "Some" && input.strategy === "manual" && (state.merged || state.open === stream.name)) {
+          const paths = stopped.value.conflict.paths
+          const files = workspace.integrationFiles()
+          const marked: Array<string> = []
+          for (const p of paths) {
+            const text = yield* files.read(p).pipe(Effect.mapError(fail))
+            if (text !== undefined && Workspace.hasConflictMarkers(text)) marked.push(p)
+          }
+          if (marked.length > 0) {
+            return yield* Effect.fail(
+              new MergeStopped(
+                conflictOf(paths, "blocked", null, `conflict markers remain in ${marked.join(", ")}${files.dir ? ` (in ${files.dir})` : ""}: remove them, commit the merge, then run braid resume`),
+                "blocked"
+              )
+            )
+          }
+          const commit = state.merged
+            ? yield* workspace.head(Workspace.integrationLocation).pipe(Effect.mapError(fail))
+            : yield* workspace.concludeMerge(stream.name).pipe(Effect.mapError(fail))
+          const c = conflictOf(paths, "resolved", commit, "resolved by a person")
+          yield* settled(c)
+          return yield* done(commit, c)
+        }
+        // A merge another process left open is redone from the journal.
+        if (state.open !== undefined) yield* workspace.abortMerge().pipe(Effect.mapError(fail))
+
+        const paths = yield* workspace.probeMerge(stream.name).pipe(
+          Effect.mapError((e) => new DetectionFailed({ message: `probing ${stream.name}: ${e.message}` }))
+        )
+        if (paths.length === 0) {
+          const outcome = yield* workspace.mergeStream(stream.name, "none").pipe(Effect.mapError(fail))
+          if (outcome._tag === "Conflicted") {
+            return yield* new IntegrationFailed({ stream: stream.name, message: `merge conflicted although the probe found none: ${outcome.paths.join(", ")}` })
+          }
+          return yield* done(outcome.commit, null)
+        }
+        const others = against(paths)
+        yield* progress.publish({
+          _tag: "ConflictDetected",
+          at: DateTime.formatIso(DateTime.unsafeNow()),
+          streams: [stream.name, ...others.map((s) => s.name)],
+          paths: [...paths],
+          kind: "textual"
         })
 
-      if (input.strategy === "priority") {
-        const best = Math.min(...against.map((s) => s.rank))
-        const streamWins = stream.rank < best
-        const winner = streamWins ? stream.name : against.filter((s) => s.rank === best).map((s) => s.name).join(", ")
-        const outcome = yield* workspace.mergeStream(stream.name, streamWins ? "stream" : "integration").pipe(
-          Effect.mapError(failed(stream.name))
-        )
-        if (outcome._tag === "Conflicted") {
-          return yield* new IntegrationFailed({ stream: stream.name, message: `conflict remained after priority merge: ${outcome.paths.join(", ")}` })
+        if (input.strategy === "priority") {
+          const best = Math.min(...others.map((s) => s.rank))
+          const streamWins = stream.rank < best
+          const winner = streamWins ? stream.name : others.filter((s) => s.rank === best).map((s) => s.name).join(", ")
+          const outcome = yield* workspace.mergeStream(stream.name, streamWins ? "stream" : "integration").pipe(Effect.mapError(fail))
+          if (outcome._tag === "Conflicted") {
+            return yield* new IntegrationFailed({ stream: stream.name, message: `conflict remained after priority merge: ${outcome.paths.join(", ")}` })
+          }
+          const c = conflictOf(paths, "resolved", outcome.commit, `${winner} has the higher priority; its side was kept for the conflicted hunks`)
+          yield* settled(c)
+          return yield* done(outcome.commit, c)
         }
-        yield* record("resolved", outcome.commit, `${winner} has the higher priority; its side was kept for the conflicted hunks`)
-        merged.push(stream.name)
-        yield* progress.publish({ _tag: "StreamMerged", at: yield* now, stream: stream.name, commit: outcome.commit })
-        continue
-      }
 
-      const opened = yield* workspace.mergeStream(stream.name, "none").pipe(Effect.mapError(failed(stream.name)))
-      if (opened._tag === "Merged") {
-        // The probe and the merge disagree only if the branches moved; trust the merge.
-        yield* record("resolved", opened.commit, "merged without conflict")
-        merged.push(stream.name)
-        continue
-      }
-      if (input.strategy === "manual") {
-        const dir = workspace.integrationFiles().dir
-        yield* record(
-          "blocked",
-          null,
-          `left for a person${dir ? ` in ${dir}` : ""}: edit ${opened.paths.join(", ")} to remove the conflict markers, commit the merge, then merge the remaining streams`
+        const opened = yield* workspace.mergeStream(stream.name, "none").pipe(Effect.mapError(fail))
+        if (opened._tag === "Merged") {
+          // The probe and the merge disagree only if the branches moved; trust the merge.
+          const c = conflictOf(paths, "resolved", opened.commit, "merged without conflict")
+          yield* settled(c)
+          return yield* done(opened.commit, c)
+        }
+        if (input.strategy === "manual") {
+          const dir = workspace.integrationFiles().dir
+          const c = conflictOf(
+            opened.paths,
+            "blocked",
+            null,
+            `left for a person${dir ? ` in ${dir}` : ""}: edit ${opened.paths.join(", ")} to remove the conflict markers, commit the merge, then run braid resume`
+          )
+          yield* steps.record(RunState.keys.stopped(g, stream.name), RunState.Stopped, new RunState.Stopped({ generation: g, stream: stream.name, conflict: c }))
+          yield* settled(c)
+          return yield* Effect.fail(new MergeStopped(c, "blocked"))
+        }
+        const resolution = yield* resolver.resolve({
+          runId: input.runId,
+          stream,
+          against: others,
+          paths: opened.paths,
+          files: workspace.integrationFiles()
+        }).pipe(
+          Effect.flatMap((r) => Effect.map(workspace.concludeMerge(stream.name), (commit) => ({ commit, summary: r.summary }))),
+          Effect.either
         )
-        return { merged, conflicts, stoppedAt: { stream: stream.name, outcome: "blocked" } } satisfies IntegrationOutcome
-      }
-      const resolution = yield* resolver.resolve({
-        runId: input.runId,
-        stream,
-        against,
-        paths: opened.paths,
-        files: workspace.integrationFiles()
-      }).pipe(
-        Effect.flatMap((r) => Effect.map(workspace.concludeMerge(stream.name), (commit) => ({ commit, summary: r.summary }))),
-        Effect.either
+        if (resolution._tag === "Left") {
+          const c = conflictOf(opened.paths, "failed", null, `${resolver.name} could not resolve: ${resolution.left.message}`)
+          yield* steps.record(RunState.keys.stopped(g, stream.name), RunState.Stopped, new RunState.Stopped({ generation: g, stream: stream.name, conflict: c }))
+          yield* settled(c)
+          return yield* Effect.fail(new MergeStopped(c, "failed"))
+        }
+        const c = conflictOf(opened.paths, "resolved", resolution.right.commit, `${resolver.name}: ${resolution.right.summary}`)
+        yield* settled(c)
+        return yield* done(resolution.right.commit, c)
+      })
+
+    for (const stream of input.order) {
+      const result = yield* steps.step(RunState.keys.merge(g, stream.name), RunState.Merged, mergeOne(stream)).pipe(
+        Effect.map((m) => ({ _tag: "Merged" as const, m })),
+        Effect.catchIf((e): e is MergeStopped => e instanceof MergeStopped, (s) => Effect.succeed({ _tag: "Stopped" as const, s }))
       )
-      if (resolution._tag === "Left") {
-        yield* record("failed", null, `${resolver.name} could not resolve: ${resolution.left.message}`)
-        return { merged, conflicts, stoppedAt: { stream: stream.name, outcome: "failed" } } satisfies IntegrationOutcome
+      if (result._tag === "Stopped") {
+        conflicts.push(result.s.conflict)
+        return { merged, conflicts, stoppedAt: { stream: stream.name, outcome: result.s.outcome } } satisfies IntegrationOutcome
       }
-      yield* record("resolved", resolution.right.commit, `${resolver.name}: ${resolution.right.summary}`)
       merged.push(stream.name)
-      yield* progress.publish({ _tag: "StreamMerged", at: yield* now, stream: stream.name, commit: resolution.right.commit })
+      if (result.m.conflict !== null) conflicts.push(result.m.conflict)
     }
     return { merged, conflicts, stoppedAt: undefined } satisfies IntegrationOutcome
   })

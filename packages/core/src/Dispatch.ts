@@ -2,10 +2,12 @@
  * Dispatch: every stream is a fiber running its tasks one after another; a task starts when
  * the tasks it depends on (in any stream) have settled and an agent slot is free. At most
  * `maxParallel` tasks hold a slot at once. A stream's failure never loses another's results.
+ * Each task's result is a durable step (`stream/<s>/task/<t>[/retry/<r>]`); a stream's
+ * worktree exists only while one of its tasks is at work.
  *
  * @since 0.1.0
  */
-import { Cause, DateTime, Deferred, Effect, Schedule } from "effect"
+import { Cause, DateTime, Deferred, Effect, type Schedule } from "effect"
 import * as Agent from "./Agent.js"
 import * as AgentSlots from "./AgentSlots.js"
 import type * as ExecutionPlan from "./ExecutionPlan.js"
@@ -15,6 +17,8 @@ import * as ProviderLimits from "./ProviderLimits.js"
 import * as QualityGate from "./QualityGate.js"
 import * as Review from "./Review.js"
 import * as RunReport from "./RunReport.js"
+import * as RunState from "./RunState.js"
+import * as Steps from "./Steps.js"
 import * as Workspace from "./Workspace.js"
 
 export interface DispatchInput {
@@ -22,24 +26,42 @@ export interface DispatchInput {
   readonly plan: Plan.Plan
   readonly execution: ExecutionPlan.ExecutionPlan
   readonly reviewRetry?: Schedule.Schedule<unknown, Review.ReviewFailed>
-  /** Results already settled (a resumed run does not run these again). */
-  readonly settled?: ReadonlyMap<string, RunReport.TaskResult>
-  /** Attempts recorded for tasks that had not settled. */
-  readonly recorded?: ReadonlyMap<string, ReadonlyArray<RunReport.AttemptRecord>>
-  /** Attempts committed but not reviewed (reviewed, not re-run). */
-  readonly pending?: ReadonlyMap<string, QualityGate.GateInput["pending"] & {}>
-  /** Attempts cut off before they were recorded: task id → attempt number. */
-  readonly inFlight?: ReadonlyMap<string, number>
-  /** Stream heads of settled tasks (what dependents bring in). */
-  readonly settledAt?: ReadonlyMap<string, string>
-  /** The latest session each unsettled task's agent noted (continued by its next attempt). */
-  readonly sessions?: ReadonlyMap<string, string>
+  /** Rounds of tasks a person asked to run again, oldest first (see `Orchestrator.Retry`). */
+  readonly retries?: ReadonlyArray<Retry>
 }
 
+/** A retry round: these tasks run again, each with three fresh gate runs and the note. */
+export interface Retry {
+  readonly round: number
+  readonly tasks: ReadonlyArray<string>
+  readonly note?: string | undefined
+}
+
+/** What dispatch did with one stream. */
 export interface StreamOutcome {
   readonly stream: Plan.PlannedStream
   readonly agent: string
   readonly results: ReadonlyArray<RunReport.TaskResult>
+}
+
+/** What dispatch did: every stream's tasks, and the first thing that halted work, if any did. */
+export interface DispatchOutcome {
+  readonly streams: ReadonlyArray<StreamOutcome>
+  /** Set when a task's outcome halted its stream or the run: the work is not integrated. */
+  readonly halted: string | undefined
+}
+
+/**
+ * The plan's gate-failure policy applied to one task's result: whether it stops the rest of
+ * its stream, or the whole run. The one place this policy is computed.
+ */
+export const haltOf = (plan: Plan.Plan, result: RunReport.TaskResult): { readonly stream?: string; readonly run?: string } => {
+  if (result.status !== "needs-review" && result.status !== "failed") return {}
+  const why = `task ${result.taskId} ${result.status}`
+  if (result.status === "failed") return { stream: why }
+  if (plan.onGateFailure === "fail-run") return { stream: why, run: `${why} (onGateFailure: fail-run)` }
+  if (plan.onGateFailure === "halt-stream") return { stream: why }
+  return {}
 }
 
 /** Carries a usage limit out of a stream's fiber past the handler that turns defects into task results. */
@@ -71,16 +93,21 @@ export const run = (input: DispatchInput) =>
     const reviewer = yield* Review.Reviewer
     const progress = yield* Progress.Progress
     const registry = yield* Agent.AgentRegistry
+    const steps = yield* Steps.Steps
     const { execution, plan } = input
     const slots = yield* AgentSlots.make(plan.maxParallel)
     const limits = yield* ProviderLimits.make(plan.limits, plan.maxParallel)
     const reviewRetry = input.reviewRetry ?? QualityGate.defaultReviewRetry
+    // The latest round each task is in, and the note a person gave it.
+    const rounds = new Map<string, Retry>()
+    for (const retry of input.retries ?? []) for (const t of retry.tasks) rounds.set(t, retry)
 
     const settledOf = new Map<string, Deferred.Deferred<RunReport.TaskResult>>()
     // The stream head each task settled at: what a dependent task brings into its own stream.
-    const settledAt = new Map<string, string>(input.settledAt ?? [])
+    const settledAt = new Map<string, string>()
     for (const id of plan.tasks.keys()) settledOf.set(id, yield* Deferred.make<RunReport.TaskResult>())
     let haltedBy: string | undefined
+    let firstHalt: string | undefined
 
     const skipped = (task: Plan.Task, reason: string) =>
       new RunReport.TaskResult({
@@ -99,31 +126,12 @@ export const run = (input: DispatchInput) =>
       stream: Plan.PlannedStream,
       agent: Agent.Service,
       task: Plan.Task,
+      at: { readonly key: string; readonly round: number; readonly note: string | undefined; readonly recover: boolean },
       earlier: ReadonlyArray<Agent.EarlierResult>,
       broughtIn: ReadonlyArray<Agent.BroughtIn>
     ) =>
       Effect.gen(function*() {
         const started = Date.now()
-        // An attempt cut off by a crash: if its commit made it into git it is reviewed,
-        // otherwise its half-done changes are dropped and it runs again.
-        let pending = input.pending?.get(task.id)
-        const cutOff = input.inFlight?.get(task.id)
-        if (pending === undefined && cutOff !== undefined) {
-          const found = yield* workspace.findAttempt(stream.name, { taskId: task.id, attempt: cutOff })
-          if (found !== undefined) {
-            pending = { attempt: cutOff, startedAt: DateTime.formatIso(yield* DateTime.now), change: found, summary: "(recovered from git after a crash)" }
-            yield* progress.publish({
-              _tag: "AttemptFinished",
-              at: pending.startedAt,
-              stream: stream.name,
-              taskId: task.id,
-              attempt: cutOff,
-              commit: found.commit,
-              files: found.files,
-              summary: pending.summary
-            })
-          } else yield* workspace.discard(stream.name)
-        }
         const outcome = yield* QualityGate.run({
           runId: input.runId,
           plan,
@@ -132,11 +140,12 @@ export const run = (input: DispatchInput) =>
           agent,
           earlier,
           broughtIn,
-          session: input.sessions?.get(task.id),
+          userNote: at.note,
           reviewRetry,
-          ...(input.recorded?.has(task.id) ? { recorded: input.recorded.get(task.id)! } : {}),
-          ...(pending !== undefined ? { pending } : {})
-        }, { workspace, reviewer, progress, limits }).pipe(
+          key: at.key,
+          round: at.round,
+          recover: at.recover
+        }, { steps, workspace, reviewer, progress, limits }).pipe(
           // A usage limit is not the task's failure: it stops the run, resumable.
           Effect.catchAll((failure) =>
             failure.error._tag === "UsageLimitReached" ? Effect.die(new UsageLimitStop(failure.error)) : Effect.fail(failure)
@@ -173,28 +182,33 @@ export const run = (input: DispatchInput) =>
         // What each task is told of the ones before it, built once per result.
         const earlierResults: Array<Agent.EarlierResult> = []
         let haltedStream: string | undefined
+        // The stream's worktree: opened when one of its tasks gets an agent slot, closed while
+        // it waits for another stream and once its last task has settled.
+        let open = false
+        const openTree = Effect.suspend(() =>
+          open ? Effect.succeed(false) : Effect.as(Effect.tap(workspace.openStream(stream.name), () => (open = true)), true)
+        )
+        const closeTree = (keep: boolean) =>
+          Effect.suspend(() => open ? Effect.tap(workspace.closeStream(stream.name, { keep }), () => (open = false)) : Effect.void)
+        yield* Effect.addFinalizer(() => Effect.orDie(closeTree(false)).pipe(Effect.catchAllDefect(() => Effect.void)))
+
         for (const task of stream.tasks) {
-          const done = input.settled?.get(task.id)
-          let result: RunReport.TaskResult
-          if (done !== undefined) {
-            result = new RunReport.TaskResult({ ...done, title: task.title })
-          } else {
-            // Wait for cross-stream dependencies without holding an agent slot.
+          const retry = rounds.get(task.id)
+          const round = retry?.round ?? 0
+          const key = RunState.keys.task(stream.name, task.id, round)
+          const settle = Effect.gen(function*() {
+            // Wait for cross-stream dependencies without holding an agent slot or a worktree.
+            const pending = yield* Effect.filter(plan.dependsOn.get(task.id) ?? [], (d) =>
+              Effect.map(Deferred.isDone(settledOf.get(d)!), (done) => !done))
+            if (pending.length > 0) yield* closeTree(false)
             const deps = yield* Effect.forEach(plan.dependsOn.get(task.id) ?? [], (d) => Deferred.await(settledOf.get(d)!))
             const blocking = deps.find((d) => d.status === "failed" || d.status === "skipped")
+            let result: RunReport.TaskResult
             if (haltedBy !== undefined) result = skipped(task, `not started: ${haltedBy}`)
             else if (haltedStream !== undefined) result = skipped(task, `not started: ${haltedStream}`)
             else if (blocking !== undefined) {
               result = skipped(task, `not started: dependency ${blocking.taskId} ${blocking.status}`)
             } else {
-              // A task sees the work of the tasks it depends on in other streams.
-              const absorbed = yield* Effect.forEach(deps, (dep) => {
-                const from = plan.streamOf.get(dep.taskId)!
-                const at = settledAt.get(dep.taskId)
-                return from === stream.name || at === undefined
-                  ? Effect.void
-                  : Effect.asVoid(workspace.absorb(stream.name, at, `${dep.taskId} from stream ${from}`))
-              }, { discard: true }).pipe(Effect.either)
               const earlier = earlierResults.slice()
               const broughtIn = deps.filter((d) => plan.streamOf.get(d.taskId) !== stream.name).map((d) => ({
                 taskId: d.taskId,
@@ -204,30 +218,41 @@ export const run = (input: DispatchInput) =>
                 changedFiles: changedFilesOf(d)
               }))
               const priority = [-(execution.criticalPath.get(task.id) ?? 1), stream.rank, stream.name]
-              result = absorbed._tag === "Left"
-                ? new RunReport.TaskResult({ ...skipped(task, absorbed.left.message), status: "failed" })
-                : yield* slots.withSlot(priority)(
+              result = yield* slots.withSlot(priority)(
+                Effect.gen(function*() {
                   // The run may have been halted (fail-run) while this task waited for a slot.
-                  Effect.suspend(() =>
-                    haltedBy !== undefined
-                      ? Effect.succeed(skipped(task, `not started: ${haltedBy}`))
-                      : runTask(stream, agent, task, earlier, broughtIn)
-                  )
-                )
+                  if (haltedBy !== undefined) return skipped(task, `not started: ${haltedBy}`)
+                  const opened = yield* openTree
+                  // A task sees the work of the tasks it depends on in other streams.
+                  const absorbed = yield* Effect.forEach(deps, (dep) => {
+                    const from = plan.streamOf.get(dep.taskId)!
+                    const at = settledAt.get(dep.taskId)
+                    return from === stream.name || at === undefined
+                      ? Effect.void
+                      : Effect.asVoid(workspace.absorb(stream.name, at, `${dep.taskId} from stream ${from}`))
+                  }, { discard: true }).pipe(Effect.either)
+                  if (absorbed._tag === "Left") return new RunReport.TaskResult({ ...skipped(task, absorbed.left.message), status: "failed" })
+                  return yield* runTask(stream, agent, task, { key, round, note: retry?.note, recover: opened }, earlier, broughtIn)
+                })
+              )
             }
-            settledAt.set(task.id, yield* workspace.head(Workspace.streamLocation(stream.name)))
-            yield* progress.publish({
-              _tag: "TaskSettled",
-              at: yield* now,
-              stream: stream.name,
-              taskId: task.id,
-              status: result.status,
-              score: result.quality?.score ?? null,
-              error: result.error ?? null,
-              durationMs: result.durationMs,
-              head: settledAt.get(task.id) ?? null
-            })
-          }
+            const head = yield* workspace.head(Workspace.streamLocation(stream.name))
+            return new RunState.Settled({ stream: stream.name, round, result, head })
+          })
+          const settled = yield* steps.step(key, RunState.Settled, settle)
+          const result = new RunReport.TaskResult({ ...settled.result, title: task.title }, true)
+          if (settled.head !== null) settledAt.set(task.id, settled.head)
+          yield* progress.publish({
+            _tag: "TaskSettled",
+            at: yield* now,
+            stream: stream.name,
+            taskId: task.id,
+            status: result.status,
+            score: result.quality?.score ?? null,
+            error: result.error ?? null,
+            durationMs: result.durationMs,
+            head: settled.head
+          })
           results.push(result)
           earlierResults.push({
             taskId: result.taskId,
@@ -237,19 +262,19 @@ export const run = (input: DispatchInput) =>
             changedFiles: changedFilesOf(result)
           })
           yield* Deferred.succeed(settledOf.get(task.id)!, result)
-          if (result.status === "needs-review" || result.status === "failed") {
-            const why = `task ${task.id} ${result.status}`
-            if (result.status === "failed" || plan.onGateFailure === "halt-stream") {
-              haltedStream ??= `${why} earlier in stream ${stream.name}`
-            }
-            if (plan.onGateFailure === "fail-run" && result.status === "needs-review") {
-              haltedBy ??= `${why} (onGateFailure: fail-run)`
-            }
+          const halt = haltOf(plan, result)
+          if (halt.stream !== undefined) {
+            haltedStream ??= `${halt.stream} earlier in stream ${stream.name}`
+            firstHalt ??= halt.stream
           }
+          if (halt.run !== undefined) haltedBy ??= halt.run
         }
+        // A stream with a task that failed or needs review keeps its worktree for a person.
+        yield* closeTree(results.some((r) => r.status === "failed" || r.status === "needs-review"))
         yield* progress.publish({ _tag: "StreamFinished", at: yield* now, stream: stream.name })
         return { stream, agent: agent.name, results } satisfies StreamOutcome
       }).pipe(
+        Effect.scoped,
         // A defect in one stream must not lose the others: record it on its unsettled tasks.
         Effect.catchAllCause((cause) =>
           Cause.isInterruptedOnly(cause) || usageLimitIn(cause) !== undefined ? Effect.failCause(cause) : Effect.gen(function*() {
@@ -265,6 +290,7 @@ export const run = (input: DispatchInput) =>
                 results.push(failed)
               }
             }
+            firstHalt ??= `stream ${stream.name} failed: ${message}`
             return { stream, agent: "unknown", results } satisfies StreamOutcome
           })
         )
@@ -273,10 +299,11 @@ export const run = (input: DispatchInput) =>
     // Every stream is its own fiber; the agent slots, not the fiber count, cap the work.
     // A usage limit in one stream interrupts the others: their attempts are cut off and run
     // again on resume, as after a crash.
-    return yield* Effect.forEach(plan.streams, runStream, { concurrency: "unbounded" }).pipe(
+    const streams = yield* Effect.forEach(plan.streams, runStream, { concurrency: "unbounded" }).pipe(
       Effect.catchAllCause((cause): Effect.Effect<never, Agent.UsageLimitReached | Workspace.WorkspaceError> => {
         const limit = usageLimitIn(cause)
         return limit === undefined ? Effect.failCause(cause) : Effect.fail(limit)
       })
     )
+    return { streams, halted: firstHalt ?? haltedBy } satisfies DispatchOutcome
   })

@@ -12,6 +12,7 @@ import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import * as Journal from "./Journal.js"
 import * as RunStore from "./RunStore.js"
+import * as Steps from "./Steps.js"
 
 const failed = (operation: string) => (e: unknown) =>
   new RunStore.StoreFailed({ operation, message: e instanceof Error ? e.message : String(e) })
@@ -112,10 +113,10 @@ export const make = (dir: string): RunStore.Service => {
           flushing = false
         }
         return {
-          append: (event) =>
+          append: (entry) =>
             Effect.suspend(() => {
               const done = Deferred.unsafeMake<void, RunStore.StoreFailed>(FiberId.none)
-              pending.push({ text: Journal.line(++seq, event), done })
+              pending.push({ text: Journal.line(++seq, new Date().toISOString(), entry), done })
               if (!flushing) void flush()
               return Deferred.await(done)
             })
@@ -201,6 +202,10 @@ export const make = (dir: string): RunStore.Service => {
   }
   return service
 }
+
+/** Durable steps over a stored run's journal: what it holds replays, new results are appended. */
+export const steps = (records: ReadonlyArray<Journal.Record>, writer: RunStore.JournalWriter): Steps.Service =>
+  Steps.make(records, writer.append)
 
 /** A file run store layer rooted at `dir`. */
 export const layer = (dir: string): Layer.Layer<RunStore.RunStore> => Layer.succeed(RunStore.RunStore, make(dir))

@@ -1,23 +1,25 @@
 /**
- * The journal of a run: one Schema-encoded record per line, each with the schema version,
- * a sequence number and the stable key of the step it belongs to. Replaying it maps records
- * to steps by meaning (`stream/<name>/task/<id>/attempt/<n>`, `conflict/<paths>`, `verify`,
- * `land`), never by position.
+ * The journal of a run: one record per line, each with the schema version, a sequence
+ * number, the time it was written, the stable key of its step (`run`,
+ * `stream/<name>/task/<id>/attempt/<n>`, `integration/<g>/merge/<stream>`, `land/<commit>`…)
+ * and the step's Schema-encoded value (see `RunState`). It is what `Steps` replays; progress
+ * events are not part of it.
  *
  * @since 0.1.0
  */
 import { Either, Schema } from "effect"
-import * as Progress from "./Progress.js"
+import type * as Steps from "./Steps.js"
 
 /** The journal format this build writes and reads. */
-export const SCHEMA_VERSION = 1
+export const SCHEMA_VERSION = 2
 
 /** One journal line. */
 export const Record = Schema.Struct({
   v: Schema.Number,
   seq: Schema.Number,
+  at: Schema.String,
   key: Schema.String,
-  event: Progress.RunEvent
+  value: Schema.Unknown
 })
 export type Record = typeof Record.Type
 
@@ -43,48 +45,22 @@ export class JournalTooNew extends Schema.TaggedError<JournalTooNew>()("JournalT
   }
 }
 
-/** The stable key of the step an event belongs to. */
-export const stepKey = (event: Progress.RunEvent): string => {
-  switch (event._tag) {
-    case "RunStarted":
-      return "run"
-    case "StreamStarted":
-    case "StreamFinished":
-      return `stream/${event.stream}`
-    case "AttemptStarted":
-    case "AttemptFinished":
-    case "ReviewRecorded":
-    case "ReviewRetried":
-    case "AgentSession":
-    case "AgentProcess":
-    case "ProviderWaited":
-      return `stream/${event.stream}/task/${event.taskId}/attempt/${event.attempt}`
-    case "TaskSettled":
-      return `stream/${event.stream}/task/${event.taskId}`
-    case "ConflictDetected":
-    case "ConflictSettled":
-      return `conflict/${[...event.paths].sort().join(",")}`
-    case "StreamMerged":
-      return `merge/${event.stream}`
-    case "VerificationFinished":
-      return "verify"
-    case "Landed":
-      return "land"
-    case "RunFinished":
-    case "RunInterrupted":
-      return "run"
+/** The journal was written by an earlier braid, whose runs this one cannot continue. */
+export class JournalTooOld extends Schema.TaggedError<JournalTooOld>()("JournalTooOld", {
+  file: Schema.String,
+  line: Schema.Number,
+  version: Schema.Number
+}) {
+  override get message(): string {
+    return `${this.file}:${this.line}: journal schema version ${this.version} was written by an earlier braid; this one (${SCHEMA_VERSION}) cannot continue it: finish it with that braid, or remove it with braid clean`
   }
 }
 
 const decodeRecord = Schema.decodeUnknownEither(Record)
 
-/**
- * One line of journal text (with its newline). Events are plain data whose encoded form is
- * their own shape, so they are written with `JSON.stringify` (reading decodes them through
- * the Schema); a test holds the two in step.
- */
-export const line = (seq: number, event: Progress.RunEvent): string =>
-  `${JSON.stringify({ v: SCHEMA_VERSION, seq, key: stepKey(event), event })}\n`
+/** One line of journal text (with its newline); the entry's value is already Schema-encoded. */
+export const line = (seq: number, at: string, entry: Steps.Entry): string =>
+  `${JSON.stringify({ v: SCHEMA_VERSION, seq, at, key: entry.key, value: entry.value })}\n`
 
 export interface Parsed {
   readonly records: ReadonlyArray<Record>
@@ -96,7 +72,7 @@ export interface Parsed {
  * Parses journal text. A torn last line (no newline, or not valid JSON) is ignored with a
  * warning; any other bad line is an error naming it; a newer schema version is refused.
  */
-export const parse = (file: string, text: string): Either.Either<Parsed, JournalCorrupt | JournalTooNew> => {
+export const parse = (file: string, text: string): Either.Either<Parsed, JournalCorrupt | JournalTooNew | JournalTooOld> => {
   const lines = text.split("\n")
   const complete = text.endsWith("\n") || text === ""
   // After the split, the last element is "" when the text ends with a newline.
@@ -118,6 +94,7 @@ export const parse = (file: string, text: string): Either.Either<Parsed, Journal
     }
     const v = typeof json === "object" && json !== null && "v" in json ? (json as { v: unknown }).v : undefined
     if (typeof v === "number" && v > SCHEMA_VERSION) return Either.left(new JournalTooNew({ file, line: i + 1, version: v }))
+    if (typeof v === "number" && v < SCHEMA_VERSION) return Either.left(new JournalTooOld({ file, line: i + 1, version: v }))
     const decoded = decodeRecord(json)
     if (Either.isLeft(decoded)) {
       if (i === last && !complete) {

@@ -58,7 +58,7 @@ export interface State {
   readonly merged: Map<string, string>
   target: string
   landed: string | undefined
-  /** `<stream>/<task>/<attempt>` → the commit that recorded it, and its files. */
+  /** An attempt's step key (`Workspace.attemptStep`) → the commit that recorded it, and its files. */
   readonly attempts: Map<string, { readonly commit: string; readonly files: ReadonlyArray<string> }>
 }
 
@@ -144,6 +144,8 @@ export const make = (options: Options = {}) =>
           }
           return { base: baseCommit, target: state.target, targetAt: state.landed ?? baseCommit }
         }),
+      openStream: (stream) => Effect.asVoid(side(stream)),
+      closeStream: () => Effect.void,
       files: (stream) => filesOf(() => state.streams.get(stream), `stream "${stream}"`),
       commitAttempt: (stream, attempt) =>
         Effect.map(side(stream), (s) => {
@@ -154,7 +156,7 @@ export const make = (options: Options = {}) =>
           if (files.length === 0) return new Workspace.AttemptChange({ commit: null, files: [] })
           s.head = record(s.files)
           for (const f of files) s.own.add(f)
-          state.attempts.set(`${stream}/${attempt.taskId}/${attempt.attempt}`, { commit: s.head, files })
+          state.attempts.set(Workspace.attemptStep(stream, attempt), { commit: s.head, files })
           return new Workspace.AttemptChange({ commit: s.head, files })
         }),
       absorb: (stream, commit) =>
@@ -184,6 +186,8 @@ export const make = (options: Options = {}) =>
           return s.head
         }),
       // Memory workspaces are only written through their own `Files`: nothing can stray.
+      // Nothing outside a memory workspace can be written to: no strays, nothing to mark.
+      attempting: () => Effect.void,
       strays: () => Effect.succeed([]),
       discard: (stream) =>
         Effect.map(side(stream), (s) => {
@@ -192,7 +196,7 @@ export const make = (options: Options = {}) =>
         }),
       findAttempt: (stream, attempt) =>
         Effect.map(side(stream), (s) => {
-          const found = state.attempts.get(`${stream}/${attempt.taskId}/${attempt.attempt}`)
+          const found = state.attempts.get(Workspace.attemptStep(stream, attempt))
           return found !== undefined && found.commit === s.head
             ? new Workspace.AttemptChange({ commit: found.commit, files: found.files })
             : undefined
@@ -240,11 +244,9 @@ export const make = (options: Options = {}) =>
           if (state.integration === undefined || options?.restart === true) {
             state.integration = { files: state.base, head: baseCommit, own: new Set(), touched: new Set() }
             state.merged.clear()
-          } else {
-            // An open merge left behind is abandoned: back to the last commit.
-            state.integration.files = state.commits.get(state.integration.head)!
+            state.open = undefined
           }
-          state.open = undefined
+          // An open merge stays: it may be a person's (the merge step decides, see mergeState).
         }),
       probeMerge: (stream) =>
         Effect.gen(function*() {
@@ -283,6 +285,18 @@ export const make = (options: Options = {}) =>
           return { _tag: "Merged", commit: i.head } as const
         }),
       integrationFiles: () => filesOf(() => state.integration, "the integration"),
+      mergeState: (stream) =>
+        Effect.map(side(stream), (s) => ({
+          merged: s.head === baseCommit || state.merged.get(stream) === s.head,
+          open: state.open?.stream
+        })),
+      abortMerge: () =>
+        Effect.sync(() => {
+          if (state.integration !== undefined) state.integration.files = state.commits.get(state.integration.head)!
+          state.open = undefined
+        }),
+      // Nothing else moves the memory target.
+      catchUp: () => Effect.succeed(null),
       concludeMerge: (stream) =>
         Effect.gen(function*() {
           const i = yield* integration()

@@ -13,9 +13,11 @@ import * as ExecutionPlan from "./ExecutionPlan.js"
 import * as Landing from "./Landing.js"
 import type * as Plan from "./Plan.js"
 import * as Progress from "./Progress.js"
-import type * as Replay from "./Replay.js"
 import type * as Review from "./Review.js"
-import * as RunReport from "./RunReport.js"
+import type * as RunReport from "./RunReport.js"
+import * as RunOutcome from "./RunOutcome.js"
+import * as RunState from "./RunState.js"
+import * as Steps from "./Steps.js"
 import * as Verification from "./Verification.js"
 import * as Workspace from "./Workspace.js"
 
@@ -29,8 +31,10 @@ export interface RunOptions {
   readonly keepWorktrees?: boolean
   /** Backoff for a failing reviewer (default: exponential from 500 ms, 4 retries). */
   readonly reviewRetry?: Schedule.Schedule<unknown, Review.ReviewFailed>
-  /** Continue a run from its journal: settled work is not done again. */
-  readonly resume?: Replay.State
+  /** Rounds of tasks to run again, oldest first (`braid retry`); settled tasks keep their results. */
+  readonly retries?: ReadonlyArray<Dispatch.Retry>
+  /** Before verifying, merge the target into the integration if it moved since (`braid land`). */
+  readonly catchUp?: boolean
 }
 
 /** Every error that stops a run before it can produce a report. */
@@ -55,185 +59,144 @@ export const makeRunId = (date: Date = new Date()): string =>
 
 const iso = DateTime.now.pipe(Effect.map(DateTime.formatIso))
 
-/** Runs a plan to its report. */
+/**
+ * Runs a plan to its report. Every result that matters is a durable step (`Steps`; in memory
+ * unless the caller provides a journal), so running the same run again over its journal
+ * continues it: settled work replays, the rest runs. The workspace is a scoped resource: on
+ * every way out (success, failure, interruption, defect) what the run does not keep is
+ * removed — worktrees of streams with a failed or needs-review task, and the integration's
+ * after a conflict left for a person or a failed verification, stay for a person to look at.
+ */
 export const run = (plan: Plan.Plan, options: RunOptions = {}): Effect.Effect<RunReport.RunReport, RunError, RunServices> =>
+  Effect.gen(function*() {
+    const steps = yield* Effect.serviceOption(Steps.Steps)
+    return yield* runWith(plan, options).pipe(
+      Effect.provideService(Steps.Steps, steps._tag === "Some" ? steps.value : Steps.memory().service)
+    )
+  })
+
+const runWith = (plan: Plan.Plan, options: RunOptions) =>
   Effect.gen(function*() {
     const registry = yield* Agent.AgentRegistry
     const workspace = yield* Workspace.Workspace
     const progress = yield* Progress.Progress
-    const resume = options.resume
-    const runId = options.runId ?? resume?.started?.runId ?? makeRunId()
+    const steps = yield* Steps.Steps
     const land = options.land ?? true
     const startedAt = yield* iso
     const started = Date.now()
     const execution = ExecutionPlan.make(plan)
+    const retries = options.retries ?? []
+    const generation = retries.reduce((g, r) => Math.max(g, r.round), 0)
 
     // Refuse before anything starts: every task needs an agent, the repository must be usable.
     yield* registry.check(plan)
-    const prepared = yield* workspace.prepare({
-      runId,
-      streams: plan.streams.map((s) => ({ name: s.name })),
-      land,
-      ...(resume?.started ? { resume: { base: resume.started.base, targetAt: resume.started.targetAt } } : {})
-    })
-    if (resume?.started === undefined) {
-      yield* progress.publish({
-      _tag: "RunStarted",
-      at: startedAt,
-      runId,
-      streams: plan.streams.map((s) => s.name),
-      tasks: plan.tasks.size,
-      base: prepared.base,
-      target: prepared.target,
-      targetAt: prepared.targetAt
-    })
-    }
+    const setup = { runId: options.runId ?? makeRunId(), streams: plan.streams.map((s) => ({ name: s.name })), land, openStreams: false }
+    const begun = yield* steps.step(
+      RunState.keys.run,
+      RunState.Started,
+      Effect.gen(function*() {
+        const prepared = yield* workspace.prepare(setup)
+        yield* progress.publish({
+          _tag: "RunStarted",
+          at: startedAt,
+          runId: setup.runId,
+          streams: plan.streams.map((s) => s.name),
+          tasks: plan.tasks.size,
+          base: prepared.base,
+          target: prepared.target,
+          targetAt: prepared.targetAt
+        })
+        return new RunState.Started({ ...prepared, runId: setup.runId, streams: plan.streams.map((s) => s.name), tasks: plan.tasks.size, at: startedAt })
+      })
+    )
+    const runId = begun.runId
+    // What the workspace keeps for a person, decided by the outcome (see the release below).
+    let keepIntegration = false
+    // Prepared again from what the run recorded (at once when it has just been prepared).
+    yield* Effect.acquireRelease(
+      workspace.prepare({ ...setup, runId, resume: { base: begun.base, targetAt: begun.targetAt } }),
+      () =>
+        workspace.release({ keepWorktrees: options.keepWorktrees ?? false, keepIntegration }).pipe(
+          // Releasing is tidying up: a failure here must not hide the run's outcome.
+          Effect.catchAll(() => Effect.void)
+        )
+    )
 
-    const dispatched = yield* Dispatch.run({
+    const dispatch = yield* Dispatch.run({
       runId,
       plan,
       execution,
-      ...(options.reviewRetry ? { reviewRetry: options.reviewRetry } : {}),
-      ...(resume
-        ? {
-          settled: resume.settled,
-          settledAt: resume.settledAt,
-          recorded: resume.recorded,
-          pending: resume.pending,
-          inFlight: resume.inFlight,
-          sessions: resume.sessions
-        }
-        : {})
+      retries,
+      ...(options.reviewRetry ? { reviewRetry: options.reviewRetry } : {})
     })
     const changed = new Map<string, ReadonlyArray<string>>()
     for (const s of plan.streams) changed.set(s.name, yield* workspace.changedFiles(s.name))
-    const streamResults = dispatched.map((d) => {
-      const results = d.results.map((t) => new RunReport.TaskResult({ ...t, usage: RunReport.usageOfAttempts(t.attempts) }, true))
-      return new RunReport.StreamResult({
-        streamName: d.stream.name,
-        streamType: d.stream.type,
-        role: Agent.roleOf(d.stream),
-        agent: d.agent,
-        results,
-        changedFiles: changed.get(d.stream.name) ?? [],
-        usage: RunReport.sumUsage(results.map((t) => t.usage!))
-      }, true)
-    })
-    const tasks = streamResults.flatMap((s) => s.results)
-    const count = (status: RunReport.TaskStatus) => tasks.filter((t) => t.status === status).length
-    const notCompleted = tasks.length - count("completed")
-    const halted = tasks.some((t) => t.status === "failed") ||
-      (plan.onGateFailure !== "continue" && count("needs-review") > 0)
 
     // Conflicts: overlaps always; the integration only when the streams' work can be merged.
     const overlaps = yield* Conflicts.detectOverlaps(plan.streams.map((s) => ({ stream: s.name, files: changed.get(s.name)! })))
     const order = execution.integrationOrder.map((name) => plan.streams.find((s) => s.name === name)!)
       .filter((s) => (changed.get(s.name) ?? []).length > 0)
-    // A resumed run keeps the integration it had only if no stream moved since: every task
-    // had settled before the crash, so no branch changed.
-    const keep = resume !== undefined && plan.streams.every((s) => s.tasks.every((t) => resume.settled.has(t.id)))
-    const integration = halted ? undefined : yield* Conflicts.integrate({
-      runId,
-      plan,
-      order,
-      changed,
-      strategy: plan.conflictStrategy,
-      ...(resume !== undefined ? { already: keep ? { merged: resume.merged, conflicts: resume.conflicts } : { merged: [], conflicts: [] } } : {})
-    })
-    const conflictReport = new RunReport.ConflictReport({ overlaps, conflicts: integration?.conflicts ?? [] })
+    const integration = dispatch.halted !== undefined
+      ? undefined
+      : yield* Conflicts.integrate({ runId, plan, order, changed, strategy: plan.conflictStrategy, generation })
 
-    const integrationHead = integration !== undefined && integration.stoppedAt === undefined
+    let head = integration !== undefined && integration.stoppedAt === undefined
       ? yield* workspace.head(Workspace.integrationLocation)
       : undefined
-    // Verification that passed on this very commit is not run again.
-    const verification = integrationHead === undefined
-      ? new RunReport.VerificationReport({ ran: false, passed: false, commit: null, checks: [], durationMs: 0 })
-      : resume?.verification?.passed === true && resume.verification.commit === integrationHead
-      ? resume.verification
-      : yield* Verification.verify(plan.verify)
-
-    const nextSteps: Array<string> = []
-    let reason: string | undefined
-    if (halted) reason = `not integrated: ${notCompleted} task(s) did not complete`
-    else if (integration?.stoppedAt !== undefined) reason = `integration stopped at stream ${integration.stoppedAt.stream} (conflict ${integration.stoppedAt.outcome})`
-    else if (!verification.passed && verification.ran) reason = "integration verification failed"
-    else if (notCompleted > 0) reason = `${notCompleted} task(s) need review`
-    else if (!land) reason = "landing not requested (--no-land)"
-
-    let landing: Workspace.Landing | undefined = resume?.landed?.commit === integrationHead ? resume?.landed : undefined
-    if (reason === undefined && landing === undefined) {
-      const landed = yield* Landing.land().pipe(Effect.either)
-      if (landed._tag === "Right") landing = landed.right
-      else reason = `landing refused: ${landed.left.message}`
+    const tasks = dispatch.streams.flatMap((s) => s.results)
+    const ready = head !== undefined && tasks.every((t) => t.status === "completed")
+    let landing: RunOutcome.LandingOutcome = !ready ? { _tag: "NotReached" } : { _tag: "NotRequested" }
+    // `braid land`: the target may have moved since; its new commits are merged in and verified too.
+    let refused: string | undefined
+    if (ready && land && options.catchUp === true) {
+      const caught = yield* workspace.catchUp().pipe(Effect.either)
+      if (caught._tag === "Left") refused = caught.left.message
+      else if (caught.right !== null) head = caught.right
     }
-
-    const integrationDir = workspace.integrationFiles().dir
-    for (const t of tasks) {
-      if (t.status === "needs-review") {
-        nextSteps.push(`Review task ${t.taskId}: it scored ${t.quality?.score ?? "–"} (< ${plan.qualityThreshold}) after ${t.attempts.length} attempts.`)
+    // Verification of this very commit runs once; a new commit (a person's fix) is verified again.
+    const verification = head === undefined || refused !== undefined
+      ? undefined
+      : (yield* steps.step(
+        RunState.keys.verify(generation, head),
+        RunState.Verified,
+        Effect.map(Verification.verify(plan.verify), (report) => new RunState.Verified({ generation, report }))
+      )).report
+    if (refused !== undefined) landing = { _tag: "Refused", message: refused }
+    else if (verification !== undefined && verification.ran && !verification.passed) landing = { _tag: "NotReached" }
+    else if (ready && land && head !== undefined) {
+      const landed = yield* steps.step(
+        RunState.keys.land(head),
+        RunState.Landed,
+        Effect.map(Landing.land(), (l) => new RunState.Landed({ landing: l }))
+      ).pipe(Effect.either)
+      if (landed._tag === "Right") landing = { _tag: "Landed", landing: landed.right.landing }
+      else {
+        landing = { _tag: "Refused", message: landed.left.message }
+        yield* steps.record(RunState.keys.landRefused, RunState.LandingRefused, new RunState.LandingRefused({ commit: head, message: landed.left.message }))
       }
-      if (t.status === "failed") nextSteps.push(`Task ${t.taskId} failed: ${t.error ?? "unknown error"}.`)
-    }
-    for (const c of conflictReport.conflicts) if (c.outcome !== "resolved") nextSteps.push(`Conflict ${c.streams.join(" ↔ ")} (${c.outcome}): ${c.detail}`)
-    if (verification.ran && !verification.passed && integrationDir) {
-      nextSteps.push(`Verification failed: inspect the integration in ${integrationDir}.`)
-    }
-    if (landing === undefined && integration !== undefined && integration.stoppedAt === undefined && integrationDir) {
-      nextSteps.push(`The integrated result is in ${integrationDir}.`)
     }
 
-    const status: RunReport.RunStatus = integration?.stoppedAt?.outcome === "blocked"
-      ? "blocked"
-      : count("failed") > 0 || integration?.stoppedAt !== undefined || (verification.ran && !verification.passed) ||
-          (reason?.startsWith("landing refused") ?? false)
-      ? "failed"
-      : notCompleted > 0
-      ? "needs-review"
-      : "succeeded"
-
-    const finishedAt = yield* iso
-    // Journaled before the worktrees go: a crash during release leaves a finished run whose
-    // leftovers `braid clean` removes, never a half-released run to resume.
-    yield* progress.publish({ _tag: "RunFinished", at: finishedAt, status })
-    yield* workspace.release({ keepWorktrees: (options.keepWorktrees ?? false) || status !== "succeeded" })
-
-    const usage = RunReport.sumUsage(streamResults.map((s) => s.usage!))
-    return new RunReport.RunReport({
+    const outcomes: RunOutcome.Outcomes = {
       runId,
-      projectName: plan.projectName,
-      featureName: plan.featureName,
-      status,
-      success: status === "succeeded",
-      startedAt,
-      finishedAt,
+      plan,
+      startedAt: begun.at,
+      finishedAt: yield* iso,
       durationMs: Date.now() - started,
-      qualityThreshold: plan.qualityThreshold,
-      maxParallel: plan.maxParallel,
-      streamResults,
-      conflictsFound: overlaps.length > 0 || conflictReport.conflicts.length > 0,
-      conflictReport,
-      integrationResult: verification,
-      mergeResult: new RunReport.MergeResult({
-        landed: landing !== undefined,
-        target: landing?.target ?? prepared.target,
-        commit: landing?.commit ?? null,
-        previous: landing?.previous ?? null,
-        mergedStreams: integration?.merged ?? [],
-        ...(reason !== undefined ? { reason } : {})
-      }),
-      summary: new RunReport.Summary({
-        totalTasks: tasks.length,
-        completedTasks: count("completed"),
-        needsReviewTasks: count("needs-review"),
-        failedTasks: count("failed"),
-        skippedTasks: count("skipped"),
-        streams: streamResults.map((s) => ({
-          name: s.streamName,
-          tasksCompleted: s.results.filter((r) => r.status === "completed").length,
-          totalTasks: s.results.length
-        }))
-      }),
-      usage,
-      nextSteps
-    })
-  })
+      target: begun.target,
+      dispatch,
+      changed,
+      overlaps,
+      integration,
+      verification,
+      landing,
+      integrationDir: workspace.integrationFiles().dir
+    }
+    const status = RunOutcome.status(outcomes)
+    // A conflict left for a person, or a failed verification: the integration's worktree stays.
+    keepIntegration = integration?.stoppedAt?.outcome === "blocked" || (verification?.ran === true && !verification.passed)
+    // Journaled before the worktrees go: a crash during release leaves a finished run whose
+    // leftovers `braid clean` removes.
+    yield* steps.record(RunState.keys.finished, RunState.Finished, new RunState.Finished({ status, at: outcomes.finishedAt }))
+    yield* progress.publish({ _tag: "RunFinished", at: outcomes.finishedAt, status })
+    return RunOutcome.report(outcomes)
+  }).pipe(Effect.scoped)

@@ -1,7 +1,9 @@
 /**
  * The quality gate: attempt → review, repeated with `Effect.repeat` for at most three runs
  * in all, each retry fed the latest review. A reviewer error is retried with backoff and
- * does not use up one of the three runs.
+ * does not use up one of the three runs. Each attempt and each review is a durable step
+ * (`<task>/attempt/<n>`, `<task>/attempt/<n>/review`): a continued run replays them and goes
+ * on from the first one the journal does not hold.
  *
  * @since 0.1.0
  */
@@ -13,6 +15,8 @@ import * as Progress from "./Progress.js"
 import type * as ProviderLimits from "./ProviderLimits.js"
 import * as Review from "./Review.js"
 import * as RunReport from "./RunReport.js"
+import * as RunState from "./RunState.js"
+import type * as Steps from "./Steps.js"
 import * as Workspace from "./Workspace.js"
 
 /** At most this many attempt+review runs per task. */
@@ -37,24 +41,22 @@ export interface GateInput {
   readonly agent: Agent.Service
   readonly earlier: ReadonlyArray<Agent.EarlierResult>
   readonly broughtIn: ReadonlyArray<Agent.BroughtIn>
-  /** The latest session the task's agent noted before a crash (a resumed attempt continues it). */
-  readonly session?: string | undefined
   /** A note from the person running braid, added to every attempt's feedback. */
   readonly userNote?: string | undefined
   readonly reviewRetry: Schedule.Schedule<unknown, Review.ReviewFailed>
-  /** Attempts already recorded (a resumed task continues after them). */
-  readonly recorded?: ReadonlyArray<RunReport.AttemptRecord>
-  /** An attempt whose commit was recorded but whose review was not: it is reviewed, not re-run. */
-  readonly pending?: {
-    readonly attempt: number
-    readonly startedAt: string
-    readonly change: Workspace.AttemptChange
-    readonly summary: string
-    readonly agent?: RunReport.AgentRecord | undefined
-  }
+  /** The task's step key for this round (`stream/<s>/task/<t>[/retry/<r>]`). */
+  readonly key: string
+  /** The retry round (0: the run's first). */
+  readonly round: number
+  /**
+   * The stream's worktree was just opened: before its first attempt runs, the branch head is
+   * checked for that attempt's commit (made by a process that stopped before journaling it).
+   */
+  readonly recover: boolean
 }
 
 export interface GateServices {
+  readonly steps: Steps.Service
   readonly workspace: Workspace.Service
   readonly reviewer: Review.Service
   readonly progress: Progress.Service
@@ -105,11 +107,12 @@ export interface GateOutcome {
 /** Runs a task through the gate. Fails with the attempts made so far when an attempt cannot finish. */
 export const run = (input: GateInput, services: GateServices) =>
   Effect.gen(function*() {
-    const { plan, stream, task } = input
-    const { limits, progress, reviewer, workspace } = services
+    const { plan, round, stream, task } = input
+    const { limits, progress, reviewer, steps, workspace } = services
     const threshold = plan.qualityThreshold
-    const attempts: Array<RunReport.AttemptRecord> = [...(input.recorded ?? [])]
+    const attempts: Array<RunReport.AttemptRecord> = []
     const files = workspace.files(stream.name)
+    let recover = input.recover
     const latestReview = (): Review.Review | undefined => {
       const last = attempts.at(-1)?.review
       return last == null ? undefined : new Review.Review({
@@ -119,10 +122,6 @@ export const run = (input: GateInput, services: GateServices) =>
         reviewer: last.reviewer
       })
     }
-
-    // The session to continue: the previous attempt's, or one noted by an attempt cut off.
-    let session = input.session ?? [...attempts].reverse().find((a) => a.agent?.sessionId != null)?.agent?.sessionId ??
-      undefined
     const checks = [
       ...(task.checks ?? []).flatMap((spec) => {
         const command = CommandSpec.toCommand(spec)
@@ -130,18 +129,55 @@ export const run = (input: GateInput, services: GateServices) =>
       }),
       ...plan.checks
     ]
+    const id = (n: number) => ({ stream: stream.name, taskId: task.id, round, attempt: n })
 
-    const attemptAndCommit = (n: number, startedAt: string) =>
+    /** Step `<task>/attempt/<n>`: the agent's attempt and its commit, journaled before the review. */
+    const attemptAndCommit = (n: number) =>
       Effect.gen(function*() {
-        yield* progress.publish({ _tag: "AttemptStarted", at: startedAt, stream: stream.name, taskId: task.id, attempt: n })
+        const startedAt = yield* now
+        const started = Date.now()
+        const step = RunState.keys.attempt(input.key, n)
         const at = { stream: stream.name, taskId: task.id, attempt: n }
+        // Cut off by a crash after its commit was made: the commit is the attempt.
+        const found = recover ? yield* workspace.findAttempt(stream.name, { taskId: task.id, attempt: n, step }) : undefined
+        recover = false
+        if (found !== undefined) {
+          return new RunState.AttemptDone({
+            ...id(n),
+            startedAt,
+            durationMs: 0,
+            commit: found.commit,
+            files: found.files,
+            summary: "(recovered from git after a crash)",
+            inputTokens: 0,
+            outputTokens: 0,
+            costUsd: 0,
+            agent: null
+          })
+        }
+        yield* progress.publish({ _tag: "AttemptStarted", at: startedAt, ...at })
+        // A session this attempt noted before it was cut off is continued; else the previous attempt's.
+        const noted = yield* steps.recall(RunState.keys.session(input.key, n), RunState.SessionNoted)
+        let session = noted._tag === "Some"
+          ? noted.value.sessionId
+          : [...attempts].reverse().find((a) => a.agent?.sessionId != null)?.agent?.sessionId ?? undefined
         const note = (note: Agent.AttemptNote) =>
           Effect.flatMap(now, (time) => {
             if (note._tag === "Session") {
               session = note.sessionId
-              return progress.publish({ _tag: "AgentSession", at: time, ...at, sessionId: note.sessionId })
+              return Effect.zipRight(
+                steps.record(RunState.keys.session(input.key, n), RunState.SessionNoted, new RunState.SessionNoted({ ...id(n), sessionId: note.sessionId })),
+                progress.publish({ _tag: "AgentSession", at: time, ...at, sessionId: note.sessionId })
+              )
             }
-            return progress.publish({ _tag: "AgentProcess", at: time, ...at, pid: note.pid, startTime: note.startTime, command: note.command })
+            return Effect.zipRight(
+              steps.record(
+                RunState.keys.process(input.key, n, note.pid),
+                RunState.ProcessNoted,
+                new RunState.ProcessNoted({ ...id(n), pid: note.pid, startTime: note.startTime, command: note.command })
+              ),
+              progress.publish({ _tag: "AgentProcess", at: time, ...at, pid: note.pid, startTime: note.startTime, command: note.command })
+            )
           })
         let waits = 0
         const feedback = latestReview()
@@ -178,21 +214,29 @@ export const run = (input: GateInput, services: GateServices) =>
           Effect.tap(() => confined(n))
         )
         // What changed comes from the workspace, never from the agent's report.
-        const change = yield* workspace.commitAttempt(stream.name, { taskId: task.id, title: task.title, attempt: n })
+        const change = yield* workspace.commitAttempt(stream.name, { taskId: task.id, title: task.title, attempt: n, step })
         const agent = agentRecord(input.agent.name, output, waits)
-        // Journaled before the review starts: a crash from here on reviews this commit, never re-runs it.
         yield* progress.publish({
           _tag: "AttemptFinished",
           at: yield* now,
-          stream: stream.name,
-          taskId: task.id,
-          attempt: n,
+          ...at,
           commit: change.commit,
           files: change.files,
           summary: output.summary,
           agent
         })
-        return { output, change, agent }
+        return new RunState.AttemptDone({
+          ...id(n),
+          startedAt,
+          durationMs: Date.now() - started,
+          commit: change.commit,
+          files: change.files,
+          summary: output.summary,
+          inputTokens: output.usage?.inputTokens ?? 0,
+          outputTokens: output.usage?.outputTokens ?? 0,
+          costUsd: output.usage?.costUsd ?? 0,
+          agent
+        })
       })
 
     const confined = (n: number) =>
@@ -201,77 +245,72 @@ export const run = (input: GateInput, services: GateServices) =>
           ? Effect.void
           : Effect.fail(new Workspace.ChangesOutsideWorktree({ stream: stream.name, taskId: task.id, attempt: n, found })))
 
-    const once = Effect.gen(function*() {
-      const n = attempts.length + 1
-      const pending = input.pending?.attempt === n ? input.pending : undefined
-      const startedAt = pending?.startedAt ?? (yield* now)
-      const started = Date.now()
-      const { agent, change, output } = pending !== undefined
-        ? { change: pending.change, output: new Agent.AttemptOutput({ summary: pending.summary }), agent: pending.agent }
-        : yield* attemptAndCommit(n, startedAt)
-      const review = yield* reviewer.review({
-        runId: input.runId,
-        task,
-        stream,
-        attempt: n,
-        threshold,
-        output,
-        change,
-        files,
-        planChecks: plan.checks
-      }).pipe(
-        Effect.tapError((e) =>
-          Effect.flatMap(now, (at) =>
-            progress.publish({ _tag: "ReviewRetried", at, stream: stream.name, taskId: task.id, attempt: n, message: e.message })
-          )
-        ),
-        Effect.retry(input.reviewRetry),
-        Effect.mapError((e) => new ReviewUnavailable({ taskId: task.id, attempt: n, message: e.message }))
-      )
-      const quality = toQuality(review, threshold)
-      const durationMs = Date.now() - started
-      yield* progress.publish({
-        _tag: "ReviewRecorded",
-        at: yield* now,
-        stream: stream.name,
-        taskId: task.id,
-        attempt: n,
-        score: quality.score,
-        passes: quality.passes,
-        issues: quality.issues,
-        suggestions: quality.suggestions,
-        reviewer: quality.reviewer,
-        durationMs,
-        inputTokens: output.usage?.inputTokens ?? 0,
-        outputTokens: output.usage?.outputTokens ?? 0,
-        costUsd: output.usage?.costUsd ?? 0
-      })
-      attempts.push(
-        new RunReport.AttemptRecord({
+    /** Step `<task>/attempt/<n>/review`. */
+    const reviewOf = (n: number, done: RunState.AttemptDone) =>
+      Effect.gen(function*() {
+        const started = Date.now()
+        const review = yield* reviewer.review({
+          runId: input.runId,
+          task,
+          stream,
           attempt: n,
-          startedAt,
-          durationMs,
-          summary: output.summary,
-          commit: change.commit,
-          changedFiles: change.files,
-          review: quality,
-          inputTokens: output.usage?.inputTokens ?? 0,
-          outputTokens: output.usage?.outputTokens ?? 0,
-          costUsd: output.usage?.costUsd ?? 0,
-          ...(agent !== undefined ? { agent } : {})
-        }, true) // built from already-typed values; validating a class with class fields is costly
-      )
-      return quality.passes
-    })
+          threshold,
+          output: new Agent.AttemptOutput({
+            summary: done.summary,
+            usage: new Agent.Usage({
+              inputTokens: done.inputTokens,
+              outputTokens: done.outputTokens,
+              cacheReadTokens: done.agent?.cacheReadTokens ?? 0,
+              cacheWriteTokens: done.agent?.cacheWriteTokens ?? 0,
+              costUsd: done.costUsd
+            })
+          }),
+          change: new Workspace.AttemptChange({ commit: done.commit, files: done.files }),
+          files,
+          planChecks: plan.checks
+        }).pipe(
+          Effect.tapError((e) =>
+            Effect.flatMap(now, (at) =>
+              progress.publish({ _tag: "ReviewRetried", at, stream: stream.name, taskId: task.id, attempt: n, message: e.message })
+            )
+          ),
+          Effect.retry(input.reviewRetry),
+          Effect.mapError((e) => new ReviewUnavailable({ taskId: task.id, attempt: n, message: e.message }))
+        )
+        const quality = toQuality(review, threshold)
+        const durationMs = Date.now() - started
+        yield* progress.publish({
+          _tag: "ReviewRecorded",
+          at: yield* now,
+          stream: stream.name,
+          taskId: task.id,
+          attempt: n,
+          score: quality.score,
+          passes: quality.passes,
+          issues: quality.issues,
+          suggestions: quality.suggestions,
+          reviewer: quality.reviewer,
+          durationMs: done.durationMs + durationMs,
+          inputTokens: done.inputTokens,
+          outputTokens: done.outputTokens,
+          costUsd: done.costUsd
+        })
+        return new RunState.Reviewed({ ...id(n), quality, durationMs })
+      })
 
-    const already = attempts.at(-1)?.review?.passes === true
-    const remaining = MAX_RUNS - attempts.length
-    const passed = already
-      ? true
-      : remaining <= 0
-      ? false
-      : yield* Effect.repeat(once, { times: remaining - 1, until: (passes) => passes }).pipe(
-        Effect.mapError((error) => ({ error, attempts: [...attempts] }))
-      )
+    const once = Effect.scoped(Effect.gen(function*() {
+      // The worktree is this attempt's until its review is done: confinement checks after
+      // other streams' attempts leave it alone meanwhile.
+      yield* workspace.attempting(stream.name)
+      const n = attempts.length + 1
+      const done = yield* steps.step(RunState.keys.attempt(input.key, n), RunState.AttemptDone, attemptAndCommit(n))
+      const reviewed = yield* steps.step(RunState.keys.review(input.key, n), RunState.Reviewed, reviewOf(n, done))
+      attempts.push(RunState.attemptRecord(done, reviewed))
+      return reviewed.quality.passes
+    }))
+
+    const passed = yield* Effect.repeat(once, { times: MAX_RUNS - 1, until: (passes) => passes }).pipe(
+      Effect.mapError((error) => ({ error, attempts: [...attempts] }))
+    )
     return { attempts, passed } satisfies GateOutcome
   })

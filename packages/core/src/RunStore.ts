@@ -1,12 +1,13 @@
 /**
  * The `RunStore` port: a run's durable record — the plan as given, the resolved options,
- * and the append-only journal — so a crashed or interrupted run can be resumed.
+ * and the append-only journal of its steps (what `Steps` replays) — so a crashed, interrupted
+ * or stopped run can be continued.
  *
  * @since 0.1.0
  */
 import { Context, type Effect, Schema, type Scope } from "effect"
 import type * as Journal from "./Journal.js"
-import type * as Progress from "./Progress.js"
+import type * as Steps from "./Steps.js"
 
 /** The store itself failed (disk full, permissions). */
 export class StoreFailed extends Schema.TaggedError<StoreFailed>()("StoreFailed", {
@@ -34,7 +35,7 @@ export class RunLocked extends Schema.TaggedError<RunLocked>()("RunLocked", {
   }
 }
 
-export type RunStoreError = StoreFailed | RunNotFound | RunLocked | Journal.JournalCorrupt | Journal.JournalTooNew
+export type RunStoreError = StoreFailed | RunNotFound | RunLocked | Journal.JournalCorrupt | Journal.JournalTooNew | Journal.JournalTooOld
 
 /** What a run was started with. */
 export class RunManifest extends Schema.Class<RunManifest>("RunManifest")({
@@ -57,9 +58,9 @@ export interface StoredRun {
   readonly warning: string | undefined
 }
 
-/** Appends events durably: each returns only once its record is on disk. */
+/** Appends step entries durably: each returns only once its record is on disk. */
 export interface JournalWriter {
-  readonly append: (event: Progress.RunEvent) => Effect.Effect<void, StoreFailed>
+  readonly append: (entry: Steps.Entry) => Effect.Effect<void, StoreFailed>
 }
 
 export interface Service {

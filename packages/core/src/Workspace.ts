@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Schema } from "effect"
+import { Context, Effect, Schema, type Scope } from "effect"
 import type * as CommandSpec from "./CommandSpec.js"
 
 /** The workspace refused to start: the repository is not in a state a run can use. */
@@ -101,6 +101,33 @@ export type MergeOutcome =
 /** Which side wins conflicted hunks when merging a stream ("none": stop at the conflict). */
 export type MergeSide = "none" | "integration" | "stream"
 
+/** Names one attempt; `step` is its durable step key (recorded in the commit as `Braid-Step`). */
+export interface AttemptId {
+  readonly taskId: string
+  readonly attempt: number
+  /** Defaults to `stream/<stream>/task/<taskId>/attempt/<attempt>`. */
+  readonly step?: string | undefined
+}
+
+/** Where a stream stands in the integration. */
+export interface MergeState {
+  /** The stream's head is already in the integration. */
+  readonly merged: boolean
+  /** The stream whose merge is open in the integration, if one is. */
+  readonly open: string | undefined
+}
+
+/** What `release` keeps. */
+export interface ReleaseOptions {
+  readonly keepWorktrees: boolean
+  /** Keep the integration's worktree (a conflict or a failed verification for a person to look at). */
+  readonly keepIntegration?: boolean | undefined
+}
+
+/** The `Braid-Step` key of an attempt. */
+export const attemptStep = (stream: string, attempt: AttemptId): string =>
+  attempt.step ?? `stream/${stream}/task/${attempt.taskId}/attempt/${attempt.attempt}`
+
 /** A stream as the workspace needs to know it. */
 export interface StreamSetup {
   readonly name: string
@@ -112,6 +139,12 @@ export interface RunSetup {
   readonly streams: ReadonlyArray<StreamSetup>
   /** Whether the run will land on the target (refuse a dirty main tree only then). */
   readonly land: boolean
+  /**
+   * Make every stream's workspace now (default true). A run passes false and opens each
+   * stream's when it has work (`openStream`), so it never holds many more checkouts than
+   * agents at work.
+   */
+  readonly openStreams?: boolean | undefined
   /** A resumed run: start from the recorded base and land against the recorded target commit. */
   readonly resume?: { readonly base: string; readonly targetAt: string } | undefined
 }
@@ -143,14 +176,28 @@ export const integrationLocation: Location = { _tag: "Integration" }
 /** The workspace port. */
 export interface Service {
   readonly kind: "git" | "memory"
-  /** Checks the repository and creates one workspace per stream from the base. */
+  /**
+   * Checks the repository and settles the run's base and target; makes every stream's
+   * workspace too, unless `openStreams` is false (then `openStream` makes each when needed).
+   */
   readonly prepare: (run: RunSetup) => Effect.Effect<Prepared, WorkspaceError>
+  /**
+   * Makes the stream's workspace (its branch from the base when new), or takes over one an
+   * earlier process left, dropping what was not committed there. Called when the stream has
+   * work; idempotent.
+   */
+  readonly openStream: (stream: string) => Effect.Effect<void, WorkspaceError>
+  /**
+   * Removes the stream's workspace (its branch and commits stay), or with `keep` leaves it
+   * for a person to look at: `release` leaves it too.
+   */
+  readonly closeStream: (stream: string, options: { readonly keep: boolean }) => Effect.Effect<void, WorkspaceError>
   /** The files of a stream's workspace. */
   readonly files: (stream: string) => Files
   /** Records what the last attempt changed in the stream's workspace (a commit, or nothing). */
   readonly commitAttempt: (
     stream: string,
-    attempt: { readonly taskId: string; readonly title: string; readonly attempt: number }
+    attempt: AttemptId & { readonly title: string }
   ) => Effect.Effect<AttemptChange, WorkspaceError>
   /**
    * Brings another stream's committed work (a commit of its branch) into a stream's
@@ -163,8 +210,14 @@ export interface Service {
   /** The change an attempt recorded, if the stream's head is that attempt's commit (found after a crash). */
   readonly findAttempt: (
     stream: string,
-    attempt: { readonly taskId: string; readonly attempt: number }
+    attempt: AttemptId
   ) => Effect.Effect<AttemptChange | undefined, WorkspaceError>
+  /**
+   * Marks the stream's worktree as in use by an attempt (its agent, its commit, its review)
+   * until the scope closes: `strays` leaves it alone meanwhile, and what it holds when the
+   * scope closes is the stream's own.
+   */
+  readonly attempting: (stream: string) => Effect.Effect<void, never, Scope.Scope>
   /**
    * Changes outside the stream's worktree that were not there before: the main checkout
    * (`.braid/` aside) and the worktrees of streams with no attempt in progress. Called after
@@ -188,12 +241,32 @@ export interface Service {
   readonly mergeStream: (stream: string, side: MergeSide) => Effect.Effect<MergeOutcome, WorkspaceError>
   /** The files of the integration workspace (conflicted files carry markers while a merge is open). */
   readonly integrationFiles: () => Files
+  /**
+   * Where the stream stands in the integration: already merged (its head is in the
+   * integration's), and which stream's merge is open there, if any.
+   */
+  readonly mergeState: (stream: string) => Effect.Effect<MergeState, WorkspaceError>
+  /** Abandons a merge left open in the integration. */
+  readonly abortMerge: () => Effect.Effect<void, WorkspaceError>
+  /**
+   * Merges the target branch into the integration when the target moved past what the
+   * integration holds (so landing can fast-forward). Returns the new integration commit, or
+   * null when there was nothing to merge; a conflict aborts the merge and fails.
+   */
+  readonly catchUp: () => Effect.Effect<string | null, WorkspaceError>
   /** Completes an open merge after its conflicts were edited away. */
   readonly concludeMerge: (stream: string) => Effect.Effect<string, WorkspaceError>
-  /** Advances the target to the integration commit (fast-forward only). */
+  /**
+   * Advances the target to the integration commit, fast-forward only: refused when the
+   * target has commits the integration does not hold (see `catchUp`).
+   */
   readonly land: () => Effect.Effect<Landing, WorkspaceError>
-  /** Removes what the run created (worktrees; stream branches unless kept). */
-  readonly release: (options: { readonly keepWorktrees: boolean }) => Effect.Effect<void, WorkspaceError>
+  /**
+   * Removes what the run created and does not keep: worktrees (all kept with
+   * `keepWorktrees`; streams closed with `keep`; the integration's with `keepIntegration`),
+   * and the branches the target now holds.
+   */
+  readonly release: (options: ReleaseOptions) => Effect.Effect<void, WorkspaceError>
 }
 
 /** The workspace a run uses. */

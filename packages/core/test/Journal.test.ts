@@ -1,88 +1,141 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Schema } from "effect"
+import { Effect, Either, Option, Schema } from "effect"
 import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as FileRunStore from "../src/FileRunStore.js"
 import * as Journal from "../src/Journal.js"
-import type * as Progress from "../src/Progress.js"
-import * as Replay from "../src/Replay.js"
+import * as RunReport from "../src/RunReport.js"
+import * as RunState from "../src/RunState.js"
 import * as RunStore from "../src/RunStore.js"
-import * as Workspace from "../src/Workspace.js"
+import * as Steps from "../src/Steps.js"
 
 const at = "2026-11-24T10:00:00.000Z"
-const events: Array<Progress.RunEvent> = [
-  { _tag: "RunStarted", at, runId: "r1", streams: ["db", "api"], tasks: 2, base: "b0", target: "main", targetAt: "b0" },
-  { _tag: "AttemptStarted", at, stream: "db", taskId: "db-1", attempt: 1 },
-  { _tag: "AttemptFinished", at, stream: "db", taskId: "db-1", attempt: 1, commit: "c1", files: ["a.sql"], summary: "did db" },
-  {
-    _tag: "ReviewRecorded",
-    at,
-    stream: "db",
-    taskId: "db-1",
+const entry = (key: string, value: RunState.Value): Steps.Entry => ({ key, value: Schema.encodeSync(RunState.Value)(value) })
+const quality = new RunReport.Quality({ score: 90, passes: true, issues: [], suggestions: [], reviewer: "checks" })
+const done = (stream: string, taskId: string, commit: string, files: Array<string>) =>
+  new RunState.AttemptDone({
+    stream,
+    taskId,
+    round: 0,
     attempt: 1,
-    score: 90,
-    passes: true,
-    issues: [],
-    suggestions: [],
-    reviewer: "checks",
-    durationMs: 5,
+    startedAt: at,
+    durationMs: 3,
+    commit,
+    files,
+    summary: `did ${taskId}`,
     inputTokens: 0,
     outputTokens: 0,
-    costUsd: 0
-  },
-  { _tag: "TaskSettled", at, stream: "db", taskId: "db-1", status: "completed", score: 90, error: null, durationMs: 5, head: "c1" },
-  { _tag: "AttemptStarted", at, stream: "api", taskId: "api-1", attempt: 1 },
-  { _tag: "AttemptFinished", at, stream: "api", taskId: "api-1", attempt: 1, commit: "c2", files: ["api.js"], summary: "did api" }
+    costUsd: 0,
+    agent: null
+  })
+const db = RunState.keys.task("db", "db-1", 0)
+const api = RunState.keys.task("api", "api-1", 0)
+const ui = RunState.keys.task("ui", "ui-1", 0)
+const dbDone = done("db", "db-1", "c1", ["a.sql"])
+const dbReview = new RunState.Reviewed({ stream: "db", taskId: "db-1", round: 0, attempt: 1, quality, durationMs: 2 })
+const entries: Array<Steps.Entry> = [
+  entry("run", new RunState.Started({ runId: "r1", base: "b0", target: "main", targetAt: "b0", streams: ["db", "api", "ui"], tasks: 3, at })),
+  entry(RunState.keys.attempt(db, 1), dbDone),
+  entry(RunState.keys.review(db, 1), dbReview),
+  entry(db, new RunState.Settled({
+    stream: "db",
+    round: 0,
+    head: "c1",
+    result: new RunReport.TaskResult({
+      taskId: "db-1",
+      title: "db-1",
+      result: "did db-1",
+      quality,
+      qualityIterations: 0,
+      status: "completed",
+      attempts: [RunState.attemptRecord(dbDone, dbReview)],
+      durationMs: 5
+    })
+  })),
+  entry(RunState.keys.attempt(api, 1), done("api", "api-1", "c2", ["api.js"])),
+  entry(RunState.keys.process(ui, 1, 4242), new RunState.ProcessNoted({ stream: "ui", taskId: "ui-1", round: 0, attempt: 1, pid: 4242, startTime: "9", command: "agent" }))
 ]
-const text = events.map((e, i) => Journal.line(i + 1, e)).join("")
+const text = entries.map((e, i) => Journal.line(i + 1, at, e)).join("")
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "braid-journal-"))
 
 describe("Journal", () => {
-  it("keys every step by its meaning", () => {
+  it("keys every record by its step", () => {
     assert.deepStrictEqual(
       Journal.parse("j", text).pipe(Either.getOrThrow).records.map((r) => r.key),
-      ["run", "stream/db/task/db-1/attempt/1", "stream/db/task/db-1/attempt/1", "stream/db/task/db-1/attempt/1", "stream/db/task/db-1", "stream/api/task/api-1/attempt/1", "stream/api/task/api-1/attempt/1"]
+      ["run", "stream/db/task/db-1/attempt/1", "stream/db/task/db-1/attempt/1/review", "stream/db/task/db-1", "stream/api/task/api-1/attempt/1", "stream/ui/task/ui-1/attempt/1/process/4242"]
     )
   })
 
   it("ignores a torn last line with a warning", () => {
     const torn = text + text.split("\n")[1]!.slice(0, 25)
     const parsed = Journal.parse("journal.jsonl", torn).pipe(Either.getOrThrow)
-    assert.strictEqual(parsed.records.length, events.length)
-    assert.match(parsed.warning!, /journal.jsonl:8: ignored a torn last record/)
+    assert.strictEqual(parsed.records.length, entries.length)
+    assert.match(parsed.warning!, /journal.jsonl:7: ignored a torn last record/)
   })
 
   it("reports a corrupted middle line with its line number", () => {
     const lines = text.split("\n")
-    lines[3] = lines[3]!.replace(/"score":90/, "\"score\":\"ninety\"")
+    lines[3] = lines[3]!.replace(/"seq":4/, "\"seq\":\"four\"")
     const broken = Journal.parse("journal.jsonl", lines.join("\n"))
-    assert.isTrue(Either.isLeft(broken))
     assert.match(Either.getLeft(broken).pipe((o) => o._tag === "Some" ? o.value.message : ""), /^journal.jsonl:4: corrupt journal record/)
     lines[3] = "{not json"
     const garbage = Journal.parse("journal.jsonl", lines.join("\n"))
     assert.match(Either.getLeft(garbage).pipe((o) => o._tag === "Some" ? o.value.message : ""), /journal.jsonl:4: corrupt journal record \(not valid JSON\)/)
   })
 
-  it("refuses a journal from a newer schema version", () => {
-    const newer = text.replace(/^\{"v":1/m, "{\"v\":2")
-    const parsed = Journal.parse("journal.jsonl", newer)
-    const error = Either.getLeft(parsed).pipe((o) => o._tag === "Some" ? o.value : undefined)
-    assert.strictEqual(error?._tag, "JournalTooNew")
-    assert.match(error!.message, /journal.jsonl:1: journal schema version 2 is newer than this braid understands \(1\)/)
+  it("refuses a journal from a newer schema version, and names one from an older braid", () => {
+    const newer = Either.getLeft(Journal.parse("journal.jsonl", text.replace(/^\{"v":2/m, "{\"v\":3"))).pipe(Option.getOrUndefined)
+    assert.strictEqual(newer?._tag, "JournalTooNew")
+    assert.match(newer!.message, /journal.jsonl:1: journal schema version 3 is newer than this braid understands \(2\)/)
+    const older = Either.getLeft(Journal.parse("journal.jsonl", text.replace(/^\{"v":2/m, "{\"v\":1"))).pipe(Option.getOrUndefined)
+    assert.strictEqual(older?._tag, "JournalTooOld")
+    assert.match(older!.message, /written by an earlier braid/)
   })
 
-  it("replays settled tasks and an attempt committed but not reviewed", () => {
-    const state = Replay.replay(Journal.parse("j", text).pipe(Either.getOrThrow).records)
-    assert.deepStrictEqual([...state.settled.keys()], ["db-1"])
-    assert.strictEqual(state.settled.get("db-1")!.quality!.score, 90)
-    assert.strictEqual(state.settledAt.get("db-1"), "c1")
-    assert.deepStrictEqual(state.pending.get("api-1")?.change.commit, "c2")
-    assert.strictEqual(state.inFlight.size, 0)
-    assert.deepStrictEqual(state.progress, { settled: 1, total: 2 })
+  it("folds settled tasks, an attempt committed but not reviewed, and the processes of one cut off", () => {
+    const state = RunState.fold(Journal.parse("j", text).pipe(Either.getOrThrow).records)
+    assert.strictEqual(state.tasks.get("db-1")!.settled!.quality!.score, 90)
+    assert.strictEqual(state.tasks.get("api-1")!.awaitingReview, 1)
+    assert.strictEqual(state.tasks.get("ui-1")!.cutOff, 1)
+    assert.deepStrictEqual(state.processes.map((p) => [p.taskId, p.pid]), [["ui-1", 4242]])
+    assert.deepStrictEqual(state.progress, { settled: 1, total: 3 })
+    assert.isUndefined(state.finished)
   })
+
+  it("writes exactly what the Schema encodes", () => {
+    const encode = Schema.encodeSync(Schema.parseJson(Journal.Record))
+    entries.forEach((e, i) => {
+      assert.deepStrictEqual(JSON.parse(Journal.line(i + 1, at, e)), JSON.parse(encode({ v: Journal.SCHEMA_VERSION, seq: i + 1, at, key: e.key, value: e.value })))
+    })
+  })
+})
+
+describe("Steps", () => {
+  it.effect("runs a step once: its result is journaled, and replayed from the journal without running again", () =>
+    Effect.gen(function*() {
+      const first = Steps.memory()
+      let runs = 0
+      const work = Effect.sync(() => ++runs).pipe(Effect.as(new RunState.Interrupted({ reason: "x", at })))
+      yield* first.service.step("k", RunState.Interrupted, work)
+      yield* first.service.step("k", RunState.Interrupted, work)
+      assert.strictEqual(runs, 1)
+      const again = Steps.memory(first.journal)
+      const replayed = yield* again.service.step("k", RunState.Interrupted, work)
+      assert.strictEqual(runs, 1)
+      assert.strictEqual(replayed.reason, "x")
+    }))
+
+  it.effect("a step that fails journals nothing, so it runs again", () =>
+    Effect.gen(function*() {
+      const steps = Steps.memory()
+      yield* Effect.flip(steps.service.step("k", Schema.Number, Effect.fail("not yet")))
+      assert.deepStrictEqual(steps.journal, [])
+      assert.strictEqual(yield* steps.service.step("k", Schema.Number, Effect.succeed(7)), 7)
+      assert.deepStrictEqual(yield* steps.service.recall("k", Schema.Number), Option.some(7))
+    }))
 })
 
 describe("FileRunStore", () => {
@@ -96,13 +149,13 @@ describe("FileRunStore", () => {
       yield* store.create(manifest("r1"), "tasks: []\n# exactly as given\n")
       const writer = yield* store.journal("r1")
       // Concurrent appends are group-committed, in order.
-      yield* Effect.forEach(events.slice(0, 4), (e) => writer.append(e), { concurrency: "unbounded" })
-      const reopened = yield* Effect.scoped(Effect.flatMap(store.journal("r1"), (w) => w.append(events[4]!)))
+      yield* Effect.forEach(entries.slice(0, 4), (e) => writer.append(e), { concurrency: "unbounded" })
+      const reopened = yield* Effect.scoped(Effect.flatMap(store.journal("r1"), (w) => w.append(entries[4]!)))
       void reopened
       const loaded = yield* store.load("r1")
       assert.strictEqual(loaded.planText, "tasks: []\n# exactly as given\n")
       assert.deepStrictEqual(loaded.records.map((r) => r.seq), [1, 2, 3, 4, 5])
-      assert.deepStrictEqual(loaded.records.map((r) => r.event._tag), events.slice(0, 5).map((e) => e._tag))
+      assert.deepStrictEqual(loaded.records.map((r) => r.key), entries.slice(0, 5).map((e) => e.key))
       assert.deepStrictEqual(yield* store.list(), ["r1"])
     }))
 
@@ -112,13 +165,13 @@ describe("FileRunStore", () => {
       const store = FileRunStore.make(dir)
       yield* store.create(manifest("r1"), "")
       const file = path.join(dir, "runs", "r1", "journal.jsonl")
-      fs.writeFileSync(file, text + "{\"v\":1,\"seq\":8,\"ke")
+      fs.writeFileSync(file, text + "{\"v\":2,\"seq\":8,\"ke")
       const writer = yield* store.journal("r1")
-      yield* writer.append({ _tag: "RunFinished", at, status: "succeeded" })
+      yield* writer.append(entry(RunState.keys.finished, new RunState.Finished({ status: "succeeded", at })))
       const loaded = yield* store.load("r1")
       assert.isUndefined(loaded.warning)
-      assert.strictEqual(loaded.records.at(-1)!.event._tag, "RunFinished")
-      assert.strictEqual(loaded.records.at(-1)!.seq, 8)
+      assert.strictEqual(loaded.records.at(-1)!.key, "run/finished")
+      assert.strictEqual(loaded.records.at(-1)!.seq, entries.length + 1)
     }))
 
   it.scoped("refuses a run held by a live process and takes over the lock of a dead one", () =>
@@ -153,27 +206,3 @@ describe("FileRunStore", () => {
     }))
 })
 
-describe("Journal encoding", () => {
-  it("writes exactly what the Schema encodes, for every kind of event", () => {
-    const all: Array<Progress.RunEvent> = [
-      ...events,
-      { _tag: "ConflictSettled", at, streams: ["a", "b"], paths: ["x"], strategy: "agent", outcome: "resolved", commit: "c", detail: "d" },
-      {
-        _tag: "VerificationFinished",
-        at,
-        passed: true,
-        commit: "c",
-        checks: [new Workspace.CommandResult({ name: "t", argv: ["t"], exitCode: 0, timedOut: false, durationMs: 1, outputTail: "" })]
-      },
-      { _tag: "Landed", at, target: "main", commit: "c", previous: "p" },
-      { _tag: "RunFinished", at, status: "succeeded" },
-      { _tag: "RunInterrupted", at, reason: "signal" }
-    ]
-    const encode = Schema.encodeSync(Schema.parseJson(Journal.Record))
-    all.forEach((event, i) => {
-      const written = Journal.line(i + 1, event)
-      assert.deepStrictEqual(JSON.parse(written), JSON.parse(encode({ v: Journal.SCHEMA_VERSION, seq: i + 1, key: Journal.stepKey(event), event })))
-    })
-    assert.strictEqual(Journal.parse("j", all.map((e, i) => Journal.line(i + 1, e)).join("")).pipe(Either.getOrThrow).records.length, all.length)
-  })
-})

@@ -1,0 +1,397 @@
+/**
+ * What a run journals through `Steps` (one tagged Schema per kind of step result or fact),
+ * and the one fold of those entries into the run's state: `status`, `runs` and the resume
+ * and retry commands read it; a running orchestrator replays the same entries step by step.
+ *
+ * @since 0.2.0
+ */
+import { Either, Schema } from "effect"
+import * as RunReport from "./RunReport.js"
+import type * as Steps from "./Steps.js"
+import * as Workspace from "./Workspace.js"
+
+/** Step `run`: what the workspace found when the run started. */
+export class Started extends Schema.TaggedClass<Started>()("Started", {
+  runId: Schema.String,
+  base: Schema.String,
+  target: Schema.String,
+  targetAt: Schema.String,
+  streams: Schema.Array(Schema.String),
+  tasks: Schema.Number,
+  at: Schema.String
+}) {}
+
+/** Step `…/attempt/<n>`: the attempt's commit, journaled right after it is made and before the review. */
+export class AttemptDone extends Schema.TaggedClass<AttemptDone>()("AttemptDone", {
+  stream: Schema.String,
+  taskId: Schema.String,
+  round: Schema.Number,
+  attempt: Schema.Number,
+  startedAt: Schema.String,
+  durationMs: Schema.Number,
+  commit: Schema.NullOr(Schema.String),
+  files: Schema.Array(Schema.String),
+  summary: Schema.String,
+  inputTokens: Schema.Number,
+  outputTokens: Schema.Number,
+  costUsd: Schema.Number,
+  agent: Schema.NullOr(RunReport.AgentRecord)
+}) {}
+
+/** Step `…/attempt/<n>/review`: the attempt's review. */
+export class Reviewed extends Schema.TaggedClass<Reviewed>()("Reviewed", {
+  stream: Schema.String,
+  taskId: Schema.String,
+  round: Schema.Number,
+  attempt: Schema.Number,
+  quality: RunReport.Quality,
+  durationMs: Schema.Number
+}) {}
+
+/** Fact `…/attempt/<n>/session`: the session an agent opened, recorded before its process starts. */
+export class SessionNoted extends Schema.TaggedClass<SessionNoted>()("SessionNoted", {
+  stream: Schema.String,
+  taskId: Schema.String,
+  round: Schema.Number,
+  attempt: Schema.Number,
+  sessionId: Schema.String
+}) {}
+
+/** Fact `…/attempt/<n>/process/<pid>`: a process an agent started (ended by `resume` if braid died). */
+export class ProcessNoted extends Schema.TaggedClass<ProcessNoted>()("ProcessNoted", {
+  stream: Schema.String,
+  taskId: Schema.String,
+  round: Schema.Number,
+  attempt: Schema.Number,
+  pid: Schema.Number,
+  startTime: Schema.String,
+  command: Schema.String
+}) {}
+
+/** Step `stream/<s>/task/<t>[/retry/<r>]`: the task's result for that round, and the stream head it left. */
+export class Settled extends Schema.TaggedClass<Settled>()("Settled", {
+  stream: Schema.String,
+  round: Schema.Number,
+  result: RunReport.TaskResult,
+  head: Schema.NullOr(Schema.String)
+}) {}
+
+/** Step `integration/<g>/merge/<s>`: the stream is in the integration at `commit`. */
+export class Merged extends Schema.TaggedClass<Merged>()("Merged", {
+  generation: Schema.Number,
+  stream: Schema.String,
+  commit: Schema.String,
+  conflict: Schema.NullOr(RunReport.ConflictRecord)
+}) {}
+
+/** Fact `integration/<g>/merge/<s>/stopped`: a conflict stopped the integration (left for a person, or not resolved). */
+export class Stopped extends Schema.TaggedClass<Stopped>()("Stopped", {
+  generation: Schema.Number,
+  stream: Schema.String,
+  conflict: RunReport.ConflictRecord
+}) {}
+
+/** Step `integration/<g>/verify/<commit>`: verification of that integration commit. */
+export class Verified extends Schema.TaggedClass<Verified>()("Verified", {
+  generation: Schema.Number,
+  report: RunReport.VerificationReport
+}) {}
+
+/** Step `land/<commit>`: the commit landed on the target. */
+export class Landed extends Schema.TaggedClass<Landed>()("Landed", {
+  landing: Workspace.Landing
+}) {}
+
+/** Fact `land/refused`: the latest landing was refused, and why. */
+export class LandingRefused extends Schema.TaggedClass<LandingRefused>()("LandingRefused", {
+  commit: Schema.String,
+  message: Schema.String
+}) {}
+
+/** Fact `retry/<r>`: a person asked for these tasks to be run again, with a note. */
+export class RetryRequested extends Schema.TaggedClass<RetryRequested>()("RetryRequested", {
+  round: Schema.Number,
+  tasks: Schema.Array(Schema.String),
+  note: Schema.NullOr(Schema.String),
+  at: Schema.String
+}) {}
+
+/** Fact `land/requested`: a person asked for the run to land (`braid land`), whatever it was started with. */
+export class LandRequested extends Schema.TaggedClass<LandRequested>()("LandRequested", {
+  at: Schema.String
+}) {}
+
+/** Fact `run/finished`: the status the run's latest command ended with. */
+export class Finished extends Schema.TaggedClass<Finished>()("Finished", {
+  status: RunReport.RunStatus,
+  at: Schema.String
+}) {}
+
+/** Fact `run/interrupted`: the run was stopped (signal, usage limit) and can be continued. */
+export class Interrupted extends Schema.TaggedClass<Interrupted>()("Interrupted", {
+  reason: Schema.String,
+  at: Schema.String
+}) {}
+
+/** Every kind of journal value. */
+export const Value = Schema.Union(
+  Started,
+  AttemptDone,
+  Reviewed,
+  SessionNoted,
+  ProcessNoted,
+  Settled,
+  Merged,
+  Stopped,
+  Verified,
+  Landed,
+  LandingRefused,
+  RetryRequested,
+  LandRequested,
+  Finished,
+  Interrupted
+)
+export type Value = typeof Value.Type
+
+/** Step and fact keys, in one place. */
+export const keys = {
+  run: "run",
+  finished: "run/finished",
+  interrupted: "run/interrupted",
+  retry: (round: number) => `retry/${round}`,
+  landRequested: "land/requested",
+  landRefused: "land/refused",
+  task: (stream: string, taskId: string, round: number) =>
+    `stream/${stream}/task/${taskId}${round > 0 ? `/retry/${round}` : ""}`,
+  attempt: (task: string, attempt: number) => `${task}/attempt/${attempt}`,
+  review: (task: string, attempt: number) => `${task}/attempt/${attempt}/review`,
+  session: (task: string, attempt: number) => `${task}/attempt/${attempt}/session`,
+  process: (task: string, attempt: number, pid: number) => `${task}/attempt/${attempt}/process/${pid}`,
+  merge: (generation: number, stream: string) => `integration/${generation}/merge/${stream}`,
+  stopped: (generation: number, stream: string) => `integration/${generation}/merge/${stream}/stopped`,
+  verify: (generation: number, commit: string) => `integration/${generation}/verify/${commit}`,
+  land: (commit: string) => `land/${commit}`
+} as const
+
+/** A process an agent started, as journaled. */
+export interface AgentProcessRecord {
+  readonly stream: string
+  readonly taskId: string
+  readonly attempt: number
+  readonly pid: number
+  readonly startTime: string
+  readonly command: string
+}
+
+/** One task as the journal has it, in its latest round. */
+export interface TaskState {
+  readonly taskId: string
+  readonly stream: string
+  readonly round: number
+  /** Reviewed attempts of the round. */
+  readonly attempts: ReadonlyArray<RunReport.AttemptRecord>
+  /** An attempt committed but not reviewed. */
+  readonly awaitingReview: number | undefined
+  /** An attempt started (a session or process noted) but not committed: cut off. */
+  readonly cutOff: number | undefined
+  /** The round's result, once settled. */
+  readonly settled: RunReport.TaskResult | undefined
+}
+
+/** A run's state, folded from its journal. */
+export interface RunState {
+  readonly started: Started | undefined
+  readonly tasks: ReadonlyMap<string, TaskState>
+  readonly retries: ReadonlyArray<RetryRequested>
+  /** The integration generation: one more for every retry. */
+  readonly generation: number
+  /** Streams merged in the current generation, in order. */
+  readonly merged: ReadonlyArray<Merged>
+  /** The conflict that stopped the current generation's integration, if it has not been merged since. */
+  readonly stopped: Stopped | undefined
+  /** The latest verification. */
+  readonly verification: RunReport.VerificationReport | undefined
+  readonly landed: Workspace.Landing | undefined
+  readonly landRefused: LandingRefused | undefined
+  readonly landRequested: boolean
+  /** The status the latest command ended with, unless something happened after it. */
+  readonly finished: RunReport.RunStatus | undefined
+  readonly interrupted: string | undefined
+  /** Agent processes of attempts that were not committed (what `resume` ends if they outlived braid). */
+  readonly processes: ReadonlyArray<AgentProcessRecord>
+  readonly progress: { readonly settled: number; readonly total: number }
+  readonly startedAt: string | undefined
+  readonly lastAt: string | undefined
+}
+
+const decodeValue = Schema.decodeUnknownEither(Value)
+
+/** A journal entry as the fold needs it (`at`: when it was written, if known). */
+export interface FoldEntry extends Steps.Entry {
+  readonly at?: string | undefined
+}
+
+/** Folds journal entries into the run's state (entries that are not braid values are skipped). */
+export const fold = (entries: ReadonlyArray<FoldEntry>): RunState => {
+  let started: Started | undefined
+  const retries: Array<RetryRequested> = []
+  const attempts = new Map<string, Map<number, AttemptDone>>()
+  const reviews = new Map<string, Map<number, Reviewed>>()
+  const notes = new Map<string, Map<number, Array<ProcessNoted>>>()
+  const noted = new Map<string, number>()
+  const settled = new Map<string, Settled>()
+  const roundOf = new Map<string, { stream: string; round: number }>()
+  const merges: Array<Merged> = []
+  const stops: Array<Stopped> = []
+  let verification: RunReport.VerificationReport | undefined
+  let landed: Workspace.Landing | undefined
+  let landRefused: LandingRefused | undefined
+  let landRequested = false
+  let finished: RunReport.RunStatus | undefined
+  let interrupted: string | undefined
+  const id = (taskId: string, round: number) => `${round}/${taskId}`
+  const touch = (taskId: string, stream: string, round: number) => {
+    const known = roundOf.get(taskId)
+    if (known === undefined || known.round < round) roundOf.set(taskId, { stream, round })
+  }
+
+  for (const entry of entries) {
+    const decoded = decodeValue(entry.value)
+    if (Either.isLeft(decoded)) continue
+    const v = decoded.right
+    // Anything journaled after the run finished means a later command continued it.
+    if (v._tag !== "Finished") finished = undefined
+    if (v._tag !== "Interrupted" && v._tag !== "Finished") interrupted = undefined
+    switch (v._tag) {
+      case "Started":
+        started = v
+        break
+      case "AttemptDone": {
+        const k = id(v.taskId, v.round)
+        ;(attempts.get(k) ?? attempts.set(k, new Map()).get(k)!).set(v.attempt, v)
+        touch(v.taskId, v.stream, v.round)
+        break
+      }
+      case "Reviewed": {
+        const k = id(v.taskId, v.round)
+        ;(reviews.get(k) ?? reviews.set(k, new Map()).get(k)!).set(v.attempt, v)
+        break
+      }
+      case "SessionNoted":
+      case "ProcessNoted": {
+        const k = id(v.taskId, v.round)
+        noted.set(k, Math.max(noted.get(k) ?? 0, v.attempt))
+        touch(v.taskId, v.stream, v.round)
+        if (v._tag === "ProcessNoted") {
+          const byAttempt = notes.get(k) ?? notes.set(k, new Map()).get(k)!
+          ;(byAttempt.get(v.attempt) ?? byAttempt.set(v.attempt, []).get(v.attempt)!).push(v)
+        }
+        break
+      }
+      case "Settled":
+        settled.set(id(v.result.taskId, v.round), v)
+        touch(v.result.taskId, v.stream, v.round)
+        break
+      case "Merged":
+        merges.push(v)
+        break
+      case "Stopped":
+        stops.push(v)
+        break
+      case "Verified":
+        verification = v.report
+        break
+      case "Landed":
+        landed = v.landing
+        landRefused = undefined
+        break
+      case "LandingRefused":
+        landRefused = v
+        break
+      case "RetryRequested":
+        retries.push(v)
+        for (const t of v.tasks) {
+          const known = roundOf.get(t)
+          roundOf.set(t, { stream: known?.stream ?? "", round: Math.max(known?.round ?? 0, v.round) })
+        }
+        break
+      case "LandRequested":
+        landRequested = true
+        break
+      case "Finished":
+        finished = v.status
+        break
+      case "Interrupted":
+        interrupted = v.reason
+        break
+    }
+  }
+
+  const generation = retries.reduce((g, r) => Math.max(g, r.round), 0)
+  const tasks = new Map<string, TaskState>()
+  const processes: Array<AgentProcessRecord> = []
+  for (const [taskId, { round, stream }] of roundOf) {
+    const k = id(taskId, round)
+    const done = attempts.get(k) ?? new Map<number, AttemptDone>()
+    const reviewed = reviews.get(k) ?? new Map<number, Reviewed>()
+    const records = [...reviewed.values()].sort((a, b) => a.attempt - b.attempt).flatMap((r) => {
+      const a = done.get(r.attempt)
+      return a === undefined ? [] : [attemptRecord(a, r)]
+    })
+    const lastDone = Math.max(0, ...done.keys())
+    const lastNoted = noted.get(k) ?? 0
+    const result = settled.get(k)
+    for (const [attempt, list] of notes.get(k) ?? []) {
+      if (!done.has(attempt)) {
+        processes.push(
+          ...list.map((p) => ({ stream: p.stream, taskId, attempt: p.attempt, pid: p.pid, startTime: p.startTime, command: p.command }))
+        )
+      }
+    }
+    tasks.set(taskId, {
+      taskId,
+      stream: result?.stream ?? (stream !== "" ? stream : [...done.values()][0]?.stream ?? ""),
+      round,
+      attempts: result?.result.attempts ?? records,
+      awaitingReview: result === undefined && lastDone > 0 && !reviewed.has(lastDone) ? lastDone : undefined,
+      cutOff: result === undefined && lastNoted > lastDone ? lastNoted : undefined,
+      settled: result?.result
+    })
+  }
+  const current = merges.filter((m) => m.generation === generation)
+  const stop = stops.filter((s) => s.generation === generation).at(-1)
+  return {
+    started,
+    tasks,
+    retries,
+    generation,
+    merged: current,
+    stopped: stop !== undefined && !current.some((m) => m.stream === stop.stream) ? stop : undefined,
+    verification,
+    landed,
+    landRefused,
+    landRequested,
+    finished,
+    interrupted,
+    processes,
+    progress: { settled: [...tasks.values()].filter((t) => t.settled !== undefined).length, total: started?.tasks ?? 0 },
+    startedAt: started?.at ?? entries[0]?.at,
+    lastAt: entries.at(-1)?.at
+  }
+}
+
+/** The report's record of an attempt, from its journaled commit and review. */
+export const attemptRecord = (done: AttemptDone, review: Reviewed): RunReport.AttemptRecord =>
+  new RunReport.AttemptRecord({
+    attempt: done.attempt,
+    startedAt: done.startedAt,
+    durationMs: done.durationMs + review.durationMs,
+    summary: done.summary,
+    commit: done.commit,
+    changedFiles: done.files,
+    review: review.quality,
+    inputTokens: done.inputTokens,
+    outputTokens: done.outputTokens,
+    costUsd: done.costUsd,
+    ...(done.agent !== null ? { agent: done.agent } : {})
+  }, true)
