@@ -54,6 +54,8 @@ export const environment = (
   BRAID_ATTEMPT: String(request.attempt),
   BRAID_FEEDBACK: feedbackJson(request.feedback),
   BRAID_FEEDBACK_FILE: paths.feedbackFile,
+  // The note of the person running braid (`braid retry --feedback`), empty when there is none.
+  BRAID_USER_NOTE: request.userNote ?? "",
   BRAID_PLAN_DIR: paths.baseDir,
   BRAID_WORKTREE: paths.worktree
 })
