@@ -498,6 +498,7 @@ export const make = (
     const command = tool.commandOf(settings, "claude")
     const executable = [tool.which(command[0]!, source, plan.baseDir) ?? command[0]!, ...command.slice(1)]
     const timeoutMs = tool.timeoutMsOf(settings, DEFAULT_TIMEOUT_SECONDS)
+    const prompts = yield* Prompt.make(plan)
 
     // The stream's claude home, seeded once from the user's settings (not their history).
     const prepareHome = (dir: string) =>
@@ -537,7 +538,10 @@ export const make = (
         prices: plan.prices,
         secrets: secretsOf(env)
       }
-      const prompt = Prompt.render(request)
+      const prompt = prompts.forAttempt(request)
+      if (Either.isLeft(prompt)) {
+        return yield* new Agent.AgentFailed({ agent: name, taskId: request.task.id, reason: "unavailable", message: prompt.left.message })
+      }
 
       const runOnce = (session: SessionChoice) =>
         Effect.gen(function*() {
@@ -547,7 +551,7 @@ export const make = (
             argv: argvOf(executable, settings, session, request.checks),
             env,
             timeoutMs,
-            stdin: prompt
+            stdin: prompt.right
           })
           return outcomeOf(result, transcriptOf(result.stdout), {
             ...context,
@@ -605,6 +609,7 @@ export const preflight = (
     } else if (mode !== undefined && !PERMISSION_MODES.includes(mode)) {
       problems.push({ path: at("permissionMode"), message: `unknown permission mode "${mode}" (claude accepts: ${PERMISSION_MODES.join(", ")})` })
     }
+    problems.push(...(yield* Prompt.check(context.plan)))
     const args = settings.args ?? []
     for (const refused of REFUSED_ARGS) {
       if (args.includes(refused)) problems.push({ path: at("args"), message: `${refused} is refused: braid keeps claude's permission checks on` })

@@ -83,17 +83,17 @@ const answeredToolId = (raw: unknown): string | undefined => {
  * and each tool result moves it one turn on (tool call ids carry the flow and step).
  */
 const flows = (pick: (prompt: string) => readonly [name: string, turns: ReadonlyArray<Turn>]): ScriptedServer.Responder => {
-  const chosen = new Map<string, ReadonlyArray<Turn>>()
-  const step = (flow: string, n: number): Turn => {
-    const turn = chosen.get(flow)![n] ?? { text: "Done." }
-    return turn.toolCalls === undefined ? turn : { ...turn, toolCalls: turn.toolCalls.map((c, k) => ({ ...c, id: `toolu_${flow}_${n}_${k}` })) }
+  // Each pick is its own run of the flow, so no tool call id repeats within a resumed session.
+  const runs: Array<ReadonlyArray<Turn>> = []
+  const step = (run: number, n: number): Turn => {
+    const turn = runs[run]![n] ?? { text: "Done." }
+    return turn.toolCalls === undefined ? turn : { ...turn, toolCalls: turn.toolCalls.map((c, k) => ({ ...c, id: `toolu_${run}_${n}_${k}` })) }
   }
   return (conversation) => {
-    const answered = /^toolu_([A-Za-z0-9]+)_(\d+)_\d+$/.exec(answeredToolId(conversation.raw) ?? "")
-    if (answered !== null && chosen.has(answered[1]!)) return step(answered[1]!, Number(answered[2]) + 1)
-    const [name, turns] = pick(conversation.lastUserText)
-    chosen.set(name, turns)
-    return step(name, 0)
+    const answered = /^toolu_(\d+)_(\d+)_\d+$/.exec(answeredToolId(conversation.raw) ?? "")
+    if (answered !== null && runs[Number(answered[1])] !== undefined) return step(Number(answered[1]), Number(answered[2]) + 1)
+    runs.push(pick(conversation.lastUserText)[1])
+    return step(runs.length - 1, 0)
   }
 }
 
@@ -234,7 +234,7 @@ describe("claude-code backend (real claude, scripted server)", () => {
         AnthropicServer.provider,
         flows((prompt) =>
           prompt.includes("## Your task: api-1 ")
-            ? prompt.includes("Attempt 2 of 3")
+            ? /attempt 2 of 3/i.test(prompt)
               ? ["api2", [read("src/api/checkout.js"), write("src/api/checkout.js", "module.exports = 'v2'\n"), { text: "Now v2." }]]
               : ["api1", [write("src/api/checkout.js", "module.exports = 'v1'\n"), { text: "Wrote v1." }]]
             : ["ui1", [write("src/ui/form.html", "<form>checkout</form>\n"), { text: "Added the form." }]]
@@ -372,7 +372,7 @@ describe("claude-code backend (real claude, scripted server)", () => {
       const server = yield* ScriptedServer.start(
         AnthropicServer.provider,
         flows((prompt) =>
-          prompt.includes("Attempt 2 of 3")
+          /attempt 2 of 3/i.test(prompt)
             ? ["second", [write("notes.txt", "inside\n"), { text: "Wrote notes inside." }]]
             : ["first", [write(outside, "escaped\n"), { text: "Wrote the notes." }]]
         )
