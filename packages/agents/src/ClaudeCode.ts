@@ -265,6 +265,8 @@ export interface RunContext {
   readonly opened: string | undefined
   readonly maxTurns: number | undefined
   readonly prices: Readonly<Record<string, Plan.ModelPrice>>
+  /** What the resumed session had cost before this attempt (claude's `total_cost_usd` counts the whole session). */
+  readonly sessionCostUsd: number
   /** Values that must never appear in a message (keys and tokens of the child's environment). */
   readonly secrets: ReadonlyArray<string>
 }
@@ -383,7 +385,11 @@ const outputOf = (result: Result, transcript: Transcript, context: RunContext, d
     cacheReadTokens: result.usage?.cache_read_input_tokens ?? 0,
     cacheWriteTokens: result.usage?.cache_creation_input_tokens ?? 0
   }
-  const costUsd = result.total_cost_usd ?? Pricing.costOf(context.prices, model, tokens)
+  // claude reports a resumed session's cost from its start, its tokens per process: this attempt's
+  // cost is what the session cost beyond what its earlier attempts recorded.
+  const costUsd = result.total_cost_usd !== undefined
+    ? Math.max(0, result.total_cost_usd - (context.resumed !== undefined ? context.sessionCostUsd : 0))
+    : Pricing.costOf(context.prices, model, tokens)
   const sessionId = result.session_id ?? transcript.sessionId ?? context.opened ?? context.resumed
   return new Agent.AttemptOutput({
     summary: redact(result.result ?? transcript.lastText ?? "", context.secrets),
@@ -536,6 +542,7 @@ export const make = (
         timeoutMs,
         maxTurns: settings.maxTurns,
         prices: plan.prices,
+        sessionCostUsd: request.sessionCostUsd ?? 0,
         secrets: secretsOf(env)
       }
       const prompt = prompts.forAttempt(request)

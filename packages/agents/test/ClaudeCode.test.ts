@@ -469,6 +469,7 @@ describe("claude-code backend: invocation and reading", () => {
     ClaudeCode.outcomeOf({ exitCode, stdout, stderr: "", timedOut: false, durationMs: 5 }, ClaudeCode.transcriptOf(stdout), {
       taskId: "t",
       timeoutMs: 1000,
+      sessionCostUsd: 0,
       resumed: undefined,
       opened: "s",
       maxTurns: undefined,
@@ -480,6 +481,15 @@ describe("claude-code backend: invocation and reading", () => {
     assert.isTrue(Either.isLeft(e))
     return (e as Either.Left<{ _tag: string; message: string; reason?: string; resetsAt?: string }, unknown>).left
   }
+
+  it("a resumed session's attempt costs what the session cost beyond its earlier attempts (claude counts from the session's start)", () => {
+    const ok = result({ is_error: false, result: "done", session_id: "s", total_cost_usd: 0.0048, usage: { input_tokens: 100, output_tokens: 20 } })
+    const resumed = classify(ok, 0, { resumed: "s", opened: undefined, sessionCostUsd: 0.0032 })
+    assert.isTrue(Either.isRight(resumed))
+    assert.closeTo((resumed as Either.Right<unknown, { usage?: { costUsd?: number } }>).right.usage!.costUsd!, 0.0016, 1e-9)
+    const fresh = classify(ok, 0, { sessionCostUsd: 0.0032 })
+    assert.closeTo((fresh as Either.Right<unknown, { usage?: { costUsd?: number } }>).right.usage!.costUsd!, 0.0048, 1e-9)
+  })
 
   it("classifies claude's failures: login, busy, usage limit, turn limit, a refused request", () => {
     const notLoggedIn = leftOf(classify(result({ result: "Not logged in · Please run /login", terminal_reason: "api_error" })))

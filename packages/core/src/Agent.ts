@@ -107,6 +107,11 @@ export interface AttemptRequest {
    * tried again after a transient provider error): a tool that can continue it does.
    */
   readonly session: string | undefined
+  /**
+   * What the attempts recorded for `session` cost so far (USD): a tool that reports a resumed
+   * session's cost from its start subtracts it.
+   */
+  readonly sessionCostUsd?: number | undefined
   /** Journals a note about the attempt before the agent goes on. */
   readonly note: (note: AttemptNote) => Effect.Effect<void>
   readonly files: Workspace.Files

@@ -201,6 +201,7 @@ export const run = (input: GateInput, services: GateServices) =>
               checks,
               denied: attempts.at(-1)?.agent?.permissionDenials ?? [],
               session,
+              sessionCostUsd: attempts.reduce((sum, a) => (a.agent?.sessionId === session && session !== undefined ? sum + a.costUsd : sum), 0),
               note,
               files
             }),
