@@ -12,7 +12,10 @@ import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import type * as CommandSpec from "./CommandSpec.js"
+import * as Confinement from "./internal/confinement.js"
 import * as Git from "./internal/git.js"
+import * as GitIndex from "./internal/gitIndex.js"
+import * as Snapshot from "./internal/snapshot.js"
 import * as Process from "./Process.js"
 import * as Workspace from "./Workspace.js"
 
@@ -95,6 +98,8 @@ interface Run {
   readonly owned: Array<Tree>
   open: { readonly stream: string; readonly paths: ReadonlyArray<string> } | undefined
   landed: string | undefined
+  /** Streams whose worktree stays for a person to look at (closed with `keep`). */
+  readonly kept: Set<string>
 }
 
 const INTEGRATION_DIR = "_integration"
@@ -164,6 +169,12 @@ export const make = (options: Options = {}) =>
     const git = Git.make(executor, identity)
     const repo = path.resolve(options.repo ?? process.cwd())
     let run: Run | undefined
+    /** The repository's common git directory, once known: branch heads are read from its files. */
+    let commonDirKnown: string | undefined
+    const confinement = Confinement.make({
+      status: (dir) => git.ok(Snapshot.statusArgs, { cwd: dir, operation: "strays" }),
+      discard: (stream) => Effect.suspend(() => dropChanges(stream))
+    })
 
     const prepared = (operation: string) =>
       Effect.suspend(() =>
@@ -188,10 +199,16 @@ export const make = (options: Options = {}) =>
 
     /** The commit a ref points at, or undefined when there is no such ref. */
     const resolveCommit = (ref: string, cwd: string) =>
-      Effect.map(
-        git.exec(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`], { cwd }),
-        (r) => r.exitCode === 0 ? Git.firstLine(r.stdout) : undefined
-      )
+      Effect.suspend(() => {
+        // A branch head is read from git's files when it can be (no git process): a run asks often.
+        const read = commonDirKnown !== undefined && ref.startsWith("refs/heads/")
+          ? Git.readBranch(commonDirKnown, ref.slice("refs/heads/".length))
+          : undefined
+        return read !== undefined ? Effect.succeed<string | undefined>(read) : Effect.map(
+          git.exec(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`], { cwd }),
+          (r) => r.exitCode === 0 ? Git.firstLine(r.stdout) : undefined
+        )
+      })
 
     const branchHead = (operation: string, branch: string, cwd: string) =>
       Effect.flatMap(resolveCommit(`refs/heads/${branch}`, cwd), (sha) =>
@@ -322,7 +339,10 @@ export const make = (options: Options = {}) =>
           return yield* refused("invalid-option", `this workspace is already prepared for run ${run.runId}, not ${setup.runId}`)
         }
         const r = run
-        if (setup.streams.every((s) => r.owned.some((t) => t === r.streams.get(s.name)))) {
+        const ready = setup.openStreams === false
+          ? setup.streams.every((s) => r.streams.has(s.name))
+          : setup.streams.every((s) => r.owned.some((t) => t === r.streams.get(s.name)))
+        if (ready) {
           return { base: r.base, target: r.target, targetAt: r.targetAtStart } satisfies Workspace.Prepared
         }
         // An earlier prepare stopped half-way, or asks for more streams: do it again; what
@@ -447,15 +467,20 @@ export const make = (options: Options = {}) =>
         yield* git.ok(["rev-parse", "--path-format=absolute", "--git-common-dir"], { cwd: top, operation: "rev-parse" })
       )
       const lock = Git.lockFor(yield* realpath(commonDir))
+      const earlier = run
+      yield* lock.withPermits(1)(excludeRunFolder(top, runFolder))
+      // A run asks for stream worktrees when their stream has work (`openStream`), not here:
+      // it holds about as many checkouts as agents at work, whatever its number of streams.
       // On a second prepare, keep what the first one made that this one does not list (the
       // integration), so release still removes it.
-      const earlier = run
       const owned: Array<Tree> = earlier === undefined
         ? []
         : earlier.owned.filter((t) => ![...streams.values()].some((s) => s.dir === t.dir))
+      const known = new Map(earlier?.streams ?? [])
+      for (const [name, tree] of streams) known.set(name, tree)
       yield* lock.withPermits(1)(
         Effect.gen(function*() {
-          yield* excludeRunFolder(top, runFolder)
+          if (setup.openStreams === false) return
           for (const tree of streams.values()) {
             yield* ensureWorktree({ top }, tree, base)
             // A worktree taken over may already hold attempts: the next one starts from its head.
@@ -475,55 +500,107 @@ export const make = (options: Options = {}) =>
             base,
             target,
             targetAtStart: setup.resume?.targetAt ?? targetHead,
-            streams,
+            streams: known,
             integration: earlier?.integration,
             owned,
             open: undefined,
-            landed: undefined
+            landed: undefined,
+            kept: earlier?.kept ?? new Set()
           }
         }))
       )
+      commonDirKnown = commonDir
+      // Made now rather than with the first worktree, so that it is part of the main checkout's snapshot.
+      yield* Effect.promise(() => fs.mkdir(worktrees, { recursive: true }).catch(() => undefined))
+      // What is dirty in the main checkout now is the user's: only what changes later is an agent's.
+      yield* confinement.watchMain(
+        top,
+        (relative) => relative === ".braid" || relative.startsWith(".braid/") || isInside(runFolder, path.join(top, relative))
+      )
+      if (setup.openStreams !== false) {
+        for (const [name, tree] of streams) {
+          yield* confinement.watchStream(name, tree.dir, false)
+          noteIndex(name, tree.dir)
+        }
+      }
       return { base, target, targetAt: setup.resume?.targetAt ?? targetHead } satisfies Workspace.Prepared
     })
 
     const commitAttempt = Effect.fn("GitWorkspace.commitAttempt")(function*(
       stream: string,
-      attempt: { readonly taskId: string; readonly title: string; readonly attempt: number }
+      attempt: Workspace.AttemptId & { readonly title: string }
     ) {
       const tree = yield* streamTree("commitAttempt", stream)
-      const cwd = tree.dir
-      const checkedOut = yield* git.exec(["symbolic-ref", "--quiet", "HEAD"], { cwd })
-      if (Git.firstLine(checkedOut.stdout) !== `refs/heads/${tree.branch}`) {
-        return yield* failure(
-          "commitAttempt",
-          `the worktree of stream "${stream}" (${cwd}) is no longer on its branch ${tree.branch}; its work cannot be recorded`
-        )
-      }
-      yield* git.ok(["add", "--all"], { cwd, operation: "commitAttempt" })
-      const staged = yield* git.exec(["diff", "--cached", "--quiet", "--no-ext-diff"], { cwd })
-      if (staged.exitCode !== 0 && staged.exitCode !== 1) {
-        return yield* failure("commitAttempt", Git.describeFailure(["diff", "--cached", "--quiet"], cwd, staged))
-      }
-      if (staged.exitCode === 1) yield* commitStaged(cwd, stream, attempt)
-      // Some agents commit on their own (aider, a `git commit` in a script): what the attempt
-      // changed is everything since the last recorded attempt, whoever committed it.
-      const commit = Git.firstLine(yield* git.ok(["rev-parse", "HEAD"], { cwd, operation: "commitAttempt" }))
-      const files = Git.sortedUnique(Git.splitZ(
-        yield* git.ok(["diff", "--name-only", "--no-renames", "--no-ext-diff", "-z", tree.recorded, commit], {
-          cwd,
-          operation: "commitAttempt"
-        })
-      ))
-      tree.recorded = commit
-      return files.length === 0
-        ? new Workspace.AttemptChange({ commit: null, files: [] })
-        : new Workspace.AttemptChange({ commit, files })
+      return yield* confinement.occupied(stream, recordAttempt(tree, stream, attempt))
     })
+
+    /** The stat of each open stream's index file when braid last wrote it (an agent may stage or refresh it since). */
+    const indexWritten = new Map<string, string>()
+    const noteIndex = (stream: string, dir: string) => {
+      const dirs = Git.gitDirsOf(dir)
+      if (dirs === undefined) indexWritten.delete(stream)
+      else indexWritten.set(stream, Snapshot.fingerprint(dirs.gitDir, "index"))
+    }
+
+    /**
+     * Two git processes for an attempt that changed files (`git add --all`, `git commit`),
+     * none for one that changed nothing. The checked-out branch and its head are read from
+     * git's files; whether anything changed, from the worktree's stats; what changed, from the
+     * index before and after the add. When an agent staged or committed by itself, git is
+     * asked instead (a diff or two more).
+     */
+    const recordAttempt = (tree: StreamTree, stream: string, attempt: Workspace.AttemptId & { readonly title: string }) =>
+      Effect.gen(function*() {
+        const cwd = tree.dir
+        const dirs = Git.gitDirsOf(cwd)
+        const checkedOut = (dirs === undefined ? undefined : Git.readHeadRef(dirs.gitDir)) ??
+          Git.firstLine((yield* git.exec(["symbolic-ref", "--quiet", "HEAD"], { cwd })).stdout)
+        if (checkedOut !== `refs/heads/${tree.branch}`) {
+          return yield* failure(
+            "commitAttempt",
+            `the worktree of stream "${stream}" (${cwd}) is no longer on its branch ${tree.branch}; its work cannot be recorded`
+          )
+        }
+        const before = yield* resolveCommit(`refs/heads/${tree.branch}`, cwd)
+        const ownHead = before === tree.recorded
+        if (ownHead && confinement.untouched(stream)) return new Workspace.AttemptChange({ commit: null, files: [] })
+        // The index as braid left it (only then is it the head's tree) is compared with the index after the add.
+        const oidBytes = before === undefined ? 0 : before.length / 2
+        const indexFile = dirs === undefined ? undefined : `${dirs.gitDir}/index`
+        const trusted = ownHead && dirs !== undefined && indexWritten.get(stream) === Snapshot.fingerprint(dirs.gitDir, "index")
+        const staged = trusted && indexFile !== undefined ? GitIndex.read(indexFile, oidBytes) : undefined
+        yield* git.ok(["add", "--all"], { cwd, operation: "commitAttempt" })
+        const added = staged !== undefined && indexFile !== undefined ? GitIndex.read(indexFile, oidBytes) : undefined
+        const changed = staged !== undefined && added !== undefined
+          ? GitIndex.changed(staged, added)
+          : Git.sortedUnique(Git.splitZ(
+            yield* git.ok(["diff", "--cached", "--name-only", "--no-renames", "--no-ext-diff", "-z", "HEAD"], {
+              cwd,
+              operation: "commitAttempt"
+            })
+          ))
+        if (changed.length > 0) yield* commitStaged(cwd, stream, attempt)
+        const commit = yield* branchHead("commitAttempt", tree.branch, cwd)
+        noteIndex(stream, cwd)
+        yield* confinement.committed(stream)
+        // Some agents commit on their own (aider, a `git commit` in a script): what the attempt
+        // changed is everything since the last recorded attempt, whoever committed it.
+        const files = ownHead ? changed : Git.sortedUnique(Git.splitZ(
+          yield* git.ok(["diff", "--name-only", "--no-renames", "--no-ext-diff", "-z", tree.recorded, commit], {
+            cwd,
+            operation: "commitAttempt"
+          })
+        ))
+        tree.recorded = commit
+        return files.length === 0
+          ? new Workspace.AttemptChange({ commit: null, files: [] })
+          : new Workspace.AttemptChange({ commit, files })
+      })
 
     const commitStaged = (
       cwd: string,
       stream: string,
-      attempt: { readonly taskId: string; readonly title: string; readonly attempt: number }
+      attempt: Workspace.AttemptId & { readonly title: string }
     ) => {
       const title = attempt.title.replace(/\s+/g, " ").trim()
       return git.ok([
@@ -535,16 +612,20 @@ export const make = (options: Options = {}) =>
         "-m",
         `braid: ${attempt.taskId} attempt ${attempt.attempt} — ${title}`,
         "-m",
-        `Braid-Step: stream/${stream}/task/${attempt.taskId}/attempt/${attempt.attempt}`
+        `Braid-Step: ${Workspace.attemptStep(stream, attempt)}`
       ], { cwd, operation: "commitAttempt" })
     }
 
-    const strays = (_stream: string) => Effect.succeed<Workspace.Strays>([])
+    const strays = Effect.fn("GitWorkspace.strays")(function*(stream: string) {
+      yield* prepared("strays")
+      return yield* confinement.strays(stream)
+    })
 
     const changedFiles = Effect.fn("GitWorkspace.changedFiles")(function*(stream: string) {
       const r = yield* prepared("changedFiles")
       const tree = yield* streamTree("changedFiles", stream)
-      const head = yield* branchHead("changedFiles", tree.branch, r.top)
+      const head = yield* resolveCommit(`refs/heads/${tree.branch}`, r.top)
+      if (head === undefined) return []
       // The stream's own commits only: --first-parent skips the work absorbed from the
       // streams it depends on (merged in), which is theirs, not this stream's.
       // --no-renames: a renamed file is two changed paths, both of which can conflict.
@@ -555,7 +636,10 @@ export const make = (options: Options = {}) =>
       return Git.sortedUnique(Git.splitZ(out).map((p) => p.replace(/^\n+/, "")).filter((p) => p !== ""))
     })
 
-    const absorb = Effect.fn("GitWorkspace.absorb")(function*(stream: string, commit: string, reason: string) {
+    const absorb = (stream: string, commit: string, reason: string) =>
+      confinement.occupied(stream, absorbInto(stream, commit, reason))
+
+    const absorbInto = Effect.fn("GitWorkspace.absorb")(function*(stream: string, commit: string, reason: string) {
       const r = yield* prepared("absorb")
       const tree = yield* streamTree("absorb", stream)
       const cwd = tree.dir
@@ -574,29 +658,33 @@ export const make = (options: Options = {}) =>
         )
       }
       const next = yield* branchHead("absorb", tree.branch, r.top)
+      noteIndex(stream, cwd)
       // The merge is not an attempt: the next attempt's change starts after it.
       tree.recorded = next
       return next
     })
 
-    const discard = Effect.fn("GitWorkspace.discard")(function*(stream: string) {
+    const discard = (stream: string) => confinement.occupied(stream, dropChanges(stream))
+
+    const dropChanges = Effect.fn("GitWorkspace.discard")(function*(stream: string) {
       const tree = yield* streamTree("discard", stream)
       const cwd = tree.dir
       if ((yield* mergeHead(cwd)) !== undefined) yield* git.ok(["merge", "--abort"], { cwd, operation: "discard" })
       yield* git.ok(["reset", "--quiet", "--hard", "HEAD"], { cwd, operation: "discard" })
       // Untracked files the cut-off attempt created; ignored files (dependencies) stay.
       yield* git.ok(["clean", "-fdq"], { cwd, operation: "discard" })
+      noteIndex(stream, cwd)
     })
 
     const findAttempt = Effect.fn("GitWorkspace.findAttempt")(function*(
       stream: string,
-      attempt: { readonly taskId: string; readonly attempt: number }
+      attempt: Workspace.AttemptId
     ) {
       const tree = yield* streamTree("findAttempt", stream)
       const cwd = tree.dir
       const message = yield* git.ok(["log", "-1", "--format=%B%x00%P", "HEAD"], { cwd, operation: "findAttempt" })
       const [body = "", parents = ""] = message.split("\0")
-      const step = `Braid-Step: stream/${stream}/task/${attempt.taskId}/attempt/${attempt.attempt}`
+      const step = `Braid-Step: ${Workspace.attemptStep(stream, attempt)}`
       if (!body.split("\n").some((l) => l.trim() === step)) return undefined
       const commit = Git.firstLine(yield* git.ok(["rev-parse", "HEAD"], { cwd, operation: "findAttempt" }))
       const parent = parents.trim().split(" ")[0]!
@@ -610,6 +698,8 @@ export const make = (options: Options = {}) =>
     const head = Effect.fn("GitWorkspace.head")(function*(location: Workspace.Location) {
       const r = yield* prepared("head")
       const tree = location._tag === "Stream" ? yield* streamTree("head", location.stream) : yield* integrationTree("head")
+      // A stream that never had work has no branch yet: it is at the base.
+      if (location._tag === "Stream") return (yield* resolveCommit(`refs/heads/${tree.branch}`, r.top)) ?? r.base
       return yield* branchHead("head", tree.branch, r.top)
     })
 
@@ -660,10 +750,11 @@ export const make = (options: Options = {}) =>
         r.owned.push(tree)
       }
       const cwd = tree.dir
-      // A merge a crashed process left open is abandoned; it is redone from the journal.
-      if ((yield* mergeHead(cwd)) !== undefined) yield* git.ok(["merge", "--abort"], { cwd, operation: "beginIntegration" })
-      r.open = undefined
+      // A merge left open is not abandoned here: it may be a person's resolution of a conflict
+      // (the merge step decides, see `mergeState`).
       if (beginOptions?.restart === true) {
+        if ((yield* mergeHead(cwd)) !== undefined) yield* git.ok(["merge", "--abort"], { cwd, operation: "beginIntegration" })
+        r.open = undefined
         yield* r.lock.withPermits(1)(git.ok(["reset", "--quiet", "--hard", r.base], { cwd, operation: "beginIntegration" }))
       }
     })
@@ -775,16 +866,12 @@ export const make = (options: Options = {}) =>
           r.landed = next
           return new Workspace.Landing({ target: r.target, commit: next, previous: r.targetAtStart, fastForward: true })
         }
-        if (previous !== r.targetAtStart) {
+        if (!(yield* isAncestor(previous, next, r.top))) {
           return yield* refused(
             "target-moved",
-            `target ${r.target} moved since the run started: it was ${r.targetAtStart}, it is now ${previous}; nothing was landed`
-          )
-        }
-        if (!(yield* isAncestor(previous, next, r.top))) {
-          return yield* failure(
-            "land",
-            `the integration ${integration.branch} (${next}) does not contain ${r.target} (${previous}): landing would not be a fast-forward`
+            previous !== r.targetAtStart
+              ? `target ${r.target} moved since the run started: it was ${r.targetAtStart}, it is now ${previous}; nothing was landed`
+              : `the integration ${integration.branch} (${next}) does not contain ${r.target} (${previous}): landing would not be a fast-forward`
           )
         }
         const holder = (yield* listWorktrees(r.top)).find((e) => e.branch === `refs/heads/${r.target}`)
@@ -816,13 +903,17 @@ export const make = (options: Options = {}) =>
       }))
     })
 
-    const release = Effect.fn("GitWorkspace.release")(function*(releaseOptions: { readonly keepWorktrees: boolean }) {
+    const release = Effect.fn("GitWorkspace.release")(function*(releaseOptions: Workspace.ReleaseOptions) {
       const r = run
       if (r === undefined || releaseOptions.keepWorktrees) return
+      const keep = (tree: Tree) =>
+        (tree === r.integration && releaseOptions.keepIntegration === true) ||
+        [...r.kept].some((name) => r.streams.get(name)?.dir === tree.dir)
       yield* r.lock.withPermits(1)(Effect.gen(function*() {
         const registered = new Set<string>()
         for (const entry of yield* listWorktrees(r.top)) registered.add(yield* realpath(entry.path))
         for (const tree of r.owned) {
+          if (keep(tree)) continue
           if ((yield* exists(tree.dir)) && registered.has(yield* realpath(tree.dir))) {
             // --force: an attempt may have left uncommitted files, or a merge may be open.
             yield* git.ok(["worktree", "remove", "--force", tree.dir], { cwd: r.top, operation: "release" })
@@ -842,11 +933,102 @@ export const make = (options: Options = {}) =>
           yield* git.ok(["update-ref", "-d", `refs/heads/${branch}`, sha], { cwd: r.top, operation: "release" })
         }
       }))
+      const stays = r.owned.filter(keep)
       r.owned.length = 0
-      r.integration = undefined
-      r.streams.clear()
+      r.owned.push(...stays)
+      if (r.integration !== undefined && !stays.includes(r.integration)) r.integration = undefined
       // Only if empty: anything else in it is not ours to delete.
       yield* Effect.promise(() => fs.rmdir(r.worktrees).catch(() => undefined))
+    })
+
+    const openStream = Effect.fn("GitWorkspace.openStream")(function*(stream: string) {
+      const r = yield* prepared("openStream")
+      const tree = yield* streamTree("openStream", stream)
+      if (r.owned.includes(tree)) return
+      const present = yield* exists(tree.dir)
+      yield* r.lock.withPermits(1)(ensureWorktree(r, tree, r.base))
+      r.owned.push(tree)
+      r.kept.delete(stream)
+      // The next attempt's change starts from the branch head.
+      tree.recorded = yield* branchHead("openStream", tree.branch, r.top)
+      // Taken over from an earlier process: what it did not commit is dropped (the attempt
+      // runs again), and so is a merge it left open.
+      if (present) yield* discard(stream)
+      // From now on what changes in it while no attempt of its own runs is an agent's stray.
+      yield* confinement.watchStream(stream, tree.dir, !present)
+      noteIndex(stream, tree.dir)
+    })
+
+    const closeStream = Effect.fn("GitWorkspace.closeStream")(function*(stream: string, closeOptions: { readonly keep: boolean }) {
+      const r = yield* prepared("closeStream")
+      const tree = yield* streamTree("closeStream", stream)
+      yield* confinement.unwatch(stream)
+      indexWritten.delete(stream)
+      if (closeOptions.keep) {
+        r.kept.add(stream)
+        return
+      }
+      const at = r.owned.indexOf(tree)
+      if (at < 0) return
+      yield* r.lock.withPermits(1)(Effect.gen(function*() {
+        if (yield* exists(tree.dir)) {
+          // --force: a cut-off attempt may have left uncommitted files.
+          yield* git.ok(["worktree", "remove", "--force", tree.dir], { cwd: r.top, operation: "closeStream" })
+        }
+      }))
+      r.owned.splice(r.owned.indexOf(tree), 1)
+      r.kept.delete(stream)
+    })
+
+    const mergeState = Effect.fn("GitWorkspace.mergeState")(function*(stream: string) {
+      const r = yield* prepared("mergeState")
+      const integration = yield* integrationTree("mergeState")
+      const tree = yield* streamTree("mergeState", stream)
+      const theirs = yield* resolveCommit(`refs/heads/${tree.branch}`, r.top)
+      const ours = yield* branchHead("mergeState", integration.branch, r.top)
+      const merging = yield* mergeHead(integration.dir)
+      let open: string | undefined
+      if (merging !== undefined) {
+        for (const [name, t] of r.streams) {
+          if ((yield* resolveCommit(`refs/heads/${t.branch}`, r.top)) === merging) open = name
+        }
+        open ??= "(unknown)"
+      }
+      return {
+        merged: theirs !== undefined && (theirs === r.base || (yield* isAncestor(theirs, ours, r.top))),
+        open
+      } satisfies Workspace.MergeState
+    })
+
+    const abortMerge = Effect.fn("GitWorkspace.abortMerge")(function*() {
+      const r = yield* prepared("abortMerge")
+      const integration = yield* integrationTree("abortMerge")
+      if ((yield* mergeHead(integration.dir)) !== undefined) {
+        yield* git.ok(["merge", "--abort"], { cwd: integration.dir, operation: "abortMerge" })
+      }
+      r.open = undefined
+    })
+
+    const catchUp = Effect.fn("GitWorkspace.catchUp")(function*() {
+      const r = yield* prepared("catchUp")
+      const integration = yield* integrationTree("catchUp")
+      const target = yield* branchHead("catchUp", r.target, r.top)
+      const ours = yield* branchHead("catchUp", integration.branch, r.top)
+      if (yield* isAncestor(target, ours, r.top)) return null
+      const cwd = integration.dir
+      const args = ["merge", "--no-ff", "--no-log", "--no-edit", "-m", `braid: bring in ${r.target} (it moved since the run started)`, target]
+      const result = yield* git.exec(args, { cwd })
+      if (result.exitCode !== 0) {
+        const paths = yield* unmergedPaths(cwd)
+        if ((yield* mergeHead(cwd)) !== undefined) yield* git.ok(["merge", "--abort"], { cwd, operation: "catchUp" })
+        return yield* failure(
+          "catchUp",
+          paths.length > 0
+            ? `${r.target} moved and its new commits conflict with the run in ${paths.join(", ")}; merge ${r.target} into ${integration.branch} by hand (in ${cwd}), then run braid land again`
+            : Git.describeFailure(args, cwd, result)
+        )
+      }
+      return yield* branchHead("catchUp", integration.branch, r.top)
     })
 
     const integrationFiles = (): Workspace.Files =>
@@ -855,8 +1037,14 @@ export const make = (options: Options = {}) =>
     const service: Workspace.Service = {
       kind: "git",
       prepare,
+      openStream,
+      closeStream,
+      mergeState,
+      abortMerge,
+      catchUp,
       files: (stream) => filesAt(() => Effect.map(streamTree("files", stream), (t) => t.dir), run?.streams.get(stream)?.dir),
       commitAttempt,
+      attempting: confinement.attempting,
       strays,
       absorb,
       discard,
@@ -874,6 +1062,9 @@ export const make = (options: Options = {}) =>
     }
     return { service }
   })
+
+/** How many git processes workspaces of this process have started so far (for tests and the benchmark). */
+export const gitCalls = (): number => Git.calls()
 
 /** A git workspace layer over the repository at `options.repo`. */
 export const layer = (options: Options = {}): Layer.Layer<Workspace.Workspace, never, CommandExecutor.CommandExecutor> =>

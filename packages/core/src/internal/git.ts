@@ -7,6 +7,8 @@
  */
 import { CommandExecutor } from "@effect/platform"
 import { Effect } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import * as Process from "../Process.js"
 import * as Workspace from "../Workspace.js"
 
@@ -92,13 +94,21 @@ export const describeFailure = (args: ReadonlyArray<string>, cwd: string, result
   return `git ${args.join(" ")} (in ${cwd}) exited with ${result.exitCode}${output === "" ? "" : `: ${output}`}`
 }
 
+let started = 0
+
+/** How many git processes this process has started so far (tests and the benchmark count them per attempt). */
+export const calls = (): number => started
+
 /** A git runner using the given executor, so its calls need nothing from the context. */
 export const make = (executor: CommandExecutor.CommandExecutor, identity: Identity): Git => {
   const exec: Git["exec"] = (args, options) =>
-    Process.run(argv(identity, args), {
-      cwd: options.cwd,
-      env: env(identity),
-      stdin: options.stdin
+    Effect.suspend(() => {
+      started++
+      return Process.run(argv(identity, args), {
+        cwd: options.cwd,
+        env: env(identity),
+        stdin: options.stdin
+      })
     }).pipe(
       Effect.provideService(CommandExecutor.CommandExecutor, executor),
       Effect.mapError((e) =>
@@ -189,3 +199,62 @@ export const parseStatusPaths = (text: string): Array<string> => {
   }
   return paths
 }
+
+/** A working tree's own git directory and the repository's common one. */
+export interface GitDirs {
+  readonly gitDir: string
+  readonly commonDir: string
+}
+
+const readText = (file: string): string | undefined => {
+  try {
+    return fs.readFileSync(file, "utf8")
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Finds a working tree's git directories from its `.git` (a folder, or a file naming the
+ * folder, as linked worktrees have) and `commondir`, without starting git. Undefined when
+ * they cannot be read that way.
+ */
+export const gitDirsOf = (worktree: string): GitDirs | undefined => {
+  const dotGit = path.join(worktree, ".git")
+  const st = fs.statSync(dotGit, { throwIfNoEntry: false })
+  if (st === undefined) return undefined
+  let gitDir = dotGit
+  if (!st.isDirectory()) {
+    const named = /^gitdir: (.*)$/m.exec(readText(dotGit) ?? "")?.[1]?.trim()
+    if (named === undefined || named === "") return undefined
+    gitDir = path.resolve(worktree, named)
+  }
+  const common = readText(path.join(gitDir, "commondir"))?.trim()
+  return { gitDir, commonDir: common === undefined || common === "" ? gitDir : path.resolve(gitDir, common) }
+}
+
+const OBJECT_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/
+
+/**
+ * A branch's commit read from the common git directory's files (its loose ref, else
+ * `packed-refs`), without starting git. Undefined when it cannot be read that way (no such
+ * branch, a reftable repository, anything unexpected): ask git then.
+ */
+export const readBranch = (commonDir: string, branch: string): string | undefined => {
+  if (fs.existsSync(path.join(commonDir, "reftable"))) return undefined
+  const ref = `refs/heads/${branch}`
+  const loose = readText(path.join(commonDir, ref))?.trim()
+  if (loose !== undefined) return OBJECT_ID.test(loose) ? loose : undefined
+  for (const line of (readText(path.join(commonDir, "packed-refs")) ?? "").split("\n")) {
+    const space = line.indexOf(" ")
+    if (space > 0 && line.slice(space + 1).trim() === ref) {
+      const id = line.slice(0, space)
+      return OBJECT_ID.test(id) ? id : undefined
+    }
+  }
+  return undefined
+}
+
+/** The ref a working tree's HEAD names (`refs/heads/…`), read from its git directory; undefined when detached or unreadable. */
+export const readHeadRef = (gitDir: string): string | undefined =>
+  /^ref: (\S+)\s*$/.exec(readText(path.join(gitDir, "HEAD")) ?? "")?.[1]

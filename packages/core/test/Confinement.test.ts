@@ -1,0 +1,174 @@
+/**
+ * Confinement on real repositories: what an attempt's agent (a script run in its stream's
+ * worktree) writes outside that worktree is found — in the main checkout, or in the worktree
+ * of another stream with no attempt in progress — and nothing of it lands; what the user had
+ * changed before the run is not the agent's. Also how many git processes an attempt costs.
+ */
+import { NodeContext } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import type { Scope } from "effect"
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as GitWorkspace from "../src/GitWorkspace.js"
+import * as Process from "../src/Process.js"
+import type * as Workspace from "../src/Workspace.js"
+
+const git = (cwd: string, ...args: Array<string>): string =>
+  execFileSync("git", ["-c", "user.name=user", "-c", "user.email=user@localhost", ...args], {
+    cwd,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, GIT_OPTIONAL_LOCKS: "0" }
+  })
+
+const tempRepo = Effect.acquireRelease(
+  Effect.sync(() => {
+    const repo = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "braid-confine-")))
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    fs.mkdirSync(path.join(repo, "src"))
+    fs.writeFileSync(path.join(repo, "src", "app.ts"), "export const app = 1\n")
+    fs.writeFileSync(path.join(repo, "README.md"), "readme\n")
+    fs.writeFileSync(path.join(repo, ".gitignore"), "*.log\nnode_modules/\n")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "base")
+    return repo
+  }),
+  (repo) => Effect.sync(() => fs.rmSync(repo, { recursive: true, force: true }))
+)
+
+/** A workspace prepared for run r1 with these streams, their worktrees open. */
+const prepared = (repo: string, streams: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const { service: ws } = yield* GitWorkspace.make({ repo })
+    yield* ws.prepare({ runId: "r1", streams: streams.map((name) => ({ name })), land: false })
+    for (const name of streams) yield* ws.openStream(name)
+    return ws
+  })
+
+/**
+ * One attempt of a script agent: `node -e script` in the stream's worktree (which it is told
+ * in `BRAID_WORKTREE`, the main checkout in `MAIN`), then the confinement check the gate makes.
+ */
+const attempt = (ws: Workspace.Service, repo: string, stream: string, script: string) =>
+  Effect.scoped(Effect.gen(function*() {
+    yield* ws.attempting(stream)
+    const dir = ws.files(stream).dir!
+    const result = yield* Process.run([process.execPath, "-e", script], { cwd: dir, env: { BRAID_WORKTREE: dir, MAIN: repo } })
+    assert.strictEqual(result.exitCode, 0, result.stderr)
+    return yield* ws.strays(stream)
+  }))
+
+const test = (title: string, body: () => Effect.Effect<void, unknown, Scope.Scope | NodeContext.NodeContext>) =>
+  it.scopedLive(title, () => body().pipe(Effect.provide(NodeContext.layer)), 60_000)
+
+const write = (file: string, text: string) => `require("node:fs").writeFileSync(${file}, ${JSON.stringify(text)})`
+
+describe("confinement (git)", () => {
+  test("an agent writing into the main checkout is found, naming the file; what it wrote is not committed", () =>
+    Effect.gen(function*() {
+      const repo = yield* tempRepo
+      const ws = yield* prepared(repo, ["api"])
+      const found = yield* attempt(
+        ws,
+        repo,
+        "api",
+        `${write(`require("node:path").join(process.env.MAIN, "stray.txt")`, "oops\n")}
+${write(`require("node:path").join(process.env.MAIN, "src", "app.ts")`, "changed\n")}
+${write(`"own.txt"`, "mine\n")}`
+      )
+      assert.deepStrictEqual(found, [{ where: "main checkout", paths: ["src/app.ts", "stray.txt"] }])
+      // Reported once: the next look finds nothing new.
+      assert.deepStrictEqual(yield* ws.strays("api"), [])
+      // The main checkout is the user's: braid leaves what was written there for them to see.
+      assert.strictEqual(fs.readFileSync(path.join(repo, "stray.txt"), "utf8"), "oops\n")
+      assert.strictEqual(git(repo, "log", "--all", "--format=%H", "--", "stray.txt"), "")
+    }))
+
+  test("a user's own changes from before the run are not reported, but an agent changing them again is", () =>
+    Effect.gen(function*() {
+      const repo = yield* tempRepo
+      fs.writeFileSync(path.join(repo, "README.md"), "the user's edit\n")
+      fs.writeFileSync(path.join(repo, "notes.txt"), "the user's notes\n")
+      fs.writeFileSync(path.join(repo, "debug.log"), "ignored\n")
+      const ws = yield* prepared(repo, ["api"])
+      assert.deepStrictEqual(yield* attempt(ws, repo, "api", write(`"a.txt"`, "a\n")), [])
+      // Writing an ignored file is not a change git would record either.
+      assert.deepStrictEqual(yield* attempt(ws, repo, "api", write(`process.env.MAIN + "/debug.log"`, "more\n")), [])
+      const found = yield* attempt(ws, repo, "api", write(`process.env.MAIN + "/notes.txt"`, "the agent's notes, longer\n"))
+      assert.deepStrictEqual(found, [{ where: "main checkout", paths: ["notes.txt"] }])
+    }))
+
+  test("an agent writing into an idle stream's worktree is found; what it wrote is removed there, so it never lands", () =>
+    Effect.gen(function*() {
+      const repo = yield* tempRepo
+      const ws = yield* prepared(repo, ["api", "ui"])
+      const ui = ws.files("ui").dir!
+      const found = yield* attempt(
+        ws,
+        repo,
+        "api",
+        write(`require("node:path").join(process.env.BRAID_WORKTREE, "..", "ui", "src", "app.ts")`, "hijacked\n")
+      )
+      assert.deepStrictEqual(found, [{ where: "worktree of stream ui", paths: ["src/app.ts"] }])
+      assert.strictEqual(fs.readFileSync(path.join(ui, "src", "app.ts"), "utf8"), "export const app = 1\n")
+      // ui's next attempt records nothing of it.
+      const change = yield* ws.commitAttempt("ui", { taskId: "ui-1", title: "nothing", attempt: 1 })
+      assert.isNull(change.commit)
+    }))
+
+  test("a stream with an attempt in progress is left alone; once it is over, its own changes are not strays", () =>
+    Effect.gen(function*() {
+      const repo = yield* tempRepo
+      const ws = yield* prepared(repo, ["api", "ui"])
+      const ui = ws.files("ui").dir!
+      const found = yield* Effect.scoped(Effect.gen(function*() {
+        yield* ws.attempting("ui")
+        // ui's own agent at work, and its review leaving a file behind after the commit.
+        fs.writeFileSync(path.join(ui, "page.ts"), "page\n")
+        yield* ws.commitAttempt("ui", { taskId: "ui-1", title: "page", attempt: 1 })
+        fs.writeFileSync(path.join(ui, "coverage.txt"), "from a check\n")
+        return yield* attempt(ws, repo, "api", write(`"api.ts"`, "api\n"))
+      }))
+      assert.deepStrictEqual(found, [])
+      assert.deepStrictEqual(yield* attempt(ws, repo, "api", write(`"api2.ts"`, "api\n")), [])
+    }))
+
+  test("an attempt costs two git processes (add, commit), none when it changed nothing; looking for strays none", () =>
+    Effect.gen(function*() {
+      const repo = yield* tempRepo
+      const ws = yield* prepared(repo, ["api", "ui", "docs"])
+      const files = ws.files("api")
+      const count = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        Effect.gen(function*() {
+          const before = GitWorkspace.gitCalls()
+          const value = yield* effect
+          return [value, GitWorkspace.gitCalls() - before] as const
+        })
+      const look = Effect.scoped(Effect.zipRight(ws.attempting("api"), ws.strays("api")))
+      // The first look may ask git once about what prepare itself touched a moment before its snapshot.
+      yield* look
+      const [, strays] = yield* count(look)
+      assert.strictEqual(strays, 0)
+      yield* files.write("src/new.ts", "new\n")
+      yield* files.write("src/app.ts", "changed\n")
+      const [change, commit] = yield* count(ws.commitAttempt("api", { taskId: "t1", title: "one", attempt: 1 }))
+      assert.deepStrictEqual(change.files, ["src/app.ts", "src/new.ts"])
+      assert.strictEqual(commit, 2)
+      const [head, heads] = yield* count(ws.head({ _tag: "Stream", stream: "api" }))
+      assert.strictEqual(head, change.commit)
+      assert.strictEqual(heads, 0)
+      const [nothing, unchanged] = yield* count(ws.commitAttempt("api", { taskId: "t1", title: "one", attempt: 2 }))
+      assert.isNull(nothing.commit)
+      assert.strictEqual(unchanged, 0)
+      // An agent that staged by itself: git tells what changed (one more process), and it is still right.
+      yield* files.write("src/staged.ts", "staged\n")
+      git(files.dir!, "add", "src/staged.ts")
+      yield* files.write("src/later.ts", "later\n")
+      const [both, fallback] = yield* count(ws.commitAttempt("api", { taskId: "t1", title: "one", attempt: 3 }))
+      assert.deepStrictEqual(both.files, ["src/later.ts", "src/staged.ts"])
+      assert.strictEqual(fallback, 3)
+    }))
+})
