@@ -13,7 +13,9 @@
  * Each stream gets its own `CODEX_HOME` beside the run's worktrees (sessions, logs and config
  * are the stream's alone; git does not see it); the user's login (`auth.json` of
  * `$CODEX_HOME` or `~/.codex`) is linked into it, so a token refresh reaches the user's file,
- * and the user's `config.toml` seeds it.
+ * and the user's `config.toml` seeds it. Its `tmp` folder is the attempt's `TMPDIR`, the one
+ * temporary place the sandbox lets commands write (`/tmp` itself is not writable: a main
+ * checkout under `/tmp` stays out of reach).
  *
  * A custom API base (`baseUrl`, else `OPENAI_BASE_URL`, which codex 0.169 itself ignores) is
  * passed as a model provider of braid's (`-c model_provider=braid -c model_providers.braid={…}`)
@@ -148,12 +150,18 @@ export interface Transcript {
   readonly denials: ReadonlyArray<string>
 }
 
-/** Output of a command the sandbox stopped (a write outside the workspace, a blocked call). */
-const SANDBOX_TEXT = /read-only file system|operation not permitted|denied by (?:the )?sandbox|sandbox (?:denied|blocked)/i
+/** Output of a call the sandbox stopped (a write outside the workspace, a blocked call, a patch outside the project). */
+const SANDBOX_TEXT =
+  /read-only file system|operation not permitted|denied by (?:the )?sandbox|sandbox (?:denied|blocked)|outside (?:of )?the (?:project|workspace|writable roots)/i
 
-const describeCommand = (command: string): string => {
-  // codex shows a command as the shell line it ran (`/bin/bash -lc "…"`): the inner command reads better.
-  const inner = /^\S*\/?(?:ba|z)?sh -l?c (['"])([\s\S]*)\1$/.exec(command)?.[2] ?? command
+/** A command as the model wrote it: codex shows the shell line it ran (`/bin/bash -lc "…"`), quoted. */
+export const describeCommand = (command: string): string => {
+  const match = /^\S*sh -l?c (['"])([\s\S]*)\1$/.exec(command)
+  const inner = match === null
+    ? command
+    : match[1] === "'"
+    ? match[2]!.replace(/'\\''/g, "'")
+    : match[2]!.replace(/\\([\\"$`])/g, "$1")
   return inner.length > 300 ? `${inner.slice(0, 297)}...` : inner
 }
 
@@ -362,12 +370,13 @@ export const baseUrlOf = (settings: Plan.AgentSettings, source: Readonly<Record<
 const tomlString = (value: string): string => JSON.stringify(value)
 
 /**
- * The `-c` overrides of one run: no endless reconnecting to an unreachable server, and — with a
- * custom API base — braid's model provider, using the key in `OPENAI_API_KEY` (else codex's
- * own login) and none of codex's own retries.
+ * The `-c` overrides of one run: no endless reconnecting to an unreachable server; `/tmp` not
+ * writable in the sandbox (the attempt's scratch space is its `TMPDIR`, in the stream's codex
+ * home); and — with a custom API base — braid's model provider, using the key in
+ * `OPENAI_API_KEY` (else codex's own login) and none of codex's own retries.
  */
 export const configArgsOf = (baseUrl: string | undefined, keyInEnv: boolean): ReadonlyArray<string> => {
-  const args = ["-c", "features.unbounded_connection_retries=false"]
+  const args = ["-c", "features.unbounded_connection_retries=false", "-c", "sandbox_workspace_write.exclude_slash_tmp=true"]
   if (baseUrl === undefined) return args
   const fields = [
     `name=${tomlString(PROVIDER_ID)}`,
@@ -442,23 +451,105 @@ const Ledger = Schema.parseJson(Schema.Record({
 }))
 const decodeLedger = Schema.decodeUnknownEither(Ledger)
 
-/** The model codex recorded for a thread (its rollout's `turn_context`), when it did. */
-const TurnContext = Schema.parseJson(Schema.Struct({
+// ---------------------------------------------------------------------------------------------
+// codex's rollout of a thread (`$CODEX_HOME/sessions/…/rollout-…-<thread>.jsonl`): each turn
+// opens with a `turn_context` (the model it used), then the Responses API items of the turn.
+
+/** A turn's settings, as the rollout records them. */
+export const RolloutTurn = Schema.Struct({
   type: Schema.Literal("turn_context"),
-  payload: Schema.Struct({ model: Schema.String })
+  payload: Schema.Struct({ model: optionalString })
+})
+
+/** A tool call or its output (Responses API items), as the rollout records them. */
+export const RolloutItem = Schema.Struct({
+  type: Schema.Literal("response_item"),
+  payload: Schema.Union(
+    Schema.Struct({ type: Schema.Literal("function_call"), name: Schema.String, arguments: Schema.String, call_id: Schema.String }),
+    Schema.Struct({ type: Schema.Literal("custom_tool_call"), name: Schema.String, input: Schema.String, call_id: Schema.String }),
+    Schema.Struct({ type: Schema.Literal("function_call_output", "custom_tool_call_output"), call_id: Schema.String, output: Schema.Unknown })
+  )
+})
+
+const decodeRolloutLine = Schema.decodeUnknownEither(Schema.parseJson(Schema.Union(RolloutTurn, RolloutItem)))
+
+/** What the rollout says of a thread's last turn. */
+export interface LastTurn {
+  readonly model: string | undefined
+  /** The turn's tool calls that the sandbox refused, as the model wrote them. */
+  readonly denials: ReadonlyArray<string>
+}
+
+const CallArguments = Schema.parseJson(Schema.Struct({
+  cmd: optionalString,
+  command: Schema.optionalWith(Schema.Union(Schema.String, Schema.Array(Schema.String)), { nullable: true })
 }))
-const decodeTurnContext = Schema.decodeUnknownEither(TurnContext)
+const decodeCallArguments = Schema.decodeUnknownEither(CallArguments)
+
+const outputText = (output: unknown): string =>
+  typeof output === "string"
+    ? output
+    : Array.isArray(output)
+    ? output.map((p) => (typeof p === "object" && p !== null && typeof (p as { text?: unknown }).text === "string" ? (p as { text: string }).text : "")).join("\n")
+    : JSON.stringify(output ?? "")
+
+/** One readable line for a refused call: the command it ran, the files a patch touched, or the tool. */
+const describeCall = (call: { readonly name: string; readonly arguments?: string; readonly input?: string }): string => {
+  const args = call.arguments === undefined ? undefined : Either.getOrUndefined(decodeCallArguments(call.arguments))
+  const command = args?.cmd ?? (typeof args?.command === "string" ? args.command : args?.command?.join(" "))
+  if (command !== undefined) return describeCommand(command)
+  const files = [...(call.input ?? "").matchAll(/^\*\*\* (?:Add|Update|Delete) File: (.+)$/gm)].map((m) => m[1]!.trim())
+  const line = files.length > 0 ? `${call.name} ${files.join(", ")}` : call.name
+  return line.length > 300 ? `${line.slice(0, 297)}...` : line
+}
+
+/**
+ * Reads the last turn of a rollout: its model, and the calls the sandbox refused. (codex's own
+ * events sometimes leave a refused command out; its rollout keeps every call and its output.)
+ */
+export const lastTurnOf = (rollout: string): LastTurn => {
+  let model: string | undefined
+  let calls = new Map<string, { readonly name: string; readonly arguments?: string; readonly input?: string }>()
+  let denials: Array<string> = []
+  for (const line of rollout.split("\n")) {
+    if (!line.includes(`"turn_context"`) && !line.includes(`"response_item"`)) continue
+    const decoded = decodeRolloutLine(line)
+    if (Either.isLeft(decoded)) continue
+    const entry = decoded.right
+    if (entry.type === "turn_context") {
+      model = entry.payload.model ?? model
+      calls = new Map()
+      denials = []
+      continue
+    }
+    const item = entry.payload
+    if (item.type === "function_call" || item.type === "custom_tool_call") {
+      calls.set(item.call_id, item)
+    } else {
+      const call = calls.get(item.call_id)
+      if (call !== undefined && SANDBOX_TEXT.test(outputText(item.output))) denials.push(describeCall(call))
+    }
+  }
+  return { model, denials }
+}
+
+/** The scratch folder (`TMPDIR`) of a stream's codex home: the one temporary place its sandbox lets commands write. */
+export const scratchOf = (codexHome: string): string => path.join(codexHome, "tmp")
 
 /**
  * The environment of one attempt: what codex needs from braid's, the settings' passthrough,
- * then the stream's codex home.
+ * then the stream's codex home and its scratch folder.
  */
 export const environmentOf = (
   source: Readonly<Record<string, string | undefined>>,
   settings: Plan.AgentSettings,
   codexHome: string | undefined
 ): Record<string, string> =>
-  tool.minimalEnv(source, ENV, settings, { CODEX_HOME: codexHome ?? source.CODEX_HOME, NO_COLOR: "1" })
+  tool.minimalEnv(source, ENV, settings, {
+    CODEX_HOME: codexHome ?? source.CODEX_HOME,
+    TMPDIR: codexHome !== undefined ? scratchOf(codexHome) : source.TMPDIR,
+    NO_COLOR: "1"
+  })
 
 /** Whether a key is in the environment codex gets. */
 const keyOf = (env: Readonly<Record<string, string | undefined>>): string | undefined =>
@@ -483,7 +574,7 @@ export const make = (
     // the user's config copied once; nothing of the user's history.
     const prepareHome = (home: string) =>
       Effect.gen(function*() {
-        yield* fs.makeDirectory(home, { recursive: true, mode: 0o700 })
+        yield* fs.makeDirectory(scratchOf(home), { recursive: true, mode: 0o700 })
         const user = userHomeOf(source)
         if (path.resolve(user) === path.resolve(home)) return
         const auth = path.join(user, "auth.json")
@@ -510,19 +601,14 @@ export const make = (
         yield* fs.writeFileString(path.join(home, LEDGER), JSON.stringify({ ...ledger, [threadId]: entry }))
       }).pipe(Effect.ignore)
 
-    // codex reports no model in its events; its rollout of the thread records the one it used.
-    const recordedModel = (home: string, threadId: string) =>
+    // codex's events name no model and may leave out a refused command; its rollout has both.
+    const lastTurn = (home: string, threadId: string) =>
       Effect.gen(function*() {
         const files = yield* fs.readDirectory(path.join(home, "sessions"), { recursive: true })
         const rollout = files.filter((f) => f.endsWith(`${threadId}.jsonl`)).sort().at(-1)
-        if (rollout === undefined) return undefined
-        const text = yield* fs.readFileString(path.join(home, "sessions", rollout))
-        return text.split("\n").flatMap((line) => {
-          if (!line.includes(`"turn_context"`)) return []
-          const decoded = decodeTurnContext(line)
-          return Either.isRight(decoded) ? [decoded.right.payload.model] : []
-        }).at(-1)
-      }).pipe(Effect.orElseSucceed(() => undefined))
+        if (rollout === undefined) return { model: undefined, denials: [] }
+        return lastTurnOf(yield* fs.readFileString(path.join(home, "sessions", rollout)))
+      }).pipe(Effect.orElseSucceed((): LastTurn => ({ model: undefined, denials: [] })))
 
     const attempt = Effect.fn("Codex.attempt")(function*(request: Agent.AttemptRequest) {
       const unavailable = (message: string) => new Agent.AgentFailed({ agent: name, taskId: request.task.id, reason: "unavailable", message })
@@ -559,13 +645,13 @@ export const make = (
           const result = yield* tool.runAttempt(name, request, { argv, env, timeoutMs, stdin, onStdout })
           const transcript = transcriptOf(result.stdout)
           if (transcript.threadId !== undefined && transcript.usage !== undefined) yield* writeLedger(home, transcript.threadId, transcript.usage)
-          const model = settings.model ?? (transcript.threadId !== undefined ? yield* recordedModel(home, transcript.threadId) : undefined)
-          return outcomeOf(result, transcript, {
+          const recorded = transcript.threadId !== undefined ? yield* lastTurn(home, transcript.threadId) : undefined
+          return outcomeOf(result, { ...transcript, denials: [...transcript.denials, ...(recorded?.denials ?? [])] }, {
             taskId: request.task.id,
             timeoutMs,
             resumed: thread._tag === "Resume" ? thread.id : undefined,
             baseline: baseline ?? { input: 0, cached: 0, output: 0 },
-            model,
+            model: settings.model ?? recorded?.model,
             prices: plan.prices,
             secrets
           })

@@ -421,6 +421,77 @@ describe("codex backend (real codex, scripted server)", () => {
       assert.strictEqual(git(repo, "status", "--porcelain"), "")
     }))
 
+  it.scopedLive("a write outside the worktree is stopped by codex's sandbox and recorded as a denial; a hanging server is cut off at the timeout", () =>
+    Effect.gen(function*() {
+      yield* home()
+      const repo = yield* tempDir("braid-codex-sandbox-")
+      // Outside the worktree, in the main checkout (under /tmp here, which codex's own default would let it write).
+      const outside = path.join(repo, "escape.txt")
+      let hang = false
+      const model = flows(() => ["esc", [shell(`printf 'escaped\\n' > ${outside}`), { text: "Wrote the notes." }]])
+      const server = yield* ScriptedServer.start(OpenAiServer.provider, (c, i) => (hang ? { hang: true } : model(c, i)))
+      const worktree = worktreeIn(repo, "api")
+
+      const output = outputOf((yield* attemptIn(worktree, yield* onePlan(server))).outcome)
+      assert.isFalse(fs.existsSync(outside))
+      assert.deepStrictEqual(output.permissionDenials, [`printf 'escaped\\n' > ${outside}`])
+
+      hang = true
+      const { outcome, request } = yield* attemptIn(worktree, yield* onePlan(server, { timeoutSeconds: 3 }))
+      const error = errorOf(outcome)
+      assert.strictEqual(error._tag, "AgentFailed")
+      assert.strictEqual((error as Agent.AgentFailed).reason, "timeout")
+      assert.include(error.message, "3 s")
+      assert.isAbove(server.inFlight().max, 0, "codex had reached the server")
+      const marker = `BRAID_AGENT=${request.runId}/${request.stream.name}/${request.task.id}/${request.attempt}`
+      const left = fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((p) => {
+        try {
+          return fs.readFileSync(`/proc/${p}/environ`, "latin1").split("\0").includes(marker)
+        } catch {
+          return false
+        }
+      })
+      assert.deepStrictEqual(left, [])
+    }))
+
+  it("the argv: a new or resumed thread, the prompt after `--` (or on stdin when long), braid's provider for a custom base, never a sandbox braid refuses", () => {
+    const settings = new Plan.AgentSettings({ model: "m1", permissionMode: "danger-full-access" })
+    const base = Codex.baseUrlOf(new Plan.AgentSettings({}), { OPENAI_BASE_URL: "http://127.0.0.1:9/" })
+    assert.strictEqual(base, "http://127.0.0.1:9/v1")
+    const fresh = Codex.argvOf(["codex"], settings, { worktree: "/w", thread: { _tag: "New" }, prompt: "-starts with a dash", baseUrl: base, keyInEnv: true })
+    assert.deepStrictEqual(fresh.argv.slice(0, 8), ["codex", "exec", "--json", "-s", "workspace-write", "-C", "/w", "--skip-git-repo-check"])
+    assert.deepStrictEqual(fresh.argv.slice(-2), ["--", "-starts with a dash"])
+    assert.isUndefined(fresh.stdin)
+    const config = fresh.argv.join(" ")
+    assert.include(config, "model_provider=braid")
+    assert.include(config, `base_url="http://127.0.0.1:9/v1"`)
+    assert.include(config, `env_key="OPENAI_API_KEY"`)
+    assert.include(config, "request_max_retries=0")
+    assert.include(config, "stream_max_retries=0")
+    assert.include(config, "features.unbounded_connection_retries=false")
+    assert.notInclude(config, "danger-full-access")
+
+    const long = "x".repeat(Codex.PROMPT_ARG_LIMIT + 1)
+    const resumed = Codex.argvOf(["codex"], settings, { worktree: "/w", thread: { _tag: "Resume", id: "t-1" }, prompt: long, baseUrl: undefined, keyInEnv: false })
+    assert.deepStrictEqual(resumed.argv.slice(-3), ["resume", "t-1", "-"])
+    assert.strictEqual(resumed.stdin, long)
+    assert.notInclude(resumed.argv.join(" "), "model_provider")
+  })
+
+  it("a refused command reads as the model wrote it, not as codex's shell line", () => {
+    assert.strictEqual(Codex.describeCommand(`/bin/bash -lc "printf 'a\\\\n' > \\"x y\\""`), `printf 'a\\n' > "x y"`)
+    assert.strictEqual(Codex.describeCommand(`/bin/bash -lc 'echo '\\''hi'\\'' > /etc/x'`), `echo 'hi' > /etc/x`)
+    assert.strictEqual(Codex.describeCommand("touch /etc/x"), "touch /etc/x")
+  })
+
+  it("a usage limit's reset time as codex words it", () => {
+    const now = new Date(2026, 10, 25, 3, 13)
+    assert.strictEqual(Codex.resetsAtOf("…or try again at 4:01 AM.", now), new Date(2026, 10, 25, 4, 1).toISOString())
+    assert.strictEqual(Codex.resetsAtOf("…or try again at 2:05 AM.", now), new Date(2026, 10, 26, 2, 5).toISOString())
+    assert.strictEqual(Codex.resetsAtOf("…or try again at Nov 29th, 2026 6:20 PM.", now), new Date(2026, 10, 29, 18, 20).toISOString())
+    assert.isUndefined(Codex.resetsAtOf("You've hit your usage limit. Try again later.", now))
+  })
+
   it.scopedLive("preflight: codex found and running, a key or a login, no sandbox switched off", () =>
     Effect.gen(function*() {
       const homeDir = yield* home({ key: false })
