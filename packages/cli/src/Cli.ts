@@ -471,7 +471,7 @@ const statusCommand = Command.make("status", { runId: Args.optional(runIdArg), r
       t === undefined
         ? "not started"
         : t.settled !== undefined
-        ? `${t.settled.status}${t.settled.error !== undefined ? ` (${t.settled.error})` : ""}`
+        ? `${t.settled.status}${t.settled.error !== undefined ? ` (${t.settled.error.replace(/\s+/g, " ").trim()})` : ""}`
         : t.awaitingReview !== undefined
         ? `attempt ${t.awaitingReview} awaiting review`
         : t.cutOff !== undefined

@@ -88,7 +88,7 @@ setTimeout(() => {}, 60000)
     assert.isFalse(alive(grandchild!), "the agent's child still runs")
     const runs = fs.readdirSync(path.join(repo, ".braid", "runs"))
     const journal = fs.readFileSync(path.join(repo, ".braid", "runs", runs[0]!, "journal.jsonl"), "utf8").trim().split("\n")
-    assert.strictEqual(JSON.parse(journal.at(-1)!).event._tag, "RunInterrupted")
+    assert.strictEqual(JSON.parse(journal.at(-1)!).value._tag, "Interrupted")
   }, 60_000)
 
   it("resume uses the journaled plan when the file changed, and says so", async () => {
@@ -105,7 +105,7 @@ tasks:
     fs.writeFileSync(plan, fs.readFileSync(plan, "utf8").replace("title: two", "title: changed"))
     const resumed = await braid(["resume", "--repo", repo, "--json"])
     assert.strictEqual(resumed.code, 0, resumed.stderr)
-    assert.match(resumed.stderr, /plan\.yaml changed since the run started; resuming with the journaled plan/)
+    assert.match(resumed.stderr, /plan\.yaml changed since the run started; continuing with the journaled plan/)
     const report = JSON.parse(resumed.stdout)
     assert.deepStrictEqual(report.streamResults[0].results.map((r: any) => r.title), ["one", "two"])
     assert.strictEqual(fs.readFileSync(path.join(repo, "two.txt"), "utf8"), "2\n")
