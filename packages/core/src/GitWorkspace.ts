@@ -923,7 +923,8 @@ export const make = (options: Options = {}) =>
         // git's way of protecting one on removable media, are left alone by git.
         yield* git.ok(["worktree", "prune"], { cwd: r.top, operation: "release" })
         const target = yield* resolveCommit(`refs/heads/${r.target}`, r.top)
-        const branches = [...r.streams.values()].map((t) => t.branch)
+        // A worktree kept for a person keeps its branch checked out: the branch stays too.
+        const branches = [...r.streams].filter(([name]) => !r.kept.has(name)).map(([, t]) => t.branch)
         // Until something landed, the integration branch is the only record of the merges.
         if (r.integration !== undefined && r.landed !== undefined) branches.push(r.integration.branch)
         for (const branch of branches) {
