@@ -6,14 +6,20 @@
  */
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import type { Scope } from "effect"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as Agent from "../src/Agent.js"
+import * as ConflictResolver from "../src/ConflictResolver.js"
 import * as GitWorkspace from "../src/GitWorkspace.js"
+import * as Orchestrator from "../src/Orchestrator.js"
+import * as Plan from "../src/Plan.js"
 import * as Process from "../src/Process.js"
+import * as Progress from "../src/Progress.js"
+import * as Review from "../src/Review.js"
 import type * as Workspace from "../src/Workspace.js"
 
 const git = (cwd: string, ...args: Array<string>): string =>
@@ -148,8 +154,8 @@ ${write(`"own.txt"`, "mine\n")}`
           return [value, GitWorkspace.gitCalls() - before] as const
         })
       const look = Effect.scoped(Effect.zipRight(ws.attempting("api"), ws.strays("api")))
-      // The first look may ask git once about what prepare itself touched a moment before its snapshot.
-      yield* look
+      // The first looks may ask git about what prepare itself touched a moment before its snapshots.
+      for (let i = 0; i < 3; i++) yield* look
       const [, strays] = yield* count(look)
       assert.strictEqual(strays, 0)
       yield* files.write("src/new.ts", "new\n")
@@ -171,4 +177,60 @@ ${write(`"own.txt"`, "mine\n")}`
       assert.deepStrictEqual(both.files, ["src/later.ts", "src/staged.ts"])
       assert.strictEqual(fallback, 3)
     }))
+
+  describe("a whole run", () => {
+    /** A script agent: each task's script (node) runs in its stream's worktree, told the main checkout in `MAIN`. */
+    const scriptAgents = (repo: string, scripts: Record<string, string>) =>
+      Layer.mergeAll(
+        Layer.succeed(Agent.AgentRegistry, {
+          check: () => Effect.void,
+          forStream: () => ({
+            name: "script",
+            attempt: (request: Agent.AttemptRequest) =>
+              Process.run([process.execPath, "-e", scripts[request.task.id] ?? ""], {
+                cwd: request.files.dir!,
+                env: { MAIN: repo }
+              }).pipe(
+                Effect.orDie,
+                Effect.map((r) => new Agent.AttemptOutput({ summary: `exit ${r.exitCode}` }))
+              )
+          })
+        }),
+        Layer.succeed(Review.Reviewer, {
+          review: () => Effect.succeed(new Review.Review({ score: 100, issues: [], suggestions: [], reviewer: "test" }))
+        }),
+        Layer.succeed(ConflictResolver.ConflictResolver, {
+          name: "none",
+          resolve: (r) => Effect.fail(new ConflictResolver.ResolutionFailed({ paths: r.paths, message: "no resolver" }))
+        }),
+        Progress.layerSilent
+      )
+
+    test("an agent writing into the main checkout fails its attempt, naming the file, and nothing of it lands", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo
+        const base = git(repo, "rev-parse", "main").trim()
+        const plan = yield* Plan.decode({
+          streams: [{ name: "api", type: "api" }, { name: "ui", type: "ui" }],
+          tasks: [{ id: "api-1", title: "api", stream: "api" }, { id: "ui-1", title: "ui", stream: "ui" }]
+        })
+        const report = yield* Orchestrator.run(plan, { runId: "r1" }).pipe(
+          Effect.provide(Layer.mergeAll(
+            scriptAgents(repo, {
+              "api-1": `${write(`"api.ts"`, "api\n")}; ${write(`process.env.MAIN + "/stray.txt"`, "oops\n")}`,
+              "ui-1": write(`"ui.ts"`, "ui\n")
+            }),
+            GitWorkspace.layer({ repo })
+          ))
+        )
+        const api = report.streamResults.find((r) => r.streamName === "api")!.results[0]!
+        assert.strictEqual(api.status, "failed")
+        assert.match(api.error ?? "", /changed files outside stream "api"'s worktree: main checkout: stray\.txt/)
+        assert.strictEqual(api.attempts.length, 0, "a confined-out attempt is not recorded as reviewed work")
+        // Nothing of the attempt was committed anywhere, and nothing landed.
+        assert.strictEqual(git(repo, "log", "--all", "--format=%H", "--", "api.ts", "stray.txt"), "")
+        assert.isFalse(report.mergeResult.landed)
+        assert.strictEqual(git(repo, "rev-parse", "main").trim(), base)
+      }))
+  })
 })

@@ -51,11 +51,7 @@ export interface Confinement {
 
 const MAIN = "main checkout"
 
-/**
- * Longer than a file timestamp's granularity (a clock tick): a file changed this recently
- * before a walk could change again within the same tick unseen, so it is looked at again.
- */
-const TICK = 20
+const TICK = Snapshot.TICK
 
 /** Builds the confinement of one run. */
 export const make = (git: Git): Confinement => {
@@ -118,7 +114,8 @@ export const make = (git: Git): Confinement => {
       lock.withPermits(1)(Effect.gen(function*() {
         const place: Place = { dir, skip: () => false, snapshot: undefined }
         place.snapshot = clean
-          ? { dirty: new Map(), ignored: new Set(), seen: Snapshot.walk(dir, new Set(), undefined, Date.now() - TICK) }
+          // Nothing else writes there before its first attempt starts, much later than a clock tick.
+          ? { dirty: new Map(), ignored: new Set(), seen: Snapshot.walk(dir, new Set()) }
           : yield* look(place)
         streams.set(stream, place)
       })),
@@ -135,7 +132,8 @@ export const make = (git: Git): Confinement => {
         if (place === undefined) return
         // What git ignored at the last look: a folder ignored since then is walked until the next one.
         const ignored = place.snapshot?.ignored ?? new Set<string>()
-        place.snapshot = { dirty: new Map(), ignored, seen: Snapshot.walk(place.dir, ignored, undefined, Date.now() - TICK) }
+        // What the stream itself writes next comes much later than a clock tick: no file needs a second look.
+        place.snapshot = { dirty: new Map(), ignored, seen: Snapshot.walk(place.dir, ignored) }
       }),
     strays: (stream) =>
       lock.withPermits(1)(Effect.gen(function*() {

@@ -56,6 +56,12 @@ export const parseStatus = (text: string): Status => {
   return { dirty, ignored }
 }
 
+/**
+ * Longer than a file timestamp's granularity (a clock tick): a file changed this recently
+ * before a look could change again within the same tick unseen, so it is looked at again.
+ */
+export const TICK = 20
+
 const keyOf = (st: fs.Stats): string => `${st.mode}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`
 
 const MISSING = "missing"
@@ -117,8 +123,7 @@ export const make = (
   statusAt: number
 ): Snapshot => {
   const ignored = new Set(status.ignored)
-  // Timestamps are coarse (a clock tick): anything touched shortly before the status counts as recent too.
-  const seen = walk(root, ignored, skip, statusAt - 100)
+  const seen = walk(root, ignored, skip, statusAt - TICK)
   const dirty = new Map<string, string>()
   for (const p of status.dirty) if (!skip(p)) dirty.set(p, fingerprint(root, p))
   return { dirty, seen, ignored }
