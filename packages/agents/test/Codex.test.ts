@@ -161,7 +161,7 @@ const taskOf = (report: RunReport.RunReport, id: string) => report.streamResults
 /** One attempt of the first task, straight through the backend, in `worktree`. */
 const attemptIn = (worktree: string, plan: Plan.Plan, overrides: Partial<Agent.AttemptRequest> = {}) =>
   Effect.gen(function*() {
-    const built = yield* Codex.backend.make({ plan, settings: plan.agents.codex! })
+    const agent = yield* Codex.make({ plan, settings: plan.agents.codex! })
     const stream = plan.streams[0]!
     const notes: Array<Agent.AttemptNote> = []
     const files: Workspace.Files = {
@@ -190,7 +190,7 @@ const attemptIn = (worktree: string, plan: Plan.Plan, overrides: Partial<Agent.A
       files,
       ...overrides
     }
-    const outcome = yield* Effect.either(built.agent.attempt(request))
+    const outcome = yield* Effect.either(agent.attempt(request))
     return { outcome, notes, request }
   }).pipe(Effect.provide(NodeContext.layer))
 
@@ -262,7 +262,7 @@ describe("codex backend (real codex, scripted server)", () => {
       assert.notInclude(JSON.stringify(output), KEY)
     }))
 
-  it.scopedLive("a 429 is ProviderBusy at once (codex's own retries are off); a refused key is unavailable; a usage limit says when it resets", () =>
+  it.scopedLive("a 429 or an unreachable server is ProviderBusy at once (codex's own retries are off); a refused key is unavailable; a usage limit says when it resets", () =>
     Effect.gen(function*() {
       yield* home()
       const repo = yield* tempDir("braid-codex-busy-")
@@ -296,6 +296,11 @@ describe("codex backend (real codex, scripted server)", () => {
       const limited = errorOf((yield* attemptIn(worktree, plan)).outcome)
       assert.strictEqual(limited._tag, "UsageLimitReached")
       assert.strictEqual((limited as Agent.UsageLimitReached).resetsAt, resetsAt.toISOString())
+
+      // Nothing listening: codex gives up at once (no endless reconnecting), and braid backs off.
+      const unreachable = errorOf((yield* attemptIn(worktree, yield* onePlan(server, { baseUrl: "http://127.0.0.1:1" }))).outcome)
+      assert.strictEqual(unreachable._tag, "ProviderBusy")
+      assert.match(unreachable.message, /Connection failed/)
     }))
 
   it.scopedLive("a failed turn is a failure: the request refused (400), the response broken off, or turn.failed at exit 0", () =>
@@ -499,7 +504,7 @@ describe("codex backend (real codex, scripted server)", () => {
       const check = (settings: Record<string, unknown> = {}) =>
         Effect.gen(function*() {
           const plan = yield* onePlan(server, settings)
-          return yield* Codex.backend.preflight({
+          return yield* Codex.preflight({
             plan,
             streams: plan.streams.map((stream, index) => ({ index, stream })),
             settings: plan.agents.codex!,
