@@ -60,6 +60,7 @@ const request = (
   feedback: undefined,
   earlier: [],
   files: dirFiles(dir),
+  note: () => Effect.void,
   ...extra
 })
 
