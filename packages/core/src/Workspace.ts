@@ -53,9 +53,13 @@ export class ChangesOutsideWorktree extends Schema.TaggedError<ChangesOutsideWor
   found: Strays
 }) {
   override get message(): string {
+    const inMain = this.found.some((f) => f.where === "main checkout")
+    const inOthers = this.found.some((f) => f.where !== "main checkout")
     return `attempt ${this.attempt} of task ${this.taskId} changed files outside stream "${this.stream}"'s worktree: ${
       this.found.map((f) => `${f.where}: ${f.paths.join(", ")}`).join("; ")
-    } — nothing of this attempt lands; look at those files and remove what the agent wrote`
+    } — nothing of this attempt lands${inMain ? "; the files in the main checkout are left for you to look at and remove" : ""}${
+      inOthers ? "; what it wrote into other streams' worktrees was removed, so their work stays their own" : ""
+    }`
   }
 }
 
