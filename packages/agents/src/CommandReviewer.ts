@@ -43,7 +43,9 @@ export const score = (outcomes: ReadonlyArray<CheckOutcome>): Review.Review => {
       `${o.name} exited ${o.exitCode}${o.timedOut ? " (timed out)" : ""}${o.outputTail === "" ? "" : `\n${o.outputTail}`}`
     ),
     suggestions: failing.map((o) => `make \`${o.name}\` pass`),
-    reviewer: name
+    reviewer: name,
+    // A failing check fails the gate whatever the plan's threshold.
+    blockers: failing.map((o) => `${o.name} failed`)
   })
 }
 
@@ -58,7 +60,8 @@ export const make = Effect.gen(function*() {
         score: 0,
         issues: [NO_CHANGE_ISSUE],
         suggestions: [`change the files task ${request.task.id} asks for; the engine commits whatever the attempt leaves in the workspace`],
-        reviewer: name
+        reviewer: name,
+        blockers: [NO_CHANGE_ISSUE]
       })
     }
     const location = Workspace.streamLocation(request.stream.name)

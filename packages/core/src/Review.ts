@@ -15,7 +15,12 @@ export class Review extends Schema.Class<Review>("Review")({
   issues: Schema.Array(Schema.String),
   suggestions: Schema.Array(Schema.String),
   /** Which reviewer produced it. */
-  reviewer: Schema.optionalWith(Schema.String, { default: () => "reviewer" })
+  reviewer: Schema.optionalWith(Schema.String, { default: () => "reviewer" }),
+  /**
+   * Why the attempt cannot pass whatever its score and the threshold: a failing check, no
+   * change at all. A low threshold never lets these through.
+   */
+  blockers: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
 }) {}
 
 /** What a reviewer is asked to judge. */
@@ -46,6 +51,9 @@ export interface Service {
 /** The reviewer a run uses. */
 export class Reviewer extends Context.Tag("@braid/core/Reviewer")<Reviewer, Service>() {}
 
-/** Whether a review passes: computed by the engine from the score and the threshold. */
-export const passes = (review: Review, threshold: number): boolean => review.score >= threshold
+/**
+ * Whether a review passes: computed by the engine from the score and the threshold; a review
+ * with a blocker (a failing check, an attempt that changed nothing) never passes.
+ */
+export const passes = (review: Review, threshold: number): boolean => review.blockers.length === 0 && review.score >= threshold
 
