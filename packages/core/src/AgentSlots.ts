@@ -34,6 +34,8 @@ export interface AgentSlots {
   readonly withSlot: (priority: Priority) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   /** Slots in use right now. */
   readonly inUse: () => number
+  /** Tasks waiting for a slot right now. */
+  readonly waiting: () => number
 }
 
 interface Waiter {
@@ -101,6 +103,7 @@ export const make = (size: number): Effect.Effect<AgentSlots> =>
         Effect.uninterruptibleMask((restore) =>
           Effect.zipRight(acquire(priority, restore), restore(effect).pipe(Effect.ensuring(release)))
         ),
-      inUse: () => size - available
+      inUse: () => size - available,
+      waiting: () => waiters.length
     }
   })

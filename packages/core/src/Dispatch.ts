@@ -183,7 +183,7 @@ export const run = (input: DispatchInput) =>
         const earlierResults: Array<Agent.EarlierResult> = []
         let haltedStream: string | undefined
         // The stream's worktree: opened when one of its tasks gets an agent slot, closed while
-        // it waits for another stream and once its last task has settled.
+        // it waits for another stream or for a slot, and once its last task has settled.
         let open = false
         const openTree = Effect.suspend(() =>
           open ? Effect.succeed(false) : Effect.as(Effect.tap(workspace.openStream(stream.name), () => (open = true)), true)
@@ -218,6 +218,9 @@ export const run = (input: DispatchInput) =>
                 changedFiles: changedFilesOf(d)
               }))
               const priority = [-(execution.criticalPath.get(task.id) ?? 1), stream.rank, stream.name]
+              // Every slot is taken: waiting for one, the stream gives its checkout back, so the run
+              // holds about as many checkouts as agents at work, whatever its number of streams.
+              if (slots.inUse() + slots.waiting() >= plan.maxParallel) yield* closeTree(false)
               result = yield* slots.withSlot(priority)(
                 Effect.gen(function*() {
                   // The run may have been halted (fail-run) while this task waited for a slot.
