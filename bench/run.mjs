@@ -2,7 +2,7 @@
  * braid benchmarks: `npm run bench` (builds the packages first), or `node bench/run.mjs`
  * after a build. Prints a table per section and writes bench/results.json.
  *
- *   --only=dispatch,schedule,git   run some sections
+ *   --only=dispatch,schedule,git,agents   run some sections
  *   --quick                        fewer repetitions and plans (a smoke test, not for figures)
  *
  * Every measured case runs in its own `node --expose-gc` child process (bench/lib/*-case.mjs),
@@ -12,7 +12,7 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import { fileURLToPath } from "node:url"
-import { runChild } from "./lib/child.mjs"
+import { runChild, startChild } from "./lib/child.mjs"
 import { mean, median, num, ratio, table } from "./lib/table.mjs"
 
 const args = process.argv.slice(2)
@@ -264,8 +264,24 @@ const gitSection = async () => {
   log()
   const s = (ms) => num(ms / 1000, 1)
   log(table(
-    ["streams", "tasks", "wall s", "prepare s", "stream-side ms/task", "commit ms/task", "overlap s", "probes s", "merges s", "integration s", "release s", "conflicts", "peak RSS MB"],
-    runs.map((r) => [r.streams, r.tasks, s(r.wallMs), s(r.phasesMs.prepare), num(r.perTaskMs.streamSide), num(r.perTaskMs.commitAttempt), s(r.phasesMs.overlapDetection), s(r.phasesMs.probes), s(r.phasesMs.merges), s(r.integrationMs), s(r.phasesMs.release), `${r.conflicts} (${r.overlaps} overlaps)`, num(r.maxRssMb)])
+    ["streams", "tasks", "wall s", "prepare s", "stream-side ms/task", "commit ms/task", "git calls/task (stream-side)", "commit git calls", "overlap s", "probes s", "merges s", "integration s", "release s", "conflicts", "peak RSS MB"],
+    runs.map((r) => [
+      r.streams,
+      r.tasks,
+      s(r.wallMs),
+      s(r.phasesMs.prepare),
+      num(r.perTaskMs.streamSide),
+      num(r.perTaskMs.commitAttempt),
+      r.git.counted ? `${num(r.git.perTask, 1)} (${num(r.git.streamSidePerTask, 1)})` : "–",
+      r.git.counted ? num(r.git.commitAttemptPerCall, 1) : "–",
+      s(r.phasesMs.overlapDetection),
+      s(r.phasesMs.probes),
+      s(r.phasesMs.merges),
+      s(r.integrationMs),
+      s(r.phasesMs.release),
+      `${r.conflicts} (${r.overlaps} overlaps)`,
+      num(r.maxRssMb)
+    ])
   ))
   const growth = runs.length === 2
     ? {
@@ -287,9 +303,208 @@ const gitSection = async () => {
   return { available: true, runs, growth }
 }
 
+// ---------------------------------------------------------------------------------------
+// 4. Agents: the real claude binary against a scripted server
+// ---------------------------------------------------------------------------------------
+
+/** The two runs of the section; `quick` makes them smaller, with a shorter model delay. */
+const AGENT_CASES = (quick) => [
+  {
+    name: "makespan",
+    label: "makespan",
+    streams: 4,
+    tasksPerStream: quick ? 2 : 3,
+    // A task that waits on another stream's second task: the critical path is four tasks long (three with --quick).
+    dependsOn: quick ? { "s1-t1": ["s0-t1"] } : { "s1-t1": ["s0-t1"], "s3-t2": ["s2-t1"] },
+    maxParallel: 4,
+    server: { delayMs: quick ? 300 : 1000 },
+    target: 1.1
+  },
+  {
+    name: "limits",
+    label: "limits (server takes 2 at once)",
+    streams: 6,
+    tasksPerStream: quick ? 1 : 2,
+    dependsOn: quick ? {} : { "s1-t1": ["s0-t0"], "s4-t1": ["s3-t0"] },
+    maxParallel: 6,
+    limits: { anthropic: { backoffSeconds: 1 } },
+    boundConcurrency: 2,
+    server: { delayMs: quick ? 300 : 1000, maxInFlight: 2, retryAfterSeconds: 1 },
+    target: 1.25
+  }
+]
+
+/** max(critical path, work ÷ concurrency) of per-task durations: streams in order, plus `dependsOn`. */
+const chainBound = (c, durations, concurrency) => {
+  const finish = new Map()
+  const finishOf = (id) => {
+    if (finish.has(id)) return finish.get(id)
+    const [, s, t] = /^s(\d+)-t(\d+)$/.exec(id).map(Number)
+    const preds = [...(t > 0 ? [`s${s}-t${t - 1}`] : []), ...(c.dependsOn[id] ?? [])]
+    const f = Math.max(0, ...preds.map(finishOf)) + durations[id]
+    finish.set(id, f)
+    return f
+  }
+  const ids = Object.keys(durations)
+  const criticalPathMs = Math.max(...ids.map(finishOf))
+  const totalWorkMs = ids.reduce((a, id) => a + durations[id], 0)
+  return { criticalPathMs, totalWorkMs, concurrency, boundMs: Math.max(criticalPathMs, totalWorkMs / concurrency) }
+}
+
+/**
+ * Each task's agent work without the time claude itself waited between 429s (its own
+ * retries, inside one process): from the server's log, a 429 to a claude process and that
+ * process's next request for the same turn.
+ */
+const workWithoutClaudeBackoff = (r) => {
+  const turns = r.server.log
+  const work = {}
+  for (const t of r.claudeTries) {
+    if (t.exit !== 0) continue
+    const end = t.start + t.wallMs
+    let waited = 0
+    for (const e of turns) {
+      if (e.answer !== 429 || e.taskId !== t.taskId || e.attempt !== t.attempt || e.at < t.start || e.at > end) continue
+      const next = turns.find((n) => n.taskId === e.taskId && n.attempt === e.attempt && n.step === e.step && n.at > e.at)
+      if (next !== undefined && next.at <= end) waited += next.at - e.at
+    }
+    work[t.taskId] = (work[t.taskId] ?? 0) + t.wallMs - waited
+  }
+  return work
+}
+
+const agentsSection = async () => {
+  log()
+  const claude = fileURLToPath(new URL("../node_modules/.bin/claude", import.meta.url))
+  if (!fs.existsSync(claude)) {
+    log("4. agents: claude not installed (node_modules/.bin/claude)")
+    return { available: false }
+  }
+  const cases = AGENT_CASES(quick)
+  log(`4. Agents — the real claude binary (${execFileSync(claude, ["--version"]).toString().trim()}) through Orchestrator.run over GitWorkspace, against a`)
+  log(`   scripted Anthropic server in its own process answering each model turn after ${num(cases[0].server.delayMs)} ms; each attempt = a Write turn,`)
+  log("   then a closing turn; each task's check is `test -f` of its file")
+  const runs = []
+  for (const c of cases) {
+    progress(`agents ${c.name} (${c.streams * c.tasksPerStream} tasks over ${c.streams} streams)`)
+    const server = await startChild("./agents-server.mjs", c.server)
+    let r
+    try {
+      r = await runChild("./agents-case.mjs", {
+        name: c.name,
+        serverUrl: server.url,
+        streams: c.streams,
+        tasksPerStream: c.tasksPerStream,
+        dependsOn: c.dependsOn,
+        maxParallel: c.maxParallel,
+        limits: c.limits,
+        boundConcurrency: c.boundConcurrency,
+        timeoutSeconds: 120
+      }, { timeoutMs: 600_000 })
+    } finally {
+      const served = await server.stop()
+      if (r !== undefined) r.server = served
+    }
+    if (r.unavailable) {
+      log(`4. agents: ${r.unavailable}`)
+      return { available: false, unavailable: r.unavailable }
+    }
+    if (r.failed) throw new Error(`agents ${c.name}: the run failed: ${r.failed}`)
+    // The bound: the agents' work without claude's own waits between 429s (none unless the server refuses).
+    const workMs = workWithoutClaudeBackoff(r)
+    const bound = chainBound(c, workMs, c.boundConcurrency ?? c.maxParallel)
+    runs.push({ ...c, ...r, workMs, boundOfWholeTries: r.bound, bound, ratio: r.wallMs / bound.boundMs, ratioOfWholeTries: r.wallMs / r.bound.boundMs })
+  }
+
+  const s = (ms) => num(ms / 1000, 1)
+  const perAttempt = (ms, r) => ms / r.reviewedAttempts
+  log()
+  log(table(
+    ["case", "tasks × streams", "maxParallel", "makespan s", "critical path s", "work ÷ c s", "bound s", "makespan / bound", "target", "failed", "429s", "braid waits"],
+    runs.map((r) => [
+      r.label,
+      `${r.tasks} × ${r.streams}`,
+      r.maxParallel,
+      s(r.wallMs),
+      s(r.bound.criticalPathMs),
+      `${s(r.bound.totalWorkMs / r.bound.concurrency)} (c ${r.bound.concurrency})`,
+      s(r.bound.boundMs),
+      ratio(r.ratio, 2),
+      `≤ ${ratio(r.target, 2)}`,
+      r.failedTasks.length,
+      r.server.rejected,
+      r.providerWaited
+    ])
+  ))
+  log()
+  log(table(
+    ["case", "braid engine CPU ms/attempt", "(while dispatching)", "git + checks ms/attempt", "agents CPU ms/attempt", "engine / agents", "(engine + git + checks) / agents", "git calls/attempt (stream-side)", "stream-side git ms/task", "commitAttempt git calls"],
+    runs.map((r) => [
+      r.label,
+      num(perAttempt(r.cpu.engineMs, r)),
+      num(perAttempt(r.cpu.engineStagesMs.dispatch, r)),
+      num(perAttempt(r.cpu.braidChildrenMs, r)),
+      num(perAttempt(r.cpu.agentsMs, r)),
+      `${num((100 * r.cpu.engineMs) / r.cpu.agentsMs, 1)}%`,
+      `${num((100 * (r.cpu.engineMs + r.cpu.braidChildrenMs)) / r.cpu.agentsMs, 1)}%`,
+      r.git.counted ? `${num(r.git.calls / r.reviewedAttempts, 1)} (${num(r.git.streamSideCalls / r.reviewedAttempts, 1)})` : "–",
+      num(r.git.streamSideMs / r.tasks),
+      r.git.counted ? `${num(r.git.commitAttemptPerCall, 1)} a call` : "–"
+    ])
+  ))
+  log()
+  log("where the time went — per attempt (ms, mean): attempt started → claude started / claude's wall / claude ended → attempt finished")
+  log("(its output read, strays, the attempt's commit) / the gate (the check) / settled → the stream's next attempt; per run (s): run started →")
+  log("first attempt (prepare, first worktree), worktrees opened (count), last task settled → run finished (overlaps, merges, landing), release")
+  const call = (r, name) => r.methods[name] ?? { calls: 0, ms: 0 }
+  log(table(
+    ["case", "→ claude", "claude wall", "→ finished", "commit", "gate", "→ next", "before first s", "worktrees opened (s)", "after last s", "release s"],
+    runs.map((r) => [
+      r.label,
+      num(r.phasesMeanMs.beforeAgent),
+      num(r.phasesMeanMs.agentWall),
+      num(r.phasesMeanMs.afterAgent),
+      num(call(r, "commitAttempt").ms / Math.max(1, call(r, "commitAttempt").calls)),
+      num(r.phasesMeanMs.gate),
+      num(r.phasesMeanMs.settledToNextAttempt),
+      s(r.beforeFirstAttemptMs),
+      `${call(r, "openStream").calls} (${s(call(r, "openStream").ms)})`,
+      s(r.afterLastTaskMs),
+      s(call(r, "release").ms)
+    ])
+  ))
+  log()
+  for (const r of runs) {
+    const k = r.critical
+    log(`${r.name}: the chain that ended last, ${k.tasks.join(" → ")}: ${s(r.wallMs)} s = claude ${s(k.agentsMs)} s + braid ${s(r.wallMs - k.agentsMs)} s` +
+      ` (before its first attempt ${s(k.startMs)}, around claude's processes ${s(k.aroundAgentMs)}, gates ${s(k.gateMs)},` +
+      ` between its tasks ${s(k.betweenTasksMs)}, after its last task ${s(k.endMs)})`)
+  }
+  const [makespan, limits] = runs
+  const targets = {
+    makespanWithin10Percent: { met: makespan.ratio <= 1.1, ratio: makespan.ratio },
+    braidCpuUnder5PercentOfAgents: { met: makespan.cpu.engineMs < 0.05 * makespan.cpu.agentsMs, percent: (100 * makespan.cpu.engineMs) / makespan.cpu.agentsMs },
+    limitsNoTaskFailed: { met: limits.failedTasks.length === 0, failed: limits.failedTasks },
+    limitsNoGateRunUsed: { met: limits.tasksWithOneReviewedAttempt === limits.tasks, tasksWithOneReviewedAttempt: limits.tasksWithOneReviewedAttempt },
+    limitsWithin25Percent: { met: limits.ratio <= 1.25, ratio: limits.ratio }
+  }
+  log()
+  log("bound = max(critical path, work ÷ c) of the agents' work: each claude process's wall time (measured by /usr/bin/time), less the time it")
+  log("waited itself between 429s; c = maxParallel, 2 in the limits case (what the server takes at once)")
+  log(`targets: makespan within 10% of the bound — ${targets.makespanWithin10Percent.met ? "met" : "missed"} (${ratio(makespan.ratio, 2)});` +
+    ` braid's CPU under 5% of the agents' — ${targets.braidCpuUnder5PercentOfAgents.met ? "met" : "missed"} (${num(targets.braidCpuUnder5PercentOfAgents.percent, 1)}%)`)
+  log(`limits: ${limits.failedTasks.length === 0 ? "no task failed" : `FAILED: ${limits.failedTasks.map((t) => t.taskId).join(", ")}`};` +
+    ` ${limits.tasksWithOneReviewedAttempt}/${limits.tasks} tasks passed on one reviewed attempt (no gate run used by a 429) — ${targets.limitsNoGateRunUsed.met ? "met" : "missed"};` +
+    ` ${limits.server.rejected} 429s, ${limits.providerWaited} braid waits (ProviderWaited), ${limits.failedClaudeProcesses} claude processes gave up;` +
+    ` within 25% of the bound at concurrency 2 — ${targets.limitsWithin25Percent.met ? "met" : "missed"} (${ratio(limits.ratio, 2)};` +
+    ` ${ratio(limits.ratioOfWholeTries, 2)} against the whole tries' wall times)`)
+  return { available: true, runs, targets }
+}
+
 if (wanted("dispatch")) results.dispatch = await dispatchSection()
 if (wanted("schedule")) results.schedule = await scheduleSection()
 if (wanted("git")) results.git = await gitSection()
+if (wanted("agents")) results.agents = await agentsSection()
 
 results.durationMs = Date.now() - started
 results.machine.loadAverageAtEnd = os.loadavg().map((l) => +l.toFixed(2))

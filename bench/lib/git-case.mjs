@@ -19,6 +19,10 @@ import { Effect, Layer } from "effect"
 import { measure, report } from "./measure.mjs"
 import * as TimedWorkspace from "./timed-workspace.mjs"
 
+// The git call counter of packages/core/src/internal/git.ts (the same module instance GitWorkspace uses).
+const gitModule = await import("../../packages/core/dist/internal/git.js").catch(() => ({}))
+const gitCalls = typeof gitModule.calls === "function" ? gitModule.calls : undefined
+
 const input = JSON.parse(process.argv[2])
 const { streams, tasksPerStream, maxParallel } = input
 
@@ -97,12 +101,14 @@ const progress = Progress.layerCallback((e) => {
   else if (e._tag === "RunStarted") mark("started")
 })
 
+const gitBefore = gitCalls?.() ?? 0
+const trace = []
 const result = await measure(() =>
   Effect.gen(function*() {
     const plan = yield* Plan.decode(doc, "bench")
     const harness = yield* Harness.make(script)
     const { service } = yield* GitWorkspace.make({ repo })
-    const timing = TimedWorkspace.timed(service)
+    const timing = TimedWorkspace.timed(service, { countSpawns: true, trace })
     const report = yield* Orchestrator.run(plan, { runId: "bench" }).pipe(
       Effect.provide(Layer.mergeAll(harness.layer, TimedWorkspace.layer(timing.service), progress))
     )
@@ -110,10 +116,12 @@ const result = await measure(() =>
   }).pipe(Effect.provide(NodeContext.layer), Effect.runPromise)
 )
 clearInterval(sampler)
+const gitCounted = gitCalls !== undefined ? gitCalls() - gitBefore : undefined
 const { report: run, totals, resolved } = result.value
+const gitSpawned = TimedWorkspace.gitCallsOf(totals, Object.keys(totals)) + TimedWorkspace.outsideSpawns().git
+const gitAll = gitCounted ?? gitSpawned
 const sum = (...names) => +names.reduce((acc, n) => acc + (totals[n]?.ms ?? 0), 0).toFixed(1)
-// Everything a stream's tasks do to their own worktree (and their dependencies' work).
-const STREAM_SIDE = ["files.read", "files.write", "files.remove", "files.list", "commitAttempt", "absorb", "head", "discard", "findAttempt"]
+const STREAM_SIDE = TimedWorkspace.STREAM_SIDE
 const INTEGRATION = ["beginIntegration", "probeMerge", "mergeStream", "concludeMerge", "integrationFiles.read", "integrationFiles.write", "integrationFiles.remove", "integrationFiles.list"]
 const tasks = streams * tasksPerStream
 const worktrees = Number(execFileSync("git", ["worktree", "list", "--porcelain"], { cwd: repo }).toString().split("\n").filter((l) => l.startsWith("worktree ")).length)
@@ -135,13 +143,15 @@ report({
   maxRssMb: result.maxRssMb,
   // Summed over calls; stream-side calls overlap (up to maxParallel at once), the rest run one at a time.
   phasesMs: {
-    prepare: sum("prepare"),
+    // Worktrees are made when a stream's first task starts (openStream) and removed when it is done
+    // (closeStream): these calls overlap, so prepare and release are the wall time they took, overlaps once.
+    prepare: TimedWorkspace.unionMs(trace, ["prepare", "openStream"]),
     streamSide: sum(...STREAM_SIDE),
     overlapDetection: sum("changedFiles"),
     probes: sum("probeMerge"),
     merges: sum(...INTEGRATION.filter((n) => n !== "probeMerge")),
     land: sum("land"),
-    release: sum("release")
+    release: TimedWorkspace.unionMs(trace, ["release", "closeStream"])
   },
   perTaskMs: {
     streamSide: +(sum(...STREAM_SIDE) / tasks).toFixed(1),
@@ -150,6 +160,18 @@ report({
     absorb: +(sum("absorb") / tasks).toFixed(1)
   },
   integrationMs: sum(...INTEGRATION),
+  // git processes braid started: in all (packages/core/src/internal/git.ts's counter, when it has one) and per
+  // method (each process counted against the workspace method whose fiber started it).
+  git: {
+    counted: true,
+    calls: gitAll,
+    // What the spawn hook saw, to check the two agree.
+    spawned: gitSpawned,
+    perTask: +(gitAll / tasks).toFixed(1),
+    streamSidePerTask: +(TimedWorkspace.gitCallsOf(totals, STREAM_SIDE) / tasks).toFixed(2),
+    commitAttemptPerCall: TimedWorkspace.gitPerCall(totals, "commitAttempt"),
+    outsideMethods: TimedWorkspace.outsideSpawns().git
+  },
   wallPhasesMs: {
     dispatch: +((marks.lastTaskSettled ?? 0) - (marks.started ?? 0)).toFixed(1),
     detectionAndIntegration: +((marks.lastStreamMerged ?? 0) - (marks.lastTaskSettled ?? 0)).toFixed(1),
