@@ -74,7 +74,13 @@ const planFromDisk = Options.boolean("plan-from-disk").pipe(
 )
 
 const loadPlan = (path: string, overrides: Plan.Overrides) =>
-  Plan.load(path).pipe(Effect.flatMap((plan) => Plan.override(plan, overrides, "command-line options")))
+  Plan.load(path).pipe(
+    Effect.flatMap((plan) => Plan.override(plan, overrides, "command-line options")),
+    // Unknown fields that are not misspellings are ignored, but never silently.
+    Effect.tap((plan) =>
+      Effect.forEach(plan.warnings, (w) => Console.error(`braid: warning: ${path}: ${w.path}: ${w.message}`), { discard: true })
+    )
+  )
 
 const planCommand = Command.make("plan", { plan: planFile, maxParallel, json }, (args) =>
   Effect.gen(function*() {

@@ -37,6 +37,29 @@ describe("braid plan", () => {
     assert.notInclude(stderr, "    at ")
   })
 
+  it("refuses a misspelled plan with a suggestion (exit 2) and changes nothing in the repository; other unknown fields only warn", () => {
+    const repo = tmp()
+    const git = (...args: Array<string>) => spawnSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: repo, encoding: "utf8" })
+    git("init", "-q", "-b", "main")
+    fs.writeFileSync(path.join(repo, "README.md"), "x\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "base")
+    const file = path.join(repo, "plan.yaml")
+    fs.writeFileSync(file, "verfy: [[node, -e, '0']]\nowner: team\nstreams:\n  - {name: s, type: api}\ntasks:\n  - {id: a, title: A, stream: s, run: [node, -e, '0']}\n")
+    const run = braid(["run", file, "--repo", repo])
+    assert.strictEqual(run.code, 2)
+    assert.include(run.stderr, `verfy: unknown field "verfy" — did you mean "verify"?`)
+    assert.notInclude(run.stderr, "owner")
+    assert.isFalse(fs.existsSync(path.join(repo, ".braid", "runs")) && fs.readdirSync(path.join(repo, ".braid", "runs")).length > 0)
+    assert.strictEqual(git("status", "--porcelain").stdout, "?? plan.yaml\n")
+    assert.strictEqual(git("branch", "--list").stdout.trim(), "* main")
+
+    fs.writeFileSync(file, "owner: team\nstreams:\n  - {name: s, type: api}\ntasks:\n  - {id: a, title: A, stream: s, run: [node, -e, '0']}\n")
+    const plan = braid(["plan", file])
+    assert.strictEqual(plan.code, 0, plan.stderr)
+    assert.include(plan.stderr, `warning: ${file}: owner: unknown field "owner" is ignored`)
+  })
+
   it("exits 2 on a usage error and 0 on --help", () => {
     assert.strictEqual(braid(["run", "--max-parallel", "many", seedPlan]).code, 2)
     assert.strictEqual(braid(["frobnicate"]).code, 2)

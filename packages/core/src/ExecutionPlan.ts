@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import type * as Plan from "./Plan.js"
+import * as Plan from "./Plan.js"
 
 export interface Batch {
   readonly index: number
@@ -112,8 +112,7 @@ export const make = (plan: Plan.Plan): ExecutionPlan => {
 
   // A task's weight: its estimated effort when the plan gives a number, else one task.
   const weight = (id: string) => {
-    const effort = plan.tasks.get(id)?.effort
-    return typeof effort === "number" && effort > 0 ? effort : 1
+    return Plan.effortWeight(plan.tasks.get(id)?.effort)
   }
   // Heaviest chain of tasks starting at each task (successors through predecessors' inverse).
   const preds = predecessors(plan)

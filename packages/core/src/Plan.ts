@@ -5,10 +5,11 @@
  * @since 0.1.0
  */
 import { FileSystem } from "@effect/platform"
-import { Effect, ParseResult, Schema } from "effect"
+import { Effect, Either, ParseResult, Schema } from "effect"
 import { dirname, resolve as resolvePath } from "node:path"
 import * as YAML from "yaml"
 import * as CommandSpec from "./CommandSpec.js"
+import * as Fields from "./internal/fields.js"
 
 /** The stream types of the seed, each mapped to an agent role. */
 export const StreamType = Schema.Literal("database", "api", "ui", "testing", "docs", "infrastructure")
@@ -188,6 +189,8 @@ export interface Plan {
   readonly limits: Readonly<Record<string, ProviderLimit>>
   /** Prices per model (USD per million tokens), the plan's over the config file's over braid's table. */
   readonly prices: Readonly<Record<string, ModelPrice>>
+  /** Unknown fields that were ignored (a misspelling close to a known field is an error instead). */
+  readonly warnings: ReadonlyArray<PlanProblem>
 }
 
 export const DEFAULT_QUALITY_THRESHOLD = 80
@@ -276,6 +279,10 @@ export const validate = (
           `unknown stream type "${stream.type}" (expected one of ${StreamType.literals.join(", ")})`
         )
       }
+      const branchProblem = branchNameProblem(stream.name)
+      if (branchProblem !== undefined) {
+        problem(`streams[${i}].name`, `stream name "${stream.name}" cannot be part of a git branch name (${branchProblem})`)
+      }
       if (typeof stream.priority === "number" && stream.priority < 1) {
         problem(`streams[${i}].priority`, `must be 1 (highest) or more, got ${stream.priority}`)
       }
@@ -291,6 +298,9 @@ export const validate = (
         return
       }
       taskIndex.set(task.id, i)
+      if (task.effort !== undefined && effortOf(task.effort) === undefined) {
+        problem(`tasks[${i}].effort`, `expected ${expectations.effort}, got ${shown(task.effort)}`)
+      }
       if (task.streamType !== undefined && !isStreamType(task.streamType)) {
         problem(
           `tasks[${i}].streamType`,
@@ -426,7 +436,8 @@ export const validate = (
       agents,
       prompt: file.prompt === undefined ? undefined : resolvePath(baseDir, file.prompt),
       limits: { ...config.limits, ...file.limits },
-      prices: { ...config.prices, ...file.prices }
+      prices: { ...config.prices, ...file.prices },
+      warnings: []
     })
   })
 
@@ -486,19 +497,129 @@ export const decode = (
   baseDir?: string,
   config?: ConfigFile
 ): Effect.Effect<Plan, InvalidPlan> =>
-  Schema.decodeUnknown(PlanFile, { errors: "all", onExcessProperty: "ignore" })(input).pipe(
-    Effect.catchTag("ParseError", (error) =>
+  Effect.suspend(() => {
+    const unknown = Fields.unknownFields(input, planShape)
+    const misspelled: Array<PlanProblem> = unknown.flatMap((u) =>
+      u.suggestion === undefined ? [] : [{ path: u.path, message: `unknown field "${u.field}" — did you mean "${u.suggestion}"?` }]
+    )
+    const warnings: Array<PlanProblem> = unknown.flatMap((u) =>
+      u.suggestion !== undefined ? [] : [{ path: u.path, message: `unknown field "${u.field}" is ignored` }]
+    )
+    const decoded = decodeFile(input)
+    if (Either.isRight(decoded) && misspelled.length === 0) {
+      return Effect.map(validate(decoded.right, source, baseDir, config), (plan) => ({ ...plan, warnings }))
+    }
+    // Report every problem at once: wrong types (one plain line per field), misspellings, and
+    // the semantic problems of the rest of the plan (checked with the bad fields left out).
+    const typeProblems = Either.isLeft(decoded) ? decoded.left : []
+    const rest = Either.isRight(decoded) ? Either.right(decoded.right) : decodeFile(without(input, typeProblems.map((p) => p.rawPath)))
+    const semantic = Either.isRight(rest)
+      ? Effect.match(validate(rest.right, source, baseDir, config), {
+        onFailure: (e) => e.problems,
+        onSuccess: () => [] as ReadonlyArray<PlanProblem>
+      })
+      : Effect.succeed([] as ReadonlyArray<PlanProblem>)
+    return Effect.flatMap(semantic, (more) =>
       Effect.fail(
         new InvalidPlan({
           source,
-          problems: ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
-            path: formatPath(issue.path),
-            message: issue.message
-          }))
+          problems: [...misspelled, ...typeProblems.map(({ message, path }) => ({ path, message })), ...more]
         })
-      )),
-    Effect.flatMap((file) => validate(file, source, baseDir, config))
-  )
+      ))
+  })
+
+/** Where each field is known: unknown fields close to these are misspellings. */
+const commandFields = ["name", "command", "timeoutSeconds"]
+const planShape: Fields.Shape = {
+  fields: Object.keys(PlanFile.fields),
+  nested: {
+    tasks: {
+      kind: "list",
+      shape: {
+        fields: Object.keys(Task.fields),
+        nested: {
+          mock: { kind: "object", shape: { fields: Object.keys(MockScript.fields) } },
+          run: { kind: "object", shape: { fields: [...commandFields, "script"] } },
+          checks: { kind: "list", shape: { fields: commandFields } }
+        }
+      }
+    },
+    streams: { kind: "list", shape: { fields: Object.keys(Stream.fields) } },
+    checks: { kind: "list", shape: { fields: commandFields } },
+    verify: { kind: "list", shape: { fields: commandFields } },
+    resolve: { kind: "object", shape: { fields: [...commandFields, "script"] } },
+    agents: { kind: "record", shape: { fields: Object.keys(AgentSettings.fields) } },
+    limits: { kind: "record", shape: { fields: Object.keys(ProviderLimit.fields) } },
+    prices: { kind: "record", shape: { fields: Object.keys(ModelPrice.fields) } }
+  }
+}
+
+/** What a field must be, in words, for the fields people most often get wrong. */
+const expectations: Readonly<Record<string, string>> = {
+  qualityThreshold: "a number from 0 to 100",
+  maxParallel: "a whole number of at least 1",
+  priority: "a whole number of at least 1, or critical, high, medium or low",
+  effort: `a number or a size (${Object.keys({ XS: 0, S: 0, M: 0, L: 0, XL: 0 }).join(", ")})`,
+  githubIssueNumber: "a whole number",
+  dependsOn: "a list of task ids",
+  scope: "a path or a list of paths",
+  acceptanceCriteria: "a text or a list of texts",
+  timeoutSeconds: "a positive number of seconds",
+  conflictStrategy: "one of agent, priority, manual",
+  onGateFailure: "one of continue, halt-stream, fail-run",
+  id: "a non-empty text",
+  name: "a non-empty text",
+  title: "a text",
+  tasks: "a list of tasks",
+  streams: "a list of streams"
+}
+
+const shown = (value: unknown): string => {
+  const text = JSON.stringify(value)
+  return text === undefined ? String(value) : text.length > 60 ? `${text.slice(0, 57)}...` : text
+}
+
+const valueAt = (input: unknown, path: ReadonlyArray<PropertyKey>): unknown =>
+  path.reduce<unknown>((v, k) => (typeof v === "object" && v !== null ? (v as Record<PropertyKey, unknown>)[k] : undefined), input)
+
+/** Decodes the plan file; on failure, one plain problem per field (the schema's alternatives are not the user's concern). */
+const decodeFile = (
+  input: unknown
+): Either.Either<PlanFile, Array<PlanProblem & { readonly rawPath: ReadonlyArray<PropertyKey> }>> =>
+  Either.mapLeft(Schema.decodeUnknownEither(PlanFile, { errors: "all", onExcessProperty: "ignore" })(input), (error) => {
+    const seen = new Set<string>()
+    return ParseResult.ArrayFormatter.formatErrorSync(error).flatMap((issue) => {
+      const path = formatPath(issue.path)
+      if (seen.has(path)) return []
+      seen.add(path)
+      const field = [...issue.path].reverse().find((k) => typeof k === "string") as string | undefined
+      const value = valueAt(input, issue.path)
+      const message = issue._tag === "Missing"
+        ? "is required"
+        : field !== undefined && expectations[field] !== undefined
+        ? `expected ${expectations[field]}, got ${shown(value)}`
+        : issue.message.replace(/^Expected /, "expected ").replace(/, actual /, ", got ")
+      return [{ path, message, rawPath: issue.path }]
+    })
+  })
+
+/** A copy of `input` without the values at `paths` (to check the rest of a plan with wrong fields). */
+const without = (input: unknown, paths: ReadonlyArray<ReadonlyArray<PropertyKey>>): unknown => {
+  const copy = structuredClone(input) as Record<PropertyKey, unknown>
+  for (const path of paths) {
+    if (path.length === 0) continue
+    const parent = valueAt(copy, path.slice(0, -1))
+    if (typeof parent === "object" && parent !== null && !Array.isArray(parent)) delete (parent as Record<PropertyKey, unknown>)[path.at(-1)!]
+  }
+  return copy
+}
+
+/** YAML syntax errors, each at its line and column. */
+const yamlProblems = (errors: ReadonlyArray<YAML.YAMLError>): Array<PlanProblem> =>
+  errors.map((e) => ({
+    path: e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : "",
+    message: e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")
+  }))
 
 /** Parses plan text (YAML is a superset of JSON, so both are read with the YAML parser). */
 export const parse = (
@@ -508,18 +629,8 @@ export const parse = (
   config?: ConfigFile
 ): Effect.Effect<Plan, InvalidPlan> =>
   Effect.suspend(() => {
-    const doc = YAML.parseDocument(text, { prettyErrors: false })
-    if (doc.errors.length > 0) {
-      return Effect.fail(
-        new InvalidPlan({
-          source,
-          problems: doc.errors.map((e) => ({
-            path: e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : "",
-            message: e.message.split("\n")[0]!
-          }))
-        })
-      )
-    }
+    const doc = YAML.parseDocument(text, { prettyErrors: true })
+    if (doc.errors.length > 0) return Effect.fail(new InvalidPlan({ source, problems: yamlProblems(doc.errors) }))
     const value: unknown = doc.toJS()
     if (value === null || typeof value !== "object" || Array.isArray(value)) {
       return Effect.fail(
@@ -553,16 +664,8 @@ export const readConfig = (baseDir: string): Effect.Effect<ConfigFile, InvalidPl
       const file = resolvePath(baseDir, name)
       const text = yield* fs.readFileString(file).pipe(Effect.option)
       if (text._tag === "None") continue
-      const doc = YAML.parseDocument(text.value, { prettyErrors: false })
-      if (doc.errors.length > 0) {
-        return yield* new InvalidPlan({
-          source: file,
-          problems: doc.errors.map((e) => ({
-            path: e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : "",
-            message: e.message.split("\n")[0]!
-          }))
-        })
-      }
+      const doc = YAML.parseDocument(text.value, { prettyErrors: true })
+      if (doc.errors.length > 0) return yield* new InvalidPlan({ source: file, problems: yamlProblems(doc.errors) })
       return yield* Schema.decodeUnknown(ConfigFile, { errors: "all", onExcessProperty: "ignore" })(doc.toJS() ?? {}).pipe(
         Effect.mapError((error) =>
           new InvalidPlan({
@@ -577,6 +680,40 @@ export const readConfig = (baseDir: string): Effect.Effect<ConfigFile, InvalidPl
     }
     return new ConfigFile({})
   })
+
+/** T-shirt sizes as the seed writes efforts, and the weight each gives the schedule (doubling per size). */
+export const EFFORT_SIZES: Readonly<Record<string, number>> = { XS: 1, S: 2, M: 4, L: 8, XL: 16 }
+
+/** An effort as a weight: a positive number, a size, or a number written as text; undefined when it is none. */
+export const effortOf = (effort: string | number): number | undefined => {
+  if (typeof effort === "number") return effort > 0 ? effort : undefined
+  const size = EFFORT_SIZES[effort.trim().toUpperCase()]
+  if (size !== undefined) return size
+  const n = Number(effort)
+  return effort.trim() !== "" && Number.isFinite(n) && n > 0 ? n : undefined
+}
+
+/** The weight a task's effort gives the schedule (1 without one). */
+export const effortWeight = (effort: string | number | undefined): number =>
+  effort === undefined ? 1 : effortOf(effort) ?? 1
+
+/** Why `name` cannot be part of a branch name `braid/<run>/<name>`, after git's check-ref-format rules. */
+export const branchNameProblem = (name: string): string | undefined => {
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x20\x7f]/.test(name)) return "it contains a space or a control character"
+  if (/[~^:?*[\\]/.test(name)) return "it contains one of ~ ^ : ? * [ \\"
+  if (name.includes("..")) return "it contains \"..\""
+  if (name.includes("@{")) return "it contains \"@{\""
+  if (name === "@") return "it is \"@\""
+  if (name.includes("//")) return "it contains \"//\""
+  if (name.startsWith("/") || name.endsWith("/")) return "it starts or ends with \"/\""
+  if (name.endsWith(".")) return "it ends with \".\""
+  if (name.split("/").some((part) => part.startsWith(".") || part.endsWith(".lock"))) {
+    return "a part of it starts with \".\" or ends with \".lock\""
+  }
+  if (name.startsWith("-")) return "it starts with \"-\""
+  return undefined
+}
 
 /** The stream a task belongs to. */
 export const streamOfTask = (plan: Plan, taskId: string): PlannedStream =>
@@ -595,5 +732,8 @@ export const override = (plan: Plan, overrides: Overrides, source = "options"): 
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined))
   return Object.keys(defined).length === 0
     ? Effect.succeed(plan)
-    : validate(new PlanFile({ ...plan.file, ...defined }), source, plan.baseDir, plan.config)
+    : Effect.map(
+      validate(new PlanFile({ ...plan.file, ...defined }), source, plan.baseDir, plan.config),
+      (overridden) => ({ ...overridden, warnings: plan.warnings })
+    )
 }

@@ -144,6 +144,7 @@ export const report = (o: Outcomes): RunReport.RunReport => {
       }))
     }),
     usage: RunReport.sumUsage(streamResults.map((s) => s.usage!)),
-    nextSteps
+    nextSteps,
+    warnings: o.plan.warnings.map((w) => `${w.path}: ${w.message}`)
   })
 }

@@ -213,7 +213,9 @@ export class RunReport extends Schema.Class<RunReport>("RunReport")({
   /** The run's agent usage added up. */
   usage: UsageTotals,
   /** What a person should do next, when anything. */
-  nextSteps: Schema.Array(Schema.String)
+  nextSteps: Schema.Array(Schema.String),
+  /** Warnings about the plan (unknown fields that were ignored). */
+  warnings: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
 }) {}
 
 /** The report as JSON-ready data. */
@@ -329,6 +331,12 @@ export const toMarkdown = (report: RunReport): string => {
   const m = report.mergeResult
   if (m.landed) line(`Landed ${m.commit?.slice(0, 10)} on ${m.target} (was ${m.previous?.slice(0, 10)}); merged streams: ${m.mergedStreams.join(", ")}.`)
   else line(`Not landed${m.reason ? `: ${m.reason}` : ""}.${m.mergedStreams.length > 0 ? ` Integrated streams: ${m.mergedStreams.join(", ")}.` : ""}`)
+  if (report.warnings.length > 0) {
+    line()
+    line("## Plan warnings")
+    line()
+    for (const w of report.warnings) line(`- ${w}`)
+  }
   if (report.nextSteps.length > 0) {
     line()
     line("## Next steps")

@@ -164,21 +164,22 @@ describe("ExecutionPlan", () => {
       assert.strictEqual(ExecutionPlan.render(plan, execution), ExecutionPlan.render(plan, ExecutionPlan.make(plan)))
     }).pipe(Effect.provide(NodeContext.layer)))
 
-  it.effect("weighs the critical path by numeric effort, one per task otherwise", () =>
+  it.effect("weighs the critical path by effort (numbers or T-shirt sizes), one per task otherwise", () =>
     Effect.gen(function*() {
       const plan = yield* Plan.decode({
         streams: [{ name: "a", type: "api" }, { name: "b", type: "ui" }],
         tasks: [
           { id: "a1", title: "", stream: "a", effort: 30 },
           { id: "a2", title: "", stream: "a" },
-          { id: "b1", title: "", stream: "b", effort: "large" },
+          { id: "b1", title: "", stream: "b", effort: "L" },
           { id: "b2", title: "", stream: "b", dependsOn: ["a1"], effort: 5 }
         ]
       })
       const execution = ExecutionPlan.make(plan)
       // a1 → a2 (stream order) and a1 → b2 (dependency): 30 + max(1, 5)
       assert.strictEqual(execution.criticalPath.get("a1"), 35)
-      assert.strictEqual(execution.criticalPath.get("b1"), 6)
+      // b1 (L = 8) → b2 (5)
+      assert.strictEqual(execution.criticalPath.get("b1"), 13)
       assert.strictEqual(execution.criticalPathLength, 35)
     }))
 
@@ -196,5 +197,77 @@ describe("ExecutionPlan", () => {
         ]
       })
       assert.deepStrictEqual(ExecutionPlan.make(plan).batches.map((b) => b.streams), [["b", "d"], ["e", "a"], ["c"]])
+    }))
+})
+
+describe("strict plans", () => {
+  const base = {
+    streams: [{ name: "api", type: "api" }],
+    tasks: [{ id: "t1", title: "T", stream: "api" }]
+  }
+  const problemsOf = (input: unknown) =>
+    Effect.map(Effect.flip(Plan.decode(input)), (e) => e.problems.map((p) => `${p.path}: ${p.message}`))
+
+  it.effect("a misspelled field is an error with a suggestion, in every place of the plan", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf({
+        ...base,
+        verfy: ["npm test"],
+        maxParalel: 2,
+        tasks: [{ id: "t1", title: "T", stream: "api", dependOn: [], priorty: 1, check: ["npm test"] }],
+        streams: [{ name: "api", type: "api", priorty: 1 }]
+      })
+      assert.includeMembers(problems, [
+        "verfy: unknown field \"verfy\" — did you mean \"verify\"?",
+        "maxParalel: unknown field \"maxParalel\" — did you mean \"maxParallel\"?",
+        "tasks[0].dependOn: unknown field \"dependOn\" — did you mean \"dependsOn\"?",
+        "tasks[0].check: unknown field \"check\" — did you mean \"checks\"?",
+        "streams[0].priorty: unknown field \"priorty\" — did you mean \"priority\"?"
+      ])
+    }))
+
+  it.effect("any other unknown field is a warning kept with the plan, and the plan loads", () =>
+    Effect.gen(function*() {
+      const plan = yield* Plan.decode({ ...base, owner: "team-checkout", tasks: [{ id: "t1", title: "T", stream: "api", notes: "see RFC" }] })
+      assert.sameMembers(plan.warnings.map((w) => w.path), ["owner", "tasks[0].notes"])
+      assert.isTrue(plan.warnings.some((w) => /unknown field "owner" is ignored/.test(w.message)))
+    }))
+
+  it.effect("a wrong type is one plain line per field, and the rest of the plan is still checked", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf({
+        ...base,
+        qualityThreshold: "80",
+        tasks: [{ id: "t1", title: "T", stream: "api", dependsOn: ["nope"] }, { id: "t1", title: "again", stream: "api" }]
+      })
+      assert.include(problems, "qualityThreshold: expected a number from 0 to 100, got \"80\"")
+      assert.strictEqual(problems.filter((p) => p.startsWith("qualityThreshold")).length, 1)
+      assert.include(problems, "tasks[0].dependsOn[0]: task \"t1\" depends on unknown task \"nope\"")
+      assert.isTrue(problems.some((p) => p.startsWith("tasks[1].id: duplicate task id")))
+    }))
+
+  it.effect("stream names that cannot be part of a git branch are named, every one", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf({
+        streams: [{ name: "front end", type: "ui" }, { name: "a..b", type: "api" }, { name: "x.lock", type: "docs" }, { name: "ok-1", type: "testing" }],
+        tasks: [{ id: "t", title: "T", stream: "ok-1" }]
+      })
+      assert.deepStrictEqual(problems.filter((p) => p.includes("git branch")).map((p) => p.split(":")[0]), [
+        "streams[0].name",
+        "streams[1].name",
+        "streams[2].name"
+      ])
+    }))
+
+  it.effect("an effort that is neither a number nor a size is refused", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf({ ...base, tasks: [{ id: "t1", title: "T", stream: "api", effort: "huge" }] })
+      assert.deepStrictEqual(problems, ["tasks[0].effort: expected a number or a size (XS, S, M, L, XL), got \"huge\""])
+    }))
+
+  it.effect("YAML syntax errors give line and column", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Plan.parse("streams:\n  - name: api\n    type: [api\n"))
+      assert.match(error.problems[0]!.path, /^line \d+, column \d+$/)
     }))
 })
