@@ -1,5 +1,5 @@
 /**
- * The `braid` command: `plan`, `prompt`, `run`, `resume`, `runs`, `status`, `report`, `clean`.
+ * The `braid` command: `plan`, `prompt`, `run`, `resume`, `retry`, `land`, `runs`, `status`, `report`, `clean`.
  *
  * @since 0.1.0
  */
