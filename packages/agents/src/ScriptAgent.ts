@@ -79,7 +79,8 @@ export const make = (options: Options = {}) =>
     const baseDir = path.resolve(options.baseDir ?? process.cwd())
 
     const attempt = Effect.fn("ScriptAgent.attempt")(function*(request: Agent.AttemptRequest) {
-      const failed = (message: string) => new Agent.AgentFailed({ agent: name, taskId: request.task.id, message })
+      const failed = (message: string, reason: Agent.FailureReason = "failed") =>
+        new Agent.AgentFailed({ agent: name, taskId: request.task.id, message, reason })
       const worktree = request.files.dir
       if (worktree === undefined) {
         return yield* failed(
@@ -120,7 +121,7 @@ export const make = (options: Options = {}) =>
       )
       const output = Process.tail(`${result.stdout}${result.stderr}`)
       if (result.timedOut) {
-        return yield* failed(`${command.name} timed out after ${describeTimeout(command.timeoutMs)}`)
+        return yield* failed(`${command.name} timed out after ${describeTimeout(command.timeoutMs)}`, "timeout")
       }
       if (result.exitCode !== 0) {
         return yield* failed(`${command.name} exited ${result.exitCode}${output === "" ? "" : `:\n${output}`}`)
