@@ -26,8 +26,10 @@ export interface DispatchInput {
   readonly plan: Plan.Plan
   readonly execution: ExecutionPlan.ExecutionPlan
   readonly reviewRetry?: Schedule.Schedule<unknown, Review.ReviewFailed>
-  /** Rounds of tasks a person asked to run again, oldest first (see `Orchestrator.Retry`). */
+  /** Rounds of tasks a person asked to run again, oldest first. */
   readonly retries?: ReadonlyArray<Retry>
+  /** Every stream keeps its worktree once made (`--keep-worktrees`): none is given back. */
+  readonly keepWorktrees?: boolean
 }
 
 /** A retry round: these tasks run again, each with three fresh gate runs and the note. */
@@ -189,7 +191,11 @@ export const run = (input: DispatchInput) =>
           open ? Effect.succeed(false) : Effect.as(Effect.tap(workspace.openStream(stream.name), () => (open = true)), true)
         )
         const closeTree = (keep: boolean) =>
-          Effect.suspend(() => open ? Effect.tap(workspace.closeStream(stream.name, { keep }), () => (open = false)) : Effect.void)
+          Effect.suspend(() =>
+            !open || (input.keepWorktrees === true && !keep)
+              ? Effect.void
+              : Effect.tap(workspace.closeStream(stream.name, { keep }), () => (open = false))
+          )
         yield* Effect.addFinalizer(() => Effect.orDie(closeTree(false)).pipe(Effect.catchAllDefect(() => Effect.void)))
 
         for (const task of stream.tasks) {
@@ -273,7 +279,7 @@ export const run = (input: DispatchInput) =>
           if (halt.run !== undefined) haltedBy ??= halt.run
         }
         // A stream with a task that failed or needs review keeps its worktree for a person.
-        yield* closeTree(results.some((r) => r.status === "failed" || r.status === "needs-review"))
+        yield* closeTree(input.keepWorktrees === true || results.some((r) => r.status === "failed" || r.status === "needs-review"))
         yield* progress.publish({ _tag: "StreamFinished", at: yield* now, stream: stream.name })
         return { stream, agent: agent.name, results } satisfies StreamOutcome
       }).pipe(

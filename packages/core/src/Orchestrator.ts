@@ -127,6 +127,7 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
       plan,
       execution,
       retries,
+      keepWorktrees: options.keepWorktrees ?? false,
       ...(options.reviewRetry ? { reviewRetry: options.reviewRetry } : {})
     })
     const changed = new Map<string, ReadonlyArray<string>>()
