@@ -8,6 +8,7 @@ import { ExecutionPlan, GitWorkspace, Orchestrator, Plan, Progress, Review, RunR
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Console, Effect, Option, ParseResult, Schema } from "effect"
+import * as Preflight from "./Preflight.js"
 import * as Render from "./Render.js"
 import * as Session from "./Session.js"
 import * as Wiring from "./Wiring.js"
@@ -82,28 +83,95 @@ const loadPlan = (path: string, overrides: Plan.Overrides) =>
     )
   )
 
-const planCommand = Command.make("plan", { plan: planFile, maxParallel, json }, (args) =>
+/** Prints preflight's problems and warnings on stderr, one line each. */
+const printFindings = (planPath: string, result: Preflight.Result) =>
   Effect.gen(function*() {
-    const plan = yield* loadPlan(args.plan, { maxParallel: Option.getOrUndefined(args.maxParallel) })
-    const execution = ExecutionPlan.make(plan)
-    if (args.json) {
-      yield* Console.log(JSON.stringify(
-        {
-          projectName: plan.projectName,
-          featureName: plan.featureName,
-          qualityThreshold: plan.qualityThreshold,
-          maxParallel: plan.maxParallel,
-          batches: execution.batches,
-          integrationOrder: execution.integrationOrder,
-          criticalPathLength: execution.criticalPathLength
-        },
-        null,
-        2
-      ))
-    } else {
-      yield* Console.log(ExecutionPlan.render(plan, execution))
+    for (const w of result.warnings) yield* Console.error(`braid: warning: ${planPath}: ${w.path}: ${w.message}`)
+    if (result.problems.length > 0) {
+      yield* Console.error(
+        `braid: ${planPath}: braid run would refuse to start (${result.problems.length} problem${result.problems.length === 1 ? "" : "s"}):\n${
+          result.problems.map((p) => `  - ${p.path}: ${p.message}`).join("\n")
+        }`
+      )
     }
-  })).pipe(Command.withDescription("Validate a plan and print its execution plan."))
+  })
+
+const planCommand = Command.make(
+  "plan",
+  { plan: planFile, maxParallel, qualityThreshold, json, agent, workspace, repo, base, target, noLand, report },
+  (args) =>
+    Effect.gen(function*() {
+      const plan = yield* loadPlan(args.plan, {
+        maxParallel: Option.getOrUndefined(args.maxParallel),
+        qualityThreshold: Option.getOrUndefined(args.qualityThreshold)
+      })
+      const execution = ExecutionPlan.make(plan)
+      const agentName = Option.getOrUndefined(args.agent)
+      const result = yield* Preflight.check(plan, {
+        agent: agentName,
+        workspace: args.workspace,
+        repo: Option.getOrUndefined(args.repo),
+        base: Option.getOrUndefined(args.base),
+        target: Option.getOrUndefined(args.target),
+        land: !args.noLand,
+        report: Option.getOrUndefined(args.report)
+      })
+      const backendOf = (stream: Plan.PlannedStream) => Preflight.backendOf(plan, stream, agentName)
+      const preds = ExecutionPlan.predecessors(plan)
+      if (args.json) {
+        yield* Console.log(JSON.stringify(
+          {
+            projectName: plan.projectName,
+            featureName: plan.featureName,
+            qualityThreshold: plan.qualityThreshold,
+            maxParallel: plan.maxParallel,
+            // In dependency order; dispatch has no barriers between them.
+            streams: execution.integrationOrder.map((name) => {
+              const stream = plan.streams.find((s) => s.name === name)!
+              return {
+                name,
+                type: stream.type,
+                priority: stream.rank,
+                agent: backendOf(stream),
+                waitsOn: execution.streamDependsOn.get(name) ?? [],
+                tasks: stream.tasks.map((t) => ({
+                  id: t.id,
+                  title: t.title,
+                  checks: ExecutionPlan.checkNamesOf(plan, t),
+                  waitsFor: preds.get(t.id) ?? []
+                }))
+              }
+            }),
+            verify: plan.verify.map((v) => v.name),
+            integrationOrder: execution.integrationOrder,
+            criticalPathLength: execution.criticalPathLength,
+            repository: result.repository ?? null,
+            ready: result.problems.length === 0,
+            problems: result.problems,
+            warnings: [...plan.warnings, ...result.warnings]
+          },
+          null,
+          2
+        ))
+      } else {
+        yield* Console.log(ExecutionPlan.render(plan, execution, { backendOf }))
+      }
+      yield* printFindings(args.plan, result)
+      if (result.problems.length > 0) yield* Effect.sync(() => void (process.exitCode = 2))
+    })
+).pipe(Command.withDescription(
+  "Check a plan as braid run would before starting (agents, scripts, repository, --report folder) and print its streams, agents, checks and order. Exit 2 when run would refuse."
+))
+
+/** An output path (`--report`) whose folder does not exist: found before the run starts. */
+export class OutputPathMissing extends Schema.TaggedError<OutputPathMissing>()("OutputPathMissing", {
+  option: Schema.String,
+  problem: Schema.String
+}) {
+  override get message(): string {
+    return `${this.option}: ${this.problem}`
+  }
+}
 
 /** The plan has no task with the id asked for. */
 export class UnknownTask extends Schema.TaggedError<UnknownTask>()("UnknownTask", {
@@ -234,15 +302,28 @@ export const exitCodeOf = (report: RunReport.RunReport): number => report.succes
 /** Prints a finished run the way `--json` and `--report` ask, and sets the exit code. */
 const finish = (result: RunReport.RunReport, output: { readonly json: boolean; readonly report: Option.Option<string> }) =>
   Effect.gen(function*() {
-    if (Option.isSome(output.report)) {
+    let written = Option.getOrUndefined(output.report)
+    if (written !== undefined) {
+      const file = written
       const fs = yield* FileSystem.FileSystem
-      const tmp = `${output.report.value}.tmp-${process.pid}`
-      // Written whole then renamed, so a reader never sees half a report.
-      yield* fs.writeFileString(tmp, RunReport.toMarkdown(result))
-      yield* fs.rename(tmp, output.report.value)
+      const tmp = `${file}.tmp-${process.pid}`
+      // Written whole then renamed, so a reader never sees half a report. A failure here
+      // says so and keeps the run's exit code: a landed run stays landed (exit 0).
+      yield* fs.writeFileString(tmp, RunReport.toMarkdown(result)).pipe(
+        Effect.zipRight(fs.rename(tmp, file)),
+        Effect.catchAll((e) =>
+          Effect.zipRight(
+            fs.remove(tmp).pipe(Effect.ignore),
+            Effect.sync(() => {
+              written = undefined
+              process.stderr.write(`braid: warning: could not write the report to ${file}: ${e.message}\n`)
+            })
+          )
+        )
+      )
     }
     if (output.json) yield* Console.log(JSON.stringify(RunReport.encode(result), null, 2))
-    else yield* Console.error(summaryLine(result, Option.getOrUndefined(output.report)))
+    else yield* Console.error(summaryLine(result, written))
     yield* Effect.sync(() => {
       process.exitCode = exitCodeOf(result)
     })
@@ -276,6 +357,9 @@ const runCommand = Command.make(
         onGateFailure: Option.getOrUndefined(args.onGateFailure)
       }
       const plan = yield* loadPlan(args.plan, overrides)
+      // Output paths are checked before anything starts, not after the run.
+      const unwritable = Preflight.reportProblem(Option.getOrUndefined(args.report))
+      if (unwritable !== undefined) return yield* new OutputPathMissing({ option: unwritable.path, problem: unwritable.message })
       const options: Session.StoredOptions = {
         workspace: args.workspace,
         land: !args.noLand,

@@ -17,10 +17,11 @@ const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "braid-cli-"))
 
 describe("braid plan", () => {
   it("prints the execution plan of a seed-shaped plan", () => {
-    const { code, stdout } = braid(["plan", seedPlan])
+    const { code, stdout } = braid(["plan", seedPlan, "--agent", "mock", "--workspace", "memory"])
     assert.strictEqual(code, 0)
     assert.include(stdout, "7 tasks in 5 streams")
-    assert.match(stdout, /batch 1\n  database/)
+    assert.match(stdout, /streams in dependency order[^\n]*\n  database \(database, priority 1, agent mock\)/)
+    assert.notInclude(stdout, "batch")
     assert.include(stdout, "integration order: database → ui → api → testing → docs")
   })
 

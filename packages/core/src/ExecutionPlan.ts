@@ -9,6 +9,7 @@
  *
  * @since 0.1.0
  */
+import * as CommandSpec from "./CommandSpec.js"
 import * as Plan from "./Plan.js"
 
 export interface Batch {
@@ -149,23 +150,48 @@ export const make = (plan: Plan.Plan): ExecutionPlan => {
   }
 }
 
-/** A human-readable rendering for `braid plan`. */
-export const render = (plan: Plan.Plan, execution: ExecutionPlan): string => {
+/** What `braid plan` adds to a stream's rendering: who carries it out. */
+export interface RenderDetails {
+  /** The agent backend a stream's tasks are carried out by. */
+  readonly backendOf?: ((stream: Plan.PlannedStream) => string) | undefined
+}
+
+/** The names of the checks that judge a task: its own, then the plan's. */
+export const checkNamesOf = (plan: Plan.Plan, task: Plan.Task): Array<string> => [
+  ...(task.checks ?? []).flatMap((spec) => {
+    const command = CommandSpec.toCommand(spec)
+    return typeof command === "string" ? [] : [command.name]
+  }),
+  ...plan.checks.map((c) => c.name)
+]
+
+/**
+ * A human-readable rendering for `braid plan`: the streams in dependency order (dispatch has
+ * no barriers: each task starts once what it waits for has finished and a slot is free), each
+ * with its agent backend, and each task with its checks and what it waits for.
+ */
+export const render = (plan: Plan.Plan, execution: ExecutionPlan, details: RenderDetails = {}): string => {
   const lines: Array<string> = []
+  const preds = predecessors(plan)
   lines.push(`${plan.featureName} (${plan.projectName}): ${plan.tasks.size} tasks in ${plan.streams.length} streams`)
   lines.push(`quality threshold ${plan.qualityThreshold}, at most ${plan.maxParallel} agents at once, conflicts: ${plan.conflictStrategy}, on gate failure: ${plan.onGateFailure}`)
   lines.push(`longest dependency chain: ${execution.criticalPathLength} task(s)`)
-  for (const batch of execution.batches) {
-    lines.push("")
-    lines.push(`batch ${batch.index + 1}`)
-    for (const name of batch.streams) {
-      const stream = plan.streams.find((s) => s.name === name)!
-      const waits = execution.streamDependsOn.get(name) ?? []
-      lines.push(`  ${name} (${stream.type}, priority ${stream.rank})${waits.length > 0 ? `, waits on ${waits.join(", ")}` : ""}`)
-      for (const task of stream.tasks) {
-        const on = plan.dependsOn.get(task.id) ?? []
-        lines.push(`    - ${task.id}: ${task.title}${on.length > 0 ? ` (after ${on.join(", ")})` : ""}`)
-      }
+  lines.push("")
+  lines.push("streams in dependency order (each task starts once what it waits for has finished and an agent is free):")
+  for (const name of execution.integrationOrder) {
+    const stream = plan.streams.find((s) => s.name === name)!
+    const waits = execution.streamDependsOn.get(name) ?? []
+    const backend = details.backendOf?.(stream)
+    lines.push(
+      `  ${name} (${stream.type}, priority ${stream.rank}${backend !== undefined ? `, agent ${backend}` : ""})${
+        waits.length > 0 ? `, waits on ${waits.join(", ")}` : ""
+      }`
+    )
+    for (const task of stream.tasks) {
+      const after = preds.get(task.id) ?? []
+      const checks = checkNamesOf(plan, task)
+      lines.push(`    - ${task.id}: ${task.title}`)
+      lines.push(`        checks: ${checks.length > 0 ? checks.join(", ") : "none"}; waits for: ${after.length > 0 ? after.join(", ") : "nothing"}`)
     }
   }
   if (plan.verify.length > 0) {

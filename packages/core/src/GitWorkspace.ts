@@ -333,23 +333,11 @@ export const make = (options: Options = {}) =>
         ? Effect.map(streamTree(operation, location.stream), (t) => t.dir)
         : Effect.map(integrationTree(operation), (t) => t.dir)
 
-    const prepare = Effect.fn("GitWorkspace.prepare")(function*(setup: Workspace.RunSetup) {
-      if (run !== undefined) {
-        if (run.runId !== setup.runId) {
-          return yield* refused("invalid-option", `this workspace is already prepared for run ${run.runId}, not ${setup.runId}`)
-        }
-        const r = run
-        const ready = setup.openStreams === false
-          ? setup.streams.every((s) => r.streams.has(s.name))
-          : setup.streams.every((s) => r.owned.some((t) => t === r.streams.get(s.name)))
-        if (ready) {
-          return { base: r.base, target: r.target, targetAt: r.targetAtStart } satisfies Workspace.Prepared
-        }
-        // An earlier prepare stopped half-way, or asks for more streams: do it again; what
-        // exists already is taken over, not recreated.
-      }
-
-      // Checks first: nothing below changes the repository until every one has passed.
+    /**
+     * Every refusal of `prepare`, read-only: git's version, the repository, the names, the base
+     * and target, and (when landing) a clean main checkout. `check` runs these alone.
+     */
+    const checks = Effect.fn("GitWorkspace.check")(function*(setup: Workspace.RunSetup) {
       const version = yield* git.exec(["--version"], { cwd: os.tmpdir() }).pipe(
         // No git at all is the extreme case of a git too old.
         Effect.mapError((e) =>
@@ -445,6 +433,27 @@ export const make = (options: Options = {}) =>
         }
       }
 
+      return { top, runFolder, base, target, targetHead, names }
+    })
+
+    const prepare = Effect.fn("GitWorkspace.prepare")(function*(setup: Workspace.RunSetup) {
+      if (run !== undefined) {
+        if (run.runId !== setup.runId) {
+          return yield* refused("invalid-option", `this workspace is already prepared for run ${run.runId}, not ${setup.runId}`)
+        }
+        const r = run
+        const ready = setup.openStreams === false
+          ? setup.streams.every((s) => r.streams.has(s.name))
+          : setup.streams.every((s) => r.owned.some((t) => t === r.streams.get(s.name)))
+        if (ready) {
+          return { base: r.base, target: r.target, targetAt: r.targetAtStart } satisfies Workspace.Prepared
+        }
+        // An earlier prepare stopped half-way, or asks for more streams: do it again; what
+        // exists already is taken over, not recreated.
+      }
+
+      // Checks first: nothing below changes the repository until every one has passed.
+      const { base, names, runFolder, target, targetHead, top } = yield* checks(setup)
       const worktrees = path.join(runFolder, "runs", setup.runId, "worktrees")
       const streams = new Map<string, StreamTree>(
         names.map((name) => [name, { branch: `braid/${setup.runId}/${name}`, dir: path.join(worktrees, name), recorded: base }])
@@ -1061,8 +1070,16 @@ export const make = (options: Options = {}) =>
       land,
       release
     }
-    return { service }
+    return { service, check: checks }
   })
+
+/**
+ * Whether a run of these streams could start in the repository at `options.repo`: every
+ * refusal `prepare` would make (git too old, not a repository, unknown base or target, a
+ * branch name git refuses, a dirty checkout when landing), found without creating anything.
+ */
+export const check = (options: Options, setup: Workspace.RunSetup) =>
+  Effect.flatMap(make(options), (m) => m.check(setup))
 
 /** How many git processes workspaces of this process have started so far (for tests and the benchmark). */
 export const gitCalls = (): number => Git.calls()
