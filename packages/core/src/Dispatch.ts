@@ -111,6 +111,49 @@ export const run = (input: DispatchInput) =>
     let haltedBy: string | undefined
     let firstHalt: string | undefined
 
+    // Stream checkouts: a stream opens its worktree when one of its tasks gets an agent slot
+    // and keeps it while it waits (no churn: reopening a checkout of a large repository costs
+    // seconds), unless a stream about to work needs room. Then the checkout idle longest is
+    // given back, so the run holds at most `maxParallel` stream checkouts (plus the integration),
+    // whatever its number of streams. Streams at work are never evicted: they hold slots, and
+    // there are no more slots than room.
+    const budget = plan.maxParallel
+    const checkouts = new Map<string, { busy: boolean; since: number }>()
+    const checkoutLock = yield* Effect.makeSemaphore(1)
+    let tick = 0
+    const closeCheckout = (stream: string, keep: boolean) =>
+      Effect.suspend(() =>
+        !checkouts.has(stream)
+          ? Effect.void
+          : Effect.tap(workspace.closeStream(stream, { keep }), () => checkouts.delete(stream))
+      )
+    /** Takes the stream's checkout for a task (opening it, making room if needed); true when it was opened now. */
+    const takeCheckout = (stream: string) =>
+      checkoutLock.withPermits(1)(Effect.gen(function*() {
+        const held = checkouts.get(stream)
+        if (held !== undefined) {
+          held.busy = true
+          return false
+        }
+        while (checkouts.size >= budget) {
+          const idle = [...checkouts.entries()].filter(([, c]) => !c.busy).sort(([, a], [, b]) => a.since - b.since)[0]
+          if (idle === undefined) break
+          yield* closeCheckout(idle[0], input.keepWorktrees === true)
+        }
+        yield* workspace.openStream(stream)
+        checkouts.set(stream, { busy: true, since: tick++ })
+        return true
+      }))
+    /** The task is done with the checkout; the stream keeps it until room is needed or it finishes. */
+    const idleCheckout = (stream: string) =>
+      Effect.sync(() => {
+        const held = checkouts.get(stream)
+        if (held !== undefined) {
+          held.busy = false
+          held.since = tick++
+        }
+      })
+
     const skipped = (task: Plan.Task, reason: string) =>
       new RunReport.TaskResult({
         taskId: task.id,
@@ -184,29 +227,19 @@ export const run = (input: DispatchInput) =>
         // What each task is told of the ones before it, built once per result.
         const earlierResults: Array<Agent.EarlierResult> = []
         let haltedStream: string | undefined
-        // The stream's worktree: opened when one of its tasks gets an agent slot, closed while
-        // it waits for another stream or for a slot, and once its last task has settled.
-        let open = false
-        const openTree = Effect.suspend(() =>
-          open ? Effect.succeed(false) : Effect.as(Effect.tap(workspace.openStream(stream.name), () => (open = true)), true)
+        // The stream's worktree: taken when one of its tasks gets an agent slot, given back when
+        // its last task has settled (or earlier, when another stream needs the room).
+        const closeTree = (keep: boolean) => checkoutLock.withPermits(1)(closeCheckout(stream.name, keep))
+        yield* Effect.addFinalizer(() =>
+          Effect.orDie(closeTree(input.keepWorktrees === true)).pipe(Effect.catchAllDefect(() => Effect.void))
         )
-        const closeTree = (keep: boolean) =>
-          Effect.suspend(() =>
-            !open || (input.keepWorktrees === true && !keep)
-              ? Effect.void
-              : Effect.tap(workspace.closeStream(stream.name, { keep }), () => (open = false))
-          )
-        yield* Effect.addFinalizer(() => Effect.orDie(closeTree(false)).pipe(Effect.catchAllDefect(() => Effect.void)))
 
         for (const task of stream.tasks) {
           const retry = rounds.get(task.id)
           const round = retry?.round ?? 0
           const key = RunState.keys.task(stream.name, task.id, round)
           const settle = Effect.gen(function*() {
-            // Wait for cross-stream dependencies without holding an agent slot or a worktree.
-            const pending = yield* Effect.filter(plan.dependsOn.get(task.id) ?? [], (d) =>
-              Effect.map(Deferred.isDone(settledOf.get(d)!), (done) => !done))
-            if (pending.length > 0) yield* closeTree(false)
+            // Wait for cross-stream dependencies without holding an agent slot.
             const deps = yield* Effect.forEach(plan.dependsOn.get(task.id) ?? [], (d) => Deferred.await(settledOf.get(d)!))
             const blocking = deps.find((d) => d.status === "failed" || d.status === "skipped")
             let result: RunReport.TaskResult
@@ -224,14 +257,11 @@ export const run = (input: DispatchInput) =>
                 changedFiles: changedFilesOf(d)
               }))
               const priority = [-(execution.criticalPath.get(task.id) ?? 1), stream.rank, stream.name]
-              // Every slot is taken: waiting for one, the stream gives its checkout back, so the run
-              // holds about as many checkouts as agents at work, whatever its number of streams.
-              if (slots.inUse() + slots.waiting() >= plan.maxParallel) yield* closeTree(false)
               result = yield* slots.withSlot(priority)(
                 Effect.gen(function*() {
                   // The run may have been halted (fail-run) while this task waited for a slot.
                   if (haltedBy !== undefined) return skipped(task, `not started: ${haltedBy}`)
-                  const opened = yield* openTree
+                  const opened = yield* takeCheckout(stream.name)
                   // A task sees the work of the tasks it depends on in other streams.
                   const absorbed = yield* Effect.forEach(deps, (dep) => {
                     const from = plan.streamOf.get(dep.taskId)!
@@ -242,7 +272,7 @@ export const run = (input: DispatchInput) =>
                   }, { discard: true }).pipe(Effect.either)
                   if (absorbed._tag === "Left") return new RunReport.TaskResult({ ...skipped(task, absorbed.left.message), status: "failed" })
                   return yield* runTask(stream, agent, task, { key, round, note: retry?.note, recover: opened }, earlier, broughtIn)
-                })
+                }).pipe(Effect.ensuring(idleCheckout(stream.name)))
               )
             }
             const head = yield* workspace.head(Workspace.streamLocation(stream.name))
