@@ -1,0 +1,159 @@
+import { assert, describe, it } from "@effect/vitest"
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+
+// The built executable, as a user runs it (`npm test` builds first).
+const bin = path.resolve(__dirname, "../dist/bin.js")
+
+const braid = (args: Array<string>, cwd = os.tmpdir(), env: Record<string, string> = {}) => {
+  const result = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: "utf8", env: { ...process.env, NO_COLOR: "1", ...env } })
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "braid-preflight-"))
+
+const repository = () => {
+  const repo = tmp()
+  const git = (...args: Array<string>) => spawnSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: repo, encoding: "utf8" })
+  git("init", "-q", "-b", "main")
+  fs.writeFileSync(path.join(repo, "README.md"), "x\n")
+  git("add", "-A")
+  git("commit", "-q", "-m", "base")
+  return { repo, git }
+}
+
+describe("braid plan as a preflight", () => {
+  it("lists everything braid run would refuse (exit 2), and run refuses the same plan before creating anything", () => {
+    const { git, repo } = repository()
+    const plans = tmp()
+    const file = path.join(plans, "plan.yaml")
+    fs.writeFileSync(
+      file,
+      [
+        "streams:",
+        "  - {name: api, type: api}",
+        "  - {name: web, type: ui, agent: nosuch}",
+        "tasks:",
+        "  - {id: a, title: A, stream: api, run: {script: missing.sh}}",
+        "  - {id: b, title: B, stream: web}",
+        ""
+      ].join("\n")
+    )
+    fs.writeFileSync(path.join(repo, "dirt.txt"), "uncommitted\n")
+    git("add", "dirt.txt")
+    const args = ["--repo", repo, "--base", "nope", "--report", path.join(plans, "no-folder", "r.md")]
+    const plan = braid(["plan", file, ...args])
+    assert.strictEqual(plan.code, 2, plan.stderr)
+    assert.include(plan.stderr, "braid run would refuse to start (4 problems)")
+    assert.include(plan.stderr, `unknown agent "nosuch"`)
+    assert.include(plan.stderr, "missing.sh")
+    assert.include(plan.stderr, `--report: the folder ${path.join(plans, "no-folder")} does not exist`)
+    assert.include(plan.stderr, `base "nope" is not a commit`)
+    assert.notInclude(plan.stderr, "    at ")
+
+    // What plan found, run refuses too, and leaves nothing behind.
+    const run = braid(["run", file, ...args])
+    assert.strictEqual(run.code, 2)
+    assert.isFalse(fs.existsSync(path.join(repo, ".braid", "runs")) && fs.readdirSync(path.join(repo, ".braid", "runs")).length > 0)
+    assert.strictEqual(git("branch", "--list").stdout.trim(), "* main")
+  })
+
+  it("finds a dirty checkout when the run would land, not with --no-land", () => {
+    const { repo } = repository()
+    const file = path.join(repo, "plan.yaml")
+    fs.writeFileSync(file, "checks: [[node, -e, '0']]\nstreams:\n  - {name: s, type: api}\ntasks:\n  - {id: a, title: A, stream: s, run: [node, -e, '0']}\n")
+    fs.writeFileSync(path.join(repo, "README.md"), "changed\n")
+    const landing = braid(["plan", file], repo)
+    assert.strictEqual(landing.code, 2)
+    assert.include(landing.stderr, "has uncommitted changes")
+    const noLand = braid(["plan", file, "--no-land"], repo)
+    assert.strictEqual(noLand.code, 0, noLand.stderr)
+  })
+
+  it("shows each stream's agent and each task's checks and waits, and never says batch; --json says the same", () => {
+    const { repo } = repository()
+    const file = path.join(repo, "plan.yaml")
+    fs.writeFileSync(
+      file,
+      [
+        "checks: [{name: unit, command: [node, -e, '0']}]",
+        "streams:",
+        "  - {name: db, type: database}",
+        "  - {name: api, type: api}",
+        "tasks:",
+        "  - {id: d1, title: D1, stream: db, run: [node, -e, '0']}",
+        "  - {id: a1, title: A1, stream: api, dependsOn: [d1], run: [node, -e, '0'], checks: [{name: lint, command: [node, -e, '0']}]}",
+        ""
+      ].join("\n")
+    )
+    const text = braid(["plan", file], repo)
+    assert.strictEqual(text.code, 0, text.stderr)
+    assert.include(text.stdout, "api (api, priority 5, agent script), waits on db")
+    assert.include(text.stdout, "checks: lint, unit; waits for: d1")
+    assert.notInclude(text.stdout.toLowerCase(), "batch")
+    const json = braid(["plan", file, "--json"], repo)
+    assert.strictEqual(json.code, 0, json.stderr)
+    const parsed = JSON.parse(json.stdout)
+    assert.isUndefined(parsed.batches)
+    assert.strictEqual(parsed.ready, true)
+    assert.deepStrictEqual(parsed.streams[1], {
+      name: "api",
+      type: "api",
+      priority: 5,
+      agent: "script",
+      waitsOn: ["db"],
+      tasks: [{ id: "a1", title: "A1", checks: ["lint", "unit"], waitsFor: ["d1"] }]
+    })
+  })
+
+  it("warns (exit 0) about a task nothing can fail, a threshold under 50 and a path that exists only beside the plan", () => {
+    const { repo } = repository()
+    const plans = path.join(repo, "plans")
+    fs.mkdirSync(path.join(plans, "scripts"), { recursive: true })
+    fs.writeFileSync(path.join(plans, "scripts", "check.mjs"), "")
+    const file = path.join(plans, "plan.yaml")
+    fs.writeFileSync(
+      file,
+      "qualityThreshold: 30\nstreams:\n  - {name: s, type: api}\ntasks:\n  - {id: a, title: A, stream: s, run: [node, scripts/check.mjs]}\n"
+    )
+    const result = braid(["plan", file, "--json"], repo)
+    assert.strictEqual(result.code, 0, result.stderr)
+    assert.include(result.stderr, `tasks[0]: task "a" has no checks and the plan has none`)
+    assert.include(result.stderr, "qualityThreshold: 30 is under 50")
+    assert.include(result.stderr, `tasks[0].run: "scripts/check.mjs" exists beside the plan`)
+    assert.lengthOf(JSON.parse(result.stdout).warnings, 3)
+  })
+})
+
+describe("output paths", () => {
+  it("braid run refuses a --report whose folder does not exist before it starts", () => {
+    const { git, repo } = repository()
+    const file = path.join(repo, "plan.yaml")
+    fs.writeFileSync(file, "streams:\n  - {name: s, type: api}\ntasks:\n  - {id: a, title: A, stream: s, run: [node, -e, \"require('fs').writeFileSync('f.txt','x')\"]}\n")
+    git("add", "plan.yaml")
+    git("commit", "-q", "-m", "plan")
+    const result = braid(["run", file, "--report", path.join(repo, "missing", "r.md")], repo)
+    assert.strictEqual(result.code, 2)
+    assert.include(result.stderr, "--report: the folder")
+    assert.strictEqual(git("log", "--oneline").stdout.trim().split("\n").length, 2)
+  })
+
+  it("a report that cannot be written after a landing warns and keeps exit 0", () => {
+    const { git, repo } = repository()
+    // The report's folder exists when the run starts; the task removes it before the end.
+    const out = tmp()
+    const file = path.join(repo, "plan.yaml")
+    const task = `require('fs').rmSync(${JSON.stringify(out)}, {recursive: true}); require('fs').writeFileSync('f.txt', 'x')`
+    fs.writeFileSync(file, `streams:\n  - {name: s, type: api}\ntasks:\n  - {id: a, title: A, stream: s, run: [node, -e, ${JSON.stringify(task)}]}\n`)
+    git("add", "plan.yaml")
+    git("commit", "-q", "-m", "plan")
+    const result = braid(["run", file, "--report", path.join(out, "r.md")], repo)
+    assert.strictEqual(result.code, 0, result.stderr)
+    assert.include(result.stderr, `warning: could not write the report to ${path.join(out, "r.md")}`)
+    assert.include(result.stderr, "landed")
+    assert.notInclude(result.stderr, "report: ")
+    assert.isTrue(fs.existsSync(path.join(repo, "f.txt")))
+  })
+})
