@@ -72,7 +72,9 @@ describe("provider limits", () => {
       assert.strictEqual(t1.status, "failed")
       assert.match(t1.error!, /acme stayed busy after 4 tries/)
       assert.match(t1.error!, /none used a gate run/)
-      assert.strictEqual(t1.attempts.length, 0)
+      // The failed attempt is on record, unreviewed: the busy provider used no review of a gate run.
+      assert.deepStrictEqual(t1.attempts.map((a) => a.review), [null])
+      assert.match(t1.attempts[0]!.summary, /stayed busy/)
       assert.strictEqual(calls.agent.length, 4)
       assert.strictEqual(r.success, false)
     }))

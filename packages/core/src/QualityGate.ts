@@ -132,10 +132,15 @@ export const run = (input: GateInput, services: GateServices) =>
     const id = (n: number) => ({ stream: stream.name, taskId: task.id, round, attempt: n })
 
     /** Step `<task>/attempt/<n>`: the agent's attempt and its commit, journaled before the review. */
+    // The attempt under way, so that one that fails (the agent failed, or it wrote outside its
+    // worktree) is still recorded with what the agent spent.
+    let current: { readonly startedAt: string; readonly started: number; spent?: RunReport.AgentRecord } | undefined
+
     const attemptAndCommit = (n: number) =>
       Effect.gen(function*() {
         const startedAt = yield* now
         const started = Date.now()
+        current = { startedAt, started }
         const step = RunState.keys.attempt(input.key, n)
         const at = { stream: stream.name, taskId: task.id, attempt: n }
         // Cut off by a crash after its commit was made: the commit is the attempt.
@@ -212,6 +217,11 @@ export const run = (input: GateInput, services: GateServices) =>
         ).pipe(
           // Whatever the agent did, nothing it wrote outside its worktree may go unnoticed.
           Effect.tapErrorTag("AgentFailed", () => confined(n)),
+          Effect.tap((output) =>
+            Effect.sync(() => {
+              if (current !== undefined) current.spent = agentRecord(input.agent.name, output, waits)
+            })
+          ),
           Effect.tap(() => confined(n))
         )
         // What changed comes from the workspace, never from the agent's report.
@@ -304,7 +314,30 @@ export const run = (input: GateInput, services: GateServices) =>
       // other streams' attempts leave it alone meanwhile.
       yield* workspace.attempting(stream.name)
       const n = attempts.length + 1
-      const done = yield* steps.step(RunState.keys.attempt(input.key, n), RunState.AttemptDone, attemptAndCommit(n))
+      current = undefined
+      const done = yield* steps.step(RunState.keys.attempt(input.key, n), RunState.AttemptDone, attemptAndCommit(n)).pipe(
+        Effect.tapError((error) =>
+          Effect.sync(() => {
+            if (current === undefined || (error._tag !== "AgentFailed" && error._tag !== "ChangesOutsideWorktree")) return
+            const spent = current.spent
+            attempts.push(
+              new RunReport.AttemptRecord({
+                attempt: n,
+                startedAt: current.startedAt,
+                durationMs: Date.now() - current.started,
+                summary: `failed: ${error.message}`,
+                commit: null,
+                changedFiles: [],
+                review: null,
+                inputTokens: spent?.inputTokens ?? 0,
+                outputTokens: spent?.outputTokens ?? 0,
+                costUsd: spent?.costUsd ?? 0,
+                ...(spent !== undefined ? { agent: spent } : {})
+              }, true)
+            )
+          })
+        )
+      )
       const reviewed = yield* steps.step(RunState.keys.review(input.key, n), RunState.Reviewed, reviewOf(n, done))
       attempts.push(RunState.attemptRecord(done, reviewed))
       return reviewed.quality.passes

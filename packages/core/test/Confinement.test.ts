@@ -226,7 +226,11 @@ ${write(`"own.txt"`, "mine\n")}`
         const api = report.streamResults.find((r) => r.streamName === "api")!.results[0]!
         assert.strictEqual(api.status, "failed")
         assert.match(api.error ?? "", /changed files outside stream "api"'s worktree: main checkout: stray\.txt/)
-        assert.strictEqual(api.attempts.length, 0, "a confined-out attempt is not recorded as reviewed work")
+        // The attempt is recorded (what the agent spent stays in the report), never as reviewed or committed work.
+        assert.strictEqual(api.attempts.length, 1)
+        assert.isNull(api.attempts[0]!.review)
+        assert.isNull(api.attempts[0]!.commit)
+        assert.match(api.attempts[0]!.summary, /^failed: .*stray\.txt/)
         // Nothing of the attempt was committed anywhere, and nothing landed.
         assert.strictEqual(git(repo, "log", "--all", "--format=%H", "--", "api.ts", "stray.txt"), "")
         assert.isFalse(report.mergeResult.landed)
