@@ -8,6 +8,7 @@ import { ExecutionPlan, GitWorkspace, Orchestrator, Plan, Progress, Review, RunR
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Console, Effect, Option, ParseResult, Schema } from "effect"
+import * as Help from "./Help.js"
 import * as Preflight from "./Preflight.js"
 import * as Render from "./Render.js"
 import * as Session from "./Session.js"
@@ -20,30 +21,28 @@ const runIdArg = Args.text({ name: "runId" }).pipe(Args.withDescription("The run
 
 const maxParallel = Options.integer("max-parallel").pipe(
   Options.optional,
-  Options.withDescription("At most this many agents work at once (overrides the plan's maxParallel).")
+  Options.withDescription(Help.describe("max-parallel"))
 )
 const qualityThreshold = Options.integer("quality-threshold").pipe(
   Options.optional,
-  Options.withDescription("Minimum review score, 0–100, for a task to pass (overrides qualityThreshold).")
+  Options.withDescription(Help.describe("quality-threshold"))
 )
 const conflictStrategy = Options.choice("conflict-strategy", Plan.ConflictStrategy.literals).pipe(
   Options.optional,
-  Options.withDescription("How textual conflicts are resolved: agent, priority or manual (overrides conflictStrategy).")
+  Options.withDescription(Help.describe("conflict-strategy"))
 )
 const onGateFailure = Options.choice("on-gate-failure", Plan.GateFailurePolicy.literals).pipe(
   Options.optional,
-  Options.withDescription("What follows a task failing its gate 3 times: continue, halt-stream or fail-run.")
+  Options.withDescription(Help.describe("on-gate-failure"))
 )
-const json = Options.boolean("json").pipe(Options.withDescription("Print the result as JSON on stdout."))
+const json = Options.boolean("json").pipe(Options.withDescription(Help.describe("json")))
 const report = Options.file("report").pipe(
   Options.optional,
-  Options.withDescription("Also write the report as Markdown to this file.")
+  Options.withDescription(Help.describe("report"))
 )
 const agent = Options.text("agent").pipe(
   Options.optional,
-  Options.withDescription(
-    `Agent backend for streams that name none, below the plan and braid.config.yaml (default: script; known: ${Wiring.backends.join(", ")}).`
-  ),
+  Options.withDescription(Help.describe("agent")),
   Options.mapEffect((name) =>
     Option.isNone(name) || Wiring.backends.includes(name.value)
       ? Effect.succeed(name)
@@ -52,26 +51,26 @@ const agent = Options.text("agent").pipe(
 )
 const workspace = Options.choice("workspace", ["git", "memory"]).pipe(
   Options.withDefault("git" as const),
-  Options.withDescription("git: a worktree per stream in --repo, journaled for resume (default). memory: in-memory files, for trying plans with mock agents.")
+  Options.withDescription(Help.describe("workspace"))
 )
 const repo = Options.directory("repo").pipe(
   Options.optional,
-  Options.withDescription("The git repository to work in (default: the current directory).")
+  Options.withDescription(Help.describe("repo"))
 )
-const base = Options.text("base").pipe(Options.optional, Options.withDescription("The ref streams start from (default: the current branch)."))
+const base = Options.text("base").pipe(Options.optional, Options.withDescription(Help.describe("base")))
 const target = Options.text("target").pipe(
   Options.optional,
-  Options.withDescription("The branch a successful run lands on (default: the base branch).")
+  Options.withDescription(Help.describe("target"))
 )
 const noLand = Options.boolean("no-land").pipe(
-  Options.withDescription("Verify but do not land: leave the integration branch for review.")
+  Options.withDescription(Help.describe("no-land"))
 )
 const keepWorktrees = Options.boolean("keep-worktrees").pipe(
-  Options.withDescription("Keep the run's worktrees after a successful landing.")
+  Options.withDescription(Help.describe("keep-worktrees"))
 )
-const quiet = Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription("Print no progress lines."))
+const quiet = Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription(Help.describe("quiet")))
 const planFromDisk = Options.boolean("plan-from-disk").pipe(
-  Options.withDescription("Resume with the plan file as it is on disk now, not the journaled copy.")
+  Options.withDescription(Help.describe("plan-from-disk"))
 )
 
 const loadPlan = (path: string, overrides: Plan.Overrides) =>
@@ -245,7 +244,7 @@ const readFeedback = (file: string) =>
 
 const attemptNumber = Options.integer("attempt").pipe(
   Options.optional,
-  Options.withDescription("Which attempt to show: 1 (default, or 2 with --feedback), 2 or 3 (a retry)."),
+  Options.withDescription(Help.describe("attempt")),
   Options.mapEffect((n) =>
     Option.isNone(n) || (n.value >= 1 && n.value <= Prompt.MAX_ATTEMPTS)
       ? Effect.succeed(n)
@@ -258,7 +257,7 @@ const feedbackFile = Options.file("feedback").pipe(
 )
 const note = Options.text("note").pipe(
   Options.optional,
-  Options.withDescription("A note from you added to the retry's feedback, as `braid retry --feedback` would.")
+  Options.withDescription(Help.describe("note"))
 )
 
 const promptCommand = Command.make(
@@ -420,7 +419,7 @@ const resumeCommand = Command.make(
 
 const retryTasks = Options.text("task").pipe(
   Options.repeated,
-  Options.withDescription("A failed or needs-review task to run again (repeatable; default: every one).")
+  Options.withDescription(Help.describe("task"))
 )
 const retryFeedback = Options.text("feedback").pipe(
   Options.optional,
@@ -428,7 +427,7 @@ const retryFeedback = Options.text("feedback").pipe(
 )
 const retryFeedbackFile = Options.file("feedback-file", { exists: "yes" }).pipe(
   Options.optional,
-  Options.withDescription("A file whose text is added to the retried tasks' feedback.")
+  Options.withDescription(Help.describe("feedback-file"))
 )
 
 /** `--feedback` and `--feedback-file` name the same note twice. */

@@ -3,12 +3,16 @@
  *
  * @since 0.1.0
  */
-import { Command, ValidationError } from "@effect/cli"
-import { Cause, Console, Effect } from "effect"
 import { Agent } from "@braid/core"
+import { Command, ValidationError } from "@effect/cli"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Cause, Console, Effect, Exit } from "effect"
 import * as Cli from "./Cli.js"
+import * as Help from "./Help.js"
 
-export const VERSION = "0.1.0"
+/** braid's version. */
+export const VERSION = Help.VERSION
 
 /** Exit codes. */
 export const ExitCode = { success: 0, failed: 1, usage: 2, paused: 75 } as const
@@ -66,4 +70,19 @@ export const main = (argv: ReadonlyArray<string>) =>
         yield* Effect.sync(() => void (process.exitCode = ExitCode.failed))
       })
     )
+  )
+
+/**
+ * Runs the command line as the `braid` executable does: on the Node platform, the exit code
+ * from `process.exitCode` (1 for a failure nobody mapped, 130 when interrupted).
+ */
+export const start = (argv: ReadonlyArray<string>): void =>
+  main(argv).pipe(
+    Effect.provide(NodeContext.layer),
+    NodeRuntime.runMain({
+      disableErrorReporting: true,
+      disablePrettyLogger: true,
+      teardown: (exit, onExit) =>
+        onExit(Exit.isFailure(exit) ? (Cause.isInterruptedOnly(exit.cause) ? 130 : 1) : (Number(process.exitCode ?? 0)))
+    })
   )

@@ -117,7 +117,7 @@ export const warningsOf = (plan: Plan.Plan, repository: string | undefined): Arr
 }
 
 /** Everything `braid run` with these options would refuse before it starts, and the warnings. */
-export const check = (plan: Plan.Plan, options: Options) =>
+export const check = (plan: Plan.Plan, options: Options): Effect.Effect<Result, never, Requirements> =>
   Effect.gen(function*() {
     const problems: Array<Finding> = []
     const agents = yield* Registry.preflight(plan, { agent: options.agent, agentSource: "--agent", workspaceKind: options.workspace }).pipe(

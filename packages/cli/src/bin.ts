@@ -2,13 +2,13 @@
 /**
  * The `braid` executable: runs the command and maps every outcome to an exit code —
  * 0 success, 1 a run that finished with something failed or needing review (or an
- * operational failure), 2 invalid input or usage, 130 interrupted. User mistakes print
- * one clear message, never a stack trace.
+ * operational failure), 2 invalid input or usage, 75 paused by a usage limit, 130
+ * interrupted. User mistakes print one clear message, never a stack trace.
+ *
+ * Help, the version and unknown options are answered from plain data before the engine is
+ * loaded; each command loads what it needs when it runs.
  */
-import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Effect, Exit } from "effect"
-import * as Main from "./Main.js"
+import * as Help from "./Help.js"
 
 // The first Ctrl-C (or SIGTERM) interrupts the run gracefully (the runtime handles it);
 // a second one exits at once.
@@ -22,12 +22,20 @@ const onSignal = () => {
 process.on("SIGINT", onSignal)
 process.on("SIGTERM", onSignal)
 
-Main.main(process.argv).pipe(
-  Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain({
-    disableErrorReporting: true,
-    disablePrettyLogger: true,
-    teardown: (exit, onExit) =>
-      onExit(Exit.isFailure(exit) ? (Cause.isInterruptedOnly(exit.cause) ? 130 : 1) : (Number(process.exitCode ?? 0)))
-  })
-)
+const early = Help.early(process.argv.slice(2), Help.styleOf(process.stdout, process.env))
+switch (early._tag) {
+  case "Help":
+    process.stdout.write(early.text)
+    break
+  case "Version":
+    process.stdout.write(`${Help.VERSION}\n`)
+    break
+  case "Usage":
+    process.stderr.write(`braid: ${early.message}\n`)
+    process.exitCode = 2
+    break
+  case "Parse": {
+    const Main = await import("./Main.js")
+    Main.start(process.argv)
+  }
+}

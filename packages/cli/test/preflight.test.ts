@@ -157,3 +157,38 @@ describe("output paths", () => {
     assert.isTrue(fs.existsSync(path.join(repo, "f.txt")))
   })
 })
+
+describe("help and usage", () => {
+  it("is plain text with exit codes and examples; usage lines read braid <command>; no options a braid user has no use for", () => {
+    const root = braid(["--help"], os.tmpdir(), { NO_COLOR: "1" })
+    assert.strictEqual(root.code, 0)
+    assert.notMatch(root.stdout, /\u001b\[/)
+    for (const code of ["0 ", "1 ", "2 ", "75 ", "130 "]) assert.include(root.stdout, `\n  ${code}`)
+    assert.include(root.stdout, "paused by a provider's usage limit")
+    assert.include(root.stdout, "Examples:\n  braid plan plan.yaml")
+    for (const internal of ["--wizard", "--completions", "--log-level", "This setting is optional", "A true or false value"]) {
+      assert.notInclude(root.stdout, internal)
+    }
+    const run = braid(["run", "--help"])
+    assert.strictEqual(run.code, 0)
+    assert.notMatch(run.stdout, /\u001b\[/)
+    assert.include(run.stdout, "  braid run <plan> [options]")
+    assert.include(run.stdout, "--base <ref>")
+    assert.include(run.stdout, "The branch or commit every stream starts from")
+    assert.notInclude(run.stdout, "This setting is optional")
+  })
+
+  it("names an unknown option as such, not the argument beside it (exit 2)", () => {
+    const result = braid(["run", "--frob", "plan.yaml"])
+    assert.strictEqual(result.code, 2)
+    assert.include(result.stderr, "unknown option --frob")
+    assert.notInclude(result.stderr, "plan.yaml")
+    assert.include(braid(["plan", "x.yaml", "--wizard"]).stderr, "unknown option --wizard")
+  })
+
+  it("lists the same agent backends as the registry", async () => {
+    const { Registry } = await import("@braid/agents")
+    const { BACKENDS } = await import("../src/Help.js")
+    assert.deepStrictEqual([...BACKENDS], [...Registry.backends])
+  })
+})

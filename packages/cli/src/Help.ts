@@ -1,0 +1,332 @@
+/**
+ * The `braid` command's help, usage checks and option descriptions, as plain data with no
+ * dependencies: `braid --help` answers without loading the engine, and `Cli.ts` takes every
+ * option's description from here, so help and parser say the same.
+ *
+ * @since 0.1.0
+ */
+
+/** The version `braid --version` prints. */
+export const VERSION = "0.1.0"
+
+/** One option: its value's placeholder (none for a flag) and what it means to a braid user. */
+export interface OptionHelp {
+  readonly value?: string
+  readonly alias?: string
+  readonly description: string
+}
+
+/** Agent backends, as `--agent` accepts them (a test checks this against the registry). */
+export const BACKENDS = ["script", "mock", "aider", "command", "claude-code", "codex", "gemini"] as const
+
+/** Every option of every command, with its usual meaning. */
+export const options = {
+  "max-parallel": { value: "n", description: "At most this many agents work at once (overrides the plan's maxParallel)." },
+  "quality-threshold": {
+    value: "0-100",
+    description: "The review score a task needs to pass its gate (overrides the plan's qualityThreshold). A failing check fails the gate whatever the score."
+  },
+  "conflict-strategy": {
+    value: "agent|priority|manual",
+    description:
+      "How textual conflicts between streams are resolved: an agent resolves them, the higher-priority stream wins, or the run stops for you (overrides conflictStrategy)."
+  },
+  "on-gate-failure": {
+    value: "continue|halt-stream|fail-run",
+    description:
+      "What follows a task failing its gate three times: other tasks go on, its stream stops, or the whole run stops (overrides onGateFailure)."
+  },
+  json: { description: "Print the result as JSON on stdout (progress stays on stderr)." },
+  report: { value: "file", description: "Also write the report as Markdown to this file (its folder must exist)." },
+  agent: {
+    value: "name",
+    description: `The agent backend for streams whose plan names none (default: script). One of: ${BACKENDS.join(", ")}.`
+  },
+  workspace: {
+    value: "git|memory",
+    description:
+      "git: each stream works in its own worktree and branch of the repository, journaled so the run can resume (default). memory: in-memory files, for trying a plan with mock agents."
+  },
+  repo: { value: "dir", description: "The git repository the run changes (default: the one containing the current directory)." },
+  base: {
+    value: "ref",
+    description: "The branch or commit every stream starts from (default: the branch checked out in the repository)."
+  },
+  target: { value: "branch", description: "The branch a successful run is landed on, by fast-forward (default: the base branch)." },
+  "no-land": {
+    description: "Verify, but do not land: leave the verified result on the run's integration branch (land it later with braid land)."
+  },
+  "keep-worktrees": { description: "Keep every stream's worktree after a successful landing (default: removed; branches stay)." },
+  quiet: { alias: "q", description: "Print no progress lines, only the summary." },
+  "plan-from-disk": {
+    description: "Continue with the plan file as it is on disk now, not the copy journaled when the run started."
+  },
+  attempt: { value: "n", description: "Which attempt's prompt to show: 1 (default, or 2 with --feedback), 2 or 3 (a retry)." },
+  feedback: { value: "file", description: "A review as JSON, {score, issues, suggestions}, that the retry answers." },
+  note: { value: "text", description: "Your note added to the retry's feedback, as braid retry --feedback adds it." },
+  task: { value: "id", description: "A failed or needs-review task to run again (repeatable; default: every such task)." },
+  "feedback-file": { value: "file", description: "A file whose text is added to the retried tasks' feedback." }
+} satisfies Record<string, OptionHelp>
+
+/** An option's name. */
+export type OptionName = keyof typeof options
+
+/** The description of an option, for `Options.withDescription`. */
+export const describe = (name: OptionName): string => (options[name] as OptionHelp).description
+
+/** One command: its arguments, its options (some with a meaning of their own), what it does. */
+export interface CommandHelp {
+  readonly name: string
+  readonly summary: string
+  readonly description?: string
+  readonly args: ReadonlyArray<{ readonly name: string; readonly optional?: boolean; readonly description: string }>
+  readonly options: ReadonlyArray<OptionName | { readonly name: OptionName; readonly value?: string; readonly description: string }>
+}
+
+const planArg = { name: "plan", description: "The plan file (YAML or JSON): streams, tasks, checks, verify." }
+const runIdArg = (what: string) => ({ name: "runId", optional: true, description: `The run's id, as braid runs lists it (default: ${what}).` })
+const runIdRequired = { name: "runId", description: "The run's id, as braid runs lists it." }
+
+/** Every command, in the order the root help lists them. */
+export const commands: ReadonlyArray<CommandHelp> = [
+  {
+    name: "plan",
+    summary: "Check a plan as braid run would before starting, and show its streams.",
+    description:
+      "Checks everything braid run would refuse before it starts — the plan, the agent backends and their executables, scripts and prompt templates, the repository (base, target, a dirty checkout when landing), the --report folder — and prints each stream's agent and each task's checks and what it waits for. Warns about tasks nothing can fail, a threshold under 50 and paths that exist beside the plan but not in the repository. Exit 2 when run would refuse. Changes nothing.",
+    args: [planArg],
+    options: ["agent", "repo", "base", "target", "no-land", "report", "workspace", "max-parallel", "quality-threshold", "json"]
+  },
+  {
+    name: "prompt",
+    summary: "Print what a task's agent would be told on an attempt.",
+    args: [planArg, { name: "taskId", description: "The task whose prompt to show." }],
+    options: ["attempt", "feedback", "note"]
+  },
+  {
+    name: "run",
+    summary: "Run a plan: agents work the streams, every task is gated, then merged, verified and landed.",
+    description:
+      "Dispatches each task to its stream's agent as soon as what it waits for has finished and an agent is free, gates every attempt (at most 3), merges the streams, runs verify and lands the result on the target branch. The run is journaled in <repo>/.braid so braid resume continues it.",
+    args: [planArg],
+    options: [
+      "agent",
+      "repo",
+      "base",
+      "target",
+      "no-land",
+      "keep-worktrees",
+      "report",
+      "json",
+      "quiet",
+      "max-parallel",
+      "quality-threshold",
+      "conflict-strategy",
+      "on-gate-failure",
+      "workspace"
+    ]
+  },
+  {
+    name: "resume",
+    summary: "Continue a run from its journal (after a crash, Ctrl-C, a usage limit or your fix).",
+    args: [runIdArg("the latest run")],
+    options: ["repo", "plan-from-disk", "report", "json", "quiet"]
+  },
+  {
+    name: "retry",
+    summary: "Run a run's failed and needs-review tasks again, with your note, then integrate and land.",
+    args: [runIdArg("the latest run")],
+    options: [
+      "task",
+      { name: "feedback", value: "text", description: "A note added to the retried tasks' feedback." },
+      "feedback-file",
+      "repo",
+      "plan-from-disk",
+      "report",
+      "json",
+      "quiet"
+    ]
+  },
+  {
+    name: "land",
+    summary: "Land a verified run later (made with --no-land, or refused because the target moved).",
+    args: [runIdArg("the latest run")],
+    options: ["repo", "plan-from-disk", "report", "json", "quiet"]
+  },
+  { name: "runs", summary: "List the runs recorded in a repository.", args: [], options: ["repo", "json"] },
+  {
+    name: "status",
+    summary: "Show a run's streams and tasks, why each failed or was skipped, and how to continue it.",
+    args: [runIdArg("the latest run")],
+    options: ["repo", "json"]
+  },
+  {
+    name: "report",
+    summary: "Show a finished run's report again (Markdown, or --json).",
+    args: [runIdRequired],
+    options: ["repo", "json", { name: "report", value: "file", description: "Write the report as Markdown to this file." }]
+  },
+  {
+    name: "clean",
+    summary: "Remove a run's worktrees, branches and record (never the landed target).",
+    args: [runIdRequired],
+    options: ["repo"]
+  }
+]
+
+/** The exit codes, for the root help. */
+export const exitCodes: ReadonlyArray<readonly [number, string]> = [
+  [0, "success: the run landed (or verified, with --no-land); the plan is ready"],
+  [1, "the run finished with a failed or needs-review task, or failed to run"],
+  [2, "invalid input: a plan, an option, or a repository state braid refuses"],
+  [75, "paused by a provider's usage limit: braid resume continues it later"],
+  [130, "interrupted (Ctrl-C): braid resume continues it"]
+]
+
+const WIDTH = 100
+
+/** Wraps `text` at the help's width, every line after the first indented by `indent`. */
+const wrap = (text: string, indent: number, first = indent): string => {
+  const lines: Array<string> = []
+  let line = ""
+  let width = WIDTH - first
+  for (const word of text.split(/\s+/)) {
+    if (line !== "" && line.length + 1 + word.length > width) {
+      lines.push(line)
+      line = word
+      width = WIDTH - indent
+    } else {
+      line = line === "" ? word : `${line} ${word}`
+    }
+  }
+  lines.push(line)
+  return lines.join(`\n${" ".repeat(indent)}`)
+}
+
+/** Two columns: a term and its wrapped description. */
+const table = (rows: ReadonlyArray<readonly [string, string]>): string => {
+  const column = Math.min(34, Math.max(...rows.map(([term]) => term.length)) + 2)
+  return rows.map(([term, text]) =>
+    term.length + 2 > column
+      ? `  ${term}\n${" ".repeat(column + 2)}${wrap(text, column + 2)}`
+      : `  ${term.padEnd(column)}${wrap(text, column + 2)}`
+  ).join("\n")
+}
+
+/** How help styles its headers: bold only on a terminal that allows color. */
+export interface Style {
+  readonly color: boolean
+}
+
+/** Color only when stdout is a terminal and `NO_COLOR` is not set. */
+export const styleOf = (stdout: { readonly isTTY?: boolean }, env: Record<string, string | undefined>): Style => ({
+  color: stdout.isTTY === true && (env.NO_COLOR === undefined || env.NO_COLOR === "") && env.TERM !== "dumb"
+})
+
+const header = (text: string, style: Style) => style.color ? `\u001b[1m${text}\u001b[0m` : text
+
+const optionOf = (entry: CommandHelp["options"][number]) => {
+  const name = typeof entry === "string" ? entry : entry.name
+  const known = options[name] as OptionHelp
+  const value = typeof entry === "string" ? known.value : entry.value ?? known.value
+  return { name, alias: known.alias, value, description: typeof entry === "string" ? known.description : entry.description }
+}
+
+const usageOf = (command: CommandHelp): string =>
+  `braid ${command.name}${command.args.map((a) => a.optional === true ? ` [<${a.name}>]` : ` <${a.name}>`).join("")}${
+    command.options.length > 0 ? " [options]" : ""
+  }`
+
+/** The root help: commands, exit codes, examples. */
+export const root = (style: Style): string =>
+  [
+    `braid ${VERSION}: run a software change as parallel work streams of coding agents, each task gated, then merged, verified and landed.`,
+    "",
+    header("Usage:", style),
+    "  braid <command> [arguments] [options]",
+    "  braid <command> --help",
+    "",
+    header("Commands:", style),
+    table(commands.map((c) => [c.name, c.summary])),
+    "",
+    header("Options:", style),
+    table([["-h, --help", "Show help (for a command: braid run --help)."], ["--version", "Print braid's version."]]),
+    "",
+    header("Exit codes:", style),
+    table(exitCodes.map(([code, text]) => [String(code), text])),
+    "",
+    header("Examples:", style),
+    "  braid plan plan.yaml --agent claude-code",
+    "      Check the plan as braid run would, in the repository of the current directory; changes nothing.",
+    "  braid run plan.yaml --agent claude-code --report report.md",
+    "      Run it: each stream's agent in its own worktree, then land on the current branch.",
+    ""
+  ].join("\n")
+
+/** One command's help. */
+export const command = (c: CommandHelp, style: Style): string => {
+  const opts = c.options.map(optionOf)
+  return [
+    `braid ${c.name}: ${wrap(c.summary, 2, `braid ${c.name}: `.length)}`,
+    ...(c.description !== undefined ? ["", wrap(c.description, 0)] : []),
+    "",
+    header("Usage:", style),
+    `  ${usageOf(c)}`,
+    ...(c.args.length > 0
+      ? ["", header("Arguments:", style), table(c.args.map((a) => [`<${a.name}>`, a.description]))]
+      : []),
+    "",
+    header("Options:", style),
+    table([
+      ...opts.map((o) => [`${o.alias !== undefined ? `-${o.alias}, ` : ""}--${o.name}${o.value !== undefined ? ` <${o.value}>` : ""}`, o.description] as const),
+      ["-h, --help", "Show this help."]
+    ]),
+    ""
+  ].join("\n")
+}
+
+/** What the command line asks for before any parsing: help, the version, or a usage error. */
+export type Early =
+  | { readonly _tag: "Help"; readonly text: string }
+  | { readonly _tag: "Version" }
+  | { readonly _tag: "Usage"; readonly message: string }
+  | { readonly _tag: "Parse" }
+
+/**
+ * Looks at the arguments (after `node braid`) for what needs no parser: help, the version,
+ * an unknown command or option (named as such, never blamed on an argument next to it).
+ */
+export const early = (args: ReadonlyArray<string>, style: Style): Early => {
+  const [first, ...rest] = args
+  if (first === undefined || first === "-h" || first === "--help" || first === "help") {
+    const named = first === "help" ? commands.find((c) => c.name === rest[0]) : undefined
+    return { _tag: "Help", text: named !== undefined ? command(named, style) : root(style) }
+  }
+  if (first === "--version" || first === "-V") return { _tag: "Version" }
+  if (first.startsWith("-")) return { _tag: "Usage", message: `unknown option ${first.split("=")[0]} (see: braid --help)` }
+  const found = commands.find((c) => c.name === first)
+  if (found === undefined) {
+    return { _tag: "Usage", message: `unknown command "${first}" (commands: ${commands.map((c) => c.name).join(", ")})` }
+  }
+  const byName = new Map<string, ReturnType<typeof optionOf>>()
+  for (const o of found.options.map(optionOf)) {
+    byName.set(`--${o.name}`, o)
+    if (o.alias !== undefined) byName.set(`-${o.alias}`, o)
+  }
+  for (let i = 0; i < rest.length; i++) {
+    const token = rest[i]!
+    if (token === "--") break
+    if (token === "-h" || token === "--help") return { _tag: "Help", text: command(found, style) }
+    if (!token.startsWith("-") || token === "-" || /^-\d/.test(token)) continue
+    const [flag, inline] = token.split(/=(.*)/s, 2) as [string, string | undefined]
+    const option = byName.get(flag)
+    if (option === undefined) {
+      return { _tag: "Usage", message: `unknown option ${flag} for braid ${found.name} (see: braid ${found.name} --help)` }
+    }
+    if (option.value !== undefined && inline === undefined) {
+      if (i + 1 >= rest.length) return { _tag: "Usage", message: `option ${flag} needs a value (<${option.value}>)` }
+      i++
+    }
+  }
+  return { _tag: "Parse" }
+}
