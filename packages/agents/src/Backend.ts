@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import type { Agent, ConflictResolver, Plan, Review, Workspace } from "@braid/core"
+import type { Agent, ConflictResolver, Plan, Review } from "@braid/core"
 import type { CommandExecutor, FileSystem } from "@effect/platform"
 import type { Effect } from "effect"
 
@@ -42,8 +42,11 @@ export interface Built {
   readonly resolver?: ConflictResolver.Service | undefined
 }
 
-/** What backends may use when they are checked and built. */
-export type Requirements = CommandExecutor.CommandExecutor | FileSystem.FileSystem | Workspace.Workspace
+/** What backends may use when they are checked and built: processes and files, never the run's workspace. */
+export type Requirements = CommandExecutor.CommandExecutor | FileSystem.FileSystem
+
+/** What a preflight may use (it looks and changes nothing). */
+export type PreflightRequirements = Requirements
 
 /** An agent backend. */
 export interface Backend {
@@ -55,6 +58,6 @@ export interface Backend {
    * Everything that would stop the backend from running this plan, found before anything
    * changes: the executable missing or not runnable, no key or login, a task it cannot do.
    */
-  readonly preflight: (context: PreflightContext) => Effect.Effect<ReadonlyArray<Problem>, never, Requirements>
+  readonly preflight: (context: PreflightContext) => Effect.Effect<ReadonlyArray<Problem>, never, PreflightRequirements>
   readonly make: (context: BuildContext) => Effect.Effect<Built, never, Requirements>
 }

@@ -67,13 +67,16 @@ const backendPath = (plan: Plan.Plan, index: number, options: Options): string =
 /** The services a run needs from this registry. */
 export type Provided = Agent.AgentRegistry | Review.Reviewer | ConflictResolver.ConflictResolver
 
-/** What building the registry needs. */
-export type Requirements = Backend.Requirements
+/** What building the registry needs: the backends' needs, and the run's workspace (for the checks reviewer). */
+export type Requirements = Backend.Requirements | Workspace.Workspace
 
 const settingsOf = (plan: Plan.Plan, name: string): Plan.AgentSettings => plan.agents[name] ?? new Plan.AgentSettings({})
 
 /** Every problem that stops `plan` from running with its backends (empty when it can run). */
-export const preflight = (plan: Plan.Plan, options: Options & { readonly workspaceKind: "git" | "memory" }) =>
+export const preflight = (
+  plan: Plan.Plan,
+  options: Options & { readonly workspaceKind: "git" | "memory" }
+): Effect.Effect<ReadonlyArray<Backend.Problem>, never, Backend.PreflightRequirements> =>
   Effect.gen(function*() {
     const problems: Array<Backend.Problem> = []
     const chosen = new Map<string, Array<{ index: number; stream: Plan.PlannedStream }>>()

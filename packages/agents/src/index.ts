@@ -6,6 +6,7 @@
  */
 export * as Aider from "./Aider.js"
 export * as AnthropicServer from "./AnthropicServer.js"
+export * as Backend from "./Backend.js"
 export * as ClaudeCode from "./ClaudeCode.js"
 export * as Codex from "./Codex.js"
 export * as CommandAgent from "./CommandAgent.js"

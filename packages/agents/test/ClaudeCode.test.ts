@@ -517,7 +517,7 @@ describe("claude-code backend: invocation and reading", () => {
     const resumed = leftOf(ClaudeCode.outcomeOf(
       { exitCode: 1, stdout: result({ subtype: "error_during_execution", num_turns: 0 }), stderr: "No conversation found with session ID: abc", timedOut: false, durationMs: 1 },
       ClaudeCode.transcriptOf(""),
-      { taskId: "t", timeoutMs: 1, resumed: "abc", opened: undefined, maxTurns: undefined, prices: {}, secrets: [] }
+      { taskId: "t", timeoutMs: 1, resumed: "abc", opened: undefined, maxTurns: undefined, prices: {}, secrets: [], sessionCostUsd: 0 }
     ))
     assert.strictEqual(resumed._tag, "SessionNotFound")
   })

@@ -133,6 +133,6 @@ describe("ProviderLimits.make", () => {
         () => Effect.void
       ).pipe(Effect.flip)
       assert.strictEqual(error._tag, "AgentFailed")
-      assert.strictEqual(error.taskId, "t1")
+      assert.strictEqual(error._tag === "AgentFailed" ? error.taskId : undefined, "t1")
     }))
 })

@@ -43,7 +43,7 @@ const dirFiles = (dir: string | undefined): Workspace.Files => ({
   list: () => Effect.sync(() => (dir ? (fs.readdirSync(dir, { recursive: true }) as Array<string>).sort() : []))
 })
 
-const stream: Plan.PlannedStream = { name: "api", type: "api", rank: 5, scope: [], agent: undefined, tasks: [] }
+const stream: Plan.PlannedStream = { name: "api", type: "api", rank: 5, scope: [], agent: undefined, prompt: undefined, tasks: [] }
 
 const request = (
   task: Partial<ConstructorParameters<typeof Plan.Task>[0]>,
@@ -53,8 +53,13 @@ const request = (
   runId: "run-1",
   projectName: "p",
   featureName: "f",
+  plan: Effect.runSync(Plan.decode({ streams: [{ name: "api", type: "api" }], tasks: [{ id: "t1", title: "Task one", stream: "api" }] })),
   task: new Plan.Task({ id: "t1", title: "Task one", ...task }),
   stream,
+  broughtIn: [],
+  checks: [],
+  denied: [],
+  session: undefined,
   role: "api-developer",
   attempt: 1,
   feedback: undefined,

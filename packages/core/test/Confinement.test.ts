@@ -192,7 +192,8 @@ ${write(`"own.txt"`, "mine\n")}`
                 env: { MAIN: repo }
               }).pipe(
                 Effect.orDie,
-                Effect.map((r) => new Agent.AttemptOutput({ summary: `exit ${r.exitCode}` }))
+                Effect.map((r) => new Agent.AttemptOutput({ summary: `exit ${r.exitCode}` })),
+                Effect.provide(NodeContext.layer)
               )
           })
         }),
