@@ -192,3 +192,34 @@ describe("help and usage", () => {
     assert.deepStrictEqual([...BACKENDS], [...Registry.backends])
   })
 })
+
+describe("commits braid makes", () => {
+  const landOne = (configure: (git: (...args: Array<string>) => unknown) => void, env: Record<string, string> = {}) => {
+    const { git, repo } = repository()
+    configure(git)
+    const file = path.join(repo, "plan.yaml")
+    fs.writeFileSync(file, "streams:\n  - {name: s, type: api}\ntasks:\n  - {id: a, title: A, stream: s, run: [node, -e, \"require('fs').writeFileSync('f.txt','x')\"]}\n")
+    git("add", "plan.yaml")
+    git("commit", "-q", "-m", "plan")
+    const result = braid(["run", file], repo, env)
+    assert.strictEqual(result.code, 0, result.stderr)
+    const log = spawnSync("git", ["log", "--format=%an <%ae>|%cn <%ce>%n%B", "--grep=Braid-Step", "main"], { cwd: repo, encoding: "utf8" }).stdout
+    return log
+  }
+
+  it("carry the repository's configured author and name the agent backend and role", () => {
+    const log = landOne((git) => {
+      git("config", "user.name", "Ada Lovelace")
+      git("config", "user.email", "ada@example.com")
+    })
+    assert.include(log, "Ada Lovelace <ada@example.com>|Ada Lovelace <ada@example.com>")
+    assert.include(log, "Braid-Agent: script")
+    assert.include(log, "Braid-Role: api-developer")
+  })
+
+  it("fall back to braid's own identity when the repository configures none", () => {
+    const home = tmp()
+    const log = landOne(() => undefined, { HOME: home, XDG_CONFIG_HOME: home, GIT_CONFIG_NOSYSTEM: "1" })
+    assert.include(log, "braid <braid@localhost>")
+  })
+})

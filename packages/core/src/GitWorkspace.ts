@@ -108,6 +108,8 @@ const INTEGRATION_BRANCH = "integration"
 const refused = (reason: Workspace.WorkspaceRefused["reason"], message: string) =>
   new Workspace.WorkspaceRefused({ reason, message })
 
+const oneLine = (text: string) => text.replace(/\s+/g, " ").trim()
+
 const failure = (operation: string, message: string) => new Workspace.WorkspaceFailed({ operation, message })
 
 const isInside = (root: string, candidate: string): boolean => {
@@ -161,11 +163,15 @@ const nameProblem = (what: string, name: string): string | undefined =>
     ? `${what} "${name}" cannot name a branch and a folder (no "/", "\\", leading "-", "." or "..")`
     : undefined
 
+/** Who braid's commits are made by when the repository configures no `user.name`/`user.email`. */
+export const braidIdentity: Git.Identity = { name: "braid", email: "braid@localhost" }
+
 /** Builds a git workspace. Its methods need nothing from the context. */
 export const make = (options: Options = {}) =>
   Effect.gen(function*() {
     const executor = yield* CommandExecutor.CommandExecutor
-    const identity: Git.Identity = options.author ?? { name: "braid", email: "braid@localhost" }
+    // Read by every git call: once the repository is known, its configured author replaces braid's own.
+    const identity: { name: string; email: string } = { ...(options.author ?? braidIdentity) }
     const git = Git.make(executor, identity)
     const repo = path.resolve(options.repo ?? process.cwd())
     let run: Run | undefined
@@ -454,6 +460,7 @@ export const make = (options: Options = {}) =>
 
       // Checks first: nothing below changes the repository until every one has passed.
       const { base, names, runFolder, target, targetHead, top } = yield* checks(setup)
+      if (options.author === undefined) Object.assign(identity, (yield* Git.configuredIdentity(executor, top)) ?? braidIdentity)
       const worktrees = path.join(runFolder, "runs", setup.runId, "worktrees")
       const streams = new Map<string, StreamTree>(
         names.map((name) => [name, { branch: `braid/${setup.runId}/${name}`, dir: path.join(worktrees, name), recorded: base }])
@@ -537,7 +544,7 @@ export const make = (options: Options = {}) =>
 
     const commitAttempt = Effect.fn("GitWorkspace.commitAttempt")(function*(
       stream: string,
-      attempt: Workspace.AttemptId & { readonly title: string }
+      attempt: Workspace.AttemptToRecord
     ) {
       const tree = yield* streamTree("commitAttempt", stream)
       return yield* confinement.occupied(stream, recordAttempt(tree, stream, attempt))
@@ -558,7 +565,7 @@ export const make = (options: Options = {}) =>
      * index before and after the add. When an agent staged or committed by itself, git is
      * asked instead (a diff or two more).
      */
-    const recordAttempt = (tree: StreamTree, stream: string, attempt: Workspace.AttemptId & { readonly title: string }) =>
+    const recordAttempt = (tree: StreamTree, stream: string, attempt: Workspace.AttemptToRecord) =>
       Effect.gen(function*() {
         const cwd = tree.dir
         const dirs = Git.gitDirsOf(cwd)
@@ -609,7 +616,7 @@ export const make = (options: Options = {}) =>
     const commitStaged = (
       cwd: string,
       stream: string,
-      attempt: Workspace.AttemptId & { readonly title: string }
+      attempt: Workspace.AttemptToRecord
     ) => {
       const title = attempt.title.replace(/\s+/g, " ").trim()
       return git.ok([
@@ -621,7 +628,12 @@ export const make = (options: Options = {}) =>
         "-m",
         `braid: ${attempt.taskId} attempt ${attempt.attempt} — ${title}`,
         "-m",
-        `Braid-Step: ${Workspace.attemptStep(stream, attempt)}`
+        [
+          `Braid-Step: ${Workspace.attemptStep(stream, attempt)}`,
+          // Who did the work: the agent backend and the role it played.
+          ...(attempt.agent !== undefined ? [`Braid-Agent: ${oneLine(attempt.agent)}`] : []),
+          ...(attempt.role !== undefined ? [`Braid-Role: ${oneLine(attempt.role)}`] : [])
+        ].join("\n")
       ], { cwd, operation: "commitAttempt" })
     }
 

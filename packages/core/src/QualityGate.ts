@@ -225,7 +225,7 @@ export const run = (input: GateInput, services: GateServices) =>
           Effect.tap(() => confined(n))
         )
         // What changed comes from the workspace, never from the agent's report.
-        const change = yield* workspace.commitAttempt(stream.name, { taskId: task.id, title: task.title, attempt: n, step })
+        const change = yield* workspace.commitAttempt(stream.name, { taskId: task.id, title: task.title, attempt: n, step, agent: input.agent.name, role: Agent.roleOf(stream) })
         const agent = agentRecord(input.agent.name, output, waits)
         yield* progress.publish({
           _tag: "AttemptFinished",

@@ -137,6 +137,15 @@ export interface StreamSetup {
   readonly name: string
 }
 
+/** An attempt to record: its id, its task's title, and who did it (trailers of its commit). */
+export type AttemptToRecord = AttemptId & {
+  readonly title: string
+  /** The agent backend that made the attempt (`claude-code`). */
+  readonly agent?: string | undefined
+  /** The role it played (`api-developer`). */
+  readonly role?: string | undefined
+}
+
 /** The run a workspace is prepared for. */
 export interface RunSetup {
   readonly runId: string
@@ -201,7 +210,7 @@ export interface Service {
   /** Records what the last attempt changed in the stream's workspace (a commit, or nothing). */
   readonly commitAttempt: (
     stream: string,
-    attempt: AttemptId & { readonly title: string }
+    attempt: AttemptToRecord
   ) => Effect.Effect<AttemptChange, WorkspaceError>
   /**
    * Brings another stream's committed work (a commit of its branch) into a stream's

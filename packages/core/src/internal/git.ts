@@ -88,6 +88,22 @@ export const env = (identity: Identity): Record<string, string> => ({
   GIT_OPTIONAL_LOCKS: "0"
 })
 
+/**
+ * The author identity configured for the repository at `cwd` (its `user.name` and
+ * `user.email`, from any level of git's config), or undefined when either is unset. Read
+ * without braid's own `-c user.*`, so commits carry the person's identity when they have one.
+ */
+export const configuredIdentity = (executor: CommandExecutor.CommandExecutor, cwd: string): Effect.Effect<Identity | undefined> => {
+  const read = (key: string) =>
+    Process.run(["git", "config", "--get", key], { cwd, env: { GIT_TERMINAL_PROMPT: "0", GIT_OPTIONAL_LOCKS: "0" } }).pipe(
+      Effect.provideService(CommandExecutor.CommandExecutor, executor),
+      Effect.map((r) => r.exitCode === 0 ? firstLine(r.stdout) : ""),
+      Effect.orElseSucceed(() => "")
+    )
+  return Effect.map(Effect.all([read("user.name"), read("user.email")]), ([name, email]) =>
+    name !== "" && email !== "" ? { name, email } : undefined)
+}
+
 /** Describes a failed git call in one readable message. */
 export const describeFailure = (args: ReadonlyArray<string>, cwd: string, result: Process.Result): string => {
   const output = Process.tail(`${result.stderr}${result.stdout}`, 12, 2000)
