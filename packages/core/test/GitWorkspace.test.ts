@@ -6,7 +6,7 @@ import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import type { Scope } from "effect"
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -320,8 +320,13 @@ describe("GitWorkspace", () => {
         const [subject, author, committer, parent] = git(repo, "log", "-1", "--format=%s%n%an <%ae>%n%cn <%ce>%n%P", "braid/r1/api")
           .split("\n")
         assert.strictEqual(subject, "braid: t1 attempt 2 — Add login endpoint")
-        assert.strictEqual(author, "braid <braid@localhost>")
-        assert.strictEqual(committer, "braid <braid@localhost>")
+        // The repository's configured identity (here the machine's global one, if any), else braid's own.
+        const configured = (key: string) => spawnSync("git", ["config", "--get", key], { cwd: repo, encoding: "utf8" }).stdout.trim()
+        const expected = configured("user.name") !== "" && configured("user.email") !== ""
+          ? `${configured("user.name")} <${configured("user.email")}>`
+          : "braid <braid@localhost>"
+        assert.strictEqual(author, expected)
+        assert.strictEqual(committer, expected)
         assert.strictEqual(parent, rev(repo, "main"))
         assert.strictEqual(
           git(repo, "log", "-1", "--format=%(trailers:key=Braid-Step,valueonly)", "braid/r1/api").trim(),
