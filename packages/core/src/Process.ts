@@ -79,9 +79,15 @@ export const run = (
       command = Command.env(command, env, { extendEnv: options.replaceEnv !== true })
     }
     const marker = options.killMarker
-    const endLeftovers = marker === undefined
-      ? Effect.void
-      : Effect.suspend(() => ProcessTree.end(ProcessTree.findMarked(marker), KILL_GRACE)).pipe(Effect.asVoid)
+    const endLeftovers = (since: string | undefined) =>
+      marker === undefined
+        ? Effect.void
+        : Effect.suspend(() =>
+          ProcessTree.end(
+            ProcessTree.find({ marker: (value) => value === marker, ownOnly: true, startedSince: since }),
+            KILL_GRACE
+          )
+        ).pipe(Effect.asVoid)
     const started = Date.now()
     const execute = Effect.scoped(
       Effect.gen(function*() {
@@ -91,7 +97,7 @@ export const run = (
         const [stdout, stderr, exitCode] = yield* Effect.all(
           // The program is done when it exits; what it started in other process groups may
           // not be (and may hold its output open): those are ended then.
-          [collect(proc.stdout, options.onStdout), collect(proc.stderr), Effect.tap(proc.exitCode, () => endLeftovers)],
+          [collect(proc.stdout, options.onStdout), collect(proc.stderr), Effect.tap(proc.exitCode, () => endLeftovers(rootStart))],
           { concurrency: 3 }
         ).pipe(
           // Interrupted (timeout, Ctrl-C): SIGTERM to the whole process group, and SIGKILL
@@ -113,7 +119,7 @@ export const run = (
               Effect.ignore
             )
             return Effect.all([group, ProcessTree.end(tree, KILL_GRACE)], { concurrency: 2, discard: true }).pipe(
-              Effect.zipRight(endLeftovers)
+              Effect.zipRight(endLeftovers(rootStart))
             )
           })
         )

@@ -108,6 +108,12 @@ export interface Query {
    * the same marker (tests reuse run ids) are still held by that braid, and are left alone.
    */
   readonly ownOnly?: boolean | undefined
+  /**
+   * Only processes started at or after this start time (clock ticks, as `startTimeOf` gives):
+   * nothing started before the agent can be one it started, and their environments need not
+   * be read (the sweep after every attempt stays cheap on a busy machine).
+   */
+  readonly startedSince?: string | undefined
 }
 
 /**
@@ -145,8 +151,10 @@ export const find = (query: Query): Array<Found> => {
     }
     return top.ppid === process.pid || ancestors.has(top.ppid) || !byPid.has(top.ppid)
   }
+  const since = query.startedSince === undefined ? undefined : Number(query.startedSince)
   if (query.marker !== undefined) {
     for (const stat of stats) {
+      if (since !== undefined && Number(stat.startTime) < since) continue
       const value = markerOfPid(stat.pid)
       if (value !== undefined && query.marker(value) && (query.ownOnly !== true || own(stat, value))) wanted.set(stat.pid, stat)
     }
@@ -167,9 +175,6 @@ export const find = (query: Query): Array<Found> => {
   wanted.delete(process.pid)
   return [...wanted.values()].map((s) => ({ pid: s.pid, startTime: s.startTime, command: s.command, marker: markerOfPid(s.pid) }))
 }
-
-/** Processes this process started that carry exactly this attempt marker, and their descendants. */
-export const findMarked = (marker: string): Array<Found> => find({ marker: (value) => value === marker, ownOnly: true })
 
 /** Processes of any attempt of a run (`<runId>/…`), and their descendants. */
 export const findOfRun = (runId: string): Array<Found> => find({ marker: (value) => value.startsWith(`${runId}/`) })
