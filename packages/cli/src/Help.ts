@@ -40,7 +40,7 @@ export const options = {
   report: { value: "file", description: "Also write the report as Markdown to this file (its folder must exist)." },
   agent: {
     value: "name",
-    description: `The agent backend for streams whose plan names none (default: script). One of: ${BACKENDS.join(", ")}.`
+    description: `The agent backend for streams that name none, below the plan and braid.config.yaml (default: script). One of: ${BACKENDS.join(", ")}.`
   },
   workspace: {
     value: "git|memory",
