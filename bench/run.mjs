@@ -2,15 +2,16 @@
  * braid benchmarks: `npm run bench` (builds the packages first), or `node bench/run.mjs`
  * after a build. Prints a table per section and writes bench/results.json.
  *
- *   --only=dispatch,schedule,git,agents   run some sections
+ *   --only=dispatch,schedule,git,agents,startup   run some sections
  *   --quick                        fewer repetitions and plans (a smoke test, not for figures)
  *
  * Every measured case runs in its own `node --expose-gc` child process (bench/lib/*-case.mjs),
  * so each starts from an empty heap and its peak RSS is its own. See bench/README.md.
  */
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
+import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { runChild, startChild } from "./lib/child.mjs"
 import { mean, median, num, ratio, table } from "./lib/table.mjs"
@@ -506,10 +507,70 @@ const agentsSection = async () => {
   return { available: true, runs, targets }
 }
 
+// ---------------------------------------------------------------------------------------
+// 5. Start-up: the braid command against `node -e 0`
+// ---------------------------------------------------------------------------------------
+
+/** Wall time of one command in its own process, in ms; throws when it fails. */
+const timeCommand = (argv, cwd) => {
+  const start = process.hrtime.bigint()
+  const result = spawnSync(argv[0], argv.slice(1), { cwd, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } })
+  const ms = Number(process.hrtime.bigint() - start) / 1e6
+  if (result.status !== 0) throw new Error(`${argv.join(" ")}: exit ${result.status}\n${result.stderr}`)
+  return ms
+}
+
+const startupSection = async () => {
+  log()
+  const bin = fileURLToPath(new URL("../packages/cli/bin/braid.js", import.meta.url))
+  log("5. Start-up — the built `braid` command (packages/cli/bin/braid.js) against `node -e 0`, each run its own process,")
+  log("   in a temporary repository holding one finished run (script agent)")
+  const repo = fs.mkdtempSync(path.join(os.tmpdir(), "braid-bench-startup-"))
+  try {
+    const git = (...a) => execFileSync("git", ["-c", "user.name=bench", "-c", "user.email=bench@localhost", ...a], { cwd: repo })
+    git("init", "-q", "-b", "main")
+    fs.writeFileSync(path.join(repo, "README.md"), "bench\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "base")
+    const plan = path.join(repo, "plan.yaml")
+    fs.writeFileSync(plan, "agent: script\nstreams:\n  - {name: s, type: docs}\ntasks:\n  - {id: a, title: A, stream: s, run: [node, -e, \"require('fs').writeFileSync('a.txt', 'a')\"]}\n")
+    fs.appendFileSync(path.join(repo, ".git", "info", "exclude"), "plan.yaml\n")
+    timeCommand([process.execPath, bin, "run", plan], repo)
+    const repeat = quick ? 3 : 9
+    const cases = [
+      { command: "node -e 0", argv: [process.execPath, "-e", "0"] },
+      { command: "braid --help", argv: [process.execPath, bin, "--help"] },
+      { command: "braid runs", argv: [process.execPath, bin, "runs"] },
+      { command: "braid status", argv: [process.execPath, bin, "status"] }
+    ]
+    for (const c of cases) {
+      progress(c.command)
+      timeCommand(c.argv, repo) // warms the file-system cache; not counted
+      c.runsMs = Array.from({ length: repeat }, () => timeCommand(c.argv, repo))
+      c.medianMs = median(c.runsMs)
+    }
+    const node = cases[0].medianMs
+    log()
+    log(table(
+      ["command", "median ms", "min ms", "max ms", "over node -e 0 ms", "runs"],
+      cases.map((c) => [c.command, num(c.medianMs), num(Math.min(...c.runsMs)), num(Math.max(...c.runsMs)), c === cases[0] ? "" : num(c.medianMs - node), c.runsMs.length])
+    ))
+    const braidCases = cases.slice(1)
+    const met = braidCases.every((c) => c.medianMs < 300)
+    log()
+    log(`target: braid --help, braid runs and braid status answer in under 0.3 s — ${met ? "met" : "missed"}` +
+      ` (${braidCases.map((c) => `${c.command} ${num(c.medianMs / 1000, 2)} s`).join(", ")})`)
+    return { available: true, cases, target: { under300Ms: met } }
+  } finally {
+    fs.rmSync(repo, { recursive: true, force: true })
+  }
+}
+
 if (wanted("dispatch")) results.dispatch = await dispatchSection()
 if (wanted("schedule")) results.schedule = await scheduleSection()
 if (wanted("git")) results.git = await gitSection()
 if (wanted("agents")) results.agents = await agentsSection()
+if (wanted("startup")) results.startup = await startupSection()
 
 results.durationMs = Date.now() - started
 results.machine.loadAverageAtEnd = os.loadavg().map((l) => +l.toFixed(2))
