@@ -132,7 +132,7 @@ describe("braid run --agent", () => {
     assert.include(`${stdout}${stderr}`, `unknown agent "gpt-coder" (known: script, mock, aider, command`)
     const help = braid(["run", "--help"])
     assert.include(help.stdout, "--agent")
-    assert.include(help.stdout, "below the plan and braid.config.yaml")
+    assert.include(help.stdout.replace(/\s+/g, " "), "below the plan and braid.config.yaml")
     p.done()
   })
 })
