@@ -342,13 +342,7 @@ export const backend: Backend.Backend = {
   preflight: (context) =>
     Effect.gen(function*() {
       const problems: Array<Backend.Problem> = []
-      if (context.workspaceKind !== "git") {
-        problems.push({
-          path: context.path,
-          message: `aider edits files in a git worktree; the ${context.workspaceKind} workspace has no directories ` +
-            `(streams: ${context.streams.map((s) => s.stream.name).join(", ")})`
-        })
-      }
+      problems.push(...tool.worktreeProblems(context, "aider edits files"))
       const command = tool.commandOf(context.settings, "aider")
       const env = tool.minimalEnv(process.env, ENV, context.settings)
       const found = tool.which(command[0]!, env, context.plan.baseDir)

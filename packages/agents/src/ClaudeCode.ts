@@ -599,13 +599,7 @@ export const preflight = (
     const { settings } = context
     const at = (field: string) => `agents.${name}.${field}`
     const problems: Array<Backend.Problem> = []
-    if (context.workspaceKind !== "git") {
-      problems.push({
-        path: context.path,
-        message: `claude edits files in a git worktree; the ${context.workspaceKind} workspace has no directories ` +
-          `(streams: ${context.streams.map((s) => s.stream.name).join(", ")})`
-      })
-    }
+    problems.push(...tool.worktreeProblems(context, "claude edits files"))
     const mode = settings.permissionMode
     if (mode === "bypassPermissions") {
       problems.push({

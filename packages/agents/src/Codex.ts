@@ -687,13 +687,7 @@ export const preflight = (
     const { settings } = context
     const at = (field: string) => `agents.${name}.${field}`
     const problems: Array<Backend.Problem> = []
-    if (context.workspaceKind !== "git") {
-      problems.push({
-        path: context.path,
-        message: `codex edits files in a git worktree; the ${context.workspaceKind} workspace has no directories ` +
-          `(streams: ${context.streams.map((s) => s.stream.name).join(", ")})`
-      })
-    }
+    problems.push(...tool.worktreeProblems(context, "codex edits files"))
     const mode = settings.permissionMode
     if (mode === "danger-full-access") {
       problems.push({

@@ -187,13 +187,7 @@ export const backend: Backend.Backend = {
   preflight: (context) =>
     Effect.sync(() => {
       const problems: Array<Backend.Problem> = []
-      if (context.workspaceKind !== "git") {
-        problems.push({
-          path: context.path,
-          message: `the command agent runs programs in a git worktree; the ${context.workspaceKind} workspace has no directories ` +
-            `(streams: ${context.streams.map((s) => s.stream.name).join(", ")})`
-        })
-      }
+      problems.push(...tool.worktreeProblems(context, "the command agent runs programs"))
       const { args, command } = templateOf(context.settings)
       if (command[0] === undefined) {
         problems.push({

@@ -571,14 +571,7 @@ export const preflight = (context: Backend.PreflightContext, options: Options = 
     const fs = yield* FileSystem.FileSystem
     const source = options.env ?? process.env
     const problems: Array<Backend.Problem> = []
-    if (context.workspaceKind !== "git") {
-      for (const { stream } of context.streams) {
-        problems.push({
-          path: context.path,
-          message: `stream "${stream.name}" uses the gemini agent, which works in a git worktree; the ${context.workspaceKind} workspace has no directories`
-        })
-      }
-    }
+    problems.push(...Tool.worktreeProblems(context, "gemini edits files"))
     const { argv, command } = executableOf(context.settings, source)
     if (argv === undefined) {
       problems.push({

@@ -11,7 +11,7 @@ import { CommandExecutor, FileSystem } from "@effect/platform"
 import { Effect } from "effect"
 import * as path from "node:path"
 import type * as Backend from "./Backend.js"
-import { agentMarker } from "./internal/tool.js"
+import { agentMarker, worktreeProblems } from "./internal/tool.js"
 
 /** The backend's name, as streams and plans select it. */
 export const name = "script"
@@ -140,15 +140,7 @@ export const backend: Backend.Backend = {
     Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
       const problems: Array<Backend.Problem> = []
-      if (context.workspaceKind !== "git") {
-        for (const { stream } of context.streams) {
-          problems.push({
-            path: context.path,
-            message: `stream "${stream.name}" uses the script agent, which runs commands in a git worktree; ` +
-              `the ${context.workspaceKind} workspace has no directories`
-          })
-        }
-      }
+      problems.push(...worktreeProblems(context, "the script agent runs each task's `run`"))
       const using = new Set(context.streams.map((s) => s.stream.name))
       for (const [i, task] of context.plan.file.tasks.entries()) {
         const stream = context.plan.streamOf.get(task.id)

@@ -7,6 +7,7 @@
  */
 import { Agent, type Plan, Process } from "@braid/core"
 import { CommandExecutor } from "@effect/platform"
+import type * as Backend from "../Backend.js"
 import { Effect, Option } from "effect"
 import { accessSync, constants } from "node:fs"
 import * as path from "node:path"
@@ -103,6 +104,17 @@ export const checkRuns = (
     ),
     Effect.catchTag("SpawnFailed", (e) => Effect.succeed(`cannot start ${argv[0]}: ${e.message}`))
   )
+
+/**
+ * The preflight problem of a backend that works in a directory when the run's workspace has
+ * none (the memory workspace): `does` says what the backend does there ("claude edits files").
+ */
+export const worktreeProblems = (context: Backend.PreflightContext, does: string): Array<Backend.Problem> =>
+  context.workspaceKind === "git" ? [] : [{
+    path: context.path,
+    message: `${does} in a git worktree; the ${context.workspaceKind} workspace has no directories ` +
+      `(streams: ${context.streams.map((s) => s.stream.name).join(", ")})`
+  }]
 
 /** One run of a tool for an attempt. */
 export interface Invocation {
