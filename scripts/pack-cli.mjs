@@ -32,9 +32,10 @@ const outArg = process.argv.find((a) => a.startsWith("--out="))?.slice("--out=".
 const out = path.resolve(outArg ?? root)
 
 const readJson = (file) => JSON.parse(fs.readFileSync(file, "utf8"))
+/** A problem the user can fix, reported as one line (the staging folder is still removed). */
+class PackProblem extends Error {}
 const fail = (message) => {
-  process.stderr.write(`pack: ${message}\n`)
-  process.exit(1)
+  throw new PackProblem(message)
 }
 
 /** The workspace packages that travel inside the tarball, by name → folder. */
@@ -101,6 +102,10 @@ try {
   process.stdout.write(`${tarball}\n`)
   const shown = path.relative(process.cwd(), tarball)
   process.stderr.write(`install it with: npm install -g ${shown.startsWith("..") ? tarball : `./${shown}`}\n`)
+} catch (error) {
+  if (!(error instanceof PackProblem)) throw error
+  process.stderr.write(`pack: ${error.message}\n`)
+  process.exitCode = 1
 } finally {
   fs.rmSync(staging, { recursive: true, force: true })
 }
