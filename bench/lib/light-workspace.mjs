@@ -33,6 +33,14 @@ export const make = (memory, base = { "README.md": "base\n" }) => {
         for (const s of run.streams) side(s.name)
         return { base: "c0", target: "main", targetAt: "c0" }
       }),
+    // The engine alone: checkouts, confinement and merge bookkeeping cost nothing here.
+    openStream: () => Effect.void,
+    closeStream: () => Effect.void,
+    attempting: () => Effect.void,
+    strays: () => Effect.succeed([]),
+    mergeState: () => Effect.succeed({ merged: false, open: undefined }),
+    abortMerge: () => Effect.void,
+    catchUp: () => Effect.succeed(null),
     files: (stream) => filesOf(side(stream)),
     commitAttempt: (stream) =>
       Effect.sync(() => {
