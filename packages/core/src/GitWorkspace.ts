@@ -100,7 +100,18 @@ interface Run {
   landed: string | undefined
   /** Streams whose worktree stays for a person to look at (closed with `keep`). */
   readonly kept: Set<string>
+  /**
+   * Checkouts a closed stream left for the next stream to open: moving one and switching its
+   * branch rewrites only the files that differ, where a new worktree writes the whole tree.
+   * They are among `owned`, so release removes them.
+   */
+  readonly spares: Array<Tree>
 }
+
+/** At most this many closed checkouts wait to be reused. */
+const MAX_SPARES = 2
+/** The folder name of a parked checkout under the run's worktrees folder. */
+const SPARE_PREFIX = ".spare-"
 
 const INTEGRATION_DIR = "_integration"
 const INTEGRATION_BRANCH = "integration"
@@ -465,6 +476,14 @@ export const make = (options: Options = {}) =>
       const streams = new Map<string, StreamTree>(
         names.map((name) => [name, { branch: `braid/${setup.runId}/${name}`, dir: path.join(worktrees, name), recorded: base }])
       )
+      // Checkouts an earlier process of this run left on no branch (parked for reuse, or cut
+      // off while being moved between streams) hold nothing the journal needs: every attempt
+      // is committed on its stream's branch. They go, so a stream's folder is free again.
+      for (const entry of yield* listWorktrees(top)) {
+        if (entry.branch === undefined && isInside(worktrees, entry.path) && entry.path !== worktrees) {
+          yield* git.ok(["worktree", "remove", "--force", entry.path], { cwd: top, operation: "prepare" })
+        }
+      }
       // Leftovers of this run from an earlier process are taken over, but a branch of this
       // run checked out somewhere else is not ours to move.
       const entries = yield* listWorktrees(top)
@@ -521,7 +540,8 @@ export const make = (options: Options = {}) =>
             owned,
             open: undefined,
             landed: undefined,
-            kept: earlier?.kept ?? new Set()
+            kept: earlier?.kept ?? new Set(),
+            spares: earlier?.spares ?? []
           }
         }))
       )
@@ -958,17 +978,36 @@ export const make = (options: Options = {}) =>
       const stays = r.owned.filter(keep)
       r.owned.length = 0
       r.owned.push(...stays)
+      r.spares.length = 0
       if (r.integration !== undefined && !stays.includes(r.integration)) r.integration = undefined
       // Only if empty: anything else in it is not ours to delete.
       yield* Effect.promise(() => fs.rmdir(r.worktrees).catch(() => undefined))
     })
 
+    let spareCount = 0
     const openStream = Effect.fn("GitWorkspace.openStream")(function*(stream: string) {
       const r = yield* prepared("openStream")
       const tree = yield* streamTree("openStream", stream)
       if (r.owned.includes(tree)) return
       const present = yield* exists(tree.dir)
-      yield* r.lock.withPermits(1)(ensureWorktree(r, tree, r.base))
+      const spare = present ? undefined : r.spares.pop()
+      if (spare !== undefined) {
+        yield* r.lock.withPermits(1)(Effect.gen(function*() {
+          r.owned.splice(r.owned.indexOf(spare), 1)
+          yield* git.ok(["worktree", "move", spare.dir, tree.dir], { cwd: r.top, operation: "openStream" })
+          const existing = yield* resolveCommit(`refs/heads/${tree.branch}`, r.top)
+          yield* git.ok(
+            existing === undefined
+              ? ["checkout", "--quiet", "--force", "--no-track", "-b", tree.branch, r.base]
+              : ["checkout", "--quiet", "--force", tree.branch],
+            { cwd: tree.dir, operation: "openStream" }
+          )
+          // As pristine as a new worktree: nothing of the stream that used it stays, ignored files included.
+          yield* git.ok(["clean", "-fdxq"], { cwd: tree.dir, operation: "openStream" })
+        }))
+      } else {
+        yield* r.lock.withPermits(1)(ensureWorktree(r, tree, r.base))
+      }
       r.owned.push(tree)
       r.kept.delete(stream)
       // The next attempt's change starts from the branch head.
@@ -993,7 +1032,16 @@ export const make = (options: Options = {}) =>
       const at = r.owned.indexOf(tree)
       if (at < 0) return
       yield* r.lock.withPermits(1)(Effect.gen(function*() {
-        if (yield* exists(tree.dir)) {
+        if (!(yield* exists(tree.dir))) return
+        if (r.spares.length < MAX_SPARES) {
+          // Parked for the next stream to open, on no branch (the stream's branch stays free for
+          // any other checkout, after a crash too); its uncommitted files go when it is reused.
+          const spare = { branch: "", dir: path.join(r.worktrees, `${SPARE_PREFIX}${process.pid}-${spareCount++}`) }
+          yield* git.ok(["checkout", "--quiet", "--detach"], { cwd: tree.dir, operation: "closeStream" })
+          yield* git.ok(["worktree", "move", tree.dir, spare.dir], { cwd: r.top, operation: "closeStream" })
+          r.spares.push(spare)
+          r.owned.push(spare)
+        } else {
           // --force: a cut-off attempt may have left uncommitted files.
           yield* git.ok(["worktree", "remove", "--force", tree.dir], { cwd: r.top, operation: "closeStream" })
         }
