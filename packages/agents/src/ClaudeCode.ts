@@ -315,8 +315,18 @@ export const outcomeOf = (
   context: RunContext
 ): Either.Either<Agent.AttemptOutput, Agent.AttemptError | SessionNotFound> => {
   const { result } = transcript
+  // A failed run that got as far as a result still cost something: the report keeps it.
+  const spent = result === undefined ? undefined : outputOf(result, transcript, context, run.durationMs)
   const failed = (message: string, reason: Agent.FailureReason = "failed") =>
-    Either.left(new Agent.AgentFailed({ agent: name, taskId: context.taskId, reason, message: redact(message, context.secrets) }))
+    Either.left(
+      new Agent.AgentFailed({
+        agent: name,
+        taskId: context.taskId,
+        reason,
+        message: redact(message, context.secrets),
+        ...(spent !== undefined ? { spent } : {})
+      })
+    )
 
   if (run.timedOut) {
     return failed(`claude did not finish within ${seconds(context.timeoutMs)} (agents.${name}.timeoutSeconds); it was stopped`, "timeout")

@@ -154,7 +154,13 @@ export const make = (script: Script = {}) =>
             return yield* new Agent.UsageLimitReached({ agent: "mock", provider: script.provider ?? "mock", message: "scripted usage limit", resetsAt: step.usageLimit })
           }
           if (step.agentError !== undefined) {
-            return yield* new Agent.AgentFailed({ agent: "mock", taskId: request.task.id, message: step.agentError })
+            return yield* new Agent.AgentFailed({
+              agent: "mock",
+              taskId: request.task.id,
+              message: step.agentError,
+              // A failing agent may still report what it spent.
+              ...(step.usage ? { spent: new Agent.AttemptOutput({ summary: step.agentError, usage: new Agent.Usage(step.usage) }) } : {})
+            })
           }
           yield* write(request.files, step, request).pipe(
             Effect.mapError((e) => new Agent.AgentFailed({ agent: "mock", taskId: request.task.id, message: e.message }))

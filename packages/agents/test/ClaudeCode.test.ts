@@ -491,6 +491,16 @@ describe("claude-code backend: invocation and reading", () => {
     assert.closeTo((fresh as Either.Right<unknown, { usage?: { costUsd?: number } }>).right.usage!.costUsd!, 0.0048, 1e-9)
   })
 
+  it("a failed run that reached a result still reports what it spent", () => {
+    const failedRun = classify(result({ subtype: "error_max_turns", session_id: "s9", num_turns: 7, total_cost_usd: 0.02, usage: { input_tokens: 900, output_tokens: 80 } }), 1, { maxTurns: 7 })
+    const error = leftOf(failedRun) as unknown as { _tag: string; spent?: { sessionId?: string; turns?: number; usage?: { inputTokens: number; costUsd?: number } } }
+    assert.strictEqual(error._tag, "AgentFailed")
+    assert.strictEqual(error.spent?.sessionId, "s9")
+    assert.strictEqual(error.spent?.turns, 7)
+    assert.strictEqual(error.spent?.usage?.inputTokens, 900)
+    assert.closeTo(error.spent?.usage?.costUsd ?? 0, 0.02, 1e-9)
+  })
+
   it("classifies claude's failures: login, busy, usage limit, turn limit, a refused request", () => {
     const notLoggedIn = leftOf(classify(result({ result: "Not logged in · Please run /login", terminal_reason: "api_error" })))
     assert.deepStrictEqual([notLoggedIn._tag, notLoggedIn.reason], ["AgentFailed", "unavailable"])

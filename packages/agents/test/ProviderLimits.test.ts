@@ -52,6 +52,21 @@ describe("provider limits", () => {
       assert.strictEqual(t1.attempts[0]!.agent?.providerWaits, 2)
     }))
 
+  it.effect("an agent that fails keeps its attempt on record, unreviewed, with what it spent", () =>
+    Effect.gen(function*() {
+      const { outcome } = yield* runWith(
+        { streams: streams("s1"), tasks: [task("t1", "s1")] },
+        { tasks: { t1: [{ agentError: "the model gave up", usage: { inputTokens: 1200, outputTokens: 300, costUsd: 0.05 } }] } }
+      )
+      const r = report(outcome)
+      const t1 = resultOf(r, "t1")
+      assert.strictEqual(t1.status, "failed")
+      assert.strictEqual(t1.attempts.length, 1)
+      assert.isNull(t1.attempts[0]!.review)
+      assert.strictEqual(t1.attempts[0]!.inputTokens, 1200)
+      assert.closeTo(r.usage.costUsd, 0.05, 1e-9)
+    }))
+
   it.effect("a provider's Retry-After is honoured", () =>
     Effect.gen(function*() {
       const { events } = yield* runWith(

@@ -126,7 +126,9 @@ export class AgentFailed extends Schema.TaggedError<AgentFailed>()("AgentFailed"
   agent: Schema.String,
   taskId: Schema.String,
   message: Schema.String,
-  reason: Schema.optionalWith(FailureReason, { default: () => "failed" })
+  reason: Schema.optionalWith(FailureReason, { default: () => "failed" }),
+  /** What the tool reported the failed attempt spent (session, turns, tokens, cost), when it did. */
+  spent: Schema.optional(AttemptOutput)
 }) {}
 
 /**

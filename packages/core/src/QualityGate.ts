@@ -319,7 +319,8 @@ export const run = (input: GateInput, services: GateServices) =>
         Effect.tapError((error) =>
           Effect.sync(() => {
             if (current === undefined || (error._tag !== "AgentFailed" && error._tag !== "ChangesOutsideWorktree")) return
-            const spent = current.spent
+            const spent = current.spent ??
+              (error._tag === "AgentFailed" && error.spent !== undefined ? agentRecord(input.agent.name, error.spent, 0) : undefined)
             attempts.push(
               new RunReport.AttemptRecord({
                 attempt: n,
