@@ -17,7 +17,7 @@
  *
  * @since 0.1.0
  */
-import { type Agent, CommandSpec, type Plan, type Review } from "@braid/core"
+import { type Agent, Plan, type Review } from "@braid/core"
 import { FileSystem } from "@effect/platform"
 import { Effect, Either, Schema } from "effect"
 import { readFileSync } from "node:fs"
@@ -369,14 +369,8 @@ export const preview = (plan: Plan.Plan, taskId: string, options: PreviewOptions
       const dep = plan.tasks.get(id)
       return dep === undefined ? [] : [{ ...notRun(dep), stream: plan.streamOf.get(id)!, summary: NOT_YET_RUN }]
     })
-  // As the quality gate gives them: the task's own checks, then the plan's.
-  const checks = [
-    ...(task.checks ?? []).flatMap((spec) => {
-      const command = CommandSpec.toCommand(spec)
-      return typeof command === "string" ? [] : [command]
-    }),
-    ...plan.checks
-  ]
+  // As the quality gate gives them.
+  const checks = Plan.checksOf(plan, task)
   return {
     runId: "preview",
     projectName: plan.projectName,

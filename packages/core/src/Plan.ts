@@ -715,6 +715,15 @@ export const branchNameProblem = (name: string): string | undefined => {
   return undefined
 }
 
+/** The commands that judge a task's attempts: its own checks, then the plan's (validated with the plan). */
+export const checksOf = (plan: Plan, task: Task): ReadonlyArray<CommandSpec.Command> => [
+  ...(task.checks ?? []).flatMap((spec) => {
+    const command = CommandSpec.toCommand(spec)
+    return typeof command === "string" ? [] : [command]
+  }),
+  ...plan.checks
+]
+
 /** The stream a task belongs to. */
 export const streamOfTask = (plan: Plan, taskId: string): PlannedStream =>
   plan.streams.find((s) => s.name === plan.streamOf.get(taskId))!

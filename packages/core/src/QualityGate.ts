@@ -9,8 +9,7 @@
  */
 import { DateTime, Effect, Schedule, Schema } from "effect"
 import * as Agent from "./Agent.js"
-import * as CommandSpec from "./CommandSpec.js"
-import type * as Plan from "./Plan.js"
+import * as Plan from "./Plan.js"
 import * as Progress from "./Progress.js"
 import type * as ProviderLimits from "./ProviderLimits.js"
 import * as Review from "./Review.js"
@@ -122,13 +121,7 @@ export const run = (input: GateInput, services: GateServices) =>
         reviewer: last.reviewer
       })
     }
-    const checks = [
-      ...(task.checks ?? []).flatMap((spec) => {
-        const command = CommandSpec.toCommand(spec)
-        return typeof command === "string" ? [] : [command]
-      }),
-      ...plan.checks
-    ]
+    const checks = Plan.checksOf(plan, task)
     const id = (n: number) => ({ stream: stream.name, taskId: task.id, round, attempt: n })
 
     /** Step `<task>/attempt/<n>`: the agent's attempt and its commit, journaled before the review. */
