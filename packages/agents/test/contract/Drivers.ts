@@ -184,7 +184,7 @@ const GEMINI_KEY = "gemini-test-PLANTED-0000"
 export const claudeCode: Driver = {
   name: "claude-code",
   reports: { session: true, usage: true, process: true },
-  timeoutSeconds: 6,
+  timeoutSeconds: 12,
   secrets: [ANTHROPIC_KEY],
   notApplicable: {},
   stage: (rig) =>
@@ -202,7 +202,7 @@ export const claudeCode: Driver = {
 export const codex: Driver = {
   name: "codex",
   reports: { session: true, usage: true, process: true },
-  timeoutSeconds: 4,
+  timeoutSeconds: 10,
   secrets: [OPENAI_KEY],
   notApplicable: {},
   stage: (rig) =>
@@ -222,7 +222,7 @@ export const codex: Driver = {
 export const gemini: Driver = {
   name: "gemini",
   reports: { session: true, usage: true, process: true },
-  timeoutSeconds: 6,
+  timeoutSeconds: 12,
   secrets: [GEMINI_KEY],
   notApplicable: {},
   stage: (rig) =>
