@@ -8,7 +8,7 @@
 import { Agent, type Plan, Process } from "@braid/core"
 import { CommandExecutor } from "@effect/platform"
 import type * as Backend from "../Backend.js"
-import { Effect, Option } from "effect"
+import { Effect } from "effect"
 import { accessSync, constants } from "node:fs"
 import * as path from "node:path"
 
@@ -205,7 +205,3 @@ export const retryAfterMs = (value: string | undefined, now = Date.now()): numbe
   const date = Date.parse(value)
   return Number.isNaN(date) ? undefined : Math.max(0, date - now)
 }
-
-/** The first defined value. */
-export const firstDefined = <A>(...values: ReadonlyArray<A | undefined>): Option.Option<A> =>
-  Option.fromNullable(values.find((v) => v !== undefined))
