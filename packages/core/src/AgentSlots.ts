@@ -34,8 +34,6 @@ export interface AgentSlots {
   readonly withSlot: (priority: Priority) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   /** Slots in use right now. */
   readonly inUse: () => number
-  /** Tasks waiting for a slot right now. */
-  readonly waiting: () => number
 }
 
 interface Waiter {
@@ -103,7 +101,6 @@ export const make = (size: number): Effect.Effect<AgentSlots> =>
         Effect.uninterruptibleMask((restore) =>
           Effect.zipRight(acquire(priority, restore), restore(effect).pipe(Effect.ensuring(release)))
         ),
-      inUse: () => size - available,
-      waiting: () => waiters.length
+      inUse: () => size - available
     }
   })
