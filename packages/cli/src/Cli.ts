@@ -7,10 +7,9 @@ import { Prompt } from "@braid/agents"
 import { ExecutionPlan, GitWorkspace, Orchestrator, Plan, Progress, Review, RunReport, RunState, RunStore } from "@braid/core"
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
-import { Console, Effect, Option, ParseResult, Schema } from "effect"
+import { Console, Effect, Layer, Option, ParseResult, Schema } from "effect"
 import * as Help from "./Help.js"
 import * as Preflight from "./Preflight.js"
-import * as Render from "./Render.js"
 import * as Session from "./Session.js"
 import * as Wiring from "./Wiring.js"
 
@@ -68,6 +67,7 @@ const noLand = Options.boolean("no-land").pipe(
 const keepWorktrees = Options.boolean("keep-worktrees").pipe(
   Options.withDescription(Help.describe("keep-worktrees"))
 )
+const events = Options.boolean("events").pipe(Options.withDescription(Help.describe("events")))
 const quiet = Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription(Help.describe("quiet")))
 const planFromDisk = Options.boolean("plan-from-disk").pipe(
   Options.withDescription(Help.describe("plan-from-disk"))
@@ -328,6 +328,12 @@ const finish = (result: RunReport.RunReport, output: { readonly json: boolean; r
     })
   })
 
+/** How a run's progress is shown; `--events` and `--json` both want stdout, so they are refused together. */
+const displayOf = (args: { readonly quiet: boolean; readonly events: boolean; readonly json: boolean }) =>
+  args.events && args.json
+    ? Effect.fail(new OutputPathMissing({ option: "--events", problem: "--events and --json both write to stdout: choose one" }))
+    : Effect.succeed({ quiet: args.quiet, events: args.events } satisfies Session.Display)
+
 const runCommand = Command.make(
   "run",
   {
@@ -337,6 +343,7 @@ const runCommand = Command.make(
     conflictStrategy,
     onGateFailure,
     json,
+    events,
     report,
     agent,
     workspace,
@@ -371,7 +378,7 @@ const runCommand = Command.make(
           ...overrides
         })
       }
-      const display = { quiet: args.quiet }
+      const display = yield* displayOf(args)
       const result = args.workspace === "git"
         ? yield* Session.start({
           plan,
@@ -388,10 +395,7 @@ const runCommand = Command.make(
             base: undefined,
             target: undefined
           })),
-          Effect.provide(args.quiet ? Progress.layerSilent : Progress.layerCallback((event) => {
-            const text = Render.line(event)
-            if (text !== undefined) process.stderr.write(`${text}\n`)
-          }))
+          Effect.provide(Layer.succeed(Progress.Progress, Session.renderer(display)))
         )
       yield* finish(result, args)
     })
@@ -402,14 +406,14 @@ const defined = <T extends Record<string, unknown>>(record: T): { [K in keyof T]
 
 const resumeCommand = Command.make(
   "resume",
-  { runId: Args.optional(runIdArg), repo, planFromDisk, json, report, quiet },
+  { runId: Args.optional(runIdArg), repo, planFromDisk, json, events, report, quiet },
   (args) =>
     Effect.gen(function*() {
       const result = yield* Session.resume({
         repo: Option.getOrUndefined(args.repo),
         runId: Option.getOrUndefined(args.runId),
         planFromDisk: args.planFromDisk,
-        display: { quiet: args.quiet }
+        display: yield* displayOf(args)
       })
       yield* finish(result, args)
     })
@@ -439,7 +443,7 @@ export class FeedbackTwice extends Schema.TaggedError<FeedbackTwice>()("Feedback
 
 const retryCommand = Command.make(
   "retry",
-  { runId: Args.optional(runIdArg), task: retryTasks, feedback: retryFeedback, feedbackFile: retryFeedbackFile, repo, planFromDisk, json, report, quiet },
+  { runId: Args.optional(runIdArg), task: retryTasks, feedback: retryFeedback, feedbackFile: retryFeedbackFile, repo, planFromDisk, json, events, report, quiet },
   (args) =>
     Effect.gen(function*() {
       if (Option.isSome(args.feedback) && Option.isSome(args.feedbackFile)) return yield* new FeedbackTwice()
@@ -452,7 +456,7 @@ const retryCommand = Command.make(
         tasks: args.task,
         note: note?.trim() === "" ? undefined : note?.trim(),
         planFromDisk: args.planFromDisk,
-        display: { quiet: args.quiet }
+        display: yield* displayOf(args)
       })
       yield* finish(result, args)
     })
@@ -462,14 +466,14 @@ const retryCommand = Command.make(
 
 const landCommand = Command.make(
   "land",
-  { runId: Args.optional(runIdArg), repo, planFromDisk, json, report, quiet },
+  { runId: Args.optional(runIdArg), repo, planFromDisk, json, events, report, quiet },
   (args) =>
     Effect.gen(function*() {
       const result = yield* Session.land({
         repo: Option.getOrUndefined(args.repo),
         runId: Option.getOrUndefined(args.runId),
         planFromDisk: args.planFromDisk,
-        display: { quiet: args.quiet }
+        display: yield* displayOf(args)
       })
       yield* finish(result, args)
     })

@@ -37,6 +37,10 @@ export const options = {
       "What follows a task failing its gate three times: other tasks go on, its stream stops, or the whole run stops (overrides onGateFailure)."
   },
   json: { description: "Print the result as JSON on stdout (progress stays on stderr)." },
+  events: {
+    description:
+      "Print every run event as one JSON line on stdout as it happens (NDJSON: the RunEvent Schema of @braid/core, with its version in \"v\"); not with --json."
+  },
   report: { value: "file", description: "Also write the report as Markdown to this file (its folder must exist)." },
   agent: {
     value: "name",
@@ -118,6 +122,7 @@ export const commands: ReadonlyArray<CommandHelp> = [
       "keep-worktrees",
       "report",
       "json",
+      "events",
       "quiet",
       "max-parallel",
       "quality-threshold",
@@ -130,7 +135,7 @@ export const commands: ReadonlyArray<CommandHelp> = [
     name: "resume",
     summary: "Continue a run from its journal (after a crash, Ctrl-C, a usage limit or your fix).",
     args: [runIdArg("the latest run")],
-    options: ["repo", "plan-from-disk", "report", "json", "quiet"]
+    options: ["repo", "plan-from-disk", "report", "json", "events", "quiet"]
   },
   {
     name: "retry",
@@ -144,6 +149,7 @@ export const commands: ReadonlyArray<CommandHelp> = [
       "plan-from-disk",
       "report",
       "json",
+      "events",
       "quiet"
     ]
   },
@@ -151,7 +157,7 @@ export const commands: ReadonlyArray<CommandHelp> = [
     name: "land",
     summary: "Land a verified run later (made with --no-land, or refused because the target moved).",
     args: [runIdArg("the latest run")],
-    options: ["repo", "plan-from-disk", "report", "json", "quiet"]
+    options: ["repo", "plan-from-disk", "report", "json", "events", "quiet"]
   },
   { name: "runs", summary: "List the runs recorded in a repository.", args: [], options: ["repo", "json"] },
   {

@@ -48,16 +48,20 @@ export type StoredOptions = typeof StoredOptions.Type
 /** How progress is shown. */
 export interface Display {
   readonly quiet: boolean
+  /** Every event as one JSON line on stdout (`--events`). */
+  readonly events?: boolean | undefined
 }
 
-const renderer = (display: Display): Progress.Service =>
-  display.quiet ? { publish: () => Effect.void } : {
-    publish: (event) =>
-      Effect.sync(() => {
-        const text = Render.line(event)
-        if (text !== undefined) process.stderr.write(`${text}\n`)
-      })
-  }
+/** Shows a run's events: lines for people on stderr (unless quiet), NDJSON on stdout with `--events`. */
+export const renderer = (display: Display): Progress.Service => ({
+  publish: (event) =>
+    Effect.sync(() => {
+      if (display.events === true) process.stdout.write(`${Progress.eventLine(event)}\n`)
+      if (display.quiet) return
+      const text = Render.line(event)
+      if (text !== undefined) process.stderr.write(`${text}\n`)
+    })
+})
 
 /**
  * A fault-injection hook for crash tests: `BRAID_CRASH_AFTER_RECORDS=N` kills the process

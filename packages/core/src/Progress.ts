@@ -144,6 +144,14 @@ export interface Service {
   readonly publish: (event: RunEvent) => Effect.Effect<void>
 }
 
+/** The version of the event lines `eventLine` writes (and `braid … --events` prints); raised on any incompatible change. */
+export const EVENTS_VERSION = 1
+
+const encodeEvent = Schema.encodeSync(RunEvent)
+
+/** One event as a line of NDJSON: `{"v": EVENTS_VERSION, "_tag": …, "at": …, …}` (the `RunEvent` Schema's encoding). */
+export const eventLine = (event: RunEvent): string => JSON.stringify({ v: EVENTS_VERSION, ...encodeEvent(event) })
+
 /** Where a run's events go. */
 export class Progress extends Context.Tag("@braid/core/Progress")<Progress, Service>() {}
 
