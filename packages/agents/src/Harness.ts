@@ -11,6 +11,8 @@
  */
 import { Agent, ConflictResolver, type Plan, Review, type Workspace } from "@braid/core"
 import { Duration, Effect, Layer } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import type * as Backend from "./Backend.js"
 
 /** What one scripted attempt does. Every field is optional. */
@@ -264,4 +266,51 @@ export const backend: Backend.Backend = {
   preflight: () => Effect.succeed([]),
   make: (context) =>
     Effect.map(make(scriptFromPlan(context.plan)), (h) => ({ agent: h.agent, reviewer: h.reviewer, resolver: h.resolver }))
+}
+
+/** `Workspace.Files` over a real directory (a worktree), for driving a backend on its own. */
+export const directoryFiles = (dir: string): Workspace.Files => ({
+  dir,
+  read: (p) => Effect.sync(() => (fs.existsSync(path.join(dir, p)) ? fs.readFileSync(path.join(dir, p), "utf8") : undefined)),
+  write: (p, content) =>
+    Effect.sync(() => {
+      fs.mkdirSync(path.dirname(path.join(dir, p)), { recursive: true })
+      fs.writeFileSync(path.join(dir, p), content)
+    }),
+  remove: (p) => Effect.sync(() => fs.rmSync(path.join(dir, p), { force: true })),
+  list: () => Effect.sync(() => fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).sort())
+})
+
+/**
+ * The first attempt of the plan's first task as the gate asks for it (no earlier tasks, no
+ * review yet), on the files of `dir`; `notes` collects what the agent journals. For testing an
+ * agent backend on its own: `backend.make(...)`, then `agent.attempt(request)`.
+ */
+export const firstAttempt = (
+  plan: Plan.Plan,
+  dir: string,
+  overrides: Partial<Agent.AttemptRequest> = {}
+): { readonly request: Agent.AttemptRequest; readonly notes: Array<Agent.AttemptNote> } => {
+  const stream = plan.streams[0]!
+  const notes: Array<Agent.AttemptNote> = []
+  const request: Agent.AttemptRequest = {
+    runId: "r1",
+    projectName: plan.projectName,
+    featureName: plan.featureName,
+    plan,
+    task: stream.tasks[0]!,
+    stream,
+    role: Agent.roleOf(stream),
+    attempt: 1,
+    feedback: undefined,
+    earlier: [],
+    broughtIn: [],
+    denied: [],
+    checks: [],
+    session: undefined,
+    note: (note) => Effect.sync(() => void notes.push(note)),
+    files: directoryFiles(dir),
+    ...overrides
+  }
+  return { request, notes }
 }

@@ -12,21 +12,9 @@ import { Duration, Effect, Either, Exit, Fiber, Layer, Option, type Scope } from
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Drivers from "./contract/Drivers.js"
+import * as Harness from "../src/Harness.js"
 import * as tool from "../src/internal/tool.js"
 import * as Registry from "../src/Registry.js"
-
-/** A `Workspace.Files` over the worktree directory. */
-const filesOf = (dir: string): Workspace.Files => ({
-  dir,
-  read: (p) => Effect.sync(() => (fs.existsSync(path.join(dir, p)) ? fs.readFileSync(path.join(dir, p), "utf8") : undefined)),
-  write: (p, content) =>
-    Effect.sync(() => {
-      fs.mkdirSync(path.dirname(path.join(dir, p)), { recursive: true })
-      fs.writeFileSync(path.join(dir, p), content)
-    }),
-  remove: (p) => Effect.sync(() => fs.rmSync(path.join(dir, p), { force: true })),
-  list: () => Effect.sync(() => (fs.readdirSync(dir, { recursive: true, encoding: "utf8" })).sort())
-})
 
 /** The pids of live processes carrying `BRAID_AGENT=<marker>`. */
 const marked = (marker: string): Array<string> =>
@@ -81,27 +69,7 @@ const setUp = (driver: Drivers.Driver, scenario: Drivers.Scenario) =>
           rig.root
         ).pipe(Effect.orDie)
         const built = yield* backend.make({ plan, settings: plan.agents[driver.name]! })
-        const stream = plan.streams[0]!
-        const notes: Array<Agent.AttemptNote> = []
-        const request: Agent.AttemptRequest = {
-          runId,
-          projectName: plan.projectName,
-          featureName: plan.featureName,
-          plan,
-          task: stream.tasks[0]!,
-          stream,
-          role: Agent.roleOf(stream),
-          attempt: 1,
-          feedback: undefined,
-          earlier: [],
-          broughtIn: [],
-          denied: [],
-          checks: [],
-          session: undefined,
-          note: (note) => Effect.sync(() => void notes.push(note)),
-          files: filesOf(rig.worktree),
-          ...extra
-        }
+        const { notes, request } = Harness.firstAttempt(plan, rig.worktree, { runId, ...extra })
         return { agent: built.agent, request, notes, marker: tool.agentMarker(request) }
       }).pipe(Effect.provide(Layer.provideMerge(buildLayer, NodeContext.layer)))
 

@@ -3,7 +3,7 @@
  * OpenAI Responses server on 127.0.0.1 through braid's model provider, with a throwaway HOME
  * and a planted fake key. Attempts alone, and a whole run over a real git repository.
  */
-import { Agent, GitWorkspace, Orchestrator, Plan, Process, Progress, type RunReport, type Workspace } from "@braid/core"
+import { Agent, GitWorkspace, Orchestrator, Plan, Process, Progress, type RunReport } from "@braid/core"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Layer } from "effect"
@@ -12,6 +12,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Codex from "../src/Codex.js"
+import * as Harness from "../src/Harness.js"
 import * as OpenAiServer from "../src/OpenAiServer.js"
 import * as Registry from "../src/Registry.js"
 import * as ScriptedServer from "../src/ScriptedServer.js"
@@ -162,34 +163,7 @@ const taskOf = (report: RunReport.RunReport, id: string) => report.streamResults
 const attemptIn = (worktree: string, plan: Plan.Plan, overrides: Partial<Agent.AttemptRequest> = {}) =>
   Effect.gen(function*() {
     const agent = yield* Codex.make({ plan, settings: plan.agents.codex! })
-    const stream = plan.streams[0]!
-    const notes: Array<Agent.AttemptNote> = []
-    const files: Workspace.Files = {
-      dir: worktree,
-      read: () => Effect.succeed(undefined),
-      write: () => Effect.void,
-      remove: () => Effect.void,
-      list: () => Effect.succeed([])
-    }
-    const request: Agent.AttemptRequest = {
-      runId: "r1",
-      projectName: plan.projectName,
-      featureName: plan.featureName,
-      plan,
-      task: stream.tasks[0]!,
-      stream,
-      role: Agent.roleOf(stream),
-      attempt: 1,
-      feedback: undefined,
-      earlier: [],
-      broughtIn: [],
-      denied: [],
-      checks: [],
-      session: undefined,
-      note: (note) => Effect.sync(() => void notes.push(note)),
-      files,
-      ...overrides
-    }
+    const { notes, request } = Harness.firstAttempt(plan, worktree, overrides)
     const outcome = yield* Effect.either(agent.attempt(request))
     return { outcome, notes, request }
   }).pipe(Effect.provide(NodeContext.layer))

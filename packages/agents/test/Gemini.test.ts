@@ -14,6 +14,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Gemini from "../src/Gemini.js"
+import * as Harness from "../src/Harness.js"
 import * as GeminiServer from "../src/GeminiServer.js"
 import * as Registry from "../src/Registry.js"
 import * as ScriptedServer from "../src/ScriptedServer.js"
@@ -42,34 +43,9 @@ const layout = Effect.map(tempDir, (root) => {
   return { root, home, worktree, configHome: path.join(root, "repo", ".braid", "runs", "run-1", "gemini", "api") }
 })
 
-const files = (dir: string) => ({
-  dir,
-  read: (p: string) => Effect.sync(() => (fs.existsSync(path.join(dir, p)) ? fs.readFileSync(path.join(dir, p), "utf8") : undefined)),
-  write: (p: string, content: string) => Effect.sync(() => fs.writeFileSync(path.join(dir, p), content)),
-  remove: (p: string) => Effect.sync(() => fs.rmSync(path.join(dir, p), { force: true })),
-  list: () => Effect.sync(() => fs.readdirSync(dir).sort())
-})
-
 /** The engine's request for the first attempt of t1, with the notes it journals collected. */
-const requestOf = (p: Plan.Plan, worktree: string, notes: Array<Agent.AttemptNote>, extra: Partial<Agent.AttemptRequest> = {}): Agent.AttemptRequest => ({
-  runId: "run-1",
-  projectName: p.projectName,
-  featureName: p.featureName,
-  plan: p,
-  task: p.file.tasks[0]!,
-  stream: p.streams[0]!,
-  role: "api-developer",
-  attempt: 1,
-  feedback: undefined,
-  earlier: [],
-  broughtIn: [],
-  denied: [],
-  checks: [],
-  session: undefined,
-  note: (note) => Effect.sync(() => void notes.push(note)),
-  files: files(worktree),
-  ...extra
-})
+const requestOf = (p: Plan.Plan, worktree: string, notes: Array<Agent.AttemptNote>, extra: Partial<Agent.AttemptRequest> = {}): Agent.AttemptRequest =>
+  Harness.firstAttempt(p, worktree, { runId: "run-1", note: (note) => Effect.sync(() => void notes.push(note)), ...extra }).request
 
 /** One attempt of the gemini agent pointed at `server`, with a throwaway HOME and the fake key. */
 const attempt = (
