@@ -16,7 +16,7 @@
  * @since 0.1.0
  */
 import type * as ScriptedServer from "./ScriptedServer.js"
-import { sse } from "./ScriptedServer.js"
+import { json, sse } from "./ScriptedServer.js"
 
 /** The model named in replies when the request names none. */
 export const DEFAULT_MODEL = "claude-sonnet-4-5-20250929"
@@ -70,11 +70,6 @@ export const conversation = (body: unknown): ScriptedServer.Conversation => {
   }
 }
 
-const json = (status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): ScriptedServer.Reply => ({
-  status,
-  headers: { "content-type": "application/json", ...headers },
-  chunks: [JSON.stringify(body)]
-})
 
 /** The error type the API uses for a status. */
 const errorTypeOf = (status: number): string =>

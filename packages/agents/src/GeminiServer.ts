@@ -19,7 +19,7 @@
  * @since 0.1.0
  */
 import type * as ScriptedServer from "./ScriptedServer.js"
-import { sse } from "./ScriptedServer.js"
+import { json, sse } from "./ScriptedServer.js"
 
 /** The model named in replies when the request names none. */
 export const DEFAULT_MODEL = "gemini-2.5-pro"
@@ -88,11 +88,6 @@ export const conversation = (body: unknown, url: URL): ScriptedServer.Conversati
   }
 }
 
-const json = (status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): ScriptedServer.Reply => ({
-  status,
-  headers: { "content-type": "application/json", ...headers },
-  chunks: [JSON.stringify(body)]
-})
 
 /** The canonical status name Google's APIs give an HTTP status. */
 export const statusNameOf = (status: number): string =>

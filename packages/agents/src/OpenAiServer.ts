@@ -29,7 +29,7 @@
  * @since 0.1.0
  */
 import type * as ScriptedServer from "./ScriptedServer.js"
-import { sse } from "./ScriptedServer.js"
+import { json, sse } from "./ScriptedServer.js"
 
 /** The model named in replies when the request names none. */
 export const DEFAULT_MODEL = "gpt-5-codex"
@@ -94,11 +94,6 @@ export const conversation = (body: unknown): ScriptedServer.Conversation => {
   }
 }
 
-const json = (status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): ScriptedServer.Reply => ({
-  status,
-  headers: { "content-type": "application/json", ...headers },
-  chunks: [JSON.stringify(body)]
-})
 
 /** The error type and code the API uses for a status. */
 const errorKindOf = (status: number): { readonly type: string; readonly code: string | null } =>

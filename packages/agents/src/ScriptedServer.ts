@@ -201,6 +201,13 @@ export const start = (provider: Provider, respond: Responder, options: { readonl
 export const sequence = (...turns: ReadonlyArray<Turn>): Responder => (_conversation, index) =>
   turns[Math.min(index, turns.length - 1)]!
 
+/** A whole JSON reply (an error body, a model list, a token count). */
+export const json = (status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): Reply => ({
+  status,
+  headers: { "content-type": "application/json", ...headers },
+  chunks: [JSON.stringify(body)]
+})
+
 /** Server-sent events: `event:` (when named) and `data:` lines, a blank line after each. */
 export const sse = (events: ReadonlyArray<{ readonly event?: string; readonly data: unknown }>): Array<string> =>
   events.map((e) => `${e.event !== undefined ? `event: ${e.event}\n` : ""}data: ${typeof e.data === "string" ? e.data : JSON.stringify(e.data)}\n\n`)
