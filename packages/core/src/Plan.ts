@@ -78,6 +78,32 @@ export class ModelPrice extends Schema.Class<ModelPrice>("ModelPrice")({
   cacheWrite: Schema.optional(Schema.Number.pipe(Schema.nonNegative()))
 }) {}
 
+/** Who resolves conflicts under the `agent` strategy (`resolver: { agent: claude-code }`). */
+export class ResolverSettings extends Schema.Class<ResolverSettings>("ResolverSettings")({
+  /** The agent backend that resolves, in the architect role (its settings are `agents.<backend>`). */
+  agent: Schema.optional(Schema.String)
+}) {}
+
+/** What the run does when its budget is reached: let running attempts finish, or stop them. */
+export const BudgetExceeded = Schema.Literal("finish", "stop")
+export type BudgetExceeded = typeof BudgetExceeded.Type
+
+const Amount = Schema.Number.pipe(Schema.positive())
+
+/** A task's budget: what its attempts may spend, in USD or tokens (or both). */
+export class TaskBudget extends Schema.Class<TaskBudget>("TaskBudget")({
+  usd: Schema.optional(Amount),
+  tokens: Schema.optional(Amount)
+}) {}
+
+/** The run's budget: what all its agents may spend, and what happens when it is reached. */
+export class Budget extends Schema.Class<Budget>("Budget")({
+  usd: Schema.optional(Amount),
+  tokens: Schema.optional(Amount),
+  /** `finish` (default): no new attempt starts, running ones finish; `stop`: running ones are stopped too. */
+  onExceeded: Schema.optional(BudgetExceeded)
+}) {}
+
 const AgentSettingsMap = Schema.Record({ key: Schema.String, value: AgentSettings })
 const ProviderLimits = Schema.Record({ key: Schema.String, value: ProviderLimit })
 const Prices = Schema.Record({ key: Schema.String, value: ModelPrice })
@@ -95,7 +121,9 @@ export class Task extends Schema.Class<Task>("Task")({
   dependsOn: Schema.optional(Schema.Array(Schema.String)),
   run: Schema.optional(CommandSpec.RunSpec),
   checks: Schema.optional(Schema.Array(CommandSpec.CommandSpec)),
-  mock: Schema.optional(MockScript)
+  mock: Schema.optional(MockScript),
+  /** What this task's attempts may spend; over it, the task fails. */
+  budget: Schema.optional(TaskBudget)
 }) {}
 
 /** A work stream: tasks run one after another in its own workspace. */
@@ -130,6 +158,10 @@ export class PlanFile extends Schema.Class<PlanFile>("PlanFile")({
   conflictStrategy: Schema.optional(ConflictStrategy),
   /** For the `agent` conflict strategy without an agent backend: a command run in the integration workspace. */
   resolve: Schema.optional(CommandSpec.RunSpec),
+  /** Who resolves conflicts under the `agent` strategy: an agent backend in the architect role. */
+  resolver: Schema.optional(ResolverSettings),
+  /** What the run's agents may spend in all; when reached no new attempt starts and the run pauses, resumable. */
+  budget: Schema.optional(Budget),
   onGateFailure: Schema.optional(GateFailurePolicy)
 }) {}
 
@@ -149,6 +181,7 @@ export interface PlannedStream {
 /** `braid.config.yaml` beside a plan: defaults for every plan in that folder. */
 export class ConfigFile extends Schema.Class<ConfigFile>("ConfigFile")({
   agent: Schema.optional(Schema.String),
+  resolver: Schema.optional(ResolverSettings),
   agents: Schema.optional(AgentSettingsMap),
   limits: Schema.optional(ProviderLimits),
   prices: Schema.optional(Prices)
@@ -175,6 +208,10 @@ export interface Plan {
   readonly verify: ReadonlyArray<CommandSpec.Command>
   readonly conflictStrategy: ConflictStrategy
   readonly resolve: CommandSpec.Command | undefined
+  /** The backend `resolver.agent` names: the plan's, else `braid.config.yaml`'s. */
+  readonly resolverAgent: string | undefined
+  /** The run's budget, if it has one. */
+  readonly budget: Budget | undefined
   readonly onGateFailure: GateFailurePolicy
   /** The directory the plan file is in; `run.script` paths are relative to it. */
   readonly baseDir: string
@@ -264,6 +301,15 @@ export const validate = (
     if (githubRepo !== undefined && !GITHUB_REPO.test(githubRepo)) {
       problem("githubRepo", `must look like "owner/name", got "${githubRepo}"`)
     }
+
+    if (file.budget !== undefined && file.budget.usd === undefined && file.budget.tokens === undefined) {
+      problem("budget", "give usd or tokens (or both): budget: { usd: 5 } or budget: { tokens: 200000 }")
+    }
+    file.tasks.forEach((task, i) => {
+      if (task.budget !== undefined && task.budget.usd === undefined && task.budget.tokens === undefined) {
+        problem(`tasks[${i}].budget`, "give usd or tokens (or both): budget: { usd: 1 } or budget: { tokens: 50000 }")
+      }
+    })
 
     // streams
     const streamIndex = new Map<string, number>()
@@ -429,6 +475,8 @@ export const validate = (
       verify,
       conflictStrategy: file.conflictStrategy ?? "agent",
       resolve,
+      resolverAgent: file.resolver?.agent ?? config.resolver?.agent,
+      budget: file.budget,
       onGateFailure: file.onGateFailure ?? "continue",
       baseDir,
       configAgent: config.agent,
@@ -540,7 +588,8 @@ const planShape: Fields.Shape = {
         nested: {
           mock: { kind: "object", shape: { fields: Object.keys(MockScript.fields) } },
           run: { kind: "object", shape: { fields: [...commandFields, "script"] } },
-          checks: { kind: "list", shape: { fields: commandFields } }
+          checks: { kind: "list", shape: { fields: commandFields } },
+          budget: { kind: "object", shape: { fields: Object.keys(TaskBudget.fields) } }
         }
       }
     },
@@ -548,6 +597,8 @@ const planShape: Fields.Shape = {
     checks: { kind: "list", shape: { fields: commandFields } },
     verify: { kind: "list", shape: { fields: commandFields } },
     resolve: { kind: "object", shape: { fields: [...commandFields, "script"] } },
+    resolver: { kind: "object", shape: { fields: Object.keys(ResolverSettings.fields) } },
+    budget: { kind: "object", shape: { fields: Object.keys(Budget.fields) } },
     agents: { kind: "record", shape: { fields: Object.keys(AgentSettings.fields) } },
     limits: { kind: "record", shape: { fields: Object.keys(ProviderLimit.fields) } },
     prices: { kind: "record", shape: { fields: Object.keys(ModelPrice.fields) } }
@@ -567,6 +618,9 @@ const expectations: Readonly<Record<string, string>> = {
   timeoutSeconds: "a positive number of seconds",
   conflictStrategy: "one of agent, priority, manual",
   onGateFailure: "one of continue, halt-stream, fail-run",
+  usd: "a positive number of US dollars",
+  tokens: "a positive number of tokens",
+  onExceeded: "one of finish, stop",
   id: "a non-empty text",
   name: "a non-empty text",
   title: "a text",
@@ -734,11 +788,21 @@ export interface Overrides {
   readonly maxParallel?: number | undefined
   readonly conflictStrategy?: ConflictStrategy | undefined
   readonly onGateFailure?: GateFailurePolicy | undefined
+  /** Replaces the plan's run budget amounts (`--budget`); `onExceeded` stays the plan's. */
+  readonly budget?: { readonly usd?: number | undefined; readonly tokens?: number | undefined } | undefined
 }
 
 /** The plan with overrides applied. */
 export const override = (plan: Plan, overrides: Overrides, source = "options"): Effect.Effect<Plan, InvalidPlan> => {
-  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined))
+  const { budget, ...rest } = overrides
+  const defined: Record<string, unknown> = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined))
+  if (budget !== undefined) {
+    defined.budget = new Budget({
+      ...(budget.usd !== undefined ? { usd: budget.usd } : {}),
+      ...(budget.tokens !== undefined ? { tokens: budget.tokens } : {}),
+      ...(plan.file.budget?.onExceeded !== undefined ? { onExceeded: plan.file.budget.onExceeded } : {})
+    })
+  }
   return Object.keys(defined).length === 0
     ? Effect.succeed(plan)
     : Effect.map(
