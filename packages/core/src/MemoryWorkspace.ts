@@ -107,7 +107,10 @@ export const make = (options: Options = {}) =>
     // Like git's merge base: the stream's history is linear and the integration only ever
     // merges streams, so what the integration already has of a stream is its last merged commit.
     // Streams with a merge `absorb` left open, and its conflicted paths.
-    const absorbing = new Map<string, ReadonlyArray<string>>()
+    const absorbing = new Map<string, { readonly paths: ReadonlyArray<string>; readonly commit: string }>()
+    // Commits each stream has brought in (git knows this from ancestry).
+    const absorbedBy = new Map<string, Set<string>>()
+    const noteAbsorbed = (stream: string, commit: string) => (absorbedBy.get(stream) ?? absorbedBy.set(stream, new Set()).get(stream)!).add(commit)
 
     const mergeBase = (stream: string) => state.commits.get(state.merged.get(stream) ?? baseCommit)!
 
@@ -169,6 +172,7 @@ export const make = (options: Options = {}) =>
           if (theirs === undefined) {
             return yield* new Workspace.WorkspaceFailed({ operation: "absorb", message: `no commit ${commit}` })
           }
+          if (absorbedBy.get(stream)?.has(commit) === true) return { _tag: "Absorbed", commit: null } as const
           // Their change is taken where the stream still has the base's content.
           const clashes: Array<string> = []
           const merged = FileTree.merge(state.base, s.files, theirs, (p, _b, mine, other) => {
@@ -181,9 +185,10 @@ export const make = (options: Options = {}) =>
             // Left open: the conflicted files carry markers until `concludeAbsorb` (or `discard`).
             s.files = merged
             for (const p of clashes) s.touched.add(p)
-            absorbing.set(stream, clashes.sort())
+            absorbing.set(stream, { paths: clashes.sort(), commit })
             return { _tag: "Conflicted", paths: [...clashes] } as const
           }
+          noteAbsorbed(stream, commit)
           if (diffPaths(s.files, merged).length === 0) return { _tag: "Absorbed", commit: null } as const
           // Uncommitted work goes into this commit with the absorbed changes.
           s.files = merged
@@ -196,9 +201,10 @@ export const make = (options: Options = {}) =>
           const s = yield* side(stream)
           const open = absorbing.get(stream)
           if (open === undefined) return yield* new Workspace.WorkspaceFailed({ operation: "concludeAbsorb", message: `no open merge in stream "${stream}"` })
-          const remaining = open.filter((p) => Workspace.hasConflictMarkers(s.files.get(p) ?? ""))
+          const remaining = open.paths.filter((p) => Workspace.hasConflictMarkers(s.files.get(p) ?? ""))
           if (remaining.length > 0) return yield* new Workspace.ConflictMarkersRemain({ stream, paths: remaining })
           absorbing.delete(stream)
+          noteAbsorbed(stream, open.commit)
           s.head = record(s.files)
           s.touched.clear()
           return s.head
