@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import { Prompt } from "@braid/agents"
-import { ExecutionPlan, GitWorkspace, Orchestrator, Plan, Progress, Review, RunReport, RunState, RunStore } from "@braid/core"
+import { Budget, ExecutionPlan, GitWorkspace, Orchestrator, Plan, Progress, Review, RunReport, RunState, RunStore } from "@braid/core"
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Console, Effect, Layer, Option, ParseResult, Schema } from "effect"
@@ -33,6 +33,17 @@ const conflictStrategy = Options.choice("conflict-strategy", Plan.ConflictStrate
 const onGateFailure = Options.choice("on-gate-failure", Plan.GateFailurePolicy.literals).pipe(
   Options.optional,
   Options.withDescription(Help.describe("on-gate-failure"))
+)
+const budget = Options.text("budget").pipe(
+  Options.optional,
+  Options.withDescription(Help.describe("budget")),
+  Options.mapEffect((text) => {
+    if (Option.isNone(text)) return Effect.succeed(Option.none<{ readonly usd?: number; readonly tokens?: number }>())
+    const amount = Budget.parseAmount(text.value)
+    return typeof amount === "string"
+      ? Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--budget: ${amount}`)))
+      : Effect.succeed(Option.some<{ readonly usd?: number; readonly tokens?: number }>(amount))
+  })
 )
 const json = Options.boolean("json").pipe(Options.withDescription(Help.describe("json")))
 const report = Options.file("report").pipe(
@@ -352,6 +363,7 @@ const runCommand = Command.make(
     target,
     noLand,
     keepWorktrees,
+    budget,
     quiet
   },
   (args) =>
@@ -360,7 +372,8 @@ const runCommand = Command.make(
         maxParallel: Option.getOrUndefined(args.maxParallel),
         qualityThreshold: Option.getOrUndefined(args.qualityThreshold),
         conflictStrategy: Option.getOrUndefined(args.conflictStrategy),
-        onGateFailure: Option.getOrUndefined(args.onGateFailure)
+        onGateFailure: Option.getOrUndefined(args.onGateFailure),
+        budget: Option.getOrUndefined(args.budget)
       }
       const plan = yield* loadPlan(args.plan, overrides)
       // Output paths are checked before anything starts, not after the run.
@@ -406,12 +419,13 @@ const defined = <T extends Record<string, unknown>>(record: T): { [K in keyof T]
 
 const resumeCommand = Command.make(
   "resume",
-  { runId: Args.optional(runIdArg), repo, planFromDisk, json, events, report, quiet },
+  { runId: Args.optional(runIdArg), repo, budget, planFromDisk, json, events, report, quiet },
   (args) =>
     Effect.gen(function*() {
       const result = yield* Session.resume({
         repo: Option.getOrUndefined(args.repo),
         runId: Option.getOrUndefined(args.runId),
+        budget: Option.getOrUndefined(args.budget),
         planFromDisk: args.planFromDisk,
         display: yield* displayOf(args)
       })

@@ -788,7 +788,7 @@ export interface Overrides {
   readonly maxParallel?: number | undefined
   readonly conflictStrategy?: ConflictStrategy | undefined
   readonly onGateFailure?: GateFailurePolicy | undefined
-  /** Replaces the plan's run budget amounts (`--budget`); `onExceeded` stays the plan's. */
+  /** Replaces the amounts it gives of the plan's run budget (`--budget`); the others and `onExceeded` stay the plan's. */
   readonly budget?: { readonly usd?: number | undefined; readonly tokens?: number | undefined } | undefined
 }
 
@@ -797,9 +797,11 @@ export const override = (plan: Plan, overrides: Overrides, source = "options"): 
   const { budget, ...rest } = overrides
   const defined: Record<string, unknown> = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined))
   if (budget !== undefined) {
+    const usd = budget.usd ?? plan.file.budget?.usd
+    const tokens = budget.tokens ?? plan.file.budget?.tokens
     defined.budget = new Budget({
-      ...(budget.usd !== undefined ? { usd: budget.usd } : {}),
-      ...(budget.tokens !== undefined ? { tokens: budget.tokens } : {}),
+      ...(usd !== undefined ? { usd } : {}),
+      ...(tokens !== undefined ? { tokens } : {}),
       ...(plan.file.budget?.onExceeded !== undefined ? { onExceeded: plan.file.budget.onExceeded } : {})
     })
   }
