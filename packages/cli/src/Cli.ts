@@ -522,7 +522,10 @@ export const continuation = (
 ): string | undefined => {
   const at = `${runId} --repo ${top}`
   if (running) return undefined
-  if (state.finished === undefined) return `braid resume ${at}`
+  if (state.finished === undefined) {
+    // Paused by its budget: it needs a raised one to go on.
+    return state.interrupted?.includes("budget is reached") === true ? `braid resume ${at} --budget <more, e.g. 10usd>` : `braid resume ${at}`
+  }
   const tasks = [...state.tasks.values()].map((t) => t.settled).filter((t) => t !== undefined)
   const where = integrationDir !== undefined ? ` in ${integrationDir}` : ""
   if (state.stopped !== undefined && state.stopped.conflict.outcome === "blocked") {

@@ -107,6 +107,8 @@ describe("budgets", () => {
       assert.strictEqual(journal.filter((e) => e.value._tag === "Settled").length, 3)
       assert.isFalse(journal.some((e) => e.key === "run/finished"))
 
+      const status = await run(["status", "--repo", f.repo])
+      assert.match(status.stdout, /continue with: braid resume \S+ --repo \S+ --budget/)
       // Resuming without more budget pauses again at once, starting nothing.
       const again = await run(["resume", "--repo", f.repo])
       assert.strictEqual(again.code, 75, again.stderr)
