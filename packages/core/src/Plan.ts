@@ -571,7 +571,12 @@ export const decode = (
       Effect.fail(
         new InvalidPlan({
           source,
-          problems: [...misspelled, ...typeProblems.map(({ message, path }) => ({ path, message })), ...more]
+          problems: [
+            ...misspelled,
+            ...typeProblems.map(({ message, path }) => ({ path, message })),
+            // A field whose parts were left out (wrong types) is not reported again as incomplete.
+            ...more.filter((m) => !typeProblems.some((t) => m.path !== "" && (t.path.startsWith(`${m.path}.`) || t.path.startsWith(`${m.path}[`))))
+          ]
         })
       ))
   })
@@ -642,7 +647,12 @@ const decodeFile = (
 ): Either.Either<PlanFile, Array<PlanProblem & { readonly rawPath: ReadonlyArray<PropertyKey> }>> =>
   Either.mapLeft(Schema.decodeUnknownEither(PlanFile, { errors: "all", onExcessProperty: "ignore" })(input), (error) => {
     const seen = new Set<string>()
-    return ParseResult.ArrayFormatter.formatErrorSync(error).flatMap((issue) => {
+    const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+    // An optional object with a wrong field also fails as "expected undefined" at the object's
+    // own path: the deeper issue is the one that says what is wrong.
+    const deeper = (path: ReadonlyArray<PropertyKey>) =>
+      issues.some((other) => other.path.length > path.length && path.every((k, i) => other.path[i] === k))
+    return issues.filter((issue) => !deeper(issue.path)).flatMap((issue) => {
       const path = formatPath(issue.path)
       if (seen.has(path)) return []
       seen.add(path)
