@@ -269,6 +269,16 @@ export const run = (input: DispatchInput) =>
               key
             }
           })
+          // Nothing the resolver wrote outside the stream's worktree may go unnoticed.
+          const strays = yield* workspace.strays(stream.name).pipe(Effect.orElseSucceed(() => [] as Workspace.Strays))
+          if (strays.length > 0) {
+            return yield* new ConflictResolver.ResolutionFailed({
+              paths: [...paths],
+              message: `the resolver changed files outside stream "${stream.name}"'s worktree: ${strays.map((f) => `${f.where}: ${f.paths.join(", ")}`).join("; ")}`,
+              said: resolved.summary,
+              ...(resolved.agent !== null ? { agent: resolved.agent } : {})
+            })
+          }
           const head = yield* workspace.concludeAbsorb(stream.name, reason).pipe(
             Effect.mapError((e) =>
               new ConflictResolver.ResolutionFailed({ paths: [...paths], message: e.message, said: resolved.summary, ...(resolved.agent !== null ? { agent: resolved.agent } : {}) })
