@@ -19,6 +19,7 @@ import * as CommandAgent from "./CommandAgent.js"
 import * as CommandReviewer from "./CommandReviewer.js"
 import * as Gemini from "./Gemini.js"
 import * as Harness from "./Harness.js"
+import * as Llm from "./Llm.js"
 import * as Prompt from "./Prompt.js"
 import * as ScriptAgent from "./ScriptAgent.js"
 import * as ScriptResolver from "./ScriptResolver.js"
@@ -31,7 +32,8 @@ export const all: ReadonlyArray<Backend.Backend> = [
   CommandAgent.backend,
   ClaudeCode.backend,
   Codex.backend,
-  Gemini.backend
+  Gemini.backend,
+  Llm.backend
 ]
 
 /** The names of the backends, as streams and plans select them. */
