@@ -143,6 +143,16 @@ type OutputItem = Record<string, unknown> & { readonly type: string; readonly id
 
 /** The output items of a turn as the API returns them (text first, then tool calls). */
 const itemsOfTurn = (turn: ScriptedServer.Turn, conversation: ScriptedServer.Conversation, index: number): Array<OutputItem> => [
+  // A structured answer is the reply's JSON text (the request asked for a `json_schema` format).
+  ...(turn.object !== undefined
+    ? [{
+      type: "message",
+      id: `msg_scripted_${index}_object`,
+      status: "completed",
+      role: "assistant",
+      content: [{ type: "output_text", text: JSON.stringify(turn.object), annotations: [] }]
+    }]
+    : []),
   ...(turn.text !== undefined
     ? [{
       type: "message",

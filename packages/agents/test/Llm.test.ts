@@ -39,7 +39,7 @@ const planOf = (settings: Record<string, unknown>) =>
     agents: { llm: settings }
   }, "plan", os.tmpdir())
 
-const check = (argv: ReadonlyArray<string>, name = "test") =>
+const check = (argv: readonly [string, ...Array<string>], name = "test") =>
   CommandSpec.toCommand({ name, command: [...argv] }) as CommandSpec.Command
 
 describe("llm backend", () => {
