@@ -48,6 +48,10 @@ const agent = Options.text("agent").pipe(
       : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`unknown agent "${name.value}" (known: ${Wiring.backends.join(", ")})`)))
   )
 )
+const reviewer = Options.choice("reviewer", Plan.ReviewerKind.literals).pipe(
+  Options.optional,
+  Options.withDescription(Help.describe("reviewer"))
+)
 const workspace = Options.choice("workspace", ["git", "memory"]).pipe(
   Options.withDefault("git" as const),
   Options.withDescription(Help.describe("workspace"))
@@ -97,7 +101,7 @@ const printFindings = (planPath: string, result: Preflight.Result) =>
 
 const planCommand = Command.make(
   "plan",
-  { plan: planFile, maxParallel, qualityThreshold, json, agent, workspace, repo, base, target, noLand, report },
+  { plan: planFile, maxParallel, qualityThreshold, json, agent, reviewer, workspace, repo, base, target, noLand, report },
   (args) =>
     Effect.gen(function*() {
       const plan = yield* loadPlan(args.plan, {
@@ -108,6 +112,7 @@ const planCommand = Command.make(
       const agentName = Option.getOrUndefined(args.agent)
       const result = yield* Preflight.check(plan, {
         agent: agentName,
+        reviewer: Option.getOrUndefined(args.reviewer),
         workspace: args.workspace,
         repo: Option.getOrUndefined(args.repo),
         base: Option.getOrUndefined(args.base),
@@ -346,6 +351,7 @@ const runCommand = Command.make(
     events,
     report,
     agent,
+    reviewer,
     workspace,
     repo,
     base,
@@ -372,6 +378,7 @@ const runCommand = Command.make(
         keepWorktrees: args.keepWorktrees,
         ...defined({
           agent: Option.getOrUndefined(args.agent),
+          reviewer: Option.getOrUndefined(args.reviewer),
           repo: Option.getOrUndefined(args.repo),
           base: Option.getOrUndefined(args.base),
           target: Option.getOrUndefined(args.target),
@@ -391,6 +398,7 @@ const runCommand = Command.make(
           Effect.provide(Wiring.layer(plan, {
             workspace: "memory",
             agent: options.agent,
+            reviewer: options.reviewer,
             repo: undefined,
             base: undefined,
             target: undefined
