@@ -167,7 +167,8 @@ export const make = (context: Backend.BuildContext) =>
                 ...(failure.resetsAt !== undefined ? { resetsAt: failure.resetsAt } : {})
               })
             case "Refused":
-              return failed(`the ${provider} API refused the request: ${failure.message}`, "unavailable")
+              // A refused key cannot work on a retry; any other refusal is this attempt's failure.
+              return failed(`the ${provider} API refused the request: ${failure.message}`, failure.auth ? "unavailable" : "failed")
           }
         })
       )

@@ -77,7 +77,7 @@ export const languageModel = (options: ModelOptions): Layer.Layer<LanguageModel.
 export type Failure =
   | { readonly _tag: "Busy"; readonly message: string; readonly retryAfterMs: number | undefined }
   | { readonly _tag: "UsageLimit"; readonly message: string; readonly resetsAt: string | undefined }
-  | { readonly _tag: "Refused"; readonly message: string }
+  | { readonly _tag: "Refused"; readonly message: string; readonly auth: boolean }
   | { readonly _tag: "Malformed"; readonly message: string }
 
 const USAGE_TEXT = /insufficient_quota|usage_limit|usage limit|quota|credit balance|billing|spend limit/i
@@ -118,15 +118,15 @@ export const failureOf = (error: AiError.AiError): Failure => {
       if (status === 408 || status === 409 || status === 429 || status >= 500) {
         return { _tag: "Busy", message, retryAfterMs: retryAfterOf(error.response.headers) }
       }
-      return { _tag: "Refused", message }
+      return { _tag: "Refused", message, auth: status === 401 || status === 403 }
     }
     case "HttpRequestError":
       return error.reason === "Transport"
         ? { _tag: "Busy", message: `cannot reach the API (${error.description ?? error.reason})`, retryAfterMs: undefined }
-        : { _tag: "Refused", message: `the request could not be made (${error.reason}: ${error.description ?? ""})` }
+        : { _tag: "Refused", message: `the request could not be made (${error.reason}: ${error.description ?? ""})`, auth: false }
     case "MalformedOutput":
       return { _tag: "Malformed", message: `the model's reply did not decode: ${error.description ?? error.message}` }
     default:
-      return { _tag: "Refused", message: error.message }
+      return { _tag: "Refused", message: error.message, auth: false }
   }
 }
