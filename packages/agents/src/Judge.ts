@@ -16,7 +16,7 @@
  *
  * @since 0.1.0
  */
-import { LanguageModel } from "@effect/ai"
+import * as LanguageModel from "@effect/ai/LanguageModel"
 import { Plan, Process, Review } from "@braid/core"
 import type { CommandExecutor } from "@effect/platform"
 import { Effect, Option, Schema } from "effect"

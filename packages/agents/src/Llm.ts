@@ -21,7 +21,7 @@
  *
  * @since 0.1.0
  */
-import { Chat } from "@effect/ai"
+import * as Chat from "@effect/ai/Chat"
 import { Agent } from "@braid/core"
 import type { CommandExecutor } from "@effect/platform"
 import { Duration, Effect, Either, Option } from "effect"

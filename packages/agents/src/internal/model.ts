@@ -10,10 +10,13 @@
  *
  * @internal
  */
-import type { LanguageModel } from "@effect/ai"
+import type * as LanguageModel from "@effect/ai/LanguageModel"
 import type * as AiError from "@effect/ai/AiError"
-import { AnthropicClient, AnthropicLanguageModel } from "@effect/ai-anthropic"
-import { OpenAiClient, OpenAiLanguageModel } from "@effect/ai-openai"
+// The modules themselves, not the packages' indexes: those load the tokenizers too, which braid never uses.
+import * as AnthropicClient from "@effect/ai-anthropic/AnthropicClient"
+import * as AnthropicLanguageModel from "@effect/ai-anthropic/AnthropicLanguageModel"
+import * as OpenAiClient from "@effect/ai-openai/OpenAiClient"
+import * as OpenAiLanguageModel from "@effect/ai-openai/OpenAiLanguageModel"
 import { FetchHttpClient } from "@effect/platform"
 import { Config, Effect, Layer, Option, Redacted } from "effect"
 

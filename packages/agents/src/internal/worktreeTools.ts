@@ -9,7 +9,8 @@
  *
  * @internal
  */
-import { Tool, Toolkit } from "@effect/ai"
+import * as Tool from "@effect/ai/Tool"
+import * as Toolkit from "@effect/ai/Toolkit"
 import { type CommandSpec, Process } from "@braid/core"
 import type { CommandExecutor } from "@effect/platform"
 import { type Context as EffectContext, Effect, Schema } from "effect"
