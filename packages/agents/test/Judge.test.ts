@@ -186,5 +186,6 @@ describe("judge and composite reviewers", () => {
       assert.include(problems.join("\n"), `judge.modle: unknown field "modle" — did you mean "model"?`)
       assert.include(problems.join("\n"), `reviewer: expected one of checks, judge, composite, got "llm"`)
       assert.include(problems.join("\n"), "judge.margin: expected a number of points, 0 or more, got -1")
+      assert.include(problems.join("\n"), `roles.api-dev: unknown role "api-dev"`)
     }))
 })

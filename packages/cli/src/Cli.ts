@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { Prompt } from "@braid/agents"
+import { Prompt, Reviewers } from "@braid/agents"
 import { ExecutionPlan, GitWorkspace, Orchestrator, Plan, Progress, Review, RunReport, RunState, RunStore } from "@braid/core"
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
@@ -137,6 +137,7 @@ const planCommand = Command.make(
                 type: stream.type,
                 priority: stream.rank,
                 agent: backendOf(stream),
+                reviewer: Reviewers.reviewOf(plan, stream, { reviewer: Option.getOrUndefined(args.reviewer) }).kind,
                 waitsOn: execution.streamDependsOn.get(name) ?? [],
                 tasks: stream.tasks.map((t) => ({
                   id: t.id,
