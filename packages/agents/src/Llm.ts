@@ -22,7 +22,7 @@
  * @since 0.1.0
  */
 import * as Chat from "@effect/ai/Chat"
-import { Agent } from "@braid/core"
+import { Agent, Process } from "@braid/core"
 import type { CommandExecutor } from "@effect/platform"
 import { Duration, Effect, Either, Option } from "effect"
 import { randomUUID } from "node:crypto"
@@ -139,7 +139,8 @@ export const make = (context: Backend.BuildContext) =>
         root,
         checks: request.checks,
         env: { ...tool.minimalEnv(process.env, [], settings), BRAID_AGENT: tool.agentMarker(request) },
-        denied: (line) => Effect.sync(() => void state.denials.push(WorktreeTools.denial(line)))
+        denied: (line) => Effect.sync(() => void state.denials.push(WorktreeTools.denial(line))),
+        started: (pid, command) => request.note({ _tag: "Process", pid, startTime: Process.startTimeOf(pid) ?? "", command })
       }, executor)
       const toolContext = yield* WorktreeTools.toolkit.toContext(handlers)
 

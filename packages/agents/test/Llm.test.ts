@@ -90,6 +90,8 @@ describe("llm backend", () => {
         const headers = server.requests[0]!.headers
         assert.include(String(headers["x-api-key"] ?? headers["authorization"]), p.name === "anthropic" ? "sk-ant-test-PLANTED-1111" : "sk-test-PLANTED-2222")
         assert.strictEqual(notes[0]?._tag, "Session")
+        // The check's process was journaled as it started (a resumed run ends an orphan).
+        assert.isTrue(notes.some((n) => n._tag === "Process" && n.command === "node"))
       }).pipe(Effect.provide(NodeContext.layer))))
   }
 

@@ -111,8 +111,10 @@ export interface Context {
   /** The worktree, as a real path. */
   readonly root: string
   readonly checks: ReadonlyArray<CommandSpec.Command>
-  /** The environment check commands run with. */
+  /** The environment check commands run with (with `BRAID_AGENT`, the attempt's marker). */
   readonly env: Record<string, string>
+  /** Hears each check process as it starts (the attempt journals it, so a resumed run can end an orphan). */
+  readonly started: (pid: number, command: string) => Effect.Effect<void>
   /** Hears every refused call, as the report records it (`write_file ../x: outside …`). */
   readonly denied: (line: string) => Effect.Effect<void>
 }
@@ -203,7 +205,14 @@ export const handlers = (context: Context, executor: EffectContext.Context<Comma
           `refused: "${name}" is not one of the task's checks (${known.length === 0 ? "it has none" : `they are: ${known.join(", ")}`})`
         )
       }
-      return Process.run(check.argv, { cwd: root, env: context.env, replaceEnv: true, timeoutMs: check.timeoutMs }).pipe(
+      return Process.run(check.argv, {
+        cwd: root,
+        env: context.env,
+        replaceEnv: true,
+        timeoutMs: check.timeoutMs,
+        killMarker: context.env.BRAID_AGENT,
+        onStart: (pid) => context.started(pid, path.basename(check.argv[0]))
+      }).pipe(
         Effect.map((r) =>
           `${check.name} exited ${r.exitCode}${r.timedOut ? " (timed out)" : ""}\n${Process.tail(`${r.stdout}\n${r.stderr}`, 60, 6000)}`
         ),
