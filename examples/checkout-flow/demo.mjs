@@ -4,6 +4,8 @@
 //
 // `npm run demo -- --agent claude-code` runs the same plan with the real `claude` binary in
 // every stream, offline: claude talks to the bundled scripted model (./model.mjs) on 127.0.0.1.
+// `npm run demo -- --agent llm` does the same with braid's own `llm` backend (@effect/ai), and
+// `--reviewer composite` adds the scripted model as the judge of every attempt.
 // Any other arguments go to `braid run` as they are.
 import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -42,8 +44,13 @@ if (args.includes("--agent") && agent === "claude-code") {
   delete env.ANTHROPIC_AUTH_TOKEN
   delete env.CLAUDE_CODE_OAUTH_TOKEN
   console.log(`braid demo: the real claude binary in every stream, against the scripted model on ${model.url}`)
+} else if (args.includes("--agent") && agent === "llm") {
+  // Offline: braid's llm backend (and any judge) against the bundled scripted model.
+  model = await (await import("./model.mjs")).startLlm(repo)
+  Object.assign(env, { ANTHROPIC_BASE_URL: model.url, ANTHROPIC_API_KEY: "sk-ant-demo-offline" })
+  console.log(`braid demo: braid's llm backend in every stream, against the scripted model on ${model.url}`)
 } else if (args.includes("--agent") && agent !== "script") {
-  console.log(`braid demo: --agent ${agent} uses your own ${agent} setup (key, login, base URL): the bundled model speaks only to claude-code`)
+  console.log(`braid demo: --agent ${agent} uses your own ${agent} setup (key, login, base URL): the bundled model speaks only to claude-code and llm`)
 }
 
 console.log(`braid demo: running braid run ${path.relative(process.cwd(), plan)} --repo ${repo} ${args.join(" ")}\n`)

@@ -17,10 +17,11 @@ import type * as Backend from "./Backend.js"
 import * as ClaudeCode from "./ClaudeCode.js"
 import * as Codex from "./Codex.js"
 import * as CommandAgent from "./CommandAgent.js"
-import * as CommandReviewer from "./CommandReviewer.js"
 import * as Gemini from "./Gemini.js"
 import * as Harness from "./Harness.js"
+import * as Llm from "./Llm.js"
 import * as Prompt from "./Prompt.js"
+import * as Reviewers from "./Reviewers.js"
 import * as ScriptAgent from "./ScriptAgent.js"
 
 /** Every backend braid knows. Adding one: a module exporting a `Backend`, an entry here, its tests. */
@@ -31,7 +32,8 @@ export const all: ReadonlyArray<Backend.Backend> = [
   CommandAgent.backend,
   ClaudeCode.backend,
   Codex.backend,
-  Gemini.backend
+  Gemini.backend,
+  Llm.backend
 ]
 
 /** The names of the backends, as streams and plans select them. */
@@ -41,7 +43,7 @@ export const backends: ReadonlyArray<string> = all.map((b) => b.name)
 export const find = (name: string): Backend.Backend | undefined => all.find((b) => b.name === name)
 
 /** The caller's choices (the CLI's flags). */
-export interface Options {
+export interface Options extends Reviewers.Options {
   /** The backend for streams that name none, below the plan and its config (default "script"). */
   readonly agent?: string | undefined
   /** How problems name where `agent` came from (default "options.agent"; the CLI says "--agent"). */
@@ -143,6 +145,8 @@ export const preflight = (
     }
     // A prompt template that is missing or names an unknown placeholder would fail every attempt.
     problems.push(...(yield* Prompt.check(plan)))
+    // A judge without a model or a key would fail every review.
+    problems.push(...(yield* Reviewers.preflight(plan, options)))
     // One line per problem, even when several streams share a cause.
     const seen = new Set<string>()
     return problems.filter((p) => {
@@ -157,7 +161,7 @@ export const make = (plan: Plan.Plan, options: Options = {}) =>
     const workspace = yield* Workspace.Workspace
     // Preflight runs later (when the run starts); it needs what building the registry had.
     const context = yield* Effect.context<Requirements>()
-    const commandReviewer = yield* CommandReviewer.make
+    const reviewers = yield* Reviewers.make(plan, options)
 
     // Each backend a stream uses is built once, with its settings.
     const built = new Map<string, Backend.Built>()
@@ -198,9 +202,9 @@ export const make = (plan: Plan.Plan, options: Options = {}) =>
       }
     }
 
-    // Each task is judged by its own stream's backend's reviewer, else by the plan's checks.
+    // Each task is judged by the reviewer its stream, role, plan or caller chose, else by its backend's own, else by the checks.
     const reviewer: Review.Service = {
-      review: (request) => (builtFor(request.stream)?.reviewer ?? commandReviewer).review(request)
+      review: (request) => reviewers.forStream(request.stream, builtFor(request.stream)?.reviewer).review(request)
     }
 
     // The resolver's backend (see `resolverBackendOf`): its own resolver when it has one (the

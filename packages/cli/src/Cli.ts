@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { Prompt } from "@braid/agents"
+import { Prompt, Reviewers } from "@braid/agents"
 import { Budget, ExecutionPlan, GitWorkspace, Orchestrator, Plan, Progress, Review, RunReport, RunState, RunStore } from "@braid/core"
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
@@ -59,6 +59,10 @@ const agent = Options.text("agent").pipe(
       : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`unknown agent "${name.value}" (known: ${Wiring.backends.join(", ")})`)))
   )
 )
+const reviewer = Options.choice("reviewer", Plan.ReviewerKind.literals).pipe(
+  Options.optional,
+  Options.withDescription(Help.describe("reviewer"))
+)
 const workspace = Options.choice("workspace", ["git", "memory"]).pipe(
   Options.withDefault("git" as const),
   Options.withDescription(Help.describe("workspace"))
@@ -108,7 +112,7 @@ const printFindings = (planPath: string, result: Preflight.Result) =>
 
 const planCommand = Command.make(
   "plan",
-  { plan: planFile, maxParallel, qualityThreshold, json, agent, workspace, repo, base, target, noLand, report },
+  { plan: planFile, maxParallel, qualityThreshold, json, agent, reviewer, workspace, repo, base, target, noLand, report },
   (args) =>
     Effect.gen(function*() {
       const plan = yield* loadPlan(args.plan, {
@@ -119,6 +123,7 @@ const planCommand = Command.make(
       const agentName = Option.getOrUndefined(args.agent)
       const result = yield* Preflight.check(plan, {
         agent: agentName,
+        reviewer: Option.getOrUndefined(args.reviewer),
         workspace: args.workspace,
         repo: Option.getOrUndefined(args.repo),
         base: Option.getOrUndefined(args.base),
@@ -143,6 +148,7 @@ const planCommand = Command.make(
                 type: stream.type,
                 priority: stream.rank,
                 agent: backendOf(stream),
+                reviewer: Reviewers.reviewOf(plan, stream, { reviewer: Option.getOrUndefined(args.reviewer) }).kind,
                 waitsOn: execution.streamDependsOn.get(name) ?? [],
                 tasks: stream.tasks.map((t) => ({
                   id: t.id,
@@ -357,6 +363,7 @@ const runCommand = Command.make(
     events,
     report,
     agent,
+    reviewer,
     workspace,
     repo,
     base,
@@ -385,6 +392,7 @@ const runCommand = Command.make(
         keepWorktrees: args.keepWorktrees,
         ...defined({
           agent: Option.getOrUndefined(args.agent),
+          reviewer: Option.getOrUndefined(args.reviewer),
           repo: Option.getOrUndefined(args.repo),
           base: Option.getOrUndefined(args.base),
           target: Option.getOrUndefined(args.target),
@@ -404,6 +412,7 @@ const runCommand = Command.make(
           Effect.provide(Wiring.layer(plan, {
             workspace: "memory",
             agent: options.agent,
+            reviewer: options.reviewer,
             repo: undefined,
             base: undefined,
             target: undefined

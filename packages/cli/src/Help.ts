@@ -17,7 +17,7 @@ export interface OptionHelp {
 }
 
 /** Agent backends, as `--agent` accepts them (a test checks this against the registry). */
-export const BACKENDS = ["script", "mock", "aider", "command", "claude-code", "codex", "gemini"] as const
+export const BACKENDS = ["script", "mock", "aider", "command", "claude-code", "codex", "gemini", "llm"] as const
 
 /** Every option of every command, with its usual meaning. */
 export const options = {
@@ -50,6 +50,11 @@ export const options = {
   agent: {
     value: "name",
     description: `The agent backend for streams that name none, below the plan and braid.config.yaml (default: script). One of: ${BACKENDS.join(", ")}.`
+  },
+  reviewer: {
+    value: "checks|judge|composite",
+    description:
+      "Who reviews attempts when neither the stream, its role, the plan nor braid.config.yaml says: the checks, an LLM judge, or both (checks first; a failing check fails the gate). The judge is the plan's judge settings, else agents.llm's provider, model and base URL."
   },
   workspace: {
     value: "git|memory",
@@ -104,7 +109,7 @@ export const commands: ReadonlyArray<CommandHelp> = [
     description:
       "Checks everything braid run would refuse before it starts — the plan, the agent backends and their executables, scripts and prompt templates, the repository (base, target, a dirty checkout when landing), the --report folder — and prints each stream's agent and each task's checks and what it waits for. Warns about tasks nothing can fail, a threshold under 50 and paths that exist beside the plan but not in the repository. Exit 2 when run would refuse. Changes nothing.",
     args: [planArg],
-    options: ["agent", "repo", "base", "target", "no-land", "report", "workspace", "max-parallel", "quality-threshold", "json"]
+    options: ["agent", "reviewer", "repo", "base", "target", "no-land", "report", "workspace", "max-parallel", "quality-threshold", "json"]
   },
   {
     name: "prompt",
@@ -120,6 +125,7 @@ export const commands: ReadonlyArray<CommandHelp> = [
     args: [planArg],
     options: [
       "agent",
+      "reviewer",
       "repo",
       "base",
       "target",

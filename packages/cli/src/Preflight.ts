@@ -21,6 +21,7 @@ export interface Finding {
 /** The options of `braid run` that decide whether it can start. */
 export interface Options {
   readonly agent: string | undefined
+  readonly reviewer?: Plan.ReviewerKind | undefined
   readonly workspace: "git" | "memory"
   readonly repo: string | undefined
   readonly base: string | undefined
@@ -120,7 +121,7 @@ export const warningsOf = (plan: Plan.Plan, repository: string | undefined): Arr
 export const check = (plan: Plan.Plan, options: Options): Effect.Effect<Result, never, Requirements> =>
   Effect.gen(function*() {
     const problems: Array<Finding> = []
-    const agents = yield* Registry.preflight(plan, { agent: options.agent, agentSource: "--agent", workspaceKind: options.workspace }).pipe(
+    const agents = yield* Registry.preflight(plan, { agent: options.agent, agentSource: "--agent", reviewer: options.reviewer, workspaceKind: options.workspace }).pipe(
       // Backends' preflights read the plan and the machine, never the workspace.
       Effect.provide(MemoryWorkspace.layer({}))
     )

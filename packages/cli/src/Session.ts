@@ -33,6 +33,8 @@ export const StoredOptions = Schema.Struct({
   workspace: Schema.Literal("git", "memory"),
   /** The backend for streams that name none (checked against the registry when the run starts). */
   agent: Schema.optional(Schema.String),
+  /** The reviewer for streams whose plan names none (`--reviewer`). */
+  reviewer: Schema.optional(Plan.ReviewerKind),
   repo: Schema.optional(Schema.String),
   base: Schema.optional(Schema.String),
   target: Schema.optional(Schema.String),
@@ -161,6 +163,7 @@ const execute = (args: {
       Effect.provide(Wiring.layer(plan, {
         workspace: options.workspace,
         agent: options.agent,
+        reviewer: options.reviewer,
         repo: options.repo ?? top,
         base: options.base,
         target: options.target

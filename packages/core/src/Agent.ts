@@ -6,19 +6,12 @@
  */
 import { Context, type Effect, Schema } from "effect"
 import type * as CommandSpec from "./CommandSpec.js"
-import type * as Plan from "./Plan.js"
+import * as Plan from "./Plan.js"
 import type * as Review from "./Review.js"
 import type * as Workspace from "./Workspace.js"
 
 /** Stream type → agent role, as in the seed. */
-export const roles: Readonly<Record<Plan.StreamType, string>> = {
-  database: "database-engineer",
-  api: "api-developer",
-  ui: "ui-developer",
-  testing: "test-engineer",
-  docs: "documentation-writer",
-  infrastructure: "architect"
-}
+export const roles: Readonly<Record<Plan.StreamType, string>> = Plan.ROLES
 
 /** The role that carries out a stream's tasks. */
 export const roleOf = (stream: Plan.PlannedStream): string => roles[stream.type]

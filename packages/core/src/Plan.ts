@@ -23,6 +23,20 @@ export type ConflictStrategy = typeof ConflictStrategy.Type
 export const GateFailurePolicy = Schema.Literal("continue", "halt-stream", "fail-run")
 export type GateFailurePolicy = typeof GateFailurePolicy.Type
 
+/** Who reviews an attempt: the plan's checks, an LLM judge, or both (checks first; a failing check fails the gate). */
+export const ReviewerKind = Schema.Literal("checks", "judge", "composite")
+export type ReviewerKind = typeof ReviewerKind.Type
+
+/** Stream type → the agent role that carries out its tasks (the seed's table; `Agent.roles` re-exports it). */
+export const ROLES: Readonly<Record<StreamType, string>> = {
+  database: "database-engineer",
+  api: "api-developer",
+  ui: "ui-developer",
+  testing: "test-engineer",
+  docs: "documentation-writer",
+  infrastructure: "architect"
+}
+
 /** Priority labels, highest first; a number is also accepted (1 is the highest). */
 export const PriorityLabel = Schema.Literal("critical", "high", "medium", "low")
 
@@ -54,8 +68,34 @@ export class AgentSettings extends Schema.Class<AgentSettings>("AgentSettings")(
   env: Schema.optional(Schema.Array(Schema.String)),
   /** The provider's API base URL (a proxy, an enterprise endpoint, a local server). */
   baseUrl: Schema.optional(Schema.String),
-  /** The provider whose limits the backend's attempts count against. */
-  provider: Schema.optional(Schema.String)
+  /** The provider whose limits the backend's attempts count against (for `llm`: the API it speaks). */
+  provider: Schema.optional(Schema.String),
+  /** The token budget of one attempt (input and output tokens of every model turn; `llm`). */
+  maxTokens: Schema.optional(Schema.Int.pipe(Schema.positive()))
+}) {}
+
+/**
+ * The LLM judge (under `judge` in the plan, a stream, a role or `braid.config.yaml`): which
+ * model reviews attempts, and how close to the threshold a score must land to be asked twice more.
+ */
+export class JudgeSettings extends Schema.Class<JudgeSettings>("JudgeSettings")({
+  /** The API the judge speaks: `anthropic` or `openai`. */
+  provider: Schema.optional(Schema.String),
+  model: Schema.optional(Schema.String),
+  /** The API's base URL (a proxy, an enterprise endpoint, a local server). */
+  baseUrl: Schema.optional(Schema.String),
+  /** A score within this many points of the threshold is sampled twice more and the median of three is used (default 5). */
+  margin: Schema.optional(Schema.Number.pipe(Schema.nonNegative())),
+  /** What the judge looks for, replacing the role's rubric. */
+  rubric: Schema.optional(Schema.String),
+  /** The most characters of the attempt's diff the judge is shown (default 40000). */
+  maxDiffChars: Schema.optional(Schema.Int.pipe(Schema.positive()))
+}) {}
+
+/** Review settings of one role (under `roles.<role>`). */
+export class RoleSettings extends Schema.Class<RoleSettings>("RoleSettings")({
+  reviewer: Schema.optional(ReviewerKind),
+  judge: Schema.optional(JudgeSettings)
 }) {}
 
 /** How braid treats one provider's limits (under `limits.<provider>`). */
@@ -134,7 +174,11 @@ export class Stream extends Schema.Class<Stream>("Stream")({
   priority: Schema.optional(Schema.Union(Schema.Int, PriorityLabel)),
   agent: Schema.optional(Schema.String),
   /** A template file replacing the role's prompt for this stream (relative to the plan). */
-  prompt: Schema.optional(Schema.String)
+  prompt: Schema.optional(Schema.String),
+  /** Who reviews this stream's attempts (over its role's and the plan's). */
+  reviewer: Schema.optional(ReviewerKind),
+  /** The judge of this stream's attempts (field by field over its role's and the plan's). */
+  judge: Schema.optional(JudgeSettings)
 }) {}
 
 /** The plan file as written. */
@@ -162,7 +206,13 @@ export class PlanFile extends Schema.Class<PlanFile>("PlanFile")({
   resolver: Schema.optional(ResolverSettings),
   /** What the run's agents may spend in all; when reached no new attempt starts and the run pauses, resumable. */
   budget: Schema.optional(Budget),
-  onGateFailure: Schema.optional(GateFailurePolicy)
+  onGateFailure: Schema.optional(GateFailurePolicy),
+  /** Who reviews attempts: `checks`, `judge`, `composite` (default: composite when a judge is configured, else checks). */
+  reviewer: Schema.optional(ReviewerKind),
+  /** The LLM judge. */
+  judge: Schema.optional(JudgeSettings),
+  /** Review settings per role (`api-developer`, …), between the plan's and a stream's. */
+  roles: Schema.optional(Schema.Record({ key: Schema.String, value: RoleSettings }))
 }) {}
 
 /** A stream with its tasks resolved, in the order they run. */
@@ -175,6 +225,9 @@ export interface PlannedStream {
   readonly agent: string | undefined
   /** The stream's prompt template file (absolute), if it overrides the role's. */
   readonly prompt: string | undefined
+  /** The stream's own reviewer choice and judge settings (see `reviewerOf`). */
+  readonly reviewer?: ReviewerKind | undefined
+  readonly judge?: JudgeSettings | undefined
   readonly tasks: ReadonlyArray<Task>
 }
 
@@ -182,6 +235,8 @@ export interface PlannedStream {
 export class ConfigFile extends Schema.Class<ConfigFile>("ConfigFile")({
   agent: Schema.optional(Schema.String),
   resolver: Schema.optional(ResolverSettings),
+  reviewer: Schema.optional(ReviewerKind),
+  judge: Schema.optional(JudgeSettings),
   agents: Schema.optional(AgentSettingsMap),
   limits: Schema.optional(ProviderLimits),
   prices: Schema.optional(Prices)
@@ -445,6 +500,11 @@ export const validate = (
       }
     })
 
+    const knownRoles = [...new Set(Object.values(ROLES))]
+    for (const role of Object.keys(file.roles ?? {})) {
+      if (!knownRoles.includes(role)) problem(`roles.${role}`, `unknown role "${role}" (roles: ${knownRoles.join(", ")})`)
+    }
+
     if (problems.length > 0) return Effect.fail(new InvalidPlan({ source, problems }))
 
     const streams: Array<PlannedStream> = file.streams.map((s) => ({
@@ -454,6 +514,8 @@ export const validate = (
       scope: s.scope === undefined ? [] : typeof s.scope === "string" ? [s.scope] : s.scope,
       agent: s.agent,
       prompt: s.prompt === undefined ? undefined : resolvePath(baseDir, s.prompt),
+      reviewer: s.reviewer,
+      judge: s.judge,
       tasks: streamTasks.get(s.name)!
     }))
     const agents: Record<string, AgentSettings> = { ...config.agents }
@@ -598,7 +660,15 @@ const planShape: Fields.Shape = {
         }
       }
     },
-    streams: { kind: "list", shape: { fields: Object.keys(Stream.fields) } },
+    streams: {
+      kind: "list",
+      shape: { fields: Object.keys(Stream.fields), nested: { judge: { kind: "object", shape: { fields: Object.keys(JudgeSettings.fields) } } } }
+    },
+    judge: { kind: "object", shape: { fields: Object.keys(JudgeSettings.fields) } },
+    roles: {
+      kind: "record",
+      shape: { fields: Object.keys(RoleSettings.fields), nested: { judge: { kind: "object", shape: { fields: Object.keys(JudgeSettings.fields) } } } }
+    },
     checks: { kind: "list", shape: { fields: commandFields } },
     verify: { kind: "list", shape: { fields: commandFields } },
     resolve: { kind: "object", shape: { fields: [...commandFields, "script"] } },
@@ -626,6 +696,8 @@ const expectations: Readonly<Record<string, string>> = {
   usd: "a positive number of US dollars",
   tokens: "a positive number of tokens",
   onExceeded: "one of finish, stop",
+  reviewer: "one of checks, judge, composite",
+  margin: "a number of points, 0 or more",
   id: "a non-empty text",
   name: "a non-empty text",
   title: "a text",
@@ -787,6 +859,19 @@ export const checksOf = (plan: Plan, task: Task): ReadonlyArray<CommandSpec.Comm
   }),
   ...plan.checks
 ]
+
+/** The review settings of a stream: its reviewer choice and its judge, each the stream's over its role's over the plan's over `braid.config.yaml`'s. */
+export const reviewSettingsOf = (
+  plan: Plan,
+  stream: PlannedStream
+): { readonly reviewer: ReviewerKind | undefined; readonly judge: JudgeSettings | undefined } => {
+  const role = plan.file.roles?.[ROLES[stream.type]]
+  const layers = [plan.config.judge, plan.file.judge, role?.judge, stream.judge].filter((j): j is JudgeSettings => j !== undefined)
+  return {
+    reviewer: stream.reviewer ?? role?.reviewer ?? plan.file.reviewer ?? plan.config.reviewer,
+    judge: layers.length === 0 ? undefined : new JudgeSettings(Object.assign({}, ...layers.map((j) => Object.fromEntries(Object.entries(j).filter(([, v]) => v !== undefined)))))
+  }
+}
 
 /** The stream a task belongs to. */
 export const streamOfTask = (plan: Plan, taskId: string): PlannedStream =>

@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { DateTime, Effect, Schedule, Schema } from "effect"
+import { DateTime, Duration, Effect, Schedule, Schema } from "effect"
 import * as Agent from "./Agent.js"
 import * as Budget from "./Budget.js"
 import * as Plan from "./Plan.js"
@@ -32,6 +32,15 @@ export class ReviewUnavailable extends Schema.TaggedError<ReviewUnavailable>()("
 /** Default backoff for a failing reviewer: exponential from 500 ms with jitter, 4 retries. */
 export const defaultReviewRetry: Schedule.Schedule<unknown, Review.ReviewFailed> = Schedule.exponential("500 millis")
   .pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(4)))
+
+/** A reviewer retry schedule that waits at least as long as the reviewer's provider asked (`Retry-After`). */
+export const honourRetryAfter = (
+  schedule: Schedule.Schedule<unknown, Review.ReviewFailed>
+): Schedule.Schedule<unknown, Review.ReviewFailed> =>
+  Schedule.intersect(
+    schedule,
+    Schedule.identity<Review.ReviewFailed>().pipe(Schedule.addDelay((e) => Duration.millis(e.retryAfterMs ?? 0)))
+  )
 
 export interface GateInput {
   readonly runId: string
@@ -82,7 +91,9 @@ const toQuality = (review: Review.Review, threshold: number) =>
     passes: Review.passes(review, threshold),
     issues: review.issues,
     suggestions: review.suggestions,
-    reviewer: review.reviewer
+    reviewer: review.reviewer,
+    findings: review.findings,
+    samples: review.samples
   })
 
 /** What the agent's tool reported, as the report keeps it. */
@@ -136,7 +147,8 @@ export const run = (input: GateInput, services: GateServices) =>
         score: last.score,
         issues: last.issues,
         suggestions: last.suggestions,
-        reviewer: last.reviewer
+        reviewer: last.reviewer,
+        findings: last.findings
       })
     }
     const checks = Plan.checksOf(plan, task)
@@ -298,7 +310,7 @@ export const run = (input: GateInput, services: GateServices) =>
               progress.publish({ _tag: "ReviewRetried", at, stream: stream.name, taskId: task.id, attempt: n, message: e.message })
             )
           ),
-          Effect.retry(input.reviewRetry),
+          Effect.retry(honourRetryAfter(input.reviewRetry)),
           Effect.mapError((e) => new ReviewUnavailable({ taskId: task.id, attempt: n, message: e.message }))
         )
         const quality = toQuality(review, threshold)

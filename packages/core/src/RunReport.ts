@@ -8,6 +8,7 @@
  */
 import { Schema } from "effect"
 import * as Plan from "./Plan.js"
+import * as Review from "./Review.js"
 import * as Workspace from "./Workspace.js"
 
 /** A review as recorded: the engine's `passes` beside the reviewer's score. */
@@ -16,7 +17,11 @@ export class Quality extends Schema.Class<Quality>("Quality")({
   passes: Schema.Boolean,
   issues: Schema.Array(Schema.String),
   suggestions: Schema.Array(Schema.String),
-  reviewer: Schema.String
+  reviewer: Schema.String,
+  /** A judge's issues with their severity and file. */
+  findings: Schema.optionalWith(Schema.Array(Review.Finding), { default: () => [] }),
+  /** Every answer of the judge (three when the first landed near the threshold; the score is their median). */
+  samples: Schema.optionalWith(Schema.Array(Review.JudgeSample), { default: () => [] })
 }) {}
 
 /** Where a cost comes from: reported by the agent's tool (`tool`), or priced from braid's table and `prices` (`table`). */
@@ -327,6 +332,12 @@ const agentText = (a: AgentRecord) =>
     ...(a.providerWaits > 0 ? [`${a.providerWaits} provider waits`] : [])
   ].join(" · ")
 
+const judgeText = (q: Quality) => {
+  const scores = q.samples.map((s) => s.score)
+  const model = q.samples.find((s) => s.model !== null)?.model
+  return `${scores.length === 1 ? `score ${scores[0]}` : `scores ${scores.join(", ")} (median ${q.score})`}${model != null ? ` · ${model}` : ""}`
+}
+
 /** Renders the report as Markdown. */
 export const toMarkdown = (report: RunReport): string => {
   const out: Array<string> = []
@@ -373,6 +384,7 @@ export const toMarkdown = (report: RunReport): string => {
           line(`- ${t.taskId} attempt ${a.attempt}: ${review}, commit ${a.commit?.slice(0, 10) ?? "none (no change)"}`)
           if (a.agent !== undefined) line(`  - agent: ${agentText(a.agent)}`)
           for (const denial of a.agent?.permissionDenials ?? []) line(`  - refused: ${cell(denial).slice(0, 300)}`)
+          if ((a.review?.samples.length ?? 0) > 0) line(`  - judge: ${judgeText(a.review!)}`)
           for (const issue of a.review?.issues ?? []) line(`  - ${cell(issue).slice(0, 300)}`)
         }
       }

@@ -236,6 +236,24 @@ export const gemini: Driver = {
     )
 }
 
+/** llm: braid's own tool loop through @effect/ai against a scripted Anthropic server; it writes with `write_file`. */
+export const llm: Driver = {
+  name: "llm",
+  reports: { session: true, usage: true, process: false },
+  timeoutSeconds: 2,
+  secrets: [ANTHROPIC_KEY],
+  notApplicable: {},
+  stage: (rig) =>
+    Effect.zipRight(
+      useEnv({ HOME: rig.home, ANTHROPIC_API_KEY: ANTHROPIC_KEY }),
+      serverStage(
+        AnthropicServer.provider,
+        (server) => ({ baseUrl: server.url, model: "claude-sonnet-4-5", timeoutSeconds: 60 }),
+        (file, content) => ({ toolCalls: [{ name: "write_file", input: { path: file, content } }] })
+      )
+    )
+}
+
 // ---------------------------------------------------------------------------------------------
 // Backends that run a program
 
@@ -401,4 +419,4 @@ export const mock: Driver = {
 }
 
 /** Every backend's driver. */
-export const all: ReadonlyArray<Driver> = [script, command, aider, claudeCode, codex, gemini, mock]
+export const all: ReadonlyArray<Driver> = [script, command, aider, claudeCode, codex, gemini, llm, mock]
