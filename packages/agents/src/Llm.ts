@@ -124,7 +124,8 @@ export const make = (context: Backend.BuildContext) =>
         const costUsd = Pricing.costOf(plan.prices, model, tokens)
         return new Agent.AttemptOutput({
           summary,
-          usage: new Agent.Usage({ ...tokens, ...(costUsd !== undefined ? { costUsd } : {}) }),
+          // The API reports tokens only: the cost is braid's price for them.
+          usage: new Agent.Usage({ ...tokens, ...(costUsd !== undefined ? { costUsd, costSource: "table" as const } : {}) }),
           sessionId: id,
           turns: state.turns,
           model,

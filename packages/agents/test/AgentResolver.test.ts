@@ -1,7 +1,8 @@
 /**
  * Conflicts resolved by an agent backend in the architect role, over real git repositories:
  * between two streams at integration (over every backend in `contract/Resolvers.ts`: the real
- * claude against a scripted server, and a stand-in program), a resolution that leaves markers
+ * claude and the `llm` backend's @effect/ai clients against a scripted Anthropic server, and a
+ * stand-in program), a resolution that leaves markers
  * refused, and a conflict met when a task brings in the work of the task it depends on,
  * settled by each strategy.
  */
@@ -115,6 +116,7 @@ describe("conflicts resolved by an agent backend", () => {
         if (driver.reportsUsage) {
           assert.isString(conflict?.agent?.sessionId)
           assert.isAbove(conflict?.agent?.costUsd ?? 0, 0)
+          assert.strictEqual(conflict?.agent?.costSource, driver.costSource)
           // The resolution's cost is in the run's totals.
           assert.isAbove(report.usage.costUsd, 0)
         }

@@ -27,6 +27,8 @@ export interface ResolverDriver {
   readonly name: string
   /** Whether the backend reports a session and a cost for the resolution. */
   readonly reportsUsage: boolean
+  /** Where its cost comes from: the tool's own report, or braid's price table. */
+  readonly costSource?: "tool" | "table"
   readonly stage: (root: string) => Effect.Effect<ResolverStage, never, Scope.Scope>
 }
 
@@ -36,6 +38,7 @@ const KEY = "sk-ant-test-PLANTED-0000"
 export const claudeCode: ResolverDriver = {
   name: "claude-code",
   reportsUsage: true,
+  costSource: "tool",
   stage: (root) =>
     Effect.gen(function*() {
       const home = path.join(root, "home")
@@ -86,5 +89,29 @@ export const command: ResolverDriver = {
     })
 }
 
+/** llm: braid's own tool loop through @effect/ai against a scripted Anthropic server: it writes with `write_file`. */
+export const llm: ResolverDriver = {
+  name: "llm",
+  reportsUsage: true,
+  costSource: "table",
+  stage: (root) =>
+    Effect.gen(function*() {
+      const home = path.join(root, "home")
+      fs.mkdirSync(home, { recursive: true })
+      yield* useEnv({ HOME: home, ANTHROPIC_API_KEY: KEY })
+      let play = { file: "", content: "", said: "" }
+      const server = yield* ScriptedServer.start(AnthropicServer.provider, (c) =>
+        c.toolResults.length === 0
+          ? { toolCalls: [{ name: "write_file", input: { path: play.file, content: play.content } }] }
+          : { text: play.said })
+      return {
+        settings: { baseUrl: server.url, model: "claude-sonnet-4-5", timeoutSeconds: 60 },
+        resolves: (file, content, said) => void (play = { file, content, said }),
+        prompts: () =>
+          server.requests.flatMap((r) => r.conversation !== undefined && r.conversation.toolResults.length === 0 ? [r.conversation.lastUserText] : [])
+      }
+    })
+}
+
 /** Every backend the resolution suite runs over. */
-export const resolvers: ReadonlyArray<ResolverDriver> = [claudeCode, command]
+export const resolvers: ReadonlyArray<ResolverDriver> = [claudeCode, llm, command]
