@@ -78,6 +78,12 @@ export class ModelPrice extends Schema.Class<ModelPrice>("ModelPrice")({
   cacheWrite: Schema.optional(Schema.Number.pipe(Schema.nonNegative()))
 }) {}
 
+/** GitHub settings (`github:` in the plan or `braid.config.yaml`). */
+export class GitHubSettings extends Schema.Class<GitHubSettings>("GitHubSettings")({
+  /** The REST API's base URL (GitHub Enterprise, a local server); else `GITHUB_API_URL`, else https://api.github.com. */
+  apiUrl: Schema.optional(Schema.String)
+}) {}
+
 const AgentSettingsMap = Schema.Record({ key: Schema.String, value: AgentSettings })
 const ProviderLimits = Schema.Record({ key: Schema.String, value: ProviderLimit })
 const Prices = Schema.Record({ key: Schema.String, value: ModelPrice })
@@ -118,6 +124,9 @@ export class PlanFile extends Schema.Class<PlanFile>("PlanFile")({
   qualityThreshold: Schema.optional(Schema.Number),
   maxParallel: Schema.optional(Schema.Number),
   githubRepo: Schema.optional(Schema.NullOr(Schema.String)),
+  /** The plan's tracking issue on `githubRepo`: it gets the run's summary comment. */
+  githubIssueNumber: Schema.optional(Schema.Int),
+  github: Schema.optional(GitHubSettings),
   agent: Schema.optional(Schema.String),
   /** Settings per agent backend. */
   agents: Schema.optional(AgentSettingsMap),
@@ -149,6 +158,7 @@ export interface PlannedStream {
 /** `braid.config.yaml` beside a plan: defaults for every plan in that folder. */
 export class ConfigFile extends Schema.Class<ConfigFile>("ConfigFile")({
   agent: Schema.optional(Schema.String),
+  github: Schema.optional(GitHubSettings),
   agents: Schema.optional(AgentSettingsMap),
   limits: Schema.optional(ProviderLimits),
   prices: Schema.optional(Prices)
@@ -165,6 +175,10 @@ export interface Plan {
   readonly qualityThreshold: number
   readonly maxParallel: number
   readonly githubRepo: string | undefined
+  /** The plan's tracking issue on `githubRepo` (the run's summary comment goes there). */
+  readonly githubIssueNumber: number | undefined
+  /** GitHub settings: the plan's over `braid.config.yaml`'s. */
+  readonly github: GitHubSettings
   readonly streams: ReadonlyArray<PlannedStream>
   readonly tasks: ReadonlyMap<string, Task>
   /** task id → stream name */
@@ -263,6 +277,18 @@ export const validate = (
     const githubRepo = file.githubRepo ?? undefined
     if (githubRepo !== undefined && !GITHUB_REPO.test(githubRepo)) {
       problem("githubRepo", `must look like "owner/name", got "${githubRepo}"`)
+    }
+    if (file.githubIssueNumber !== undefined && file.githubIssueNumber < 1) {
+      problem("githubIssueNumber", `must be a whole number of at least 1, got ${file.githubIssueNumber}`)
+    }
+    file.tasks.forEach((task, i) => {
+      if (task.githubIssueNumber !== undefined && task.githubIssueNumber < 1) {
+        problem(`tasks[${i}].githubIssueNumber`, `must be a whole number of at least 1, got ${task.githubIssueNumber}`)
+      }
+    })
+    const github = new GitHubSettings({ ...config.github, ...file.github })
+    if (github.apiUrl !== undefined && !/^https?:\/\/[^\s/]+/.test(github.apiUrl)) {
+      problem(file.github?.apiUrl !== undefined ? "github.apiUrl" : "braid.config.yaml: github.apiUrl", `must be an http(s) URL, got "${github.apiUrl}"`)
     }
 
     // streams
@@ -421,6 +447,8 @@ export const validate = (
       qualityThreshold: threshold,
       maxParallel,
       githubRepo,
+      githubIssueNumber: file.githubIssueNumber,
+      github,
       streams,
       tasks: new Map(file.tasks.map((t) => [t.id, t])),
       streamOf,
@@ -550,7 +578,8 @@ const planShape: Fields.Shape = {
     resolve: { kind: "object", shape: { fields: [...commandFields, "script"] } },
     agents: { kind: "record", shape: { fields: Object.keys(AgentSettings.fields) } },
     limits: { kind: "record", shape: { fields: Object.keys(ProviderLimit.fields) } },
-    prices: { kind: "record", shape: { fields: Object.keys(ModelPrice.fields) } }
+    prices: { kind: "record", shape: { fields: Object.keys(ModelPrice.fields) } },
+    github: { kind: "object", shape: { fields: Object.keys(GitHubSettings.fields) } }
   }
 }
 
