@@ -10,7 +10,7 @@
 import { GitHub, type Plan } from "@braid/core"
 import { HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { Config, Duration, Effect, Option, Redacted, Schema } from "effect"
+import { Config, Duration, Effect, Layer, Option, Redacted, Schema, type Scope } from "effect"
 
 /** The default API base URL. */
 export const DEFAULT_API_URL = "https://api.github.com"
@@ -175,6 +175,7 @@ export const make = (
     return service
   })
 
-/** The GitHub service for settings that are on, over Node's HTTP client. */
-export const live = (s: Extract<Settings, { _tag: "On" }>, limits?: Partial<Limits>): Effect.Effect<GitHub.Service> =>
-  make({ repo: s.repo, apiUrl: s.apiUrl, token: s.token, ...(limits !== undefined ? { limits } : {}) }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+/** The GitHub service for settings that are on, over Node's HTTP client (which lives as long as the scope). */
+export const live = (s: Extract<Settings, { _tag: "On" }>, limits?: Partial<Limits>): Effect.Effect<GitHub.Service, never, Scope.Scope> =>
+  Effect.flatMap(Layer.build(NodeHttpClient.layerUndici), (context) =>
+    make({ repo: s.repo, apiUrl: s.apiUrl, token: s.token, ...(limits !== undefined ? { limits } : {}) }).pipe(Effect.provide(context)))

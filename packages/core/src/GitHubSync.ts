@@ -109,9 +109,9 @@ export const taskBody = (runId: string, task: TaskView, threshold: number): stri
     for (const a of attempts) {
       lines.push(`| ${a.attempt} | ${short(a.commit)} | ${a.score === undefined ? "reviewing…" : `${a.score}${a.passes === true ? " (passes)" : ""}`} |`)
     }
-    const latest = attempts.filter((a) => a.score !== undefined).at(-1)
-    if (latest !== undefined && (latest.issues.length > 0 || latest.suggestions.length > 0)) {
-      lines.push("", `**Latest feedback** (attempt ${latest.attempt}):`)
+    const latest = attempts.filter((a) => a.score !== undefined && (a.issues.length > 0 || a.suggestions.length > 0)).at(-1)
+    if (latest !== undefined) {
+      lines.push("", `**Latest feedback** (review of attempt ${latest.attempt}, score ${latest.score}):`)
       for (const issue of latest.issues.slice(0, 10)) lines.push(`- ${oneLine(issue)}`)
       for (const s of latest.suggestions.slice(0, 5)) lines.push(`- suggestion: ${oneLine(s)}`)
     }
