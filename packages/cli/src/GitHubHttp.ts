@@ -44,17 +44,17 @@ export const describe = (s: Settings): string =>
 
 /** Limits of the client's patience. */
 export interface Limits {
-  /** Retries of one request after a rate limit, a 5xx or a network failure (default 4). */
+  /** Retries of one request after a rate limit, a 5xx or a network failure (default 3). */
   readonly retries: number
   /** The longest single wait for a rate limit to lift (default 60 s); longer gives up. */
   readonly maxWaitMs: number
-  /** The first backoff after a 5xx or a network failure (default 500 ms, doubling). */
+  /** The first backoff after a 5xx or a network failure (default 250 ms, doubling). */
   readonly backoffMs: number
   /** One request's timeout (default 30 s). */
   readonly timeoutMs: number
 }
 
-const defaultLimits: Limits = { retries: 4, maxWaitMs: 60_000, backoffMs: 500, timeoutMs: 30_000 }
+const defaultLimits: Limits = { retries: 3, maxWaitMs: 60_000, backoffMs: 250, timeoutMs: 30_000 }
 
 const ErrorBody = Schema.Struct({ message: Schema.optional(Schema.String) })
 

@@ -298,21 +298,31 @@ export const make = (options: Options): Effect.Effect<Sync, never, Scope.Scope> 
         return Option.some({ id: comment.id, url: comment.html_url, created: found === undefined })
       })
 
+    // A write that failed (after the client's own retries) waits for the final flush, so a
+    // GitHub outage costs one failure per comment, not one per debounce tick.
+    const parked = new Set<string>()
+    let finishing = false
+    const park = <A>(key: string, result: Option.Option<A>) => {
+      if (Option.isNone(result)) parked.add(key)
+      else parked.delete(key)
+      return result
+    }
+
     const writeComments = Effect.gen(function*() {
       for (const [key, want] of [...desired]) {
-        if (written.get(key) === want.body) continue
+        if (written.get(key) === want.body || (parked.has(key) && !finishing)) continue
         const body = want.body
-        const comment = yield* commentFor(key, want)
+        const comment = park(key, yield* commentFor(key, want))
         if (Option.isNone(comment) || comment.value.created) continue
-        const edited = yield* attempt(`editing the comment on #${want.issue}`, github.updateComment(comment.value.id, body))
+        const edited = park(key, yield* attempt(`editing the comment on #${want.issue}`, github.updateComment(comment.value.id, body)))
         if (Option.isSome(edited)) written.set(key, body)
       }
     })
 
     const writeLabels = Effect.gen(function*() {
       for (const [issue, label] of [...labels]) {
-        if (labelled.get(issue) === label) continue
-        const current = yield* attempt(`reading #${issue}`, github.getIssue(issue))
+        if (labelled.get(issue) === label || (parked.has(`label/${issue}`) && !finishing)) continue
+        const current = park(`label/${issue}`, yield* attempt(`reading #${issue}`, github.getIssue(issue)))
         if (Option.isNone(current)) continue
         const names = current.value.labels.map((l) => typeof l === "string" ? l : l.name)
         let ok = true
@@ -321,6 +331,7 @@ export const make = (options: Options): Effect.Effect<Sync, never, Scope.Scope> 
         }
         if (!names.includes(label)) ok = Option.isSome(yield* attempt(`labelling #${issue} ${label}`, github.addLabels(issue, [label]))) && ok
         if (ok) labelled.set(issue, label)
+        park(`label/${issue}`, ok ? Option.some(true) : Option.none())
       }
     })
 
@@ -353,6 +364,7 @@ export const make = (options: Options): Effect.Effect<Sync, never, Scope.Scope> 
         for (const view of tasks.values()) refresh(view)
         const m = report.mergeResult
         const work = Effect.gen(function*() {
+          finishing = true
           yield* flush
           // The verified commit exists on GitHub only once it was pushed (`--land push`, `--land pr`).
           if (v.ran && v.commit !== null && m.remote !== undefined && (m.landed || m.pullRequest !== undefined)) {
