@@ -647,7 +647,8 @@ const statusCommand = Command.make("status", { runId: Args.optional(runIdArg), r
           merged: r.state.merged.map((m) => m.stream),
           stopped: r.state.stopped?.conflict.detail ?? null,
           verification: r.state.verification === undefined ? null : { passed: r.state.verification.passed, commit: r.state.verification.commit },
-          landed: r.state.landed?.commit ?? null,
+          landed: r.state.landed?.pullRequest === undefined ? r.state.landed?.commit ?? null : null,
+          pullRequest: r.state.landed?.pullRequest ?? null,
           landingRefused: r.state.landRefused?.message ?? null,
           next: next ?? null
         },
@@ -672,7 +673,11 @@ const statusCommand = Command.make("status", { runId: Args.optional(runIdArg), r
       }`)
     }
     if (r.state.landRefused !== undefined && r.state.landed === undefined) yield* Console.log(`  landing refused: ${r.state.landRefused.message}`)
-    if (r.state.landed) yield* Console.log(`  landed ${r.state.landed.commit.slice(0, 10)} on ${r.state.landed.target}`)
+    if (r.state.landed?.pullRequest !== undefined) {
+      yield* Console.log(`  pushed ${r.state.landed.commit.slice(0, 10)} to ${r.state.landed.remote ?? "the remote"}; pull request #${r.state.landed.pullRequest.number} into ${r.state.landed.target}: ${r.state.landed.pullRequest.url}`)
+    } else if (r.state.landed) {
+      yield* Console.log(`  landed ${r.state.landed.commit.slice(0, 10)} on ${r.state.landed.target}${r.state.landed.remote !== undefined ? ` of ${r.state.landed.remote}` : ""}`)
+    }
     if (next !== undefined) yield* Console.log(`continue with: ${next}`)
   })).pipe(Command.withDescription("Show a run's streams and tasks, why each task failed or was skipped, and the command that continues it (default: the latest run)."))
 
@@ -727,7 +732,7 @@ const summaryLine = (report: RunReport.RunReport, reportFile: string | undefined
     "",
     `${report.status.toUpperCase()}: ${s.completedTasks}/${s.totalTasks} tasks completed, ${s.needsReviewTasks} need review, ${s.failedTasks} failed, ${s.skippedTasks} skipped; ` +
     `${report.conflictReport.conflicts.length} conflict(s); verification ${report.integrationResult.ran ? (report.integrationResult.passed ? "passed" : "failed") : "not run"}; ` +
-    (report.mergeResult.landed ? `landed ${report.mergeResult.commit?.slice(0, 10)} on ${report.mergeResult.target}` : `not landed (${report.mergeResult.reason ?? "?"})`),
+    (report.mergeResult.landed ? `landed ${report.mergeResult.commit?.slice(0, 10)} on ${report.mergeResult.target}${report.mergeResult.remote !== undefined ? ` of ${report.mergeResult.remote}` : ""}` : `not landed (${report.mergeResult.reason ?? "?"})`),
     ...(report.mergeResult.pullRequest !== undefined ? [`pull request: ${report.mergeResult.pullRequest.url}`] : []),
     ...(report.github?.warnings ?? []).map((w) => `  github warning: ${w}`),
     ...report.nextSteps.map((step) => `  next: ${step}`)

@@ -34,7 +34,8 @@ export const settings = (plan: Plan.Plan, options: { readonly noGithub: boolean 
       return { _tag: "Off", reason: "GITHUB_TOKEN is not set" } as const
     }
     const fromEnv = yield* Config.option(Config.string("GITHUB_API_URL")).pipe(Effect.orElseSucceed(() => Option.none()))
-    const apiUrl = (plan.github.apiUrl ?? Option.getOrUndefined(fromEnv) ?? DEFAULT_API_URL).replace(/\/+$/, "")
+    const env = Option.getOrUndefined(fromEnv)?.trim()
+    const apiUrl = (plan.github.apiUrl ?? (env !== undefined && env !== "" ? env : undefined) ?? DEFAULT_API_URL).replace(/\/+$/, "")
     return { _tag: "On", repo: plan.githubRepo, apiUrl, token: token.value } as const
   })
 

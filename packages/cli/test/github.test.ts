@@ -118,6 +118,10 @@ describe("GitHub sync and landing modes", () => {
       assert.isTrue(pull.labels.has("braid"))
       assert.strictEqual(report.mergeResult.pullRequest.url, pull.html_url)
       assert.include(last.stderr, `pull request: ${pull.html_url}`)
+      const status = await braid(["status", runId, "--repo", repo])
+      outputs.push(status)
+      assert.include(status.stdout, `pull request #${pull.number} into main: ${pull.html_url}`)
+      assert.notInclude(status.stdout, "continue with:")
       // The pushed branch holds the verified commit; main on the remote is untouched.
       const verified = report.integrationResult.commit as string
       assert.strictEqual(git(bare, "rev-parse", `refs/heads/braid/${runId}/integration`), verified)
