@@ -6,7 +6,7 @@
  */
 import { GitHub, GitHubSync, Plan, Steps } from "@braid/core"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import { Effect, Redacted, type Scope } from "effect"
 import * as FakeGitHub from "../src/FakeGitHub.js"
 import * as GitHubHttp from "../src/GitHubHttp.js"
 
@@ -19,7 +19,7 @@ const plan = Plan.decode({
   tasks: [{ id: "api-1", title: "POST /checkout", stream: "api", githubIssueNumber: 2 }, { id: "api-2", title: "GET /orders", stream: "api" }]
 })
 
-const withGitHub = <A, E>(f: (fake: FakeGitHub.FakeGitHub, github: GitHub.Service) => Effect.Effect<A, E, never>) =>
+const withGitHub = <A, E>(f: (fake: FakeGitHub.FakeGitHub, github: GitHub.Service) => Effect.Effect<A, E, Scope.Scope>) =>
   Effect.acquireUseRelease(
     Effect.promise(() => FakeGitHub.start({ repo: "acme/shop", issues: [2, 9], token: TOKEN })),
     (fake) =>
