@@ -142,7 +142,7 @@ export const make = (
           }
           return yield* fail(status, `${request.method} ${request.url.replace(options.apiUrl, "")} answered ${status}${message !== "" ? `: ${message}` : ""}`)
         }
-      })
+      }).pipe(Effect.withSpan("GitHubHttp.send", { attributes: { operation } }))
 
     const json = (method: "POST" | "PATCH", url: string, body: unknown) =>
       HttpClientRequest.make(method)(url).pipe(HttpClientRequest.bodyUnsafeJson(body))

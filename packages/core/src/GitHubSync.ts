@@ -205,12 +205,7 @@ export const make = (options: Options): Effect.Effect<Sync, never, Scope.Scope> 
     let verifiedLine: string | undefined
     let finalReport: RunReport.RunReport | undefined
 
-    const refresh = (view: TaskView) => {
-      if (view.issue !== undefined) {
-        desired.set(GitHub.keys.comment(view.issue, view.taskId), { issue: view.issue, subject: view.taskId, body: taskBody(runId, view, plan.qualityThreshold) })
-        const label = labelOf(view.status)
-        if (label !== undefined) labels.set(view.issue, label)
-      }
+    const refreshSummary = () => {
       if (plan.githubIssueNumber !== undefined) {
         desired.set(GitHub.keys.comment(plan.githubIssueNumber, "summary"), {
           issue: plan.githubIssueNumber,
@@ -218,6 +213,14 @@ export const make = (options: Options): Effect.Effect<Sync, never, Scope.Scope> 
           body: summaryBody(runId, plan, [...tasks.values()], finalReport, verifiedLine)
         })
       }
+    }
+    const refresh = (view: TaskView) => {
+      if (view.issue !== undefined) {
+        desired.set(GitHub.keys.comment(view.issue, view.taskId), { issue: view.issue, subject: view.taskId, body: taskBody(runId, view, plan.qualityThreshold) })
+        const label = labelOf(view.status)
+        if (label !== undefined) labels.set(view.issue, label)
+      }
+      refreshSummary()
     }
 
     const onEvent = (event: Progress.RunEvent) => {
@@ -256,7 +259,7 @@ export const make = (options: Options): Effect.Effect<Sync, never, Scope.Scope> 
           verifiedLine = event.checks.length === 0
             ? "Verification: the plan has no verify commands."
             : `Verification ${event.passed ? "passed" : "**failed**"} on \`${event.commit?.slice(0, 10) ?? "?"}\` (${event.checks.filter((c) => c.exitCode === 0).length}/${event.checks.length} commands).`
-          return refresh([...tasks.values()][0]!)
+          return refreshSummary()
         default:
           return
       }
@@ -336,7 +339,7 @@ export const make = (options: Options): Effect.Effect<Sync, never, Scope.Scope> 
     })
 
     const lock = yield* Effect.makeSemaphore(1)
-    const flush = lock.withPermits(1)(Effect.zipRight(writeComments, writeLabels))
+    const flush = lock.withPermits(1)(Effect.zipRight(writeComments, writeLabels)).pipe(Effect.withSpan("GitHubSync.flush"))
     const debounce = Duration.millis(options.debounceMs ?? 2000)
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(debounce), flush)).pipe(Effect.interruptible))
 
@@ -345,6 +348,7 @@ export const make = (options: Options): Effect.Effect<Sync, never, Scope.Scope> 
 
     const finish = (report: RunReport.RunReport): Effect.Effect<Outcome> =>
       Effect.gen(function*() {
+        yield* Effect.annotateCurrentSpan("runId", runId)
         finalReport = report
         for (const stream of report.streamResults) {
           for (const t of stream.results) {
@@ -362,6 +366,7 @@ export const make = (options: Options): Effect.Effect<Sync, never, Scope.Scope> 
             : `Verification ${v.passed ? "passed" : "**failed**"} on \`${v.commit?.slice(0, 10) ?? "?"}\` (${v.checks.filter((c) => c.exitCode === 0).length}/${v.checks.length} commands).`
         }
         for (const view of tasks.values()) refresh(view)
+        refreshSummary()
         const m = report.mergeResult
         const work = Effect.gen(function*() {
           finishing = true
@@ -407,7 +412,7 @@ export const make = (options: Options): Effect.Effect<Sync, never, Scope.Scope> 
           statusPosted,
           warnings
         }
-      })
+      }).pipe(Effect.withSpan("GitHubSync.finish"))
 
     return {
       progress: { publish: (event) => Effect.sync(() => onEvent(event)) },

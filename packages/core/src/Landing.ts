@@ -128,20 +128,19 @@ export const modes: ReadonlyArray<Mode> = [local, push, pullRequest]
 /** The mode with this name. */
 export const modeNamed = (name: ModeName): Mode => modes.find((m) => m.name === name)!
 
-/** Lands the integration commit in a mode (default `local`) and publishes `Landed`. */
-export const land = (mode: Mode = local, request?: Request) =>
-  Effect.gen(function*() {
-    const progress = yield* Progress.Progress
-    const landing = yield* mode.land(request ?? { runId: "", target: "", remote: "origin", title: "", body: "", labels: [] })
-    yield* progress.publish({
-      _tag: "Landed",
-      at: DateTime.formatIso(yield* DateTime.now),
-      target: landing.target,
-      commit: landing.commit,
-      previous: landing.previous,
-      ...(landing.mode !== undefined ? { mode: landing.mode } : {}),
-      ...(landing.remote !== undefined ? { remote: landing.remote } : {}),
-      ...(landing.pullRequest !== undefined ? { pullRequest: landing.pullRequest.url } : {})
-    })
-    return landing
-  }).pipe(Effect.mapError((e) => e._tag === "LandingRefused" ? e : new LandingRefused({ message: e.message })))
+/** Lands the integration commit in a mode and publishes `Landed`. */
+export const land = Effect.fn("Landing.land")(function*(mode: Mode, request: Request) {
+  const progress = yield* Progress.Progress
+  const landing = yield* mode.land(request)
+  yield* progress.publish({
+    _tag: "Landed",
+    at: DateTime.formatIso(yield* DateTime.now),
+    target: landing.target,
+    commit: landing.commit,
+    previous: landing.previous,
+    ...(landing.mode !== undefined ? { mode: landing.mode } : {}),
+    ...(landing.remote !== undefined ? { remote: landing.remote } : {}),
+    ...(landing.pullRequest !== undefined ? { pullRequest: landing.pullRequest.url } : {})
+  })
+  return landing
+}, Effect.mapError((e) => e._tag === "LandingRefused" ? e : new LandingRefused({ message: e.message })))
