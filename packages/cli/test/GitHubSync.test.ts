@@ -91,6 +91,17 @@ describe("GitHubSync over GitHubHttp", () => {
         assert.include(issue.comments[0]!.body, "**Status:** completed")
         assert.deepStrictEqual([...issue.labels].sort(), ["braid:completed", "customer-facing"])
         assert.isTrue(fake.state.requests.every((r) => r.authorization === `Bearer ${TOKEN}`))
+
+        // Someone deletes the comment: the next change posts a new one instead of failing on every edit.
+        const deletedId = issue.comments[0]!.id
+        issue.comments.splice(0, 1)
+        yield* second.progress.publish(started(3))
+        yield* Effect.promise(async () => {
+          for (let i = 0; i < 500 && !issue.comments.some((c) => c.body.includes("| 3 |")); i++) await new Promise((r) => setTimeout(r, 10))
+        })
+        assert.strictEqual(issue.comments.length, 1)
+        assert.notStrictEqual(issue.comments[0]!.id, deletedId)
+        assert.include(issue.comments[0]!.body, "<!-- braid:run=r1 task=api-1 -->")
       })
     ))
 

@@ -284,7 +284,7 @@ export const make = (options: Options): Effect.Effect<Sync, never, Scope.Scope> 
       Effect.gen(function*() {
         const known = ids.get(key)
         if (known !== undefined) return Option.some({ ...known, created: false })
-        const noted = yield* steps.recall(key, GitHub.CommentNoted)
+        const noted = deleted.has(key) ? Option.none() : yield* steps.recall(key, GitHub.CommentNoted)
         if (Option.isSome(noted)) {
           ids.set(key, { id: noted.value.commentId, url: noted.value.url })
           return Option.some({ id: noted.value.commentId, url: noted.value.url, created: false })
@@ -296,6 +296,7 @@ export const make = (options: Options): Effect.Effect<Sync, never, Scope.Scope> 
         const comment = found ?? Option.getOrUndefined(yield* attempt(`commenting on #${want.issue}`, github.createComment(want.issue, want.body)))
         if (comment === undefined) return Option.none()
         ids.set(key, { id: comment.id, url: comment.html_url })
+        deleted.delete(key)
         yield* steps.record(key, GitHub.CommentNoted, new GitHub.CommentNoted({ issue: want.issue, commentId: comment.id, url: comment.html_url }))
         if (found === undefined) written.set(key, want.body)
         return Option.some({ id: comment.id, url: comment.html_url, created: found === undefined })
@@ -304,6 +305,7 @@ export const make = (options: Options): Effect.Effect<Sync, never, Scope.Scope> 
     // A write that failed (after the client's own retries) waits for the final flush, so a
     // GitHub outage costs one failure per comment, not one per debounce tick.
     const parked = new Set<string>()
+    const deleted = new Set<string>()
     let finishing = false
     const park = <A>(key: string, result: Option.Option<A>) => {
       if (Option.isNone(result)) parked.add(key)
@@ -317,7 +319,19 @@ export const make = (options: Options): Effect.Effect<Sync, never, Scope.Scope> 
         const body = want.body
         const comment = park(key, yield* commentFor(key, want))
         if (Option.isNone(comment) || comment.value.created) continue
-        const edited = park(key, yield* attempt(`editing the comment on #${want.issue}`, github.updateComment(comment.value.id, body)))
+        let gone = false
+        const edited = yield* attempt(
+          `editing the comment on #${want.issue}`,
+          github.updateComment(comment.value.id, body).pipe(
+            Effect.tapError((e) => Effect.sync(() => void (gone = e.status === 404)))
+          )
+        )
+        if (gone) {
+          // Someone deleted it: the next write posts a new one (and journals its id).
+          ids.delete(key)
+          deleted.add(key)
+          parked.delete(key)
+        } else park(key, edited)
         if (Option.isSome(edited)) written.set(key, body)
       }
     })
