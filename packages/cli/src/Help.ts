@@ -70,6 +70,14 @@ export const options = {
   "no-land": {
     description: "Verify, but do not land: leave the verified result on the run's integration branch (land it later with braid land)."
   },
+  land: {
+    value: "local|push|pr",
+    description: "How a verified run lands: local (fast-forward the target branch here; default), push (push the verified commit to the target branch on --remote, fast-forward only, never forced), pr (push the integration branch to --remote and open, or update, a pull request into the target on githubRepo)."
+  },
+  remote: { value: "name", description: "The git remote --land push and --land pr push to (default: origin)." },
+  "no-github": {
+    description: "Do not sync progress to the plan's githubRepo (comments, labels, commit status), even with GITHUB_TOKEN set."
+  },
   "keep-worktrees": { description: "Keep every stream's worktree after a successful landing (default: removed; branches stay)." },
   quiet: { alias: "q", description: "Print no progress lines, only the summary." },
   "plan-from-disk": {
@@ -109,7 +117,7 @@ export const commands: ReadonlyArray<CommandHelp> = [
     description:
       "Checks everything braid run would refuse before it starts — the plan, the agent backends and their executables, scripts and prompt templates, the repository (base, target, a dirty checkout when landing), the --report folder — and prints each stream's agent and each task's checks and what it waits for. Warns about tasks nothing can fail, a threshold under 50 and paths that exist beside the plan but not in the repository. Exit 2 when run would refuse. Changes nothing.",
     args: [planArg],
-    options: ["agent", "reviewer", "repo", "base", "target", "no-land", "report", "workspace", "max-parallel", "quality-threshold", "json"]
+    options: ["agent", "reviewer", "repo", "base", "target", "no-land", "land", "remote", "no-github", "report", "workspace", "max-parallel", "quality-threshold", "json"]
   },
   {
     name: "prompt",
@@ -130,6 +138,9 @@ export const commands: ReadonlyArray<CommandHelp> = [
       "base",
       "target",
       "no-land",
+      "land",
+      "remote",
+      "no-github",
       "keep-worktrees",
       "report",
       "json",
@@ -167,7 +178,7 @@ export const commands: ReadonlyArray<CommandHelp> = [
   },
   {
     name: "land",
-    summary: "Land a verified run later (made with --no-land, or refused because the target moved).",
+    summary: "Land a verified run later (made with --no-land, or refused: the target moved, a push was rejected or failed).",
     args: [runIdArg("the latest run")],
     options: ["repo", "plan-from-disk", "report", "json", "events", "quiet"]
   },

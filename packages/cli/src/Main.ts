@@ -21,6 +21,7 @@ export const ExitCode = { success: 0, failed: 1, usage: 2, paused: 75 } as const
 const userErrors = new Set([
   "InvalidPlan",
   "OutputPathMissing",
+  "LandModeUnavailable",
   "AgentUnavailable",
   "WorkspaceRefused",
   "RunNotFound",

@@ -9,7 +9,10 @@
 import {
   Agent,
   FileRunStore,
+  GitHub,
+  GitHubSync,
   GitWorkspace,
+  Landing,
   Orchestrator,
   Plan,
   Process,
@@ -25,6 +28,7 @@ import { CommandExecutor } from "@effect/platform"
 import { DateTime, Effect, Layer, Schema } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
+import * as GitHubHttp from "./GitHubHttp.js"
 import * as Render from "./Render.js"
 import * as Wiring from "./Wiring.js"
 
@@ -45,7 +49,13 @@ export const StoredOptions = Schema.Struct({
   conflictStrategy: Schema.optional(Plan.ConflictStrategy),
   onGateFailure: Schema.optional(Plan.GateFailurePolicy),
   /** `--budget`: the amount (USD or tokens) that replaces the plan's. */
-  budget: Schema.optional(Schema.Struct({ usd: Schema.optional(Schema.Number), tokens: Schema.optional(Schema.Number) }))
+  budget: Schema.optional(Schema.Struct({ usd: Schema.optional(Schema.Number), tokens: Schema.optional(Schema.Number) })),
+  /** How the run lands (absent: local). */
+  landMode: Schema.optional(Landing.ModeName),
+  /** The remote `push` and `pr` push to (absent: origin). */
+  remote: Schema.optional(Schema.String),
+  /** `--no-github`: no progress sync. */
+  noGithub: Schema.optional(Schema.Boolean)
 })
 export type StoredOptions = typeof StoredOptions.Type
 
@@ -76,19 +86,39 @@ const crashAfter = (): number | undefined => {
   return Number.isFinite(n) && n > 0 ? n : undefined
 }
 
+/** The same hook by key: `BRAID_CRASH_AFTER_KEY=<prefix>` kills it right after the first record whose key starts so. */
+const crashAfterKey = (): string | undefined => {
+  const key = process.env.BRAID_CRASH_AFTER_KEY
+  return key !== undefined && key !== "" ? key : undefined
+}
+
 /** The run's durable steps over its journal file, with the crash hook of the tests. */
 const journaled = (records: ReadonlyArray<RunStore.StoredRun["records"][number]>, writer: RunStore.JournalWriter): Steps.Service => {
   const limit = crashAfter()
+  const key = crashAfterKey()
   let written = 0
   return FileRunStore.steps(records, {
     append: (entry) =>
       Effect.tap(writer.append(entry), () =>
         Effect.sync(() => {
           written++
-          if (limit !== undefined && written >= limit) process.kill(process.pid, "SIGKILL")
+          if ((limit !== undefined && written >= limit) || (key !== undefined && entry.key.startsWith(key))) process.kill(process.pid, "SIGKILL")
         }))
   })
 }
+
+/** How long GitHub edits are coalesced (`BRAID_GITHUB_DEBOUNCE_MS`, default 2 s). */
+const debounceMs = (): number | undefined => {
+  const n = Number.parseInt(process.env.BRAID_GITHUB_DEBOUNCE_MS ?? "", 10)
+  return Number.isFinite(n) && n >= 0 ? n : undefined
+}
+
+const toGitHubReport = (o: GitHubSync.Outcome) => ({
+  comments: o.comments,
+  closed: o.closed,
+  statusPosted: o.statusPosted ?? null,
+  warnings: o.warnings
+})
 
 /** The command that resumes a run. */
 export const resumeCommand = (runId: string, repo: string) => `braid resume ${runId} --repo ${repo}`
@@ -139,27 +169,42 @@ const execute = (args: {
     if (request !== undefined) yield* steps.record(request.key, RunState.Value, request.value)
     let started = stored.records.some((r) => r.key === RunState.keys.run)
     const render = renderer(args.display)
+    // GitHub sync: a subscriber of the run's events that never blocks or fails it.
+    const github = yield* GitHubHttp.settings(plan, { noGithub: options.noGithub === true })
+    const githubService = github._tag === "On" ? yield* GitHubHttp.live(github) : undefined
+    const sync = githubService === undefined ? undefined : yield* GitHubSync.make({
+      runId,
+      plan,
+      github: githubService,
+      steps,
+      state: RunState.fold(stored.records),
+      debounceMs: debounceMs(),
+      onWarning: (message) => process.stderr.write(`braid: warning: ${message}\n`)
+    })
     const progress: Progress.Service = {
       publish: (event) =>
         Effect.zipRight(
           Effect.sync(() => {
             if (event._tag === "RunStarted") started = true
           }),
-          render.publish(event)
+          sync === undefined ? render.publish(event) : Progress.fanOut(render, sync.progress).publish(event)
         )
     }
     const stop = (reason: string) =>
       Effect.flatMap(DateTime.now, (now) =>
         steps.record(RunState.keys.interrupted, RunState.Interrupted, new RunState.Interrupted({ reason, at: DateTime.formatIso(now) })))
     const land = options.land || args.continuation?.land === true
-    const report = yield* Orchestrator.run(plan, {
+    const ran = yield* Orchestrator.run(plan, {
       runId,
       land,
       keepWorktrees: options.keepWorktrees,
       retries: (args.continuation?.retries ?? []).map((r) => ({ round: r.round, tasks: r.tasks, note: r.note ?? undefined })),
       catchUp: args.continuation?.land === true,
-      spent
+      spent,
+      landing: Landing.modeNamed(options.landMode ?? "local"),
+      remote: options.remote ?? "origin"
     }).pipe(
+      githubService === undefined ? (e) => e : Effect.provideService(GitHub.GitHub, githubService),
       Effect.provide(Wiring.layer(plan, {
         workspace: options.workspace,
         agent: options.agent,
@@ -201,6 +246,10 @@ const execute = (args: {
         })),
       Effect.tapError(() => started ? Effect.void : args.onNotStarted)
     )
+    const report = sync === undefined || github._tag !== "On" ? ran : new RunReport.RunReport({
+      ...ran,
+      github: new RunReport.GitHubReport({ repo: github.repo, ...toGitHubReport(yield* sync.finish(ran)) })
+    })
     yield* store.saveReport(runId, JSON.stringify(RunReport.encode(report), null, 2))
     return report
   }))

@@ -121,6 +121,9 @@ const refused = (reason: Workspace.WorkspaceRefused["reason"], message: string) 
 
 const oneLine = (text: string) => text.replace(/\s+/g, " ").trim()
 
+/** Remote URLs may carry credentials (`https://user:token@host`): never repeated in a message. */
+const redactUrl = (text: string) => text.replace(/(\w+:\/\/)[^/\s@]+@/g, "$1***@")
+
 const failure = (operation: string, message: string) => new Workspace.WorkspaceFailed({ operation, message })
 
 const isInside = (root: string, candidate: string): boolean => {
@@ -1147,6 +1150,33 @@ export const make = (options: Options = {}) =>
       return yield* branchHead("catchUp", integration.branch, r.top)
     })
 
+    const push = Effect.fn("GitWorkspace.push")(function*(request: { readonly remote: string; readonly branch: string }) {
+      const r = yield* prepared("push")
+      const integration = yield* integrationTree("push")
+      const commit = yield* branchHead("push", integration.branch, r.top)
+      const ref = `refs/heads/${request.branch}`
+      const where = `${request.branch} on ${request.remote}`
+      const remoteHead = (yield* git.exec(["ls-remote", "--", request.remote, ref], { cwd: r.top }))
+      if (remoteHead.exitCode !== 0) {
+        return yield* failure("push", redactUrl(`cannot reach the remote ${request.remote}: ${oneLine(remoteHead.stderr).slice(0, 400)}`))
+      }
+      const previous = remoteHead.stdout.split("\n").map((l) => l.split("\t")).find((f) => f[1] === ref)?.[0] ?? null
+      if (previous === commit) return new Workspace.Pushed({ remote: request.remote, branch: request.branch, commit, previous })
+      // No `+` and no --force: git itself refuses anything but a fast-forward.
+      const pushed = yield* git.exec(["push", "--porcelain", "--no-verify", "--", request.remote, `${commit}:${ref}`], { cwd: r.top })
+      if (pushed.exitCode !== 0) {
+        const output = `${pushed.stdout}\n${pushed.stderr}`
+        if (/\[rejected\]|non-fast-forward|fetch first|\(stale info\)/.test(output)) {
+          return yield* refused(
+            "push-rejected",
+            `${where} has commits the run's integration (${commit.slice(0, 10)}) does not hold (it is at ${previous?.slice(0, 10) ?? "?"}): the push was refused, braid never forces; bring those commits into ${integration.branch} or move ${where} back, then run braid land again`
+          )
+        }
+        return yield* failure("push", redactUrl(`pushing to ${where} failed (exit ${pushed.exitCode}): ${oneLine(pushed.stderr).slice(0, 400)}`))
+      }
+      return new Workspace.Pushed({ remote: request.remote, branch: request.branch, commit, previous })
+    })
+
     const integrationFiles = (): Workspace.Files =>
       filesAt(() => Effect.map(integrationTree("files"), (t) => t.dir), run?.integration?.dir)
 
@@ -1176,6 +1206,7 @@ export const make = (options: Options = {}) =>
       integrationFiles,
       concludeMerge,
       land,
+      push,
       release
     }
     return { service, check: checks }

@@ -354,6 +354,8 @@ export const make = (options: Options = {}) =>
           state.landed = i.head
           return new Workspace.Landing({ target: state.target, commit: i.head, previous, fastForward: true })
         }),
+      push: (request) =>
+        Effect.fail(new Workspace.WorkspaceRefused({ reason: "invalid-option", message: `a memory workspace has no remote to push to (${request.remote}); use the git workspace` })),
       release: () => Effect.void
     }
     return { service, state }

@@ -144,6 +144,12 @@ export class Budget extends Schema.Class<Budget>("Budget")({
   onExceeded: Schema.optional(BudgetExceeded)
 }) {}
 
+/** GitHub settings (`github:` in the plan or `braid.config.yaml`). */
+export class GitHubSettings extends Schema.Class<GitHubSettings>("GitHubSettings")({
+  /** The REST API's base URL (GitHub Enterprise, a local server); else `GITHUB_API_URL`, else https://api.github.com. */
+  apiUrl: Schema.optional(Schema.String)
+}) {}
+
 const AgentSettingsMap = Schema.Record({ key: Schema.String, value: AgentSettings })
 const ProviderLimits = Schema.Record({ key: Schema.String, value: ProviderLimit })
 const Prices = Schema.Record({ key: Schema.String, value: ModelPrice })
@@ -190,6 +196,9 @@ export class PlanFile extends Schema.Class<PlanFile>("PlanFile")({
   qualityThreshold: Schema.optional(Schema.Number),
   maxParallel: Schema.optional(Schema.Number),
   githubRepo: Schema.optional(Schema.NullOr(Schema.String)),
+  /** The plan's tracking issue on `githubRepo`: it gets the run's summary comment. */
+  githubIssueNumber: Schema.optional(Schema.Int),
+  github: Schema.optional(GitHubSettings),
   agent: Schema.optional(Schema.String),
   /** Settings per agent backend. */
   agents: Schema.optional(AgentSettingsMap),
@@ -237,6 +246,7 @@ export class ConfigFile extends Schema.Class<ConfigFile>("ConfigFile")({
   resolver: Schema.optional(ResolverSettings),
   reviewer: Schema.optional(ReviewerKind),
   judge: Schema.optional(JudgeSettings),
+  github: Schema.optional(GitHubSettings),
   agents: Schema.optional(AgentSettingsMap),
   limits: Schema.optional(ProviderLimits),
   prices: Schema.optional(Prices)
@@ -253,6 +263,10 @@ export interface Plan {
   readonly qualityThreshold: number
   readonly maxParallel: number
   readonly githubRepo: string | undefined
+  /** The plan's tracking issue on `githubRepo` (the run's summary comment goes there). */
+  readonly githubIssueNumber: number | undefined
+  /** GitHub settings: the plan's over `braid.config.yaml`'s. */
+  readonly github: GitHubSettings
   readonly streams: ReadonlyArray<PlannedStream>
   readonly tasks: ReadonlyMap<string, Task>
   /** task id → stream name */
@@ -355,6 +369,18 @@ export const validate = (
     const githubRepo = file.githubRepo ?? undefined
     if (githubRepo !== undefined && !GITHUB_REPO.test(githubRepo)) {
       problem("githubRepo", `must look like "owner/name", got "${githubRepo}"`)
+    }
+    if (file.githubIssueNumber !== undefined && file.githubIssueNumber < 1) {
+      problem("githubIssueNumber", `must be a whole number of at least 1, got ${file.githubIssueNumber}`)
+    }
+    file.tasks.forEach((task, i) => {
+      if (task.githubIssueNumber !== undefined && task.githubIssueNumber < 1) {
+        problem(`tasks[${i}].githubIssueNumber`, `must be a whole number of at least 1, got ${task.githubIssueNumber}`)
+      }
+    })
+    const github = new GitHubSettings({ ...config.github, ...file.github })
+    if (github.apiUrl !== undefined && !/^https?:\/\/[^\s/]+/.test(github.apiUrl)) {
+      problem(file.github?.apiUrl !== undefined ? "github.apiUrl" : "braid.config.yaml: github.apiUrl", `must be an http(s) URL, got "${github.apiUrl}"`)
     }
 
     if (file.budget !== undefined && file.budget.usd === undefined && file.budget.tokens === undefined) {
@@ -529,6 +555,8 @@ export const validate = (
       qualityThreshold: threshold,
       maxParallel,
       githubRepo,
+      githubIssueNumber: file.githubIssueNumber,
+      github,
       streams,
       tasks: new Map(file.tasks.map((t) => [t.id, t])),
       streamOf,
@@ -676,7 +704,8 @@ const planShape: Fields.Shape = {
     budget: { kind: "object", shape: { fields: Object.keys(Budget.fields) } },
     agents: { kind: "record", shape: { fields: Object.keys(AgentSettings.fields) } },
     limits: { kind: "record", shape: { fields: Object.keys(ProviderLimit.fields) } },
-    prices: { kind: "record", shape: { fields: Object.keys(ModelPrice.fields) } }
+    prices: { kind: "record", shape: { fields: Object.keys(ModelPrice.fields) } },
+    github: { kind: "object", shape: { fields: Object.keys(GitHubSettings.fields) } }
   }
 }
 

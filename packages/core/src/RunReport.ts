@@ -244,7 +244,26 @@ export class MergeResult extends Schema.Class<MergeResult>("MergeResult")({
   previous: Schema.NullOr(Schema.String),
   mergedStreams: Schema.Array(Schema.String),
   /** Why nothing landed, when nothing did. */
-  reason: Schema.optional(Schema.String)
+  reason: Schema.optional(Schema.String),
+  /** How the run landed (`local` fast-forward, `push` to a remote, `pr` a pull request). */
+  mode: Schema.optional(Schema.Literal("local", "push", "pr")),
+  /** The remote pushed to (`push`, `pr`). */
+  remote: Schema.optional(Schema.String),
+  /** The pull request `--land pr` opened or updated. */
+  pullRequest: Schema.optional(Schema.Struct({ number: Schema.Number, url: Schema.String, head: Schema.String }))
+}) {}
+
+/** What GitHub sync did in a run (absent when sync was off). */
+export class GitHubReport extends Schema.Class<GitHubReport>("GitHubReport")({
+  repo: Schema.String,
+  /** The comments braid keeps up to date (task issues, the tracking issue). */
+  comments: Schema.Array(Schema.Struct({ issue: Schema.Number, subject: Schema.String, url: Schema.String })),
+  /** Issues closed because their work landed. */
+  closed: Schema.Array(Schema.Number),
+  /** The commit the `braid/verify` status was posted on. */
+  statusPosted: Schema.NullOr(Schema.String),
+  /** GitHub failures: never fatal to the run. */
+  warnings: Schema.Array(Schema.String)
 }) {}
 
 export class Summary extends Schema.Class<Summary>("Summary")({
@@ -293,7 +312,9 @@ export class RunReport extends Schema.Class<RunReport>("RunReport")({
   /** What a person should do next, when anything. */
   nextSteps: Schema.Array(Schema.String),
   /** Warnings about the plan (unknown fields that were ignored). */
-  warnings: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
+  warnings: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+  /** GitHub sync, when it was on. */
+  github: Schema.optional(GitHubReport)
 }) {}
 
 /** The report as JSON-ready data. */
@@ -433,13 +454,24 @@ export const toMarkdown = (report: RunReport): string => {
   line("## Merge")
   line()
   const m = report.mergeResult
-  if (m.landed) line(`Landed ${m.commit?.slice(0, 10)} on ${m.target} (was ${m.previous?.slice(0, 10)}); merged streams: ${m.mergedStreams.join(", ")}.`)
-  else line(`Not landed${m.reason ? `: ${m.reason}` : ""}.${m.mergedStreams.length > 0 ? ` Integrated streams: ${m.mergedStreams.join(", ")}.` : ""}`)
+  if (m.landed) {
+    line(`Landed ${m.commit?.slice(0, 10)} on ${m.target}${m.remote !== undefined ? ` of ${m.remote} (pushed)` : ""} (was ${m.previous?.slice(0, 10) || "absent"}); merged streams: ${m.mergedStreams.join(", ")}.`)
+  } else if (m.pullRequest !== undefined) {
+    line(`Pull request #${m.pullRequest.number} (${m.pullRequest.head} → ${m.target}): ${m.pullRequest.url}; verified commit ${m.commit?.slice(0, 10)}; merged streams: ${m.mergedStreams.join(", ")}.`)
+  } else line(`Not landed${m.reason ? `: ${m.reason}` : ""}.${m.mergedStreams.length > 0 ? ` Integrated streams: ${m.mergedStreams.join(", ")}.` : ""}`)
   if (report.warnings.length > 0) {
     line()
     line("## Plan warnings")
     line()
     for (const w of report.warnings) line(`- ${w}`)
+  }
+  if (report.github !== undefined) {
+    const g = report.github
+    line()
+    line("## GitHub")
+    line()
+    line(`Synced to ${g.repo}: ${g.comments.length} comment(s) kept up to date${g.closed.length > 0 ? `, closed ${g.closed.map((n) => `#${n}`).join(", ")}` : ""}${g.statusPosted !== null ? `, commit status braid/verify on ${g.statusPosted.slice(0, 10)}` : ""}.`)
+    for (const w of g.warnings) line(`- warning: ${w}`)
   }
   if (report.nextSteps.length > 0) {
     line()

@@ -16,7 +16,8 @@ export class WorkspaceRefused extends Schema.TaggedError<WorkspaceRefused>()("Wo
     "unknown-base",
     "dirty-working-tree",
     "target-moved",
-    "invalid-option"
+    "invalid-option",
+    "push-rejected"
   ),
   message: Schema.String
 }) {}
@@ -185,7 +186,22 @@ export class Landing extends Schema.Class<Landing>("Landing")({
   target: Schema.String,
   commit: Schema.String,
   previous: Schema.String,
-  fastForward: Schema.Boolean
+  fastForward: Schema.Boolean,
+  /** How it landed (absent in journals of older versions: `local`). */
+  mode: Schema.optional(Schema.Literal("local", "push", "pr")),
+  /** The remote pushed to (`push`, `pr`). */
+  remote: Schema.optional(Schema.String),
+  /** The pull request opened or updated (`pr`); the target itself is not advanced then. */
+  pullRequest: Schema.optional(Schema.Struct({ number: Schema.Number, url: Schema.String, head: Schema.String }))
+}) {}
+
+/** The result of pushing the integration commit to a branch of a remote. */
+export class Pushed extends Schema.Class<Pushed>("Pushed")({
+  remote: Schema.String,
+  branch: Schema.String,
+  commit: Schema.String,
+  /** The remote branch's commit before the push (null when it did not exist). */
+  previous: Schema.NullOr(Schema.String)
 }) {}
 
 /** Where a command runs. */
@@ -288,6 +304,13 @@ export interface Service {
    * target has commits the integration does not hold (see `catchUp`).
    */
   readonly land: () => Effect.Effect<Landing, WorkspaceError>
+  /**
+   * Pushes the integration commit to `branch` on `remote`, fast-forward only (never forced):
+   * a remote branch holding commits the integration does not is `WorkspaceRefused`
+   * (`push-rejected`); auth and network failures are `WorkspaceFailed`. Pushing what the
+   * remote branch already holds succeeds.
+   */
+  readonly push: (request: { readonly remote: string; readonly branch: string }) => Effect.Effect<Pushed, WorkspaceError>
   /**
    * Removes what the run created and does not keep: worktrees (all kept with
    * `keepWorktrees`; streams closed with `keep`; the integration's with `keepIntegration`),

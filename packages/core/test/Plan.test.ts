@@ -49,6 +49,26 @@ describe("Plan", () => {
       assert.deepStrictEqual(plan.verify.map((v) => v.argv), [["npm", "test"]])
     }))
 
+  it.effect("reads the plan's tracking issue and GitHub settings, and names a wrong one with its path", () =>
+    Effect.gen(function*() {
+      const plan = yield* Plan.decode({ ...base, githubRepo: "acme/shop", githubIssueNumber: 7, github: { apiUrl: "http://127.0.0.1:9/api" } })
+      assert.strictEqual(plan.githubIssueNumber, 7)
+      assert.strictEqual(plan.github.apiUrl, "http://127.0.0.1:9/api")
+      const problems = yield* problemsOf({
+        ...base,
+        githubIssueNumber: 0,
+        github: { apiUrl: "not a url" },
+        tasks: [{ ...base.tasks[0], githubIssueNumber: -3 }]
+      })
+      const at = (p: string) => problems.filter((x) => x.path === p).map((x) => x.message)
+      assert.match(at("githubIssueNumber")[0]!, /at least 1, got 0/)
+      assert.match(at("tasks[0].githubIssueNumber")[0]!, /at least 1, got -3/)
+      assert.match(at("github.apiUrl")[0]!, /http\(s\) URL, got "not a url"/)
+      const typo = yield* problemsOf({ ...base, githubIssueNumbr: 3, github: { apiURL: "x" } })
+      assert.isTrue(typo.some((p) => p.path === "githubIssueNumbr" && /did you mean "githubIssueNumber"/.test(p.message)))
+      assert.isTrue(typo.some((p) => p.path === "github.apiURL" && /did you mean "apiUrl"/.test(p.message)))
+    }))
+
   it.effect("reports every problem at once, each with its path", () =>
     Effect.gen(function*() {
       const problems = yield* problemsOf({
