@@ -4,10 +4,11 @@
  * @since 0.1.0
  */
 import { Prompt, Reviewers } from "@braid/agents"
-import { ExecutionPlan, GitWorkspace, Orchestrator, Plan, Progress, Review, RunReport, RunState, RunStore } from "@braid/core"
+import { Budget, ExecutionPlan, GitWorkspace, Landing, Orchestrator, Plan, Progress, Review, RunReport, RunState, RunStore } from "@braid/core"
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Console, Effect, Layer, Option, ParseResult, Schema } from "effect"
+import * as GitHubHttp from "./GitHubHttp.js"
 import * as Help from "./Help.js"
 import * as Preflight from "./Preflight.js"
 import * as Session from "./Session.js"
@@ -33,6 +34,17 @@ const conflictStrategy = Options.choice("conflict-strategy", Plan.ConflictStrate
 const onGateFailure = Options.choice("on-gate-failure", Plan.GateFailurePolicy.literals).pipe(
   Options.optional,
   Options.withDescription(Help.describe("on-gate-failure"))
+)
+const budget = Options.text("budget").pipe(
+  Options.optional,
+  Options.withDescription(Help.describe("budget")),
+  Options.mapEffect((text) => {
+    if (Option.isNone(text)) return Effect.succeed(Option.none<{ readonly usd?: number; readonly tokens?: number }>())
+    const amount = Budget.parseAmount(text.value)
+    return typeof amount === "string"
+      ? Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--budget: ${amount}`)))
+      : Effect.succeed(Option.some<{ readonly usd?: number; readonly tokens?: number }>(amount))
+  })
 )
 const json = Options.boolean("json").pipe(Options.withDescription(Help.describe("json")))
 const report = Options.file("report").pipe(
@@ -68,6 +80,12 @@ const target = Options.text("target").pipe(
 const noLand = Options.boolean("no-land").pipe(
   Options.withDescription(Help.describe("no-land"))
 )
+const landMode = Options.choice("land", Landing.ModeName.literals).pipe(
+  Options.optional,
+  Options.withDescription(Help.describe("land"))
+)
+const remote = Options.text("remote").pipe(Options.optional, Options.withDescription(Help.describe("remote")))
+const noGithub = Options.boolean("no-github").pipe(Options.withDescription(Help.describe("no-github")))
 const keepWorktrees = Options.boolean("keep-worktrees").pipe(
   Options.withDescription(Help.describe("keep-worktrees"))
 )
@@ -101,7 +119,7 @@ const printFindings = (planPath: string, result: Preflight.Result) =>
 
 const planCommand = Command.make(
   "plan",
-  { plan: planFile, maxParallel, qualityThreshold, json, agent, reviewer, workspace, repo, base, target, noLand, report },
+  { plan: planFile, maxParallel, qualityThreshold, json, agent, reviewer, workspace, repo, base, target, noLand, landMode, remote, noGithub, report },
   (args) =>
     Effect.gen(function*() {
       const plan = yield* loadPlan(args.plan, {
@@ -118,8 +136,14 @@ const planCommand = Command.make(
         base: Option.getOrUndefined(args.base),
         target: Option.getOrUndefined(args.target),
         land: !args.noLand,
-        report: Option.getOrUndefined(args.report)
+        report: Option.getOrUndefined(args.report),
+        landMode: Option.getOrUndefined(args.landMode),
+        remote: Option.getOrUndefined(args.remote),
+        noGithub: args.noGithub
       })
+      const landing = args.noLand ? "none (--no-land)" : `${Option.getOrElse(args.landMode, () => "local" as const)}${
+        Option.getOrElse(args.landMode, () => "local") === "local" ? "" : ` to ${Option.getOrElse(args.remote, () => "origin")}`
+      }`
       const backendOf = (stream: Plan.PlannedStream) => Preflight.backendOf(plan, stream, agentName)
       const preds = ExecutionPlan.predecessors(plan)
       if (args.json) {
@@ -151,6 +175,10 @@ const planCommand = Command.make(
             integrationOrder: execution.integrationOrder,
             criticalPathLength: execution.criticalPathLength,
             repository: result.repository ?? null,
+            landing,
+            github: result.github._tag === "On"
+              ? { sync: true, repo: result.github.repo, apiUrl: result.github.apiUrl, reason: null }
+              : { sync: false, repo: plan.githubRepo ?? null, apiUrl: null, reason: result.github.reason },
             ready: result.problems.length === 0,
             problems: result.problems,
             warnings: [...plan.warnings, ...result.warnings]
@@ -160,6 +188,8 @@ const planCommand = Command.make(
         ))
       } else {
         yield* Console.log(ExecutionPlan.render(plan, execution, { backendOf }))
+        yield* Console.log(`landing: ${landing}`)
+        yield* Console.log(GitHubHttp.describe(result.github))
       }
       yield* printFindings(args.plan, result)
       if (result.problems.length > 0) yield* Effect.sync(() => void (process.exitCode = 2))
@@ -175,6 +205,16 @@ export class OutputPathMissing extends Schema.TaggedError<OutputPathMissing>()("
 }) {
   override get message(): string {
     return `${this.option}: ${this.problem}`
+  }
+}
+
+/** `--land push|pr` cannot work with these options (no git remote, GitHub sync off). */
+export class LandModeUnavailable extends Schema.TaggedError<LandModeUnavailable>()("LandModeUnavailable", {
+  mode: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `--land ${this.mode}: ${this.reason}`
   }
 }
 
@@ -358,7 +398,11 @@ const runCommand = Command.make(
     base,
     target,
     noLand,
+    landMode,
+    remote,
+    noGithub,
     keepWorktrees,
+    budget,
     quiet
   },
   (args) =>
@@ -367,7 +411,8 @@ const runCommand = Command.make(
         maxParallel: Option.getOrUndefined(args.maxParallel),
         qualityThreshold: Option.getOrUndefined(args.qualityThreshold),
         conflictStrategy: Option.getOrUndefined(args.conflictStrategy),
-        onGateFailure: Option.getOrUndefined(args.onGateFailure)
+        onGateFailure: Option.getOrUndefined(args.onGateFailure),
+        budget: Option.getOrUndefined(args.budget)
       }
       const plan = yield* loadPlan(args.plan, overrides)
       // Output paths are checked before anything starts, not after the run.
@@ -383,8 +428,20 @@ const runCommand = Command.make(
           repo: Option.getOrUndefined(args.repo),
           base: Option.getOrUndefined(args.base),
           target: Option.getOrUndefined(args.target),
+          landMode: Option.getOrUndefined(args.landMode),
+          remote: Option.getOrUndefined(args.remote),
+          noGithub: args.noGithub ? true : undefined,
           ...overrides
         })
+      }
+      if (!args.noLand && Option.isSome(args.landMode) && args.landMode.value !== "local") {
+        if (args.workspace === "memory") {
+          return yield* new LandModeUnavailable({ mode: args.landMode.value, reason: "it pushes to a git remote, and the memory workspace has none" })
+        }
+        const github = yield* GitHubHttp.settings(plan, { noGithub: args.noGithub })
+        if (Landing.modeNamed(args.landMode.value).needsGitHub && github._tag === "Off") {
+          return yield* new LandModeUnavailable({ mode: args.landMode.value, reason: `it opens a pull request on githubRepo, but GitHub sync is off: ${github.reason}` })
+        }
       }
       const display = yield* displayOf(args)
       const result = args.workspace === "git"
@@ -415,12 +472,13 @@ const defined = <T extends Record<string, unknown>>(record: T): { [K in keyof T]
 
 const resumeCommand = Command.make(
   "resume",
-  { runId: Args.optional(runIdArg), repo, planFromDisk, json, events, report, quiet },
+  { runId: Args.optional(runIdArg), repo, budget, planFromDisk, json, events, report, quiet },
   (args) =>
     Effect.gen(function*() {
       const result = yield* Session.resume({
         repo: Option.getOrUndefined(args.repo),
         runId: Option.getOrUndefined(args.runId),
+        budget: Option.getOrUndefined(args.budget),
         planFromDisk: args.planFromDisk,
         display: yield* displayOf(args)
       })
@@ -517,7 +575,10 @@ export const continuation = (
 ): string | undefined => {
   const at = `${runId} --repo ${top}`
   if (running) return undefined
-  if (state.finished === undefined) return `braid resume ${at}`
+  if (state.finished === undefined) {
+    // Paused by its budget: it needs a raised one to go on.
+    return state.interrupted?.includes("budget is reached") === true ? `braid resume ${at} --budget <more, e.g. 10usd>` : `braid resume ${at}`
+  }
   const tasks = [...state.tasks.values()].map((t) => t.settled).filter((t) => t !== undefined)
   const where = integrationDir !== undefined ? ` in ${integrationDir}` : ""
   if (state.stopped !== undefined && state.stopped.conflict.outcome === "blocked") {
@@ -612,7 +673,8 @@ const statusCommand = Command.make("status", { runId: Args.optional(runIdArg), r
           merged: r.state.merged.map((m) => m.stream),
           stopped: r.state.stopped?.conflict.detail ?? null,
           verification: r.state.verification === undefined ? null : { passed: r.state.verification.passed, commit: r.state.verification.commit },
-          landed: r.state.landed?.commit ?? null,
+          landed: r.state.landed?.pullRequest === undefined ? r.state.landed?.commit ?? null : null,
+          pullRequest: r.state.landed?.pullRequest ?? null,
           landingRefused: r.state.landRefused?.message ?? null,
           next: next ?? null
         },
@@ -637,7 +699,11 @@ const statusCommand = Command.make("status", { runId: Args.optional(runIdArg), r
       }`)
     }
     if (r.state.landRefused !== undefined && r.state.landed === undefined) yield* Console.log(`  landing refused: ${r.state.landRefused.message}`)
-    if (r.state.landed) yield* Console.log(`  landed ${r.state.landed.commit.slice(0, 10)} on ${r.state.landed.target}`)
+    if (r.state.landed?.pullRequest !== undefined) {
+      yield* Console.log(`  pushed ${r.state.landed.commit.slice(0, 10)} to ${r.state.landed.remote ?? "the remote"}; pull request #${r.state.landed.pullRequest.number} into ${r.state.landed.target}: ${r.state.landed.pullRequest.url}`)
+    } else if (r.state.landed) {
+      yield* Console.log(`  landed ${r.state.landed.commit.slice(0, 10)} on ${r.state.landed.target}${r.state.landed.remote !== undefined ? ` of ${r.state.landed.remote}` : ""}`)
+    }
     if (next !== undefined) yield* Console.log(`continue with: ${next}`)
   })).pipe(Command.withDescription("Show a run's streams and tasks, why each task failed or was skipped, and the command that continues it (default: the latest run)."))
 
@@ -692,7 +758,9 @@ const summaryLine = (report: RunReport.RunReport, reportFile: string | undefined
     "",
     `${report.status.toUpperCase()}: ${s.completedTasks}/${s.totalTasks} tasks completed, ${s.needsReviewTasks} need review, ${s.failedTasks} failed, ${s.skippedTasks} skipped; ` +
     `${report.conflictReport.conflicts.length} conflict(s); verification ${report.integrationResult.ran ? (report.integrationResult.passed ? "passed" : "failed") : "not run"}; ` +
-    (report.mergeResult.landed ? `landed ${report.mergeResult.commit?.slice(0, 10)} on ${report.mergeResult.target}` : `not landed (${report.mergeResult.reason ?? "?"})`),
+    (report.mergeResult.landed ? `landed ${report.mergeResult.commit?.slice(0, 10)} on ${report.mergeResult.target}${report.mergeResult.remote !== undefined ? ` of ${report.mergeResult.remote}` : ""}` : `not landed (${report.mergeResult.reason ?? "?"})`),
+    ...(report.mergeResult.pullRequest !== undefined ? [`pull request: ${report.mergeResult.pullRequest.url}`] : []),
+    ...(report.github?.warnings ?? []).map((w) => `  github warning: ${w}`),
     ...report.nextSteps.map((step) => `  next: ${step}`)
   ]
   if (reportFile !== undefined) lines.push(`report: ${reportFile}`)

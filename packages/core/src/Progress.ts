@@ -112,7 +112,18 @@ export const VerificationFinished = Schema.TaggedStruct("VerificationFinished", 
   commit: Schema.NullOr(Schema.String),
   checks: Schema.Array(CommandResult)
 })
-export const Landed = Schema.TaggedStruct("Landed", { ...at, target: Schema.String, commit: Schema.String, previous: Schema.String })
+export const Landed = Schema.TaggedStruct("Landed", {
+  ...at,
+  target: Schema.String,
+  commit: Schema.String,
+  previous: Schema.String,
+  /** `local`, `push` or `pr` (absent: `local`). */
+  mode: Schema.optional(Schema.Literal("local", "push", "pr")),
+  /** The remote pushed to (`push`, `pr`). */
+  remote: Schema.optional(Schema.String),
+  /** The pull request's URL (`pr`). */
+  pullRequest: Schema.optional(Schema.String)
+})
 export const RunFinished = Schema.TaggedStruct("RunFinished", { ...at, status: RunReport.RunStatus })
 /** The run was interrupted (Ctrl-C, SIGTERM); it can be resumed. */
 export const RunInterrupted = Schema.TaggedStruct("RunInterrupted", { ...at, reason: Schema.String })
