@@ -96,7 +96,8 @@ try {
     maxBuffer: 1 << 30
   }))
   const tarball = path.join(out, packed[0].filename)
-  const expected = closure.length + Object.keys(bundled).length
+  // npm lists the top-level bundled packages; nested copies (a package's own node_modules) travel inside them.
+  const expected = closure.filter((key) => key.lastIndexOf("node_modules/") === 0).length + Object.keys(bundled).length
   const bundledCount = packed[0].bundled?.length ?? 0
   if (bundledCount !== expected) fail(`expected ${expected} bundled packages, npm bundled ${bundledCount}`)
   process.stdout.write(`${tarball}\n`)

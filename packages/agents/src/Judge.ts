@@ -16,7 +16,6 @@
  *
  * @since 0.1.0
  */
-import * as LanguageModel from "@effect/ai/LanguageModel"
 import { Plan, Process, Review } from "@braid/core"
 import type { CommandExecutor } from "@effect/platform"
 import { Effect, Option, Schema } from "effect"
@@ -180,6 +179,8 @@ export const make = (settings: Resolved, prices: Readonly<Record<string, Plan.Mo
         const key = yield* Model.keyOf(provider)
         if (Option.isNone(key)) return yield* failed(`the judge has no ${Model.KEY_ENV[provider]}`)
         const baseUrl = yield* Model.baseUrlOf(provider, settings.baseUrl)
+        // Loaded when first used, as the llm backend loads it (see internal/model.ts).
+        const LanguageModel = yield* Effect.promise(() => import("@effect/ai/LanguageModel"))
         const response = yield* LanguageModel.generateObject({ prompt, schema: Verdict, objectName: "review" }).pipe(
           Effect.provide(Model.languageModel({ provider, model: settings.model, apiKey: key.value, baseUrl, temperature: 0 })),
           Effect.mapError((error) => {

@@ -21,7 +21,7 @@
  *
  * @since 0.1.0
  */
-import * as Chat from "@effect/ai/Chat"
+import type * as Chat from "@effect/ai/Chat"
 import { Agent, Process } from "@braid/core"
 import type { CommandExecutor } from "@effect/platform"
 import { Duration, Effect, Either, Option } from "effect"
@@ -30,7 +30,7 @@ import * as fs from "node:fs/promises"
 import type * as Backend from "./Backend.js"
 import * as Model from "./internal/model.js"
 import * as tool from "./internal/tool.js"
-import * as WorktreeTools from "./internal/worktreeTools.js"
+import type * as WorktreeToolsModule from "./internal/worktreeTools.js"
 import * as Pricing from "./Pricing.js"
 import * as Prompt from "./Prompt.js"
 
@@ -51,6 +51,16 @@ export const SYSTEM_PROMPT = [
   "Read before you edit. Make the change the task asks for, run its checks, then reply with a short summary of what you did",
   "and no tool call. Do not commit: braid commits what you leave in the working directory."
 ].join(" ")
+
+/**
+ * `@effect/ai` and the toolkit, loaded when an attempt first needs them: commands and runs that
+ * use no model do not pay for loading them (see `internal/model.ts`).
+ */
+const loadAi = () =>
+  Effect.promise(async () => {
+    const [Chat, WorktreeTools] = await Promise.all([import("@effect/ai/Chat"), import("./internal/worktreeTools.js")])
+    return { Chat, WorktreeTools: WorktreeTools as typeof WorktreeToolsModule }
+  })
 
 /** The conversation of one session, kept between calls of the same attempt (after a busy provider) and across a task's attempts. */
 interface Session {
@@ -93,6 +103,7 @@ export const make = (context: Backend.BuildContext) =>
       const root = yield* Effect.tryPromise(() => fs.realpath(worktree)).pipe(Effect.mapError(() => unavailable(`cannot read the worktree ${worktree}`)))
       const baseUrl = yield* Model.baseUrlOf(provider, settings.baseUrl)
       const languageModel = Model.languageModel({ provider, model, apiKey: key.value, baseUrl })
+      const { Chat, WorktreeTools } = yield* loadAi()
 
       // The session: this attempt's own (after a busy provider), the task's previous one, or a new one.
       let sessionId = request.session

@@ -12,11 +12,6 @@
  */
 import type * as LanguageModel from "@effect/ai/LanguageModel"
 import type * as AiError from "@effect/ai/AiError"
-// The modules themselves, not the packages' indexes: those load the tokenizers too, which braid never uses.
-import * as AnthropicClient from "@effect/ai-anthropic/AnthropicClient"
-import * as AnthropicLanguageModel from "@effect/ai-anthropic/AnthropicLanguageModel"
-import * as OpenAiClient from "@effect/ai-openai/OpenAiClient"
-import * as OpenAiLanguageModel from "@effect/ai-openai/OpenAiLanguageModel"
 import { FetchHttpClient } from "@effect/platform"
 import { Config, Effect, Layer, Option, Redacted } from "effect"
 
@@ -60,20 +55,33 @@ export interface ModelOptions {
   readonly temperature?: number | undefined
 }
 
-/** A `LanguageModel` for one provider and model, over `fetch`. */
+/**
+ * A `LanguageModel` for one provider and model, over `fetch`. The provider's modules are loaded
+ * when first used: their generated API schemas take a third of a CPU-second to load, which
+ * every other braid command (and a run without `llm` or a judge) should not pay. The modules
+ * themselves, not the packages' indexes, which would load tokenizers braid never uses.
+ */
 export const languageModel = (options: ModelOptions): Layer.Layer<LanguageModel.LanguageModel> => {
   const maxOutput = options.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS
   const temperature = options.temperature !== undefined ? { temperature: options.temperature } : {}
   const apiUrl = options.baseUrl?.replace(/\/+$/, "")
-  return options.provider === "anthropic"
-    ? AnthropicLanguageModel.layer({ model: options.model, config: { max_tokens: maxOutput, ...temperature } }).pipe(
-      Layer.provide(AnthropicClient.layer({ apiKey: options.apiKey, ...(apiUrl !== undefined ? { apiUrl } : {}) })),
-      Layer.provide(FetchHttpClient.layer)
-    )
-    : OpenAiLanguageModel.layer({ model: options.model, config: { max_output_tokens: maxOutput, ...temperature } }).pipe(
-      Layer.provide(OpenAiClient.layer({ apiKey: options.apiKey, ...(apiUrl !== undefined ? { apiUrl } : {}) })),
-      Layer.provide(FetchHttpClient.layer)
-    )
+  const client = { apiKey: options.apiKey, ...(apiUrl !== undefined ? { apiUrl } : {}) }
+  const layer = options.provider === "anthropic"
+    ? Effect.promise(async () => {
+      const [Client, Model] = await Promise.all([
+        import("@effect/ai-anthropic/AnthropicClient"),
+        import("@effect/ai-anthropic/AnthropicLanguageModel")
+      ])
+      return Model.layer({ model: options.model, config: { max_tokens: maxOutput, ...temperature } }).pipe(Layer.provide(Client.layer(client)))
+    })
+    : Effect.promise(async () => {
+      const [Client, Model] = await Promise.all([
+        import("@effect/ai-openai/OpenAiClient"),
+        import("@effect/ai-openai/OpenAiLanguageModel")
+      ])
+      return Model.layer({ model: options.model, config: { max_output_tokens: maxOutput, ...temperature } }).pipe(Layer.provide(Client.layer(client)))
+    })
+  return Layer.unwrapEffect(layer).pipe(Layer.provide(FetchHttpClient.layer))
 }
 
 /** How a provider failure is read. */
