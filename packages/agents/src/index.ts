@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+export * as AgentResolver from "./AgentResolver.js"
 export * as Aider from "./Aider.js"
 export * as AnthropicServer from "./AnthropicServer.js"
 export * as Backend from "./Backend.js"

@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import { Prompt } from "@braid/agents"
-import { ExecutionPlan, GitWorkspace, Landing, Orchestrator, Plan, Progress, Review, RunReport, RunState, RunStore } from "@braid/core"
+import { Budget, ExecutionPlan, GitWorkspace, Landing, Orchestrator, Plan, Progress, Review, RunReport, RunState, RunStore } from "@braid/core"
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Console, Effect, Layer, Option, ParseResult, Schema } from "effect"
@@ -34,6 +34,17 @@ const conflictStrategy = Options.choice("conflict-strategy", Plan.ConflictStrate
 const onGateFailure = Options.choice("on-gate-failure", Plan.GateFailurePolicy.literals).pipe(
   Options.optional,
   Options.withDescription(Help.describe("on-gate-failure"))
+)
+const budget = Options.text("budget").pipe(
+  Options.optional,
+  Options.withDescription(Help.describe("budget")),
+  Options.mapEffect((text) => {
+    if (Option.isNone(text)) return Effect.succeed(Option.none<{ readonly usd?: number; readonly tokens?: number }>())
+    const amount = Budget.parseAmount(text.value)
+    return typeof amount === "string"
+      ? Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--budget: ${amount}`)))
+      : Effect.succeed(Option.some<{ readonly usd?: number; readonly tokens?: number }>(amount))
+  })
 )
 const json = Options.boolean("json").pipe(Options.withDescription(Help.describe("json")))
 const report = Options.file("report").pipe(
@@ -384,6 +395,7 @@ const runCommand = Command.make(
     remote,
     noGithub,
     keepWorktrees,
+    budget,
     quiet
   },
   (args) =>
@@ -392,7 +404,8 @@ const runCommand = Command.make(
         maxParallel: Option.getOrUndefined(args.maxParallel),
         qualityThreshold: Option.getOrUndefined(args.qualityThreshold),
         conflictStrategy: Option.getOrUndefined(args.conflictStrategy),
-        onGateFailure: Option.getOrUndefined(args.onGateFailure)
+        onGateFailure: Option.getOrUndefined(args.onGateFailure),
+        budget: Option.getOrUndefined(args.budget)
       }
       const plan = yield* loadPlan(args.plan, overrides)
       // Output paths are checked before anything starts, not after the run.
@@ -450,12 +463,13 @@ const defined = <T extends Record<string, unknown>>(record: T): { [K in keyof T]
 
 const resumeCommand = Command.make(
   "resume",
-  { runId: Args.optional(runIdArg), repo, planFromDisk, json, events, report, quiet },
+  { runId: Args.optional(runIdArg), repo, budget, planFromDisk, json, events, report, quiet },
   (args) =>
     Effect.gen(function*() {
       const result = yield* Session.resume({
         repo: Option.getOrUndefined(args.repo),
         runId: Option.getOrUndefined(args.runId),
+        budget: Option.getOrUndefined(args.budget),
         planFromDisk: args.planFromDisk,
         display: yield* displayOf(args)
       })
@@ -552,7 +566,10 @@ export const continuation = (
 ): string | undefined => {
   const at = `${runId} --repo ${top}`
   if (running) return undefined
-  if (state.finished === undefined) return `braid resume ${at}`
+  if (state.finished === undefined) {
+    // Paused by its budget: it needs a raised one to go on.
+    return state.interrupted?.includes("budget is reached") === true ? `braid resume ${at} --budget <more, e.g. 10usd>` : `braid resume ${at}`
+  }
   const tasks = [...state.tasks.values()].map((t) => t.settled).filter((t) => t !== undefined)
   const where = integrationDir !== undefined ? ` in ${integrationDir}` : ""
   if (state.stopped !== undefined && state.stopped.conflict.outcome === "blocked") {

@@ -26,6 +26,11 @@ export const options = {
     value: "0-100",
     description: "The review score a task needs to pass its gate (overrides the plan's qualityThreshold). A failing check fails the gate whatever the score."
   },
+  budget: {
+    value: "amount",
+    description:
+      "What the run's agents may spend in all, in USD or tokens: 5usd, $5, 200000tokens, 200ktokens (replaces that amount of the plan's budget). When it is reached no new attempt starts and the run pauses (exit 75); braid resume --budget <more> continues it."
+  },
   "conflict-strategy": {
     value: "agent|priority|manual",
     description:
@@ -139,14 +144,15 @@ export const commands: ReadonlyArray<CommandHelp> = [
       "quality-threshold",
       "conflict-strategy",
       "on-gate-failure",
+      "budget",
       "workspace"
     ]
   },
   {
     name: "resume",
-    summary: "Continue a run from its journal (after a crash, Ctrl-C, a usage limit or your fix).",
+    summary: "Continue a run from its journal (after a crash, Ctrl-C, a usage limit, its budget or your fix).",
     args: [runIdArg("the latest run")],
-    options: ["repo", "plan-from-disk", "report", "json", "events", "quiet"]
+    options: ["repo", "budget", "plan-from-disk", "report", "json", "events", "quiet"]
   },
   {
     name: "retry",
@@ -196,7 +202,7 @@ export const exitCodes: ReadonlyArray<readonly [number, string]> = [
   [0, "success: the run landed (or verified, with --no-land); the plan is ready"],
   [1, "the run finished with a failed or needs-review task, or failed to run"],
   [2, "invalid input: a plan, an option, or a repository state braid refuses"],
-  [75, "paused by a provider's usage limit: braid resume continues it later"],
+  [75, "paused by a provider's usage limit or the run's budget: braid resume (--budget <more>) continues it"],
   [130, "interrupted (Ctrl-C): braid resume continues it"]
 ]
 

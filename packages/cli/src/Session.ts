@@ -51,7 +51,9 @@ export const StoredOptions = Schema.Struct({
   /** The remote `push` and `pr` push to (absent: origin). */
   remote: Schema.optional(Schema.String),
   /** `--no-github`: no progress sync. */
-  noGithub: Schema.optional(Schema.Boolean)
+  noGithub: Schema.optional(Schema.Boolean),
+  /** `--budget`: the amount (USD or tokens) that replaces the plan's. */
+  budget: Schema.optional(Schema.Struct({ usd: Schema.optional(Schema.Number), tokens: Schema.optional(Schema.Number) }))
 })
 export type StoredOptions = typeof StoredOptions.Type
 
@@ -159,6 +161,8 @@ const execute = (args: {
     const stored = yield* store.load(runId)
     const writer = yield* store.journal(runId)
     const steps = journaled(stored.records, writer)
+    // What the run's attempts spent so far counts against its budget from the start.
+    const spent = RunState.fold(stored.records).spent
     const request = args.continuation?.request
     if (request !== undefined) yield* steps.record(request.key, RunState.Value, request.value)
     let started = stored.records.some((r) => r.key === RunState.keys.run)
@@ -195,7 +199,8 @@ const execute = (args: {
       retries: (args.continuation?.retries ?? []).map((r) => ({ round: r.round, tasks: r.tasks, note: r.note ?? undefined })),
       catchUp: args.continuation?.land === true,
       landing: Landing.modeNamed(options.landMode ?? "local"),
-      remote: options.remote ?? "origin"
+      remote: options.remote ?? "origin",
+      spent
     }).pipe(
       githubService === undefined ? (e) => e : Effect.provideService(GitHub.GitHub, githubService),
       Effect.provide(Wiring.layer(plan, {
@@ -224,6 +229,16 @@ const execute = (args: {
           process.stderr.write(
             `\nbraid: run ${runId} paused: ${Agent.describeUsageLimit(limit)}. Its branches are kept; settled work is not redone.\n` +
               `resume it${limit.resetsAt !== undefined ? " after the reset" : " once the limit resets"} with: ${resumeCommand(runId, top)}\n`
+          )
+        })),
+      // The run's budget pauses it the same way; `resume --budget` continues it with more.
+      Effect.tapErrorTag("BudgetReached", (reached) =>
+        Effect.gen(function*() {
+          if (!started) return
+          yield* stop(reached.message).pipe(Effect.ignore)
+          process.stderr.write(
+            `\nbraid: run ${runId} paused: ${reached.message}. Its branches are kept; settled work is not redone.\n` +
+              `continue it with a raised budget: ${resumeCommand(runId, top)} --budget <amount, e.g. 10usd or 500000tokens>\n`
           )
         })),
       Effect.tapError(() => started ? Effect.void : args.onNotStarted)
@@ -342,11 +357,16 @@ const loadRun = (input: { readonly repo: string | undefined; readonly runId: str
       }
     }
     const parsed = yield* Plan.parse(planText, manifest.planSource, manifest.planBaseDir, yield* Plan.readConfig(manifest.planBaseDir))
+    // The budget a person set last (`resume --budget`) over the run's `--budget` over the plan's.
+    const budget = state.budget !== undefined
+      ? { usd: state.budget.usd ?? undefined, tokens: state.budget.tokens ?? undefined }
+      : options.budget
     const plan = yield* Plan.override(parsed, {
       maxParallel: options.maxParallel,
       qualityThreshold: options.qualityThreshold,
       conflictStrategy: options.conflictStrategy,
-      onGateFailure: options.onGateFailure
+      onGateFailure: options.onGateFailure,
+      budget
     })
     return { store, top, runId, state, options, plan }
   })
@@ -364,10 +384,22 @@ export const resume = (input: {
   readonly runId: string | undefined
   readonly planFromDisk: boolean
   readonly display: Display
+  /** A raised budget (`--budget`): replaces that amount of the run's budget, journaled for later continuations. */
+  readonly budget?: { readonly usd?: number | undefined; readonly tokens?: number | undefined } | undefined
 }) =>
   Effect.gen(function*() {
-    const { options, plan, runId, state, store, top } = yield* loadRun(input)
+    const loaded = yield* loadRun(input)
+    const { options, runId, state, store, top } = loaded
     if (state.finished === "succeeded") return yield* new RunAlreadyFinished({ runId, status: state.finished })
+    const raised = input.budget === undefined ? undefined : {
+      usd: input.budget.usd ?? loaded.plan.budget?.usd,
+      tokens: input.budget.tokens ?? loaded.plan.budget?.tokens
+    }
+    const plan = raised === undefined ? loaded.plan : yield* Plan.override(loaded.plan, { budget: raised }, "--budget")
+    const request = raised === undefined ? undefined : {
+      key: RunState.keys.budget,
+      value: new RunState.BudgetSet({ usd: raised.usd ?? null, tokens: raised.tokens ?? null, at: DateTime.formatIso(yield* DateTime.now) })
+    }
     if (!input.display.quiet) {
       const cut = cutOff(state)
       process.stderr.write(
@@ -380,7 +412,7 @@ export const resume = (input: {
       runId,
       top,
       store,
-      continuation: { retries: state.retries, land: state.landRequested },
+      continuation: { retries: state.retries, land: state.landRequested, request },
       display: input.display,
       onNotStarted: Effect.void,
       beforeRun: Effect.asVoid(endOrphans(runId, state.processes))

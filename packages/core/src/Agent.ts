@@ -32,7 +32,9 @@ export class Usage extends Schema.Class<Usage>("Usage")({
   /** Prompt tokens written to the provider's cache. */
   cacheWriteTokens: Schema.optionalWith(Schema.Number, { default: () => 0 }),
   /** What the tool reported, or what the price table makes of the tokens. */
-  costUsd: Schema.optional(Schema.Number)
+  costUsd: Schema.optional(Schema.Number),
+  /** Where `costUsd` comes from: the tool's own report (`tool`, the default when a cost is given) or braid's price table (`table`). */
+  costSource: Schema.optional(Schema.Literal("tool", "table"))
 }) {}
 
 /** What an agent says it did. The engine trusts the workspace, not this, for what changed. */
@@ -112,6 +114,11 @@ export interface AttemptRequest {
    * session's cost from its start subtracts it.
    */
   readonly sessionCostUsd?: number | undefined
+  /**
+   * The whole prompt, instead of the role's for the task (a conflict resolution's). Every
+   * backend that builds a prompt (`Prompt.forAttempt`) sends this text when it is set.
+   */
+  readonly instructions?: string | undefined
   /** Journals a note about the attempt before the agent goes on. */
   readonly note: (note: AttemptNote) => Effect.Effect<void>
   readonly files: Workspace.Files

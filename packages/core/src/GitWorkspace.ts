@@ -680,24 +680,34 @@ export const make = (options: Options = {}) =>
       return Git.sortedUnique(Git.splitZ(out).map((p) => p.replace(/^\n+/, "")).filter((p) => p !== ""))
     })
 
-    const absorb = (stream: string, commit: string, reason: string) =>
-      confinement.occupied(stream, absorbInto(stream, commit, reason))
+    const absorb = (stream: string, commit: string, reason: string, side: Workspace.AbsorbSide = "none") =>
+      confinement.occupied(stream, absorbInto(stream, commit, reason, side))
 
-    const absorbInto = Effect.fn("GitWorkspace.absorb")(function*(stream: string, commit: string, reason: string) {
+    // Paths each stream's open absorb merge conflicted in (what `concludeAbsorb` checks for markers).
+    const openAbsorbs = new Map<string, ReadonlyArray<string>>()
+
+    const absorbInto = Effect.fn("GitWorkspace.absorb")(function*(stream: string, commit: string, reason: string, side: Workspace.AbsorbSide) {
       const r = yield* prepared("absorb")
       const tree = yield* streamTree("absorb", stream)
       const cwd = tree.dir
       const head = yield* branchHead("absorb", tree.branch, r.top)
-      if (yield* isAncestor(commit, head, r.top)) return null
-      const args = ["merge", "--no-ff", "--no-log", "--no-edit", "-m", `braid: bring in ${reason}`, commit]
+      if (yield* isAncestor(commit, head, r.top)) return { _tag: "Absorbed", commit: null } as const
+      const strategy = side === "ours" ? ["-X", "ours"] : side === "theirs" ? ["-X", "theirs"] : []
+      const args = ["merge", "--no-ff", "--no-log", "--no-edit", "-m", `braid: bring in ${reason}`, ...strategy, commit]
       const result = yield* git.exec(args, { cwd })
       if (result.exitCode !== 0) {
         const paths = yield* unmergedPaths(cwd)
+        if (paths.length > 0 && side === "none") {
+          // Left open for a resolver: `concludeAbsorb` commits it, `discard` drops it.
+          openAbsorbs.set(stream, paths)
+          return { _tag: "Conflicted", paths } as const
+        }
         if ((yield* mergeHead(cwd)) !== undefined) yield* git.ok(["merge", "--abort"], { cwd, operation: "absorb" })
         return yield* failure(
           "absorb",
           paths.length > 0
-            ? `bringing ${reason} into stream "${stream}" conflicts in ${paths.join(", ")}`
+            ? `bringing ${reason} into stream "${stream}" with the ${side === "ours" ? "stream's" : "dependency's"} side winning still ` +
+              `left conflicts in ${paths.join(", ")} (a file deleted on one side and changed on the other, or added on both); the merge was aborted`
             : Git.describeFailure(args, cwd, result)
         )
       }
@@ -705,7 +715,42 @@ export const make = (options: Options = {}) =>
       noteIndex(stream, cwd)
       // The merge is not an attempt: the next attempt's change starts after it.
       tree.recorded = next
+      return { _tag: "Absorbed", commit: next } as const
+    })
+
+    const concludeAbsorb = (stream: string, reason: string) => confinement.occupied(stream, concludeAbsorbIn(stream, reason))
+
+    const concludeAbsorbIn = Effect.fn("GitWorkspace.concludeAbsorb")(function*(stream: string, reason: string) {
+      const r = yield* prepared("concludeAbsorb")
+      const tree = yield* streamTree("concludeAbsorb", stream)
+      const cwd = tree.dir
+      if ((yield* mergeHead(cwd)) === undefined) return yield* failure("concludeAbsorb", `no merge is open in ${cwd}`)
+      const paths = Git.sortedUnique([...(openAbsorbs.get(stream) ?? []), ...(yield* unmergedPaths(cwd))])
+      const files = service.files(stream)
+      const remaining: Array<string> = []
+      for (const p of paths) {
+        const text = yield* files.read(p)
+        if (text !== undefined && Workspace.hasConflictMarkers(text)) remaining.push(p)
+      }
+      if (remaining.length > 0) return yield* new Workspace.ConflictMarkersRemain({ stream, paths: remaining })
+      yield* git.ok(["add", "--all"], { cwd, operation: "concludeAbsorb" })
+      yield* git.ok(
+        ["commit", "--quiet", "--no-verify", "--cleanup=whitespace", "-m", `braid: bring in ${reason} (conflicts resolved)`],
+        { cwd, operation: "concludeAbsorb" }
+      )
+      openAbsorbs.delete(stream)
+      const next = yield* branchHead("concludeAbsorb", tree.branch, r.top)
+      noteIndex(stream, cwd)
+      tree.recorded = next
       return next
+    })
+
+    const diff = Effect.fn("GitWorkspace.diff")(function*(stream: string, paths: ReadonlyArray<string>) {
+      const r = yield* prepared("diff")
+      const tree = yield* streamTree("diff", stream)
+      const head = (yield* resolveCommit(`refs/heads/${tree.branch}`, r.top)) ?? r.base
+      if (paths.length === 0) return ""
+      return yield* git.ok(["diff", "--no-color", "--no-ext-diff", "--no-renames", r.base, head, "--", ...paths], { cwd: r.top, operation: "diff" })
     })
 
     const discard = (stream: string) => confinement.occupied(stream, dropChanges(stream))
@@ -717,6 +762,7 @@ export const make = (options: Options = {}) =>
       yield* git.ok(["reset", "--quiet", "--hard", "HEAD"], { cwd, operation: "discard" })
       // Untracked files the cut-off attempt created; ignored files (dependencies) stay.
       yield* git.ok(["clean", "-fdq"], { cwd, operation: "discard" })
+      openAbsorbs.delete(stream)
       noteIndex(stream, cwd)
     })
 
@@ -1147,6 +1193,8 @@ export const make = (options: Options = {}) =>
       attempting: confinement.attempting,
       strays,
       absorb,
+      concludeAbsorb,
+      diff,
       discard,
       findAttempt,
       changedFiles,

@@ -6,6 +6,7 @@
  */
 import { DateTime, Effect, type Schedule } from "effect"
 import * as Agent from "./Agent.js"
+import type * as Budget from "./Budget.js"
 import * as Conflicts from "./Conflicts.js"
 import type * as ConflictResolver from "./ConflictResolver.js"
 import * as Dispatch from "./Dispatch.js"
@@ -42,12 +43,15 @@ export interface RunOptions {
   readonly remote?: string
   /** Labels of the pull request `pr` opens (default `braid`). */
   readonly pullLabels?: ReadonlyArray<string>
+  /** What the run's attempts spent before (`RunState.fold(…).spent`), counted against its budget. */
+  readonly spent?: ReadonlyMap<string, Budget.Spend>
 }
 
 /** Every error that stops a run before it can produce a report. */
 export type RunError =
   | Agent.AgentUnavailable
   | Agent.UsageLimitReached
+  | Budget.BudgetReached
   | Workspace.WorkspaceError
   | Conflicts.ConflictError
   | Verification.VerificationUnavailable
@@ -136,6 +140,7 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
       execution,
       retries,
       keepWorktrees: options.keepWorktrees ?? false,
+      ...(options.spent !== undefined ? { spent: options.spent } : {}),
       ...(options.reviewRetry ? { reviewRetry: options.reviewRetry } : {})
     })
     const changed = new Map<string, ReadonlyArray<string>>()

@@ -84,6 +84,32 @@ export class GitHubSettings extends Schema.Class<GitHubSettings>("GitHubSettings
   apiUrl: Schema.optional(Schema.String)
 }) {}
 
+/** Who resolves conflicts under the `agent` strategy (`resolver: { agent: claude-code }`). */
+export class ResolverSettings extends Schema.Class<ResolverSettings>("ResolverSettings")({
+  /** The agent backend that resolves, in the architect role (its settings are `agents.<backend>`). */
+  agent: Schema.optional(Schema.String)
+}) {}
+
+/** What the run does when its budget is reached: let running attempts finish, or stop them. */
+export const BudgetExceeded = Schema.Literal("finish", "stop")
+export type BudgetExceeded = typeof BudgetExceeded.Type
+
+const Amount = Schema.Number.pipe(Schema.positive())
+
+/** A task's budget: what its attempts may spend, in USD or tokens (or both). */
+export class TaskBudget extends Schema.Class<TaskBudget>("TaskBudget")({
+  usd: Schema.optional(Amount),
+  tokens: Schema.optional(Amount)
+}) {}
+
+/** The run's budget: what all its agents may spend, and what happens when it is reached. */
+export class Budget extends Schema.Class<Budget>("Budget")({
+  usd: Schema.optional(Amount),
+  tokens: Schema.optional(Amount),
+  /** `finish` (default): no new attempt starts, running ones finish; `stop`: running ones are stopped too. */
+  onExceeded: Schema.optional(BudgetExceeded)
+}) {}
+
 const AgentSettingsMap = Schema.Record({ key: Schema.String, value: AgentSettings })
 const ProviderLimits = Schema.Record({ key: Schema.String, value: ProviderLimit })
 const Prices = Schema.Record({ key: Schema.String, value: ModelPrice })
@@ -101,7 +127,9 @@ export class Task extends Schema.Class<Task>("Task")({
   dependsOn: Schema.optional(Schema.Array(Schema.String)),
   run: Schema.optional(CommandSpec.RunSpec),
   checks: Schema.optional(Schema.Array(CommandSpec.CommandSpec)),
-  mock: Schema.optional(MockScript)
+  mock: Schema.optional(MockScript),
+  /** What this task's attempts may spend; over it, the task fails. */
+  budget: Schema.optional(TaskBudget)
 }) {}
 
 /** A work stream: tasks run one after another in its own workspace. */
@@ -139,6 +167,10 @@ export class PlanFile extends Schema.Class<PlanFile>("PlanFile")({
   conflictStrategy: Schema.optional(ConflictStrategy),
   /** For the `agent` conflict strategy without an agent backend: a command run in the integration workspace. */
   resolve: Schema.optional(CommandSpec.RunSpec),
+  /** Who resolves conflicts under the `agent` strategy: an agent backend in the architect role. */
+  resolver: Schema.optional(ResolverSettings),
+  /** What the run's agents may spend in all; when reached no new attempt starts and the run pauses, resumable. */
+  budget: Schema.optional(Budget),
   onGateFailure: Schema.optional(GateFailurePolicy)
 }) {}
 
@@ -159,6 +191,7 @@ export interface PlannedStream {
 export class ConfigFile extends Schema.Class<ConfigFile>("ConfigFile")({
   agent: Schema.optional(Schema.String),
   github: Schema.optional(GitHubSettings),
+  resolver: Schema.optional(ResolverSettings),
   agents: Schema.optional(AgentSettingsMap),
   limits: Schema.optional(ProviderLimits),
   prices: Schema.optional(Prices)
@@ -189,6 +222,10 @@ export interface Plan {
   readonly verify: ReadonlyArray<CommandSpec.Command>
   readonly conflictStrategy: ConflictStrategy
   readonly resolve: CommandSpec.Command | undefined
+  /** The backend `resolver.agent` names: the plan's, else `braid.config.yaml`'s. */
+  readonly resolverAgent: string | undefined
+  /** The run's budget, if it has one. */
+  readonly budget: Budget | undefined
   readonly onGateFailure: GateFailurePolicy
   /** The directory the plan file is in; `run.script` paths are relative to it. */
   readonly baseDir: string
@@ -290,6 +327,15 @@ export const validate = (
     if (github.apiUrl !== undefined && !/^https?:\/\/[^\s/]+/.test(github.apiUrl)) {
       problem(file.github?.apiUrl !== undefined ? "github.apiUrl" : "braid.config.yaml: github.apiUrl", `must be an http(s) URL, got "${github.apiUrl}"`)
     }
+
+    if (file.budget !== undefined && file.budget.usd === undefined && file.budget.tokens === undefined) {
+      problem("budget", "give usd or tokens (or both): budget: { usd: 5 } or budget: { tokens: 200000 }")
+    }
+    file.tasks.forEach((task, i) => {
+      if (task.budget !== undefined && task.budget.usd === undefined && task.budget.tokens === undefined) {
+        problem(`tasks[${i}].budget`, "give usd or tokens (or both): budget: { usd: 1 } or budget: { tokens: 50000 }")
+      }
+    })
 
     // streams
     const streamIndex = new Map<string, number>()
@@ -457,6 +503,8 @@ export const validate = (
       verify,
       conflictStrategy: file.conflictStrategy ?? "agent",
       resolve,
+      resolverAgent: file.resolver?.agent ?? config.resolver?.agent,
+      budget: file.budget,
       onGateFailure: file.onGateFailure ?? "continue",
       baseDir,
       configAgent: config.agent,
@@ -551,7 +599,12 @@ export const decode = (
       Effect.fail(
         new InvalidPlan({
           source,
-          problems: [...misspelled, ...typeProblems.map(({ message, path }) => ({ path, message })), ...more]
+          problems: [
+            ...misspelled,
+            ...typeProblems.map(({ message, path }) => ({ path, message })),
+            // A field whose parts were left out (wrong types) is not reported again as incomplete.
+            ...more.filter((m) => !typeProblems.some((t) => m.path !== "" && (t.path.startsWith(`${m.path}.`) || t.path.startsWith(`${m.path}[`))))
+          ]
         })
       ))
   })
@@ -568,7 +621,8 @@ const planShape: Fields.Shape = {
         nested: {
           mock: { kind: "object", shape: { fields: Object.keys(MockScript.fields) } },
           run: { kind: "object", shape: { fields: [...commandFields, "script"] } },
-          checks: { kind: "list", shape: { fields: commandFields } }
+          checks: { kind: "list", shape: { fields: commandFields } },
+          budget: { kind: "object", shape: { fields: Object.keys(TaskBudget.fields) } }
         }
       }
     },
@@ -576,6 +630,8 @@ const planShape: Fields.Shape = {
     checks: { kind: "list", shape: { fields: commandFields } },
     verify: { kind: "list", shape: { fields: commandFields } },
     resolve: { kind: "object", shape: { fields: [...commandFields, "script"] } },
+    resolver: { kind: "object", shape: { fields: Object.keys(ResolverSettings.fields) } },
+    budget: { kind: "object", shape: { fields: Object.keys(Budget.fields) } },
     agents: { kind: "record", shape: { fields: Object.keys(AgentSettings.fields) } },
     limits: { kind: "record", shape: { fields: Object.keys(ProviderLimit.fields) } },
     prices: { kind: "record", shape: { fields: Object.keys(ModelPrice.fields) } },
@@ -596,6 +652,9 @@ const expectations: Readonly<Record<string, string>> = {
   timeoutSeconds: "a positive number of seconds",
   conflictStrategy: "one of agent, priority, manual",
   onGateFailure: "one of continue, halt-stream, fail-run",
+  usd: "a positive number of US dollars",
+  tokens: "a positive number of tokens",
+  onExceeded: "one of finish, stop",
   id: "a non-empty text",
   name: "a non-empty text",
   title: "a text",
@@ -617,7 +676,12 @@ const decodeFile = (
 ): Either.Either<PlanFile, Array<PlanProblem & { readonly rawPath: ReadonlyArray<PropertyKey> }>> =>
   Either.mapLeft(Schema.decodeUnknownEither(PlanFile, { errors: "all", onExcessProperty: "ignore" })(input), (error) => {
     const seen = new Set<string>()
-    return ParseResult.ArrayFormatter.formatErrorSync(error).flatMap((issue) => {
+    const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+    // An optional object with a wrong field also fails as "expected undefined" at the object's
+    // own path: the deeper issue is the one that says what is wrong.
+    const deeper = (path: ReadonlyArray<PropertyKey>) =>
+      issues.some((other) => other.path.length > path.length && path.every((k, i) => other.path[i] === k))
+    return issues.filter((issue) => !deeper(issue.path)).flatMap((issue) => {
       const path = formatPath(issue.path)
       if (seen.has(path)) return []
       seen.add(path)
@@ -763,11 +827,23 @@ export interface Overrides {
   readonly maxParallel?: number | undefined
   readonly conflictStrategy?: ConflictStrategy | undefined
   readonly onGateFailure?: GateFailurePolicy | undefined
+  /** Replaces the amounts it gives of the plan's run budget (`--budget`); the others and `onExceeded` stay the plan's. */
+  readonly budget?: { readonly usd?: number | undefined; readonly tokens?: number | undefined } | undefined
 }
 
 /** The plan with overrides applied. */
 export const override = (plan: Plan, overrides: Overrides, source = "options"): Effect.Effect<Plan, InvalidPlan> => {
-  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined))
+  const { budget, ...rest } = overrides
+  const defined: Record<string, unknown> = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined))
+  if (budget !== undefined) {
+    const usd = budget.usd ?? plan.file.budget?.usd
+    const tokens = budget.tokens ?? plan.file.budget?.tokens
+    defined.budget = new Budget({
+      ...(usd !== undefined ? { usd } : {}),
+      ...(tokens !== undefined ? { tokens } : {}),
+      ...(plan.file.budget?.onExceeded !== undefined ? { onExceeded: plan.file.budget.onExceeded } : {})
+    })
+  }
   return Object.keys(defined).length === 0
     ? Effect.succeed(plan)
     : Effect.map(

@@ -9,6 +9,7 @@
  */
 import { DateTime, Effect, Schedule, Schema } from "effect"
 import * as Agent from "./Agent.js"
+import * as Budget from "./Budget.js"
 import * as Plan from "./Plan.js"
 import * as Progress from "./Progress.js"
 import type * as ProviderLimits from "./ProviderLimits.js"
@@ -60,9 +61,13 @@ export interface GateServices {
   readonly reviewer: Review.Service
   readonly progress: Progress.Service
   readonly limits: ProviderLimits.Service
+  /** The run's spend against its budget. */
+  readonly budget?: Budget.Tracker | undefined
 }
 
 export type GateError =
+  | Budget.BudgetReached
+  | Budget.TaskOverBudget
   | Agent.AgentFailed
   | Agent.UsageLimitReached
   | ReviewUnavailable
@@ -94,7 +99,8 @@ export const agentRecord = (backend: string, output: Agent.AttemptOutput, provid
     costUsd: output.usage?.costUsd ?? null,
     durationMs: output.durationMs ?? null,
     permissionDenials: output.permissionDenials,
-    providerWaits
+    providerWaits,
+    ...(output.usage?.costUsd !== undefined ? { costSource: output.usage.costSource ?? "tool" } : {})
   }, true)
 
 /** The outcome of the gate: every attempt, and whether the latest review passed. */
@@ -108,8 +114,20 @@ export const run = (input: GateInput, services: GateServices) =>
   Effect.gen(function*() {
     const { plan, round, stream, task } = input
     const { limits, progress, reviewer, steps, workspace } = services
+    const budget = services.budget ?? Budget.make(undefined)
     const threshold = plan.qualityThreshold
     const attempts: Array<RunReport.AttemptRecord> = []
+    /** Keeps an attempt's record and counts what it spent against the run's budget. */
+    const keep = (record: RunReport.AttemptRecord) =>
+      Effect.suspend(() => {
+        attempts.push(record)
+        return budget.spent(Budget.attemptId(round, task.id, record.attempt), Budget.spendOf(record))
+      })
+    /** A task whose attempts spent more than its own budget fails. */
+    const withinTaskBudget = Effect.suspend(() => {
+      const detail = Budget.reached(task.budget, Budget.sum(attempts.map(Budget.spendOf)), (spent, limit) => spent > limit)
+      return detail === undefined ? Effect.void : Effect.fail(new Budget.TaskOverBudget({ taskId: task.id, detail }))
+    })
     const files = workspace.files(stream.name)
     let recover = input.recover
     const latestReview = (): Review.Review | undefined => {
@@ -139,6 +157,8 @@ export const run = (input: GateInput, services: GateServices) =>
         // Cut off by a crash after its commit was made: the commit is the attempt.
         const found = recover ? yield* workspace.findAttempt(stream.name, { taskId: task.id, attempt: n, step }) : undefined
         recover = false
+        // No new attempt once the run's budget is reached (a recovered one is already made).
+        if (found === undefined) yield* budget.check
         if (found !== undefined) {
           return new RunState.AttemptDone({
             ...id(n),
@@ -310,11 +330,11 @@ export const run = (input: GateInput, services: GateServices) =>
       current = undefined
       const done = yield* steps.step(RunState.keys.attempt(input.key, n), RunState.AttemptDone, attemptAndCommit(n)).pipe(
         Effect.tapError((error) =>
-          Effect.sync(() => {
-            if (current === undefined || (error._tag !== "AgentFailed" && error._tag !== "ChangesOutsideWorktree")) return
+          Effect.suspend(() => {
+            if (current === undefined || (error._tag !== "AgentFailed" && error._tag !== "ChangesOutsideWorktree")) return Effect.void
             const spent = current.spent ??
               (error._tag === "AgentFailed" && error.spent !== undefined ? agentRecord(input.agent.name, error.spent, 0) : undefined)
-            attempts.push(
+            return keep(
               new RunReport.AttemptRecord({
                 attempt: n,
                 startedAt: current.startedAt,
@@ -332,8 +352,12 @@ export const run = (input: GateInput, services: GateServices) =>
           })
         )
       )
+      // What the attempt spent counts at once: with `onExceeded: stop` the run stops here.
+      yield* budget.spent(Budget.attemptId(round, task.id, n), Budget.spendOf(done))
+      if (budget.budget?.onExceeded === "stop") yield* budget.check
       const reviewed = yield* steps.step(RunState.keys.review(input.key, n), RunState.Reviewed, reviewOf(n, done))
-      attempts.push(RunState.attemptRecord(done, reviewed))
+      yield* keep(RunState.attemptRecord(done, reviewed))
+      yield* withinTaskBudget
       return reviewed.quality.passes
     }))
 

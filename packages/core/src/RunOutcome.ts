@@ -74,7 +74,7 @@ export const reason = (o: Outcomes): string | undefined => {
 /** The run's report, from its stages' outcomes. */
 export const report = (o: Outcomes): RunReport.RunReport => {
   const streamResults = o.dispatch.streams.map((d) => {
-    const results = d.results.map((t) => new RunReport.TaskResult({ ...t, usage: RunReport.usageOfAttempts(t.attempts) }, true))
+    const results = d.results.map((t) => new RunReport.TaskResult({ ...t, usage: RunReport.usageOfTask(t) }, true))
     return new RunReport.StreamResult({
       streamName: d.stream.name,
       streamType: d.stream.type,
@@ -94,6 +94,7 @@ export const report = (o: Outcomes): RunReport.RunReport => {
   const landing = landed?.pullRequest === undefined ? landed : undefined
   const why = landed?.pullRequest !== undefined ? `awaiting pull request #${landed.pullRequest.number}: ${landed.pullRequest.url}` : reason(o)
   const run = status(o)
+  const usage = RunReport.sumUsage([...streamResults.map((s) => s.usage!), RunReport.usageOfConflicts(conflicts)])
 
   const nextSteps: Array<string> = []
   for (const t of tasks) {
@@ -150,7 +151,18 @@ export const report = (o: Outcomes): RunReport.RunReport => {
         totalTasks: s.results.length
       }))
     }),
-    usage: RunReport.sumUsage(streamResults.map((s) => s.usage!)),
+    usage,
+    ...(o.plan.budget !== undefined
+      ? {
+        budget: new RunReport.BudgetReport({
+          usd: o.plan.budget.usd ?? null,
+          tokens: o.plan.budget.tokens ?? null,
+          onExceeded: o.plan.budget.onExceeded ?? "finish",
+          spentUsd: usage.costUsd,
+          spentTokens: RunReport.tokensOf(usage)
+        })
+      }
+      : {}),
     nextSteps,
     warnings: o.plan.warnings.map((w) => `${w.path}: ${w.message}`)
   })

@@ -19,7 +19,10 @@ export class Quality extends Schema.Class<Quality>("Quality")({
   reviewer: Schema.String
 }) {}
 
-/** One attempt of a task and its review. */
+/** Where a cost comes from: reported by the agent's tool (`tool`), or priced from braid's table and `prices` (`table`). */
+export const CostSource = Schema.Literal("tool", "table")
+export type CostSource = typeof CostSource.Type
+
 /** What an agent's tool reported about one attempt, where it reports it. */
 export class AgentRecord extends Schema.Class<AgentRecord>("AgentRecord")({
   /** The backend that ran the attempt. */
@@ -37,9 +40,12 @@ export class AgentRecord extends Schema.Class<AgentRecord>("AgentRecord")({
   /** Tool calls the tool refused: fed back to the next attempt. */
   permissionDenials: Schema.Array(Schema.String),
   /** Transient provider errors the attempt waited out (none of them used a gate run). */
-  providerWaits: Schema.Number
+  providerWaits: Schema.Number,
+  /** Whether `costUsd` was measured by the tool or priced from the table (absent: no cost). Tokens are always the tool's. */
+  costSource: Schema.optional(CostSource)
 }) {}
 
+/** One attempt of a task and its review. */
 export class AttemptRecord extends Schema.Class<AttemptRecord>("AttemptRecord")({
   attempt: Schema.Number,
   startedAt: Schema.String,
@@ -71,8 +77,18 @@ export class UsageTotals extends Schema.Class<UsageTotals>("UsageTotals")({
   /** Agents' own wall time, where reported. */
   agentDurationMs: Schema.Number,
   /** Transient provider errors waited out. */
-  providerWaits: Schema.Number
+  providerWaits: Schema.Number,
+  /** The part of `costUsd` the agents' tools reported themselves. */
+  measuredCostUsd: Schema.optionalWith(Schema.Number, { default: () => 0 }),
+  /** The part of `costUsd` braid priced from its table (and the plan's `prices`) for tools that report only tokens. */
+  pricedCostUsd: Schema.optionalWith(Schema.Number, { default: () => 0 }),
+  /** Attempts with tokens but no cost (a model with no price): `costUsd` leaves them out. */
+  unpricedAttempts: Schema.optionalWith(Schema.Number, { default: () => 0 })
 }) {}
+
+/** Every token an attempt used: input, output, cache read and cache write (what token budgets count). */
+export const tokensOf = (u: { readonly inputTokens: number; readonly outputTokens: number; readonly cacheReadTokens: number; readonly cacheWriteTokens: number }) =>
+  u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens
 
 const zeroUsage = {
   inputTokens: 0,
@@ -82,34 +98,63 @@ const zeroUsage = {
   costUsd: 0,
   turns: 0,
   agentDurationMs: 0,
-  providerWaits: 0
+  providerWaits: 0,
+  measuredCostUsd: 0,
+  pricedCostUsd: 0,
+  unpricedAttempts: 0
 }
+
+/** One agent run's usage (an attempt's, or a conflict resolution's) as totals. */
+const usageOfRecord = (a: AgentRecord | undefined, fallback: { readonly inputTokens: number; readonly outputTokens: number; readonly costUsd: number }) => {
+  const cost = a === undefined ? fallback.costUsd : a.costUsd ?? 0
+  const priced = a?.costSource === "table"
+  return {
+    inputTokens: fallback.inputTokens,
+    outputTokens: fallback.outputTokens,
+    cacheReadTokens: a?.cacheReadTokens ?? 0,
+    cacheWriteTokens: a?.cacheWriteTokens ?? 0,
+    costUsd: cost,
+    turns: a?.turns ?? 0,
+    agentDurationMs: a?.durationMs ?? 0,
+    providerWaits: a?.providerWaits ?? 0,
+    measuredCostUsd: priced ? 0 : cost,
+    pricedCostUsd: priced ? cost : 0,
+    unpricedAttempts: a !== undefined && a.costUsd === null && a.inputTokens + a.outputTokens > 0 ? 1 : 0
+  }
+}
+
+const add = (x: typeof zeroUsage, y: typeof zeroUsage): typeof zeroUsage => ({
+  inputTokens: x.inputTokens + y.inputTokens,
+  outputTokens: x.outputTokens + y.outputTokens,
+  cacheReadTokens: x.cacheReadTokens + y.cacheReadTokens,
+  cacheWriteTokens: x.cacheWriteTokens + y.cacheWriteTokens,
+  costUsd: x.costUsd + y.costUsd,
+  turns: x.turns + y.turns,
+  agentDurationMs: x.agentDurationMs + y.agentDurationMs,
+  providerWaits: x.providerWaits + y.providerWaits,
+  measuredCostUsd: x.measuredCostUsd + y.measuredCostUsd,
+  pricedCostUsd: x.pricedCostUsd + y.pricedCostUsd,
+  unpricedAttempts: x.unpricedAttempts + y.unpricedAttempts
+})
 
 /** The usage of a list of attempts. */
 export const usageOfAttempts = (attempts: ReadonlyArray<AttemptRecord>): UsageTotals =>
-  new UsageTotals(attempts.reduce((sum, a) => ({
-    inputTokens: sum.inputTokens + a.inputTokens,
-    outputTokens: sum.outputTokens + a.outputTokens,
-    cacheReadTokens: sum.cacheReadTokens + (a.agent?.cacheReadTokens ?? 0),
-    cacheWriteTokens: sum.cacheWriteTokens + (a.agent?.cacheWriteTokens ?? 0),
-    costUsd: sum.costUsd + a.costUsd,
-    turns: sum.turns + (a.agent?.turns ?? 0),
-    agentDurationMs: sum.agentDurationMs + (a.agent?.durationMs ?? 0),
-    providerWaits: sum.providerWaits + (a.agent?.providerWaits ?? 0)
-  }), zeroUsage), true)
+  new UsageTotals(attempts.reduce((sum, a) => add(sum, usageOfRecord(a.agent, a)), zeroUsage), true)
+
+/** The usage of the conflict resolutions an agent made (resolvers without an agent record count nothing). */
+export const usageOfConflicts = (conflicts: ReadonlyArray<ConflictRecord>): UsageTotals =>
+  new UsageTotals(
+    conflicts.reduce((sum, c) => c.agent === undefined ? sum : add(sum, usageOfRecord(c.agent, { ...c.agent, costUsd: c.agent.costUsd ?? 0 })), zeroUsage),
+    true
+  )
+
+/** A task's usage: its attempts' and the resolutions of conflicts met bringing in its dependencies. */
+export const usageOfTask = (task: TaskResult): UsageTotals =>
+  sumUsage([usageOfAttempts(task.attempts), usageOfConflicts(task.conflicts ?? [])])
 
 /** Several totals added up. */
 export const sumUsage = (totals: ReadonlyArray<UsageTotals>): UsageTotals =>
-  new UsageTotals(totals.reduce((sum, u) => ({
-    inputTokens: sum.inputTokens + u.inputTokens,
-    outputTokens: sum.outputTokens + u.outputTokens,
-    cacheReadTokens: sum.cacheReadTokens + u.cacheReadTokens,
-    cacheWriteTokens: sum.cacheWriteTokens + u.cacheWriteTokens,
-    costUsd: sum.costUsd + u.costUsd,
-    turns: sum.turns + u.turns,
-    agentDurationMs: sum.agentDurationMs + u.agentDurationMs,
-    providerWaits: sum.providerWaits + u.providerWaits
-  }), zeroUsage), true)
+  new UsageTotals(totals.reduce((sum, u) => add(sum, u), zeroUsage), true)
 
 /** A task's outcome; `quality` and `status` come from the latest review. */
 export class TaskResult extends Schema.Class<TaskResult>("TaskResult")({
@@ -126,7 +171,9 @@ export class TaskResult extends Schema.Class<TaskResult>("TaskResult")({
   error: Schema.optional(Schema.String),
   durationMs: Schema.Number,
   /** The task's attempts' agent usage added up (in the final report). */
-  usage: Schema.optional(UsageTotals)
+  usage: Schema.optional(UsageTotals),
+  /** Conflicts met bringing in the work of the tasks it depends on, and how each was settled. */
+  conflicts: Schema.optional(Schema.Array(Schema.suspend((): Schema.Schema<ConflictRecord, ConflictRecordEncoded> => ConflictRecord)))
 }) {}
 
 export class StreamResult extends Schema.Class<StreamResult>("StreamResult")({
@@ -148,15 +195,29 @@ export class Overlap extends Schema.Class<Overlap>("Overlap")({
 
 export const ConflictOutcome = Schema.Literal("resolved", "blocked", "failed")
 
+/** Where a conflict was met: merging a stream into the integration, or bringing a dependency's work into a stream. */
+export const ConflictKind = Schema.Literal("integration", "dependency")
+
 export class ConflictRecord extends Schema.Class<ConflictRecord>("ConflictRecord")({
-  /** The stream being merged, then the integrated streams it conflicts with. */
+  /** The stream being merged, then the integrated streams it conflicts with (dependency: the stream, then the dependency's). */
   streams: Schema.Array(Schema.String),
   paths: Schema.Array(Schema.String),
   strategy: Plan.ConflictStrategy,
   outcome: ConflictOutcome,
   commit: Schema.NullOr(Schema.String),
-  detail: Schema.String
+  detail: Schema.String,
+  /** Absent: integration. */
+  kind: Schema.optional(ConflictKind),
+  /** The resolver that settled it (an agent backend, `script-resolver`, …), under the `agent` strategy. */
+  resolver: Schema.optional(Schema.String),
+  /** What the resolving agent said (its closing message), resolved or not. */
+  said: Schema.optional(Schema.String),
+  /** The resolving agent's session, tokens and cost, when an agent resolved it. */
+  agent: Schema.optional(AgentRecord)
 }) {}
+
+/** The encoded form of a conflict record. */
+export type ConflictRecordEncoded = Schema.Schema.Encoded<typeof ConflictRecord>
 
 export class ConflictReport extends Schema.Class<ConflictReport>("ConflictReport")({
   overlaps: Schema.Array(Overlap),
@@ -209,6 +270,16 @@ export class Summary extends Schema.Class<Summary>("Summary")({
   streams: Schema.Array(Schema.Struct({ name: Schema.String, tasksCompleted: Schema.Number, totalTasks: Schema.Number }))
 }) {}
 
+/** The run's budget and what its attempts spent against it. */
+export class BudgetReport extends Schema.Class<BudgetReport>("BudgetReport")({
+  usd: Schema.NullOr(Schema.Number),
+  tokens: Schema.NullOr(Schema.Number),
+  onExceeded: Schema.Literal("finish", "stop"),
+  spentUsd: Schema.Number,
+  /** Input, output, cache-read and cache-write tokens. */
+  spentTokens: Schema.Number
+}) {}
+
 export const RunStatus = Schema.Literal("succeeded", "needs-review", "failed", "blocked", "interrupted")
 export type RunStatus = typeof RunStatus.Type
 
@@ -229,8 +300,10 @@ export class RunReport extends Schema.Class<RunReport>("RunReport")({
   integrationResult: VerificationReport,
   mergeResult: MergeResult,
   summary: Summary,
-  /** The run's agent usage added up. */
+  /** The run's agent usage added up: every stream's, and the integration's conflict resolutions. */
   usage: UsageTotals,
+  /** The run's budget, when it has one. */
+  budget: Schema.optional(BudgetReport),
   /** What a person should do next, when anything. */
   nextSteps: Schema.Array(Schema.String),
   /** Warnings about the plan (unknown fields that were ignored). */
@@ -256,6 +329,13 @@ const usageText = (u: UsageTotals) =>
     ...(u.providerWaits > 0 ? [`${u.providerWaits} provider waits`] : [])
   ].join(", ")
 
+const costSourceText = (u: UsageTotals) =>
+  [
+    `$${u.measuredCostUsd.toFixed(4)} measured by the agents' tools`,
+    `$${u.pricedCostUsd.toFixed(4)} priced from braid's table`,
+    ...(u.unpricedAttempts > 0 ? [`${u.unpricedAttempts} agent run(s) with tokens but no price (not counted)`] : [])
+  ].join(", ")
+
 const agentText = (a: AgentRecord) =>
   [
     a.backend,
@@ -263,7 +343,7 @@ const agentText = (a: AgentRecord) =>
     ...(a.sessionId !== null ? [`session ${a.sessionId}`] : []),
     ...(a.turns !== null ? [`${a.turns} turns`] : []),
     `${a.inputTokens} in / ${a.outputTokens} out${a.cacheReadTokens + a.cacheWriteTokens > 0 ? ` (+${a.cacheReadTokens} cache read, ${a.cacheWriteTokens} cache write)` : ""}`,
-    a.costUsd !== null ? `$${a.costUsd.toFixed(4)}` : "cost unknown",
+    a.costUsd !== null ? `$${a.costUsd.toFixed(4)}${a.costSource === "table" ? " (priced)" : a.costSource === "tool" ? " (measured)" : ""}` : "cost unknown",
     ...(a.durationMs !== null ? [ms(a.durationMs)] : []),
     ...(a.providerWaits > 0 ? [`${a.providerWaits} provider waits`] : [])
   ].join(" · ")
@@ -279,6 +359,11 @@ export const toMarkdown = (report: RunReport): string => {
   const s = report.summary
   line(`Tasks: ${s.completedTasks}/${s.totalTasks} completed, ${s.needsReviewTasks} need review, ${s.failedTasks} failed, ${s.skippedTasks} skipped.`)
   if (report.usage.inputTokens + report.usage.outputTokens > 0) line(`Agent usage: ${usageText(report.usage)}.`)
+  if (report.usage.costUsd > 0 || report.usage.unpricedAttempts > 0) line(`Cost: ${costSourceText(report.usage)}.`)
+  if (report.budget !== undefined) {
+    const b = report.budget
+    line(`Budget: ${[...(b.usd !== null ? [`$${b.usd.toFixed(2)}`] : []), ...(b.tokens !== null ? [`${b.tokens} tokens`] : [])].join(" or ")} (onExceeded: ${b.onExceeded}); spent $${b.spentUsd.toFixed(4)} and ${b.spentTokens} tokens.`)
+  }
   line()
   line("## Streams")
   for (const stream of report.streamResults) {
@@ -298,6 +383,10 @@ export const toMarkdown = (report: RunReport): string => {
     if (streamUsage.inputTokens + streamUsage.outputTokens > 0) line(`\nStream total: ${usageText(streamUsage)}.\n`)
     for (const t of stream.results) {
       if (t.error) line(`- ${t.taskId}: ${t.error}`)
+      for (const c of t.conflicts ?? []) {
+        line(`- ${t.taskId}: conflict bringing in ${c.streams.slice(1).join(", ")}'s work in ${c.paths.join(", ")} — ${c.outcome} (${c.strategy}): ${cell(c.detail)}`)
+        if (c.agent !== undefined) line(`  - resolver: ${agentText(c.agent)}`)
+      }
       const agentDetail = t.attempts.some((a) => a.agent !== undefined)
       if (t.attempts.length > 1 || t.status !== "completed" || agentDetail) {
         for (const a of t.attempts) {
@@ -323,7 +412,10 @@ export const toMarkdown = (report: RunReport): string => {
     for (const c of report.conflictReport.conflicts) {
       line(`| ${c.streams.join(" ↔ ")} | ${cell(c.paths.join(", "))} | ${c.strategy} | ${c.outcome} | ${c.commit?.slice(0, 10) ?? "–"} |`)
     }
-    for (const c of report.conflictReport.conflicts) if (c.detail) line(`- ${c.streams.join(" ↔ ")}: ${cell(c.detail)}`)
+    for (const c of report.conflictReport.conflicts) {
+      if (c.detail) line(`- ${c.streams.join(" ↔ ")}: ${cell(c.detail)}`)
+      if (c.agent !== undefined) line(`  - resolver: ${agentText(c.agent)}`)
+    }
   } else if (report.conflictReport.overlaps.length > 0) {
     line()
     line("No textual conflicts.")

@@ -103,6 +103,14 @@ export type MergeOutcome =
   | { readonly _tag: "Merged"; readonly commit: string }
   | { readonly _tag: "Conflicted"; readonly paths: ReadonlyArray<string> }
 
+/** What bringing a dependency's work into a stream did: merged (the new head; null when it was there already), or conflicted. */
+export type AbsorbOutcome =
+  | { readonly _tag: "Absorbed"; readonly commit: string | null }
+  | { readonly _tag: "Conflicted"; readonly paths: ReadonlyArray<string> }
+
+/** Which side wins conflicted hunks when bringing work into a stream: the stream's own (`ours`), the dependency's (`theirs`), or none (stop at the conflict). */
+export type AbsorbSide = "none" | "ours" | "theirs"
+
 /** Which side wins conflicted hunks when merging a stream ("none": stop at the conflict). */
 export type MergeSide = "none" | "integration" | "stream"
 
@@ -230,10 +238,16 @@ export interface Service {
   ) => Effect.Effect<AttemptChange, WorkspaceError>
   /**
    * Brings another stream's committed work (a commit of its branch) into a stream's
-   * workspace, so a task sees the work of the tasks it depends on. Returns the new head, or
-   * null when the stream already had it.
+   * workspace, so a task sees the work of the tasks it depends on: the new head, or null when
+   * the stream already had it. On a conflict with side "none" the merge is left open in the
+   * stream's workspace (conflicted files carry markers) for `concludeAbsorb`, or `discard`
+   * to drop it; with a side, that side wins the conflicting hunks.
    */
-  readonly absorb: (stream: string, commit: string, reason: string) => Effect.Effect<string | null, WorkspaceError>
+  readonly absorb: (stream: string, commit: string, reason: string, side?: AbsorbSide) => Effect.Effect<AbsorbOutcome, WorkspaceError>
+  /** Completes a merge `absorb` left open, once its conflicts were edited away (markers left: `ConflictMarkersRemain`). */
+  readonly concludeAbsorb: (stream: string, reason: string) => Effect.Effect<string, WorkspaceError>
+  /** What a stream's branch changed since the base in `paths`, as a unified diff (for a resolver to see each side's intent). */
+  readonly diff: (stream: string, paths: ReadonlyArray<string>) => Effect.Effect<string, WorkspaceError>
   /** Drops uncommitted changes in a stream's workspace (an attempt cut off by a crash). */
   readonly discard: (stream: string) => Effect.Effect<void, WorkspaceError>
   /** The change an attempt recorded, if the stream's head is that attempt's commit (found after a crash). */

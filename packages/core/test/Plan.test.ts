@@ -149,6 +149,26 @@ describe("Plan", () => {
       assert.include(paths, "maxParallel")
     }))
 
+  it.effect("budgets and the resolver: every problem with its path; --budget replaces one amount and keeps the rest", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf({
+        ...base,
+        tasks: [{ ...base.tasks[0], budget: {} }],
+        budget: { usd: -1, onExceeded: "later" },
+        resolver: { agnet: "claude-code" }
+      })
+      assert.deepStrictEqual(problems.map((p) => `${p.path}: ${p.message}`).sort(), [
+        "budget.onExceeded: expected one of finish, stop, got \"later\"",
+        "budget.usd: expected a positive number of US dollars, got -1",
+        "resolver.agnet: unknown field \"agnet\" — did you mean \"agent\"?",
+        "tasks[0].budget: give usd or tokens (or both): budget: { usd: 1 } or budget: { tokens: 50000 }"
+      ])
+      const plan = yield* Plan.decode({ ...base, budget: { usd: 1, tokens: 5000, onExceeded: "stop" }, resolver: { agent: "codex" } })
+      assert.strictEqual(plan.resolverAgent, "codex")
+      const raised = yield* Plan.override(plan, { budget: { usd: 10 } })
+      assert.deepStrictEqual({ ...raised.budget }, { usd: 10, tokens: 5000, onExceeded: "stop" })
+    }))
+
   it.effect("reports unparseable text and a missing file clearly", () =>
     Effect.gen(function*() {
       const parse = yield* Effect.flip(Plan.parse("tasks: [\n", "bad.yaml"))

@@ -101,7 +101,7 @@ export const rig = (runId: string): Effect.Effect<Rig, never, Scope.Scope> =>
   })
 
 /** Variables the backends read from braid's environment, cleared for one test (then `vars` set) and restored after. */
-const useEnv = (vars: Readonly<Record<string, string>>) => {
+export const useEnv = (vars: Readonly<Record<string, string>>) => {
   const names = [
     "HOME",
     "ANTHROPIC_API_KEY",
