@@ -69,6 +69,7 @@ const keepWorktrees = Options.boolean("keep-worktrees").pipe(
 )
 const events = Options.boolean("events").pipe(Options.withDescription(Help.describe("events")))
 const quiet = Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription(Help.describe("quiet")))
+const verbose = Options.boolean("verbose").pipe(Options.withAlias("v"), Options.withDescription(Help.describe("verbose")))
 const planFromDisk = Options.boolean("plan-from-disk").pipe(
   Options.withDescription(Help.describe("plan-from-disk"))
 )
@@ -329,10 +330,12 @@ const finish = (result: RunReport.RunReport, output: { readonly json: boolean; r
   })
 
 /** How a run's progress is shown; `--events` and `--json` both want stdout, so they are refused together. */
-const displayOf = (args: { readonly quiet: boolean; readonly events: boolean; readonly json: boolean }) =>
+const displayOf = (args: { readonly quiet: boolean; readonly verbose: boolean; readonly events: boolean; readonly json: boolean }) =>
   args.events && args.json
     ? Effect.fail(new OutputPathMissing({ option: "--events", problem: "--events and --json both write to stdout: choose one" }))
-    : Effect.succeed({ quiet: args.quiet, events: args.events } satisfies Session.Display)
+    : args.quiet && args.verbose
+    ? Effect.fail(new OutputPathMissing({ option: "--verbose", problem: "--quiet and --verbose contradict each other: choose one" }))
+    : Effect.succeed({ quiet: args.quiet, verbose: args.verbose, events: args.events } satisfies Session.Display)
 
 const runCommand = Command.make(
   "run",
@@ -352,7 +355,8 @@ const runCommand = Command.make(
     target,
     noLand,
     keepWorktrees,
-    quiet
+    quiet,
+    verbose
   },
   (args) =>
     Effect.gen(function*() {
@@ -395,7 +399,10 @@ const runCommand = Command.make(
             base: undefined,
             target: undefined
           })),
-          Effect.provide(Layer.succeed(Progress.Progress, Session.renderer(display)))
+          (run) => {
+            const render = Session.renderer(display, { plan, agent: options.agent })
+            return run.pipe(Effect.provide(Layer.succeed(Progress.Progress, render.service)), Effect.ensuring(Effect.sync(render.close)))
+          }
         )
       yield* finish(result, args)
     })
@@ -406,7 +413,7 @@ const defined = <T extends Record<string, unknown>>(record: T): { [K in keyof T]
 
 const resumeCommand = Command.make(
   "resume",
-  { runId: Args.optional(runIdArg), repo, planFromDisk, json, events, report, quiet },
+  { runId: Args.optional(runIdArg), repo, planFromDisk, json, events, report, quiet, verbose },
   (args) =>
     Effect.gen(function*() {
       const result = yield* Session.resume({
@@ -443,7 +450,7 @@ export class FeedbackTwice extends Schema.TaggedError<FeedbackTwice>()("Feedback
 
 const retryCommand = Command.make(
   "retry",
-  { runId: Args.optional(runIdArg), task: retryTasks, feedback: retryFeedback, feedbackFile: retryFeedbackFile, repo, planFromDisk, json, events, report, quiet },
+  { runId: Args.optional(runIdArg), task: retryTasks, feedback: retryFeedback, feedbackFile: retryFeedbackFile, repo, planFromDisk, json, events, report, quiet, verbose },
   (args) =>
     Effect.gen(function*() {
       if (Option.isSome(args.feedback) && Option.isSome(args.feedbackFile)) return yield* new FeedbackTwice()
@@ -466,7 +473,7 @@ const retryCommand = Command.make(
 
 const landCommand = Command.make(
   "land",
-  { runId: Args.optional(runIdArg), repo, planFromDisk, json, events, report, quiet },
+  { runId: Args.optional(runIdArg), repo, planFromDisk, json, events, report, quiet, verbose },
   (args) =>
     Effect.gen(function*() {
       const result = yield* Session.land({

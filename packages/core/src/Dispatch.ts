@@ -240,7 +240,13 @@ export const run = (input: DispatchInput) =>
           const key = RunState.keys.task(stream.name, task.id, round)
           const settle = Effect.gen(function*() {
             // Wait for cross-stream dependencies without holding an agent slot.
-            const deps = yield* Effect.forEach(plan.dependsOn.get(task.id) ?? [], (d) => Deferred.await(settledOf.get(d)!))
+            const dependsOn = plan.dependsOn.get(task.id) ?? []
+            const open: Array<string> = []
+            for (const d of dependsOn) if ((yield* Deferred.poll(settledOf.get(d)!))._tag === "None") open.push(d)
+            if (open.length > 0) {
+              yield* progress.publish({ _tag: "TaskWaiting", at: yield* now, stream: stream.name, taskId: task.id, for: "dependency", on: open })
+            }
+            const deps = yield* Effect.forEach(dependsOn, (d) => Deferred.await(settledOf.get(d)!))
             const blocking = deps.find((d) => d.status === "failed" || d.status === "skipped")
             let result: RunReport.TaskResult
             if (haltedBy !== undefined) result = skipped(task, `not started: ${haltedBy}`)
@@ -257,8 +263,10 @@ export const run = (input: DispatchInput) =>
                 changedFiles: changedFilesOf(d)
               }))
               const priority = [-(execution.criticalPath.get(task.id) ?? 1), stream.rank, stream.name]
+              yield* progress.publish({ _tag: "TaskWaiting", at: yield* now, stream: stream.name, taskId: task.id, for: "slot", on: [] })
               result = yield* slots.withSlot(priority)(
                 Effect.gen(function*() {
+                  yield* progress.publish({ _tag: "TaskStarted", at: yield* now, stream: stream.name, taskId: task.id, round })
                   // The run may have been halted (fail-run) while this task waited for a slot.
                   if (haltedBy !== undefined) return skipped(task, `not started: ${haltedBy}`)
                   const opened = yield* takeCheckout(stream.name)

@@ -162,7 +162,10 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
         RunState.Verified,
         Effect.map(Verification.verify(plan.verify), (report) => new RunState.Verified({ generation, report }))
       )).report
-    if (refused !== undefined) landing = { _tag: "Refused", message: refused }
+    if (refused !== undefined) {
+      landing = { _tag: "Refused", message: refused }
+      yield* progress.publish({ _tag: "LandingRefused", at: yield* iso, commit: head ?? "", message: refused })
+    }
     else if (verification !== undefined && verification.ran && !verification.passed) landing = { _tag: "NotReached" }
     else if (ready && land && head !== undefined) {
       const landed = yield* steps.step(
@@ -173,6 +176,7 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
       if (landed._tag === "Right") landing = { _tag: "Landed", landing: landed.right.landing }
       else {
         landing = { _tag: "Refused", message: landed.left.message }
+        yield* progress.publish({ _tag: "LandingRefused", at: yield* iso, commit: head, message: landed.left.message })
         yield* steps.record(RunState.keys.landRefused, RunState.LandingRefused, new RunState.LandingRefused({ commit: head, message: landed.left.message }))
       }
     }
