@@ -4,11 +4,12 @@
  * @since 0.1.0
  */
 import { Prompt } from "@braid/agents"
-import { ExecutionPlan, GitWorkspace, Orchestrator, Plan, Progress, Review, RunReport, RunState, RunStore } from "@braid/core"
+import { ExecutionPlan, GitWorkspace, Orchestrator, Plan, Progress, Review, RunReport, RunState, RunStore, Timeline } from "@braid/core"
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Console, Effect, Layer, Option, ParseResult, Schema } from "effect"
 import * as Help from "./Help.js"
+import * as Init from "./Init.js"
 import * as Preflight from "./Preflight.js"
 import * as Session from "./Session.js"
 import * as Wiring from "./Wiring.js"
@@ -646,22 +647,54 @@ export class NoReportYet extends Schema.TaggedError<NoReportYet>()("NoReportYet"
   }
 }
 
-const reportCommand = Command.make("report", { runId: runIdArg, repo, json, report }, (args) =>
+const mdFile = Options.file("md").pipe(Options.optional, Options.withDescription(Help.describe("md")))
+const jsonFile = Options.file("json").pipe(
+  Options.optional,
+  Options.withDescription("Write the report as JSON (the RunReport Schema's encoding) to this file; - for stdout.")
+)
+const htmlFile = Options.file("html").pipe(Options.optional, Options.withDescription(Help.describe("html")))
+const mdAlias = Options.file("report").pipe(Options.optional, Options.withDescription("The same as --md."))
+
+/** Writes a file whole (a temporary file renamed), or to stdout for `-`. */
+const writeOutput = (file: string, text: string) =>
+  Effect.gen(function*() {
+    if (file === "-") return yield* Effect.sync(() => void process.stdout.write(text))
+    const fs = yield* FileSystem.FileSystem
+    const tmp = `${file}.tmp-${process.pid}`
+    yield* fs.writeFileString(tmp, text).pipe(
+      Effect.zipRight(fs.rename(tmp, file)),
+      Effect.catchAll((e) =>
+        Effect.zipRight(fs.remove(tmp).pipe(Effect.ignore), Effect.fail(new OutputPathMissing({ option: file, problem: `cannot write it (${e.message})` })))
+      )
+    )
+  })
+
+const reportCommand = Command.make("report", { runId: runIdArg, repo, md: mdFile, json: jsonFile, html: htmlFile, report: mdAlias }, (args) =>
   Effect.gen(function*() {
     const { store } = yield* Session.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
+    const stored = yield* store.load(args.runId)
     const text = yield* store.loadReport(args.runId)
-    if (text === undefined) {
-      yield* store.load(args.runId)
-      return yield* new NoReportYet({ runId: args.runId })
-    }
+    if (text === undefined) return yield* new NoReportYet({ runId: args.runId })
     const decoded = yield* RunReport.decode(JSON.parse(text))
-    if (Option.isSome(args.report) || args.json) {
-      yield* finish(decoded, args)
-    } else {
-      yield* Console.log(RunReport.toMarkdown(decoded))
-      process.exitCode = exitCodeOf(decoded)
+    const md = Option.orElse(args.md, () => args.report)
+    // Every output's folder is checked before anything is written.
+    for (const [option, file] of [["--md", md], ["--json", args.json], ["--html", args.html]] as const) {
+      if (Option.isNone(file) || file.value === "-") continue
+      const problem = Preflight.reportProblem(file.value)
+      if (problem !== undefined) return yield* new OutputPathMissing({ option, problem: `${file.value}: ${problem.message}` })
     }
-  })).pipe(Command.withDescription("Show a finished run's report again (Markdown, or --json)."))
+    const none = Option.isNone(md) && Option.isNone(args.json) && Option.isNone(args.html)
+    if (none || Option.isSome(md)) yield* writeOutput(Option.getOrElse(md, () => "-"), RunReport.toMarkdown(decoded))
+    if (Option.isSome(args.json)) yield* writeOutput(args.json.value, `${JSON.stringify(RunReport.encode(decoded), null, 2)}\n`)
+    if (Option.isSome(args.html)) {
+      const plan = yield* Plan.parse(stored.planText, stored.manifest.planSource, stored.manifest.planBaseDir)
+      const model = Timeline.fromJournal(stored.records, { streams: plan.streams.map((st) => st.name), dependsOn: plan.dependsOn })
+      yield* writeOutput(args.html.value, Timeline.toHtml(model, decoded))
+    }
+    yield* Effect.sync(() => {
+      process.exitCode = exitCodeOf(decoded)
+    })
+  })).pipe(Command.withDescription("Render a finished run's report: Markdown (stdout or --md), JSON (--json), an HTML timeline (--html)."))
 
 /** The run is still active. */
 export class RunActive extends Schema.TaggedError<RunActive>()("RunActive", { runId: Schema.String }) {
@@ -700,5 +733,5 @@ const summaryLine = (report: RunReport.RunReport, reportFile: string | undefined
 /** The root command. */
 export const braid = Command.make("braid").pipe(
   Command.withDescription("Run a software change as parallel work streams of coding agents."),
-  Command.withSubcommands([planCommand, promptCommand, runCommand, resumeCommand, retryCommand, landCommand, runsCommand, statusCommand, reportCommand, cleanCommand])
+  Command.withSubcommands([planCommand, promptCommand, runCommand, resumeCommand, retryCommand, landCommand, runsCommand, statusCommand, reportCommand, cleanCommand, Init.command])
 )
