@@ -37,6 +37,7 @@ export type Activity =
   | { readonly _tag: "Pending" }
   | { readonly _tag: "WaitsForDependency"; readonly on: ReadonlyArray<string> }
   | { readonly _tag: "WaitsForSlot" }
+  | { readonly _tag: "Preparing" }
   | { readonly _tag: "Working" }
   | { readonly _tag: "Reviewing" }
   | { readonly _tag: "WaitsForProvider"; readonly provider: string; readonly until: number; readonly message: string }
@@ -172,7 +173,7 @@ export const apply = (state: BoardState, event: Progress.RunEvent): BoardState =
         activity: event.for === "dependency" ? { _tag: "WaitsForDependency", on: event.on } : { _tag: "WaitsForSlot" }
       }))
     case "TaskStarted":
-      return stream(event.stream, (row) => ({ ...row, current: event.taskId, since: row.since ?? at, activity: { _tag: "Working" } }))
+      return stream(event.stream, (row) => ({ ...row, current: event.taskId, since: row.since ?? at, activity: { _tag: "Preparing" } }))
     case "AttemptStarted":
       next = stream(event.stream, (row) => ({
         ...row,
@@ -343,6 +344,8 @@ const activityText = (row: StreamRow, now: number): Segment => {
       return [`waits for ${a.on.join(", ")}`, "warn"]
     case "WaitsForSlot":
       return ["waits for an agent slot", "warn"]
+    case "Preparing":
+      return ["opening its checkout", "accent"]
     case "Working":
       return ["agent working", "accent"]
     case "Reviewing":
@@ -422,6 +425,7 @@ export interface RenderOptions {
 
 const rank = (row: StreamRow) => {
   switch (row.activity._tag) {
+    case "Preparing":
     case "Working":
     case "Reviewing":
     case "WaitsForProvider":
@@ -479,10 +483,16 @@ export const render = (state: BoardState, options: RenderOptions): Array<string>
       [
         `: ${t.completed}/${t.tasks} completed, ${t.needsReview} need review, ${t.failed} failed, ${t.skipped} skipped · ${i.conflicts.length} conflict(s) · verification ${
           i.verification === undefined ? "not run" : i.verification.passed ? "passed" : "failed"
-        } · ${i.landed !== undefined ? `landed ${short(i.landed.commit)} on ${i.landed.target}` : "not landed"} · ${t.tokens} tokens · ${dollars(t.costUsd)}`,
+        }`,
         "plain"
       ]
     ])
+    summary.push([[
+      `${i.landed !== undefined ? `landed ${short(i.landed.commit)} on ${i.landed.target}` : `not landed${i.refused !== undefined ? `: ${i.refused}` : ""}`} · ${t.tokens} tokens · ${
+        dollars(t.costUsd)
+      } · ${seconds((state.finishedAt ?? now) - (state.startedAt ?? now))}`,
+      "plain"
+    ]])
   }
   // Rows: title, header, streams (+ output lines), integration, events title, events, summary.
   const fixed = 2 + 1 + summary.length

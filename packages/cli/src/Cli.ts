@@ -301,7 +301,7 @@ const promptCommand = Command.make(
 export const exitCodeOf = (report: RunReport.RunReport): number => report.success ? 0 : 1
 
 /** Prints a finished run the way `--json` and `--report` ask, and sets the exit code. */
-const finish = (result: RunReport.RunReport, output: { readonly json: boolean; readonly report: Option.Option<string> }) =>
+const finish = (result: RunReport.RunReport, output: { readonly json: boolean; readonly report: Option.Option<string>; readonly quiet?: boolean }) =>
   Effect.gen(function*() {
     let written = Option.getOrUndefined(output.report)
     if (written !== undefined) {
@@ -324,7 +324,8 @@ const finish = (result: RunReport.RunReport, output: { readonly json: boolean; r
       )
     }
     if (output.json) yield* Console.log(JSON.stringify(RunReport.encode(result), null, 2))
-    else yield* Console.error(summaryLine(result, written))
+    // The board's last frame has the summary already: only what to do next is added.
+    else yield* Console.error(summaryLine(result, written, output.quiet !== true && Session.boardOn()))
     yield* Effect.sync(() => {
       process.exitCode = exitCodeOf(result)
     })
@@ -717,13 +718,17 @@ const cleanCommand = Command.make("clean", { runId: runIdArg, repo }, (args) =>
     )
   })).pipe(Command.withDescription("Remove a run's worktrees, branches and record (never the landed target)."))
 
-const summaryLine = (report: RunReport.RunReport, reportFile: string | undefined) => {
+const summaryLine = (report: RunReport.RunReport, reportFile: string | undefined, boardShown = false) => {
   const s = report.summary
+  const u = report.usage
   const lines = [
-    "",
-    `${report.status.toUpperCase()}: ${s.completedTasks}/${s.totalTasks} tasks completed, ${s.needsReviewTasks} need review, ${s.failedTasks} failed, ${s.skippedTasks} skipped; ` +
-    `${report.conflictReport.conflicts.length} conflict(s); verification ${report.integrationResult.ran ? (report.integrationResult.passed ? "passed" : "failed") : "not run"}; ` +
-    (report.mergeResult.landed ? `landed ${report.mergeResult.commit?.slice(0, 10)} on ${report.mergeResult.target}` : `not landed (${report.mergeResult.reason ?? "?"})`),
+    ...(boardShown ? [] : [
+      "",
+      `${report.status.toUpperCase()}: ${s.completedTasks}/${s.totalTasks} tasks completed, ${s.needsReviewTasks} need review, ${s.failedTasks} failed, ${s.skippedTasks} skipped; ` +
+      `${report.conflictReport.conflicts.length} conflict(s); verification ${report.integrationResult.ran ? (report.integrationResult.passed ? "passed" : "failed") : "not run"}; ` +
+      (report.mergeResult.landed ? `landed ${report.mergeResult.commit?.slice(0, 10)} on ${report.mergeResult.target}` : `not landed (${report.mergeResult.reason ?? "?"})`) +
+      `; ${u.inputTokens + u.outputTokens} tokens, $${u.costUsd.toFixed(4)}`
+    ]),
     ...report.nextSteps.map((step) => `  next: ${step}`)
   ]
   if (reportFile !== undefined) lines.push(`report: ${reportFile}`)

@@ -266,7 +266,9 @@ export const run = (input: DispatchInput) =>
               yield* progress.publish({ _tag: "TaskWaiting", at: yield* now, stream: stream.name, taskId: task.id, for: "slot", on: [] })
               result = yield* slots.withSlot(priority)(
                 Effect.gen(function*() {
-                  yield* progress.publish({ _tag: "TaskStarted", at: yield* now, stream: stream.name, taskId: task.id, round })
+                  const startedAt = yield* now
+                  yield* steps.record(RunState.keys.taskStarted(key), RunState.TaskStarted, new RunState.TaskStarted({ stream: stream.name, taskId: task.id, round, at: startedAt }))
+                  yield* progress.publish({ _tag: "TaskStarted", at: startedAt, stream: stream.name, taskId: task.id, round })
                   // The run may have been halted (fail-run) while this task waited for a slot.
                   if (haltedBy !== undefined) return skipped(task, `not started: ${haltedBy}`)
                   const opened = yield* takeCheckout(stream.name)

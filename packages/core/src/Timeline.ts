@@ -14,7 +14,6 @@
  *
  * @since 0.3.0
  */
-import { Either, Schema } from "effect"
 import * as Document from "./Document.js"
 import * as RunReport from "./RunReport.js"
 import * as RunState from "./RunState.js"
@@ -37,11 +36,11 @@ export interface AttemptBar {
   readonly issues: ReadonlyArray<string>
 }
 
-/** Time a task spent ready in its stream's order but not at work. */
+/** Time a task spent ready in its stream's order but not at work: waiting for dependencies, for an agent slot, then opening its checkout and bringing in its dependencies' work. */
 export interface Gap {
   readonly stream: string
   readonly taskId: string
-  readonly kind: "dependency" | "slot"
+  readonly kind: "dependency" | "slot" | "checkout"
   readonly start: number
   readonly end: number
   /** The tasks it waited for (dependency). */
@@ -79,8 +78,6 @@ export interface Model {
   readonly markers: ReadonlyArray<Marker>
 }
 
-const decodeValue = Schema.decodeUnknownEither(RunState.Value)
-
 const firstLine = (s: string) => s.split("\n")[0]!.trim()
 
 /**
@@ -89,6 +86,12 @@ const firstLine = (s: string) => s.split("\n")[0]!.trim()
  */
 export const fromJournal = (
   entries: ReadonlyArray<RunState.FoldEntry>,
+  plan: { readonly streams: ReadonlyArray<string>; readonly dependsOn: ReadonlyMap<string, ReadonlyArray<string>> }
+): Model => fromState(RunState.fold(entries), plan)
+
+/** The timeline of a run from its folded journal (`RunState.fold`), with the plan's streams and dependencies. */
+export const fromState = (
+  state: RunState.RunState,
   plan: { readonly streams: ReadonlyArray<string>; readonly dependsOn: ReadonlyMap<string, ReadonlyArray<string>> }
 ): Model => {
   let runId = ""
@@ -105,22 +108,25 @@ export const fromJournal = (
   // The end of the integration's latest step: the next step starts there.
   let integrationAt = Number.NaN
   const lastSettled = () => Math.max(...[...streamFree.values()], start)
-  for (const entry of entries) {
-    const decoded = decodeValue(entry.value)
-    if (Either.isLeft(decoded)) continue
-    const v = decoded.right
+  const slotAt = new Map<string, number>()
+  for (const entry of state.history) {
+    const v = entry.value
     const at = entry.at !== undefined ? Date.parse(entry.at) : Number.NaN
     if (!Number.isNaN(at)) end = Number.isNaN(end) ? at : Math.max(end, at)
     switch (v._tag) {
       case "Started":
         runId = v.runId
         start = Date.parse(v.at)
-        roundStart.set(0, start)
+        // Streams are dispatched once the workspace is prepared: when this step was journaled.
+        roundStart.set(0, Number.isNaN(at) ? start : at)
         break
       case "RetryRequested":
         roundStart.set(v.round, Date.parse(v.at))
         for (const s of plan.streams) streamFree.set(s, Math.max(streamFree.get(s) ?? 0, Date.parse(v.at)))
         integrationAt = Number.NaN
+        break
+      case "TaskStarted":
+        slotAt.set(`${v.round}/${v.taskId}`, Date.parse(v.at))
         break
       case "Settled": {
         const t = v.result
@@ -134,7 +140,10 @@ export const fromJournal = (
           const depEnd = Math.min(depsAt, first)
           if (waitedOn.length > 0 && depEnd > ready) gaps.push({ stream: v.stream, taskId: t.taskId, kind: "dependency", start: ready, end: depEnd, on: waitedOn })
           const slotStart = Math.max(ready, depEnd)
-          if (first > slotStart) gaps.push({ stream: v.stream, taskId: t.taskId, kind: "slot", start: slotStart, end: first, on: [] })
+          // Without the fact (journals of older versions) the slot wait runs to the first attempt.
+          const slot = Math.min(first, Math.max(slotStart, slotAt.get(`${v.round}/${t.taskId}`) ?? first))
+          if (slot > slotStart) gaps.push({ stream: v.stream, taskId: t.taskId, kind: "slot", start: slotStart, end: slot, on: [] })
+          if (first > slot) gaps.push({ stream: v.stream, taskId: t.taskId, kind: "checkout", start: slot, end: first, on: [] })
         } else {
           markers.push({ stream: v.stream, taskId: t.taskId, at: settled, status: t.status, detail: t.error ?? "" })
         }
@@ -245,6 +254,7 @@ const palette = {
   failed: "#cf222e",
   dependency: "#8c959f",
   slot: "#54aeff",
+  checkout: "#c297ff",
   merge: "#8250df",
   conflict: "#bf3989",
   verify: "#1f883d",
@@ -287,12 +297,13 @@ export const toSvg = (model: Model): string => {
   const w = (a: number, b: number) => Math.max(2, x(b) - x(a))
   const y = (row: string) => top + rows.indexOf(row) * rowH + (rowH - barH) / 2
   const out: Array<string> = []
+  const labels: Array<string> = []
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${labelW + chartW + 20}" height="${height}" role="img" aria-label="timeline of run ${esc(model.runId)}">`)
   // Axis: about eight ticks at round seconds.
   const step = [0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600].map((s) => s * 1000).find((s) => span / s <= 8) ?? 7_200_000
   for (let t = 0; t <= span; t += step) {
     out.push(`<line x1="${x(model.start + t)}" x2="${x(model.start + t)}" y1="${top - 4}" y2="${height - 6}" stroke="#eaeef2"/>`)
-    out.push(`<text class="axis" x="${x(model.start + t)}" y="${top - 8}" text-anchor="middle">${esc(seconds(t))}</text>`)
+    out.push(`<text class="axis" x="${x(model.start + t)}" y="${top - 8}" text-anchor="middle">${esc(t === 0 ? "0 s" : seconds(t))}</text>`)
   }
   for (const [i, row] of rows.entries()) {
     const ry = top + i * rowH
@@ -303,7 +314,9 @@ export const toSvg = (model: Model): string => {
   for (const g of model.gaps) {
     const detail = g.kind === "dependency"
       ? `${g.taskId} waited ${seconds(g.end - g.start)} for ${g.on.join(", ")}`
-      : `${g.taskId} waited ${seconds(g.end - g.start)} for a free agent slot (and its checkout)`
+      : g.kind === "slot"
+      ? `${g.taskId} waited ${seconds(g.end - g.start)} for a free agent slot`
+      : `${g.taskId}: ${seconds(g.end - g.start)} opening its stream's checkout and bringing in its dependencies' work`
     out.push(
       `<rect class="bar gap gap-${g.kind}" data-kind="gap" data-gap="${g.kind}" data-stream="${esc(g.stream)}" data-task="${esc(g.taskId)}" data-detail="${esc(detail)}" x="${x(g.start)}" y="${y(g.stream) + barH / 2 - 3}" width="${w(g.start, g.end)}" height="6" rx="3" fill="${palette[g.kind]}" opacity="0.55"><title>${esc(detail)}</title></rect>`
     )
@@ -329,11 +342,14 @@ export const toSvg = (model: Model): string => {
   }
   for (const p of model.phases) {
     const fill = !p.ok ? palette.bad : p.kind === "conflict" ? palette.conflict : p.kind === "verify" ? palette.verify : p.kind === "land" ? palette.land : palette.merge
+    if (w(p.start, p.end) > p.label.length * 6.5) {
+      labels.push(`<text class="score" x="${x(p.start) + 4}" y="${y("integration") + barH - 5}">${esc(p.label)}</text>`)
+    }
     out.push(
       `<rect class="bar phase phase-${p.kind}" data-kind="phase" data-phase="${p.kind}" data-label="${esc(p.label)}" data-detail="${esc(`${p.label} (${seconds(p.end - p.start)}): ${p.detail}`)}" x="${x(p.start)}" y="${y("integration")}" width="${w(p.start, p.end)}" height="${barH}" rx="3" fill="${fill}"><title>${esc(`${p.label}: ${p.detail}`)}</title></rect>`
     )
   }
-  out.push("</svg>")
+  out.push(...labels, "</svg>")
   return out.join("\n")
 }
 
@@ -346,6 +362,7 @@ const legend = () =>
       ["failed", "failed"],
       ["dependency", "waiting for a dependency"],
       ["slot", "waiting for an agent slot"],
+      ["checkout", "opening the checkout, bringing in dependencies"],
       ["merge", "merge"],
       ["conflict", "merge with a conflict resolved"],
       ["verify", "verification"],
