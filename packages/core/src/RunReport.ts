@@ -391,13 +391,13 @@ export const sections: ReadonlyArray<Section> = [
             if (a.review !== null && !a.review.passes && next !== undefined) {
               blocks.push(Document.paragraph([
                 Document.bold(`Feedback that drove attempt ${next.attempt}`),
-                Document.text(` (the review of attempt ${a.attempt} by ${a.review.reviewer}: score ${a.review.score} < ${r.qualityThreshold}):`)
+                Document.text(` (the review of attempt ${a.attempt} by ${a.review.reviewer}: score ${a.review.score}, under the threshold of ${r.qualityThreshold}):`)
               ]))
               blocks.push(...feedbackBlocks(a.review))
             } else if (a.review !== null && !a.review.passes) {
               blocks.push(Document.paragraph([
                 Document.bold(`The last review`),
-                Document.text(` (attempt ${a.attempt} by ${a.review.reviewer}: score ${a.review.score} < ${r.qualityThreshold}):`)
+                Document.text(` (attempt ${a.attempt} by ${a.review.reviewer}: score ${a.review.score}, under the threshold of ${r.qualityThreshold}):`)
               ]))
               blocks.push(...feedbackBlocks(a.review))
             } else if (a.review === null && a.summary.startsWith("failed:")) {
