@@ -301,7 +301,10 @@ const promptCommand = Command.make(
 export const exitCodeOf = (report: RunReport.RunReport): number => report.success ? 0 : 1
 
 /** Prints a finished run the way `--json` and `--report` ask, and sets the exit code. */
-const finish = (result: RunReport.RunReport, output: { readonly json: boolean; readonly report: Option.Option<string>; readonly quiet?: boolean }) =>
+const finish = (
+  result: RunReport.RunReport,
+  output: { readonly json: boolean; readonly report: Option.Option<string>; readonly quiet?: boolean; readonly events?: boolean }
+) =>
   Effect.gen(function*() {
     let written = Option.getOrUndefined(output.report)
     if (written !== undefined) {
@@ -325,7 +328,7 @@ const finish = (result: RunReport.RunReport, output: { readonly json: boolean; r
     }
     if (output.json) yield* Console.log(JSON.stringify(RunReport.encode(result), null, 2))
     // The board's last frame has the summary already: only what to do next is added.
-    else yield* Console.error(summaryLine(result, written, output.quiet !== true && Session.boardOn()))
+    else yield* Console.error(summaryLine(result, written, output.quiet !== true && Session.boardOn() && !(output.events === true && process.stdout.isTTY === true)))
     yield* Effect.sync(() => {
       process.exitCode = exitCodeOf(result)
     })

@@ -71,7 +71,8 @@ export const renderer = (
   display: Display,
   board?: { readonly plan: Plan.Plan; readonly agent: string | undefined; readonly runId?: string | undefined; readonly state?: RunState.RunState | undefined }
 ): { readonly service: Progress.Service; readonly close: () => void } => {
-  const live = !display.quiet && board !== undefined && boardOn()
+  // NDJSON on the same terminal would tear the board: then the plain lines.
+  const live = !display.quiet && board !== undefined && boardOn() && !(display.events === true && process.stdout.isTTY === true)
     ? Board.terminal(
       Board.layoutOf(board.plan, (s) => Preflight.backendOf(board.plan, s, board.agent), board.runId),
       {

@@ -339,8 +339,8 @@ export const sections: ReadonlyArray<Section> = [
       Document.heading(2, "Streams and tasks"),
       Document.table(
         ["stream", "role · agent", "task", "status", "score", "attempts", "tokens in / out", "cost", "duration"],
-        r.streamResults.flatMap((stream) =>
-          stream.results.map((t, i) => {
+        r.streamResults.flatMap((stream) => [
+          ...stream.results.map((t, i) => {
             const u = taskUsage(t)
             return [
               i === 0 ? [Document.bold(stream.streamName)] : "",
@@ -353,8 +353,13 @@ export const sections: ReadonlyArray<Section> = [
               usd(u.costUsd),
               ms(t.durationMs)
             ]
-          })
-        )
+          }),
+          // A stream's usage added up, where its agents report any.
+          ...((u) =>
+            u.inputTokens + u.outputTokens > 0 && stream.results.length > 1
+              ? [["", "", [Document.bold("stream total")], "", "", u.turns > 0 ? `${u.turns} turns` : "", `${u.inputTokens} / ${u.outputTokens}`, usd(u.costUsd), ""]]
+              : [])(stream.usage ?? sumUsage(stream.results.map(taskUsage)))
+        ])
       )
     ]
   },
