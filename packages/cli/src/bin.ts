@@ -6,8 +6,9 @@
  * interrupted. User mistakes print one clear message, never a stack trace.
  *
  * Help, the version and unknown options are answered from plain data before the engine is
- * loaded; each command loads what it needs when it runs.
+ * loaded; a command loads the engine as one bundled script with V8's code cache (Bundle.ts).
  */
+import * as Bundle from "./Bundle.js"
 import * as Help from "./Help.js"
 
 // The first Ctrl-C (or SIGTERM) interrupts the run gracefully (the runtime handles it);
@@ -35,7 +36,7 @@ switch (early._tag) {
     process.exitCode = 2
     break
   case "Parse": {
-    const Main = await import("./Main.js")
+    const Main = await Bundle.main()
     Main.start(process.argv)
   }
 }

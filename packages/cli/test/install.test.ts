@@ -1,5 +1,5 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as os from "node:os"
@@ -21,6 +21,21 @@ const run = (command: string, args: Array<string>, cwd: string, env: NodeJS.Proc
   return { code: result.status, stdout: result.stdout, stderr: result.stderr }
 }
 
+/**
+ * `run` without blocking this worker: packing and installing take a minute or more on a busy
+ * machine, and a worker whose event loop is blocked that long misses vitest's own calls.
+ */
+const runInBackground = (command: string, args: Array<string>, cwd: string) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(command, args, { cwd, stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => void (stdout += chunk))
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => void (stderr += chunk))
+    child.on("error", reject)
+    child.on("close", (code) => resolve({ code, stdout, stderr }))
+  })
+
 /** A user's shell: the prefix's bin first on PATH, nothing of this repository or of vitest. */
 const userEnv: NodeJS.ProcessEnv = {
   PATH: [path.join(prefix, "bin"), path.dirname(process.execPath), "/usr/local/bin", "/usr/bin", "/bin"].join(path.delimiter),
@@ -32,13 +47,13 @@ const braid = (args: Array<string>, cwd: string) => run(path.join(prefix, "bin",
 
 let tarball = ""
 
-beforeAll(() => {
+beforeAll(async () => {
   fs.mkdirSync(home)
-  const packed = run("npm", ["run", "--silent", "pack", "--", "--out", work], repoRoot)
+  const packed = await runInBackground("npm", ["run", "--silent", "pack", "--", "--out", work], repoRoot)
   assert.strictEqual(packed.code, 0, packed.stderr)
   tarball = packed.stdout.trim().split("\n").at(-1)!
   assert.strictEqual(tarball, path.join(work, `braid-cli-${version}.tgz`))
-  const install = run("npm", ["install", "--offline", "--no-audit", "--no-fund", "--prefix", prefix, "-g", tarball], work)
+  const install = await runInBackground("npm", ["install", "--offline", "--no-audit", "--no-fund", "--prefix", prefix, "-g", tarball], work)
   assert.strictEqual(install.code, 0, install.stderr)
 }, 150_000)
 

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+/**
+ * Bundles the `braid` command for a fast start (run by `npm run build`, after `tsc -b`):
+ *
+ *   packages/cli/dist/braid.cjs        Main and everything it imports (the built @braid/core and
+ *                                      @braid/agents, effect, @effect/*, yaml), one CommonJS script
+ *   packages/cli/dist/braid.cjs.cache  V8's compiled code for it, made by loading it once
+ *
+ * `dist/bin.js` loads them through `Bundle.load` (see packages/cli/src/Bundle.ts for why).
+ * Identifiers are kept (only whitespace and syntax are minified) so an internal error's stack
+ * still reads.
+ */
+import { build } from "esbuild"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath, pathToFileURL } from "node:url"
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+const dist = path.join(root, "packages/cli/dist")
+const outfile = path.join(dist, "braid.cjs")
+const cache = `${outfile}.cache`
+
+// Write beside, then rename: a reader never sees half a bundle or a cache for another one.
+const partial = `${outfile}.partial`
+await build({
+  entryPoints: [path.join(dist, "Main.js")],
+  outfile: partial,
+  bundle: true,
+  platform: "node",
+  format: "cjs",
+  target: "node20",
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: "none",
+  logLevel: "warning"
+})
+fs.rmSync(cache, { force: true })
+fs.renameSync(partial, outfile)
+
+const Bundle = await import(pathToFileURL(path.join(dist, "Bundle.js")).href)
+const loaded = Bundle.load(outfile, undefined)
+fs.writeFileSync(`${cache}.partial`, loaded.script.createCachedData())
+fs.renameSync(`${cache}.partial`, cache)
