@@ -126,7 +126,7 @@ export const initial = (layout: Layout, state?: RunState.RunState): BoardState =
     const done = s.tasks.every((id) => settled[id] !== undefined)
     return {
       ...s,
-      current: s.tasks.find((id) => settled[id] === undefined),
+      current: s.tasks.find((id) => settled[id] === undefined) ?? s.tasks.at(-1),
       attempt: done ? attempt : 0,
       lastScore,
       activity: done && s.tasks.length > 0 ? { _tag: "Finished" } : { _tag: "Pending" },
@@ -359,7 +359,7 @@ const activityText = (row: StreamRow, now: number): Segment => {
       const bad = statuses.filter((s) => s === "failed" || s === "needs-review").length
       const done = statuses.filter((s) => s === "completed").length
       return bad > 0
-        ? [`${bad} task${bad === 1 ? "" : "s"} ${statuses.includes("failed") ? "failed" : "need review"}`, "bad"]
+        ? [`${bad} task${bad === 1 ? "" : "s"} ${statuses.includes("failed") ? "failed" : bad === 1 ? "needs review" : "need review"}`, "bad"]
         : [`done (${done}/${row.tasks.length})`, "good"]
     }
   }
