@@ -15,6 +15,9 @@ export default defineWorkspace(
       root: path.resolve(__dirname, "packages", name),
       include: ["test/**/*.test.ts"],
       testTimeout: 60_000,
+      // Tests never reach GitHub: a token in the caller's environment would turn sync on for
+      // plans with a githubRepo (the seed-shaped example); the GitHub tests set their own.
+      env: { GITHUB_TOKEN: "", GITHUB_API_URL: "" },
       hookTimeout: 60_000
     }
   }))

@@ -1,5 +1,6 @@
-// The demo's scripted model, for `npm run demo -- --agent claude-code`: a local server on
-// 127.0.0.1 speaking the Anthropic Messages API, so the real `claude` binary runs offline.
+// The demo's scripted model, for `npm run demo -- --agent claude-code` (and `--agent llm`): a
+// local server on 127.0.0.1 speaking the Anthropic Messages API, so the real `claude` binary
+// (or braid's own `llm` backend through @effect/ai) runs offline.
 //
 // For each attempt it works out the change the example's agent script (./agents/*.mjs) would
 // make — by running that script in a scratch copy of the stream's worktree, with the attempt
@@ -7,6 +8,10 @@
 // it reads each file it will overwrite (claude refuses to overwrite a file it has not read),
 // writes every changed file, and closes with the script's summary. claude does the writing;
 // braid commits, reviews, merges, verifies and lands, as with any model.
+//
+// For the `llm` backend the same change is made through braid's own tools (`read_file`,
+// `write_file`, paths relative to the worktree), and the model also answers as the judge of
+// `--reviewer composite|judge`: a review object with a score and an issue naming a changed file.
 import { AnthropicServer, ScriptedServer } from "@braid/agents"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -79,7 +84,7 @@ const worktreeOf = (repo, stream) => {
  * file, close with the script's summary. `repo` is the demo's repository: the model finds the
  * stream's worktree in it (the prompt names the stream).
  */
-export const responder = (repo) => {
+export const responder = (repo, tools = claudeTools) => {
   const flows = new Map()
   let next = 0
   const turn = (flow, n) => {
@@ -99,8 +104,7 @@ export const responder = (repo) => {
     const attempt = Number(/This is attempt (\d+) of 3/.exec(prompt)?.[1] ?? "1")
     const review = attempt > 1 ? JSON.stringify({ issues: [prompt.slice(prompt.indexOf("## Feedback"))] }) : ""
     const { changes, summary } = changeOf(worktree, taskId, attempt, review)
-    const reads = changes.filter((c) => c.existed).map((c) => ({ name: "Read", input: { file_path: path.join(worktree, c.file) } }))
-    const writes = changes.map((c) => ({ name: "Write", input: { file_path: path.join(worktree, c.file), content: c.content } }))
+    const { reads, writes } = tools(worktree, changes)
     const flow = next++
     flows.set(flow, [
       ...(reads.length > 0 ? [{ text: "Reading the files I will change.", toolCalls: reads }] : []),
@@ -111,5 +115,40 @@ export const responder = (repo) => {
   }
 }
 
+/** claude's tools: `Read` each file it will overwrite, then `Write` every change (absolute paths). */
+const claudeTools = (worktree, changes) => ({
+  reads: changes.filter((c) => c.existed).map((c) => ({ name: "Read", input: { file_path: path.join(worktree, c.file) } })),
+  writes: changes.map((c) => ({ name: "Write", input: { file_path: path.join(worktree, c.file), content: c.content } }))
+})
+
+/** braid's `llm` tools: paths relative to the worktree. */
+const llmTools = (_worktree, changes) => ({
+  reads: changes.filter((c) => c.existed).map((c) => ({ name: "read_file", input: { path: c.file } })),
+  writes: changes.map((c) => ({ name: "write_file", input: { path: c.file, content: c.content } }))
+})
+
+/** The judge's answer: a good score, with one minor issue on the first file the change names. */
+const verdictOf = (conversation) => {
+  const file = /files: ([^,)\n]+)/.exec(conversation.lastUserText)?.[1]?.trim() ?? null
+  const task = /## Task ([\w-]+):/.exec(conversation.lastUserText)?.[1] ?? "the task"
+  return {
+    object: {
+      score: 92,
+      issues: [{ severity: "minor", file, message: `${task}: a comment on why this is done this way would help the next reader` }],
+      suggestions: ["keep the change as it is"]
+    }
+  }
+}
+
+/** The model for the `llm` backend: the same changes through braid's tools, and the judge's reviews. */
+export const llmResponder = (repo) => {
+  const agent = responder(repo, llmTools)
+  // generateObject forces its one tool: that request is the judge's.
+  return (conversation, index) => conversation.raw?.tool_choice?.type === "tool" ? verdictOf(conversation) : agent(conversation, index)
+}
+
 /** Starts the model for the demo repository `repo` on 127.0.0.1; resolves to the running server. */
 export const start = (repo) => ScriptedServer.listen(AnthropicServer.provider, responder(repo))
+
+/** Starts the model for `--agent llm` (and the judge) on 127.0.0.1. */
+export const startLlm = (repo) => ScriptedServer.listen(AnthropicServer.provider, llmResponder(repo))

@@ -325,7 +325,7 @@ export const make = (context: Backend.BuildContext) =>
         (model === undefined ? undefined : Pricing.costOf(plan.prices, bareModel(model), tokens))
       return new Agent.AttemptOutput({
         summary: summaryOf(output),
-        ...(spend.replies > 0 ? { usage: new Agent.Usage({ ...tokens, ...(costUsd !== undefined ? { costUsd } : {}) }) } : {}),
+        ...(spend.replies > 0 ? { usage: new Agent.Usage({ ...tokens, ...(costUsd !== undefined ? { costUsd, costSource: spend.costUsd !== undefined ? "tool" as const : "table" as const } : {}) }) } : {}),
         ...(spend.replies > 0 ? { turns: spend.replies } : {}),
         ...(model !== undefined ? { model } : {}),
         durationMs: result.durationMs

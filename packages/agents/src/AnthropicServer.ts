@@ -104,8 +104,17 @@ export const errorReply = (error: NonNullable<ScriptedServer.Turn["error"]>, ind
     }
   )
 
-/** The content blocks of a turn as the API returns them. */
-const contentOf = (turn: ScriptedServer.Turn, index: number) => [
+/** The tool a request forces (`tool_choice: {type: "tool", name}`): how `generateObject` asks for a structured answer. */
+const forcedTool = (conversation: ScriptedServer.Conversation): string | undefined => {
+  const choice = (conversation.raw as { readonly tool_choice?: { readonly type?: unknown; readonly name?: unknown } } | undefined)?.tool_choice
+  return choice?.type === "tool" && typeof choice.name === "string" ? choice.name : undefined
+}
+
+/** The content blocks of a turn as the API returns them (a scripted `object` is the forced tool's input). */
+const contentOf = (turn: ScriptedServer.Turn, index: number, conversation: ScriptedServer.Conversation) => [
+  ...(turn.object !== undefined
+    ? [{ type: "tool_use" as const, id: `toolu_scripted_${index}_object`, name: forcedTool(conversation) ?? "generateObject", input: turn.object as Record<string, unknown> }]
+    : []),
   ...(turn.text !== undefined ? [{ type: "text" as const, text: turn.text }] : []),
   ...(turn.toolCalls ?? []).map((call, i) => ({
     type: "tool_use" as const,
@@ -119,8 +128,8 @@ const contentOf = (turn: ScriptedServer.Turn, index: number) => [
 export const reply = (turn: ScriptedServer.Turn, conversation: ScriptedServer.Conversation, index: number): ScriptedServer.Reply => {
   if (turn.error !== undefined) return errorReply(turn.error, index)
   const model = conversation.model ?? DEFAULT_MODEL
-  const content = contentOf(turn, index)
-  const stopReason = (turn.toolCalls ?? []).length > 0 ? "tool_use" : "end_turn"
+  const content = contentOf(turn, index, conversation)
+  const stopReason = (turn.toolCalls ?? []).length > 0 || turn.object !== undefined ? "tool_use" : "end_turn"
   const usage = {
     input_tokens: turn.usage?.inputTokens ?? 100,
     output_tokens: turn.usage?.outputTokens ?? 20,

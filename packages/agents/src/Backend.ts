@@ -38,7 +38,10 @@ export interface Built {
   readonly agent: Agent.Service
   /** Reviews the attempts of streams using this backend (default: the plan's checks). */
   readonly reviewer?: Review.Service | undefined
-  /** Resolves conflicts when every stream uses this backend and the plan names no `resolve`. */
+  /**
+   * Resolves conflicts when this backend is the resolver's (`Registry.resolverBackendOf`);
+   * without one its agent resolves them in the architect role (`AgentResolver`).
+   */
   readonly resolver?: ConflictResolver.Service | undefined
 }
 

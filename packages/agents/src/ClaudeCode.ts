@@ -403,7 +403,7 @@ const outputOf = (result: Result, transcript: Transcript, context: RunContext, d
   const sessionId = result.session_id ?? transcript.sessionId ?? context.opened ?? context.resumed
   return new Agent.AttemptOutput({
     summary: redact(result.result ?? transcript.lastText ?? "", context.secrets),
-    usage: new Agent.Usage({ ...tokens, ...(costUsd !== undefined ? { costUsd } : {}) }),
+    usage: new Agent.Usage({ ...tokens, ...(costUsd !== undefined ? { costUsd, costSource: result.total_cost_usd !== undefined ? "tool" as const : "table" as const } : {}) }),
     ...(sessionId !== undefined ? { sessionId } : {}),
     ...(result.num_turns !== undefined ? { turns: result.num_turns } : {}),
     ...(model !== undefined ? { model } : {}),

@@ -345,7 +345,7 @@ const outputOf = (transcript: Transcript, context: RunContext, durationMs: numbe
   const sessionId = transcript.threadId ?? context.resumed
   return new Agent.AttemptOutput({
     summary: redact(transcript.lastMessage ?? "", context.secrets),
-    ...(usage !== undefined ? { usage: new Agent.Usage({ ...tokens, ...(costUsd !== undefined ? { costUsd } : {}) }) } : {}),
+    ...(usage !== undefined ? { usage: new Agent.Usage({ ...tokens, ...(costUsd !== undefined ? { costUsd, costSource: "table" as const } : {}) }) } : {}),
     ...(sessionId !== undefined ? { sessionId } : {}),
     turns: transcript.turns,
     ...(context.model !== undefined ? { model: context.model } : {}),

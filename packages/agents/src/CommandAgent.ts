@@ -170,7 +170,7 @@ export const make = (context: Backend.BuildContext) =>
       const costUsd = usage === undefined ? undefined : usage.costUsd ?? Pricing.costOf(plan.prices, model, usage)
       return new Agent.AttemptOutput({
         summary: report?.summary ?? lastLine(result.stdout) ?? `ran ${program}`,
-        ...(usage !== undefined ? { usage: new Agent.Usage({ ...usage, ...(costUsd !== undefined ? { costUsd } : {}) }) } : {}),
+        ...(usage !== undefined ? { usage: new Agent.Usage({ ...usage, ...(costUsd !== undefined ? { costUsd, costSource: usage.costUsd !== undefined ? "tool" as const : "table" as const } : {}) }) } : {}),
         ...(report?.sessionId !== undefined ? { sessionId: report.sessionId } : {}),
         ...(model !== undefined ? { model } : {}),
         durationMs: result.durationMs

@@ -54,16 +54,13 @@ export const make = Effect.gen(function*() {
   const workspace = yield* Workspace.Workspace
 
   const review = Effect.fn("CommandReviewer.review")(function*(request: Review.ReviewRequest) {
+    return (yield* run(request)).review
+  })
+
+  /** The checks' outcomes and the review they make (none ran when the attempt changed nothing). */
+  const run = Effect.fn("CommandReviewer.run")(function*(request: Review.ReviewRequest) {
     // Checking the repository, not the agent's word: no change, no pass.
-    if (request.change.commit === null) {
-      return new Review.Review({
-        score: 0,
-        issues: [NO_CHANGE_ISSUE],
-        suggestions: [`change the files task ${request.task.id} asks for; the engine commits whatever the attempt leaves in the workspace`],
-        reviewer: name,
-        blockers: [NO_CHANGE_ISSUE]
-      })
-    }
+    if (request.change.commit === null) return { outcomes: [] as ReadonlyArray<CheckOutcome>, review: noChange(request) }
     const location = Workspace.streamLocation(request.stream.name)
     const env = {
       BRAID_RUN_ID: request.runId,
@@ -83,11 +80,21 @@ export const make = Effect.gen(function*() {
       )
       outcomes.push(result)
     }
-    return score(outcomes)
+    return { outcomes: outcomes as ReadonlyArray<CheckOutcome>, review: score(outcomes) }
   })
 
-  return { review } satisfies Review.Service
+  return { review, run } satisfies Review.Service & { readonly run: unknown }
 })
+
+/** The review of an attempt that changed nothing: a blocker whatever else is said. */
+export const noChange = (request: Review.ReviewRequest): Review.Review =>
+  new Review.Review({
+    score: 0,
+    issues: [NO_CHANGE_ISSUE],
+    suggestions: [`change the files task ${request.task.id} asks for; the engine commits whatever the attempt leaves in the workspace`],
+    reviewer: name,
+    blockers: [NO_CHANGE_ISSUE]
+  })
 
 /** The reviewer layer; needs the run's workspace. */
 export const layer: Layer.Layer<Review.Reviewer, never, Workspace.Workspace> = Layer.effect(Review.Reviewer, make)

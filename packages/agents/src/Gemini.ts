@@ -258,7 +258,7 @@ export const usageOf = (stats: Stats | undefined, prices: Readonly<Record<string
     outputTokens: tokens.outputTokens,
     cacheReadTokens: tokens.cacheReadTokens ?? 0,
     cacheWriteTokens: 0,
-    ...(costUsd !== undefined ? { costUsd } : {})
+    ...(costUsd !== undefined ? { costUsd, costSource: "table" as const } : {})
   })
 }
 

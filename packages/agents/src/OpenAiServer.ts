@@ -143,6 +143,16 @@ type OutputItem = Record<string, unknown> & { readonly type: string; readonly id
 
 /** The output items of a turn as the API returns them (text first, then tool calls). */
 const itemsOfTurn = (turn: ScriptedServer.Turn, conversation: ScriptedServer.Conversation, index: number): Array<OutputItem> => [
+  // A structured answer is the reply's JSON text (the request asked for a `json_schema` format).
+  ...(turn.object !== undefined
+    ? [{
+      type: "message",
+      id: `msg_scripted_${index}_object`,
+      status: "completed",
+      role: "assistant",
+      content: [{ type: "output_text", text: JSON.stringify(turn.object), annotations: [] }]
+    }]
+    : []),
   ...(turn.text !== undefined
     ? [{
       type: "message",
@@ -237,7 +247,21 @@ export const reply = (turn: ScriptedServer.Turn, conversation: ScriptedServer.Co
   }
   const completed = { ...base, status: "completed", output: items, usage }
   const raw = conversation.raw as { readonly stream?: unknown } | undefined
-  if (raw?.stream !== true) return json(200, completed)
+  if (raw?.stream !== true) {
+    // A whole response carries every field the API's schema requires (the `@effect/ai-openai` client checks them).
+    return json(200, {
+      ...completed,
+      error: null,
+      incomplete_details: null,
+      instructions: null,
+      metadata: null,
+      temperature: null,
+      top_p: null,
+      tools: [],
+      tool_choice: "auto",
+      parallel_tool_calls: true
+    })
+  }
   const events = [
     { type: "response.created", response: { ...base, status: "in_progress" } },
     { type: "response.in_progress", response: { ...base, status: "in_progress" } },

@@ -319,6 +319,8 @@ export const make = Effect.fn("Prompt.make")(function*(plan: Plan.Plan) {
     }
   }
   const forAttempt = (request: Agent.AttemptRequest): Either.Either<string, PromptTemplateError> => {
+    // A request that brings its own prompt (a conflict resolution) is sent as it is.
+    if (request.instructions !== undefined) return Either.right(request.instructions)
     const file = templateFileOf(request.plan, request.stream)
     if (file === undefined) return Either.right(renderRole(request))
     // A request of a plan other than the one read here (a library caller's) reads its template now.

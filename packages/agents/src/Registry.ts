@@ -11,17 +11,18 @@
  */
 import { Agent, ConflictResolver, Plan, Review, Workspace } from "@braid/core"
 import { Context, Effect, Layer } from "effect"
+import * as AgentResolver from "./AgentResolver.js"
 import * as Aider from "./Aider.js"
 import type * as Backend from "./Backend.js"
 import * as ClaudeCode from "./ClaudeCode.js"
 import * as Codex from "./Codex.js"
 import * as CommandAgent from "./CommandAgent.js"
-import * as CommandReviewer from "./CommandReviewer.js"
 import * as Gemini from "./Gemini.js"
 import * as Harness from "./Harness.js"
+import * as Llm from "./Llm.js"
 import * as Prompt from "./Prompt.js"
+import * as Reviewers from "./Reviewers.js"
 import * as ScriptAgent from "./ScriptAgent.js"
-import * as ScriptResolver from "./ScriptResolver.js"
 
 /** Every backend braid knows. Adding one: a module exporting a `Backend`, an entry here, its tests. */
 export const all: ReadonlyArray<Backend.Backend> = [
@@ -31,7 +32,8 @@ export const all: ReadonlyArray<Backend.Backend> = [
   CommandAgent.backend,
   ClaudeCode.backend,
   Codex.backend,
-  Gemini.backend
+  Gemini.backend,
+  Llm.backend
 ]
 
 /** The names of the backends, as streams and plans select them. */
@@ -41,7 +43,7 @@ export const backends: ReadonlyArray<string> = all.map((b) => b.name)
 export const find = (name: string): Backend.Backend | undefined => all.find((b) => b.name === name)
 
 /** The caller's choices (the CLI's flags). */
-export interface Options {
+export interface Options extends Reviewers.Options {
   /** The backend for streams that name none, below the plan and its config (default "script"). */
   readonly agent?: string | undefined
   /** How problems name where `agent` came from (default "options.agent"; the CLI says "--agent"). */
@@ -64,6 +66,32 @@ const backendPath = (plan: Plan.Plan, index: number, options: Options): string =
     ? options.agentSource ?? "options.agent"
     : `streams[${index}].agent`
 
+/**
+ * The backend that resolves conflicts under the `agent` strategy, in the architect role:
+ * `resolver.agent` (the plan's, else `braid.config.yaml`'s) > `script` when the plan has a
+ * `resolve` command > the backend every stream uses > the plan's `agent` > the config's >
+ * the caller's (`--agent`) > `script`.
+ */
+export const resolverBackendOf = (plan: Plan.Plan, options: Options = {}): string => {
+  if (plan.resolverAgent !== undefined) return plan.resolverAgent
+  if (plan.resolve !== undefined) return ScriptAgent.name
+  const used = new Set(plan.streams.map((s) => backendOf(plan, s, options)))
+  if (used.size === 1) return [...used][0]!
+  return plan.file.agent ?? plan.configAgent ?? options.agent ?? ScriptAgent.name
+}
+
+/** Where the resolver's backend was chosen, as a path (for problems). */
+const resolverPath = (plan: Plan.Plan, options: Options): string =>
+  plan.file.resolver?.agent !== undefined
+    ? "resolver.agent"
+    : plan.resolverAgent !== undefined
+    ? "braid.config.yaml: resolver.agent"
+    : plan.file.agent !== undefined
+    ? "agent"
+    : options.agent !== undefined
+    ? options.agentSource ?? "options.agent"
+    : "conflictStrategy"
+
 /** The services a run needs from this registry. */
 export type Provided = Agent.AgentRegistry | Review.Reviewer | ConflictResolver.ConflictResolver
 
@@ -80,9 +108,11 @@ export const preflight = (
   Effect.gen(function*() {
     const problems: Array<Backend.Problem> = []
     const chosen = new Map<string, Array<{ index: number; stream: Plan.PlannedStream }>>()
+    const unknown = new Set<string>()
     plan.streams.forEach((stream, index) => {
       const name = backendOf(plan, stream, options)
       if (find(name) === undefined) {
+        unknown.add(name)
         problems.push({ path: backendPath(plan, index, options), message: `unknown agent "${name}" (known: ${backends.join(", ")})` })
       } else {
         chosen.set(name, [...(chosen.get(name) ?? []), { index, stream }])
@@ -97,8 +127,26 @@ export const preflight = (
         workspaceKind: options.workspaceKind
       })))
     }
+    // The resolver's backend, when conflicts go to an agent and no stream already uses it.
+    if (plan.conflictStrategy === "agent") {
+      const name = resolverBackendOf(plan, options)
+      const backend = find(name)
+      if (backend === undefined) {
+        if (!unknown.has(name)) problems.push({ path: resolverPath(plan, options), message: `unknown resolver agent "${name}" (known: ${backends.join(", ")})` })
+      } else if (!chosen.has(name)) {
+        problems.push(...(yield* backend.preflight({
+          plan,
+          streams: [],
+          settings: settingsOf(plan, name),
+          path: resolverPath(plan, options),
+          workspaceKind: options.workspaceKind
+        })))
+      }
+    }
     // A prompt template that is missing or names an unknown placeholder would fail every attempt.
     problems.push(...(yield* Prompt.check(plan)))
+    // A judge without a model or a key would fail every review.
+    problems.push(...(yield* Reviewers.preflight(plan, options)))
     // One line per problem, even when several streams share a cause.
     const seen = new Set<string>()
     return problems.filter((p) => {
@@ -113,8 +161,7 @@ export const make = (plan: Plan.Plan, options: Options = {}) =>
     const workspace = yield* Workspace.Workspace
     // Preflight runs later (when the run starts); it needs what building the registry had.
     const context = yield* Effect.context<Requirements>()
-    const commandReviewer = yield* CommandReviewer.make
-    const scriptResolver = yield* ScriptResolver.make({ resolve: plan.resolve })
+    const reviewers = yield* Reviewers.make(plan, options)
 
     // Each backend a stream uses is built once, with its settings.
     const built = new Map<string, Backend.Built>()
@@ -137,6 +184,10 @@ export const make = (plan: Plan.Plan, options: Options = {}) =>
         )
     })
     const builtFor = (stream: Plan.PlannedStream) => built.get(backendOf(plan, stream, options))
+    const withProvider = (agent: Agent.Service): Agent.Service => {
+      const provider = plan.agents[agent.name]?.provider
+      return provider === undefined ? agent : { ...agent, provider }
+    }
 
     const check = Effect.fn("Registry.check")(function*(checked: Plan.Plan) {
       const problems = yield* preflight(checked, { ...options, workspaceKind: workspace.kind }).pipe(Effect.provide(context))
@@ -147,21 +198,31 @@ export const make = (plan: Plan.Plan, options: Options = {}) =>
       check,
       forStream: (stream) => {
         const b = builtFor(stream)
-        if (b === undefined) return unknownAgent(backendOf(plan, stream, options))
-        const provider = plan.agents[b.agent.name]?.provider
-        return provider === undefined ? b.agent : { ...b.agent, provider }
+        return b === undefined ? unknownAgent(backendOf(plan, stream, options)) : withProvider(b.agent)
       }
     }
 
-    // Each task is judged by its own stream's backend's reviewer, else by the plan's checks.
+    // Each task is judged by the reviewer its stream, role, plan or caller chose, else by its backend's own, else by the checks.
     const reviewer: Review.Service = {
-      review: (request) => (builtFor(request.stream)?.reviewer ?? commandReviewer).review(request)
+      review: (request) => reviewers.forStream(request.stream, builtFor(request.stream)?.reviewer).review(request)
     }
 
-    // A plan's own `resolve` command wins; else a resolver every stream's backend shares.
-    const resolvers = plan.streams.map((s) => builtFor(s)?.resolver)
-    const shared = resolvers[0] !== undefined && resolvers.every((r) => r === resolvers[0]) ? resolvers[0] : undefined
-    const resolver: ConflictResolver.Service = plan.resolve === undefined && shared !== undefined ? shared : scriptResolver
+    // The resolver's backend (see `resolverBackendOf`): its own resolver when it has one (the
+    // script backend's runs the plan's `resolve`; the mock's is scripted), else its agent in the
+    // architect role.
+    const resolverName = resolverBackendOf(plan, options)
+    const resolverBackend = find(resolverName)
+    if (resolverBackend !== undefined && !built.has(resolverName)) {
+      built.set(resolverName, yield* resolverBackend.make({ plan, settings: settingsOf(plan, resolverName) }))
+    }
+    const resolverBuilt = built.get(resolverName)
+    const resolver: ConflictResolver.Service = resolverBuilt === undefined
+      ? {
+        name: resolverName,
+        resolve: (request) =>
+          Effect.fail(new ConflictResolver.ResolutionFailed({ paths: [...request.paths], message: `unknown resolver agent "${resolverName}" (known: ${backends.join(", ")})` }))
+      }
+      : resolverBuilt.resolver ?? AgentResolver.make(withProvider(resolverBuilt.agent), plan)
 
     return Context.make(Agent.AgentRegistry, registry).pipe(
       Context.add(Review.Reviewer, reviewer),

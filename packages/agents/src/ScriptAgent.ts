@@ -12,6 +12,7 @@ import { Effect } from "effect"
 import * as path from "node:path"
 import type * as Backend from "./Backend.js"
 import { agentMarker, worktreeProblems } from "./internal/tool.js"
+import * as ScriptResolver from "./ScriptResolver.js"
 
 /** The backend's name, as streams and plans select it. */
 export const name = "script"
@@ -184,5 +185,7 @@ export const backend: Backend.Backend = {
       }
       return problems
     }),
-  make: (context) => Effect.map(make({ baseDir: context.plan.baseDir }), (agent) => ({ agent }))
+  // Its conflicts are resolved by the plan's `resolve` command (a script, like its tasks).
+  make: (context) =>
+    Effect.zipWith(make({ baseDir: context.plan.baseDir }), ScriptResolver.make({ resolve: context.plan.resolve }), (agent, resolver) => ({ agent, resolver }))
 }

@@ -43,6 +43,14 @@ export interface Turn {
     /** Extra fields merged into the error body. */
     readonly body?: Readonly<Record<string, unknown>>
   }
+  /**
+   * A structured answer, for a client that asked for one (`@effect/ai`'s `generateObject`):
+   * Anthropic gets it as the forced tool call's input, OpenAI as the JSON text of the reply.
+   * Give it a wrong shape to script a reply that does not decode.
+   */
+  readonly object?: unknown
+  /** Answer HTTP 200 with exactly this body (not JSON, cut off: a malformed reply). */
+  readonly body?: string
   /** Never answer: the request stays open until the client gives up or the server closes. */
   readonly hang?: boolean
   /** Wait this long before answering. */
@@ -162,6 +170,7 @@ export const listen = async (provider: Provider, respond: Responder, options: { 
       })
       if (turn.delayMs !== undefined) await new Promise((r) => setTimeout(r, turn.delayMs))
       if (turn.hang) return
+      if (turn.body !== undefined) return send({ status: 200, headers: { "content-type": "application/json" }, chunks: [turn.body] })
       send(provider.reply(turn, conversation, index))
     })().catch((error: unknown) => {
       if (!response.headersSent) response.writeHead(500, { "content-type": "application/json" })

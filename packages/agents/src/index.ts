@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+export * as AgentResolver from "./AgentResolver.js"
 export * as Aider from "./Aider.js"
 export * as AnthropicServer from "./AnthropicServer.js"
 export * as Backend from "./Backend.js"
@@ -14,10 +15,13 @@ export * as CommandReviewer from "./CommandReviewer.js"
 export * as Gemini from "./Gemini.js"
 export * as GeminiServer from "./GeminiServer.js"
 export * as Harness from "./Harness.js"
+export * as Judge from "./Judge.js"
+export * as Llm from "./Llm.js"
 export * as OpenAiServer from "./OpenAiServer.js"
 export * as Pricing from "./Pricing.js"
 export * as Prompt from "./Prompt.js"
 export * as Registry from "./Registry.js"
+export * as Reviewers from "./Reviewers.js"
 export * as Roles from "./Roles.js"
 export * as ScriptAgent from "./ScriptAgent.js"
 export * as ScriptResolver from "./ScriptResolver.js"

@@ -3,11 +3,12 @@
  *
  * @since 0.1.0
  */
-import { Prompt } from "@braid/agents"
-import { ExecutionPlan, GitWorkspace, Orchestrator, Plan, Progress, Review, RunReport, RunState, RunStore, Timeline } from "@braid/core"
+import { Prompt, Reviewers } from "@braid/agents"
+import { Budget, ExecutionPlan, GitWorkspace, Landing, Orchestrator, Plan, Progress, Review, RunReport, RunState, RunStore, Timeline } from "@braid/core"
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Console, Effect, Layer, Option, ParseResult, Schema } from "effect"
+import * as GitHubHttp from "./GitHubHttp.js"
 import * as Help from "./Help.js"
 import * as Init from "./Init.js"
 import * as Preflight from "./Preflight.js"
@@ -35,6 +36,17 @@ const onGateFailure = Options.choice("on-gate-failure", Plan.GateFailurePolicy.l
   Options.optional,
   Options.withDescription(Help.describe("on-gate-failure"))
 )
+const budget = Options.text("budget").pipe(
+  Options.optional,
+  Options.withDescription(Help.describe("budget")),
+  Options.mapEffect((text) => {
+    if (Option.isNone(text)) return Effect.succeed(Option.none<{ readonly usd?: number; readonly tokens?: number }>())
+    const amount = Budget.parseAmount(text.value)
+    return typeof amount === "string"
+      ? Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--budget: ${amount}`)))
+      : Effect.succeed(Option.some<{ readonly usd?: number; readonly tokens?: number }>(amount))
+  })
+)
 const json = Options.boolean("json").pipe(Options.withDescription(Help.describe("json")))
 const report = Options.file("report").pipe(
   Options.optional,
@@ -48,6 +60,10 @@ const agent = Options.text("agent").pipe(
       ? Effect.succeed(name)
       : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`unknown agent "${name.value}" (known: ${Wiring.backends.join(", ")})`)))
   )
+)
+const reviewer = Options.choice("reviewer", Plan.ReviewerKind.literals).pipe(
+  Options.optional,
+  Options.withDescription(Help.describe("reviewer"))
 )
 const workspace = Options.choice("workspace", ["git", "memory"]).pipe(
   Options.withDefault("git" as const),
@@ -65,6 +81,12 @@ const target = Options.text("target").pipe(
 const noLand = Options.boolean("no-land").pipe(
   Options.withDescription(Help.describe("no-land"))
 )
+const landMode = Options.choice("land", Landing.ModeName.literals).pipe(
+  Options.optional,
+  Options.withDescription(Help.describe("land"))
+)
+const remote = Options.text("remote").pipe(Options.optional, Options.withDescription(Help.describe("remote")))
+const noGithub = Options.boolean("no-github").pipe(Options.withDescription(Help.describe("no-github")))
 const keepWorktrees = Options.boolean("keep-worktrees").pipe(
   Options.withDescription(Help.describe("keep-worktrees"))
 )
@@ -99,7 +121,7 @@ const printFindings = (planPath: string, result: Preflight.Result) =>
 
 const planCommand = Command.make(
   "plan",
-  { plan: planFile, maxParallel, qualityThreshold, json, agent, workspace, repo, base, target, noLand, report },
+  { plan: planFile, maxParallel, qualityThreshold, json, agent, reviewer, workspace, repo, base, target, noLand, landMode, remote, noGithub, report },
   (args) =>
     Effect.gen(function*() {
       const plan = yield* loadPlan(args.plan, {
@@ -110,13 +132,20 @@ const planCommand = Command.make(
       const agentName = Option.getOrUndefined(args.agent)
       const result = yield* Preflight.check(plan, {
         agent: agentName,
+        reviewer: Option.getOrUndefined(args.reviewer),
         workspace: args.workspace,
         repo: Option.getOrUndefined(args.repo),
         base: Option.getOrUndefined(args.base),
         target: Option.getOrUndefined(args.target),
         land: !args.noLand,
-        report: Option.getOrUndefined(args.report)
+        report: Option.getOrUndefined(args.report),
+        landMode: Option.getOrUndefined(args.landMode),
+        remote: Option.getOrUndefined(args.remote),
+        noGithub: args.noGithub
       })
+      const landing = args.noLand ? "none (--no-land)" : `${Option.getOrElse(args.landMode, () => "local" as const)}${
+        Option.getOrElse(args.landMode, () => "local") === "local" ? "" : ` to ${Option.getOrElse(args.remote, () => "origin")}`
+      }`
       const backendOf = (stream: Plan.PlannedStream) => Preflight.backendOf(plan, stream, agentName)
       const preds = ExecutionPlan.predecessors(plan)
       if (args.json) {
@@ -134,6 +163,7 @@ const planCommand = Command.make(
                 type: stream.type,
                 priority: stream.rank,
                 agent: backendOf(stream),
+                reviewer: Reviewers.reviewOf(plan, stream, { reviewer: Option.getOrUndefined(args.reviewer) }).kind,
                 waitsOn: execution.streamDependsOn.get(name) ?? [],
                 tasks: stream.tasks.map((t) => ({
                   id: t.id,
@@ -147,6 +177,10 @@ const planCommand = Command.make(
             integrationOrder: execution.integrationOrder,
             criticalPathLength: execution.criticalPathLength,
             repository: result.repository ?? null,
+            landing,
+            github: result.github._tag === "On"
+              ? { sync: true, repo: result.github.repo, apiUrl: result.github.apiUrl, reason: null }
+              : { sync: false, repo: plan.githubRepo ?? null, apiUrl: null, reason: result.github.reason },
             ready: result.problems.length === 0,
             problems: result.problems,
             warnings: [...plan.warnings, ...result.warnings]
@@ -156,6 +190,8 @@ const planCommand = Command.make(
         ))
       } else {
         yield* Console.log(ExecutionPlan.render(plan, execution, { backendOf }))
+        yield* Console.log(`landing: ${landing}`)
+        yield* Console.log(GitHubHttp.describe(result.github))
       }
       yield* printFindings(args.plan, result)
       if (result.problems.length > 0) yield* Effect.sync(() => void (process.exitCode = 2))
@@ -171,6 +207,16 @@ export class OutputPathMissing extends Schema.TaggedError<OutputPathMissing>()("
 }) {
   override get message(): string {
     return `${this.option}: ${this.problem}`
+  }
+}
+
+/** `--land push|pr` cannot work with these options (no git remote, GitHub sync off). */
+export class LandModeUnavailable extends Schema.TaggedError<LandModeUnavailable>()("LandModeUnavailable", {
+  mode: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `--land ${this.mode}: ${this.reason}`
   }
 }
 
@@ -354,12 +400,17 @@ const runCommand = Command.make(
     events,
     report,
     agent,
+    reviewer,
     workspace,
     repo,
     base,
     target,
     noLand,
+    landMode,
+    remote,
+    noGithub,
     keepWorktrees,
+    budget,
     quiet,
     verbose
   },
@@ -369,7 +420,8 @@ const runCommand = Command.make(
         maxParallel: Option.getOrUndefined(args.maxParallel),
         qualityThreshold: Option.getOrUndefined(args.qualityThreshold),
         conflictStrategy: Option.getOrUndefined(args.conflictStrategy),
-        onGateFailure: Option.getOrUndefined(args.onGateFailure)
+        onGateFailure: Option.getOrUndefined(args.onGateFailure),
+        budget: Option.getOrUndefined(args.budget)
       }
       const plan = yield* loadPlan(args.plan, overrides)
       // Output paths are checked before anything starts, not after the run.
@@ -381,11 +433,24 @@ const runCommand = Command.make(
         keepWorktrees: args.keepWorktrees,
         ...defined({
           agent: Option.getOrUndefined(args.agent),
+          reviewer: Option.getOrUndefined(args.reviewer),
           repo: Option.getOrUndefined(args.repo),
           base: Option.getOrUndefined(args.base),
           target: Option.getOrUndefined(args.target),
+          landMode: Option.getOrUndefined(args.landMode),
+          remote: Option.getOrUndefined(args.remote),
+          noGithub: args.noGithub ? true : undefined,
           ...overrides
         })
+      }
+      if (!args.noLand && Option.isSome(args.landMode) && args.landMode.value !== "local") {
+        if (args.workspace === "memory") {
+          return yield* new LandModeUnavailable({ mode: args.landMode.value, reason: "it pushes to a git remote, and the memory workspace has none" })
+        }
+        const github = yield* GitHubHttp.settings(plan, { noGithub: args.noGithub })
+        if (Landing.modeNamed(args.landMode.value).needsGitHub && github._tag === "Off") {
+          return yield* new LandModeUnavailable({ mode: args.landMode.value, reason: `it opens a pull request on githubRepo, but GitHub sync is off: ${github.reason}` })
+        }
       }
       const display = yield* displayOf(args)
       const result = args.workspace === "git"
@@ -400,6 +465,7 @@ const runCommand = Command.make(
           Effect.provide(Wiring.layer(plan, {
             workspace: "memory",
             agent: options.agent,
+            reviewer: options.reviewer,
             repo: undefined,
             base: undefined,
             target: undefined
@@ -418,12 +484,13 @@ const defined = <T extends Record<string, unknown>>(record: T): { [K in keyof T]
 
 const resumeCommand = Command.make(
   "resume",
-  { runId: Args.optional(runIdArg), repo, planFromDisk, json, events, report, quiet, verbose },
+  { runId: Args.optional(runIdArg), repo, budget, planFromDisk, json, events, report, quiet, verbose },
   (args) =>
     Effect.gen(function*() {
       const result = yield* Session.resume({
         repo: Option.getOrUndefined(args.repo),
         runId: Option.getOrUndefined(args.runId),
+        budget: Option.getOrUndefined(args.budget),
         planFromDisk: args.planFromDisk,
         display: yield* displayOf(args)
       })
@@ -520,7 +587,10 @@ export const continuation = (
 ): string | undefined => {
   const at = `${runId} --repo ${top}`
   if (running) return undefined
-  if (state.finished === undefined) return `braid resume ${at}`
+  if (state.finished === undefined) {
+    // Paused by its budget: it needs a raised one to go on.
+    return state.interrupted?.includes("budget is reached") === true ? `braid resume ${at} --budget <more, e.g. 10usd>` : `braid resume ${at}`
+  }
   const tasks = [...state.tasks.values()].map((t) => t.settled).filter((t) => t !== undefined)
   const where = integrationDir !== undefined ? ` in ${integrationDir}` : ""
   if (state.stopped !== undefined && state.stopped.conflict.outcome === "blocked") {
@@ -615,7 +685,8 @@ const statusCommand = Command.make("status", { runId: Args.optional(runIdArg), r
           merged: r.state.merged.map((m) => m.stream),
           stopped: r.state.stopped?.conflict.detail ?? null,
           verification: r.state.verification === undefined ? null : { passed: r.state.verification.passed, commit: r.state.verification.commit },
-          landed: r.state.landed?.commit ?? null,
+          landed: r.state.landed?.pullRequest === undefined ? r.state.landed?.commit ?? null : null,
+          pullRequest: r.state.landed?.pullRequest ?? null,
           landingRefused: r.state.landRefused?.message ?? null,
           next: next ?? null
         },
@@ -640,7 +711,11 @@ const statusCommand = Command.make("status", { runId: Args.optional(runIdArg), r
       }`)
     }
     if (r.state.landRefused !== undefined && r.state.landed === undefined) yield* Console.log(`  landing refused: ${r.state.landRefused.message}`)
-    if (r.state.landed) yield* Console.log(`  landed ${r.state.landed.commit.slice(0, 10)} on ${r.state.landed.target}`)
+    if (r.state.landed?.pullRequest !== undefined) {
+      yield* Console.log(`  pushed ${r.state.landed.commit.slice(0, 10)} to ${r.state.landed.remote ?? "the remote"}; pull request #${r.state.landed.pullRequest.number} into ${r.state.landed.target}: ${r.state.landed.pullRequest.url}`)
+    } else if (r.state.landed) {
+      yield* Console.log(`  landed ${r.state.landed.commit.slice(0, 10)} on ${r.state.landed.target}${r.state.landed.remote !== undefined ? ` of ${r.state.landed.remote}` : ""}`)
+    }
     if (next !== undefined) yield* Console.log(`continue with: ${next}`)
   })).pipe(Command.withDescription("Show a run's streams and tasks, why each task failed or was skipped, and the command that continues it (default: the latest run)."))
 
@@ -729,9 +804,11 @@ const summaryLine = (report: RunReport.RunReport, reportFile: string | undefined
       "",
       `${report.status.toUpperCase()}: ${s.completedTasks}/${s.totalTasks} tasks completed, ${s.needsReviewTasks} need review, ${s.failedTasks} failed, ${s.skippedTasks} skipped; ` +
       `${report.conflictReport.conflicts.length} conflict(s); verification ${report.integrationResult.ran ? (report.integrationResult.passed ? "passed" : "failed") : "not run"}; ` +
-      (report.mergeResult.landed ? `landed ${report.mergeResult.commit?.slice(0, 10)} on ${report.mergeResult.target}` : `not landed (${report.mergeResult.reason ?? "?"})`) +
+      (report.mergeResult.landed ? `landed ${report.mergeResult.commit?.slice(0, 10)} on ${report.mergeResult.target}${report.mergeResult.remote !== undefined ? ` of ${report.mergeResult.remote}` : ""}` : `not landed (${report.mergeResult.reason ?? "?"})`) +
       `; ${u.inputTokens + u.outputTokens} tokens, $${u.costUsd.toFixed(4)}`
     ]),
+    ...(report.mergeResult.pullRequest !== undefined ? [`pull request: ${report.mergeResult.pullRequest.url}`] : []),
+    ...(report.github?.warnings ?? []).map((w) => `  github warning: ${w}`),
     ...report.nextSteps.map((step) => `  next: ${step}`)
   ]
   if (reportFile !== undefined) lines.push(`report: ${reportFile}`)

@@ -17,7 +17,7 @@ export interface OptionHelp {
 }
 
 /** Agent backends, as `--agent` accepts them (a test checks this against the registry). */
-export const BACKENDS = ["script", "mock", "aider", "command", "claude-code", "codex", "gemini"] as const
+export const BACKENDS = ["script", "mock", "aider", "command", "claude-code", "codex", "gemini", "llm"] as const
 
 /** Every option of every command, with its usual meaning. */
 export const options = {
@@ -25,6 +25,11 @@ export const options = {
   "quality-threshold": {
     value: "0-100",
     description: "The review score a task needs to pass its gate (overrides the plan's qualityThreshold). A failing check fails the gate whatever the score."
+  },
+  budget: {
+    value: "amount",
+    description:
+      "What the run's agents may spend in all, in USD or tokens: 5usd, $5, 200000tokens, 200ktokens (replaces that amount of the plan's budget). When it is reached no new attempt starts and the run pauses (exit 75); braid resume --budget <more> continues it."
   },
   "conflict-strategy": {
     value: "agent|priority|manual",
@@ -46,6 +51,11 @@ export const options = {
     value: "name",
     description: `The agent backend for streams that name none, below the plan and braid.config.yaml (default: script). One of: ${BACKENDS.join(", ")}.`
   },
+  reviewer: {
+    value: "checks|judge|composite",
+    description:
+      "Who reviews attempts when neither the stream, its role, the plan nor braid.config.yaml says: the checks, an LLM judge, or both (checks first; a failing check fails the gate). The judge is the plan's judge settings, else agents.llm's provider, model and base URL."
+  },
   workspace: {
     value: "git|memory",
     description:
@@ -59,6 +69,14 @@ export const options = {
   target: { value: "branch", description: "The branch a successful run is landed on, by fast-forward (default: the base branch)." },
   "no-land": {
     description: "Verify, but do not land: leave the verified result on the run's integration branch (land it later with braid land)."
+  },
+  land: {
+    value: "local|push|pr",
+    description: "How a verified run lands: local (fast-forward the target branch here; default), push (push the verified commit to the target branch on --remote, fast-forward only, never forced), pr (push the integration branch to --remote and open, or update, a pull request into the target on githubRepo)."
+  },
+  remote: { value: "name", description: "The git remote --land push and --land pr push to (default: origin)." },
+  "no-github": {
+    description: "Do not sync progress to the plan's githubRepo (comments, labels, commit status), even with GITHUB_TOKEN set."
   },
   "keep-worktrees": { description: "Keep every stream's worktree after a successful landing (default: removed; branches stay)." },
   quiet: { alias: "q", description: "Print no progress lines and no board, only the summary." },
@@ -105,7 +123,7 @@ export const commands: ReadonlyArray<CommandHelp> = [
     description:
       "Checks everything braid run would refuse before it starts — the plan, the agent backends and their executables, scripts and prompt templates, the repository (base, target, a dirty checkout when landing), the --report folder — and prints each stream's agent and each task's checks and what it waits for. Warns about tasks nothing can fail, a threshold under 50 and paths that exist beside the plan but not in the repository. Exit 2 when run would refuse. Changes nothing.",
     args: [planArg],
-    options: ["agent", "repo", "base", "target", "no-land", "report", "workspace", "max-parallel", "quality-threshold", "json"]
+    options: ["agent", "reviewer", "repo", "base", "target", "no-land", "land", "remote", "no-github", "report", "workspace", "max-parallel", "quality-threshold", "json"]
   },
   {
     name: "prompt",
@@ -121,10 +139,14 @@ export const commands: ReadonlyArray<CommandHelp> = [
     args: [planArg],
     options: [
       "agent",
+      "reviewer",
       "repo",
       "base",
       "target",
       "no-land",
+      "land",
+      "remote",
+      "no-github",
       "keep-worktrees",
       "report",
       "json",
@@ -135,14 +157,15 @@ export const commands: ReadonlyArray<CommandHelp> = [
       "quality-threshold",
       "conflict-strategy",
       "on-gate-failure",
+      "budget",
       "workspace"
     ]
   },
   {
     name: "resume",
-    summary: "Continue a run from its journal (after a crash, Ctrl-C, a usage limit or your fix).",
+    summary: "Continue a run from its journal (after a crash, Ctrl-C, a usage limit, its budget or your fix).",
     args: [runIdArg("the latest run")],
-    options: ["repo", "plan-from-disk", "report", "json", "events", "quiet", "verbose"]
+    options: ["repo", "budget", "plan-from-disk", "report", "json", "events", "quiet", "verbose"]
   },
   {
     name: "retry",
@@ -163,7 +186,7 @@ export const commands: ReadonlyArray<CommandHelp> = [
   },
   {
     name: "land",
-    summary: "Land a verified run later (made with --no-land, or refused because the target moved).",
+    summary: "Land a verified run later (made with --no-land, or refused: the target moved, a push was rejected or failed).",
     args: [runIdArg("the latest run")],
     options: ["repo", "plan-from-disk", "report", "json", "events", "quiet", "verbose"]
   },
@@ -209,7 +232,7 @@ export const exitCodes: ReadonlyArray<readonly [number, string]> = [
   [0, "success: the run landed (or verified, with --no-land); the plan is ready"],
   [1, "the run finished with a failed or needs-review task, or failed to run"],
   [2, "invalid input: a plan, an option, or a repository state braid refuses"],
-  [75, "paused by a provider's usage limit: braid resume continues it later"],
+  [75, "paused by a provider's usage limit or the run's budget: braid resume (--budget <more>) continues it"],
   [130, "interrupted (Ctrl-C): braid resume continues it"]
 ]
 

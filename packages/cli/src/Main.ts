@@ -21,6 +21,7 @@ export const ExitCode = { success: 0, failed: 1, usage: 2, paused: 75 } as const
 const userErrors = new Set([
   "InvalidPlan",
   "OutputPathMissing",
+  "LandModeUnavailable",
   "AgentUnavailable",
   "WorkspaceRefused",
   "RunNotFound",
@@ -53,9 +54,9 @@ export const main = (argv: ReadonlyArray<string>) =>
           yield* Console.error(
             `braid: ${tag === "UsageLimitReached" ? Agent.describeUsageLimit(error as Agent.UsageLimitReached) : error.message ?? tag}`
           )
-          // A usage limit leaves the run resumable: EX_TEMPFAIL, "try again later".
+          // A usage limit or the run's budget leaves the run resumable: EX_TEMPFAIL, "try again later".
           yield* Effect.sync(() =>
-            void (process.exitCode = tag === "UsageLimitReached"
+            void (process.exitCode = tag === "UsageLimitReached" || tag === "BudgetReached"
               ? ExitCode.paused
               : userErrors.has(tag)
               ? ExitCode.usage

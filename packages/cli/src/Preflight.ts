@@ -6,11 +6,12 @@
  * @since 0.1.0
  */
 import { Registry } from "@braid/agents"
-import { CommandSpec, GitWorkspace, MemoryWorkspace, type Plan } from "@braid/core"
+import { CommandSpec, GitWorkspace, Landing, MemoryWorkspace, type Plan, Process } from "@braid/core"
 import { CommandExecutor, FileSystem } from "@effect/platform"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as GitHubHttp from "./GitHubHttp.js"
 
 /** One problem or warning, with where it is (a path into the plan, or the option). */
 export interface Finding {
@@ -21,12 +22,17 @@ export interface Finding {
 /** The options of `braid run` that decide whether it can start. */
 export interface Options {
   readonly agent: string | undefined
+  readonly reviewer?: Plan.ReviewerKind | undefined
   readonly workspace: "git" | "memory"
   readonly repo: string | undefined
   readonly base: string | undefined
   readonly target: string | undefined
   readonly land: boolean
   readonly report: string | undefined
+  /** How it lands (default local). */
+  readonly landMode?: Landing.ModeName | undefined
+  readonly remote?: string | undefined
+  readonly noGithub?: boolean | undefined
 }
 
 /** What preflight found. */
@@ -37,6 +43,8 @@ export interface Result {
   readonly warnings: ReadonlyArray<Finding>
   /** The repository the run would work in, when there is one. */
   readonly repository: string | undefined
+  /** Whether progress will be synced to GitHub, and why not. */
+  readonly github: GitHubHttp.Settings
 }
 
 /** A threshold below this lets weak work pass: worth a warning. */
@@ -120,13 +128,18 @@ export const warningsOf = (plan: Plan.Plan, repository: string | undefined): Arr
 export const check = (plan: Plan.Plan, options: Options): Effect.Effect<Result, never, Requirements> =>
   Effect.gen(function*() {
     const problems: Array<Finding> = []
-    const agents = yield* Registry.preflight(plan, { agent: options.agent, agentSource: "--agent", workspaceKind: options.workspace }).pipe(
+    const agents = yield* Registry.preflight(plan, { agent: options.agent, agentSource: "--agent", reviewer: options.reviewer, workspaceKind: options.workspace }).pipe(
       // Backends' preflights read the plan and the machine, never the workspace.
       Effect.provide(MemoryWorkspace.layer({}))
     )
     problems.push(...agents)
     const report = reportProblem(options.report)
     if (report !== undefined) problems.push(report)
+    const mode = Landing.modeNamed(options.landMode ?? "local")
+    const github = yield* GitHubHttp.settings(plan, { noGithub: options.noGithub === true })
+    if (options.land && mode.needsGitHub && github._tag === "Off") {
+      problems.push({ path: "--land", message: `--land ${mode.name} opens a pull request on githubRepo, but GitHub sync is off: ${github.reason}` })
+    }
     let repository: string | undefined
     let outside: string | undefined
     if (options.workspace === "git") {
@@ -146,16 +159,24 @@ export const check = (plan: Plan.Plan, options: Options): Effect.Effect<Result, 
             ...(options.base !== undefined ? { base: options.base } : {}),
             ...(options.target !== undefined ? { target: options.target } : {})
           },
-          { runId: "preflight", streams: plan.streams.map((s) => ({ name: s.name })), land: options.land }
+          { runId: "preflight", streams: plan.streams.map((s) => ({ name: s.name })), land: options.land && mode.local }
         ).pipe(Effect.flip, Effect.option)
         if (refused._tag === "Some") {
           problems.push({ path: refused.value._tag === "WorkspaceRefused" ? `repository (${refused.value.reason})` : "repository", message: refused.value.message })
+        }
+        if (options.land && !mode.local) {
+          const remote = options.remote ?? "origin"
+          const known = yield* Process.run(["git", "remote", "get-url", "--", remote], { cwd: top.right, env: { GIT_TERMINAL_PROMPT: "0" } }).pipe(
+            Effect.map((r) => r.exitCode === 0),
+            Effect.orElseSucceed(() => false)
+          )
+          if (!known) problems.push({ path: "--remote", message: `--land ${mode.name} pushes to the remote "${remote}", which the repository does not have (add it with git remote add, or pass --remote)` })
         }
       }
     }
     const warnings = warningsOf(plan, repository)
     if (outside !== undefined) warnings.push({ path: "repository", message: outside })
-    return { problems, warnings, repository } satisfies Result
+    return { problems, warnings, repository, github } satisfies Result
   })
 
 /** What preflight needs from the platform. */

@@ -56,7 +56,9 @@ export const line = (event: Progress.RunEvent, options: { readonly verbose?: boo
         ? "verification: the plan has no verify commands"
         : `verification ${event.passed ? "passed" : "FAILED"} (${event.checks.filter((c) => c.exitCode === 0).length}/${event.checks.length} commands)`
     case "Landed":
-      return `landed ${short(event.commit)} on ${event.target}`
+      return event.pullRequest !== undefined
+        ? `pushed ${short(event.commit)} to ${event.remote ?? "the remote"}; pull request into ${event.target}: ${event.pullRequest}`
+        : `landed ${short(event.commit)} on ${event.target}${event.remote !== undefined ? ` of ${event.remote} (pushed)` : ""}`
     case "RunFinished":
       return `run ${event.status}`
     case "RunInterrupted":

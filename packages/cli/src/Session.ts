@@ -9,7 +9,10 @@
 import {
   Agent,
   FileRunStore,
+  GitHub,
+  GitHubSync,
   GitWorkspace,
+  Landing,
   Orchestrator,
   Plan,
   Process,
@@ -27,6 +30,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import * as Board from "./Board.js"
 import * as Preflight from "./Preflight.js"
+import * as GitHubHttp from "./GitHubHttp.js"
 import * as Render from "./Render.js"
 import * as Wiring from "./Wiring.js"
 
@@ -35,6 +39,8 @@ export const StoredOptions = Schema.Struct({
   workspace: Schema.Literal("git", "memory"),
   /** The backend for streams that name none (checked against the registry when the run starts). */
   agent: Schema.optional(Schema.String),
+  /** The reviewer for streams whose plan names none (`--reviewer`). */
+  reviewer: Schema.optional(Plan.ReviewerKind),
   repo: Schema.optional(Schema.String),
   base: Schema.optional(Schema.String),
   target: Schema.optional(Schema.String),
@@ -43,7 +49,15 @@ export const StoredOptions = Schema.Struct({
   maxParallel: Schema.optional(Schema.Number),
   qualityThreshold: Schema.optional(Schema.Number),
   conflictStrategy: Schema.optional(Plan.ConflictStrategy),
-  onGateFailure: Schema.optional(Plan.GateFailurePolicy)
+  onGateFailure: Schema.optional(Plan.GateFailurePolicy),
+  /** `--budget`: the amount (USD or tokens) that replaces the plan's. */
+  budget: Schema.optional(Schema.Struct({ usd: Schema.optional(Schema.Number), tokens: Schema.optional(Schema.Number) })),
+  /** How the run lands (absent: local). */
+  landMode: Schema.optional(Landing.ModeName),
+  /** The remote `push` and `pr` push to (absent: origin). */
+  remote: Schema.optional(Schema.String),
+  /** `--no-github`: no progress sync. */
+  noGithub: Schema.optional(Schema.Boolean)
 })
 export type StoredOptions = typeof StoredOptions.Type
 
@@ -107,19 +121,39 @@ const crashAfter = (): number | undefined => {
   return Number.isFinite(n) && n > 0 ? n : undefined
 }
 
+/** The same hook by key: `BRAID_CRASH_AFTER_KEY=<prefix>` kills it right after the first record whose key starts so. */
+const crashAfterKey = (): string | undefined => {
+  const key = process.env.BRAID_CRASH_AFTER_KEY
+  return key !== undefined && key !== "" ? key : undefined
+}
+
 /** The run's durable steps over its journal file, with the crash hook of the tests. */
 const journaled = (records: ReadonlyArray<RunStore.StoredRun["records"][number]>, writer: RunStore.JournalWriter): Steps.Service => {
   const limit = crashAfter()
+  const key = crashAfterKey()
   let written = 0
   return FileRunStore.steps(records, {
     append: (entry) =>
       Effect.tap(writer.append(entry), () =>
         Effect.sync(() => {
           written++
-          if (limit !== undefined && written >= limit) process.kill(process.pid, "SIGKILL")
+          if ((limit !== undefined && written >= limit) || (key !== undefined && entry.key.startsWith(key))) process.kill(process.pid, "SIGKILL")
         }))
   })
 }
+
+/** How long GitHub edits are coalesced (`BRAID_GITHUB_DEBOUNCE_MS`, default 2 s). */
+const debounceMs = (): number | undefined => {
+  const n = Number.parseInt(process.env.BRAID_GITHUB_DEBOUNCE_MS ?? "", 10)
+  return Number.isFinite(n) && n >= 0 ? n : undefined
+}
+
+const toGitHubReport = (o: GitHubSync.Outcome) => ({
+  comments: o.comments,
+  closed: o.closed,
+  statusPosted: o.statusPosted ?? null,
+  warnings: o.warnings
+})
 
 /** The command that resumes a run. */
 export const resumeCommand = (runId: string, repo: string) => `braid resume ${runId} --repo ${repo}`
@@ -164,34 +198,54 @@ const execute = (args: {
     const stored = yield* store.load(runId)
     const writer = yield* store.journal(runId)
     const steps = journaled(stored.records, writer)
+    // What the run's attempts spent so far counts against its budget from the start.
+    const spent = RunState.fold(stored.records).spent
     const request = args.continuation?.request
     if (request !== undefined) yield* steps.record(request.key, RunState.Value, request.value)
     let started = stored.records.some((r) => r.key === RunState.keys.run)
-    const render = renderer(args.display, { plan, agent: options.agent, runId, state: RunState.fold(stored.records) })
+    const state = RunState.fold(stored.records)
+    const render = renderer(args.display, { plan, agent: options.agent, runId, state })
     yield* Effect.addFinalizer(() => Effect.sync(render.close))
+    // GitHub sync: a subscriber of the run's events that never blocks or fails it.
+    const github = yield* GitHubHttp.settings(plan, { noGithub: options.noGithub === true })
+    const githubService = github._tag === "On" ? yield* GitHubHttp.live(github) : undefined
+    const sync = githubService === undefined ? undefined : yield* GitHubSync.make({
+      runId,
+      plan,
+      github: githubService,
+      steps,
+      state,
+      debounceMs: debounceMs(),
+      onWarning: (message) => process.stderr.write(`braid: warning: ${message}\n`)
+    })
     const progress: Progress.Service = {
       publish: (event) =>
         Effect.zipRight(
           Effect.sync(() => {
             if (event._tag === "RunStarted") started = true
           }),
-          render.service.publish(event)
+          sync === undefined ? render.service.publish(event) : Progress.fanOut(render.service, sync.progress).publish(event)
         )
     }
     const stop = (reason: string) =>
       Effect.flatMap(DateTime.now, (now) =>
         steps.record(RunState.keys.interrupted, RunState.Interrupted, new RunState.Interrupted({ reason, at: DateTime.formatIso(now) })))
     const land = options.land || args.continuation?.land === true
-    const report = yield* Orchestrator.run(plan, {
+    const ran = yield* Orchestrator.run(plan, {
       runId,
       land,
       keepWorktrees: options.keepWorktrees,
       retries: (args.continuation?.retries ?? []).map((r) => ({ round: r.round, tasks: r.tasks, note: r.note ?? undefined })),
-      catchUp: args.continuation?.land === true
+      catchUp: args.continuation?.land === true,
+      spent,
+      landing: Landing.modeNamed(options.landMode ?? "local"),
+      remote: options.remote ?? "origin"
     }).pipe(
+      githubService === undefined ? (e) => e : Effect.provideService(GitHub.GitHub, githubService),
       Effect.provide(Wiring.layer(plan, {
         workspace: options.workspace,
         agent: options.agent,
+        reviewer: options.reviewer,
         repo: options.repo ?? top,
         base: options.base,
         target: options.target
@@ -219,8 +273,22 @@ const execute = (args: {
               `resume it${limit.resetsAt !== undefined ? " after the reset" : " once the limit resets"} with: ${resumeCommand(runId, top)}\n`
           )
         })),
+      // The run's budget pauses it the same way; `resume --budget` continues it with more.
+      Effect.tapErrorTag("BudgetReached", (reached) =>
+        Effect.gen(function*() {
+          if (!started) return
+          yield* stop(reached.message).pipe(Effect.ignore)
+          process.stderr.write(
+            `\nbraid: run ${runId} paused: ${reached.message}. Its branches are kept; settled work is not redone.\n` +
+              `continue it with a raised budget: ${resumeCommand(runId, top)} --budget <amount, e.g. 10usd or 500000tokens>\n`
+          )
+        })),
       Effect.tapError(() => started ? Effect.void : args.onNotStarted)
     )
+    const report = sync === undefined || github._tag !== "On" ? ran : new RunReport.RunReport({
+      ...ran,
+      github: new RunReport.GitHubReport({ repo: github.repo, ...toGitHubReport(yield* sync.finish(ran)) })
+    })
     yield* store.saveReport(runId, JSON.stringify(RunReport.encode(report), null, 2))
     return report
   }))
@@ -331,11 +399,16 @@ const loadRun = (input: { readonly repo: string | undefined; readonly runId: str
       }
     }
     const parsed = yield* Plan.parse(planText, manifest.planSource, manifest.planBaseDir, yield* Plan.readConfig(manifest.planBaseDir))
+    // The budget a person set last (`resume --budget`) over the run's `--budget` over the plan's.
+    const budget = state.budget !== undefined
+      ? { usd: state.budget.usd ?? undefined, tokens: state.budget.tokens ?? undefined }
+      : options.budget
     const plan = yield* Plan.override(parsed, {
       maxParallel: options.maxParallel,
       qualityThreshold: options.qualityThreshold,
       conflictStrategy: options.conflictStrategy,
-      onGateFailure: options.onGateFailure
+      onGateFailure: options.onGateFailure,
+      budget
     })
     return { store, top, runId, state, options, plan }
   })
@@ -353,10 +426,22 @@ export const resume = (input: {
   readonly runId: string | undefined
   readonly planFromDisk: boolean
   readonly display: Display
+  /** A raised budget (`--budget`): replaces that amount of the run's budget, journaled for later continuations. */
+  readonly budget?: { readonly usd?: number | undefined; readonly tokens?: number | undefined } | undefined
 }) =>
   Effect.gen(function*() {
-    const { options, plan, runId, state, store, top } = yield* loadRun(input)
+    const loaded = yield* loadRun(input)
+    const { options, runId, state, store, top } = loaded
     if (state.finished === "succeeded") return yield* new RunAlreadyFinished({ runId, status: state.finished })
+    const raised = input.budget === undefined ? undefined : {
+      usd: input.budget.usd ?? loaded.plan.budget?.usd,
+      tokens: input.budget.tokens ?? loaded.plan.budget?.tokens
+    }
+    const plan = raised === undefined ? loaded.plan : yield* Plan.override(loaded.plan, { budget: raised }, "--budget")
+    const request = raised === undefined ? undefined : {
+      key: RunState.keys.budget,
+      value: new RunState.BudgetSet({ usd: raised.usd ?? null, tokens: raised.tokens ?? null, at: DateTime.formatIso(yield* DateTime.now) })
+    }
     if (!input.display.quiet) {
       const cut = cutOff(state)
       process.stderr.write(
@@ -369,7 +454,7 @@ export const resume = (input: {
       runId,
       top,
       store,
-      continuation: { retries: state.retries, land: state.landRequested },
+      continuation: { retries: state.retries, land: state.landRequested, request },
       display: input.display,
       onNotStarted: Effect.void,
       beforeRun: Effect.asVoid(endOrphans(runId, state.processes))

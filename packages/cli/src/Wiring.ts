@@ -15,6 +15,7 @@ export const backends = Registry.backends
 export interface WiringOptions {
   readonly workspace: "git" | "memory"
   readonly agent: string | undefined
+  readonly reviewer?: Plan.ReviewerKind | undefined
   readonly repo: string | undefined
   readonly base: string | undefined
   readonly target: string | undefined
@@ -36,6 +37,6 @@ export const layer = (
   options: WiringOptions
 ): Layer.Layer<Agent.AgentRegistry | Review.Reviewer | ConflictResolver.ConflictResolver | Workspace.Workspace> => {
   const workspace = workspaceLayer(options)
-  const agents = Registry.layer(plan, { agent: options.agent, agentSource: "--agent" }).pipe(Layer.provide(Layer.merge(workspace, NodeContext.layer)))
+  const agents = Registry.layer(plan, { agent: options.agent, agentSource: "--agent", reviewer: options.reviewer, reviewerSource: "--reviewer" }).pipe(Layer.provide(Layer.merge(workspace, NodeContext.layer)))
   return Layer.merge(agents, workspace)
 }

@@ -6,19 +6,12 @@
  */
 import { Context, type Effect, Schema } from "effect"
 import type * as CommandSpec from "./CommandSpec.js"
-import type * as Plan from "./Plan.js"
+import * as Plan from "./Plan.js"
 import type * as Review from "./Review.js"
 import type * as Workspace from "./Workspace.js"
 
 /** Stream type → agent role, as in the seed. */
-export const roles: Readonly<Record<Plan.StreamType, string>> = {
-  database: "database-engineer",
-  api: "api-developer",
-  ui: "ui-developer",
-  testing: "test-engineer",
-  docs: "documentation-writer",
-  infrastructure: "architect"
-}
+export const roles: Readonly<Record<Plan.StreamType, string>> = Plan.ROLES
 
 /** The role that carries out a stream's tasks. */
 export const roleOf = (stream: Plan.PlannedStream): string => roles[stream.type]
@@ -32,7 +25,9 @@ export class Usage extends Schema.Class<Usage>("Usage")({
   /** Prompt tokens written to the provider's cache. */
   cacheWriteTokens: Schema.optionalWith(Schema.Number, { default: () => 0 }),
   /** What the tool reported, or what the price table makes of the tokens. */
-  costUsd: Schema.optional(Schema.Number)
+  costUsd: Schema.optional(Schema.Number),
+  /** Where `costUsd` comes from: the tool's own report (`tool`, the default when a cost is given) or braid's price table (`table`). */
+  costSource: Schema.optional(Schema.Literal("tool", "table"))
 }) {}
 
 /** What an agent says it did. The engine trusts the workspace, not this, for what changed. */
@@ -114,6 +109,11 @@ export interface AttemptRequest {
    * session's cost from its start subtracts it.
    */
   readonly sessionCostUsd?: number | undefined
+  /**
+   * The whole prompt, instead of the role's for the task (a conflict resolution's). Every
+   * backend that builds a prompt (`Prompt.forAttempt`) sends this text when it is set.
+   */
+  readonly instructions?: string | undefined
   /** Journals a note about the attempt before the agent goes on. */
   readonly note: (note: AttemptNote) => Effect.Effect<void>
   readonly files: Workspace.Files

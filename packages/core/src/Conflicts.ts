@@ -51,6 +51,45 @@ export const detectOverlaps = (changed: ReadonlyArray<{ readonly stream: string;
     return overlaps
   })
 
+/**
+ * A conflict settled by the resolver as a durable step (`key`): the resolver edits the
+ * conflicted files, every one of them is checked for conflict markers (a resolution that left
+ * any is refused, with what the resolver said), and the resolved text is journaled. A
+ * continued run replays it: the journaled text is written over the reopened conflict, and the
+ * resolver (an agent) is not asked again.
+ */
+export const resolveDurably = (input: {
+  readonly key: string
+  readonly resolver: ConflictResolver.Service
+  readonly steps: Steps.Service
+  readonly request: ConflictResolver.ResolutionRequest
+}) =>
+  Effect.gen(function*() {
+    const { files, paths } = input.request
+    const failed = (message: string, said?: string, agent?: RunReport.AgentRecord) =>
+      new ConflictResolver.ResolutionFailed({ paths: [...paths], message, ...(said !== undefined ? { said } : {}), ...(agent !== undefined ? { agent } : {}) })
+    const resolved = yield* input.steps.step(
+      input.key,
+      RunState.Resolved,
+      Effect.gen(function*() {
+        const r = yield* input.resolver.resolve(input.request)
+        const left = yield* ConflictResolver.markersLeft(files, paths).pipe(Effect.mapError((e) => failed(e.message, r.summary, r.agent)))
+        if (left.length > 0) {
+          return yield* failed(`conflict markers remain in ${left.join(", ")}; the resolution is refused`, r.summary, r.agent)
+        }
+        const contents = yield* Effect.forEach(paths, (p) => Effect.map(files.read(p), (content) => ({ path: p, content: content ?? null }))).pipe(
+          Effect.mapError((e) => failed(e.message, r.summary, r.agent))
+        )
+        return new RunState.Resolved({ paths: [...paths], files: contents, resolver: input.resolver.name, summary: r.summary, agent: r.agent ?? null })
+      })
+    )
+    // After a replay the merge was opened again with its markers: the journaled text goes back.
+    yield* Effect.forEach(resolved.files, (f) => f.content === null ? files.remove(f.path) : files.write(f.path, f.content), { discard: true }).pipe(
+      Effect.mapError((e) => failed(e.message, resolved.summary, resolved.agent ?? undefined))
+    )
+    return resolved
+  })
+
 export interface IntegrationInput {
   readonly runId: string
   readonly plan: Plan.Plan
@@ -208,23 +247,54 @@ export const integrate = (input: IntegrationInput) =>
           yield* settled(c)
           return yield* Effect.fail(new MergeStopped(c, "blocked"))
         }
-        const resolution = yield* resolver.resolve({
-          runId: input.runId,
-          stream,
-          against: others,
-          paths: opened.paths,
-          files: workspace.integrationFiles()
+        const files = workspace.integrationFiles()
+        const sides = [stream, ...others]
+        const key = RunState.keys.resolution(g, stream.name)
+        const resolution = yield* resolveDurably({
+          key,
+          resolver,
+          steps,
+          request: {
+            runId: input.runId,
+            stream,
+            against: others,
+            paths: opened.paths,
+            files,
+            kind: "integration",
+            intents: yield* ConflictResolver.intentsOf(workspace, sides, opened.paths),
+            verify: input.plan.verify,
+            key
+          }
         }).pipe(
-          Effect.flatMap((r) => Effect.map(workspace.concludeMerge(stream.name), (commit) => ({ commit, summary: r.summary }))),
+          Effect.flatMap((r) =>
+            Effect.map(
+              workspace.concludeMerge(stream.name).pipe(
+                Effect.mapError((e) => new ConflictResolver.ResolutionFailed({ paths: [...opened.paths], message: e.message, said: r.summary, ...(r.agent !== null ? { agent: r.agent } : {}) }))
+              ),
+              (commit) => ({ commit, resolved: r })
+            )
+          ),
           Effect.either
         )
         if (resolution._tag === "Left") {
-          const c = conflictOf(opened.paths, "failed", null, `${resolver.name} could not resolve: ${resolution.left.message}`)
+          const f = resolution.left
+          const c = new RunReport.ConflictRecord({
+            ...conflictOf(opened.paths, "failed", null, `${resolver.name} could not resolve: ${f.message}${f.said !== undefined && f.said !== "" ? ` — it said: ${f.said}` : ""}`),
+            resolver: resolver.name,
+            ...(f.said !== undefined ? { said: f.said } : {}),
+            ...(f.agent !== undefined ? { agent: f.agent } : {})
+          })
           yield* steps.record(RunState.keys.stopped(g, stream.name), RunState.Stopped, new RunState.Stopped({ generation: g, stream: stream.name, conflict: c }))
           yield* settled(c)
           return yield* Effect.fail(new MergeStopped(c, "failed"))
         }
-        const c = conflictOf(opened.paths, "resolved", resolution.right.commit, `${resolver.name}: ${resolution.right.summary}`)
+        const r = resolution.right.resolved
+        const c = new RunReport.ConflictRecord({
+          ...conflictOf(opened.paths, "resolved", resolution.right.commit, `${r.resolver}: ${r.summary}`),
+          resolver: r.resolver,
+          said: r.summary,
+          ...(r.agent !== null ? { agent: r.agent } : {})
+        })
         yield* settled(c)
         return yield* done(resolution.right.commit, c)
       })

@@ -10,6 +10,9 @@
 import { Cause, DateTime, Deferred, Effect, type Schedule } from "effect"
 import * as Agent from "./Agent.js"
 import * as AgentSlots from "./AgentSlots.js"
+import * as Budget from "./Budget.js"
+import * as ConflictResolver from "./ConflictResolver.js"
+import * as Conflicts from "./Conflicts.js"
 import type * as ExecutionPlan from "./ExecutionPlan.js"
 import type * as Plan from "./Plan.js"
 import * as Progress from "./Progress.js"
@@ -30,6 +33,8 @@ export interface DispatchInput {
   readonly retries?: ReadonlyArray<Retry>
   /** Every stream keeps its worktree once made (`--keep-worktrees`): none is given back. */
   readonly keepWorktrees?: boolean
+  /** What the run's attempts spent before (from its journal, per `Budget.attemptId`), counted against its budget. */
+  readonly spent?: ReadonlyMap<string, Budget.Spend>
 }
 
 /** A retry round: these tasks run again, each with three fresh gate runs and the note. */
@@ -66,14 +71,35 @@ export const haltOf = (plan: Plan.Plan, result: RunReport.TaskResult): { readonl
   return {}
 }
 
-/** Carries a usage limit out of a stream's fiber past the handler that turns defects into task results. */
-class UsageLimitStop {
-  constructor(readonly error: Agent.UsageLimitReached) {}
+/** A conflict bringing a dependency's work into a stream that the strategy did not settle: the task fails with it. */
+class DependencyConflict {
+  readonly _tag = "DependencyConflict"
+  constructor(readonly conflict: RunReport.ConflictRecord) {}
+  get message(): string {
+    return this.conflict.detail
+  }
 }
 
-const usageLimitIn = (cause: Cause.Cause<unknown>): Agent.UsageLimitReached | undefined => {
-  for (const defect of Cause.defects(cause)) if (defect instanceof UsageLimitStop) return defect.error
+/** What stops a whole run, resumable: a provider's usage limit, or the run's budget. */
+type RunStopError = Agent.UsageLimitReached | Budget.BudgetReached
+
+/**
+ * Carries what stops the run out of a stream's fiber past the handler that turns defects into
+ * task results; as a defect it interrupts the other streams (their attempts are cut off).
+ */
+class RunStop {
+  constructor(readonly error: RunStopError) {}
+}
+
+const stopIn = (cause: Cause.Cause<unknown>): RunStopError | undefined => {
+  for (const defect of Cause.defects(cause)) if (defect instanceof RunStop) return defect.error
   return undefined
+}
+
+/** The run's budget is reached (`onExceeded: finish`): the stream starts nothing more, and its unsettled tasks stay unsettled. */
+class Paused {
+  readonly _tag = "Paused"
+  constructor(readonly error: Budget.BudgetReached) {}
 }
 
 const now = DateTime.now.pipe(Effect.map(DateTime.formatIso))
@@ -96,9 +122,17 @@ export const run = (input: DispatchInput) =>
     const progress = yield* Progress.Progress
     const registry = yield* Agent.AgentRegistry
     const steps = yield* Steps.Steps
+    const resolver = yield* ConflictResolver.ConflictResolver
     const { execution, plan } = input
     const slots = yield* AgentSlots.make(plan.maxParallel)
     const limits = yield* ProviderLimits.make(plan.limits, plan.maxParallel)
+    const tracker = Budget.make(plan.budget, input.spent)
+    // Set once the run's budget is reached under `onExceeded: finish`: nothing more starts.
+    let paused: Budget.BudgetReached | undefined
+    const pause = (error: Budget.BudgetReached) => {
+      paused ??= error
+      return new Paused(paused)
+    }
     const reviewRetry = input.reviewRetry ?? QualityGate.defaultReviewRetry
     // The latest round each task is in, and the note a person gave it.
     const rounds = new Map<string, Retry>()
@@ -154,6 +188,116 @@ export const run = (input: DispatchInput) =>
         }
       })
 
+    /**
+     * Brings a dependency's work (its stream's head when it settled) into the task's stream. A
+     * conflict is settled by the run's strategy: `agent` — the resolver in the stream's worktree,
+     * its resolution a durable step (`<task>/absorb/<dependency>/resolve`); `priority` — the
+     * higher-priority stream's side of the conflicting hunks (the stream's own on a tie);
+     * `manual` — the task does not start and says what to merge by hand.
+     */
+    const bringIn = (stream: Plan.PlannedStream, depId: string, from: string, commit: string, taskKey: string) =>
+      Effect.gen(function*() {
+        const reason = `${depId} from stream ${from}`
+        const outcome = yield* workspace.absorb(stream.name, commit, reason, "none")
+        if (outcome._tag === "Absorbed") return undefined
+        const paths = outcome.paths
+        const fromStream = plan.streams.find((s) => s.name === from)!
+        const streams = [stream.name, from]
+        const record = (
+          result: RunReport.ConflictRecord["outcome"],
+          at: string | null,
+          detail: string,
+          extra: Partial<Pick<RunReport.ConflictRecord, "resolver" | "said" | "agent">> = {}
+        ) =>
+          new RunReport.ConflictRecord({
+            streams,
+            paths: [...paths],
+            strategy: plan.conflictStrategy,
+            outcome: result,
+            commit: at,
+            detail,
+            kind: "dependency",
+            ...Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined))
+          })
+        const settledAs = (c: RunReport.ConflictRecord) =>
+          Effect.flatMap(now, (time) =>
+            progress.publish({ _tag: "ConflictSettled", at: time, streams: c.streams, paths: c.paths, strategy: c.strategy, outcome: c.outcome, commit: c.commit, detail: c.detail }))
+        yield* progress.publish({ _tag: "ConflictDetected", at: yield* now, streams, paths: [...paths], kind: "textual" })
+        const conflicted = `bringing ${reason} into stream "${stream.name}" conflicts in ${paths.join(", ")}`
+
+        if (plan.conflictStrategy === "manual") {
+          yield* workspace.discard(stream.name)
+          const c = record(
+            "blocked",
+            null,
+            `${conflicted}; conflictStrategy is manual, so the task did not start: merge ${commit.slice(0, 10)} into the stream's branch by hand ` +
+              `(resolving ${paths.join(", ")}), then braid retry --task <id>`
+          )
+          yield* settledAs(c)
+          return yield* Effect.fail(new DependencyConflict(c))
+        }
+        if (plan.conflictStrategy === "priority") {
+          yield* workspace.discard(stream.name)
+          const ours = stream.rank <= fromStream.rank
+          const merged = yield* workspace.absorb(stream.name, commit, reason, ours ? "ours" : "theirs")
+          const c = record(
+            "resolved",
+            merged._tag === "Absorbed" ? merged.commit : null,
+            `${ours ? stream.name : from} has the higher priority${stream.rank === fromStream.rank ? " (a tie: the stream's own side)" : ""}; its side was kept for the conflicted hunks`
+          )
+          yield* settledAs(c)
+          return c
+        }
+        const key = RunState.keys.absorbResolution(taskKey, depId)
+        const files = workspace.files(stream.name)
+        const resolution = yield* Effect.scoped(Effect.gen(function*() {
+          // The worktree is the resolver's meanwhile: other streams' confinement checks leave it alone.
+          yield* workspace.attempting(stream.name)
+          const resolved = yield* Conflicts.resolveDurably({
+            key,
+            resolver,
+            steps,
+            request: {
+              runId: input.runId,
+              stream,
+              against: [fromStream],
+              paths,
+              files,
+              kind: "dependency",
+              intents: yield* ConflictResolver.intentsOf(workspace, [stream, fromStream], paths),
+              verify: plan.verify,
+              key
+            }
+          })
+          const head = yield* workspace.concludeAbsorb(stream.name, reason).pipe(
+            Effect.mapError((e) =>
+              new ConflictResolver.ResolutionFailed({ paths: [...paths], message: e.message, said: resolved.summary, ...(resolved.agent !== null ? { agent: resolved.agent } : {}) })
+            )
+          )
+          return { head, resolved }
+        })).pipe(Effect.either)
+        if (resolution._tag === "Left") {
+          const f = resolution.left
+          if (f._tag !== "ResolutionFailed") return yield* Effect.fail(f)
+          yield* workspace.discard(stream.name)
+          const c = record("failed", null, `${conflicted}; ${resolver.name} could not resolve it: ${f.message}${f.said !== undefined && f.said !== "" ? ` — it said: ${f.said}` : ""}`, {
+            resolver: resolver.name,
+            said: f.said,
+            agent: f.agent
+          })
+          yield* settledAs(c)
+          return yield* Effect.fail(new DependencyConflict(c))
+        }
+        const r = resolution.right.resolved
+        const c = record("resolved", resolution.right.head, `${r.resolver}: ${r.summary}`, {
+          resolver: r.resolver,
+          said: r.summary,
+          agent: r.agent ?? undefined
+        })
+        yield* settledAs(c)
+        return c
+      })
+
     const skipped = (task: Plan.Task, reason: string) =>
       new RunReport.TaskResult({
         taskId: task.id,
@@ -190,13 +334,17 @@ export const run = (input: DispatchInput) =>
           key: at.key,
           round: at.round,
           recover: at.recover
-        }, { steps, workspace, reviewer, progress, limits }).pipe(
-          // A usage limit is not the task's failure: it stops the run, resumable.
+        }, { steps, workspace, reviewer, progress, limits, budget: tracker }).pipe(
+          // A usage limit or the run's budget is not the task's failure: it stops the run, resumable.
           Effect.catchAll((failure) =>
-            failure.error._tag === "UsageLimitReached" ? Effect.die(new UsageLimitStop(failure.error)) : Effect.fail(failure)
+            failure.error._tag === "UsageLimitReached" || (failure.error._tag === "BudgetReached" && plan.budget?.onExceeded === "stop")
+              ? Effect.die(new RunStop(failure.error))
+              : Effect.fail(failure)
           ),
           Effect.either
         )
+        if (outcome._tag === "Left" && outcome.left.error._tag === "BudgetReached") return yield* Effect.fail(pause(outcome.left.error))
+        const failure = outcome._tag === "Left" ? outcome.left : undefined
         const attempts = outcome._tag === "Right" ? outcome.right.attempts : outcome.left.attempts
         const last = attempts.at(-1)?.review ?? null
         const status: RunReport.TaskStatus = outcome._tag === "Left"
@@ -212,7 +360,7 @@ export const run = (input: DispatchInput) =>
           qualityIterations: Math.max(0, attempts.length - 1),
           status,
           attempts,
-          ...(outcome._tag === "Left" ? { error: outcome.left.error.message } : {}),
+          ...(failure !== undefined ? { error: failure.error.message } : {}),
           durationMs: Date.now() - started
           // Built from typed values, so not validated again: with classes among its fields,
           // Schema compiles a fresh validator on every construction (~120 µs a task).
@@ -247,6 +395,7 @@ export const run = (input: DispatchInput) =>
               yield* progress.publish({ _tag: "TaskWaiting", at: yield* now, stream: stream.name, taskId: task.id, for: "dependency", on: open })
             }
             const deps = yield* Effect.forEach(dependsOn, (d) => Deferred.await(settledOf.get(d)!))
+            if (paused !== undefined) return yield* Effect.fail(new Paused(paused))
             const blocking = deps.find((d) => d.status === "failed" || d.status === "skipped")
             let result: RunReport.TaskResult
             if (haltedBy !== undefined) result = skipped(task, `not started: ${haltedBy}`)
@@ -266,29 +415,52 @@ export const run = (input: DispatchInput) =>
               yield* progress.publish({ _tag: "TaskWaiting", at: yield* now, stream: stream.name, taskId: task.id, for: "slot", on: [] })
               result = yield* slots.withSlot(priority)(
                 Effect.gen(function*() {
+                  // The run may have been halted (fail-run) or paused while this task waited for a slot.
+                  if (paused !== undefined) return yield* Effect.fail(new Paused(paused))
+                  if (haltedBy !== undefined) return skipped(task, `not started: ${haltedBy}`)
                   const startedAt = yield* now
                   yield* steps.record(RunState.keys.taskStarted(key), RunState.TaskStarted, new RunState.TaskStarted({ stream: stream.name, taskId: task.id, round, at: startedAt }))
                   yield* progress.publish({ _tag: "TaskStarted", at: startedAt, stream: stream.name, taskId: task.id, round })
-                  // The run may have been halted (fail-run) while this task waited for a slot.
-                  if (haltedBy !== undefined) return skipped(task, `not started: ${haltedBy}`)
                   const opened = yield* takeCheckout(stream.name)
-                  // A task sees the work of the tasks it depends on in other streams.
+                  // A task sees the work of the tasks it depends on in other streams; a conflict
+                  // bringing it in is settled by the run's conflict strategy.
+                  const conflicts: Array<RunReport.ConflictRecord> = []
                   const absorbed = yield* Effect.forEach(deps, (dep) => {
                     const from = plan.streamOf.get(dep.taskId)!
                     const at = settledAt.get(dep.taskId)
                     return from === stream.name || at === undefined
                       ? Effect.void
-                      : Effect.asVoid(workspace.absorb(stream.name, at, `${dep.taskId} from stream ${from}`))
+                      : Effect.map(bringIn(stream, dep.taskId, from, at, key), (c) => void (c !== undefined && conflicts.push(c)))
                   }, { discard: true }).pipe(Effect.either)
-                  if (absorbed._tag === "Left") return new RunReport.TaskResult({ ...skipped(task, absorbed.left.message), status: "failed" })
-                  return yield* runTask(stream, agent, task, { key, round, note: retry?.note, recover: opened }, earlier, broughtIn)
+                  if (absorbed._tag === "Left") {
+                    const e = absorbed.left
+                    if (e instanceof DependencyConflict) conflicts.push(e.conflict)
+                    return new RunReport.TaskResult({ ...skipped(task, e.message), status: "failed", ...(conflicts.length > 0 ? { conflicts } : {}) })
+                  }
+                  const result = yield* runTask(stream, agent, task, { key, round, note: retry?.note, recover: opened }, earlier, broughtIn)
+                  return conflicts.length === 0 ? result : new RunReport.TaskResult({ ...result, conflicts }, true)
                 }).pipe(Effect.ensuring(idleCheckout(stream.name)))
               )
             }
             const head = yield* workspace.head(Workspace.streamLocation(stream.name))
             return new RunState.Settled({ stream: stream.name, round, result, head })
           })
-          const settled = yield* steps.step(key, RunState.Settled, settle)
+          const outcome = yield* steps.step(key, RunState.Settled, settle).pipe(
+            Effect.catchIf((e): e is Paused => e instanceof Paused, () => Effect.succeed(undefined))
+          )
+          if (outcome === undefined) {
+            // Paused by the budget: this task and the stream's later ones stay unsettled (nothing
+            // journaled); tasks waiting on them wake up to find the run paused.
+            for (const later of stream.tasks.slice(stream.tasks.indexOf(task))) {
+              yield* Deferred.succeed(settledOf.get(later.id)!, skipped(later, "not started: the run's budget is reached"))
+            }
+            break
+          }
+          const settled = outcome
+          // What its attempts spent counts against the run's budget (once per attempt, replayed or not).
+          const spends: Array<[string, Budget.Spend]> = []
+          Budget.countSettled(round, settled.result, (id, s) => void spends.push([id, s]))
+          yield* Effect.forEach(spends, ([id, s]) => tracker.spent(id, s), { discard: true })
           const result = new RunReport.TaskResult({ ...settled.result, title: task.title }, true)
           if (settled.head !== null) settledAt.set(task.id, settled.head)
           yield* progress.publish({
@@ -326,7 +498,7 @@ export const run = (input: DispatchInput) =>
         Effect.scoped,
         // A defect in one stream must not lose the others: record it on its unsettled tasks.
         Effect.catchAllCause((cause) =>
-          Cause.isInterruptedOnly(cause) || usageLimitIn(cause) !== undefined ? Effect.failCause(cause) : Effect.gen(function*() {
+          Cause.isInterruptedOnly(cause) || stopIn(cause) !== undefined ? Effect.failCause(cause) : Effect.gen(function*() {
             const message = Cause.pretty(cause).split("\n")[0] ?? "stream failed"
             const results: Array<RunReport.TaskResult> = []
             for (const task of stream.tasks) {
@@ -349,10 +521,12 @@ export const run = (input: DispatchInput) =>
     // A usage limit in one stream interrupts the others: their attempts are cut off and run
     // again on resume, as after a crash.
     const streams = yield* Effect.forEach(plan.streams, runStream, { concurrency: "unbounded" }).pipe(
-      Effect.catchAllCause((cause): Effect.Effect<never, Agent.UsageLimitReached | Workspace.WorkspaceError> => {
-        const limit = usageLimitIn(cause)
+      Effect.catchAllCause((cause): Effect.Effect<never, RunStopError | Workspace.WorkspaceError> => {
+        const limit = stopIn(cause)
         return limit === undefined ? Effect.failCause(cause) : Effect.fail(limit)
       })
     )
+    // Every stream has stopped starting work (running attempts finished): the run pauses, resumable.
+    if (paused !== undefined) return yield* Effect.fail(paused)
     return { streams, halted: firstHalt ?? haltedBy } satisfies DispatchOutcome
   })

@@ -121,6 +121,9 @@ const refused = (reason: Workspace.WorkspaceRefused["reason"], message: string) 
 
 const oneLine = (text: string) => text.replace(/\s+/g, " ").trim()
 
+/** Remote URLs may carry credentials (`https://user:token@host`): never repeated in a message. */
+const redactUrl = (text: string) => text.replace(/(\w+:\/\/)[^/\s@]+@/g, "$1***@")
+
 const failure = (operation: string, message: string) => new Workspace.WorkspaceFailed({ operation, message })
 
 const isInside = (root: string, candidate: string): boolean => {
@@ -677,24 +680,34 @@ export const make = (options: Options = {}) =>
       return Git.sortedUnique(Git.splitZ(out).map((p) => p.replace(/^\n+/, "")).filter((p) => p !== ""))
     })
 
-    const absorb = (stream: string, commit: string, reason: string) =>
-      confinement.occupied(stream, absorbInto(stream, commit, reason))
+    const absorb = (stream: string, commit: string, reason: string, side: Workspace.AbsorbSide = "none") =>
+      confinement.occupied(stream, absorbInto(stream, commit, reason, side))
 
-    const absorbInto = Effect.fn("GitWorkspace.absorb")(function*(stream: string, commit: string, reason: string) {
+    // Paths each stream's open absorb merge conflicted in (what `concludeAbsorb` checks for markers).
+    const openAbsorbs = new Map<string, ReadonlyArray<string>>()
+
+    const absorbInto = Effect.fn("GitWorkspace.absorb")(function*(stream: string, commit: string, reason: string, side: Workspace.AbsorbSide) {
       const r = yield* prepared("absorb")
       const tree = yield* streamTree("absorb", stream)
       const cwd = tree.dir
       const head = yield* branchHead("absorb", tree.branch, r.top)
-      if (yield* isAncestor(commit, head, r.top)) return null
-      const args = ["merge", "--no-ff", "--no-log", "--no-edit", "-m", `braid: bring in ${reason}`, commit]
+      if (yield* isAncestor(commit, head, r.top)) return { _tag: "Absorbed", commit: null } as const
+      const strategy = side === "ours" ? ["-X", "ours"] : side === "theirs" ? ["-X", "theirs"] : []
+      const args = ["merge", "--no-ff", "--no-log", "--no-edit", "-m", `braid: bring in ${reason}`, ...strategy, commit]
       const result = yield* git.exec(args, { cwd })
       if (result.exitCode !== 0) {
         const paths = yield* unmergedPaths(cwd)
+        if (paths.length > 0 && side === "none") {
+          // Left open for a resolver: `concludeAbsorb` commits it, `discard` drops it.
+          openAbsorbs.set(stream, paths)
+          return { _tag: "Conflicted", paths } as const
+        }
         if ((yield* mergeHead(cwd)) !== undefined) yield* git.ok(["merge", "--abort"], { cwd, operation: "absorb" })
         return yield* failure(
           "absorb",
           paths.length > 0
-            ? `bringing ${reason} into stream "${stream}" conflicts in ${paths.join(", ")}`
+            ? `bringing ${reason} into stream "${stream}" with the ${side === "ours" ? "stream's" : "dependency's"} side winning still ` +
+              `left conflicts in ${paths.join(", ")} (a file deleted on one side and changed on the other, or added on both); the merge was aborted`
             : Git.describeFailure(args, cwd, result)
         )
       }
@@ -702,7 +715,42 @@ export const make = (options: Options = {}) =>
       noteIndex(stream, cwd)
       // The merge is not an attempt: the next attempt's change starts after it.
       tree.recorded = next
+      return { _tag: "Absorbed", commit: next } as const
+    })
+
+    const concludeAbsorb = (stream: string, reason: string) => confinement.occupied(stream, concludeAbsorbIn(stream, reason))
+
+    const concludeAbsorbIn = Effect.fn("GitWorkspace.concludeAbsorb")(function*(stream: string, reason: string) {
+      const r = yield* prepared("concludeAbsorb")
+      const tree = yield* streamTree("concludeAbsorb", stream)
+      const cwd = tree.dir
+      if ((yield* mergeHead(cwd)) === undefined) return yield* failure("concludeAbsorb", `no merge is open in ${cwd}`)
+      const paths = Git.sortedUnique([...(openAbsorbs.get(stream) ?? []), ...(yield* unmergedPaths(cwd))])
+      const files = service.files(stream)
+      const remaining: Array<string> = []
+      for (const p of paths) {
+        const text = yield* files.read(p)
+        if (text !== undefined && Workspace.hasConflictMarkers(text)) remaining.push(p)
+      }
+      if (remaining.length > 0) return yield* new Workspace.ConflictMarkersRemain({ stream, paths: remaining })
+      yield* git.ok(["add", "--all"], { cwd, operation: "concludeAbsorb" })
+      yield* git.ok(
+        ["commit", "--quiet", "--no-verify", "--cleanup=whitespace", "-m", `braid: bring in ${reason} (conflicts resolved)`],
+        { cwd, operation: "concludeAbsorb" }
+      )
+      openAbsorbs.delete(stream)
+      const next = yield* branchHead("concludeAbsorb", tree.branch, r.top)
+      noteIndex(stream, cwd)
+      tree.recorded = next
       return next
+    })
+
+    const diff = Effect.fn("GitWorkspace.diff")(function*(stream: string, paths: ReadonlyArray<string>) {
+      const r = yield* prepared("diff")
+      const tree = yield* streamTree("diff", stream)
+      const head = (yield* resolveCommit(`refs/heads/${tree.branch}`, r.top)) ?? r.base
+      if (paths.length === 0) return ""
+      return yield* git.ok(["diff", "--no-color", "--no-ext-diff", "--no-renames", r.base, head, "--", ...paths], { cwd: r.top, operation: "diff" })
     })
 
     const discard = (stream: string) => confinement.occupied(stream, dropChanges(stream))
@@ -714,6 +762,7 @@ export const make = (options: Options = {}) =>
       yield* git.ok(["reset", "--quiet", "--hard", "HEAD"], { cwd, operation: "discard" })
       // Untracked files the cut-off attempt created; ignored files (dependencies) stay.
       yield* git.ok(["clean", "-fdq"], { cwd, operation: "discard" })
+      openAbsorbs.delete(stream)
       noteIndex(stream, cwd)
     })
 
@@ -1101,6 +1150,33 @@ export const make = (options: Options = {}) =>
       return yield* branchHead("catchUp", integration.branch, r.top)
     })
 
+    const push = Effect.fn("GitWorkspace.push")(function*(request: { readonly remote: string; readonly branch: string }) {
+      const r = yield* prepared("push")
+      const integration = yield* integrationTree("push")
+      const commit = yield* branchHead("push", integration.branch, r.top)
+      const ref = `refs/heads/${request.branch}`
+      const where = `${request.branch} on ${request.remote}`
+      const remoteHead = (yield* git.exec(["ls-remote", "--", request.remote, ref], { cwd: r.top }))
+      if (remoteHead.exitCode !== 0) {
+        return yield* failure("push", redactUrl(`cannot reach the remote ${request.remote}: ${oneLine(remoteHead.stderr).slice(0, 400)}`))
+      }
+      const previous = remoteHead.stdout.split("\n").map((l) => l.split("\t")).find((f) => f[1] === ref)?.[0] ?? null
+      if (previous === commit) return new Workspace.Pushed({ remote: request.remote, branch: request.branch, commit, previous })
+      // No `+` and no --force: git itself refuses anything but a fast-forward.
+      const pushed = yield* git.exec(["push", "--porcelain", "--no-verify", "--", request.remote, `${commit}:${ref}`], { cwd: r.top })
+      if (pushed.exitCode !== 0) {
+        const output = `${pushed.stdout}\n${pushed.stderr}`
+        if (/\[rejected\]|non-fast-forward|fetch first|\(stale info\)/.test(output)) {
+          return yield* refused(
+            "push-rejected",
+            `${where} has commits the run's integration (${commit.slice(0, 10)}) does not hold (it is at ${previous?.slice(0, 10) ?? "?"}): the push was refused, braid never forces; bring those commits into ${integration.branch} or move ${where} back, then run braid land again`
+          )
+        }
+        return yield* failure("push", redactUrl(`pushing to ${where} failed (exit ${pushed.exitCode}): ${oneLine(pushed.stderr).slice(0, 400)}`))
+      }
+      return new Workspace.Pushed({ remote: request.remote, branch: request.branch, commit, previous })
+    })
+
     const integrationFiles = (): Workspace.Files =>
       filesAt(() => Effect.map(integrationTree("files"), (t) => t.dir), run?.integration?.dir)
 
@@ -1117,6 +1193,8 @@ export const make = (options: Options = {}) =>
       attempting: confinement.attempting,
       strays,
       absorb,
+      concludeAbsorb,
+      diff,
       discard,
       findAttempt,
       changedFiles,
@@ -1128,6 +1206,7 @@ export const make = (options: Options = {}) =>
       integrationFiles,
       concludeMerge,
       land,
+      push,
       release
     }
     return { service, check: checks }

@@ -106,6 +106,12 @@ export const make = (options: Options = {}) =>
 
     // Like git's merge base: the stream's history is linear and the integration only ever
     // merges streams, so what the integration already has of a stream is its last merged commit.
+    // Streams with a merge `absorb` left open, and its conflicted paths.
+    const absorbing = new Map<string, { readonly paths: ReadonlyArray<string>; readonly commit: string }>()
+    // Commits each stream has brought in (git knows this from ancestry).
+    const absorbedBy = new Map<string, Set<string>>()
+    const noteAbsorbed = (stream: string, commit: string) => (absorbedBy.get(stream) ?? absorbedBy.set(stream, new Set()).get(stream)!).add(commit)
+
     const mergeBase = (stream: string) => state.commits.get(state.merged.get(stream) ?? baseCommit)!
 
     const filesOf = (get: () => Side | undefined, label: string): Workspace.Files => {
@@ -159,31 +165,60 @@ export const make = (options: Options = {}) =>
           state.attempts.set(Workspace.attemptStep(stream, attempt), { commit: s.head, files })
           return new Workspace.AttemptChange({ commit: s.head, files })
         }),
-      absorb: (stream, commit) =>
+      absorb: (stream, commit, _reason, absorbSide = "none") =>
         Effect.gen(function*() {
           const s = yield* side(stream)
           const theirs = state.commits.get(commit)
           if (theirs === undefined) {
             return yield* new Workspace.WorkspaceFailed({ operation: "absorb", message: `no commit ${commit}` })
           }
+          if (absorbedBy.get(stream)?.has(commit) === true) return { _tag: "Absorbed", commit: null } as const
           // Their change is taken where the stream still has the base's content.
           const clashes: Array<string> = []
-          const merged = FileTree.merge(state.base, s.files, theirs, (p, _b, mine) => {
+          const merged = FileTree.merge(state.base, s.files, theirs, (p, _b, mine, other) => {
+            if (absorbSide === "ours") return mine
+            if (absorbSide === "theirs") return other
             clashes.push(p)
-            return mine
+            return conflictText(mine, other, commit)
           })
           if (clashes.length > 0) {
-            return yield* new Workspace.WorkspaceFailed({
-              operation: "absorb",
-              message: `stream "${stream}" and ${commit} changed ${clashes.sort().join(", ")} differently`
-            })
+            // Left open: the conflicted files carry markers until `concludeAbsorb` (or `discard`).
+            s.files = merged
+            for (const p of clashes) s.touched.add(p)
+            absorbing.set(stream, { paths: clashes.sort(), commit })
+            return { _tag: "Conflicted", paths: [...clashes] } as const
           }
-          if (diffPaths(s.files, merged).length === 0) return null
+          noteAbsorbed(stream, commit)
+          if (diffPaths(s.files, merged).length === 0) return { _tag: "Absorbed", commit: null } as const
           // Uncommitted work goes into this commit with the absorbed changes.
           s.files = merged
           s.head = record(merged)
           s.touched.clear()
+          return { _tag: "Absorbed", commit: s.head } as const
+        }),
+      concludeAbsorb: (stream) =>
+        Effect.gen(function*() {
+          const s = yield* side(stream)
+          const open = absorbing.get(stream)
+          if (open === undefined) return yield* new Workspace.WorkspaceFailed({ operation: "concludeAbsorb", message: `no open merge in stream "${stream}"` })
+          const remaining = open.paths.filter((p) => Workspace.hasConflictMarkers(s.files.get(p) ?? ""))
+          if (remaining.length > 0) return yield* new Workspace.ConflictMarkersRemain({ stream, paths: remaining })
+          absorbing.delete(stream)
+          noteAbsorbed(stream, open.commit)
+          s.head = record(s.files)
+          s.touched.clear()
           return s.head
+        }),
+      diff: (stream, paths) =>
+        Effect.map(side(stream), (s) => {
+          const now = state.commits.get(s.head)!
+          return paths.flatMap((p) => {
+            const before = state.base.get(p)
+            const after = now.get(p)
+            if (before === after) return []
+            const lines = (text: string | undefined, mark: string) => (text ?? "").split("\n").filter((l, i, all) => i < all.length - 1 || l !== "").map((l) => `${mark}${l}`)
+            return [`--- a/${p}`, `+++ b/${p}`, ...lines(before, "-"), ...lines(after, "+")]
+          }).join("\n")
         }),
       // Memory workspaces are only written through their own `Files`: nothing can stray.
       // Nothing outside a memory workspace can be written to: no strays, nothing to mark.
@@ -193,6 +228,7 @@ export const make = (options: Options = {}) =>
         Effect.map(side(stream), (s) => {
           s.files = state.commits.get(s.head)!
           s.touched.clear()
+          absorbing.delete(stream)
         }),
       findAttempt: (stream, attempt) =>
         Effect.map(side(stream), (s) => {
@@ -318,6 +354,8 @@ export const make = (options: Options = {}) =>
           state.landed = i.head
           return new Workspace.Landing({ target: state.target, commit: i.head, previous, fastForward: true })
         }),
+      push: (request) =>
+        Effect.fail(new Workspace.WorkspaceRefused({ reason: "invalid-option", message: `a memory workspace has no remote to push to (${request.remote}); use the git workspace` })),
       release: () => Effect.void
     }
     return { service, state }

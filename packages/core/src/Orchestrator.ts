@@ -6,6 +6,7 @@
  */
 import { DateTime, Effect, type Schedule } from "effect"
 import * as Agent from "./Agent.js"
+import type * as Budget from "./Budget.js"
 import * as Conflicts from "./Conflicts.js"
 import type * as ConflictResolver from "./ConflictResolver.js"
 import * as Dispatch from "./Dispatch.js"
@@ -14,7 +15,8 @@ import * as Landing from "./Landing.js"
 import type * as Plan from "./Plan.js"
 import * as Progress from "./Progress.js"
 import type * as Review from "./Review.js"
-import type * as RunReport from "./RunReport.js"
+import * as GitHubSync from "./GitHubSync.js"
+import * as RunReport from "./RunReport.js"
 import * as RunOutcome from "./RunOutcome.js"
 import * as RunState from "./RunState.js"
 import * as Steps from "./Steps.js"
@@ -35,12 +37,21 @@ export interface RunOptions {
   readonly retries?: ReadonlyArray<Dispatch.Retry>
   /** Before verifying, merge the target into the integration if it moved since (`braid land`). */
   readonly catchUp?: boolean
+  /** What the run's attempts spent before (`RunState.fold(…).spent`), counted against its budget. */
+  readonly spent?: ReadonlyMap<string, Budget.Spend>
+  /** How to land (default `Landing.local`): one of `Landing.modes`. */
+  readonly landing?: Landing.Mode
+  /** The remote `push` and `pr` push to (default `origin`). */
+  readonly remote?: string
+  /** Labels of the pull request `pr` opens (default `braid`). */
+  readonly pullLabels?: ReadonlyArray<string>
 }
 
 /** Every error that stops a run before it can produce a report. */
 export type RunError =
   | Agent.AgentUnavailable
   | Agent.UsageLimitReached
+  | Budget.BudgetReached
   | Workspace.WorkspaceError
   | Conflicts.ConflictError
   | Verification.VerificationUnavailable
@@ -82,6 +93,7 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
     const progress = yield* Progress.Progress
     const steps = yield* Steps.Steps
     const land = options.land ?? true
+    const mode = options.landing ?? Landing.local
     const startedAt = yield* iso
     const started = Date.now()
     const execution = ExecutionPlan.make(plan)
@@ -90,7 +102,7 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
 
     // Refuse before anything starts: every task needs an agent, the repository must be usable.
     yield* registry.check(plan)
-    const setup = { runId: options.runId ?? makeRunId(), streams: plan.streams.map((s) => ({ name: s.name })), land, openStreams: false }
+    const setup = { runId: options.runId ?? makeRunId(), streams: plan.streams.map((s) => ({ name: s.name })), land: land && mode.local, openStreams: false }
     const begun = yield* steps.step(
       RunState.keys.run,
       RunState.Started,
@@ -128,6 +140,7 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
       execution,
       retries,
       keepWorktrees: options.keepWorktrees ?? false,
+      ...(options.spent !== undefined ? { spent: options.spent } : {}),
       ...(options.reviewRetry ? { reviewRetry: options.reviewRetry } : {})
     })
     const changed = new Map<string, ReadonlyArray<string>>()
@@ -162,30 +175,11 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
         RunState.Verified,
         Effect.map(Verification.verify(plan.verify), (report) => new RunState.Verified({ generation, report }))
       )).report
-    if (refused !== undefined) {
-      landing = { _tag: "Refused", message: refused }
-      yield* progress.publish({ _tag: "LandingRefused", at: yield* iso, commit: head ?? "", message: refused })
-    }
-    else if (verification !== undefined && verification.ran && !verification.passed) landing = { _tag: "NotReached" }
-    else if (ready && land && head !== undefined) {
-      const landed = yield* steps.step(
-        RunState.keys.land(head),
-        RunState.Landed,
-        Effect.map(Landing.land(), (l) => new RunState.Landed({ landing: l }))
-      ).pipe(Effect.either)
-      if (landed._tag === "Right") landing = { _tag: "Landed", landing: landed.right.landing }
-      else {
-        landing = { _tag: "Refused", message: landed.left.message }
-        yield* progress.publish({ _tag: "LandingRefused", at: yield* iso, commit: head, message: landed.left.message })
-        yield* steps.record(RunState.keys.landRefused, RunState.LandingRefused, new RunState.LandingRefused({ commit: head, message: landed.left.message }))
-      }
-    }
-
-    const outcomes: RunOutcome.Outcomes = {
+    const outcomesOf = (landing: RunOutcome.LandingOutcome, finishedAt: string): RunOutcome.Outcomes => ({
       runId,
       plan,
       startedAt: begun.at,
-      finishedAt: yield* iso,
+      finishedAt,
       durationMs: Date.now() - started,
       target: begun.target,
       dispatch,
@@ -195,7 +189,39 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
       verification,
       landing,
       integrationDir: workspace.integrationFiles().dir
+    })
+    if (refused !== undefined) {
+      landing = { _tag: "Refused", message: refused }
+      yield* progress.publish({ _tag: "LandingRefused", at: yield* iso, commit: head ?? "", message: refused })
+    } else if (verification !== undefined && verification.ran && !verification.passed) landing = { _tag: "NotReached" }
+    else if (ready && land && head !== undefined) {
+      // What a pull request says until the run's final report replaces it.
+      const proposed = RunOutcome.report(outcomesOf({ _tag: "NotRequested" }, yield* iso))
+      const request: Landing.Request = {
+        runId,
+        target: begun.target,
+        remote: options.remote ?? "origin",
+        title: GitHubSync.pullTitle(plan, runId),
+        body: GitHubSync.pullBody(plan, RunReport.toMarkdown(new RunReport.RunReport({
+          ...proposed,
+          mergeResult: new RunReport.MergeResult({ ...proposed.mergeResult, reason: `proposed in this pull request (verified ${head.slice(0, 10)})` })
+        }))),
+        labels: options.pullLabels ?? ["braid"]
+      }
+      const landed = yield* steps.step(
+        RunState.keys.land(head),
+        RunState.Landed,
+        Effect.map(Landing.land(mode, request), (l) => new RunState.Landed({ landing: l }))
+      ).pipe(Effect.either)
+      if (landed._tag === "Right") landing = { _tag: "Landed", landing: landed.right.landing }
+      else {
+        landing = { _tag: "Refused", message: landed.left.message }
+        yield* progress.publish({ _tag: "LandingRefused", at: yield* iso, commit: head, message: landed.left.message })
+        yield* steps.record(RunState.keys.landRefused, RunState.LandingRefused, new RunState.LandingRefused({ commit: head, message: landed.left.message }))
+      }
     }
+
+    const outcomes = outcomesOf(landing, yield* iso)
     const status = RunOutcome.status(outcomes)
     // A conflict left for a person, or a failed verification: the integration's worktree stays.
     keepIntegration = integration?.stoppedAt?.outcome === "blocked" || (verification?.ran === true && !verification.passed)

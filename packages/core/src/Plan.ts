@@ -23,6 +23,20 @@ export type ConflictStrategy = typeof ConflictStrategy.Type
 export const GateFailurePolicy = Schema.Literal("continue", "halt-stream", "fail-run")
 export type GateFailurePolicy = typeof GateFailurePolicy.Type
 
+/** Who reviews an attempt: the plan's checks, an LLM judge, or both (checks first; a failing check fails the gate). */
+export const ReviewerKind = Schema.Literal("checks", "judge", "composite")
+export type ReviewerKind = typeof ReviewerKind.Type
+
+/** Stream type → the agent role that carries out its tasks (the seed's table; `Agent.roles` re-exports it). */
+export const ROLES: Readonly<Record<StreamType, string>> = {
+  database: "database-engineer",
+  api: "api-developer",
+  ui: "ui-developer",
+  testing: "test-engineer",
+  docs: "documentation-writer",
+  infrastructure: "architect"
+}
+
 /** Priority labels, highest first; a number is also accepted (1 is the highest). */
 export const PriorityLabel = Schema.Literal("critical", "high", "medium", "low")
 
@@ -54,8 +68,34 @@ export class AgentSettings extends Schema.Class<AgentSettings>("AgentSettings")(
   env: Schema.optional(Schema.Array(Schema.String)),
   /** The provider's API base URL (a proxy, an enterprise endpoint, a local server). */
   baseUrl: Schema.optional(Schema.String),
-  /** The provider whose limits the backend's attempts count against. */
-  provider: Schema.optional(Schema.String)
+  /** The provider whose limits the backend's attempts count against (for `llm`: the API it speaks). */
+  provider: Schema.optional(Schema.String),
+  /** The token budget of one attempt (input and output tokens of every model turn; `llm`). */
+  maxTokens: Schema.optional(Schema.Int.pipe(Schema.positive()))
+}) {}
+
+/**
+ * The LLM judge (under `judge` in the plan, a stream, a role or `braid.config.yaml`): which
+ * model reviews attempts, and how close to the threshold a score must land to be asked twice more.
+ */
+export class JudgeSettings extends Schema.Class<JudgeSettings>("JudgeSettings")({
+  /** The API the judge speaks: `anthropic` or `openai`. */
+  provider: Schema.optional(Schema.String),
+  model: Schema.optional(Schema.String),
+  /** The API's base URL (a proxy, an enterprise endpoint, a local server). */
+  baseUrl: Schema.optional(Schema.String),
+  /** A score within this many points of the threshold is sampled twice more and the median of three is used (default 5). */
+  margin: Schema.optional(Schema.Number.pipe(Schema.nonNegative())),
+  /** What the judge looks for, replacing the role's rubric. */
+  rubric: Schema.optional(Schema.String),
+  /** The most characters of the attempt's diff the judge is shown (default 40000). */
+  maxDiffChars: Schema.optional(Schema.Int.pipe(Schema.positive()))
+}) {}
+
+/** Review settings of one role (under `roles.<role>`). */
+export class RoleSettings extends Schema.Class<RoleSettings>("RoleSettings")({
+  reviewer: Schema.optional(ReviewerKind),
+  judge: Schema.optional(JudgeSettings)
 }) {}
 
 /** How braid treats one provider's limits (under `limits.<provider>`). */
@@ -78,6 +118,38 @@ export class ModelPrice extends Schema.Class<ModelPrice>("ModelPrice")({
   cacheWrite: Schema.optional(Schema.Number.pipe(Schema.nonNegative()))
 }) {}
 
+/** Who resolves conflicts under the `agent` strategy (`resolver: { agent: claude-code }`). */
+export class ResolverSettings extends Schema.Class<ResolverSettings>("ResolverSettings")({
+  /** The agent backend that resolves, in the architect role (its settings are `agents.<backend>`). */
+  agent: Schema.optional(Schema.String)
+}) {}
+
+/** What the run does when its budget is reached: let running attempts finish, or stop them. */
+export const BudgetExceeded = Schema.Literal("finish", "stop")
+export type BudgetExceeded = typeof BudgetExceeded.Type
+
+const Amount = Schema.Number.pipe(Schema.positive())
+
+/** A task's budget: what its attempts may spend, in USD or tokens (or both). */
+export class TaskBudget extends Schema.Class<TaskBudget>("TaskBudget")({
+  usd: Schema.optional(Amount),
+  tokens: Schema.optional(Amount)
+}) {}
+
+/** The run's budget: what all its agents may spend, and what happens when it is reached. */
+export class Budget extends Schema.Class<Budget>("Budget")({
+  usd: Schema.optional(Amount),
+  tokens: Schema.optional(Amount),
+  /** `finish` (default): no new attempt starts, running ones finish; `stop`: running ones are stopped too. */
+  onExceeded: Schema.optional(BudgetExceeded)
+}) {}
+
+/** GitHub settings (`github:` in the plan or `braid.config.yaml`). */
+export class GitHubSettings extends Schema.Class<GitHubSettings>("GitHubSettings")({
+  /** The REST API's base URL (GitHub Enterprise, a local server); else `GITHUB_API_URL`, else https://api.github.com. */
+  apiUrl: Schema.optional(Schema.String)
+}) {}
+
 const AgentSettingsMap = Schema.Record({ key: Schema.String, value: AgentSettings })
 const ProviderLimits = Schema.Record({ key: Schema.String, value: ProviderLimit })
 const Prices = Schema.Record({ key: Schema.String, value: ModelPrice })
@@ -95,7 +167,9 @@ export class Task extends Schema.Class<Task>("Task")({
   dependsOn: Schema.optional(Schema.Array(Schema.String)),
   run: Schema.optional(CommandSpec.RunSpec),
   checks: Schema.optional(Schema.Array(CommandSpec.CommandSpec)),
-  mock: Schema.optional(MockScript)
+  mock: Schema.optional(MockScript),
+  /** What this task's attempts may spend; over it, the task fails. */
+  budget: Schema.optional(TaskBudget)
 }) {}
 
 /** A work stream: tasks run one after another in its own workspace. */
@@ -106,7 +180,11 @@ export class Stream extends Schema.Class<Stream>("Stream")({
   priority: Schema.optional(Schema.Union(Schema.Int, PriorityLabel)),
   agent: Schema.optional(Schema.String),
   /** A template file replacing the role's prompt for this stream (relative to the plan). */
-  prompt: Schema.optional(Schema.String)
+  prompt: Schema.optional(Schema.String),
+  /** Who reviews this stream's attempts (over its role's and the plan's). */
+  reviewer: Schema.optional(ReviewerKind),
+  /** The judge of this stream's attempts (field by field over its role's and the plan's). */
+  judge: Schema.optional(JudgeSettings)
 }) {}
 
 /** The plan file as written. */
@@ -118,6 +196,9 @@ export class PlanFile extends Schema.Class<PlanFile>("PlanFile")({
   qualityThreshold: Schema.optional(Schema.Number),
   maxParallel: Schema.optional(Schema.Number),
   githubRepo: Schema.optional(Schema.NullOr(Schema.String)),
+  /** The plan's tracking issue on `githubRepo`: it gets the run's summary comment. */
+  githubIssueNumber: Schema.optional(Schema.Int),
+  github: Schema.optional(GitHubSettings),
   agent: Schema.optional(Schema.String),
   /** Settings per agent backend. */
   agents: Schema.optional(AgentSettingsMap),
@@ -130,7 +211,17 @@ export class PlanFile extends Schema.Class<PlanFile>("PlanFile")({
   conflictStrategy: Schema.optional(ConflictStrategy),
   /** For the `agent` conflict strategy without an agent backend: a command run in the integration workspace. */
   resolve: Schema.optional(CommandSpec.RunSpec),
-  onGateFailure: Schema.optional(GateFailurePolicy)
+  /** Who resolves conflicts under the `agent` strategy: an agent backend in the architect role. */
+  resolver: Schema.optional(ResolverSettings),
+  /** What the run's agents may spend in all; when reached no new attempt starts and the run pauses, resumable. */
+  budget: Schema.optional(Budget),
+  onGateFailure: Schema.optional(GateFailurePolicy),
+  /** Who reviews attempts: `checks`, `judge`, `composite` (default: composite when a judge is configured, else checks). */
+  reviewer: Schema.optional(ReviewerKind),
+  /** The LLM judge. */
+  judge: Schema.optional(JudgeSettings),
+  /** Review settings per role (`api-developer`, …), between the plan's and a stream's. */
+  roles: Schema.optional(Schema.Record({ key: Schema.String, value: RoleSettings }))
 }) {}
 
 /** A stream with its tasks resolved, in the order they run. */
@@ -143,12 +234,19 @@ export interface PlannedStream {
   readonly agent: string | undefined
   /** The stream's prompt template file (absolute), if it overrides the role's. */
   readonly prompt: string | undefined
+  /** The stream's own reviewer choice and judge settings (see `reviewerOf`). */
+  readonly reviewer?: ReviewerKind | undefined
+  readonly judge?: JudgeSettings | undefined
   readonly tasks: ReadonlyArray<Task>
 }
 
 /** `braid.config.yaml` beside a plan: defaults for every plan in that folder. */
 export class ConfigFile extends Schema.Class<ConfigFile>("ConfigFile")({
   agent: Schema.optional(Schema.String),
+  resolver: Schema.optional(ResolverSettings),
+  reviewer: Schema.optional(ReviewerKind),
+  judge: Schema.optional(JudgeSettings),
+  github: Schema.optional(GitHubSettings),
   agents: Schema.optional(AgentSettingsMap),
   limits: Schema.optional(ProviderLimits),
   prices: Schema.optional(Prices)
@@ -165,6 +263,10 @@ export interface Plan {
   readonly qualityThreshold: number
   readonly maxParallel: number
   readonly githubRepo: string | undefined
+  /** The plan's tracking issue on `githubRepo` (the run's summary comment goes there). */
+  readonly githubIssueNumber: number | undefined
+  /** GitHub settings: the plan's over `braid.config.yaml`'s. */
+  readonly github: GitHubSettings
   readonly streams: ReadonlyArray<PlannedStream>
   readonly tasks: ReadonlyMap<string, Task>
   /** task id → stream name */
@@ -175,6 +277,10 @@ export interface Plan {
   readonly verify: ReadonlyArray<CommandSpec.Command>
   readonly conflictStrategy: ConflictStrategy
   readonly resolve: CommandSpec.Command | undefined
+  /** The backend `resolver.agent` names: the plan's, else `braid.config.yaml`'s. */
+  readonly resolverAgent: string | undefined
+  /** The run's budget, if it has one. */
+  readonly budget: Budget | undefined
   readonly onGateFailure: GateFailurePolicy
   /** The directory the plan file is in; `run.script` paths are relative to it. */
   readonly baseDir: string
@@ -264,6 +370,27 @@ export const validate = (
     if (githubRepo !== undefined && !GITHUB_REPO.test(githubRepo)) {
       problem("githubRepo", `must look like "owner/name", got "${githubRepo}"`)
     }
+    if (file.githubIssueNumber !== undefined && file.githubIssueNumber < 1) {
+      problem("githubIssueNumber", `must be a whole number of at least 1, got ${file.githubIssueNumber}`)
+    }
+    file.tasks.forEach((task, i) => {
+      if (task.githubIssueNumber !== undefined && task.githubIssueNumber < 1) {
+        problem(`tasks[${i}].githubIssueNumber`, `must be a whole number of at least 1, got ${task.githubIssueNumber}`)
+      }
+    })
+    const github = new GitHubSettings({ ...config.github, ...file.github })
+    if (github.apiUrl !== undefined && !/^https?:\/\/[^\s/]+/.test(github.apiUrl)) {
+      problem(file.github?.apiUrl !== undefined ? "github.apiUrl" : "braid.config.yaml: github.apiUrl", `must be an http(s) URL, got "${github.apiUrl}"`)
+    }
+
+    if (file.budget !== undefined && file.budget.usd === undefined && file.budget.tokens === undefined) {
+      problem("budget", "give usd or tokens (or both): budget: { usd: 5 } or budget: { tokens: 200000 }")
+    }
+    file.tasks.forEach((task, i) => {
+      if (task.budget !== undefined && task.budget.usd === undefined && task.budget.tokens === undefined) {
+        problem(`tasks[${i}].budget`, "give usd or tokens (or both): budget: { usd: 1 } or budget: { tokens: 50000 }")
+      }
+    })
 
     // streams
     const streamIndex = new Map<string, number>()
@@ -399,6 +526,11 @@ export const validate = (
       }
     })
 
+    const knownRoles = [...new Set(Object.values(ROLES))]
+    for (const role of Object.keys(file.roles ?? {})) {
+      if (!knownRoles.includes(role)) problem(`roles.${role}`, `unknown role "${role}" (roles: ${knownRoles.join(", ")})`)
+    }
+
     if (problems.length > 0) return Effect.fail(new InvalidPlan({ source, problems }))
 
     const streams: Array<PlannedStream> = file.streams.map((s) => ({
@@ -408,6 +540,8 @@ export const validate = (
       scope: s.scope === undefined ? [] : typeof s.scope === "string" ? [s.scope] : s.scope,
       agent: s.agent,
       prompt: s.prompt === undefined ? undefined : resolvePath(baseDir, s.prompt),
+      reviewer: s.reviewer,
+      judge: s.judge,
       tasks: streamTasks.get(s.name)!
     }))
     const agents: Record<string, AgentSettings> = { ...config.agents }
@@ -421,6 +555,8 @@ export const validate = (
       qualityThreshold: threshold,
       maxParallel,
       githubRepo,
+      githubIssueNumber: file.githubIssueNumber,
+      github,
       streams,
       tasks: new Map(file.tasks.map((t) => [t.id, t])),
       streamOf,
@@ -429,6 +565,8 @@ export const validate = (
       verify,
       conflictStrategy: file.conflictStrategy ?? "agent",
       resolve,
+      resolverAgent: file.resolver?.agent ?? config.resolver?.agent,
+      budget: file.budget,
       onGateFailure: file.onGateFailure ?? "continue",
       baseDir,
       configAgent: config.agent,
@@ -523,7 +661,12 @@ export const decode = (
       Effect.fail(
         new InvalidPlan({
           source,
-          problems: [...misspelled, ...typeProblems.map(({ message, path }) => ({ path, message })), ...more]
+          problems: [
+            ...misspelled,
+            ...typeProblems.map(({ message, path }) => ({ path, message })),
+            // A field whose parts were left out (wrong types) is not reported again as incomplete.
+            ...more.filter((m) => !typeProblems.some((t) => m.path !== "" && (t.path.startsWith(`${m.path}.`) || t.path.startsWith(`${m.path}[`))))
+          ]
         })
       ))
   })
@@ -540,17 +683,29 @@ const planShape: Fields.Shape = {
         nested: {
           mock: { kind: "object", shape: { fields: Object.keys(MockScript.fields) } },
           run: { kind: "object", shape: { fields: [...commandFields, "script"] } },
-          checks: { kind: "list", shape: { fields: commandFields } }
+          checks: { kind: "list", shape: { fields: commandFields } },
+          budget: { kind: "object", shape: { fields: Object.keys(TaskBudget.fields) } }
         }
       }
     },
-    streams: { kind: "list", shape: { fields: Object.keys(Stream.fields) } },
+    streams: {
+      kind: "list",
+      shape: { fields: Object.keys(Stream.fields), nested: { judge: { kind: "object", shape: { fields: Object.keys(JudgeSettings.fields) } } } }
+    },
+    judge: { kind: "object", shape: { fields: Object.keys(JudgeSettings.fields) } },
+    roles: {
+      kind: "record",
+      shape: { fields: Object.keys(RoleSettings.fields), nested: { judge: { kind: "object", shape: { fields: Object.keys(JudgeSettings.fields) } } } }
+    },
     checks: { kind: "list", shape: { fields: commandFields } },
     verify: { kind: "list", shape: { fields: commandFields } },
     resolve: { kind: "object", shape: { fields: [...commandFields, "script"] } },
+    resolver: { kind: "object", shape: { fields: Object.keys(ResolverSettings.fields) } },
+    budget: { kind: "object", shape: { fields: Object.keys(Budget.fields) } },
     agents: { kind: "record", shape: { fields: Object.keys(AgentSettings.fields) } },
     limits: { kind: "record", shape: { fields: Object.keys(ProviderLimit.fields) } },
-    prices: { kind: "record", shape: { fields: Object.keys(ModelPrice.fields) } }
+    prices: { kind: "record", shape: { fields: Object.keys(ModelPrice.fields) } },
+    github: { kind: "object", shape: { fields: Object.keys(GitHubSettings.fields) } }
   }
 }
 
@@ -567,6 +722,11 @@ const expectations: Readonly<Record<string, string>> = {
   timeoutSeconds: "a positive number of seconds",
   conflictStrategy: "one of agent, priority, manual",
   onGateFailure: "one of continue, halt-stream, fail-run",
+  usd: "a positive number of US dollars",
+  tokens: "a positive number of tokens",
+  onExceeded: "one of finish, stop",
+  reviewer: "one of checks, judge, composite",
+  margin: "a number of points, 0 or more",
   id: "a non-empty text",
   name: "a non-empty text",
   title: "a text",
@@ -588,7 +748,12 @@ const decodeFile = (
 ): Either.Either<PlanFile, Array<PlanProblem & { readonly rawPath: ReadonlyArray<PropertyKey> }>> =>
   Either.mapLeft(Schema.decodeUnknownEither(PlanFile, { errors: "all", onExcessProperty: "ignore" })(input), (error) => {
     const seen = new Set<string>()
-    return ParseResult.ArrayFormatter.formatErrorSync(error).flatMap((issue) => {
+    const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+    // An optional object with a wrong field also fails as "expected undefined" at the object's
+    // own path: the deeper issue is the one that says what is wrong.
+    const deeper = (path: ReadonlyArray<PropertyKey>) =>
+      issues.some((other) => other.path.length > path.length && path.every((k, i) => other.path[i] === k))
+    return issues.filter((issue) => !deeper(issue.path)).flatMap((issue) => {
       const path = formatPath(issue.path)
       if (seen.has(path)) return []
       seen.add(path)
@@ -724,6 +889,19 @@ export const checksOf = (plan: Plan, task: Task): ReadonlyArray<CommandSpec.Comm
   ...plan.checks
 ]
 
+/** The review settings of a stream: its reviewer choice and its judge, each the stream's over its role's over the plan's over `braid.config.yaml`'s. */
+export const reviewSettingsOf = (
+  plan: Plan,
+  stream: PlannedStream
+): { readonly reviewer: ReviewerKind | undefined; readonly judge: JudgeSettings | undefined } => {
+  const role = plan.file.roles?.[ROLES[stream.type]]
+  const layers = [plan.config.judge, plan.file.judge, role?.judge, stream.judge].filter((j): j is JudgeSettings => j !== undefined)
+  return {
+    reviewer: stream.reviewer ?? role?.reviewer ?? plan.file.reviewer ?? plan.config.reviewer,
+    judge: layers.length === 0 ? undefined : new JudgeSettings(Object.assign({}, ...layers.map((j) => Object.fromEntries(Object.entries(j).filter(([, v]) => v !== undefined)))))
+  }
+}
+
 /** The stream a task belongs to. */
 export const streamOfTask = (plan: Plan, taskId: string): PlannedStream =>
   plan.streams.find((s) => s.name === plan.streamOf.get(taskId))!
@@ -734,11 +912,23 @@ export interface Overrides {
   readonly maxParallel?: number | undefined
   readonly conflictStrategy?: ConflictStrategy | undefined
   readonly onGateFailure?: GateFailurePolicy | undefined
+  /** Replaces the amounts it gives of the plan's run budget (`--budget`); the others and `onExceeded` stay the plan's. */
+  readonly budget?: { readonly usd?: number | undefined; readonly tokens?: number | undefined } | undefined
 }
 
 /** The plan with overrides applied. */
 export const override = (plan: Plan, overrides: Overrides, source = "options"): Effect.Effect<Plan, InvalidPlan> => {
-  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined))
+  const { budget, ...rest } = overrides
+  const defined: Record<string, unknown> = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined))
+  if (budget !== undefined) {
+    const usd = budget.usd ?? plan.file.budget?.usd
+    const tokens = budget.tokens ?? plan.file.budget?.tokens
+    defined.budget = new Budget({
+      ...(usd !== undefined ? { usd } : {}),
+      ...(tokens !== undefined ? { tokens } : {}),
+      ...(plan.file.budget?.onExceeded !== undefined ? { onExceeded: plan.file.budget.onExceeded } : {})
+    })
+  }
   return Object.keys(defined).length === 0
     ? Effect.succeed(plan)
     : Effect.map(

@@ -151,7 +151,18 @@ export const VerificationFinished = Schema.TaggedStruct("VerificationFinished", 
   commit: Schema.NullOr(Schema.String),
   checks: Schema.Array(CommandResult)
 })
-export const Landed = Schema.TaggedStruct("Landed", { ...at, target: Schema.String, commit: Schema.String, previous: Schema.String })
+export const Landed = Schema.TaggedStruct("Landed", {
+  ...at,
+  target: Schema.String,
+  commit: Schema.String,
+  previous: Schema.String,
+  /** `local`, `push` or `pr` (absent: `local`). */
+  mode: Schema.optional(Schema.Literal("local", "push", "pr")),
+  /** The remote pushed to (`push`, `pr`). */
+  remote: Schema.optional(Schema.String),
+  /** The pull request's URL (`pr`). */
+  pullRequest: Schema.optional(Schema.String)
+})
 /** The landing was refused (the target moved, its working tree has changes); `braid land` continues. */
 export const LandingRefused = Schema.TaggedStruct("LandingRefused", { ...at, commit: Schema.String, message: Schema.String })
 export const RunFinished = Schema.TaggedStruct("RunFinished", { ...at, status: RunReport.RunStatus })

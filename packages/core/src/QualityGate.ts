@@ -7,8 +7,9 @@
  *
  * @since 0.1.0
  */
-import { DateTime, Effect, Schedule, Schema } from "effect"
+import { DateTime, Duration, Effect, Schedule, Schema } from "effect"
 import * as Agent from "./Agent.js"
+import * as Budget from "./Budget.js"
 import * as Plan from "./Plan.js"
 import * as Progress from "./Progress.js"
 import type * as ProviderLimits from "./ProviderLimits.js"
@@ -31,6 +32,15 @@ export class ReviewUnavailable extends Schema.TaggedError<ReviewUnavailable>()("
 /** Default backoff for a failing reviewer: exponential from 500 ms with jitter, 4 retries. */
 export const defaultReviewRetry: Schedule.Schedule<unknown, Review.ReviewFailed> = Schedule.exponential("500 millis")
   .pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(4)))
+
+/** A reviewer retry schedule that waits at least as long as the reviewer's provider asked (`Retry-After`). */
+export const honourRetryAfter = (
+  schedule: Schedule.Schedule<unknown, Review.ReviewFailed>
+): Schedule.Schedule<unknown, Review.ReviewFailed> =>
+  Schedule.intersect(
+    schedule,
+    Schedule.identity<Review.ReviewFailed>().pipe(Schedule.addDelay((e) => Duration.millis(e.retryAfterMs ?? 0)))
+  )
 
 export interface GateInput {
   readonly runId: string
@@ -60,9 +70,13 @@ export interface GateServices {
   readonly reviewer: Review.Service
   readonly progress: Progress.Service
   readonly limits: ProviderLimits.Service
+  /** The run's spend against its budget. */
+  readonly budget?: Budget.Tracker | undefined
 }
 
 export type GateError =
+  | Budget.BudgetReached
+  | Budget.TaskOverBudget
   | Agent.AgentFailed
   | Agent.UsageLimitReached
   | ReviewUnavailable
@@ -77,7 +91,9 @@ const toQuality = (review: Review.Review, threshold: number) =>
     passes: Review.passes(review, threshold),
     issues: review.issues,
     suggestions: review.suggestions,
-    reviewer: review.reviewer
+    reviewer: review.reviewer,
+    findings: review.findings,
+    samples: review.samples
   })
 
 /** What the agent's tool reported, as the report keeps it. */
@@ -94,7 +110,8 @@ export const agentRecord = (backend: string, output: Agent.AttemptOutput, provid
     costUsd: output.usage?.costUsd ?? null,
     durationMs: output.durationMs ?? null,
     permissionDenials: output.permissionDenials,
-    providerWaits
+    providerWaits,
+    ...(output.usage?.costUsd !== undefined ? { costSource: output.usage.costSource ?? "tool" } : {})
   }, true)
 
 /** The outcome of the gate: every attempt, and whether the latest review passed. */
@@ -108,8 +125,20 @@ export const run = (input: GateInput, services: GateServices) =>
   Effect.gen(function*() {
     const { plan, round, stream, task } = input
     const { limits, progress, reviewer, steps, workspace } = services
+    const budget = services.budget ?? Budget.make(undefined)
     const threshold = plan.qualityThreshold
     const attempts: Array<RunReport.AttemptRecord> = []
+    /** Keeps an attempt's record and counts what it spent against the run's budget. */
+    const keep = (record: RunReport.AttemptRecord) =>
+      Effect.suspend(() => {
+        attempts.push(record)
+        return budget.spent(Budget.attemptId(round, task.id, record.attempt), Budget.spendOf(record))
+      })
+    /** A task whose attempts spent more than its own budget fails. */
+    const withinTaskBudget = Effect.suspend(() => {
+      const detail = Budget.reached(task.budget, Budget.sum(attempts.map(Budget.spendOf)), (spent, limit) => spent > limit)
+      return detail === undefined ? Effect.void : Effect.fail(new Budget.TaskOverBudget({ taskId: task.id, detail }))
+    })
     const files = workspace.files(stream.name)
     let recover = input.recover
     const latestReview = (): Review.Review | undefined => {
@@ -118,7 +147,8 @@ export const run = (input: GateInput, services: GateServices) =>
         score: last.score,
         issues: last.issues,
         suggestions: last.suggestions,
-        reviewer: last.reviewer
+        reviewer: last.reviewer,
+        findings: last.findings
       })
     }
     const checks = Plan.checksOf(plan, task)
@@ -139,6 +169,8 @@ export const run = (input: GateInput, services: GateServices) =>
         // Cut off by a crash after its commit was made: the commit is the attempt.
         const found = recover ? yield* workspace.findAttempt(stream.name, { taskId: task.id, attempt: n, step }) : undefined
         recover = false
+        // No new attempt once the run's budget is reached (a recovered one is already made).
+        if (found === undefined) yield* budget.check
         if (found !== undefined) {
           return new RunState.AttemptDone({
             ...id(n),
@@ -290,7 +322,7 @@ export const run = (input: GateInput, services: GateServices) =>
               progress.publish({ _tag: "ReviewRetried", at, stream: stream.name, taskId: task.id, attempt: n, message: e.message })
             )
           ),
-          Effect.retry(input.reviewRetry),
+          Effect.retry(honourRetryAfter(input.reviewRetry)),
           Effect.mapError((e) => new ReviewUnavailable({ taskId: task.id, attempt: n, message: e.message }))
         )
         const quality = toQuality(review, threshold)
@@ -322,11 +354,11 @@ export const run = (input: GateInput, services: GateServices) =>
       current = undefined
       const done = yield* steps.step(RunState.keys.attempt(input.key, n), RunState.AttemptDone, attemptAndCommit(n)).pipe(
         Effect.tapError((error) =>
-          Effect.sync(() => {
-            if (current === undefined || (error._tag !== "AgentFailed" && error._tag !== "ChangesOutsideWorktree")) return
+          Effect.suspend(() => {
+            if (current === undefined || (error._tag !== "AgentFailed" && error._tag !== "ChangesOutsideWorktree")) return Effect.void
             const spent = current.spent ??
               (error._tag === "AgentFailed" && error.spent !== undefined ? agentRecord(input.agent.name, error.spent, 0) : undefined)
-            attempts.push(
+            return keep(
               new RunReport.AttemptRecord({
                 attempt: n,
                 startedAt: current.startedAt,
@@ -344,8 +376,12 @@ export const run = (input: GateInput, services: GateServices) =>
           })
         )
       )
+      // What the attempt spent counts at once: with `onExceeded: stop` the run stops here.
+      yield* budget.spent(Budget.attemptId(round, task.id, n), Budget.spendOf(done))
+      if (budget.budget?.onExceeded === "stop") yield* budget.check
       const reviewed = yield* steps.step(RunState.keys.review(input.key, n), RunState.Reviewed, reviewOf(n, done))
-      attempts.push(RunState.attemptRecord(done, reviewed))
+      yield* keep(RunState.attemptRecord(done, reviewed))
+      yield* withinTaskBudget
       return reviewed.quality.passes
     }))
 

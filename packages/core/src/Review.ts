@@ -9,6 +9,29 @@ import type * as Agent from "./Agent.js"
 import type * as Plan from "./Plan.js"
 import type * as Workspace from "./Workspace.js"
 
+/** How much an issue a judge found matters. */
+export const Severity = Schema.Literal("critical", "major", "minor")
+export type Severity = typeof Severity.Type
+
+/** One issue a judge found, where it is. */
+export class Finding extends Schema.Class<Finding>("Finding")({
+  severity: Severity,
+  /** The file it is in, when it is in one. */
+  file: Schema.NullOr(Schema.String),
+  message: Schema.String
+}) {}
+
+/** One answer of an LLM judge (a review may ask it up to three times and take the median). */
+export class JudgeSample extends Schema.Class<JudgeSample>("JudgeSample")({
+  score: Schema.Number,
+  findings: Schema.Array(Finding),
+  suggestions: Schema.Array(Schema.String),
+  model: Schema.NullOr(Schema.String),
+  inputTokens: Schema.Number,
+  outputTokens: Schema.Number,
+  costUsd: Schema.NullOr(Schema.Number)
+}) {}
+
 /** A reviewer's verdict on one attempt. */
 export class Review extends Schema.Class<Review>("Review")({
   score: Schema.Number.pipe(Schema.between(0, 100)),
@@ -20,7 +43,11 @@ export class Review extends Schema.Class<Review>("Review")({
    * Why the attempt cannot pass whatever its score and the threshold: a failing check, no
    * change at all. A low threshold never lets these through.
    */
-  blockers: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
+  blockers: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+  /** The judge's issues with their severity and file (its `issues` carry the same as text). */
+  findings: Schema.optionalWith(Schema.Array(Finding), { default: () => [] }),
+  /** Every answer a judge gave (three when the first landed near the threshold; the score is their median). */
+  samples: Schema.optionalWith(Schema.Array(JudgeSample), { default: () => [] })
 }) {}
 
 /** What a reviewer is asked to judge. */
@@ -40,7 +67,9 @@ export interface ReviewRequest {
 /** The reviewer could not produce a review (an error, not a low score); retried with backoff. */
 export class ReviewFailed extends Schema.TaggedError<ReviewFailed>()("ReviewFailed", {
   reviewer: Schema.String,
-  message: Schema.String
+  message: Schema.String,
+  /** How long the reviewer's provider asked to wait before asking again (`Retry-After`). */
+  retryAfterMs: Schema.optional(Schema.Number)
 }) {}
 
 /** The reviewer port. */

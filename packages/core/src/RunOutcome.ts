@@ -74,7 +74,7 @@ export const reason = (o: Outcomes): string | undefined => {
 /** The run's report, from its stages' outcomes. */
 export const report = (o: Outcomes): RunReport.RunReport => {
   const streamResults = o.dispatch.streams.map((d) => {
-    const results = d.results.map((t) => new RunReport.TaskResult({ ...t, usage: RunReport.usageOfAttempts(t.attempts) }, true))
+    const results = d.results.map((t) => new RunReport.TaskResult({ ...t, usage: RunReport.usageOfTask(t) }, true))
     return new RunReport.StreamResult({
       streamName: d.stream.name,
       streamType: d.stream.type,
@@ -89,9 +89,12 @@ export const report = (o: Outcomes): RunReport.RunReport => {
   const count = (s: RunReport.TaskStatus) => tasks.filter((t) => t.status === s).length
   const conflicts = o.integration?.conflicts ?? []
   const verification = o.verification ?? notRun
-  const landing = o.landing._tag === "Landed" ? o.landing.landing : undefined
-  const why = reason(o)
+  const landed = o.landing._tag === "Landed" ? o.landing.landing : undefined
+  // A pull request is not a landing: the target moves when a person merges it.
+  const landing = landed?.pullRequest === undefined ? landed : undefined
+  const why = landed?.pullRequest !== undefined ? `awaiting pull request #${landed.pullRequest.number}: ${landed.pullRequest.url}` : reason(o)
   const run = status(o)
+  const usage = RunReport.sumUsage([...streamResults.map((s) => s.usage!), RunReport.usageOfConflicts(conflicts)])
 
   const nextSteps: Array<string> = []
   for (const t of tasks) {
@@ -104,7 +107,8 @@ export const report = (o: Outcomes): RunReport.RunReport => {
   if (verification.ran && !verification.passed && o.integrationDir) {
     nextSteps.push(`Verification failed: inspect the integration in ${o.integrationDir}.`)
   }
-  if (landing === undefined && o.integration !== undefined && o.integration.stoppedAt === undefined && o.integrationDir) {
+  if (landed?.pullRequest !== undefined) nextSteps.push(`Review and merge pull request #${landed.pullRequest.number}: ${landed.pullRequest.url}`)
+  else if (landing === undefined && o.integration !== undefined && o.integration.stoppedAt === undefined && o.integrationDir) {
     nextSteps.push(`The integrated result is in ${o.integrationDir}.`)
   }
 
@@ -129,7 +133,11 @@ export const report = (o: Outcomes): RunReport.RunReport => {
       commit: landing?.commit ?? null,
       previous: landing?.previous ?? null,
       mergedStreams: o.integration?.merged ?? [],
-      ...(why !== undefined ? { reason: why } : {})
+      ...(why !== undefined ? { reason: why } : {}),
+      ...(landed?.pullRequest !== undefined ? { commit: landed.commit, previous: null } : {}),
+      ...(landed?.mode !== undefined ? { mode: landed.mode } : {}),
+      ...(landed?.remote !== undefined ? { remote: landed.remote } : {}),
+      ...(landed?.pullRequest !== undefined ? { pullRequest: landed.pullRequest } : {})
     }),
     summary: new RunReport.Summary({
       totalTasks: tasks.length,
@@ -143,7 +151,18 @@ export const report = (o: Outcomes): RunReport.RunReport => {
         totalTasks: s.results.length
       }))
     }),
-    usage: RunReport.sumUsage(streamResults.map((s) => s.usage!)),
+    usage,
+    ...(o.plan.budget !== undefined
+      ? {
+        budget: new RunReport.BudgetReport({
+          usd: o.plan.budget.usd ?? null,
+          tokens: o.plan.budget.tokens ?? null,
+          onExceeded: o.plan.budget.onExceeded ?? "finish",
+          spentUsd: usage.costUsd,
+          spentTokens: RunReport.tokensOf(usage)
+        })
+      }
+      : {}),
     nextSteps,
     warnings: o.plan.warnings.map((w) => `${w.path}: ${w.message}`)
   })

@@ -9,6 +9,7 @@
 import { Schema } from "effect"
 import * as Document from "./Document.js"
 import * as Plan from "./Plan.js"
+import * as Review from "./Review.js"
 import * as Workspace from "./Workspace.js"
 
 /** A review as recorded: the engine's `passes` beside the reviewer's score. */
@@ -17,10 +18,17 @@ export class Quality extends Schema.Class<Quality>("Quality")({
   passes: Schema.Boolean,
   issues: Schema.Array(Schema.String),
   suggestions: Schema.Array(Schema.String),
-  reviewer: Schema.String
+  reviewer: Schema.String,
+  /** A judge's issues with their severity and file. */
+  findings: Schema.optionalWith(Schema.Array(Review.Finding), { default: () => [] }),
+  /** Every answer of the judge (three when the first landed near the threshold; the score is their median). */
+  samples: Schema.optionalWith(Schema.Array(Review.JudgeSample), { default: () => [] })
 }) {}
 
-/** One attempt of a task and its review. */
+/** Where a cost comes from: reported by the agent's tool (`tool`), or priced from braid's table and `prices` (`table`). */
+export const CostSource = Schema.Literal("tool", "table")
+export type CostSource = typeof CostSource.Type
+
 /** What an agent's tool reported about one attempt, where it reports it. */
 export class AgentRecord extends Schema.Class<AgentRecord>("AgentRecord")({
   /** The backend that ran the attempt. */
@@ -38,9 +46,12 @@ export class AgentRecord extends Schema.Class<AgentRecord>("AgentRecord")({
   /** Tool calls the tool refused: fed back to the next attempt. */
   permissionDenials: Schema.Array(Schema.String),
   /** Transient provider errors the attempt waited out (none of them used a gate run). */
-  providerWaits: Schema.Number
+  providerWaits: Schema.Number,
+  /** Whether `costUsd` was measured by the tool or priced from the table (absent: no cost). Tokens are always the tool's. */
+  costSource: Schema.optional(CostSource)
 }) {}
 
+/** One attempt of a task and its review. */
 export class AttemptRecord extends Schema.Class<AttemptRecord>("AttemptRecord")({
   attempt: Schema.Number,
   startedAt: Schema.String,
@@ -72,8 +83,18 @@ export class UsageTotals extends Schema.Class<UsageTotals>("UsageTotals")({
   /** Agents' own wall time, where reported. */
   agentDurationMs: Schema.Number,
   /** Transient provider errors waited out. */
-  providerWaits: Schema.Number
+  providerWaits: Schema.Number,
+  /** The part of `costUsd` the agents' tools reported themselves. */
+  measuredCostUsd: Schema.optionalWith(Schema.Number, { default: () => 0 }),
+  /** The part of `costUsd` braid priced from its table (and the plan's `prices`) for tools that report only tokens. */
+  pricedCostUsd: Schema.optionalWith(Schema.Number, { default: () => 0 }),
+  /** Attempts with tokens but no cost (a model with no price): `costUsd` leaves them out. */
+  unpricedAttempts: Schema.optionalWith(Schema.Number, { default: () => 0 })
 }) {}
+
+/** Every token an attempt used: input, output, cache read and cache write (what token budgets count). */
+export const tokensOf = (u: { readonly inputTokens: number; readonly outputTokens: number; readonly cacheReadTokens: number; readonly cacheWriteTokens: number }) =>
+  u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens
 
 const zeroUsage = {
   inputTokens: 0,
@@ -83,34 +104,63 @@ const zeroUsage = {
   costUsd: 0,
   turns: 0,
   agentDurationMs: 0,
-  providerWaits: 0
+  providerWaits: 0,
+  measuredCostUsd: 0,
+  pricedCostUsd: 0,
+  unpricedAttempts: 0
 }
+
+/** One agent run's usage (an attempt's, or a conflict resolution's) as totals. */
+const usageOfRecord = (a: AgentRecord | undefined, fallback: { readonly inputTokens: number; readonly outputTokens: number; readonly costUsd: number }) => {
+  const cost = a === undefined ? fallback.costUsd : a.costUsd ?? 0
+  const priced = a?.costSource === "table"
+  return {
+    inputTokens: fallback.inputTokens,
+    outputTokens: fallback.outputTokens,
+    cacheReadTokens: a?.cacheReadTokens ?? 0,
+    cacheWriteTokens: a?.cacheWriteTokens ?? 0,
+    costUsd: cost,
+    turns: a?.turns ?? 0,
+    agentDurationMs: a?.durationMs ?? 0,
+    providerWaits: a?.providerWaits ?? 0,
+    measuredCostUsd: priced ? 0 : cost,
+    pricedCostUsd: priced ? cost : 0,
+    unpricedAttempts: a !== undefined && a.costUsd === null && a.inputTokens + a.outputTokens > 0 ? 1 : 0
+  }
+}
+
+const add = (x: typeof zeroUsage, y: typeof zeroUsage): typeof zeroUsage => ({
+  inputTokens: x.inputTokens + y.inputTokens,
+  outputTokens: x.outputTokens + y.outputTokens,
+  cacheReadTokens: x.cacheReadTokens + y.cacheReadTokens,
+  cacheWriteTokens: x.cacheWriteTokens + y.cacheWriteTokens,
+  costUsd: x.costUsd + y.costUsd,
+  turns: x.turns + y.turns,
+  agentDurationMs: x.agentDurationMs + y.agentDurationMs,
+  providerWaits: x.providerWaits + y.providerWaits,
+  measuredCostUsd: x.measuredCostUsd + y.measuredCostUsd,
+  pricedCostUsd: x.pricedCostUsd + y.pricedCostUsd,
+  unpricedAttempts: x.unpricedAttempts + y.unpricedAttempts
+})
 
 /** The usage of a list of attempts. */
 export const usageOfAttempts = (attempts: ReadonlyArray<AttemptRecord>): UsageTotals =>
-  new UsageTotals(attempts.reduce((sum, a) => ({
-    inputTokens: sum.inputTokens + a.inputTokens,
-    outputTokens: sum.outputTokens + a.outputTokens,
-    cacheReadTokens: sum.cacheReadTokens + (a.agent?.cacheReadTokens ?? 0),
-    cacheWriteTokens: sum.cacheWriteTokens + (a.agent?.cacheWriteTokens ?? 0),
-    costUsd: sum.costUsd + a.costUsd,
-    turns: sum.turns + (a.agent?.turns ?? 0),
-    agentDurationMs: sum.agentDurationMs + (a.agent?.durationMs ?? 0),
-    providerWaits: sum.providerWaits + (a.agent?.providerWaits ?? 0)
-  }), zeroUsage), true)
+  new UsageTotals(attempts.reduce((sum, a) => add(sum, usageOfRecord(a.agent, a)), zeroUsage), true)
+
+/** The usage of the conflict resolutions an agent made (resolvers without an agent record count nothing). */
+export const usageOfConflicts = (conflicts: ReadonlyArray<ConflictRecord>): UsageTotals =>
+  new UsageTotals(
+    conflicts.reduce((sum, c) => c.agent === undefined ? sum : add(sum, usageOfRecord(c.agent, { ...c.agent, costUsd: c.agent.costUsd ?? 0 })), zeroUsage),
+    true
+  )
+
+/** A task's usage: its attempts' and the resolutions of conflicts met bringing in its dependencies. */
+export const usageOfTask = (task: TaskResult): UsageTotals =>
+  sumUsage([usageOfAttempts(task.attempts), usageOfConflicts(task.conflicts ?? [])])
 
 /** Several totals added up. */
 export const sumUsage = (totals: ReadonlyArray<UsageTotals>): UsageTotals =>
-  new UsageTotals(totals.reduce((sum, u) => ({
-    inputTokens: sum.inputTokens + u.inputTokens,
-    outputTokens: sum.outputTokens + u.outputTokens,
-    cacheReadTokens: sum.cacheReadTokens + u.cacheReadTokens,
-    cacheWriteTokens: sum.cacheWriteTokens + u.cacheWriteTokens,
-    costUsd: sum.costUsd + u.costUsd,
-    turns: sum.turns + u.turns,
-    agentDurationMs: sum.agentDurationMs + u.agentDurationMs,
-    providerWaits: sum.providerWaits + u.providerWaits
-  }), zeroUsage), true)
+  new UsageTotals(totals.reduce((sum, u) => add(sum, u), zeroUsage), true)
 
 /** A task's outcome; `quality` and `status` come from the latest review. */
 export class TaskResult extends Schema.Class<TaskResult>("TaskResult")({
@@ -127,7 +177,9 @@ export class TaskResult extends Schema.Class<TaskResult>("TaskResult")({
   error: Schema.optional(Schema.String),
   durationMs: Schema.Number,
   /** The task's attempts' agent usage added up (in the final report). */
-  usage: Schema.optional(UsageTotals)
+  usage: Schema.optional(UsageTotals),
+  /** Conflicts met bringing in the work of the tasks it depends on, and how each was settled. */
+  conflicts: Schema.optional(Schema.Array(Schema.suspend((): Schema.Schema<ConflictRecord, ConflictRecordEncoded> => ConflictRecord)))
 }) {}
 
 export class StreamResult extends Schema.Class<StreamResult>("StreamResult")({
@@ -149,15 +201,29 @@ export class Overlap extends Schema.Class<Overlap>("Overlap")({
 
 export const ConflictOutcome = Schema.Literal("resolved", "blocked", "failed")
 
+/** Where a conflict was met: merging a stream into the integration, or bringing a dependency's work into a stream. */
+export const ConflictKind = Schema.Literal("integration", "dependency")
+
 export class ConflictRecord extends Schema.Class<ConflictRecord>("ConflictRecord")({
-  /** The stream being merged, then the integrated streams it conflicts with. */
+  /** The stream being merged, then the integrated streams it conflicts with (dependency: the stream, then the dependency's). */
   streams: Schema.Array(Schema.String),
   paths: Schema.Array(Schema.String),
   strategy: Plan.ConflictStrategy,
   outcome: ConflictOutcome,
   commit: Schema.NullOr(Schema.String),
-  detail: Schema.String
+  detail: Schema.String,
+  /** Absent: integration. */
+  kind: Schema.optional(ConflictKind),
+  /** The resolver that settled it (an agent backend, `script-resolver`, …), under the `agent` strategy. */
+  resolver: Schema.optional(Schema.String),
+  /** What the resolving agent said (its closing message), resolved or not. */
+  said: Schema.optional(Schema.String),
+  /** The resolving agent's session, tokens and cost, when an agent resolved it. */
+  agent: Schema.optional(AgentRecord)
 }) {}
+
+/** The encoded form of a conflict record. */
+export type ConflictRecordEncoded = Schema.Schema.Encoded<typeof ConflictRecord>
 
 export class ConflictReport extends Schema.Class<ConflictReport>("ConflictReport")({
   overlaps: Schema.Array(Overlap),
@@ -179,7 +245,26 @@ export class MergeResult extends Schema.Class<MergeResult>("MergeResult")({
   previous: Schema.NullOr(Schema.String),
   mergedStreams: Schema.Array(Schema.String),
   /** Why nothing landed, when nothing did. */
-  reason: Schema.optional(Schema.String)
+  reason: Schema.optional(Schema.String),
+  /** How the run landed (`local` fast-forward, `push` to a remote, `pr` a pull request). */
+  mode: Schema.optional(Schema.Literal("local", "push", "pr")),
+  /** The remote pushed to (`push`, `pr`). */
+  remote: Schema.optional(Schema.String),
+  /** The pull request `--land pr` opened or updated. */
+  pullRequest: Schema.optional(Schema.Struct({ number: Schema.Number, url: Schema.String, head: Schema.String }))
+}) {}
+
+/** What GitHub sync did in a run (absent when sync was off). */
+export class GitHubReport extends Schema.Class<GitHubReport>("GitHubReport")({
+  repo: Schema.String,
+  /** The comments braid keeps up to date (task issues, the tracking issue). */
+  comments: Schema.Array(Schema.Struct({ issue: Schema.Number, subject: Schema.String, url: Schema.String })),
+  /** Issues closed because their work landed. */
+  closed: Schema.Array(Schema.Number),
+  /** The commit the `braid/verify` status was posted on. */
+  statusPosted: Schema.NullOr(Schema.String),
+  /** GitHub failures: never fatal to the run. */
+  warnings: Schema.Array(Schema.String)
 }) {}
 
 export class Summary extends Schema.Class<Summary>("Summary")({
@@ -189,6 +274,16 @@ export class Summary extends Schema.Class<Summary>("Summary")({
   failedTasks: Schema.Number,
   skippedTasks: Schema.Number,
   streams: Schema.Array(Schema.Struct({ name: Schema.String, tasksCompleted: Schema.Number, totalTasks: Schema.Number }))
+}) {}
+
+/** The run's budget and what its attempts spent against it. */
+export class BudgetReport extends Schema.Class<BudgetReport>("BudgetReport")({
+  usd: Schema.NullOr(Schema.Number),
+  tokens: Schema.NullOr(Schema.Number),
+  onExceeded: Schema.Literal("finish", "stop"),
+  spentUsd: Schema.Number,
+  /** Input, output, cache-read and cache-write tokens. */
+  spentTokens: Schema.Number
 }) {}
 
 export const RunStatus = Schema.Literal("succeeded", "needs-review", "failed", "blocked", "interrupted")
@@ -211,12 +306,16 @@ export class RunReport extends Schema.Class<RunReport>("RunReport")({
   integrationResult: VerificationReport,
   mergeResult: MergeResult,
   summary: Summary,
-  /** The run's agent usage added up. */
+  /** The run's agent usage added up: every stream's, and the integration's conflict resolutions. */
   usage: UsageTotals,
+  /** The run's budget, when it has one. */
+  budget: Schema.optional(BudgetReport),
   /** What a person should do next, when anything. */
   nextSteps: Schema.Array(Schema.String),
   /** Warnings about the plan (unknown fields that were ignored). */
-  warnings: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
+  warnings: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+  /** GitHub sync, when it was on. */
+  github: Schema.optional(GitHubReport)
 }) {}
 
 /** The report as JSON-ready data. */
@@ -249,6 +348,13 @@ const usageText = (u: UsageTotals) =>
     ...(u.providerWaits > 0 ? [`${u.providerWaits} provider waits`] : [])
   ].join(", ")
 
+const costSourceText = (u: UsageTotals) =>
+  [
+    `$${u.measuredCostUsd.toFixed(4)} measured by the agents' tools`,
+    `$${u.pricedCostUsd.toFixed(4)} priced from braid's table`,
+    ...(u.unpricedAttempts > 0 ? [`${u.unpricedAttempts} agent run(s) with tokens but no price (not counted)`] : [])
+  ].join(", ")
+
 const agentText = (a: AgentRecord) =>
   [
     a.backend,
@@ -256,10 +362,16 @@ const agentText = (a: AgentRecord) =>
     ...(a.sessionId !== null ? [`session ${a.sessionId}`] : []),
     ...(a.turns !== null ? [`${a.turns} turns`] : []),
     `${a.inputTokens} in / ${a.outputTokens} out${a.cacheReadTokens + a.cacheWriteTokens > 0 ? ` (+${a.cacheReadTokens} cache read, ${a.cacheWriteTokens} cache write)` : ""}`,
-    a.costUsd !== null ? usd(a.costUsd) : "cost unknown",
+    a.costUsd !== null ? `${usd(a.costUsd)}${a.costSource === "table" ? " (priced)" : a.costSource === "tool" ? " (measured)" : ""}` : "cost unknown",
     ...(a.durationMs !== null ? [ms(a.durationMs)] : []),
     ...(a.providerWaits > 0 ? [`${a.providerWaits} provider waits`] : [])
   ].join(" · ")
+
+const judgeText = (q: Quality) => {
+  const scores = q.samples.map((s) => s.score)
+  const model = q.samples.find((s) => s.model !== null)?.model
+  return `${scores.length === 1 ? `score ${scores[0]}` : `scores ${scores.join(", ")} (median ${q.score})`}${model != null ? ` · ${model}` : ""}`
+}
 
 const taskUsage = (t: TaskResult) => t.usage ?? usageOfAttempts(t.attempts)
 
@@ -328,7 +440,16 @@ export const sections: ReadonlyArray<Section> = [
           ["duration", ms(r.durationMs)],
           ["quality threshold", String(r.qualityThreshold)],
           ["max parallel agents", String(r.maxParallel)],
-          ["agent usage", usageText(r.usage)]
+          ["agent usage", usageText(r.usage)],
+          ...(r.usage.costUsd > 0 || r.usage.unpricedAttempts > 0 ? [["cost", costSourceText(r.usage)]] : []),
+          ...(r.budget !== undefined
+            ? [[
+              "budget",
+              `${[...(r.budget.usd !== null ? [`$${r.budget.usd.toFixed(2)}`] : []), ...(r.budget.tokens !== null ? [`${r.budget.tokens} tokens`] : [])].join(" or ")} (onExceeded: ${r.budget.onExceeded}); spent ${
+                usd(r.budget.spentUsd)
+              } and ${r.budget.spentTokens} tokens`
+            ]]
+            : [])
         ])
       ]
     }
@@ -405,9 +526,23 @@ export const sections: ReadonlyArray<Section> = [
                 Document.text(` (attempt ${a.attempt} by ${a.review.reviewer}: score ${a.review.score}, under the threshold of ${r.qualityThreshold}):`)
               ]))
               blocks.push(...feedbackBlocks(a.review))
-            } else if (a.review === null && a.summary.startsWith("failed:")) {
+            }
+            if ((a.review?.samples.length ?? 0) > 0) {
+              blocks.push(Document.paragraph([Document.bold(`Judge of attempt ${a.attempt}:`), Document.text(` ${judgeText(a.review!)}`)]))
+            }
+            if (a.review === null && a.summary.startsWith("failed:")) {
               blocks.push(Document.paragraph([Document.bold(`Attempt ${a.attempt}:`), Document.text(" "), ...Document.withCode(a.summary)]))
             }
+          }
+          for (const c of t.conflicts ?? []) {
+            blocks.push(Document.paragraph([
+              Document.bold(`Conflict bringing in ${c.streams.slice(1).join(", ")}'s work`),
+              Document.text(" in "),
+              ...c.paths.flatMap((p, i) => [...(i > 0 ? [Document.text(", ")] : []), Document.code(p)]),
+              Document.text(` — ${c.outcome} (${c.strategy}): `),
+              ...Document.withCode(c.detail),
+              ...(c.agent !== undefined ? [Document.text(` · resolver: ${agentText(c.agent)}`)] : [])
+            ]))
           }
           const agents = t.attempts.filter((a) => a.agent !== undefined && (a.agent.inputTokens + a.agent.outputTokens > 0 || a.agent.sessionId !== null || a.agent.permissionDenials.length > 0))
           if (agents.length > 0) {
@@ -453,7 +588,8 @@ export const sections: ReadonlyArray<Section> = [
       blocks.push(Document.list(c.conflicts.map((x) => [
         Document.bold(`${x.streams.join(" ↔ ")}:`),
         Document.text(x.outcome === "resolved" ? " what the resolver did — " : " "),
-        ...Document.withCode(x.detail)
+        ...Document.withCode(x.detail),
+        ...(x.agent !== undefined ? [Document.text(` (resolver: ${agentText(x.agent)})`)] : [])
       ])))
       return blocks
     }
@@ -496,9 +632,18 @@ export const sections: ReadonlyArray<Section> = [
               Document.code(shortCommit(m.commit)),
               Document.text(" on "),
               Document.code(m.target),
-              Document.text(" by fast-forward (it was "),
-              Document.code(shortCommit(m.previous)),
+              Document.text(m.remote !== undefined ? ` of ${m.remote} (pushed)` : " by fast-forward"),
+              Document.text(" (it was "),
+              m.previous ? Document.code(shortCommit(m.previous)) : Document.text("absent"),
               Document.text(`). Streams merged in order: ${m.mergedStreams.join(", ") || "none"}.`)
+            ]
+            : m.pullRequest !== undefined
+            ? [
+              Document.text(`Pull request #${m.pullRequest.number} (${m.pullRequest.head} → ${m.target}): `),
+              Document.link(m.pullRequest.url, m.pullRequest.url),
+              Document.text("; verified commit "),
+              Document.code(shortCommit(m.commit)),
+              Document.text(`; merged streams: ${m.mergedStreams.join(", ")}.`)
             ]
             : [
               Document.text(`Not landed on `),
@@ -530,6 +675,23 @@ export const sections: ReadonlyArray<Section> = [
   {
     name: "warnings",
     render: (r) => r.warnings.length === 0 ? [] : [Document.heading(2, "Plan warnings"), Document.list(r.warnings)]
+  },
+  {
+    name: "github",
+    render: (r) => {
+      const g = r.github
+      if (g === undefined) return []
+      return [
+        Document.heading(2, "GitHub"),
+        Document.paragraph(
+          `Synced to ${g.repo}: ${g.comments.length} comment(s) kept up to date${g.closed.length > 0 ? `, closed ${g.closed.map((n) => `#${n}`).join(", ")}` : ""}${
+            g.statusPosted !== null ? `, commit status braid/verify on ${g.statusPosted.slice(0, 10)}` : ""
+          }.`
+        ),
+        ...(g.comments.length > 0 ? [Document.list(g.comments.map((c) => [Document.text(`#${c.issue} ${c.subject}: `), Document.link(c.url, c.url)]))] : []),
+        ...(g.warnings.length > 0 ? [Document.list(g.warnings.map((w) => `warning: ${w}`))] : [])
+      ]
+    }
   },
   {
     name: "next steps",

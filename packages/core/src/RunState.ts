@@ -6,6 +6,7 @@
  * @since 0.2.0
  */
 import { Either, Schema } from "effect"
+import * as Budget from "./Budget.js"
 import * as RunReport from "./RunReport.js"
 import type * as Steps from "./Steps.js"
 import * as Workspace from "./Workspace.js"
@@ -99,6 +100,20 @@ export class Stopped extends Schema.TaggedClass<Stopped>()("Stopped", {
   conflict: RunReport.ConflictRecord
 }) {}
 
+/**
+ * Step `integration/<g>/merge/<s>/resolve` (or `<task>/absorb/<dependency>/resolve`): a conflict
+ * a resolver settled, with the resolved text of every conflicted file, so a continued run
+ * writes it again instead of asking the resolver (its agent) a second time.
+ */
+export class Resolved extends Schema.TaggedClass<Resolved>()("Resolved", {
+  paths: Schema.Array(Schema.String),
+  /** Each conflicted file as resolved (null: the resolution removed it). */
+  files: Schema.Array(Schema.Struct({ path: Schema.String, content: Schema.NullOr(Schema.String) })),
+  resolver: Schema.String,
+  summary: Schema.String,
+  agent: Schema.NullOr(RunReport.AgentRecord)
+}) {}
+
 /** Step `integration/<g>/verify/<commit>`: verification of that integration commit. */
 export class Verified extends Schema.TaggedClass<Verified>()("Verified", {
   generation: Schema.Number,
@@ -141,6 +156,13 @@ export class Interrupted extends Schema.TaggedClass<Interrupted>()("Interrupted"
   at: Schema.String
 }) {}
 
+/** Fact `budget`: the run's budget as last set (`braid resume --budget`), over the plan's and the run's options. */
+export class BudgetSet extends Schema.TaggedClass<BudgetSet>()("BudgetSet", {
+  usd: Schema.NullOr(Schema.Number),
+  tokens: Schema.NullOr(Schema.Number),
+  at: Schema.String
+}) {}
+
 /** Every kind of journal value. */
 export const Value = Schema.Union(
   Started,
@@ -152,13 +174,15 @@ export const Value = Schema.Union(
   Settled,
   Merged,
   Stopped,
+  Resolved,
   Verified,
   Landed,
   LandingRefused,
   RetryRequested,
   LandRequested,
   Finished,
-  Interrupted
+  Interrupted,
+  BudgetSet
 )
 export type Value = typeof Value.Type
 
@@ -170,6 +194,7 @@ export const keys = {
   retry: (round: number) => `retry/${round}`,
   landRequested: "land/requested",
   landRefused: "land/refused",
+  budget: "budget",
   task: (stream: string, taskId: string, round: number) =>
     `stream/${stream}/task/${taskId}${round > 0 ? `/retry/${round}` : ""}`,
   taskStarted: (task: string) => `${task}/started`,
@@ -179,6 +204,9 @@ export const keys = {
   process: (task: string, attempt: number, pid: number) => `${task}/attempt/${attempt}/process/${pid}`,
   merge: (generation: number, stream: string) => `integration/${generation}/merge/${stream}`,
   stopped: (generation: number, stream: string) => `integration/${generation}/merge/${stream}/stopped`,
+  resolution: (generation: number, stream: string) => `integration/${generation}/merge/${stream}/resolve`,
+  /** A conflict met bringing a dependency's work into the task's stream, resolved. */
+  absorbResolution: (task: string, dependency: string) => `${task}/absorb/${dependency}/resolve`,
   verify: (generation: number, commit: string) => `integration/${generation}/verify/${commit}`,
   land: (commit: string) => `land/${commit}`
 } as const
@@ -230,6 +258,10 @@ export interface RunState {
   /** Agent processes of attempts that were not committed (what `resume` ends if they outlived braid). */
   readonly processes: ReadonlyArray<AgentProcessRecord>
   readonly progress: { readonly settled: number; readonly total: number }
+  /** What every attempt of every round spent, per `Budget.attemptId` (what the run's budget counts). */
+  readonly spent: ReadonlyMap<string, { readonly usd: number; readonly tokens: number }>
+  /** The budget a person set on the run last (`braid resume --budget`), if any. */
+  readonly budget: BudgetSet | undefined
   readonly startedAt: string | undefined
   readonly lastAt: string | undefined
   /** Every braid entry of the journal, decoded, in order, with when it was written (the timeline's input). */
@@ -262,6 +294,9 @@ export const fold = (entries: ReadonlyArray<FoldEntry>): RunState => {
   let landRequested = false
   let finished: RunReport.RunStatus | undefined
   let interrupted: string | undefined
+  let budget: BudgetSet | undefined
+  const spent = new Map<string, { readonly usd: number; readonly tokens: number }>()
+  const spend = (round: number, taskId: string, a: AttemptDone) => spent.set(Budget.attemptId(round, taskId, a.attempt), Budget.spendOf(a))
   const id = (taskId: string, round: number) => `${round}/${taskId}`
   const touch = (taskId: string, stream: string, round: number) => {
     const known = roundOf.get(taskId)
@@ -284,6 +319,7 @@ export const fold = (entries: ReadonlyArray<FoldEntry>): RunState => {
         const k = id(v.taskId, v.round)
         ;(attempts.get(k) ?? attempts.set(k, new Map()).get(k)!).set(v.attempt, v)
         touch(v.taskId, v.stream, v.round)
+        spend(v.round, v.taskId, v)
         break
       }
       case "Reviewed": {
@@ -305,6 +341,7 @@ export const fold = (entries: ReadonlyArray<FoldEntry>): RunState => {
       case "Settled":
         settled.set(id(v.result.taskId, v.round), v)
         touch(v.result.taskId, v.stream, v.round)
+        Budget.countSettled(v.round, v.result, (key, s) => void spent.set(key, s))
         break
       case "Merged":
         merges.push(v)
@@ -337,6 +374,9 @@ export const fold = (entries: ReadonlyArray<FoldEntry>): RunState => {
         break
       case "Interrupted":
         interrupted = v.reason
+        break
+      case "BudgetSet":
+        budget = v
         break
     }
   }
@@ -389,6 +429,8 @@ export const fold = (entries: ReadonlyArray<FoldEntry>): RunState => {
     interrupted,
     processes,
     progress: { settled: [...tasks.values()].filter((t) => t.settled !== undefined).length, total: started?.tasks ?? 0 },
+    spent,
+    budget,
     startedAt: started?.at ?? entries[0]?.at,
     lastAt: entries.at(-1)?.at,
     history

@@ -16,7 +16,8 @@ export class WorkspaceRefused extends Schema.TaggedError<WorkspaceRefused>()("Wo
     "unknown-base",
     "dirty-working-tree",
     "target-moved",
-    "invalid-option"
+    "invalid-option",
+    "push-rejected"
   ),
   message: Schema.String
 }) {}
@@ -102,6 +103,14 @@ export type MergeOutcome =
   | { readonly _tag: "Merged"; readonly commit: string }
   | { readonly _tag: "Conflicted"; readonly paths: ReadonlyArray<string> }
 
+/** What bringing a dependency's work into a stream did: merged (the new head; null when it was there already), or conflicted. */
+export type AbsorbOutcome =
+  | { readonly _tag: "Absorbed"; readonly commit: string | null }
+  | { readonly _tag: "Conflicted"; readonly paths: ReadonlyArray<string> }
+
+/** Which side wins conflicted hunks when bringing work into a stream: the stream's own (`ours`), the dependency's (`theirs`), or none (stop at the conflict). */
+export type AbsorbSide = "none" | "ours" | "theirs"
+
 /** Which side wins conflicted hunks when merging a stream ("none": stop at the conflict). */
 export type MergeSide = "none" | "integration" | "stream"
 
@@ -177,7 +186,22 @@ export class Landing extends Schema.Class<Landing>("Landing")({
   target: Schema.String,
   commit: Schema.String,
   previous: Schema.String,
-  fastForward: Schema.Boolean
+  fastForward: Schema.Boolean,
+  /** How it landed (absent in journals of older versions: `local`). */
+  mode: Schema.optional(Schema.Literal("local", "push", "pr")),
+  /** The remote pushed to (`push`, `pr`). */
+  remote: Schema.optional(Schema.String),
+  /** The pull request opened or updated (`pr`); the target itself is not advanced then. */
+  pullRequest: Schema.optional(Schema.Struct({ number: Schema.Number, url: Schema.String, head: Schema.String }))
+}) {}
+
+/** The result of pushing the integration commit to a branch of a remote. */
+export class Pushed extends Schema.Class<Pushed>("Pushed")({
+  remote: Schema.String,
+  branch: Schema.String,
+  commit: Schema.String,
+  /** The remote branch's commit before the push (null when it did not exist). */
+  previous: Schema.NullOr(Schema.String)
 }) {}
 
 /** Where a command runs. */
@@ -214,10 +238,16 @@ export interface Service {
   ) => Effect.Effect<AttemptChange, WorkspaceError>
   /**
    * Brings another stream's committed work (a commit of its branch) into a stream's
-   * workspace, so a task sees the work of the tasks it depends on. Returns the new head, or
-   * null when the stream already had it.
+   * workspace, so a task sees the work of the tasks it depends on: the new head, or null when
+   * the stream already had it. On a conflict with side "none" the merge is left open in the
+   * stream's workspace (conflicted files carry markers) for `concludeAbsorb`, or `discard`
+   * to drop it; with a side, that side wins the conflicting hunks.
    */
-  readonly absorb: (stream: string, commit: string, reason: string) => Effect.Effect<string | null, WorkspaceError>
+  readonly absorb: (stream: string, commit: string, reason: string, side?: AbsorbSide) => Effect.Effect<AbsorbOutcome, WorkspaceError>
+  /** Completes a merge `absorb` left open, once its conflicts were edited away (markers left: `ConflictMarkersRemain`). */
+  readonly concludeAbsorb: (stream: string, reason: string) => Effect.Effect<string, WorkspaceError>
+  /** What a stream's branch changed since the base in `paths`, as a unified diff (for a resolver to see each side's intent). */
+  readonly diff: (stream: string, paths: ReadonlyArray<string>) => Effect.Effect<string, WorkspaceError>
   /** Drops uncommitted changes in a stream's workspace (an attempt cut off by a crash). */
   readonly discard: (stream: string) => Effect.Effect<void, WorkspaceError>
   /** The change an attempt recorded, if the stream's head is that attempt's commit (found after a crash). */
@@ -274,6 +304,13 @@ export interface Service {
    * target has commits the integration does not hold (see `catchUp`).
    */
   readonly land: () => Effect.Effect<Landing, WorkspaceError>
+  /**
+   * Pushes the integration commit to `branch` on `remote`, fast-forward only (never forced):
+   * a remote branch holding commits the integration does not is `WorkspaceRefused`
+   * (`push-rejected`); auth and network failures are `WorkspaceFailed`. Pushing what the
+   * remote branch already holds succeeds.
+   */
+  readonly push: (request: { readonly remote: string; readonly branch: string }) => Effect.Effect<Pushed, WorkspaceError>
   /**
    * Removes what the run created and does not keep: worktrees (all kept with
    * `keepWorktrees`; streams closed with `keep`; the integration's with `keepIntegration`),

@@ -623,6 +623,48 @@ describe("GitWorkspace", () => {
       }))
   })
 
+  describe("pushing", () => {
+    test("pushes the integration to a remote branch fast-forward only: again is a no-op, a diverged branch is refused, a missing remote fails", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const bare = `${yield* tempDir}/origin.git`
+        git(repo, "init", "--quiet", "--bare", bare)
+        git(repo, "remote", "add", "origin", bare)
+        git(repo, "push", "--quiet", "origin", "main")
+        const { prepared, ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" } })
+        yield* ws.beginIntegration()
+        yield* ws.mergeStream("s1", "none")
+        const integration = rev(repo, "braid/r1/integration")
+        const pushed = yield* ws.push({ remote: "origin", branch: "main" })
+        assert.deepStrictEqual({ ...pushed }, { remote: "origin", branch: "main", commit: integration, previous: prepared.base })
+        assert.strictEqual(rev(bare, "main"), integration)
+        // The local target is not moved by a push.
+        assert.strictEqual(rev(repo, "main"), prepared.base)
+        assert.deepStrictEqual({ ...(yield* ws.push({ remote: "origin", branch: "main" })) }, { ...pushed, previous: integration })
+        const fresh = yield* ws.push({ remote: "origin", branch: "braid/r1/integration" })
+        assert.isNull(fresh.previous)
+        assert.strictEqual(rev(bare, "braid/r1/integration"), integration)
+
+        // Someone else's commit on the remote's branch: refused, never forced.
+        const other = `${yield* tempDir}/other`
+        git(repo, "clone", "--quiet", bare, other)
+        writeFile(other, "b.txt", "theirs\n")
+        git(other, "add", "--all")
+        git(other, "commit", "--quiet", "-m", "theirs")
+        git(other, "push", "--quiet", "origin", "HEAD:refs/heads/release")
+        const theirs = rev(bare, "release")
+        const rejected = yield* Effect.flip(ws.push({ remote: "origin", branch: "release" }))
+        assert.strictEqual(rejected._tag, "WorkspaceRefused")
+        assert.strictEqual((rejected as Workspace.WorkspaceRefused).reason, "push-rejected")
+        assert.match(rejected.message, /release on origin has commits .* braid never forces/)
+        assert.strictEqual(rev(bare, "release"), theirs)
+
+        const missing = yield* Effect.flip(ws.push({ remote: "nowhere", branch: "main" }))
+        assert.strictEqual(missing._tag, "WorkspaceFailed")
+        assert.match(missing.message, /cannot reach the remote nowhere/)
+      }))
+  })
+
   describe("landing", () => {
     test("fast-forwards the target checked out in the main working tree, which follows", () =>
       Effect.gen(function*() {

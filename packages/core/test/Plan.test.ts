@@ -49,6 +49,26 @@ describe("Plan", () => {
       assert.deepStrictEqual(plan.verify.map((v) => v.argv), [["npm", "test"]])
     }))
 
+  it.effect("reads the plan's tracking issue and GitHub settings, and names a wrong one with its path", () =>
+    Effect.gen(function*() {
+      const plan = yield* Plan.decode({ ...base, githubRepo: "acme/shop", githubIssueNumber: 7, github: { apiUrl: "http://127.0.0.1:9/api" } })
+      assert.strictEqual(plan.githubIssueNumber, 7)
+      assert.strictEqual(plan.github.apiUrl, "http://127.0.0.1:9/api")
+      const problems = yield* problemsOf({
+        ...base,
+        githubIssueNumber: 0,
+        github: { apiUrl: "not a url" },
+        tasks: [{ ...base.tasks[0], githubIssueNumber: -3 }]
+      })
+      const at = (p: string) => problems.filter((x) => x.path === p).map((x) => x.message)
+      assert.match(at("githubIssueNumber")[0]!, /at least 1, got 0/)
+      assert.match(at("tasks[0].githubIssueNumber")[0]!, /at least 1, got -3/)
+      assert.match(at("github.apiUrl")[0]!, /http\(s\) URL, got "not a url"/)
+      const typo = yield* problemsOf({ ...base, githubIssueNumbr: 3, github: { apiURL: "x" } })
+      assert.isTrue(typo.some((p) => p.path === "githubIssueNumbr" && /did you mean "githubIssueNumber"/.test(p.message)))
+      assert.isTrue(typo.some((p) => p.path === "github.apiURL" && /did you mean "apiUrl"/.test(p.message)))
+    }))
+
   it.effect("reports every problem at once, each with its path", () =>
     Effect.gen(function*() {
       const problems = yield* problemsOf({
@@ -127,6 +147,26 @@ describe("Plan", () => {
       assert.include(paths, "tasks[1].title")
       assert.include(paths, "streams[0].priority")
       assert.include(paths, "maxParallel")
+    }))
+
+  it.effect("budgets and the resolver: every problem with its path; --budget replaces one amount and keeps the rest", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf({
+        ...base,
+        tasks: [{ ...base.tasks[0], budget: {} }],
+        budget: { usd: -1, onExceeded: "later" },
+        resolver: { agnet: "claude-code" }
+      })
+      assert.deepStrictEqual(problems.map((p) => `${p.path}: ${p.message}`).sort(), [
+        "budget.onExceeded: expected one of finish, stop, got \"later\"",
+        "budget.usd: expected a positive number of US dollars, got -1",
+        "resolver.agnet: unknown field \"agnet\" — did you mean \"agent\"?",
+        "tasks[0].budget: give usd or tokens (or both): budget: { usd: 1 } or budget: { tokens: 50000 }"
+      ])
+      const plan = yield* Plan.decode({ ...base, budget: { usd: 1, tokens: 5000, onExceeded: "stop" }, resolver: { agent: "codex" } })
+      assert.strictEqual(plan.resolverAgent, "codex")
+      const raised = yield* Plan.override(plan, { budget: { usd: 10 } })
+      assert.deepStrictEqual({ ...raised.budget }, { usd: 10, tokens: 5000, onExceeded: "stop" })
     }))
 
   it.effect("reports unparseable text and a missing file clearly", () =>

@@ -256,14 +256,53 @@ const contract = (name: string, makeLayer: MakeLayer) =>
         yield* ws.release({ keepWorktrees: false })
       }))
 
+    test("absorbing conflicting work leaves the merge open with markers; markers refuse concluding; a resolution concludes it", () =>
+      Effect.gen(function*() {
+        const { ws } = yield* streamsWith({ db: { "shared.txt": "from db\n" }, api: { "shared.txt": "from api\n" } })
+        const dbHead = yield* ws.head(Workspace.streamLocation("db"))
+        const apiHead = yield* ws.head(Workspace.streamLocation("api"))
+        assert.include(yield* ws.diff("db", ["shared.txt"]), "+from db")
+        const opened = yield* ws.absorb("api", dbHead, "db-task from stream db")
+        assert.deepStrictEqual(opened, { _tag: "Conflicted", paths: ["shared.txt"] })
+        const marked = (yield* ws.files("api").read("shared.txt")) ?? ""
+        assert.isTrue(Workspace.hasConflictMarkers(marked), marked)
+        const refused = yield* Effect.flip(ws.concludeAbsorb("api", "db-task from stream db"))
+        assert.strictEqual(refused._tag, "ConflictMarkersRemain")
+        yield* ws.files("api").write("shared.txt", "from api\nfrom db\n")
+        const head = yield* ws.concludeAbsorb("api", "db-task from stream db")
+        assert.notStrictEqual(head, apiHead)
+        assert.strictEqual(yield* ws.head(Workspace.streamLocation("api")), head)
+        assert.deepStrictEqual(yield* ws.absorb("api", dbHead, "again"), { _tag: "Absorbed", commit: null })
+        // The merge is not the stream's own change.
+        assert.deepStrictEqual(yield* ws.changedFiles("api"), ["shared.txt"])
+      }))
+
+    test("absorbing conflicting work with a side keeps that side's hunks; discard drops an open merge", () =>
+      Effect.gen(function*() {
+        const { ws } = yield* streamsWith({ db: { "shared.txt": "from db\n" }, api: { "shared.txt": "from api\n" }, ui: { "shared.txt": "from ui\n" } })
+        const dbHead = yield* ws.head(Workspace.streamLocation("db"))
+        const uiHead = yield* ws.head(Workspace.streamLocation("ui"))
+        const theirs = yield* ws.absorb("api", dbHead, "db", "theirs")
+        assert.strictEqual(theirs._tag, "Absorbed")
+        assert.strictEqual(yield* ws.files("api").read("shared.txt"), "from db\n")
+        const apiHead = yield* ws.head(Workspace.streamLocation("api"))
+        assert.strictEqual((yield* ws.absorb("api", uiHead, "ui"))._tag, "Conflicted")
+        yield* ws.discard("api")
+        assert.strictEqual(yield* ws.files("api").read("shared.txt"), "from db\n")
+        assert.strictEqual(yield* ws.head(Workspace.streamLocation("api")), apiHead)
+        assert.strictEqual((yield* ws.absorb("api", uiHead, "ui", "ours"))._tag, "Absorbed")
+        assert.strictEqual(yield* ws.files("api").read("shared.txt"), "from db\n")
+      }))
+
     test("absorbing another stream's work brings its files in without making them this stream's changes", () =>
       Effect.gen(function*() {
         const { ws } = yield* streamsWith({ db: { "db.txt": "orders\n" }, api: {} })
         const dbHead = yield* ws.head(Workspace.streamLocation("db"))
         const absorbed = yield* ws.absorb("api", dbHead, "db-task from stream db")
-        assert.isNotNull(absorbed)
+        assert.strictEqual(absorbed._tag, "Absorbed")
+        assert.isNotNull(absorbed._tag === "Absorbed" ? absorbed.commit : null)
         assert.strictEqual(yield* ws.files("api").read("db.txt"), "orders\n")
-        assert.isNull(yield* ws.absorb("api", dbHead, "db-task from stream db"))
+        assert.deepStrictEqual(yield* ws.absorb("api", dbHead, "db-task from stream db"), { _tag: "Absorbed", commit: null })
         yield* ws.files("api").write("api.txt", "checkout\n")
         const change = yield* ws.commitAttempt("api", attempt("api-task", 2))
         assert.deepStrictEqual(change.files, ["api.txt"])

@@ -101,7 +101,7 @@ export const rig = (runId: string): Effect.Effect<Rig, never, Scope.Scope> =>
   })
 
 /** Variables the backends read from braid's environment, cleared for one test (then `vars` set) and restored after. */
-const useEnv = (vars: Readonly<Record<string, string>>) => {
+export const useEnv = (vars: Readonly<Record<string, string>>) => {
   const names = [
     "HOME",
     "ANTHROPIC_API_KEY",
@@ -232,6 +232,24 @@ export const gemini: Driver = {
         GeminiServer.provider,
         (server) => ({ baseUrl: server.url, model: "gemini-2.5-flash", timeoutSeconds: 60 }),
         (file_path, content) => ({ toolCalls: [{ name: "write_file", input: { file_path, content } }] })
+      )
+    )
+}
+
+/** llm: braid's own tool loop through @effect/ai against a scripted Anthropic server; it writes with `write_file`. */
+export const llm: Driver = {
+  name: "llm",
+  reports: { session: true, usage: true, process: false },
+  timeoutSeconds: 2,
+  secrets: [ANTHROPIC_KEY],
+  notApplicable: {},
+  stage: (rig) =>
+    Effect.zipRight(
+      useEnv({ HOME: rig.home, ANTHROPIC_API_KEY: ANTHROPIC_KEY }),
+      serverStage(
+        AnthropicServer.provider,
+        (server) => ({ baseUrl: server.url, model: "claude-sonnet-4-5", timeoutSeconds: 60 }),
+        (file, content) => ({ toolCalls: [{ name: "write_file", input: { path: file, content } }] })
       )
     )
 }
@@ -401,4 +419,4 @@ export const mock: Driver = {
 }
 
 /** Every backend's driver. */
-export const all: ReadonlyArray<Driver> = [script, command, aider, claudeCode, codex, gemini, mock]
+export const all: ReadonlyArray<Driver> = [script, command, aider, claudeCode, codex, gemini, llm, mock]
