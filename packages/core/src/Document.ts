@@ -55,7 +55,7 @@ const spans = (inline: Inline): ReadonlyArray<Span> => typeof inline === "string
 // ---- Markdown ----
 
 /** Escapes what GitHub would read as formatting or HTML in plain text. */
-const mdEscape = (s: string) => s.replace(/([\\`*_[\]<|])/g, "\\$1")
+const mdEscape = (s: string) => s.replace(/([\\`*_<|])/g, "\\$1")
 
 const mdCode = (s: string) => {
   const flat = s.replace(/\s*\n\s*/g, " ")

@@ -520,6 +520,13 @@ export const sections: ReadonlyArray<Section> = [
                 Document.text(` (the review of attempt ${a.attempt} by ${a.review.reviewer}: score ${a.review.score}, under the threshold of ${r.qualityThreshold}):`)
               ]))
               blocks.push(...feedbackBlocks(a.review))
+            } else if (a.review !== null && a.review.passes && a.review.issues.length + a.review.suggestions.length > 0) {
+              // A passing review's remarks (a judge's minor findings) are worth reading too.
+              blocks.push(Document.paragraph([
+                Document.bold(`The review of attempt ${a.attempt}`),
+                Document.text(` (by ${a.review.reviewer}: score ${a.review.score}, passes):`)
+              ]))
+              blocks.push(...feedbackBlocks(a.review))
             } else if (a.review !== null && !a.review.passes) {
               blocks.push(Document.paragraph([
                 Document.bold(`The last review`),
@@ -528,7 +535,7 @@ export const sections: ReadonlyArray<Section> = [
               blocks.push(...feedbackBlocks(a.review))
             }
             if ((a.review?.samples.length ?? 0) > 0) {
-              blocks.push(Document.paragraph([Document.bold(`Judge of attempt ${a.attempt}:`), Document.text(` ${judgeText(a.review!)}`)]))
+              blocks.push(Document.paragraph([Document.bold(`Attempt ${a.attempt}`), Document.text(` judge: ${judgeText(a.review!)}`)]))
             }
             if (a.review === null && a.summary.startsWith("failed:")) {
               blocks.push(Document.paragraph([Document.bold(`Attempt ${a.attempt}:`), Document.text(" "), ...Document.withCode(a.summary)]))
