@@ -3,6 +3,10 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 
+// Tests slow the example down to watch the live board at work: each attempt waits this long first.
+const delay = Number(process.env.BRAID_EXAMPLE_DELAY_MS ?? "0")
+if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay))
+
 export const attempt = Number(process.env.BRAID_ATTEMPT ?? "1")
 export const feedback = process.env.BRAID_FEEDBACK ? JSON.parse(process.env.BRAID_FEEDBACK) : undefined
 

@@ -105,13 +105,22 @@ export const make = (options: Options = {}) =>
         // The marker lets braid end whatever the script starts, and a resumed run the orphans of a crashed one.
         const marker = agentMarker(request)
         const env = { ...environment(request, { baseDir, worktree, feedbackFile }), BRAID_AGENT: marker }
+        // Each line the script prints, as it prints it (shown with --verbose).
+        let pending = ""
+        const onStdout = (text: string) =>
+          Effect.suspend(() => {
+            const lines = (pending + text).split("\n")
+            pending = lines.pop() ?? ""
+            return Effect.forEach(lines, (line) => request.note({ _tag: "Output", line: line.replace(/\r$/, "") }), { discard: true })
+          })
         return yield* Process.run(command.argv, {
           cwd: worktree,
           env,
           timeoutMs: command.timeoutMs,
           killMarker: marker,
+          onStdout,
           onStart: (pid) => request.note({ _tag: "Process", pid, startTime: Process.startTimeOf(pid) ?? "", command: command.name })
-        })
+        }).pipe(Effect.tap(() => pending === "" ? Effect.void : request.note({ _tag: "Output", line: pending })))
       })).pipe(
         Effect.provideService(CommandExecutor.CommandExecutor, executor),
         Effect.catchTags({

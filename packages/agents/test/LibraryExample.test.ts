@@ -8,6 +8,7 @@ describe("examples/library", () => {
       const { agentCalls, markdown, report } = yield* program
       assert.strictEqual(report.status, "succeeded")
       assert.strictEqual(agentCalls, 3)
-      assert.include(markdown, "api-1 attempt 1: score 70")
+      assert.match(markdown, /\| 1 \| [^\n]*\| 70 \| below threshold → retried \|/)
+      assert.include(markdown, "**Feedback that drove attempt 2**")
     }))
 })

@@ -4,12 +4,13 @@
  * @since 0.1.0
  */
 import { Prompt, Reviewers } from "@braid/agents"
-import { Budget, ExecutionPlan, GitWorkspace, Landing, Orchestrator, Plan, Progress, Review, RunReport, RunState, RunStore } from "@braid/core"
+import { Budget, ExecutionPlan, GitWorkspace, Landing, Orchestrator, Plan, Progress, Review, RunReport, RunState, RunStore, Timeline } from "@braid/core"
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Console, Effect, Layer, Option, ParseResult, Schema } from "effect"
 import * as GitHubHttp from "./GitHubHttp.js"
 import * as Help from "./Help.js"
+import * as Init from "./Init.js"
 import * as Preflight from "./Preflight.js"
 import * as Session from "./Session.js"
 import * as Wiring from "./Wiring.js"
@@ -91,6 +92,7 @@ const keepWorktrees = Options.boolean("keep-worktrees").pipe(
 )
 const events = Options.boolean("events").pipe(Options.withDescription(Help.describe("events")))
 const quiet = Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription(Help.describe("quiet")))
+const verbose = Options.boolean("verbose").pipe(Options.withAlias("v"), Options.withDescription(Help.describe("verbose")))
 const planFromDisk = Options.boolean("plan-from-disk").pipe(
   Options.withDescription(Help.describe("plan-from-disk"))
 )
@@ -345,7 +347,10 @@ const promptCommand = Command.make(
 export const exitCodeOf = (report: RunReport.RunReport): number => report.success ? 0 : 1
 
 /** Prints a finished run the way `--json` and `--report` ask, and sets the exit code. */
-const finish = (result: RunReport.RunReport, output: { readonly json: boolean; readonly report: Option.Option<string> }) =>
+const finish = (
+  result: RunReport.RunReport,
+  output: { readonly json: boolean; readonly report: Option.Option<string>; readonly quiet?: boolean; readonly events?: boolean }
+) =>
   Effect.gen(function*() {
     let written = Option.getOrUndefined(output.report)
     if (written !== undefined) {
@@ -368,17 +373,20 @@ const finish = (result: RunReport.RunReport, output: { readonly json: boolean; r
       )
     }
     if (output.json) yield* Console.log(JSON.stringify(RunReport.encode(result), null, 2))
-    else yield* Console.error(summaryLine(result, written))
+    // The board's last frame has the summary already: only what to do next is added.
+    else yield* Console.error(summaryLine(result, written, output.quiet !== true && Session.boardOn() && !(output.events === true && process.stdout.isTTY === true)))
     yield* Effect.sync(() => {
       process.exitCode = exitCodeOf(result)
     })
   })
 
 /** How a run's progress is shown; `--events` and `--json` both want stdout, so they are refused together. */
-const displayOf = (args: { readonly quiet: boolean; readonly events: boolean; readonly json: boolean }) =>
+const displayOf = (args: { readonly quiet: boolean; readonly verbose: boolean; readonly events: boolean; readonly json: boolean }) =>
   args.events && args.json
     ? Effect.fail(new OutputPathMissing({ option: "--events", problem: "--events and --json both write to stdout: choose one" }))
-    : Effect.succeed({ quiet: args.quiet, events: args.events } satisfies Session.Display)
+    : args.quiet && args.verbose
+    ? Effect.fail(new OutputPathMissing({ option: "--verbose", problem: "--quiet and --verbose contradict each other: choose one" }))
+    : Effect.succeed({ quiet: args.quiet, verbose: args.verbose, events: args.events } satisfies Session.Display)
 
 const runCommand = Command.make(
   "run",
@@ -403,7 +411,8 @@ const runCommand = Command.make(
     noGithub,
     keepWorktrees,
     budget,
-    quiet
+    quiet,
+    verbose
   },
   (args) =>
     Effect.gen(function*() {
@@ -461,7 +470,10 @@ const runCommand = Command.make(
             base: undefined,
             target: undefined
           })),
-          Effect.provide(Layer.succeed(Progress.Progress, Session.renderer(display)))
+          (run) => {
+            const render = Session.renderer(display, { plan, agent: options.agent })
+            return run.pipe(Effect.provide(Layer.succeed(Progress.Progress, render.service)), Effect.ensuring(Effect.sync(render.close)))
+          }
         )
       yield* finish(result, args)
     })
@@ -472,7 +484,7 @@ const defined = <T extends Record<string, unknown>>(record: T): { [K in keyof T]
 
 const resumeCommand = Command.make(
   "resume",
-  { runId: Args.optional(runIdArg), repo, budget, planFromDisk, json, events, report, quiet },
+  { runId: Args.optional(runIdArg), repo, budget, planFromDisk, json, events, report, quiet, verbose },
   (args) =>
     Effect.gen(function*() {
       const result = yield* Session.resume({
@@ -510,7 +522,7 @@ export class FeedbackTwice extends Schema.TaggedError<FeedbackTwice>()("Feedback
 
 const retryCommand = Command.make(
   "retry",
-  { runId: Args.optional(runIdArg), task: retryTasks, feedback: retryFeedback, feedbackFile: retryFeedbackFile, repo, planFromDisk, json, events, report, quiet },
+  { runId: Args.optional(runIdArg), task: retryTasks, feedback: retryFeedback, feedbackFile: retryFeedbackFile, repo, planFromDisk, json, events, report, quiet, verbose },
   (args) =>
     Effect.gen(function*() {
       if (Option.isSome(args.feedback) && Option.isSome(args.feedbackFile)) return yield* new FeedbackTwice()
@@ -533,7 +545,7 @@ const retryCommand = Command.make(
 
 const landCommand = Command.make(
   "land",
-  { runId: Args.optional(runIdArg), repo, planFromDisk, json, events, report, quiet },
+  { runId: Args.optional(runIdArg), repo, planFromDisk, json, events, report, quiet, verbose },
   (args) =>
     Effect.gen(function*() {
       const result = yield* Session.land({
@@ -714,22 +726,54 @@ export class NoReportYet extends Schema.TaggedError<NoReportYet>()("NoReportYet"
   }
 }
 
-const reportCommand = Command.make("report", { runId: runIdArg, repo, json, report }, (args) =>
+const mdFile = Options.file("md").pipe(Options.optional, Options.withDescription(Help.describe("md")))
+const jsonFile = Options.file("json").pipe(
+  Options.optional,
+  Options.withDescription("Write the report as JSON (the RunReport Schema's encoding) to this file; - for stdout.")
+)
+const htmlFile = Options.file("html").pipe(Options.optional, Options.withDescription(Help.describe("html")))
+const mdAlias = Options.file("report").pipe(Options.optional, Options.withDescription("The same as --md."))
+
+/** Writes a file whole (a temporary file renamed), or to stdout for `-`. */
+const writeOutput = (file: string, text: string) =>
+  Effect.gen(function*() {
+    if (file === "-") return yield* Effect.sync(() => void process.stdout.write(text))
+    const fs = yield* FileSystem.FileSystem
+    const tmp = `${file}.tmp-${process.pid}`
+    yield* fs.writeFileString(tmp, text).pipe(
+      Effect.zipRight(fs.rename(tmp, file)),
+      Effect.catchAll((e) =>
+        Effect.zipRight(fs.remove(tmp).pipe(Effect.ignore), Effect.fail(new OutputPathMissing({ option: file, problem: `cannot write it (${e.message})` })))
+      )
+    )
+  })
+
+const reportCommand = Command.make("report", { runId: runIdArg, repo, md: mdFile, json: jsonFile, html: htmlFile, report: mdAlias }, (args) =>
   Effect.gen(function*() {
     const { store } = yield* Session.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
+    const stored = yield* store.load(args.runId)
     const text = yield* store.loadReport(args.runId)
-    if (text === undefined) {
-      yield* store.load(args.runId)
-      return yield* new NoReportYet({ runId: args.runId })
-    }
+    if (text === undefined) return yield* new NoReportYet({ runId: args.runId })
     const decoded = yield* RunReport.decode(JSON.parse(text))
-    if (Option.isSome(args.report) || args.json) {
-      yield* finish(decoded, args)
-    } else {
-      yield* Console.log(RunReport.toMarkdown(decoded))
-      process.exitCode = exitCodeOf(decoded)
+    const md = Option.orElse(args.md, () => args.report)
+    // Every output's folder is checked before anything is written.
+    for (const [option, file] of [["--md", md], ["--json", args.json], ["--html", args.html]] as const) {
+      if (Option.isNone(file) || file.value === "-") continue
+      const problem = Preflight.reportProblem(file.value)
+      if (problem !== undefined) return yield* new OutputPathMissing({ option, problem: `${file.value}: ${problem.message}` })
     }
-  })).pipe(Command.withDescription("Show a finished run's report again (Markdown, or --json)."))
+    const none = Option.isNone(md) && Option.isNone(args.json) && Option.isNone(args.html)
+    if (none || Option.isSome(md)) yield* writeOutput(Option.getOrElse(md, () => "-"), RunReport.toMarkdown(decoded))
+    if (Option.isSome(args.json)) yield* writeOutput(args.json.value, `${JSON.stringify(RunReport.encode(decoded), null, 2)}\n`)
+    if (Option.isSome(args.html)) {
+      const plan = yield* Plan.parse(stored.planText, stored.manifest.planSource, stored.manifest.planBaseDir)
+      const model = Timeline.fromJournal(stored.records, { streams: plan.streams.map((st) => st.name), dependsOn: plan.dependsOn })
+      yield* writeOutput(args.html.value, Timeline.toHtml(model, decoded))
+    }
+    yield* Effect.sync(() => {
+      process.exitCode = exitCodeOf(decoded)
+    })
+  })).pipe(Command.withDescription("Render a finished run's report: Markdown (stdout or --md), JSON (--json), an HTML timeline (--html)."))
 
 /** The run is still active. */
 export class RunActive extends Schema.TaggedError<RunActive>()("RunActive", { runId: Schema.String }) {
@@ -752,13 +796,17 @@ const cleanCommand = Command.make("clean", { runId: runIdArg, repo }, (args) =>
     )
   })).pipe(Command.withDescription("Remove a run's worktrees, branches and record (never the landed target)."))
 
-const summaryLine = (report: RunReport.RunReport, reportFile: string | undefined) => {
+const summaryLine = (report: RunReport.RunReport, reportFile: string | undefined, boardShown = false) => {
   const s = report.summary
+  const u = report.usage
   const lines = [
-    "",
-    `${report.status.toUpperCase()}: ${s.completedTasks}/${s.totalTasks} tasks completed, ${s.needsReviewTasks} need review, ${s.failedTasks} failed, ${s.skippedTasks} skipped; ` +
-    `${report.conflictReport.conflicts.length} conflict(s); verification ${report.integrationResult.ran ? (report.integrationResult.passed ? "passed" : "failed") : "not run"}; ` +
-    (report.mergeResult.landed ? `landed ${report.mergeResult.commit?.slice(0, 10)} on ${report.mergeResult.target}${report.mergeResult.remote !== undefined ? ` of ${report.mergeResult.remote}` : ""}` : `not landed (${report.mergeResult.reason ?? "?"})`),
+    ...(boardShown ? [] : [
+      "",
+      `${report.status.toUpperCase()}: ${s.completedTasks}/${s.totalTasks} tasks completed, ${s.needsReviewTasks} need review, ${s.failedTasks} failed, ${s.skippedTasks} skipped; ` +
+      `${report.conflictReport.conflicts.length} conflict(s); verification ${report.integrationResult.ran ? (report.integrationResult.passed ? "passed" : "failed") : "not run"}; ` +
+      (report.mergeResult.landed ? `landed ${report.mergeResult.commit?.slice(0, 10)} on ${report.mergeResult.target}${report.mergeResult.remote !== undefined ? ` of ${report.mergeResult.remote}` : ""}` : `not landed (${report.mergeResult.reason ?? "?"})`) +
+      `; ${u.inputTokens + u.outputTokens} tokens, $${u.costUsd.toFixed(4)}`
+    ]),
     ...(report.mergeResult.pullRequest !== undefined ? [`pull request: ${report.mergeResult.pullRequest.url}`] : []),
     ...(report.github?.warnings ?? []).map((w) => `  github warning: ${w}`),
     ...report.nextSteps.map((step) => `  next: ${step}`)
@@ -770,5 +818,5 @@ const summaryLine = (report: RunReport.RunReport, reportFile: string | undefined
 /** The root command. */
 export const braid = Command.make("braid").pipe(
   Command.withDescription("Run a software change as parallel work streams of coding agents."),
-  Command.withSubcommands([planCommand, promptCommand, runCommand, resumeCommand, retryCommand, landCommand, runsCommand, statusCommand, reportCommand, cleanCommand])
+  Command.withSubcommands([planCommand, promptCommand, runCommand, resumeCommand, retryCommand, landCommand, runsCommand, statusCommand, reportCommand, cleanCommand, Init.command])
 )

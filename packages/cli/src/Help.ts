@@ -79,7 +79,13 @@ export const options = {
     description: "Do not sync progress to the plan's githubRepo (comments, labels, commit status), even with GITHUB_TOKEN set."
   },
   "keep-worktrees": { description: "Keep every stream's worktree after a successful landing (default: removed; branches stay)." },
-  quiet: { alias: "q", description: "Print no progress lines, only the summary." },
+  quiet: { alias: "q", description: "Print no progress lines and no board, only the summary." },
+  verbose: { alias: "v", description: "Also show what the agents print: on the board each working stream's latest line, in plain output every line." },
+  md: { value: "file", description: "Write the report as Markdown to this file." },
+  html: {
+    value: "file",
+    description: "Write one self-contained HTML page: the run's timeline (a row per stream, each attempt a bar by outcome and score, waits as gaps, the integration) and the report beneath."
+  },
   "plan-from-disk": {
     description: "Continue with the plan file as it is on disk now, not the copy journaled when the run started."
   },
@@ -146,6 +152,7 @@ export const commands: ReadonlyArray<CommandHelp> = [
       "json",
       "events",
       "quiet",
+      "verbose",
       "max-parallel",
       "quality-threshold",
       "conflict-strategy",
@@ -158,7 +165,7 @@ export const commands: ReadonlyArray<CommandHelp> = [
     name: "resume",
     summary: "Continue a run from its journal (after a crash, Ctrl-C, a usage limit, its budget or your fix).",
     args: [runIdArg("the latest run")],
-    options: ["repo", "budget", "plan-from-disk", "report", "json", "events", "quiet"]
+    options: ["repo", "budget", "plan-from-disk", "report", "json", "events", "quiet", "verbose"]
   },
   {
     name: "retry",
@@ -173,14 +180,15 @@ export const commands: ReadonlyArray<CommandHelp> = [
       "report",
       "json",
       "events",
-      "quiet"
+      "quiet",
+      "verbose"
     ]
   },
   {
     name: "land",
     summary: "Land a verified run later (made with --no-land, or refused: the target moved, a push was rejected or failed).",
     args: [runIdArg("the latest run")],
-    options: ["repo", "plan-from-disk", "report", "json", "events", "quiet"]
+    options: ["repo", "plan-from-disk", "report", "json", "events", "quiet", "verbose"]
   },
   { name: "runs", summary: "List the runs recorded in a repository.", args: [], options: ["repo", "json"] },
   {
@@ -191,9 +199,25 @@ export const commands: ReadonlyArray<CommandHelp> = [
   },
   {
     name: "report",
-    summary: "Show a finished run's report again (Markdown, or --json).",
+    summary: "Render a finished run's report: Markdown (stdout or --md), JSON (--json), an HTML timeline (--html).",
+    description:
+      "Renders the report of a finished run from its record in <repo>/.braid: with no option the Markdown on stdout; --md, --json and --html write files (any together; - is stdout). The JSON validates against the RunReport Schema of @braid/core; the HTML page needs no network.",
     args: [runIdRequired],
-    options: ["repo", "json", { name: "report", value: "file", description: "Write the report as Markdown to this file." }]
+    options: [
+      "repo",
+      "md",
+      { name: "json", value: "file", description: "Write the report as JSON (the RunReport Schema's encoding) to this file; - for stdout." },
+      "html",
+      { name: "report", value: "file", description: "The same as --md." }
+    ]
+  },
+  {
+    name: "init",
+    summary: "Write a starter plan.yaml (every field explained) and braid.config.yaml into the current directory.",
+    description:
+      "Writes plan.yaml, a plan in the seed's shape with a comment on every field, and braid.config.yaml naming the agent backend (--agent, default script). Refuses (exit 2, naming the file, writing nothing) if either exists.",
+    args: [],
+    options: [{ name: "agent", value: "name", description: `The agent backend braid.config.yaml names (default: script). One of: ${BACKENDS.join(", ")}.` }]
   },
   {
     name: "clean",

@@ -33,7 +33,8 @@ const userErrors = new Set([
   "InvalidFeedback",
   "PromptTemplateError",
   "JournalCorrupt",
-  "JournalTooNew"
+  "JournalTooNew",
+  "WouldOverwrite"
 ])
 
 /** Runs the command line with `argv` (as `process.argv`), setting `process.exitCode`. */

@@ -7,9 +7,28 @@ import type { Progress } from "@braid/core"
 
 const short = (commit: string | null) => commit === null ? "no change" : commit.slice(0, 10)
 
-/** One line for an event, or undefined for events not worth a line. */
-export const line = (event: Progress.RunEvent): string | undefined => {
+/** One line for an event, or undefined for events not worth a line (agents' output lines only with `verbose`). */
+export const line = (event: Progress.RunEvent, options: { readonly verbose?: boolean } = {}): string | undefined => {
   switch (event._tag) {
+    case "TaskWaiting":
+      return event.for === "dependency" ? `  ${event.stream} · ${event.taskId} · waits for ${event.on.join(", ")}` : undefined
+    case "TaskStarted":
+    case "AgentSession":
+    case "AgentProcess":
+    case "ReviewStarted":
+      return undefined
+    case "AgentOutput":
+      return options.verbose === true ? `  ${event.stream} · ${event.taskId} │ ${event.line}` : undefined
+    case "ProviderWaited":
+      return `  ${event.stream} · ${event.taskId} · ${event.provider} busy (${event.message}): waiting ${Math.round(event.waitMs / 100) / 10} s, no gate run used`
+    case "ProviderLimitReached":
+      return `  ${event.stream} · ${event.taskId} · ${event.provider} usage limit reached: ${event.message}${event.resetsAt !== null ? `; resets at ${event.resetsAt}` : ""}`
+    case "IntegrationStarted":
+      return event.streams.length === 0 ? undefined : `integrating ${event.streams.join(", ")}`
+    case "VerificationStarted":
+      return undefined
+    case "LandingRefused":
+      return `landing refused: ${event.message}`
     case "RunStarted":
       return `run ${event.runId}: ${event.tasks} tasks in ${event.streams.length} streams`
     case "StreamStarted":

@@ -28,6 +28,8 @@ import { CommandExecutor } from "@effect/platform"
 import { DateTime, Effect, Layer, Schema } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
+import * as Board from "./Board.js"
+import * as Preflight from "./Preflight.js"
 import * as GitHubHttp from "./GitHubHttp.js"
 import * as Render from "./Render.js"
 import * as Wiring from "./Wiring.js"
@@ -64,18 +66,51 @@ export interface Display {
   readonly quiet: boolean
   /** Every event as one JSON line on stdout (`--events`). */
   readonly events?: boolean | undefined
+  /** Agents' output lines too (`--verbose`). */
+  readonly verbose?: boolean | undefined
 }
 
-/** Shows a run's events: lines for people on stderr (unless quiet), NDJSON on stdout with `--events`. */
-export const renderer = (display: Display): Progress.Service => ({
-  publish: (event) =>
-    Effect.sync(() => {
-      if (display.events === true) process.stdout.write(`${Progress.eventLine(event)}\n`)
-      if (display.quiet) return
-      const text = Render.line(event)
-      if (text !== undefined) process.stderr.write(`${text}\n`)
-    })
-})
+/** Colour on stderr: a terminal, and `NO_COLOR` not set (https://no-color.org). */
+export const colorOn = (): boolean => process.stderr.isTTY === true && (process.env.NO_COLOR ?? "") === ""
+
+/** The live board is drawn on a terminal that can move its cursor; elsewhere (CI, pipes) one plain line per notable event. */
+export const boardOn = (): boolean => process.stderr.isTTY === true && process.env.TERM !== "dumb"
+
+/**
+ * Shows a run's events: NDJSON on stdout with `--events`; for people on stderr (unless quiet)
+ * the live board on a terminal, else one plain line per notable event. `close` ends the board
+ * with its final frame.
+ */
+export const renderer = (
+  display: Display,
+  board?: { readonly plan: Plan.Plan; readonly agent: string | undefined; readonly runId?: string | undefined; readonly state?: RunState.RunState | undefined }
+): { readonly service: Progress.Service; readonly close: () => void } => {
+  // NDJSON on the same terminal would tear the board: then the plain lines.
+  const live = !display.quiet && board !== undefined && boardOn() && !(display.events === true && process.stdout.isTTY === true)
+    ? Board.terminal(
+      Board.layoutOf(board.plan, (s) => Preflight.backendOf(board.plan, s, board.agent), board.runId),
+      {
+        screen: { write: (text) => process.stderr.write(text), columns: () => process.stderr.columns ?? 80, rows: () => process.stderr.rows ?? 24 },
+        color: colorOn(),
+        verbose: display.verbose === true,
+        state: board.state
+      }
+    )
+    : undefined
+  return {
+    service: {
+      publish: (event) =>
+        Effect.sync(() => {
+          if (display.events === true) process.stdout.write(`${Progress.eventLine(event)}\n`)
+          if (display.quiet) return
+          if (live !== undefined) return live.publish(event)
+          const text = Render.line(event, { verbose: display.verbose === true })
+          if (text !== undefined) process.stderr.write(`${text}\n`)
+        })
+    },
+    close: () => live?.close()
+  }
+}
 
 /**
  * A fault-injection hook for crash tests: `BRAID_CRASH_AFTER_RECORDS=N` kills the process
@@ -168,7 +203,9 @@ const execute = (args: {
     const request = args.continuation?.request
     if (request !== undefined) yield* steps.record(request.key, RunState.Value, request.value)
     let started = stored.records.some((r) => r.key === RunState.keys.run)
-    const render = renderer(args.display)
+    const state = RunState.fold(stored.records)
+    const render = renderer(args.display, { plan, agent: options.agent, runId, state })
+    yield* Effect.addFinalizer(() => Effect.sync(render.close))
     // GitHub sync: a subscriber of the run's events that never blocks or fails it.
     const github = yield* GitHubHttp.settings(plan, { noGithub: options.noGithub === true })
     const githubService = github._tag === "On" ? yield* GitHubHttp.live(github) : undefined
@@ -177,7 +214,7 @@ const execute = (args: {
       plan,
       github: githubService,
       steps,
-      state: RunState.fold(stored.records),
+      state,
       debounceMs: debounceMs(),
       onWarning: (message) => process.stderr.write(`braid: warning: ${message}\n`)
     })
@@ -187,7 +224,7 @@ const execute = (args: {
           Effect.sync(() => {
             if (event._tag === "RunStarted") started = true
           }),
-          sync === undefined ? render.publish(event) : Progress.fanOut(render, sync.progress).publish(event)
+          sync === undefined ? render.service.publish(event) : Progress.fanOut(render.service, sync.progress).publish(event)
         )
     }
     const stop = (reason: string) =>
@@ -219,6 +256,7 @@ const execute = (args: {
         Effect.gen(function*() {
           if (!started) return
           yield* stop("stopped by a signal").pipe(Effect.ignore)
+          render.close()
           process.stderr.write(
             `\nbraid: run ${runId} interrupted; its branches are kept and settled work is not redone.\nresume it with: ${resumeCommand(runId, top)}\n`
           )
@@ -229,6 +267,7 @@ const execute = (args: {
         Effect.gen(function*() {
           if (!started) return
           yield* stop(Agent.describeUsageLimit(limit)).pipe(Effect.ignore)
+          render.close()
           process.stderr.write(
             `\nbraid: run ${runId} paused: ${Agent.describeUsageLimit(limit)}. Its branches are kept; settled work is not redone.\n` +
               `resume it${limit.resetsAt !== undefined ? " after the reset" : " once the limit resets"} with: ${resumeCommand(runId, top)}\n`

@@ -144,7 +144,7 @@ describe("budgets", () => {
       const md = await run(["report", JSON.parse(resumed.stdout).runId, "--repo", f.repo])
       assert.include(md.stdout, "$1.5000 measured by the agents' tools")
       assert.include(md.stdout, "priced from braid's table")
-      assert.include(md.stdout, "Budget: $10.00 (onExceeded: finish)")
+      assert.include(md.stdout, "| budget | $10.00 (onExceeded: finish)")
     } finally {
       f.cleanup()
     }

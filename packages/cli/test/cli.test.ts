@@ -85,7 +85,7 @@ describe("braid run with the scripted agents", () => {
     assert.strictEqual(api2.attempts.length, 2)
     assert.include(stderr, "api · api-2 · review 65 below threshold")
     const markdown = fs.readFileSync(report, "utf8")
-    assert.include(markdown, "**Status:** succeeded")
+    assert.include(markdown, "**✅ succeeded**")
   })
 
   it("exits 1 when the run finishes with a task needing review", () => {

@@ -83,10 +83,10 @@ describe("braid run --agent llm --reviewer composite", () => {
       // The landed code is the agents' work, made through braid's confined tools.
       assert.include(git(repo, "show", "main:src/api/checkout.js"), "checkout")
       const markdown = fs.readFileSync(report, "utf8")
-      assert.include(markdown, "- api-1 attempt 1: score 0, commit")
-      assert.include(markdown, "  - judge: score 92 · claude-sonnet-4-5")
-      assert.include(markdown, "  - [minor] src/api/checkout.js: api-1: a comment on why this is done this way would help the next reader")
-      assert.include(markdown, "  - agent: llm · claude-sonnet-4-5 · session")
+      assert.match(markdown, /\n\| 1 \| [^\n]*\| 0 \| below threshold → retried \|/)
+      assert.include(markdown, "**Attempt 1** judge: score 92 · claude-sonnet-4-5")
+      assert.include(markdown, "- [minor] src/api/checkout.js: api-1: a comment on why this is done this way would help the next reader")
+      assert.include(markdown, "- attempt 1: llm · claude-sonnet-4-5 · session")
       // Agents and judges both went to the scripted model; the key never reached the report.
       assert.isAbove(model.requests.filter((r) => (r.body as { tool_choice?: { type?: string } }).tool_choice?.type === "tool").length, 5)
       assert.notInclude(markdown + run.stdout + run.stderr, "PLANTED")

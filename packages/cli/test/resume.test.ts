@@ -142,7 +142,7 @@ describe("braid resume after a crash", () => {
     assert.match(resumed.stderr, /SUCCEEDED: 5\/5 tasks completed/)
     const report = await braid(["report", runId, "--repo", repo])
     assert.strictEqual(report.code, 0)
-    assert.include(report.stdout, "**Status:** succeeded")
+    assert.include(report.stdout, "**✅ succeeded**")
   }, 120_000)
 
   it("refuses a second process on a live run, and cleans a finished run's leftovers", async () => {

@@ -73,6 +73,8 @@ export interface BroughtIn {
 export type AttemptNote =
   | { readonly _tag: "Session"; readonly sessionId: string }
   | { readonly _tag: "Process"; readonly pid: number; readonly startTime: string; readonly command: string }
+  /** A line the agent printed (published as an `AgentOutput` event for `--verbose`; not journaled). */
+  | { readonly _tag: "Output"; readonly line: string }
 
 /** Everything an agent gets for one attempt. */
 export interface AttemptRequest {

@@ -131,6 +131,7 @@ export const integrate = (input: IntegrationInput) =>
     const g = input.generation
 
     yield* workspace.beginIntegration().pipe(Effect.mapError(failed("(integration)")))
+    yield* progress.publish({ _tag: "IntegrationStarted", at: yield* now, streams: input.order.map((s) => s.name), generation: g })
     const merged: Array<string> = []
     const conflicts: Array<RunReport.ConflictRecord> = []
 

@@ -398,7 +398,13 @@ export const run = (input: DispatchInput) =>
           const key = RunState.keys.task(stream.name, task.id, round)
           const settle = Effect.gen(function*() {
             // Wait for cross-stream dependencies without holding an agent slot.
-            const deps = yield* Effect.forEach(plan.dependsOn.get(task.id) ?? [], (d) => Deferred.await(settledOf.get(d)!))
+            const dependsOn = plan.dependsOn.get(task.id) ?? []
+            const open: Array<string> = []
+            for (const d of dependsOn) if ((yield* Deferred.poll(settledOf.get(d)!))._tag === "None") open.push(d)
+            if (open.length > 0) {
+              yield* progress.publish({ _tag: "TaskWaiting", at: yield* now, stream: stream.name, taskId: task.id, for: "dependency", on: open })
+            }
+            const deps = yield* Effect.forEach(dependsOn, (d) => Deferred.await(settledOf.get(d)!))
             if (paused !== undefined) return yield* Effect.fail(new Paused(paused))
             const blocking = deps.find((d) => d.status === "failed" || d.status === "skipped")
             let result: RunReport.TaskResult
@@ -416,11 +422,15 @@ export const run = (input: DispatchInput) =>
                 changedFiles: changedFilesOf(d)
               }))
               const priority = [-(execution.criticalPath.get(task.id) ?? 1), stream.rank, stream.name]
+              yield* progress.publish({ _tag: "TaskWaiting", at: yield* now, stream: stream.name, taskId: task.id, for: "slot", on: [] })
               result = yield* slots.withSlot(priority)(
                 Effect.gen(function*() {
                   // The run may have been halted (fail-run) or paused while this task waited for a slot.
                   if (paused !== undefined) return yield* Effect.fail(new Paused(paused))
                   if (haltedBy !== undefined) return skipped(task, `not started: ${haltedBy}`)
+                  const startedAt = yield* now
+                  yield* steps.record(RunState.keys.taskStarted(key), RunState.TaskStarted, new RunState.TaskStarted({ stream: stream.name, taskId: task.id, round, at: startedAt }))
+                  yield* progress.publish({ _tag: "TaskStarted", at: startedAt, stream: stream.name, taskId: task.id, round })
                   const opened = yield* takeCheckout(stream.name)
                   // A task sees the work of the tasks it depends on in other streams; a conflict
                   // bringing it in is settled by the run's conflict strategy.

@@ -190,8 +190,10 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
       landing,
       integrationDir: workspace.integrationFiles().dir
     })
-    if (refused !== undefined) landing = { _tag: "Refused", message: refused }
-    else if (verification !== undefined && verification.ran && !verification.passed) landing = { _tag: "NotReached" }
+    if (refused !== undefined) {
+      landing = { _tag: "Refused", message: refused }
+      yield* progress.publish({ _tag: "LandingRefused", at: yield* iso, commit: head ?? "", message: refused })
+    } else if (verification !== undefined && verification.ran && !verification.passed) landing = { _tag: "NotReached" }
     else if (ready && land && head !== undefined) {
       // What a pull request says until the run's final report replaces it.
       const proposed = RunOutcome.report(outcomesOf({ _tag: "NotRequested" }, yield* iso))
@@ -214,6 +216,7 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
       if (landed._tag === "Right") landing = { _tag: "Landed", landing: landed.right.landing }
       else {
         landing = { _tag: "Refused", message: landed.left.message }
+        yield* progress.publish({ _tag: "LandingRefused", at: yield* iso, commit: head, message: landed.left.message })
         yield* steps.record(RunState.keys.landRefused, RunState.LandingRefused, new RunState.LandingRefused({ commit: head, message: landed.left.message }))
       }
     }

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, PubSub, Schema } from "effect"
+import { Context, Effect, Fiber, Layer, Option, PubSub, Queue, type Scope, Schema, Stream } from "effect"
 import * as Plan from "./Plan.js"
 import * as RunReport from "./RunReport.js"
 import { CommandResult } from "./Workspace.js"
@@ -22,6 +22,17 @@ export const RunStarted = Schema.TaggedStruct("RunStarted", {
   targetAt: Schema.String
 })
 export const StreamStarted = Schema.TaggedStruct("StreamStarted", { ...at, stream: Schema.String })
+/** A task is ready in its stream's order but waits: for tasks it depends on (`on`), or for a free agent slot. */
+export const TaskWaiting = Schema.TaggedStruct("TaskWaiting", {
+  ...at,
+  stream: Schema.String,
+  taskId: Schema.String,
+  for: Schema.Literal("dependency", "slot"),
+  /** The tasks it waits for (dependency), empty for a slot. */
+  on: Schema.Array(Schema.String)
+})
+/** A task got its agent slot: its attempts start (the stream's checkout is opened first, if needed). */
+export const TaskStarted = Schema.TaggedStruct("TaskStarted", { ...at, stream: Schema.String, taskId: Schema.String, round: Schema.Number })
 export const AttemptStarted = Schema.TaggedStruct("AttemptStarted", { ...at, stream: Schema.String, taskId: Schema.String, attempt: Schema.Number })
 export const AttemptFinished = Schema.TaggedStruct("AttemptFinished", {
   ...at,
@@ -33,6 +44,14 @@ export const AttemptFinished = Schema.TaggedStruct("AttemptFinished", {
   summary: Schema.String,
   /** What the agent's tool reported about the attempt (absent in journals of older versions). */
   agent: Schema.optional(RunReport.AgentRecord)
+})
+/** One line an agent printed while it works (shown with `--verbose`; not journaled). */
+export const AgentOutput = Schema.TaggedStruct("AgentOutput", {
+  ...at,
+  stream: Schema.String,
+  taskId: Schema.String,
+  attempt: Schema.Number,
+  line: Schema.String
 })
 /** The session an agent is about to open or continue; journaled before its process starts. */
 export const AgentSession = Schema.TaggedStruct("AgentSession", {
@@ -67,6 +86,18 @@ export const ProviderWaited = Schema.TaggedStruct("ProviderWaited", {
   /** The provider's concurrency after lowering it. */
   concurrency: Schema.Number
 })
+/** A provider's usage or quota limit stopped the attempt: the run pauses (exit 75) and resumes once it resets. */
+export const ProviderLimitReached = Schema.TaggedStruct("ProviderLimitReached", {
+  ...at,
+  stream: Schema.String,
+  taskId: Schema.String,
+  attempt: Schema.Number,
+  provider: Schema.String,
+  message: Schema.String,
+  resetsAt: Schema.NullOr(Schema.String)
+})
+/** The reviewer started on an attempt's commit. */
+export const ReviewStarted = Schema.TaggedStruct("ReviewStarted", { ...at, stream: Schema.String, taskId: Schema.String, attempt: Schema.Number })
 export const ReviewRecorded = Schema.TaggedStruct("ReviewRecorded", {
   ...at,
   stream: Schema.String,
@@ -95,6 +126,8 @@ export const TaskSettled = Schema.TaggedStruct("TaskSettled", {
   head: Schema.NullOr(Schema.String)
 })
 export const StreamFinished = Schema.TaggedStruct("StreamFinished", { ...at, stream: Schema.String })
+/** The integration starts merging the streams that changed something, in this order. */
+export const IntegrationStarted = Schema.TaggedStruct("IntegrationStarted", { ...at, streams: Schema.Array(Schema.String), generation: Schema.Number })
 export const ConflictDetected = Schema.TaggedStruct("ConflictDetected", { ...at, streams: Schema.Array(Schema.String), paths: Schema.Array(Schema.String), kind: Schema.Literal("overlap", "textual") })
 export const ConflictSettled = Schema.TaggedStruct("ConflictSettled", {
   ...at,
@@ -106,6 +139,12 @@ export const ConflictSettled = Schema.TaggedStruct("ConflictSettled", {
   detail: Schema.String
 })
 export const StreamMerged = Schema.TaggedStruct("StreamMerged", { ...at, stream: Schema.String, commit: Schema.String })
+/** The plan's verify commands start on the integration commit. */
+export const VerificationStarted = Schema.TaggedStruct("VerificationStarted", {
+  ...at,
+  commit: Schema.NullOr(Schema.String),
+  commands: Schema.Array(Schema.String)
+})
 export const VerificationFinished = Schema.TaggedStruct("VerificationFinished", {
   ...at,
   passed: Schema.Boolean,
@@ -124,6 +163,8 @@ export const Landed = Schema.TaggedStruct("Landed", {
   /** The pull request's URL (`pr`). */
   pullRequest: Schema.optional(Schema.String)
 })
+/** The landing was refused (the target moved, its working tree has changes); `braid land` continues. */
+export const LandingRefused = Schema.TaggedStruct("LandingRefused", { ...at, commit: Schema.String, message: Schema.String })
 export const RunFinished = Schema.TaggedStruct("RunFinished", { ...at, status: RunReport.RunStatus })
 /** The run was interrupted (Ctrl-C, SIGTERM); it can be resumed. */
 export const RunInterrupted = Schema.TaggedStruct("RunInterrupted", { ...at, reason: Schema.String })
@@ -132,20 +173,28 @@ export const RunInterrupted = Schema.TaggedStruct("RunInterrupted", { ...at, rea
 export const RunEvent = Schema.Union(
   RunStarted,
   StreamStarted,
+  TaskWaiting,
+  TaskStarted,
   AttemptStarted,
+  AgentOutput,
   AttemptFinished,
   AgentSession,
   AgentProcess,
   ProviderWaited,
+  ProviderLimitReached,
+  ReviewStarted,
   ReviewRecorded,
   ReviewRetried,
   TaskSettled,
   StreamFinished,
+  IntegrationStarted,
   ConflictDetected,
   ConflictSettled,
   StreamMerged,
+  VerificationStarted,
   VerificationFinished,
   Landed,
+  LandingRefused,
   RunFinished,
   RunInterrupted
 )
@@ -155,7 +204,10 @@ export interface Service {
   readonly publish: (event: RunEvent) => Effect.Effect<void>
 }
 
-/** The version of the event lines `eventLine` writes (and `braid … --events` prints); raised on any incompatible change. */
+/**
+ * The version of the event lines `eventLine` writes (and `braid … --events` prints); raised on
+ * any incompatible change. New kinds of event (a new `_tag`) are not one: readers skip tags they do not know.
+ */
 export const EVENTS_VERSION = 1
 
 const encodeEvent = Schema.encodeSync(RunEvent)
@@ -181,3 +233,35 @@ export const layerCallback = (f: (event: RunEvent) => void): Layer.Layer<Progres
 export const fanOut = (...services: ReadonlyArray<Service>): Service => ({
   publish: (event) => Effect.forEach(services, (s) => s.publish(event), { discard: true })
 })
+
+/**
+ * Subscribes to a `PubSub` of run events now (so nothing published from here on is missed) and
+ * returns them as a `Stream`; the subscription lasts as long as the scope.
+ */
+export const subscribe = (pubsub: PubSub.PubSub<RunEvent>): Effect.Effect<Stream.Stream<RunEvent>, never, Scope.Scope> =>
+  Effect.map(PubSub.subscribe(pubsub), (dequeue) => Stream.fromQueue(dequeue))
+
+/**
+ * Runs `run` with its events delivered to `consume` as a `Stream` that ends when `run` does;
+ * returns both results once `consume` has seen every event. The library's way to watch a run:
+ *
+ * ```ts
+ * const [report, tags] = yield* Progress.withEvents(Orchestrator.run(plan), (events) =>
+ *   Stream.runCollect(Stream.map(events, (e) => e._tag)))
+ * ```
+ */
+export const withEvents = <A, E, R, B, E2, R2>(
+  run: Effect.Effect<A, E, R>,
+  consume: (events: Stream.Stream<RunEvent>) => Effect.Effect<B, E2, R2>
+): Effect.Effect<readonly [A, B], E | E2, Exclude<R, Progress> | R2> =>
+  Effect.gen(function*() {
+    const queue = yield* Queue.unbounded<Option.Option<RunEvent>>()
+    const events = Stream.fromQueue(queue).pipe(Stream.takeWhile(Option.isSome), Stream.map((e) => e.value))
+    const consumer = yield* Effect.fork(consume(events))
+    const result = yield* run.pipe(
+      Effect.provideService(Progress, { publish: (event) => Effect.asVoid(Queue.offer(queue, Option.some(event))) }),
+      Effect.ensuring(Queue.offer(queue, Option.none()))
+    )
+    const consumed = yield* Fiber.join(consumer)
+    return [result, consumed] as const
+  })

@@ -193,6 +193,7 @@ export const run = (input: GateInput, services: GateServices) =>
           : [...attempts].reverse().find((a) => a.agent?.sessionId != null)?.agent?.sessionId ?? undefined
         const note = (note: Agent.AttemptNote) =>
           Effect.flatMap(now, (time) => {
+            if (note._tag === "Output") return progress.publish({ _tag: "AgentOutput", at: time, ...at, line: note.line })
             if (note._tag === "Session") {
               session = note.sessionId
               return Effect.zipRight(
@@ -242,6 +243,16 @@ export const run = (input: GateInput, services: GateServices) =>
         ).pipe(
           // Whatever the agent did, nothing it wrote outside its worktree may go unnoticed.
           Effect.tapErrorTag("AgentFailed", () => confined(n)),
+          Effect.tapErrorTag("UsageLimitReached", (limit) =>
+            Effect.flatMap(now, (time) =>
+              progress.publish({
+                _tag: "ProviderLimitReached",
+                at: time,
+                ...at,
+                provider: limit.provider,
+                message: limit.message,
+                resetsAt: limit.resetsAt ?? null
+              }))),
           Effect.tap((output) =>
             Effect.sync(() => {
               if (current !== undefined) current.spent = agentRecord(input.agent.name, output, waits)
@@ -285,6 +296,7 @@ export const run = (input: GateInput, services: GateServices) =>
     const reviewOf = (n: number, done: RunState.AttemptDone) =>
       Effect.gen(function*() {
         const started = Date.now()
+        yield* progress.publish({ _tag: "ReviewStarted", at: yield* now, stream: stream.name, taskId: task.id, attempt: n })
         const review = yield* reviewer.review({
           runId: input.runId,
           task,

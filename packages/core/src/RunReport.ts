@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
+import * as Document from "./Document.js"
 import * as Plan from "./Plan.js"
 import * as Review from "./Review.js"
 import * as Workspace from "./Workspace.js"
@@ -321,8 +322,21 @@ export class RunReport extends Schema.Class<RunReport>("RunReport")({
 export const encode = Schema.encodeSync(RunReport)
 export const decode = Schema.decodeUnknown(RunReport)
 
-const cell = (text: string) => text.replace(/\|/g, "\\|").replace(/\n/g, " ")
-const ms = (n: number) => n < 1000 ? `${Math.round(n)} ms` : `${(n / 1000).toFixed(1)} s`
+const ms = (n: number) => n < 1000 ? `${Math.round(n)} ms` : n < 120_000 ? `${(n / 1000).toFixed(1)} s` : `${Math.floor(n / 60_000)} min ${Math.round((n % 60_000) / 1000)} s`
+const usd = (n: number) => `$${n.toFixed(4)}`
+const clock = (iso: string) => iso.length >= 19 ? `${iso.slice(11, 19)}` : iso
+const shortCommit = (c: string | null | undefined) => c == null ? "none" : c.slice(0, 10)
+const firstLine = (s: string) => s.split("\n")[0]!.trim()
+const rest = (s: string) => s.split("\n").slice(1).join("\n").replace(/^\s*\n/, "")
+
+const statusMark: Record<TaskStatus, string> = { completed: "✅ completed", "needs-review": "⚠️ needs review", failed: "❌ failed", skipped: "⏭️ skipped" }
+const runMark: Record<RunStatus, string> = {
+  succeeded: "✅ succeeded",
+  "needs-review": "⚠️ needs review",
+  failed: "❌ failed",
+  blocked: "⛔ blocked",
+  interrupted: "⏸️ interrupted"
+}
 
 const usageText = (u: UsageTotals) =>
   [
@@ -330,7 +344,7 @@ const usageText = (u: UsageTotals) =>
     `${u.outputTokens} output tokens`,
     ...(u.cacheReadTokens + u.cacheWriteTokens > 0 ? [`${u.cacheReadTokens} cache-read / ${u.cacheWriteTokens} cache-write tokens`] : []),
     ...(u.turns > 0 ? [`${u.turns} turns`] : []),
-    `$${u.costUsd.toFixed(4)}`,
+    usd(u.costUsd),
     ...(u.providerWaits > 0 ? [`${u.providerWaits} provider waits`] : [])
   ].join(", ")
 
@@ -348,7 +362,7 @@ const agentText = (a: AgentRecord) =>
     ...(a.sessionId !== null ? [`session ${a.sessionId}`] : []),
     ...(a.turns !== null ? [`${a.turns} turns`] : []),
     `${a.inputTokens} in / ${a.outputTokens} out${a.cacheReadTokens + a.cacheWriteTokens > 0 ? ` (+${a.cacheReadTokens} cache read, ${a.cacheWriteTokens} cache write)` : ""}`,
-    a.costUsd !== null ? `$${a.costUsd.toFixed(4)}${a.costSource === "table" ? " (priced)" : a.costSource === "tool" ? " (measured)" : ""}` : "cost unknown",
+    a.costUsd !== null ? `${usd(a.costUsd)}${a.costSource === "table" ? " (priced)" : a.costSource === "tool" ? " (measured)" : ""}` : "cost unknown",
     ...(a.durationMs !== null ? [ms(a.durationMs)] : []),
     ...(a.providerWaits > 0 ? [`${a.providerWaits} provider waits`] : [])
   ].join(" · ")
@@ -359,125 +373,347 @@ const judgeText = (q: Quality) => {
   return `${scores.length === 1 ? `score ${scores[0]}` : `scores ${scores.join(", ")} (median ${q.score})`}${model != null ? ` · ${model}` : ""}`
 }
 
-/** Renders the report as Markdown. */
-export const toMarkdown = (report: RunReport): string => {
-  const out: Array<string> = []
-  const line = (s = "") => out.push(s)
-  line(`# braid run ${report.runId}: ${report.featureName} (${report.projectName})`)
-  line()
-  line(`**Status:** ${report.status} · **success:** ${report.success} · ${ms(report.durationMs)} · threshold ${report.qualityThreshold} · maxParallel ${report.maxParallel}`)
-  line()
-  const s = report.summary
-  line(`Tasks: ${s.completedTasks}/${s.totalTasks} completed, ${s.needsReviewTasks} need review, ${s.failedTasks} failed, ${s.skippedTasks} skipped.`)
-  if (report.usage.inputTokens + report.usage.outputTokens > 0) line(`Agent usage: ${usageText(report.usage)}.`)
-  if (report.usage.costUsd > 0 || report.usage.unpricedAttempts > 0) line(`Cost: ${costSourceText(report.usage)}.`)
-  if (report.budget !== undefined) {
-    const b = report.budget
-    line(`Budget: ${[...(b.usd !== null ? [`$${b.usd.toFixed(2)}`] : []), ...(b.tokens !== null ? [`${b.tokens} tokens`] : [])].join(" or ")} (onExceeded: ${b.onExceeded}); spent $${b.spentUsd.toFixed(4)} and ${b.spentTokens} tokens.`)
-  }
-  line()
-  line("## Streams")
-  for (const stream of report.streamResults) {
-    line()
-    line(`### ${stream.streamName} (${stream.streamType}, ${stream.role}, agent ${stream.agent})`)
-    line()
-    line("| task | status | quality | attempts | tokens in / out | cost | duration |")
-    line("|---|---|---|---|---|---|---|")
-    for (const t of stream.results) {
-      const u = t.usage ?? usageOfAttempts(t.attempts)
-      line(
-        `| ${cell(t.taskId)} ${cell(t.title)} | ${t.status} | ${t.quality ? `${t.quality.score}` : "–"} | ${t.attempts.length} | ` +
-          `${u.inputTokens} / ${u.outputTokens} | $${u.costUsd.toFixed(4)} | ${ms(t.durationMs)} |`
-      )
-    }
-    const streamUsage = stream.usage ?? sumUsage(stream.results.map((t) => t.usage ?? usageOfAttempts(t.attempts)))
-    if (streamUsage.inputTokens + streamUsage.outputTokens > 0) line(`\nStream total: ${usageText(streamUsage)}.\n`)
-    for (const t of stream.results) {
-      if (t.error) line(`- ${t.taskId}: ${t.error}`)
-      for (const c of t.conflicts ?? []) {
-        line(`- ${t.taskId}: conflict bringing in ${c.streams.slice(1).join(", ")}'s work in ${c.paths.join(", ")} — ${c.outcome} (${c.strategy}): ${cell(c.detail)}`)
-        if (c.agent !== undefined) line(`  - resolver: ${agentText(c.agent)}`)
-      }
-      const agentDetail = t.attempts.some((a) => a.agent !== undefined)
-      if (t.attempts.length > 1 || t.status !== "completed" || agentDetail) {
-        for (const a of t.attempts) {
-          const review = a.review ? `score ${a.review.score}${a.review.passes ? " (passes)" : ""}` : "no review"
-          line(`- ${t.taskId} attempt ${a.attempt}: ${review}, commit ${a.commit?.slice(0, 10) ?? "none (no change)"}`)
-          if (a.agent !== undefined) line(`  - agent: ${agentText(a.agent)}`)
-          for (const denial of a.agent?.permissionDenials ?? []) line(`  - refused: ${cell(denial).slice(0, 300)}`)
-          if ((a.review?.samples.length ?? 0) > 0) line(`  - judge: ${judgeText(a.review!)}`)
-          for (const issue of a.review?.issues ?? []) line(`  - ${cell(issue).slice(0, 300)}`)
-        }
-      }
-    }
-    if (stream.changedFiles.length > 0) line(`- changed files: ${stream.changedFiles.join(", ")}`)
-  }
-  line()
-  line("## Conflicts")
-  line()
-  if (report.conflictReport.overlaps.length === 0) line("No two streams changed the same file.")
-  for (const o of report.conflictReport.overlaps) line(`- overlap ${o.streams.join(" ↔ ")}: ${o.paths.join(", ")}`)
-  if (report.conflictReport.conflicts.length > 0) {
-    line()
-    line("| streams | paths | strategy | outcome | commit |")
-    line("|---|---|---|---|---|")
-    for (const c of report.conflictReport.conflicts) {
-      line(`| ${c.streams.join(" ↔ ")} | ${cell(c.paths.join(", "))} | ${c.strategy} | ${c.outcome} | ${c.commit?.slice(0, 10) ?? "–"} |`)
-    }
-    for (const c of report.conflictReport.conflicts) {
-      if (c.detail) line(`- ${c.streams.join(" ↔ ")}: ${cell(c.detail)}`)
-      if (c.agent !== undefined) line(`  - resolver: ${agentText(c.agent)}`)
-    }
-  } else if (report.conflictReport.overlaps.length > 0) {
-    line()
-    line("No textual conflicts.")
-  }
-  line()
-  line("## Integration verification")
-  line()
-  const v = report.integrationResult
-  if (!v.ran) line("Not run.")
-  else {
-    line(`${v.passed ? "Passed" : "Failed"} on ${v.commit?.slice(0, 10) ?? "?"} in ${ms(v.durationMs)}.`)
-    line()
-    for (const c of v.checks) {
-      line(`- \`${c.name}\`: exit ${c.exitCode}${c.timedOut ? " (timed out)" : ""}, ${ms(c.durationMs)}`)
-      if (c.exitCode !== 0 && c.outputTail.trim() !== "") {
-        line()
-        line("```")
-        line(c.outputTail.trimEnd())
-        line("```")
-      }
-    }
-  }
-  line()
-  line("## Merge")
-  line()
-  const m = report.mergeResult
-  if (m.landed) {
-    line(`Landed ${m.commit?.slice(0, 10)} on ${m.target}${m.remote !== undefined ? ` of ${m.remote} (pushed)` : ""} (was ${m.previous?.slice(0, 10) || "absent"}); merged streams: ${m.mergedStreams.join(", ")}.`)
-  } else if (m.pullRequest !== undefined) {
-    line(`Pull request #${m.pullRequest.number} (${m.pullRequest.head} → ${m.target}): ${m.pullRequest.url}; verified commit ${m.commit?.slice(0, 10)}; merged streams: ${m.mergedStreams.join(", ")}.`)
-  } else line(`Not landed${m.reason ? `: ${m.reason}` : ""}.${m.mergedStreams.length > 0 ? ` Integrated streams: ${m.mergedStreams.join(", ")}.` : ""}`)
-  if (report.warnings.length > 0) {
-    line()
-    line("## Plan warnings")
-    line()
-    for (const w of report.warnings) line(`- ${w}`)
-  }
-  if (report.github !== undefined) {
-    const g = report.github
-    line()
-    line("## GitHub")
-    line()
-    line(`Synced to ${g.repo}: ${g.comments.length} comment(s) kept up to date${g.closed.length > 0 ? `, closed ${g.closed.map((n) => `#${n}`).join(", ")}` : ""}${g.statusPosted !== null ? `, commit status braid/verify on ${g.statusPosted.slice(0, 10)}` : ""}.`)
-    for (const w of g.warnings) line(`- warning: ${w}`)
-  }
-  if (report.nextSteps.length > 0) {
-    line()
-    line("## Next steps")
-    line()
-    for (const step of report.nextSteps) line(`- ${step}`)
-  }
-  return out.join("\n") + "\n"
+const taskUsage = (t: TaskResult) => t.usage ?? usageOfAttempts(t.attempts)
+
+/** The anchor of a task's section, for links from the summary table and the timeline. */
+export const taskAnchor = (taskId: string): string => `task-${taskId.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`
+
+/**
+ * One part of the rendered report: a name and the blocks it renders. The Markdown report and
+ * the HTML page are the list `sections` in order; a new field of the report gets a section (or
+ * a block in one) here, and both renderings show it.
+ */
+export interface Section {
+  readonly name: string
+  readonly render: (report: RunReport) => ReadonlyArray<Document.Block>
 }
+
+const outcomeOf = (t: TaskResult, a: AttemptRecord, last: boolean) =>
+  a.review === null
+    ? a.summary.startsWith("failed:") ? "agent failed" : "not reviewed"
+    : a.review.passes
+    ? "passes"
+    : last
+    ? t.status === "needs-review" ? "below threshold: needs review" : "below threshold"
+    : "below threshold → retried"
+
+/** The feedback a review gave: every issue (its first line; the rest, a check's output, collapsed) and suggestion. */
+const feedbackBlocks = (review: Quality): Array<Document.Block> => {
+  const items: Array<Document.ListItem> = review.issues.map((issue) => {
+    const more = rest(issue)
+    return {
+      text: Document.withCode(firstLine(issue)),
+      ...(more.trim() !== "" ? { children: [Document.details("output", [Document.codeBlock(more)])] } : {})
+    }
+  })
+  for (const s of review.suggestions) items.push({ text: [Document.bold("suggestion:"), Document.text(" "), ...Document.withCode(s)] })
+  return items.length === 0 ? [] : [Document.list(items)]
+}
+
+/** The sections of the report, in order. */
+export const sections: ReadonlyArray<Section> = [
+  {
+    name: "title",
+    render: (r) => {
+      const s = r.summary
+      const conflicts = r.conflictReport.conflicts
+      const v = r.integrationResult
+      return [
+        Document.heading(1, `braid run ${r.runId}: ${r.featureName} (${r.projectName})`),
+        Document.paragraph([
+          Document.bold(runMark[r.status]),
+          Document.text(
+            ` — ${s.completedTasks}/${s.totalTasks} tasks completed, ${s.needsReviewTasks} need review, ${s.failedTasks} failed, ${s.skippedTasks} skipped · ${conflicts.length} conflict${
+              conflicts.length === 1 ? "" : "s"
+            }${conflicts.length > 0 ? ` (${conflicts.filter((c) => c.outcome === "resolved").length} resolved)` : ""} · verification ${
+              !v.ran ? "not run" : v.passed ? "passed" : "failed"
+            } · `
+          ),
+          ...(r.mergeResult.landed
+            ? [Document.text("landed "), Document.code(shortCommit(r.mergeResult.commit)), Document.text(" on "), Document.code(r.mergeResult.target)]
+            : [Document.text("not landed")]),
+          Document.text(` · ${ms(r.durationMs)}`)
+        ]),
+        Document.table(["", ""], [
+          ["started", r.startedAt],
+          ["finished", r.finishedAt],
+          ["duration", ms(r.durationMs)],
+          ["quality threshold", String(r.qualityThreshold)],
+          ["max parallel agents", String(r.maxParallel)],
+          ["agent usage", usageText(r.usage)],
+          ...(r.usage.costUsd > 0 || r.usage.unpricedAttempts > 0 ? [["cost", costSourceText(r.usage)]] : []),
+          ...(r.budget !== undefined
+            ? [[
+              "budget",
+              `${[...(r.budget.usd !== null ? [`$${r.budget.usd.toFixed(2)}`] : []), ...(r.budget.tokens !== null ? [`${r.budget.tokens} tokens`] : [])].join(" or ")} (onExceeded: ${r.budget.onExceeded}); spent ${
+                usd(r.budget.spentUsd)
+              } and ${r.budget.spentTokens} tokens`
+            ]]
+            : [])
+        ])
+      ]
+    }
+  },
+  {
+    name: "summary",
+    render: (r) => [
+      Document.heading(2, "Streams and tasks"),
+      Document.table(
+        ["stream", "role · agent", "task", "status", "score", "attempts", "tokens in / out", "cost", "duration"],
+        r.streamResults.flatMap((stream) => [
+          ...stream.results.map((t, i) => {
+            const u = taskUsage(t)
+            return [
+              i === 0 ? [Document.bold(stream.streamName)] : "",
+              i === 0 ? `${stream.role} · ${stream.agent}` : "",
+              [Document.link(t.taskId, `#${taskAnchor(t.taskId)}`), Document.text(` ${t.title}`)],
+              statusMark[t.status],
+              t.quality !== null ? `${t.quality.score}` : "–",
+              `${t.attempts.length}/3`,
+              `${u.inputTokens} / ${u.outputTokens}`,
+              usd(u.costUsd),
+              ms(t.durationMs)
+            ]
+          }),
+          // A stream's usage added up, where its agents report any.
+          ...((u) =>
+            u.inputTokens + u.outputTokens > 0 && stream.results.length > 1
+              ? [["", "", [Document.bold("stream total")], "", "", u.turns > 0 ? `${u.turns} turns` : "", `${u.inputTokens} / ${u.outputTokens}`, usd(u.costUsd), ""]]
+              : [])(stream.usage ?? sumUsage(stream.results.map(taskUsage)))
+        ])
+      )
+    ]
+  },
+  {
+    name: "tasks",
+    render: (r) => [
+      Document.heading(2, "Tasks"),
+      ...r.streamResults.flatMap((stream) =>
+        stream.results.flatMap((t): Array<Document.Block> => {
+          const blocks: Array<Document.Block> = [
+            Document.heading(3, [Document.code(t.taskId), Document.text(` ${t.title}`)], taskAnchor(t.taskId)),
+            Document.paragraph(
+              `${statusMark[t.status]} · stream ${stream.streamName} (${stream.role}, agent ${stream.agent})${
+                t.attempts.length > 0 ? ` · ${t.attempts.length} attempt${t.attempts.length === 1 ? "" : "s"}` : ""
+              }${t.quality !== null ? ` · score ${t.quality.score} (threshold ${r.qualityThreshold})` : ""} · ${ms(t.durationMs)}`
+            )
+          ]
+          if (t.error !== undefined) blocks.push(Document.paragraph([Document.bold(t.status === "skipped" ? "Why:" : "Error:"), Document.text(" "), ...Document.withCode(t.error)]))
+          if (t.attempts.length === 0) return blocks
+          blocks.push(Document.table(
+            ["attempt", "started", "duration", "commit", "files", "score", "outcome"],
+            t.attempts.map((a, i) => [
+              String(a.attempt),
+              clock(a.startedAt),
+              ms(a.durationMs),
+              a.commit !== null ? [Document.code(shortCommit(a.commit))] : "no change",
+              String(a.changedFiles.length),
+              a.review !== null ? `${a.review.score}` : "–",
+              outcomeOf(t, a, i === t.attempts.length - 1)
+            ])
+          ))
+          for (const [i, a] of t.attempts.entries()) {
+            const next = t.attempts[i + 1]
+            if (a.review !== null && !a.review.passes && next !== undefined) {
+              blocks.push(Document.paragraph([
+                Document.bold(`Feedback that drove attempt ${next.attempt}`),
+                Document.text(` (the review of attempt ${a.attempt} by ${a.review.reviewer}: score ${a.review.score}, under the threshold of ${r.qualityThreshold}):`)
+              ]))
+              blocks.push(...feedbackBlocks(a.review))
+            } else if (a.review !== null && a.review.passes && a.review.issues.length + a.review.suggestions.length > 0) {
+              // A passing review's remarks (a judge's minor findings) are worth reading too.
+              blocks.push(Document.paragraph([
+                Document.bold(`The review of attempt ${a.attempt}`),
+                Document.text(` (by ${a.review.reviewer}: score ${a.review.score}, passes):`)
+              ]))
+              blocks.push(...feedbackBlocks(a.review))
+            } else if (a.review !== null && !a.review.passes) {
+              blocks.push(Document.paragraph([
+                Document.bold(`The last review`),
+                Document.text(` (attempt ${a.attempt} by ${a.review.reviewer}: score ${a.review.score}, under the threshold of ${r.qualityThreshold}):`)
+              ]))
+              blocks.push(...feedbackBlocks(a.review))
+            }
+            if ((a.review?.samples.length ?? 0) > 0) {
+              blocks.push(Document.paragraph([Document.bold(`Attempt ${a.attempt}`), Document.text(` judge: ${judgeText(a.review!)}`)]))
+            }
+            if (a.review === null && a.summary.startsWith("failed:")) {
+              blocks.push(Document.paragraph([Document.bold(`Attempt ${a.attempt}:`), Document.text(" "), ...Document.withCode(a.summary)]))
+            }
+          }
+          for (const c of t.conflicts ?? []) {
+            blocks.push(Document.paragraph([
+              Document.bold(`Conflict bringing in ${c.streams.slice(1).join(", ")}'s work`),
+              Document.text(" in "),
+              ...c.paths.flatMap((p, i) => [...(i > 0 ? [Document.text(", ")] : []), Document.code(p)]),
+              Document.text(` — ${c.outcome} (${c.strategy}): `),
+              ...Document.withCode(c.detail),
+              ...(c.agent !== undefined ? [Document.text(` · resolver: ${agentText(c.agent)}`)] : [])
+            ]))
+          }
+          const agents = t.attempts.filter((a) => a.agent !== undefined && (a.agent.inputTokens + a.agent.outputTokens > 0 || a.agent.sessionId !== null || a.agent.permissionDenials.length > 0))
+          if (agents.length > 0) {
+            blocks.push(Document.list(agents.map((a) => ({
+              text: `attempt ${a.attempt}: ${agentText(a.agent!)}`,
+              ...(a.agent!.permissionDenials.length > 0 ? { children: [Document.list(a.agent!.permissionDenials.map((d) => `refused: ${d}`))] } : {})
+            }))))
+          }
+          return blocks
+        })
+      )
+    ]
+  },
+  {
+    name: "conflicts",
+    render: (r) => {
+      const c = r.conflictReport
+      const blocks: Array<Document.Block> = [Document.heading(2, "Conflicts")]
+      blocks.push(Document.paragraph([Document.bold("Detection."), Document.text(" First the files each stream changed are compared; then each stream is merged in order against the growing integration with git merge-tree, which finds the textual conflicts.")]))
+      if (c.overlaps.length === 0) blocks.push(Document.paragraph("No two streams changed the same file."))
+      else {
+        blocks.push(Document.list(c.overlaps.map((o) => [
+          Document.text(`${o.streams[0]} and ${o.streams[1]} both changed `),
+          ...o.paths.flatMap((p, i) => [...(i > 0 ? [Document.text(", ")] : []), Document.code(p)])
+        ])))
+      }
+      if (c.conflicts.length === 0) {
+        if (c.overlaps.length > 0) blocks.push(Document.paragraph("The overlapping changes merged without a textual conflict."))
+        return blocks
+      }
+      blocks.push(Document.paragraph([Document.bold("Resolution.")]))
+      blocks.push(Document.table(
+        ["merging", "conflicted with", "paths", "strategy", "outcome", "commit"],
+        c.conflicts.map((x) => [
+          x.streams[0] ?? "",
+          x.streams.slice(1).join(", "),
+          x.paths.flatMap((p, i) => [...(i > 0 ? [Document.text(", ")] : []), Document.code(p)]),
+          x.strategy,
+          x.outcome === "resolved" ? "✅ resolved" : x.outcome === "blocked" ? "⛔ left for a person" : "❌ not resolved",
+          x.commit !== null ? [Document.code(shortCommit(x.commit))] : "–"
+        ])
+      ))
+      blocks.push(Document.list(c.conflicts.map((x) => [
+        Document.bold(`${x.streams.join(" ↔ ")}:`),
+        Document.text(x.outcome === "resolved" ? " what the resolver did — " : " "),
+        ...Document.withCode(x.detail),
+        ...(x.agent !== undefined ? [Document.text(` (resolver: ${agentText(x.agent)})`)] : [])
+      ])))
+      return blocks
+    }
+  },
+  {
+    name: "verification",
+    render: (r) => {
+      const v = r.integrationResult
+      const blocks: Array<Document.Block> = [Document.heading(2, "Verification")]
+      if (!v.ran) {
+        blocks.push(Document.paragraph(v.checks.length === 0 && v.commit !== null ? "The plan has no verify commands." : "Not run: the integration was not reached."))
+        return blocks
+      }
+      blocks.push(Document.paragraph([
+        Document.text(`${v.passed ? "✅ Passed" : "❌ Failed"} on the integration commit `),
+        Document.code(shortCommit(v.commit)),
+        Document.text(` in ${ms(v.durationMs)}.`)
+      ]))
+      blocks.push(Document.table(
+        ["command", "exit", "duration"],
+        v.checks.map((c) => [[Document.code(c.name)], `${c.exitCode}${c.timedOut ? " (timed out)" : ""}`, ms(c.durationMs)])
+      ))
+      for (const c of v.checks) {
+        if (c.outputTail.trim() === "") continue
+        blocks.push(Document.details([Document.code(c.name), Document.text(` output, last lines (exit ${c.exitCode})`)], [Document.codeBlock(c.outputTail)]))
+      }
+      return blocks
+    }
+  },
+  {
+    name: "merge",
+    render: (r) => {
+      const m = r.mergeResult
+      return [
+        Document.heading(2, "Merge"),
+        Document.paragraph(
+          m.landed
+            ? [
+              Document.text("Landed "),
+              Document.code(shortCommit(m.commit)),
+              Document.text(" on "),
+              Document.code(m.target),
+              Document.text(m.remote !== undefined ? ` of ${m.remote} (pushed)` : " by fast-forward"),
+              Document.text(" (it was "),
+              m.previous ? Document.code(shortCommit(m.previous)) : Document.text("absent"),
+              Document.text(`). Streams merged in order: ${m.mergedStreams.join(", ") || "none"}.`)
+            ]
+            : m.pullRequest !== undefined
+            ? [
+              Document.text(`Pull request #${m.pullRequest.number} (${m.pullRequest.head} → ${m.target}): `),
+              Document.link(m.pullRequest.url, m.pullRequest.url),
+              Document.text("; verified commit "),
+              Document.code(shortCommit(m.commit)),
+              Document.text(`; merged streams: ${m.mergedStreams.join(", ")}.`)
+            ]
+            : [
+              Document.text(`Not landed on `),
+              Document.code(m.target),
+              Document.text(`${m.reason !== undefined ? `: ${m.reason}` : ""}.${m.mergedStreams.length > 0 ? ` Integrated streams: ${m.mergedStreams.join(", ")}.` : ""}`)
+            ]
+        )
+      ]
+    }
+  },
+  {
+    name: "durations",
+    render: (r) => [
+      Document.heading(2, "Durations"),
+      Document.table(
+        ["part", "duration", "of which agents and reviews"],
+        [
+          ["the whole run", ms(r.durationMs), ""],
+          ...r.streamResults.map((s) => [
+            `stream ${s.streamName} (${s.results.length} task${s.results.length === 1 ? "" : "s"})`,
+            ms(s.results.reduce((n, t) => n + t.durationMs, 0)),
+            ms(s.results.reduce((n, t) => n + t.attempts.reduce((m, a) => m + a.durationMs, 0), 0))
+          ]),
+          ["verification", r.integrationResult.ran ? ms(r.integrationResult.durationMs) : "–", ""]
+        ]
+      )
+    ]
+  },
+  {
+    name: "warnings",
+    render: (r) => r.warnings.length === 0 ? [] : [Document.heading(2, "Plan warnings"), Document.list(r.warnings)]
+  },
+  {
+    name: "github",
+    render: (r) => {
+      const g = r.github
+      if (g === undefined) return []
+      return [
+        Document.heading(2, "GitHub"),
+        Document.paragraph(
+          `Synced to ${g.repo}: ${g.comments.length} comment(s) kept up to date${g.closed.length > 0 ? `, closed ${g.closed.map((n) => `#${n}`).join(", ")}` : ""}${
+            g.statusPosted !== null ? `, commit status braid/verify on ${g.statusPosted.slice(0, 10)}` : ""
+          }.`
+        ),
+        ...(g.comments.length > 0 ? [Document.list(g.comments.map((c) => [Document.text(`#${c.issue} ${c.subject}: `), Document.link(c.url, c.url)]))] : []),
+        ...(g.warnings.length > 0 ? [Document.list(g.warnings.map((w) => `warning: ${w}`))] : [])
+      ]
+    }
+  },
+  {
+    name: "next steps",
+    render: (r) => [
+      Document.heading(2, "Next steps"),
+      r.nextSteps.length > 0
+        ? Document.list(r.nextSteps)
+        : Document.paragraph(r.mergeResult.landed ? `Nothing to do: the result is on ${r.mergeResult.target}.` : "Nothing braid can do next.")
+    ]
+  }
+]
+
+/** The report as document blocks: `sections` (or the ones given) in order. */
+export const toDocument = (report: RunReport, list: ReadonlyArray<Section> = sections): Array<Document.Block> =>
+  list.flatMap((s) => s.render(report))
+
+/** Renders the report as GitHub-flavoured Markdown. */
+export const toMarkdown = (report: RunReport, list: ReadonlyArray<Section> = sections): string => Document.toMarkdown(toDocument(report, list))

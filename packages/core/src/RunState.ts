@@ -69,6 +69,14 @@ export class ProcessNoted extends Schema.TaggedClass<ProcessNoted>()("ProcessNot
   command: Schema.String
 }) {}
 
+/** Fact `stream/<s>/task/<t>[/retry/<r>]/started`: the task got its agent slot (the timeline's waits end here). */
+export class TaskStarted extends Schema.TaggedClass<TaskStarted>()("TaskStarted", {
+  stream: Schema.String,
+  taskId: Schema.String,
+  round: Schema.Number,
+  at: Schema.String
+}) {}
+
 /** Step `stream/<s>/task/<t>[/retry/<r>]`: the task's result for that round, and the stream head it left. */
 export class Settled extends Schema.TaggedClass<Settled>()("Settled", {
   stream: Schema.String,
@@ -162,6 +170,7 @@ export const Value = Schema.Union(
   Reviewed,
   SessionNoted,
   ProcessNoted,
+  TaskStarted,
   Settled,
   Merged,
   Stopped,
@@ -188,6 +197,7 @@ export const keys = {
   budget: "budget",
   task: (stream: string, taskId: string, round: number) =>
     `stream/${stream}/task/${taskId}${round > 0 ? `/retry/${round}` : ""}`,
+  taskStarted: (task: string) => `${task}/started`,
   attempt: (task: string, attempt: number) => `${task}/attempt/${attempt}`,
   review: (task: string, attempt: number) => `${task}/attempt/${attempt}/review`,
   session: (task: string, attempt: number) => `${task}/attempt/${attempt}/session`,
@@ -254,6 +264,8 @@ export interface RunState {
   readonly budget: BudgetSet | undefined
   readonly startedAt: string | undefined
   readonly lastAt: string | undefined
+  /** Every braid entry of the journal, decoded, in order, with when it was written (the timeline's input). */
+  readonly history: ReadonlyArray<{ readonly at: string | undefined; readonly value: Value }>
 }
 
 const decodeValue = Schema.decodeUnknownEither(Value)
@@ -266,6 +278,7 @@ export interface FoldEntry extends Steps.Entry {
 /** Folds journal entries into the run's state (entries that are not braid values are skipped). */
 export const fold = (entries: ReadonlyArray<FoldEntry>): RunState => {
   let started: Started | undefined
+  const history: Array<{ readonly at: string | undefined; readonly value: Value }> = []
   const retries: Array<RetryRequested> = []
   const attempts = new Map<string, Map<number, AttemptDone>>()
   const reviews = new Map<string, Map<number, Reviewed>>()
@@ -294,6 +307,7 @@ export const fold = (entries: ReadonlyArray<FoldEntry>): RunState => {
     const decoded = decodeValue(entry.value)
     if (Either.isLeft(decoded)) continue
     const v = decoded.right
+    history.push({ at: entry.at, value: v })
     // Anything journaled after the run finished means a later command continued it.
     if (v._tag !== "Finished") finished = undefined
     if (v._tag !== "Interrupted" && v._tag !== "Finished") interrupted = undefined
@@ -418,7 +432,8 @@ export const fold = (entries: ReadonlyArray<FoldEntry>): RunState => {
     spent,
     budget,
     startedAt: started?.at ?? entries[0]?.at,
-    lastAt: entries.at(-1)?.at
+    lastAt: entries.at(-1)?.at,
+    history
   }
 }
 

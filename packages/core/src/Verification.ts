@@ -22,6 +22,12 @@ export const verify = (commands: ReadonlyArray<CommandSpec.Command>) =>
     const progress = yield* Progress.Progress
     const started = Date.now()
     const commit = yield* workspace.head(Workspace.integrationLocation)
+    yield* progress.publish({
+      _tag: "VerificationStarted",
+      at: DateTime.formatIso(yield* DateTime.now),
+      commit,
+      commands: commands.map((c) => c.name)
+    })
     const checks = yield* Effect.forEach(commands, (command) => workspace.exec(Workspace.integrationLocation, command))
     const passed = checks.every((c) => c.exitCode === 0)
     yield* progress.publish({
