@@ -103,6 +103,7 @@ describe("braid plan as a preflight", () => {
       type: "api",
       priority: 5,
       agent: "script",
+      reviewer: "checks",
       waitsOn: ["db"],
       tasks: [{ id: "a1", title: "A1", checks: ["lint", "unit"], waitsFor: ["d1"] }]
     })
