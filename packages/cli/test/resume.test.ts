@@ -3,7 +3,7 @@
  * of the bundled example (chosen by journal record count, not by sleeping), then resumed;
  * Ctrl-C; a second process on the same run.
  */
-import { assert, describe, it } from "@effect/vitest"
+import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { execFileSync, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -64,59 +64,74 @@ const essence = (report: any) => ({
   merged: report.mergeResult.mergedStreams
 })
 
+/** An uninterrupted run of the plan: what every crashed-then-resumed run must end with. */
+const baselineOf = async () => {
+  const baselineRepo = freshRepo()
+  const baselineLog = path.join(baselineRepo, "..", `${path.basename(baselineRepo)}.agents.log`)
+  const baseline = await braid(["run", plan, "--repo", baselineRepo, "--json", "--quiet"], { BRAID_AGENT_LOG: baselineLog })
+  assert.strictEqual(baseline.code, 0, baseline.stderr)
+  const expected = essence(JSON.parse(baseline.stdout))
+  const expectedTree = git(baselineRepo, "rev-parse", "main^{tree}")
+  const total = journalOf(baselineRepo).records.length
+  assert.isAbove(total, 25)
+  return { expected, expectedTree, total }
+}
+
+/** Kill points spread over the whole run, by journal record count (sampled). */
+const KILL_POINTS = 14
+/** Kill points per test, run two at a time (the machine has two cores), so no test runs long. */
+const PER_TEST = 2
+
 describe("braid resume after a crash", () => {
-  it("ends every crashed run with the same landed result and report, repeating no settled task's agent", async () => {
-    const baselineRepo = freshRepo()
-    const baselineLog = path.join(baselineRepo, "..", `${path.basename(baselineRepo)}.agents.log`)
-    const baseline = await braid(["run", plan, "--repo", baselineRepo, "--json", "--quiet"], { BRAID_AGENT_LOG: baselineLog })
-    assert.strictEqual(baseline.code, 0, baseline.stderr)
-    const expected = essence(JSON.parse(baseline.stdout))
-    const expectedTree = git(baselineRepo, "rev-parse", "main^{tree}")
-    const total = journalOf(baselineRepo).records.length
-    assert.isAbove(total, 25)
+  let baseline: Awaited<ReturnType<typeof baselineOf>>
+  beforeAll(async () => {
+    baseline = await baselineOf()
+  }, 120_000)
 
-    // Kill points spread over the whole run, by journal record count (sampled: the whole test stays near a minute).
-    const points = Array.from({ length: 14 }, (_, i) => 1 + Math.floor((i * (total - 2)) / 13))
-    const check = async (point: number) => {
-      const repo = freshRepo()
-      const log = path.join(repo, "..", `${path.basename(repo)}.agents.log`)
-      const crashed = await braid(["run", plan, "--repo", repo, "--quiet"], { BRAID_CRASH_AFTER_RECORDS: String(point), BRAID_AGENT_LOG: log })
-      assert.strictEqual(crashed.signal, "SIGKILL", `kill point ${point}: ${crashed.stderr}`)
-      const atCrash = journalOf(repo)
-      // Records written in the same group commit as the point's own may be on disk too.
-      assert.isAtLeast(atCrash.records.length, point, `kill point ${point}`)
-      const settled = new Set(atCrash.records.filter((r) => r.value._tag === "Settled").map((r) => r.value.result.taskId as string))
-      const before = agentRuns(log).length
+  /** braid SIGKILLed after `point` journal records, then resumed. */
+  const check = async (point: number) => {
+    const { expected, expectedTree } = baseline
+    const repo = freshRepo()
+    const log = path.join(repo, "..", `${path.basename(repo)}.agents.log`)
+    const crashed = await braid(["run", plan, "--repo", repo, "--quiet"], { BRAID_CRASH_AFTER_RECORDS: String(point), BRAID_AGENT_LOG: log })
+    assert.strictEqual(crashed.signal, "SIGKILL", `kill point ${point}: ${crashed.stderr}`)
+    const atCrash = journalOf(repo)
+    // Records written in the same group commit as the point's own may be on disk too.
+    assert.isAtLeast(atCrash.records.length, point, `kill point ${point}`)
+    const settled = new Set(atCrash.records.filter((r) => r.value._tag === "Settled").map((r) => r.value.result.taskId as string))
+    const before = agentRuns(log).length
 
-      const resumed = await braid(["resume", "--repo", repo, "--json", "--quiet"], { BRAID_AGENT_LOG: log })
-      assert.strictEqual(resumed.code, 0, `kill point ${point}: ${resumed.stderr}`)
-      assert.deepStrictEqual(essence(JSON.parse(resumed.stdout)), expected, `kill point ${point}`)
-      assert.strictEqual(git(repo, "rev-parse", "main^{tree}"), expectedTree, `kill point ${point}: landed tree differs`)
+    const resumed = await braid(["resume", "--repo", repo, "--json", "--quiet"], { BRAID_AGENT_LOG: log })
+    assert.strictEqual(resumed.code, 0, `kill point ${point}: ${resumed.stderr}`)
+    assert.deepStrictEqual(essence(JSON.parse(resumed.stdout)), expected, `kill point ${point}`)
+    assert.strictEqual(git(repo, "rev-parse", "main^{tree}"), expectedTree, `kill point ${point}: landed tree differs`)
 
-      // No settled task's agent ran again after the crash.
-      const again = agentRuns(log).slice(before).map((l) => l.split(" ")[0]!)
-      for (const task of again) assert.isFalse(settled.has(task), `kill point ${point}: settled task ${task} ran again`)
+    // No settled task's agent ran again after the crash.
+    const again = agentRuns(log).slice(before).map((l) => l.split(" ")[0]!)
+    for (const task of again) assert.isFalse(settled.has(task), `kill point ${point}: settled task ${task} ran again`)
 
-      // The journal replays cleanly and no recorded commit was lost.
-      const after = journalOf(repo)
-      assert.deepStrictEqual(after.records.map((r) => r.seq), after.records.map((_, i) => i + 1))
-      for (const r of after.records) {
-        if (r.value._tag === "AttemptDone" && r.value.commit !== null) {
-          const ok = spawnSync("git", ["cat-file", "-e", `${r.value.commit}^{commit}`], { cwd: repo }).status
-          assert.strictEqual(ok, 0, `kill point ${point}: commit ${r.value.commit} lost`)
-        }
+    // The journal replays cleanly and no recorded commit was lost.
+    const after = journalOf(repo)
+    assert.deepStrictEqual(after.records.map((r) => r.seq), after.records.map((_, i) => i + 1))
+    for (const r of after.records) {
+      if (r.value._tag === "AttemptDone" && r.value.commit !== null) {
+        const ok = spawnSync("git", ["cat-file", "-e", `${r.value.commit}^{commit}`], { cwd: repo }).status
+        assert.strictEqual(ok, 0, `kill point ${point}: commit ${r.value.commit} lost`)
       }
-      const status = await braid(["status", after.runId, "--repo", repo])
-      assert.strictEqual(status.code, 0, status.stderr)
-      assert.include(status.stdout, "succeeded")
-      fs.rmSync(repo, { recursive: true, force: true })
     }
-    // Two at a time: the machine has two cores.
-    const queue = [...points]
-    await Promise.all([0, 1].map(async () => {
-      for (let p = queue.shift(); p !== undefined; p = queue.shift()) await check(p)
-    }))
-  }, 600_000)
+    const status = await braid(["status", after.runId, "--repo", repo])
+    assert.strictEqual(status.code, 0, status.stderr)
+    assert.include(status.stdout, "succeeded")
+    fs.rmSync(repo, { recursive: true, force: true })
+  }
+
+  for (let group = 0; group < KILL_POINTS / PER_TEST; group++) {
+    const indices = Array.from({ length: PER_TEST }, (_, i) => group * PER_TEST + i)
+    it(`ends a run crashed at kill points ${indices.map((i) => i + 1).join(" and ")} of ${KILL_POINTS} with the same landed result and report, repeating no settled task's agent`, async () => {
+      const points = indices.map((i) => 1 + Math.floor((i * (baseline.total - 2)) / (KILL_POINTS - 1)))
+      await Promise.all(points.map(check))
+    }, 90_000)
+  }
 
   it("Ctrl-C leaves a resumable run and prints the resume command; resuming completes it", async () => {
     const repo = freshRepo()
