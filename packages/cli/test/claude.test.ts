@@ -430,7 +430,7 @@ describe.skipIf(process.platform !== "linux")("braid on the real claude", () => 
       assert.notInclude(committed, "stray.txt")
       assert.notInclude(committed, "notes.txt")
       const markdown = fs.readFileSync(reportFile, "utf8")
-      assert.match(markdown, /docs-1: .*main checkout: stray\.txt/)
+      assert.match(markdown, /docs-1[\s\S]*\*\*Error:\*\* [^\n]*main checkout: stray\.txt/)
     } finally {
       await server.close()
       fs.rmSync(dir, { recursive: true, force: true })

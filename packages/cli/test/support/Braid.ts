@@ -1,0 +1,57 @@
+/**
+ * What the CLI tests share: the built `braid` run as a user runs it, git with a fixed
+ * identity, and a run's journal read back from a repository.
+ */
+import { execFileSync, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+
+/** This repository's root. */
+export const root = path.resolve(__dirname, "../../../..")
+
+/** The built command (`npm test` builds it first). */
+export const bin = path.join(root, "packages/cli/dist/bin.js")
+
+/** git in `repo` with a fixed identity; its output, trimmed. */
+export const git = (repo: string, ...args: Array<string>): string =>
+  execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: repo, encoding: "utf8" }).trim()
+
+/** How a `braid` process ended, and what it printed. */
+export interface Outcome {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs the built `braid` with `args`, stdin closed, this environment plus `env`, without blocking the worker. */
+export const braid = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Outcome> =>
+  new Promise<Outcome>((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, NO_COLOR: "1", ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d) => (stdout += d))
+    child.stderr.on("data", (d) => (stderr += d))
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
+  })
+
+/** The newest run recorded in `repo`: its id and folder. */
+export const latestRun = (repo: string) => {
+  const runs = path.join(repo, ".braid", "runs")
+  const runId = fs.readdirSync(runs).sort().at(-1)!
+  return { runId, dir: path.join(runs, runId) }
+}
+
+/** One journal line, as the tests read it. */
+export interface JournalRecord {
+  readonly seq: number
+  readonly key: string
+  readonly value: { readonly _tag: string; readonly [k: string]: any }
+}
+
+/** The newest run's journal in `repo`. */
+export const journalOf = (repo: string) => {
+  const { dir, runId } = latestRun(repo)
+  const lines = fs.readFileSync(path.join(dir, "journal.jsonl"), "utf8").split("\n").filter((l) => l !== "")
+  return { runId, records: lines.map((l) => JSON.parse(l) as JournalRecord) }
+}
