@@ -5,32 +5,11 @@
  * table). A task over its own budget fails with the reason.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { git, root, braid as run } from "./support/Braid.js"
 
-const root = path.resolve(__dirname, "../../..")
-const bin = path.join(root, "packages/cli/dist/bin.js")
-
-const git = (repo: string, ...args: Array<string>) =>
-  execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: repo, encoding: "utf8" }).trim()
-
-interface Outcome {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-const run = (args: Array<string>) =>
-  new Promise<Outcome>((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += d))
-    child.stderr.on("data", (d) => (stderr += d))
-    child.on("close", (code) => resolve({ code, stdout, stderr }))
-  })
 
 /**
  * The agent (the `command` backend): writes `<task>.txt`, logs its run to the counter file, and

@@ -5,33 +5,10 @@
  * `resume`, `retry` or `land`; and SIGKILLed inside `retry` and `land`, then resumed.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-
-const root = path.resolve(__dirname, "../../..")
-const bin = path.join(root, "packages/cli/dist/bin.js")
-
-const git = (repo: string, ...args: Array<string>) =>
-  execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: repo, encoding: "utf8" }).trim()
-
-interface Outcome {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-const run = (args: Array<string>, env: Record<string, string> = {}) =>
-  new Promise<Outcome>((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, NO_COLOR: "1", ...env }, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += d))
-    child.stderr.on("data", (d) => (stderr += d))
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
-  })
+import { git, type Outcome, root, braid as run } from "./support/Braid.js"
 
 /**
  * The agent every task runs: it appends a line to its task's file and logs its run. A task

@@ -6,21 +6,17 @@
  * is searched for in every output, the journal and the report.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { execFileSync, spawn } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as FakeGitHub from "../src/FakeGitHub.js"
+import { braid, git, latestRun, type Outcome, root } from "./support/Braid.js"
 
-const root = path.resolve(__dirname, "../../..")
-const bin = path.join(root, "packages/cli/dist/bin.js")
 const example = path.join(root, "examples/checkout-flow")
 const TOKEN = `ghp_braidTEST${Math.random().toString(36).slice(2, 12)}planted`
 const ISSUES: Record<string, number> = { "db-1": 1, "api-1": 2, "ui-1": 3, "test-1": 4, "docs-1": 5 }
 const TRACKING = 10
-
-const git = (cwd: string, ...args: Array<string>) =>
-  execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd, encoding: "utf8" }).trim()
 
 /** The example project in a fresh repository with a bare `origin`, and the example plan with githubRepo and issue numbers. */
 const setUp = () => {
@@ -42,29 +38,6 @@ const setUp = () => {
   const plan = path.join(planDir, "plan.yaml")
   fs.writeFileSync(plan, text)
   return { dir, repo, bare, plan }
-}
-
-interface Outcome {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-const braid = (args: Array<string>, env: Record<string, string> = {}) =>
-  new Promise<Outcome>((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += d))
-    child.stderr.on("data", (d) => (stderr += d))
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
-  })
-
-const runOf = (repo: string) => {
-  const runs = path.join(repo, ".braid", "runs")
-  const runId = fs.readdirSync(runs).sort().at(-1)!
-  return { runId, dir: path.join(runs, runId) }
 }
 
 /** Every file under a folder, as text. */
@@ -93,7 +66,7 @@ describe("GitHub sync and landing modes", () => {
       const first = await braid(["run", plan, "--repo", repo, "--land", "pr"], { ...env, BRAID_CRASH_AFTER_KEY: "stream/api/task/api-1" })
       outputs.push(first)
       assert.strictEqual(first.signal, "SIGKILL", first.stderr)
-      const { dir: runDir, runId } = runOf(repo)
+      const { dir: runDir, runId } = latestRun(repo)
       // … then again right after the pull request was opened and journaled, before the landing step was.
       const second = await braid(["resume", runId, "--repo", repo], { ...env, BRAID_CRASH_AFTER_KEY: "github/pull" })
       outputs.push(second)
@@ -196,7 +169,7 @@ describe("GitHub sync and landing modes", () => {
         assert.deepStrictEqual([...github.state.issues.get(n)!.labels], ["braid:completed"])
       }
       assert.lengthOf(github.state.statuses, 0)
-      const { runId } = runOf(repo)
+      const { runId } = latestRun(repo)
       const status = await braid(["status", runId, "--repo", repo])
       assert.include(status.stdout, `continue with: braid land ${runId}`)
 

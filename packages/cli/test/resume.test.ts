@@ -4,17 +4,13 @@
  * Ctrl-C; a second process on the same run.
  */
 import { assert, beforeAll, describe, it } from "@effect/vitest"
-import { execFileSync, spawn, spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { bin, braid, git, journalOf, root } from "./support/Braid.js"
 
-const root = path.resolve(__dirname, "../../..")
-const bin = path.join(root, "packages/cli/dist/bin.js")
 const plan = path.join(root, "examples/checkout-flow/plan.yaml")
-
-const git = (repo: string, ...args: Array<string>) =>
-  execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: repo, encoding: "utf8" }).trim()
 
 /** A fresh repository holding the example project. */
 const freshRepo = () => {
@@ -24,30 +20,6 @@ const freshRepo = () => {
   git(repo, "add", "-A")
   git(repo, "commit", "-q", "-m", "base")
   return repo
-}
-
-interface Outcome {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-const braid = (args: Array<string>, env: Record<string, string> = {}) =>
-  new Promise<Outcome>((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += d))
-    child.stderr.on("data", (d) => (stderr += d))
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
-  })
-
-const journalOf = (repo: string) => {
-  const runs = path.join(repo, ".braid", "runs")
-  const runId = fs.readdirSync(runs).sort().at(-1)!
-  const lines = fs.readFileSync(path.join(runs, runId, "journal.jsonl"), "utf8").split("\n").filter((l) => l !== "")
-  return { runId, records: lines.map((l) => JSON.parse(l) as { seq: number; key: string; value: { _tag: string; [k: string]: any } }) }
 }
 
 const agentRuns = (log: string) => fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\n").filter((l) => l !== "") : []
