@@ -4,14 +4,16 @@
  *
  *   packages/cli/dist/braid.cjs        Main and everything it imports (the built @braid/core and
  *                                      @braid/agents, effect, @effect/*, yaml), one CommonJS script
- *   packages/cli/dist/braid.cjs.cache  V8's compiled code for it, made by loading it once
+ *   packages/cli/dist/braid.cjs.cache  V8's compiled code for it, made by running `braid runs` once
  *
  * `dist/bin.js` loads them through `Bundle.load` (see packages/cli/src/Bundle.ts for why).
  * Identifiers are kept (only whitespace and syntax are minified) so an internal error's stack
  * still reads.
  */
 import { build } from "esbuild"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 
@@ -37,7 +39,20 @@ await build({
 fs.rmSync(cache, { force: true })
 fs.renameSync(partial, outfile)
 
+// The cache holds what V8 compiled by the time it is made: made as this process exits after
+// answering `braid runs` in an empty repository, it has the code a command's start needs, not
+// only the bundle's top level.
 const Bundle = await import(pathToFileURL(path.join(dist, "Bundle.js")).href)
 const loaded = Bundle.load(outfile, undefined)
-fs.writeFileSync(`${cache}.partial`, loaded.script.createCachedData())
-fs.renameSync(`${cache}.partial`, cache)
+const repo = fs.mkdtempSync(path.join(os.tmpdir(), "braid-bundle-"))
+execFileSync("git", ["init", "-q", repo])
+process.on("exit", () => {
+  fs.rmSync(repo, { recursive: true, force: true })
+  fs.writeFileSync(`${cache}.partial`, loaded.script.createCachedData())
+  fs.renameSync(`${cache}.partial`, cache)
+  process.exitCode = 0
+})
+const quiet = process.stdout.write.bind(process.stdout)
+process.stdout.write = () => true
+loaded.main.start(["node", "braid", "runs", "--repo", repo])
+process.on("beforeExit", () => void (process.stdout.write = quiet))
