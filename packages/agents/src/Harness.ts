@@ -294,7 +294,9 @@ export const firstAttempt = (
   const stream = plan.streams[0]!
   const notes: Array<Agent.AttemptNote> = []
   const request: Agent.AttemptRequest = {
-    runId: "r1",
+    // A run id of its own: tests running side by side must not share the attempt's process
+    // marker (`<runId>/<stream>/<task>/<attempt>`), by which a test finds what is left running.
+    runId: `r-${Math.random().toString(36).slice(2, 10)}`,
     projectName: plan.projectName,
     featureName: plan.featureName,
     plan,
