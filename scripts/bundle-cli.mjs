@@ -34,6 +34,10 @@ await build({
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: "none",
+  // The model providers' tokenizers (1.7 MB) are loaded only when an llm model is first used;
+  // left out, every command's start does not read them. They have no part of effect in them, so
+  // requiring them from node_modules then brings no second copy of it.
+  external: ["@anthropic-ai/tokenizer", "gpt-tokenizer", "gpt-tokenizer/*"],
   logLevel: "warning"
 })
 fs.rmSync(cache, { force: true })
