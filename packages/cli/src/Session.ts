@@ -31,6 +31,7 @@ import * as path from "node:path"
 import * as Board from "./Board.js"
 import * as Preflight from "./Preflight.js"
 import * as GitHubHttp from "./GitHubHttp.js"
+import * as Help from "./Help.js"
 import * as Render from "./Render.js"
 import * as Wiring from "./Wiring.js"
 
@@ -70,9 +71,6 @@ export interface Display {
   readonly verbose?: boolean | undefined
 }
 
-/** Colour on stderr: a terminal, and `NO_COLOR` not set (https://no-color.org). */
-export const colorOn = (): boolean => process.stderr.isTTY === true && (process.env.NO_COLOR ?? "") === ""
-
 /** The live board is drawn on a terminal that can move its cursor; elsewhere (CI, pipes) one plain line per notable event. */
 export const boardOn = (): boolean => process.stderr.isTTY === true && process.env.TERM !== "dumb"
 
@@ -91,7 +89,7 @@ export const renderer = (
       Board.layoutOf(board.plan, (s) => Preflight.backendOf(board.plan, s, board.agent), board.runId),
       {
         screen: { write: (text) => process.stderr.write(text), columns: () => process.stderr.columns ?? 80, rows: () => process.stderr.rows ?? 24 },
-        color: colorOn(),
+        color: Help.styleOf(process.stderr, process.env).color,
         verbose: display.verbose === true,
         state: board.state
       }
