@@ -3,17 +3,31 @@
  *
  * @since 0.1.0
  */
-import { Prompt, Reviewers } from "@braid/agents"
+import type { Prompt, Reviewers } from "@braid/agents"
 import { Budget, ExecutionPlan, GitWorkspace, Landing, Orchestrator, Plan, Progress, Review, RunReport, RunState, RunStore, Timeline } from "@braid/core"
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Console, Effect, Layer, Option, ParseResult, Schema } from "effect"
-import * as GitHubHttp from "./GitHubHttp.js"
+import type * as GitHubHttp from "./GitHubHttp.js"
 import * as Help from "./Help.js"
 import * as Init from "./Init.js"
-import * as Preflight from "./Preflight.js"
-import * as Session from "./Session.js"
-import * as Wiring from "./Wiring.js"
+import type * as Preflight from "./Preflight.js"
+import * as Runs from "./Runs.js"
+import type * as Session from "./Session.js"
+import type * as Wiring from "./Wiring.js"
+
+/**
+ * What only some commands use (the agents, running and continuing a run, preflight, GitHub) is
+ * imported by those commands when they run, so `braid runs` and `braid status` start without it:
+ * in the bundle, a module imported so is initialised at that import, not at start-up (Bundle.ts).
+ */
+const lazy = {
+  agents: Effect.promise(() => import("@braid/agents")),
+  gitHubHttp: Effect.promise(() => import("./GitHubHttp.js")),
+  preflight: Effect.promise(() => import("./Preflight.js")),
+  session: Effect.promise(() => import("./Session.js")),
+  wiring: Effect.promise(() => import("./Wiring.js"))
+}
 
 const planFile = Args.file({ name: "plan", exists: "either" }).pipe(
   Args.withDescription("The plan file (YAML or JSON) in the seed's shape.")
@@ -56,9 +70,9 @@ const agent = Options.text("agent").pipe(
   Options.optional,
   Options.withDescription(Help.describe("agent")),
   Options.mapEffect((name) =>
-    Option.isNone(name) || Wiring.backends.includes(name.value)
+    Option.isNone(name) || Help.isBackend(name.value)
       ? Effect.succeed(name)
-      : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`unknown agent "${name.value}" (known: ${Wiring.backends.join(", ")})`)))
+      : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`unknown agent "${name.value}" (known: ${Help.BACKENDS.join(", ")})`)))
   )
 )
 const reviewer = Options.choice("reviewer", Plan.ReviewerKind.literals).pipe(
@@ -124,6 +138,9 @@ const planCommand = Command.make(
   { plan: planFile, maxParallel, qualityThreshold, json, agent, reviewer, workspace, repo, base, target, noLand, landMode, remote, noGithub, report },
   (args) =>
     Effect.gen(function*() {
+      const Preflight = yield* lazy.preflight
+      const GitHubHttp = yield* lazy.gitHubHttp
+      const { Reviewers } = yield* lazy.agents
       const plan = yield* loadPlan(args.plan, {
         maxParallel: Option.getOrUndefined(args.maxParallel),
         qualityThreshold: Option.getOrUndefined(args.qualityThreshold)
@@ -294,9 +311,10 @@ const attemptNumber = Options.integer("attempt").pipe(
   Options.optional,
   Options.withDescription(Help.describe("attempt")),
   Options.mapEffect((n) =>
-    Option.isNone(n) || (n.value >= 1 && n.value <= Prompt.MAX_ATTEMPTS)
-      ? Effect.succeed(n)
-      : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--attempt must be 1, 2 or 3, got ${n.value}`)))
+    Effect.flatMap(lazy.agents, ({ Prompt }) =>
+      Option.isNone(n) || (n.value >= 1 && n.value <= Prompt.MAX_ATTEMPTS)
+        ? Effect.succeed(n)
+        : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--attempt must be 1, 2 or 3, got ${n.value}`))))
   )
 )
 const feedbackFile = Options.file("feedback").pipe(
@@ -313,6 +331,7 @@ const promptCommand = Command.make(
   { plan: planFile, taskId: Args.text({ name: "taskId" }).pipe(Args.withDescription("The task whose prompt to show.")), attempt: attemptNumber, feedback: feedbackFile, note },
   (args) =>
     Effect.gen(function*() {
+      const { Prompt } = yield* lazy.agents
       const plan = yield* Plan.load(args.plan)
       const feedback = Option.isSome(args.feedback) ? yield* readFeedback(args.feedback.value) : undefined
       const attempt = Option.getOrElse(args.attempt, () => feedback !== undefined ? 2 : 1)
@@ -372,6 +391,7 @@ const finish = (
         )
       )
     }
+    const Session = yield* lazy.session
     if (output.json) yield* Console.log(JSON.stringify(RunReport.encode(result), null, 2))
     // The board's last frame has the summary already: only what to do next is added.
     else yield* Console.error(summaryLine(result, written, output.quiet !== true && Session.boardOn() && !(output.events === true && process.stdout.isTTY === true)))
@@ -416,6 +436,10 @@ const runCommand = Command.make(
   },
   (args) =>
     Effect.gen(function*() {
+      const Preflight = yield* lazy.preflight
+      const Session = yield* lazy.session
+      const GitHubHttp = yield* lazy.gitHubHttp
+      const Wiring = yield* lazy.wiring
       const overrides = {
         maxParallel: Option.getOrUndefined(args.maxParallel),
         qualityThreshold: Option.getOrUndefined(args.qualityThreshold),
@@ -487,6 +511,7 @@ const resumeCommand = Command.make(
   { runId: Args.optional(runIdArg), repo, budget, planFromDisk, json, events, report, quiet, verbose },
   (args) =>
     Effect.gen(function*() {
+      const Session = yield* lazy.session
       const result = yield* Session.resume({
         repo: Option.getOrUndefined(args.repo),
         runId: Option.getOrUndefined(args.runId),
@@ -526,6 +551,7 @@ const retryCommand = Command.make(
   (args) =>
     Effect.gen(function*() {
       if (Option.isSome(args.feedback) && Option.isSome(args.feedbackFile)) return yield* new FeedbackTwice()
+      const Session = yield* lazy.session
       const note = Option.isSome(args.feedbackFile)
         ? yield* (yield* FileSystem.FileSystem).readFileString(args.feedbackFile.value)
         : Option.getOrUndefined(args.feedback)
@@ -548,6 +574,7 @@ const landCommand = Command.make(
   { runId: Args.optional(runIdArg), repo, planFromDisk, json, events, report, quiet, verbose },
   (args) =>
     Effect.gen(function*() {
+      const Session = yield* lazy.session
       const result = yield* Session.land({
         repo: Option.getOrUndefined(args.repo),
         runId: Option.getOrUndefined(args.runId),
@@ -609,7 +636,7 @@ export const continuation = (
 
 const runsCommand = Command.make("runs", { repo, json }, (args) =>
   Effect.gen(function*() {
-    const { store } = yield* Session.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
+    const { store } = yield* Runs.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
     const ids = yield* store.list()
     const rows = yield* Effect.forEach(ids, (id) => describe(store, id))
     if (args.json) {
@@ -639,8 +666,8 @@ const runsCommand = Command.make("runs", { repo, json }, (args) =>
 
 const statusCommand = Command.make("status", { runId: Args.optional(runIdArg), repo, json }, (args) =>
   Effect.gen(function*() {
-    const { store, top } = yield* Session.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
-    const r = yield* describe(store, yield* Session.pickRun(store, Option.getOrUndefined(args.runId)))
+    const { store, top } = yield* Runs.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
+    const r = yield* describe(store, yield* Runs.pickRun(store, Option.getOrUndefined(args.runId)))
     const plan = yield* Plan.parse(r.stored.planText, r.stored.manifest.planSource, r.stored.manifest.planBaseDir)
     const taskState = (t: RunState.TaskState | undefined) =>
       t === undefined
@@ -750,12 +777,13 @@ const writeOutput = (file: string, text: string) =>
 
 const reportCommand = Command.make("report", { runId: runIdArg, repo, md: mdFile, json: jsonFile, html: htmlFile, report: mdAlias }, (args) =>
   Effect.gen(function*() {
-    const { store } = yield* Session.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
+    const { store } = yield* Runs.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
     const stored = yield* store.load(args.runId)
     const text = yield* store.loadReport(args.runId)
     if (text === undefined) return yield* new NoReportYet({ runId: args.runId })
     const decoded = yield* RunReport.decode(JSON.parse(text))
     const md = Option.orElse(args.md, () => args.report)
+    const Preflight = yield* lazy.preflight
     // Every output's folder is checked before anything is written.
     for (const [option, file] of [["--md", md], ["--json", args.json], ["--html", args.html]] as const) {
       if (Option.isNone(file) || file.value === "-") continue
@@ -784,7 +812,7 @@ export class RunActive extends Schema.TaggedError<RunActive>()("RunActive", { ru
 
 const cleanCommand = Command.make("clean", { runId: runIdArg, repo }, (args) =>
   Effect.gen(function*() {
-    const { store, top } = yield* Session.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
+    const { store, top } = yield* Runs.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
     yield* store.load(args.runId)
     if (yield* store.isLocked(args.runId)) return yield* new RunActive({ runId: args.runId })
     const cleaned = yield* GitWorkspace.cleanRun({ repo: top, runId: args.runId })
