@@ -33,7 +33,9 @@ export interface Loaded {
 
 /** Evaluates the bundle in this context as CommonJS, with the code cache when there is one. */
 export const load = (file: string = bundleFile, cache: string | undefined = `${file}.cache`): Loaded => {
-  const source = fs.readFileSync(file, "utf8")
+  // The bundle is ASCII (scripts/bundle-cli.mjs asks esbuild to escape the rest), so it reads
+  // as latin1: the same text, without UTF-8 decoding, which takes Node 20 about 10 ms for 3.6 MB.
+  const source = fs.readFileSync(file, "latin1")
   const cachedData = cache !== undefined && fs.existsSync(cache) ? fs.readFileSync(cache) : undefined
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: file,
