@@ -4,9 +4,21 @@
  * @since 0.1.0
  */
 import type { Prompt, Reviewers } from "@braid/agents"
-import { Budget, ExecutionPlan, GitWorkspace, Landing, Orchestrator, Plan, Progress, Review, RunReport, RunState, RunStore, Timeline } from "@braid/core"
+// @braid/core's and @effect/platform's modules by their paths, not the packages' indexes: in the
+// bundle an index initialises every module it names, and the command's start needs only these.
+import * as Budget from "@braid/core/Budget"
+import * as ExecutionPlan from "@braid/core/ExecutionPlan"
+import * as GitWorkspace from "@braid/core/GitWorkspace"
+import * as Landing from "@braid/core/Landing"
+import * as Plan from "@braid/core/Plan"
+import * as Progress from "@braid/core/Progress"
+import * as Review from "@braid/core/Review"
+import * as RunReport from "@braid/core/RunReport"
+import * as RunState from "@braid/core/RunState"
+import type * as RunStore from "@braid/core/RunStore"
+import * as Timeline from "@braid/core/Timeline"
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Console, Effect, Layer, Option, ParseResult, Schema } from "effect"
 import type * as GitHubHttp from "./GitHubHttp.js"
 import * as Help from "./Help.js"
@@ -24,6 +36,7 @@ import type * as Wiring from "./Wiring.js"
 const lazy = {
   agents: Effect.promise(() => import("@braid/agents")),
   gitHubHttp: Effect.promise(() => import("./GitHubHttp.js")),
+  orchestrator: Effect.promise(() => import("@braid/core/Orchestrator")),
   preflight: Effect.promise(() => import("./Preflight.js")),
   session: Effect.promise(() => import("./Session.js")),
   wiring: Effect.promise(() => import("./Wiring.js"))
@@ -440,6 +453,7 @@ const runCommand = Command.make(
       const Session = yield* lazy.session
       const GitHubHttp = yield* lazy.gitHubHttp
       const Wiring = yield* lazy.wiring
+      const Orchestrator = yield* lazy.orchestrator
       const overrides = {
         maxParallel: Option.getOrUndefined(args.maxParallel),
         qualityThreshold: Option.getOrUndefined(args.qualityThreshold),

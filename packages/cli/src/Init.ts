@@ -6,7 +6,8 @@
  * @since 0.3.0
  */
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import { FileSystem } from "@effect/platform"
+// By path, as Cli.ts imports it: the command's start needs no other platform module.
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Console, Effect, Schema } from "effect"
 import * as path from "node:path"
 import * as Help from "./Help.js"

@@ -5,8 +5,12 @@
  *
  * @since 0.1.0
  */
-import { FileRunStore, GitWorkspace, RunStore, type Workspace } from "@braid/core"
-import type { CommandExecutor } from "@effect/platform"
+// By their paths, as Cli.ts imports @braid/core.
+import * as FileRunStore from "@braid/core/FileRunStore"
+import * as GitWorkspace from "@braid/core/GitWorkspace"
+import * as RunStore from "@braid/core/RunStore"
+import type * as Workspace from "@braid/core/Workspace"
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { Effect } from "effect"
 import * as path from "node:path"
 
