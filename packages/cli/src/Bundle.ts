@@ -8,6 +8,9 @@
  * no compile cache for ES modules, but `vm.Script` takes `cachedData`, so the bundle is a
  * CommonJS script. A cache made by another Node version is rejected by V8 and the bundle is
  * compiled as usual; without a bundle (a `tsc`-only build) the modules are imported as before.
+ * Inside the bundle, a module that is reached only through `import()` is initialised when it is
+ * first imported, so the commands that do not run a plan never initialise the engine that does
+ * (see `lazy` in Cli.ts).
  *
  * @since 0.1.0
  */
