@@ -4,6 +4,7 @@ import { defineConfig } from "vitest/config"
 const alias = {
   "@braid/core": path.resolve(__dirname, "packages/core/src/index.ts"),
   "@braid/agents": path.resolve(__dirname, "packages/agents/src/index.ts"),
+  "@braid/cluster": path.resolve(__dirname, "packages/cluster/src/index.ts"),
   "@braid/cli": path.resolve(__dirname, "packages/cli/src/index.ts")
 }
 
@@ -14,7 +15,7 @@ export default defineConfig({
     // so three files at once keep both cores busy without starving them.
     maxWorkers: 3,
     minWorkers: 1,
-    projects: ["core", "agents", "cli"].map((name) => ({
+    projects: ["core", "agents", "cluster", "cli"].map((name) => ({
       resolve: { alias },
       test: {
         name,
