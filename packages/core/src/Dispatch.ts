@@ -429,6 +429,21 @@ export const run = (input: DispatchInput) =>
     // The stream head each task settled at: what a dependent task brings into its own stream.
     const settledAt = new Map<string, string>()
     for (const id of plan.tasks.keys()) settledOf.set(id, yield* Deferred.make<RunReport.TaskResult>())
+    // A cluster run executed again (the runner it was on died) finds tasks whose work goes on
+    // on other runners: they take the run's slots back before any new task gets one, so the
+    // run never has more agents at work than `maxParallel`.
+    const unfinished = new Set<string>()
+    if (executor._tag === "Some") {
+      for (const id of plan.tasks.keys()) {
+        const key = RunState.keys.task(plan.streamOf.get(id)!, id, rounds.get(id)?.round ?? 0)
+        const started = yield* steps.recall(RunState.keys.taskStarted(key), RunState.TaskStarted)
+        if (started._tag === "Some" && (yield* steps.recall(key, RunState.Settled))._tag === "None") unfinished.add(id)
+      }
+    }
+    const reclaimed = yield* Deferred.make<void>()
+    const reclaim = (id: string) =>
+      Effect.suspend(() => unfinished.delete(id) && unfinished.size === 0 ? Deferred.succeed(reclaimed, undefined) : Effect.void)
+    if (unfinished.size === 0) yield* Deferred.succeed(reclaimed, undefined)
     let haltedBy: string | undefined
     let firstHalt: string | undefined
 
@@ -521,8 +536,10 @@ export const run = (input: DispatchInput) =>
               }))
               const priority = [-(execution.criticalPath.get(task.id) ?? 1), stream.rank, stream.name]
               yield* progress.publish({ _tag: "TaskWaiting", at: yield* now, stream: stream.name, taskId: task.id, for: "slot", on: [] })
+              if (!unfinished.has(task.id)) yield* Deferred.await(reclaimed)
               result = yield* slots.withSlot(priority)(
                 Effect.gen(function*() {
+                  yield* reclaim(task.id)
                   // The run may have been halted (fail-run) or paused while this task waited for a slot.
                   if (paused !== undefined) return yield* Effect.fail(new Paused(paused))
                   if (haltedBy !== undefined) return skipped(task, `not started: ${haltedBy}`)
@@ -544,7 +561,7 @@ export const run = (input: DispatchInput) =>
             const head = yield* workspace.head(Workspace.streamLocation(stream.name))
             return new RunState.Settled({ stream: stream.name, round, result, head })
           })
-          const outcome = yield* steps.step(key, RunState.Settled, settle).pipe(
+          const outcome = yield* steps.step(key, RunState.Settled, Effect.ensuring(settle, reclaim(task.id))).pipe(
             Effect.catchIf((e): e is Paused => e instanceof Paused, (e) => Effect.sync(() => void pause(e.error)))
           )
           if (outcome === undefined) {
