@@ -10,7 +10,7 @@ import { Registry } from "@braid/agents"
 import { Cluster, Database, Engine, PlanBundle, SqlEvents, SqlRunStore } from "@braid/cluster"
 import { Orchestrator, type Plan, RunReport, RunState, RunStore } from "@braid/core"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { DateTime, Effect, Fiber, Layer, Schema, Stream } from "effect"
+import { DateTime, Effect, Fiber, Layer, Schedule, Schema, Stream } from "effect"
 import { execFile } from "node:child_process"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -106,10 +106,15 @@ const follow = (input: {
     const events = yield* Effect.forkScoped(Stream.runForEach(SqlEvents.follow(input.runId, { after: input.after }), ({ event }) => render.service.publish(event)))
     const workflow = Engine.runWorkflow(input.group)
     const executionId = yield* workflow.executionId({ runId: input.runId, execution: input.execution })
-    let result = yield* workflow.poll(executionId)
+    // A database that is restarting is waited for (the workflow goes on without us meanwhile).
+    const poll = Effect.sandbox(workflow.poll(executionId)).pipe(
+      Effect.retry(Schedule.exponential("200 millis", 1.5).pipe(Schedule.union(Schedule.spaced("2 seconds")), Schedule.upTo("3 minutes"))),
+      Effect.unsandbox
+    )
+    let result = yield* poll
     while (result === undefined || result._tag !== "Complete") {
       yield* Effect.sleep("300 millis")
-      result = yield* workflow.poll(executionId)
+      result = yield* poll
     }
     // The last events are written before the workflow completes; give the follower one more look.
     yield* Effect.sleep("600 millis")

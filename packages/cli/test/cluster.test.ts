@@ -7,108 +7,29 @@
  * runner's task was finished by another; no run ever had more agents at work than its
  * `maxParallel`.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 import { bin, braid, git, root } from "./support/Braid.js"
+import { type AgentLine, agentsOf, peak, query, type Runner, seed, startRunner, writeWorkPlan } from "./support/Cluster.js"
 import * as Postgres from "./support/Postgres.js"
 
 const example = path.join(root, "examples/checkout-flow")
-
-/** A small plan of our own: script agents that take a while, log when they start and end, and write a file each. */
-const workPlan = `
-projectName: cluster-test
-featureName: three streams
-qualityThreshold: 80
-maxParallel: 2
-conflictStrategy: priority
-verify:
-  - { name: every stream's file, command: [node, -e, "for (const f of ['a/a-1.txt','a/a-2.txt','b/b-1.txt','b/b-2.txt','c/c-1.txt']) require('fs').accessSync(f)"] }
-streams:
-  - { name: a, type: database }
-  - { name: b, type: api }
-  - { name: c, type: docs }
-tasks:
-  - { id: a-1, title: first of a, stream: a, run: { script: agents/work.mjs }, checks: [[test, -f, a/a-1.txt]] }
-  - { id: a-2, title: second of a, stream: a, run: { script: agents/work.mjs }, checks: [[test, -f, a/a-2.txt]] }
-  - { id: b-1, title: first of b, stream: b, dependsOn: [a-1], run: { script: agents/work.mjs }, checks: [[test, -f, b/b-1.txt]] }
-  - { id: b-2, title: second of b, stream: b, run: { script: agents/work.mjs }, checks: [[test, -f, b/b-2.txt]] }
-  - { id: c-1, title: only of c, stream: c, run: { script: agents/work.mjs }, checks: [[test, -f, c/c-1.txt]] }
-`
-const workAgent = `import * as fs from "node:fs"
-import * as path from "node:path"
-const e = process.env
-const log = (phase) => fs.appendFileSync(e.BRAID_TEST_AGENTS, JSON.stringify({ run: e.BRAID_RUN_ID, task: e.BRAID_TASK_ID, attempt: Number(e.BRAID_ATTEMPT), pid: process.pid, cwd: process.cwd(), phase, t: Date.now() }) + "\\n")
-log("start")
-await new Promise((resolve) => setTimeout(resolve, Number(e.BRAID_TEST_SLEEP_MS ?? "2500")))
-fs.mkdirSync(e.BRAID_STREAM, { recursive: true })
-fs.writeFileSync(path.join(e.BRAID_STREAM, e.BRAID_TASK_ID + ".txt"), e.BRAID_TASK_ID + " of stream " + e.BRAID_STREAM + "\\n")
-log("end")
-`
-
-interface AgentLine {
-  readonly run: string
-  readonly task: string
-  readonly attempt: number
-  readonly pid: number
-  readonly cwd: string
-  readonly phase: "start" | "end"
-  readonly t: number
-}
-
-/** A repository with `project`'s files on main, and a bare clone of it as a remote. */
-const seed = (dir: string, name: string, project: string | undefined) => {
-  const work = path.join(dir, `${name}-seed`)
-  if (project !== undefined) fs.cpSync(project, work, { recursive: true })
-  else fs.mkdirSync(work, { recursive: true })
-  if (project === undefined) fs.writeFileSync(path.join(work, "README.md"), "# a project\n")
-  git(work, "init", "-q", "-b", "main")
-  git(work, "add", "-A")
-  git(work, "commit", "-q", "-m", "start")
-  const remote = path.join(dir, `${name}.git`)
-  execFileSync("git", ["clone", "-q", "--bare", work, remote])
-  return { work, remote }
-}
-
-/** Rows of a query as JSON. */
-const query = (url: string, sql: string): Array<any> =>
-  JSON.parse(execFileSync("psql", [url, "-At", "-c", `SELECT coalesce(json_agg(q), '[]') FROM (${sql}) q`], { encoding: "utf8" }).trim())
-
-/** The most agents at work at once, from their [start, end] intervals. */
-const peak = (intervals: ReadonlyArray<readonly [number, number]>) => {
-  const points = intervals.flatMap(([s, e]) => [[s, 1], [e, -1]] as const).sort((x, y) => x[0] - y[0] || x[1] - y[1])
-  let now = 0
-  let most = 0
-  for (const [, d] of points) most = Math.max(most, now += d)
-  return most
-}
 
 describe("three runners, one killed in the middle of an agent", () => {
   let server: Postgres.Server
   let url: string
   let dir: string
-  const runners: Array<{ name: string; workdir: string; child: ChildProcess; log: () => string }> = []
+  const runners: Array<Runner> = []
 
   beforeAll(async () => {
     server = await Postgres.shared()
     url = server.database()
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "braid-cluster-"))
-    fs.mkdirSync(path.join(dir, "plan", "agents"), { recursive: true })
-    fs.writeFileSync(path.join(dir, "plan", "plan.yaml"), workPlan)
-    fs.writeFileSync(path.join(dir, "plan", "agents", "work.mjs"), workAgent)
-    for (const n of [1, 2, 3]) {
-      const workdir = path.join(dir, `machine-${n}`)
-      let out = ""
-      const child = spawn(process.execPath, [bin, "runner", "--database", url, "--address", "127.0.0.1", "--workdir", workdir, "--slots", "2", "--name", `machine-${n}`], {
-        env: { ...process.env, NO_COLOR: "1", BRAID_TEST_AGENTS: path.join(dir, "agents.jsonl"), BRAID_AGENT_LOG: path.join(dir, "example-agents.log"), BRAID_TEST_SLEEP_MS: "2500" },
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      child.stdout!.on("data", (d) => (out += d))
-      child.stderr!.on("data", (d) => (out += d))
-      runners.push({ name: `machine-${n}`, workdir, child, log: () => out })
-    }
+    writeWorkPlan(path.join(dir, "plan"))
+    for (const n of [1, 2, 3]) runners.push(startRunner({ url, dir, name: `machine-${n}` }))
   }, 120_000)
 
   afterAll(() => {
@@ -122,7 +43,7 @@ describe("three runners, one killed in the middle of an agent", () => {
     const b = seed(dir, "b", undefined)
     const c = seed(dir, "c", undefined)
     const submit = (plan: string, remote: string, id: string) =>
-      braid(["submit", plan, "--database", url, "--remote", remote, "--id", id, "--wait"], { BRAID_TEST_AGENTS: path.join(dir, "agents.jsonl") })
+      braid(["submit", plan, "--database", url, "--remote", remote, "--id", id, "--wait"])
     const runs = [
       submit(path.join(example, "plan.yaml"), exampleRemote.remote, "example"),
       submit(path.join(dir, "plan", "plan.yaml"), b.remote, "work-b"),
@@ -130,9 +51,7 @@ describe("three runners, one killed in the middle of an agent", () => {
     ]
 
     // Kill the runner of the first agent of ours seen at work (started, not ended).
-    const agents = () =>
-      (fs.existsSync(path.join(dir, "agents.jsonl")) ? fs.readFileSync(path.join(dir, "agents.jsonl"), "utf8") : "")
-        .split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as AgentLine)
+    const agents = () => agentsOf(dir)
     let victim: { runner: (typeof runners)[number]; agent: AgentLine; at: number } | undefined
     for (let waited = 0; victim === undefined && waited < 60_000; waited += 100) {
       const lines = agents()

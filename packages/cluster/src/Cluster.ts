@@ -81,6 +81,7 @@ export const runner = (options: RunnerOptions): Layer.Layer<never> => {
     Layer.provide(info),
     Layer.provide(cluster),
     Layer.provide(migrated),
+    Database.oneAtATime,
     Layer.provide(Database.client(options.database)),
     Layer.orDie
   )
@@ -91,6 +92,7 @@ export const client = (database: Database.Database): Layer.Layer<WorkflowEngine.
   ClusterWorkflowEngine.layer.pipe(
     Layer.provide(NodeClusterSocket.layer({ storage: "sql", clientOnly: true, shardingConfig: timing })),
     Layer.provide(migrated),
+    Database.oneAtATime,
     Layer.provideMerge(Database.client(database)),
     Layer.orDie
   )

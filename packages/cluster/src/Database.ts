@@ -8,7 +8,7 @@
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
-import { Effect, Layer, Redacted, Schema } from "effect"
+import { Effect, Exit, Layer, Redacted, Schema, Scope } from "effect"
 
 /** The database URL is missing or not a Postgres URL. */
 export class DatabaseUrlInvalid extends Schema.TaggedError<DatabaseUrlInvalid>()("DatabaseUrlInvalid", {
@@ -100,3 +100,23 @@ export const migrate: Effect.Effect<void, Migrator.MigrationError | import("@eff
   loader: Migrator.fromRecord(migrations),
   table: "braid_migrations"
 }).pipe(Effect.asVoid)
+
+/** The advisory lock braid takes while it creates tables: `braid` in ASCII. */
+const STARTUP_LOCK = 0x6272616964
+
+/**
+ * Builds `layer` while holding the database's startup lock: Postgres' `CREATE TABLE IF NOT
+ * EXISTS` is not safe against itself, so runners (and submitters) that start together make
+ * the cluster's tables and braid's one after the other.
+ */
+export const oneAtATime = <A, E, R>(layer: Layer.Layer<A, E, R>): Layer.Layer<A, E | import("@effect/sql/SqlError").SqlError, R | SqlClient.SqlClient> =>
+  Layer.unwrapScoped(Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const held = yield* Scope.make()
+    const connection = yield* Scope.extend(sql.reserve, held)
+    yield* connection.executeUnprepared(`SELECT pg_advisory_lock(${STARTUP_LOCK})`, [], undefined)
+    const built = yield* Layer.build(layer).pipe(
+      Effect.ensuring(Effect.ignore(connection.executeUnprepared(`SELECT pg_advisory_unlock(${STARTUP_LOCK})`, [], undefined)).pipe(Effect.zipRight(Scope.close(held, Exit.void))))
+    )
+    return Layer.succeedContext(built)
+  }))
