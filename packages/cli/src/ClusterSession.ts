@@ -131,6 +131,10 @@ const follow = (input: {
     return yield* RunReport.decode(JSON.parse(text))
   }))
 
+/** JSON with every object's keys sorted (the database gives them back in its own order). */
+const canonical = (value: unknown): string =>
+  JSON.stringify(value, (_, v) => v !== null && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v)
+
 /**
  * Submits a run: records it (once: the same id submitted again with the same plan and
  * options is the same run) and starts its workflow; `--wait` follows it.
@@ -174,7 +178,7 @@ export const submit = (input: {
     )
     if (created === "exists") {
       const existing = yield* s.load(runId)
-      if (existing.planText !== input.planText || JSON.stringify(existing.manifest.options) !== JSON.stringify(options)) return yield* new RunIdTaken({ runId })
+      if (existing.planText !== input.planText || canonical(existing.manifest.options) !== canonical(options)) return yield* new RunIdTaken({ runId })
       if (!input.display.quiet) process.stderr.write(`braid: run ${runId} was submitted already; not starting it again\n`)
     }
     yield* Engine.runWorkflow(input.group).execute({ runId, execution: "submit" }, { discard: true })

@@ -38,6 +38,7 @@ const userErrors = new Set([
   "DatabaseUrlInvalid",
   "PlanFolderUnfit",
   "RemoteUnusable",
+  "DatabaseUnreachable",
   "RunIdTaken"
 ])
 

@@ -52,7 +52,7 @@ export interface RunnerOptions {
 }
 
 /** A runner: joins the cluster, works until its scope closes (then hands its shards and tasks over). */
-export const runner = (options: RunnerOptions): Layer.Layer<never> => {
+export const runner = (options: RunnerOptions): Layer.Layer<never, Database.DatabaseUnreachable> => {
   const groups = [...new Set(["default", options.group])].sort()
   const cluster = NodeClusterSocket.layer({
     storage: "sql",
@@ -82,17 +82,19 @@ export const runner = (options: RunnerOptions): Layer.Layer<never> => {
     Layer.provide(cluster),
     Layer.provide(migrated),
     Database.oneAtATime,
-    Layer.provide(Database.client(options.database)),
-    Layer.orDie
+    Layer.orDie,
+    Layer.provide(Database.client(options.database))
   )
 }
 
 /** A client of the cluster: sends runs to it (never runs anything itself). */
-export const client = (database: Database.Database): Layer.Layer<WorkflowEngine.WorkflowEngine | import("@effect/sql/SqlClient").SqlClient> =>
+export const client = (
+  database: Database.Database
+): Layer.Layer<WorkflowEngine.WorkflowEngine | import("@effect/sql/SqlClient").SqlClient, Database.DatabaseUnreachable> =>
   ClusterWorkflowEngine.layer.pipe(
     Layer.provide(NodeClusterSocket.layer({ storage: "sql", clientOnly: true, shardingConfig: timing })),
     Layer.provide(migrated),
     Database.oneAtATime,
-    Layer.provideMerge(Database.client(database)),
-    Layer.orDie
+    Layer.orDie,
+    Layer.provideMerge(Database.client(database))
   )

@@ -53,13 +53,40 @@ export const resolve = (flag: string | undefined, env: NodeJS.ProcessEnv = proce
   return Effect.succeed({ url: Redacted.make(url), shown: redact(url) })
 }
 
-/** A Postgres client for the database; the pool reconnects when the server comes back. */
-export const client = (database: Database): Layer.Layer<SqlClient.SqlClient | PgClient.PgClient, never> =>
+/** The database did not answer when braid first connected. */
+export class DatabaseUnreachable extends Schema.TaggedError<DatabaseUnreachable>()("DatabaseUnreachable", {
+  database: Schema.String,
+  problem: Schema.String
+}) {
+  override get message(): string {
+    return `cannot reach the database ${this.database}: ${this.problem}`
+  }
+}
+
+/** A Postgres client for the database; once connected, the pool reconnects when the server comes back. */
+export const client = (database: Database): Layer.Layer<SqlClient.SqlClient | PgClient.PgClient, DatabaseUnreachable> =>
   PgClient.layer({
     url: database.url,
     maxConnections: 8,
     connectTimeout: "10 seconds"
-  }).pipe(Layer.orDie)
+  }).pipe(
+    Layer.mapError((e) => {
+      const cause = (e.cause as { message?: string } | undefined)?.message
+      return new DatabaseUnreachable({ database: database.shown, problem: redactIn(cause ?? e.message, database) })
+    })
+  )
+
+/** A driver's message with the database's password taken out, should it quote the URL. */
+const redactIn = (text: string, database: Database) => {
+  const password = (() => {
+    try {
+      return decodeURIComponent(new URL(Redacted.value(database.url)).password)
+    } catch {
+      return ""
+    }
+  })()
+  return password === "" ? text : text.split(password).join("***")
+}
 
 /**
  * braid's tables. Runs: the plan as given and the files beside it, the options, the final

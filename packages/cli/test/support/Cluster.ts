@@ -98,10 +98,17 @@ export interface Runner {
 }
 
 /** Starts `braid runner` with a work folder of its own under `dir`; its agents log to `dir`. */
-export const startRunner = (input: { readonly url: string; readonly dir: string; readonly name: string; readonly slots?: number; readonly sleepMs?: number }): Runner => {
+export const startRunner = (input: {
+  readonly url: string
+  readonly dir: string
+  readonly name: string
+  readonly group?: string
+  readonly slots?: number
+  readonly sleepMs?: number
+}): Runner => {
   const workdir = path.join(input.dir, input.name)
   let out = ""
-  const child = spawn(process.execPath, [bin, "runner", "--database", input.url, "--address", "127.0.0.1", "--workdir", workdir, "--slots", String(input.slots ?? 2), "--name", input.name], {
+  const child = spawn(process.execPath, [bin, "runner", "--database", input.url, "--address", "127.0.0.1", "--workdir", workdir, "--slots", String(input.slots ?? 2), "--name", input.name, "--group", input.group ?? "default"], {
     env: {
       ...process.env,
       NO_COLOR: "1",
