@@ -65,14 +65,15 @@ export const runner = (options: RunnerOptions): Layer.Layer<never, Database.Data
       ...timing
     }
   })
-  const info = Layer.effect(
+  const info = Layer.scoped(
     Engine.Runner,
-    Effect.map(SqlRunStore.make({ shown: options.database.shown }), (store) => ({
+    Effect.map(Effect.zip(SqlRunStore.make({ shown: options.database.shown }), Engine.checkouts), ([store, checkouts]) => ({
       name: options.name,
       workdir: options.workdir,
       group: options.group,
       store,
-      host: options.host
+      host: options.host,
+      checkouts
     }))
   )
   return Layer.mergeAll(Engine.workflowLayer(options.group), Layer.scopedDiscard(Engine.worker(options.slots))).pipe(

@@ -38,7 +38,7 @@ import * as ClusterSchema from "@effect/cluster/ClusterSchema"
 import * as PersistedQueue from "@effect/experimental/PersistedQueue"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Workflow from "@effect/workflow/Workflow"
-import { Cause, Context, DateTime, Effect, Layer, Option, Schedule, Schema } from "effect"
+import { Cause, Context, DateTime, Effect, Layer, Option, Schedule, Schema, type Scope } from "effect"
 import { createHash } from "node:crypto"
 import * as PlanBundle from "./PlanBundle.js"
 import * as Remote from "./Remote.js"
@@ -56,14 +56,68 @@ export interface Host {
   ) => Layer.Layer<Agent.AgentRegistry | Review.Reviewer | ConflictResolver.ConflictResolver, never, Workspace.Workspace>
 }
 
-/** This runner: its name, work folder and group, the runs' store, the host. */
+/** This runner: its name, work folder and group, the runs' store, the host, its stream checkouts. */
 export interface RunnerInfo {
   readonly name: string
   readonly workdir: string
   readonly group: string
   readonly store: SqlRunStore.Service
   readonly host: Host
+  readonly checkouts: Checkouts
 }
+
+/** A stream's checkout on a runner: its clone's workspace, prepared for the run. */
+export interface Checkout {
+  readonly workspace: Workspace.Service
+  readonly release: Effect.Effect<void>
+}
+
+/**
+ * A runner's stream checkouts, kept between a stream's tasks: the stream's next task here
+ * starts from the prepared workspace (a fetch and a branch update away), not a new one. One
+ * that saw a failure is given back, and the least recently used go beyond `MAX_CHECKOUTS`.
+ */
+export interface Checkouts {
+  readonly use: <A, E, R, E2, R2>(
+    key: string,
+    open: Effect.Effect<Checkout, E2, R2>,
+    f: (checkout: Checkout) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | E2, R | R2>
+}
+
+const MAX_CHECKOUTS = 32
+
+/** The checkouts of a runner; every one is given back when the scope closes. */
+export const checkouts: Effect.Effect<Checkouts, never, Scope.Scope> = Effect.gen(function*() {
+  const open = new Map<string, { readonly checkout: Checkout; readonly lock: Effect.Semaphore }>()
+  const locks = new Map<string, Effect.Semaphore>()
+  const drop = (key: string) =>
+    Effect.suspend(() => {
+      const entry = open.get(key)
+      open.delete(key)
+      return entry === undefined ? Effect.void : entry.checkout.release
+    })
+  yield* Effect.addFinalizer(() => Effect.forEach([...open.keys()], drop, { discard: true }))
+  return {
+    use: (key, make, f) =>
+      Effect.suspend(() => {
+        let lock = locks.get(key)
+        if (lock === undefined) locks.set(key, lock = Effect.unsafeMakeSemaphore(1))
+        return lock.withPermits(1)(Effect.gen(function*() {
+          let entry = open.get(key)
+          if (entry === undefined) {
+            while (open.size >= MAX_CHECKOUTS) yield* drop(open.keys().next().value!)
+            entry = { checkout: yield* make, lock: lock! }
+          }
+          // Most recently used last.
+          open.delete(key)
+          open.set(key, entry)
+          const checkout = entry.checkout
+          return yield* f(checkout).pipe(Effect.onError(() => drop(key)))
+        }))
+      })
+  }
+})
 
 export class Runner extends Context.Tag("@braid/cluster/Runner")<Runner, RunnerInfo>() {}
 
@@ -230,29 +284,30 @@ export const workOn = (request: TaskExecutor.TaskRequest) =>
       yield* Remote.clone(options.remoteUrl, dir)
       yield* Remote.trackTarget(dir, begun.target)
       yield* Remote.adopt(dir, branch, begun.base)
-      const made = yield* GitWorkspace.make({ repo: dir, base: begun.base, target: begun.target })
-      const git = made.service
-      // Every attempt's commit goes to the remote at once: the stream's work outlives this runner.
-      const workspace: Workspace.Service = {
-        ...git,
-        commitAttempt: (stream, attempt) => Effect.tap(git.commitAttempt(stream, attempt), () => Remote.push(dir, branch))
-      }
-      yield* workspace.prepare({
-        runId,
-        streams: plan.streams.map((s) => ({ name: s.name })),
-        land: false,
-        openStreams: false,
-        resume: { base: begun.base, targetAt: begun.targetAt }
+      const open = Effect.gen(function*() {
+        const git = (yield* GitWorkspace.make({ repo: dir, base: begun.base, target: begun.target })).service
+        // Every attempt's commit goes to the remote at once: the stream's work outlives this runner.
+        const workspace: Workspace.Service = {
+          ...git,
+          commitAttempt: (stream, attempt) => Effect.tap(git.commitAttempt(stream, attempt), () => Remote.push(dir, branch))
+        }
+        yield* workspace.prepare({
+          runId,
+          streams: plan.streams.map((s) => ({ name: s.name })),
+          land: false,
+          openStreams: false,
+          resume: { base: begun.base, targetAt: begun.targetAt }
+        })
+        return { workspace, release: Effect.ignore(workspace.release({ keepWorktrees: false })) } satisfies Checkout
       })
-      yield* Effect.addFinalizer(() => Effect.ignore(workspace.release({ keepWorktrees: false })))
       const progress = yield* SqlEvents.publisher(runId)
-      const settled = yield* Dispatch.settleHere({ plan, request, spent: state.spent }).pipe(
-        Effect.provide(runner.host.services(plan, stored)),
-        Effect.provideService(Workspace.Workspace, workspace),
-        Effect.provideService(Steps.Steps, stepsOf(runner, runId, stored.records)),
-        Effect.provideService(Progress.Progress, progress),
-        Effect.either
-      )
+      const settled = yield* runner.checkouts.use(`${runId}/${request.stream}`, open, ({ workspace }) =>
+        Dispatch.settleHere({ plan, request, spent: state.spent }).pipe(
+          Effect.provide(runner.host.services(plan, stored)),
+          Effect.provideService(Workspace.Workspace, workspace),
+          Effect.provideService(Steps.Steps, stepsOf(runner, runId, stored.records)),
+          Effect.provideService(Progress.Progress, progress)
+        )).pipe(Effect.either)
       yield* Remote.push(dir, branch)
       return { settled, title: plan.tasks.get(request.taskId)?.title ?? request.taskId }
     })).pipe(

@@ -34,13 +34,6 @@ const git = (args: ReadonlyArray<string>, cwd: string, operation: string) =>
 
 const exists = (file: string) => Effect.promise(() => fs.access(file).then(() => true, () => false))
 
-/** The commit a ref names in a clone, if it exists. */
-const commitOf = (dir: string, ref: string) =>
-  git(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`], dir, "rev-parse").pipe(
-    Effect.map((out) => out.trim()),
-    Effect.orElseSucceed(() => undefined)
-  )
-
 /** Fetches every branch of the remote into the clone's `origin/*` (a branch deleted there goes here too). */
 export const fetch = (dir: string) => Effect.asVoid(git(["fetch", "--quiet", "--prune", "origin", "+refs/heads/*:refs/remotes/origin/*"], dir, "fetch"))
 
@@ -61,6 +54,21 @@ export const clone = (remote: string, dir: string) =>
     yield* fetch(dir)
   })
 
+/** The commits of some refs of a clone (absent: no such ref), in one git call. */
+const refs = (dir: string, names: ReadonlyArray<string>) =>
+  Effect.map(git(["for-each-ref", "--format=%(refname) %(objectname)", ...names], dir, "for-each-ref"), (out) => {
+    const found = new Map<string, string>()
+    for (const line of out.split("\n")) {
+      const [name, sha] = line.split(" ")
+      if (name !== undefined && sha !== undefined && names.includes(name)) found.set(name, sha)
+    }
+    return found
+  })
+
+/** The commit the clone's main checkout is detached at, read from its HEAD file (no git process). */
+const detachedAt = (dir: string) =>
+  Effect.promise(() => fs.readFile(path.join(dir, ".git", "HEAD"), "utf8").then((t) => /^[0-9a-f]{40,64}$/.test(t.trim()) ? t.trim() : undefined, () => undefined))
+
 /**
  * Makes the clone's branch `branch` what the remote has (made, moved, or removed when the
  * remote has none); the main checkout is detached at `at` (the run's base) first, so the
@@ -68,32 +76,39 @@ export const clone = (remote: string, dir: string) =>
  */
 export const adopt = (dir: string, branch: string, at: string) =>
   Effect.gen(function*() {
-    yield* git(["checkout", "--quiet", "--detach", "--force", at], dir, "checkout")
-    const theirs = yield* commitOf(dir, `refs/remotes/origin/${branch}`)
-    const ours = yield* commitOf(dir, `refs/heads/${branch}`)
+    if ((yield* detachedAt(dir)) !== at) yield* git(["checkout", "--quiet", "--detach", "--force", at], dir, "checkout")
+    const found = yield* refs(dir, [`refs/remotes/origin/${branch}`, `refs/heads/${branch}`])
+    const theirs = found.get(`refs/remotes/origin/${branch}`)
+    const ours = found.get(`refs/heads/${branch}`)
     if (theirs === ours) return
     if (theirs === undefined) yield* git(["update-ref", "-d", `refs/heads/${branch}`], dir, "update-ref")
     else yield* git(["update-ref", `refs/heads/${branch}`, theirs], dir, "update-ref")
   })
 
-/** The remote's commit for a branch, after the clone fetched it. */
-export const remoteHead = (dir: string, branch: string) => commitOf(dir, `refs/remotes/origin/${branch}`)
-
-/** Publishes a branch of the clone to the remote (forced: the stream's work has one author at a time). */
+/**
+ * Publishes a branch of the clone to the remote (forced: the stream's work has one author at
+ * a time) unless the remote has it already; the commit it has now.
+ */
 export const push = (dir: string, branch: string) =>
   Effect.gen(function*() {
-    if ((yield* commitOf(dir, `refs/heads/${branch}`)) === undefined) return
+    const found = yield* refs(dir, [`refs/heads/${branch}`, `refs/remotes/origin/${branch}`])
+    const ours = found.get(`refs/heads/${branch}`)
+    if (ours === undefined || ours === found.get(`refs/remotes/origin/${branch}`)) return ours
+    // Pushed to its remote-tracking ref too, so the next push knows what the remote has.
     yield* git(["push", "--quiet", "--force", "origin", `refs/heads/${branch}:refs/heads/${branch}`], dir, "push")
+    yield* git(["update-ref", `refs/remotes/origin/${branch}`, ours], dir, "update-ref")
+    return ours
   })
 
 /** The remote's branch `target`, as a local branch of the clone (where landing moves it from). */
 export const trackTarget = (dir: string, target: string) =>
   Effect.gen(function*() {
-    const theirs = yield* commitOf(dir, `refs/remotes/origin/${target}`)
+    const found = yield* refs(dir, [`refs/remotes/origin/${target}`, `refs/heads/${target}`])
+    const theirs = found.get(`refs/remotes/origin/${target}`)
     if (theirs === undefined) {
       return yield* new Workspace.WorkspaceRefused({ reason: "invalid-option", message: `the run's remote has no branch ${target} to start from and land on` })
     }
-    yield* git(["update-ref", `refs/heads/${target}`, theirs], dir, "update-ref")
+    if (found.get(`refs/heads/${target}`) !== theirs) yield* git(["update-ref", `refs/heads/${target}`, theirs], dir, "update-ref")
     return theirs
   })
 
