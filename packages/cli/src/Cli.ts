@@ -967,7 +967,11 @@ const submitCommand = Command.make(
 ).pipe(Command.withDescription("Send a plan to a cluster's runners: print the run's id, or follow it with --wait."))
 
 /** Errors only the cluster's commands raise. */
-export type ClusterError = BraidCluster.Database.DatabaseUrlInvalid | BraidCluster.Database.DatabaseUnreachable | BraidCluster.PlanBundle.PlanFolderUnfit
+export type ClusterError =
+  | BraidCluster.Database.DatabaseUrlInvalid
+  | BraidCluster.Database.DatabaseUnreachable
+  | BraidCluster.PlanBundle.PlanFolderUnfit
+  | BraidCluster.Workdir.WorkdirInUse
 
 /** The root command. */
 export const braid = Command.make("braid").pipe(

@@ -7,7 +7,7 @@
  * @since 0.5.0
  */
 import { Registry } from "@braid/agents"
-import { Cluster, Database, Engine, PlanBundle, SqlEvents, SqlRunStore } from "@braid/cluster"
+import { Cluster, Database, Engine, PlanBundle, SqlEvents, SqlRunStore, Workdir } from "@braid/cluster"
 import { Orchestrator, type Plan, RunReport, RunState, RunStore } from "@braid/core"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { DateTime, Effect, Fiber, Layer, Schedule, Schema, Stream } from "effect"
@@ -296,14 +296,19 @@ export const runner = (input: {
     process.stderr.write(
       `braid runner ${name}: joining ${input.database.shown} (group ${input.group}, ${input.slots} slot(s), clones in ${workdir}); Ctrl-C hands its work over\n`
     )
-    return yield* Layer.launch(Cluster.runner({
-      database: input.database,
-      name,
-      address: { host: host_, port },
-      group: input.group,
-      slots: input.slots,
-      workdir,
-      host
+    return yield* Effect.scoped(Effect.gen(function*() {
+      for (const p of yield* Workdir.claim(workdir)) {
+        process.stderr.write(`braid runner ${name}: ended process ${p.pid} (${p.command}), left at work in ${workdir} by a runner that was killed\n`)
+      }
+      return yield* Layer.launch(Cluster.runner({
+        database: input.database,
+        name,
+        address: { host: host_, port },
+        group: input.group,
+        slots: input.slots,
+        workdir,
+        host
+      }))
     })).pipe(
       Effect.onInterrupt(() => Effect.sync(() => process.stderr.write(`braid runner ${name}: stopped; its runs and tasks are handed to the other runners\n`)))
     )

@@ -39,6 +39,7 @@ const userErrors = new Set([
   "PlanFolderUnfit",
   "RemoteUnusable",
   "DatabaseUnreachable",
+  "WorkdirInUse",
   "RunIdTaken"
 ])
 

@@ -60,6 +60,10 @@ describe("cluster commands", () => {
       if (stopped === undefined) await new Promise((resolve) => setTimeout(resolve, 100))
     }
     assert.isDefined(stopped)
+    // A second runner on a live runner's work folder is refused.
+    const twin = await braid(["runner", "--database", url, "--workdir", runners[0]!.workdir, "--address", "127.0.0.1"])
+    assert.strictEqual(twin.code, 2)
+    assert.match(twin.stderr, /--workdir .* is in use by another runner \(pid \d+\); give each runner a work folder of its own/)
     const stoppedAt = Date.now()
     stopped!.child.kill("SIGINT")
     const outcome = await run

@@ -55,7 +55,7 @@ describe("three runners, one killed in the middle of an agent", () => {
     let victim: { runner: (typeof runners)[number]; agent: AgentLine; at: number } | undefined
     for (let waited = 0; victim === undefined && waited < 60_000; waited += 100) {
       const lines = agents()
-      const busy = lines.find((l) => l.phase === "start" && !lines.some((e) => e.phase === "end" && e.pid === l.pid))
+      const busy = lines.find((l) => l.phase === "start" && !lines.some((e) => e.phase !== "start" && e.pid === l.pid))
       const runner = busy === undefined ? undefined : runners.find((r) => busy.cwd.startsWith(r.workdir + path.sep))
       if (busy !== undefined && runner !== undefined) {
         runner.child.kill("SIGKILL")
@@ -64,6 +64,9 @@ describe("three runners, one killed in the middle of an agent", () => {
     }
     assert.isDefined(victim, "no agent of ours was seen at work")
     const killed = victim!
+    // The machine's runner comes back (a supervisor restarts it): it first ends the agent the killed one left at work.
+    const back = startRunner({ url, dir, name: `${killed.runner.name}-again`, workdir: killed.runner.workdir })
+    runners.push(back)
 
     const outcomes = await Promise.all(runs)
     for (const [i, o] of outcomes.entries()) assert.strictEqual(o.code, 0, `run ${i}: ${o.stdout}\n${o.stderr}`)
@@ -98,18 +101,23 @@ describe("three runners, one killed in the middle of an agent", () => {
       if (n > 1) assert.isAbove(Number(done.at), killed.at, `example attempt ${done.value.attempt} of ${done.value.taskId} settled before the kill ran again`)
     }
 
+    // The orphan was ended by the runner that came back, unless it had finished before.
+    const orphan = ours.find((l) => l.phase !== "start" && l.pid === killed.agent.pid)
+    assert.isDefined(orphan, "the killed runner's agent neither finished nor was ended")
+    if (orphan!.phase === "killed") assert.match(back.log(), new RegExp(`ended process ${killed.agent.pid} \\(`))
     // The task cut off was taken again, by another runner, which reported it.
     const key = `stream/${killed.agent.task.split("-")[0]}/task/${killed.agent.task}`
     const taken = journal.filter((r) => r.run_id === killed.agent.run && r.key === `${key}/runner`).map((r) => r.value.runner)
     assert.include(taken, killed.runner.name)
     const done = journal.filter((r) => r.run_id === killed.agent.run && r.key === `${key}/done`)
     assert.lengthOf(done, 1)
+    // Finished by another runner: not by the one killed (nor by its namesake that came back, a new process).
     assert.notStrictEqual(done[0].value.runner, killed.runner.name)
 
     // maxParallel held for each run, across the runners: from what the agents themselves logged…
     for (const run of ["work-b", "work-c"]) {
       const mine = ours.filter((l) => l.run === run)
-      const intervals = mine.filter((l) => l.phase === "start").map((s) => [s.t, mine.find((e) => e.phase === "end" && e.pid === s.pid)?.t ?? s.t + 60_000] as const)
+      const intervals = mine.filter((l) => l.phase === "start").map((s) => [s.t, mine.find((e) => e.phase !== "start" && e.pid === s.pid)?.t ?? s.t + 60_000] as const)
       assert.isAtMost(peak(intervals), 2, `${run}: more agents at once than maxParallel 2`)
     }
     // …and for the example, from its journaled attempts (maxParallel 3).

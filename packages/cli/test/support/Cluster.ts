@@ -33,6 +33,8 @@ import * as path from "node:path"
 const e = process.env
 const log = (phase) => fs.appendFileSync(e.BRAID_TEST_AGENTS, JSON.stringify({ run: e.BRAID_RUN_ID, task: e.BRAID_TASK_ID, attempt: Number(e.BRAID_ATTEMPT), pid: process.pid, cwd: process.cwd(), phase, t: Date.now() }) + "\\n")
 log("start")
+// Ended by a runner (the one that came back after a kill ends what the killed one left): logged as such.
+process.on("SIGTERM", () => { log("killed"); process.exit(143) })
 await new Promise((resolve) => setTimeout(resolve, Number(e.BRAID_TEST_SLEEP_MS ?? "2500")))
 fs.mkdirSync(e.BRAID_STREAM, { recursive: true })
 fs.writeFileSync(path.join(e.BRAID_STREAM, e.BRAID_TASK_ID + ".txt"), e.BRAID_TASK_ID + " of stream " + e.BRAID_STREAM + "\\n")
@@ -45,7 +47,7 @@ export interface AgentLine {
   readonly attempt: number
   readonly pid: number
   readonly cwd: string
-  readonly phase: "start" | "end"
+  readonly phase: "start" | "end" | "killed"
   readonly t: number
 }
 
@@ -102,11 +104,13 @@ export const startRunner = (input: {
   readonly url: string
   readonly dir: string
   readonly name: string
+  /** Default: a folder named after the runner under `dir`. */
+  readonly workdir?: string
   readonly group?: string
   readonly slots?: number
   readonly sleepMs?: number
 }): Runner => {
-  const workdir = path.join(input.dir, input.name)
+  const workdir = input.workdir ?? path.join(input.dir, input.name)
   let out = ""
   const child = spawn(process.execPath, [bin, "runner", "--database", input.url, "--address", "127.0.0.1", "--workdir", workdir, "--slots", String(input.slots ?? 2), "--name", input.name, "--group", input.group ?? "default"], {
     env: {
