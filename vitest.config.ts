@@ -6,6 +6,7 @@ const alias = [
   { find: /^@braid\/core\/(.+)$/, replacement: path.resolve(__dirname, "packages/core/src/$1.ts") },
   { find: "@braid/core", replacement: path.resolve(__dirname, "packages/core/src/index.ts") },
   { find: "@braid/agents", replacement: path.resolve(__dirname, "packages/agents/src/index.ts") },
+  { find: "@braid/cluster", replacement: path.resolve(__dirname, "packages/cluster/src/index.ts") },
   { find: "@braid/cli", replacement: path.resolve(__dirname, "packages/cli/src/index.ts") }
 ]
 
@@ -16,7 +17,7 @@ export default defineConfig({
     // so three files at once keep both cores busy without starving them.
     maxWorkers: 3,
     minWorkers: 1,
-    projects: ["core", "agents", "cli"].map((name) => ({
+    projects: ["core", "agents", "cluster", "cli"].map((name) => ({
       resolve: { alias },
       test: {
         name,

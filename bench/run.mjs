@@ -2,7 +2,7 @@
  * braid benchmarks: `npm run bench` (builds the packages first), or `node bench/run.mjs`
  * after a build. Prints a table per section and writes bench/results.json.
  *
- *   --only=dispatch,schedule,git,agents,startup   run some sections
+ *   --only=dispatch,schedule,git,agents,startup,cluster   run some sections
  *   --quick                        fewer repetitions and plans (a smoke test, not for figures)
  *
  * Every measured case runs in its own `node --expose-gc` child process (bench/lib/*-case.mjs),
@@ -566,11 +566,115 @@ const startupSection = async () => {
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// 6. Cluster
+// ---------------------------------------------------------------------------------------
+
+const clusterSection = async () => {
+  const c = await import("./lib/cluster.mjs")
+  log()
+  const runs = quick ? 2 : 6
+  const shape = { streams: 4, tasks: 3, sleepMs: 2000, maxParallel: 4 }
+  log(`6. Cluster — ${runs} runs of ${shape.streams} streams × ${shape.tasks} tasks whose script agents sleep ${shape.sleepMs / 1000} s, submitted at once`)
+  log("   (braid submit --wait) to 1, 2 and 3 `braid runner` processes with 2 slots each, on one Postgres and bare repositories as remotes;")
+  log("   makespan from the first submit to the last run landed. Then one run with agents that answer at once: cluster against embedded.")
+  const pg = await c.postgres()
+  if (!pg.available) {
+    log(`   skipped: ${pg.reason}`)
+    return { available: false, reason: pg.reason }
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "braid-bench-cluster-"))
+  try {
+    const plan = c.writePlan(path.join(dir, "plan"), shape)
+    const cases = []
+    for (const n of [1, 2, 3]) {
+      progress(`${runs} runs on ${n} runner(s)`)
+      const url = pg.database()
+      const runners = []
+      try {
+        for (let i = 1; i <= n; i++) runners.push(await c.runner(url, path.join(dir, `n${n}`), `runner-${i}`, 2))
+        const remotes = Array.from({ length: runs }, (_, i) => c.remote(path.join(dir, `n${n}`), `run-${i}`))
+        const start = Date.now()
+        await Promise.all(remotes.map((r, i) => c.finish([process.execPath, c.bin, "submit", plan, "--database", url, "--remote", r.remote, "--id", `run-${i}`, "--wait", "-q"])))
+        const makespanMs = Date.now() - start
+        const boundMs = Math.ceil((runs * shape.streams * shape.tasks) / (2 * n)) * shape.sleepMs
+        cases.push({ runners: n, slots: 2 * n, makespanMs, boundMs })
+      } finally {
+        for (const r of runners) r.child.kill("SIGINT")
+        await new Promise((resolve) => setTimeout(resolve, 500))
+        for (const r of runners) r.child.kill("SIGKILL")
+      }
+    }
+    const one = cases[0].makespanMs
+    for (const k of cases) k.speedup = +(one / k.makespanMs).toFixed(2)
+    log()
+    log(table(
+      ["runners", "slots", "makespan s", "bound s (sleeps / slots)", "speed-up vs 1 runner"],
+      cases.map((k) => [k.runners, k.slots, num(k.makespanMs / 1000, 1), num(k.boundMs / 1000, 1), k.runners === 1 ? "1.00" : k.speedup.toFixed(2)])
+    ))
+    const met2 = cases[1].speedup >= 1.8
+    const met3 = cases[2].speedup >= 2.6
+    log()
+    log(`targets: at least 1.8× with two runners — ${met2 ? "met" : "missed"} (${cases[1].speedup}×); at least 2.6× with three — ${met3 ? "met" : "missed"} (${cases[2].speedup}×)`)
+
+    // The cluster's own overhead: the same plan, agents answering at once, one run, embedded and on one runner.
+    progress("overhead per step: one run, embedded and in the cluster")
+    const fast = c.writePlan(path.join(dir, "fast"), { ...shape, sleepMs: 0 })
+    const repeat = quick ? 1 : 3
+    const embeddedMs = []
+    const clusterMs = []
+    let steps = 0
+    for (let i = 0; i < repeat; i++) {
+      const { work } = c.remote(path.join(dir, "embedded"), `e-${i}`)
+      const t0 = Date.now()
+      await c.finish([process.execPath, c.bin, "run", fast, "--repo", work, "-q"])
+      embeddedMs.push(Date.now() - t0)
+    }
+    const url = pg.database()
+    const r = await c.runner(url, path.join(dir, "overhead"), "runner-1", 4)
+    try {
+      for (let i = 0; i < repeat; i++) {
+        const { remote } = c.remote(path.join(dir, "overhead"), `o-${i}`)
+        const t0 = Date.now()
+        await c.finish([process.execPath, c.bin, "submit", fast, "--database", url, "--remote", remote, "--id", `o-${i}`, "--wait", "-q"])
+        clusterMs.push(Date.now() - t0)
+      }
+      steps = c.journalRows(url) / repeat
+    } finally {
+      r.child.kill("SIGKILL")
+    }
+    const embedded = median(embeddedMs)
+    const clustered = median(clusterMs)
+    const tasks = shape.streams * shape.tasks
+    log()
+    log(table(
+      ["engine", "one run, median s", "per task ms", "journal records per run"],
+      [
+        ["embedded (braid run, JSONL journal)", num(embedded / 1000, 2), num(embedded / tasks), ""],
+        ["cluster (braid submit --wait, one runner)", num(clustered / 1000, 2), num(clustered / tasks), num(steps)]
+      ]
+    ))
+    log()
+    log(`cluster overhead: ${num((clustered - embedded) / tasks)} ms a task, ${num((clustered - embedded) / steps, 1)} ms a journal record, over the embedded engine`)
+    return {
+      available: true,
+      shape: { runs, ...shape },
+      cases,
+      targets: { twoRunners: { speedup: cases[1].speedup, target: 1.8, met: met2 }, threeRunners: { speedup: cases[2].speedup, target: 2.6, met: met3 } },
+      overhead: { embeddedMs, clusterMs, tasks, journalRecordsPerRun: steps, perTaskMs: (clustered - embedded) / tasks, perRecordMs: (clustered - embedded) / steps }
+    }
+  } finally {
+    pg.stop()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 if (wanted("dispatch")) results.dispatch = await dispatchSection()
 if (wanted("schedule")) results.schedule = await scheduleSection()
 if (wanted("git")) results.git = await gitSection()
 if (wanted("agents")) results.agents = await agentsSection()
 if (wanted("startup")) results.startup = await startupSection()
+if (wanted("cluster")) results.cluster = await clusterSection()
 
 results.durationMs = Date.now() - started
 results.machine.loadAverageAtEnd = os.loadavg().map((l) => +l.toFixed(2))

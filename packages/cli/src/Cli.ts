@@ -4,6 +4,8 @@
  * @since 0.1.0
  */
 import type { Prompt, Reviewers } from "@braid/agents"
+// The cluster is loaded only by the commands that use it; its error types are named here.
+import type * as BraidCluster from "@braid/cluster"
 // @braid/core's and @effect/platform's modules by their paths, not the packages' indexes: in the
 // bundle an index initialises every module it names, and the command's start needs only these.
 import * as Budget from "@braid/core/Budget"
@@ -120,6 +122,35 @@ const keepWorktrees = Options.boolean("keep-worktrees").pipe(
 const events = Options.boolean("events").pipe(Options.withDescription(Help.describe("events")))
 const quiet = Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription(Help.describe("quiet")))
 const verbose = Options.boolean("verbose").pipe(Options.withAlias("v"), Options.withDescription(Help.describe("verbose")))
+const database = Options.text("database").pipe(Options.optional, Options.withDescription(Help.describe("database")))
+
+/** The cluster's database a command names (`--database`, else `BRAID_DATABASE_URL` unless `--repo` says the repository's). */
+const clusterOf = (args: { readonly database: Option.Option<string>; readonly repo: Option.Option<string> }) =>
+  Option.isNone(args.database) && (Option.isSome(args.repo) || (process.env.BRAID_DATABASE_URL ?? "") === "")
+    ? Effect.succeed(undefined)
+    : Effect.flatMap(Effect.promise(() => import("@braid/cluster")), (c) => c.Database.resolve(Option.getOrUndefined(args.database)))
+
+/** The cluster's side of the command line, loaded only by commands that use it. */
+const clusterSession = Effect.promise(() => import("./ClusterSession.js"))
+
+/**
+ * The runs a command reads: the cluster's (with a database), else the repository's `.braid`.
+ * `where` is how a continuation names them (`--repo <top>`, `--database <url>`).
+ */
+const withRuns = <A, E, R>(
+  args: { readonly database: Option.Option<string>; readonly repo: Option.Option<string> },
+  use: (store: RunStore.Service, where: { readonly top: string | undefined; readonly flag: string }) => Effect.Effect<A, E, R>
+) =>
+  Effect.gen(function*() {
+    const db = yield* clusterOf(args)
+    if (db === undefined) {
+      const { store, top } = yield* Runs.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
+      return yield* use(store, { top, flag: `--repo ${top}` })
+    }
+    const cluster = yield* clusterSession
+    return yield* cluster.withDatabase(db, Effect.flatMap(cluster.store(db), (store) => use(store, { top: undefined, flag: `--database ${db.shown}` })))
+  })
+
 const planFromDisk = Options.boolean("plan-from-disk").pipe(
   Options.withDescription(Help.describe("plan-from-disk"))
 )
@@ -522,9 +553,14 @@ const defined = <T extends Record<string, unknown>>(record: T): { [K in keyof T]
 
 const resumeCommand = Command.make(
   "resume",
-  { runId: Args.optional(runIdArg), repo, budget, planFromDisk, json, events, report, quiet, verbose },
+  { runId: Args.optional(runIdArg), repo, database, budget, planFromDisk, json, events, report, quiet, verbose },
   (args) =>
     Effect.gen(function*() {
+      const db = yield* clusterOf(args)
+      if (db !== undefined) {
+        const cluster = yield* clusterSession
+        return yield* finish(yield* cluster.resume({ database: db, runId: Option.getOrUndefined(args.runId), display: yield* displayOf(args) }), args)
+      }
       const Session = yield* lazy.session
       const result = yield* Session.resume({
         repo: Option.getOrUndefined(args.repo),
@@ -561,7 +597,7 @@ export class FeedbackTwice extends Schema.TaggedError<FeedbackTwice>()("Feedback
 
 const retryCommand = Command.make(
   "retry",
-  { runId: Args.optional(runIdArg), task: retryTasks, feedback: retryFeedback, feedbackFile: retryFeedbackFile, repo, planFromDisk, json, events, report, quiet, verbose },
+  { runId: Args.optional(runIdArg), task: retryTasks, feedback: retryFeedback, feedbackFile: retryFeedbackFile, repo, database, planFromDisk, json, events, report, quiet, verbose },
   (args) =>
     Effect.gen(function*() {
       if (Option.isSome(args.feedback) && Option.isSome(args.feedbackFile)) return yield* new FeedbackTwice()
@@ -569,6 +605,15 @@ const retryCommand = Command.make(
       const note = Option.isSome(args.feedbackFile)
         ? yield* (yield* FileSystem.FileSystem).readFileString(args.feedbackFile.value)
         : Option.getOrUndefined(args.feedback)
+      const db = yield* clusterOf(args)
+      if (db !== undefined) {
+        const cluster = yield* clusterSession
+        const tasks = args.task
+        return yield* finish(
+          yield* cluster.retry({ database: db, runId: Option.getOrUndefined(args.runId), tasks, note: note?.trim() === "" ? undefined : note?.trim(), display: yield* displayOf(args) }),
+          args
+        )
+      }
       const result = yield* Session.retry({
         repo: Option.getOrUndefined(args.repo),
         runId: Option.getOrUndefined(args.runId),
@@ -585,9 +630,14 @@ const retryCommand = Command.make(
 
 const landCommand = Command.make(
   "land",
-  { runId: Args.optional(runIdArg), repo, planFromDisk, json, events, report, quiet, verbose },
+  { runId: Args.optional(runIdArg), repo, database, planFromDisk, json, events, report, quiet, verbose },
   (args) =>
     Effect.gen(function*() {
+      const db = yield* clusterOf(args)
+      if (db !== undefined) {
+        const cluster = yield* clusterSession
+        return yield* finish(yield* cluster.land({ database: db, runId: Option.getOrUndefined(args.runId), display: yield* displayOf(args) }), args)
+      }
       const Session = yield* lazy.session
       const result = yield* Session.land({
         repo: Option.getOrUndefined(args.repo),
@@ -621,12 +671,12 @@ const describe = (store: RunStore.Service, runId: string) =>
  */
 export const continuation = (
   runId: string,
-  top: string,
+  runs: string,
   state: RunState.RunState,
   running: boolean,
   integrationDir: string | undefined
 ): string | undefined => {
-  const at = `${runId} --repo ${top}`
+  const at = `${runId} ${runs}`
   if (running) return undefined
   if (state.finished === undefined) {
     // Paused by its budget: it needs a raised one to go on.
@@ -648,9 +698,8 @@ export const continuation = (
   return undefined
 }
 
-const runsCommand = Command.make("runs", { repo, json }, (args) =>
-  Effect.gen(function*() {
-    const { store } = yield* Runs.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
+const runsCommand = Command.make("runs", { repo, database, json }, (args) =>
+  withRuns(args, (store) => Effect.gen(function*() {
     const ids = yield* store.list()
     const rows = yield* Effect.forEach(ids, (id) => describe(store, id))
     if (args.json) {
@@ -676,11 +725,10 @@ const runsCommand = Command.make("runs", { repo, json }, (args) =>
     for (const r of rows) {
       yield* Console.log([r.runId, r.status, r.startedAt, ms(r.durationMs), `${r.state.progress.settled}/${r.state.progress.total}`].join("\t"))
     }
-  })).pipe(Command.withDescription("List the runs recorded in a repository."))
+  }))).pipe(Command.withDescription("List the runs recorded in a repository."))
 
-const statusCommand = Command.make("status", { runId: Args.optional(runIdArg), repo, json }, (args) =>
-  Effect.gen(function*() {
-    const { store, top } = yield* Runs.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
+const statusCommand = Command.make("status", { runId: Args.optional(runIdArg), repo, database, json }, (args) =>
+  withRuns(args, (store, where) => Effect.gen(function*() {
     const r = yield* describe(store, yield* Runs.pickRun(store, Option.getOrUndefined(args.runId)))
     const plan = yield* Plan.parse(r.stored.planText, r.stored.manifest.planSource, r.stored.manifest.planBaseDir)
     const taskState = (t: RunState.TaskState | undefined) =>
@@ -714,8 +762,9 @@ const statusCommand = Command.make("status", { runId: Args.optional(runIdArg), r
         }
       })
     }))
-    const integrationDir = `${top}/.braid/runs/${r.runId}/worktrees/_integration`
-    const next = continuation(r.runId, top, r.state, r.status === "running", integrationDir)
+    // A cluster run's integration is on the runner that ran it, not here.
+    const integrationDir = where.top === undefined ? undefined : `${where.top}/.braid/runs/${r.runId}/worktrees/_integration`
+    const next = continuation(r.runId, where.flag, r.state, r.status === "running", integrationDir)
     if (args.json) {
       yield* Console.log(JSON.stringify(
         {
@@ -758,7 +807,7 @@ const statusCommand = Command.make("status", { runId: Args.optional(runIdArg), r
       yield* Console.log(`  landed ${r.state.landed.commit.slice(0, 10)} on ${r.state.landed.target}${r.state.landed.remote !== undefined ? ` of ${r.state.landed.remote}` : ""}`)
     }
     if (next !== undefined) yield* Console.log(`continue with: ${next}`)
-  })).pipe(Command.withDescription("Show a run's streams and tasks, why each task failed or was skipped, and the command that continues it (default: the latest run)."))
+  }))).pipe(Command.withDescription("Show a run's streams and tasks, why each task failed or was skipped, and the command that continues it (default: the latest run)."))
 
 /** The run has not finished, so it has no report yet. */
 export class NoReportYet extends Schema.TaggedError<NoReportYet>()("NoReportYet", { runId: Schema.String }) {
@@ -789,9 +838,8 @@ const writeOutput = (file: string, text: string) =>
     )
   })
 
-const reportCommand = Command.make("report", { runId: runIdArg, repo, md: mdFile, json: jsonFile, html: htmlFile, report: mdAlias }, (args) =>
-  Effect.gen(function*() {
-    const { store } = yield* Runs.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
+const reportCommand = Command.make("report", { runId: runIdArg, repo, database, md: mdFile, json: jsonFile, html: htmlFile, report: mdAlias }, (args) =>
+  withRuns(args, (store) => Effect.gen(function*() {
     const stored = yield* store.load(args.runId)
     const text = yield* store.loadReport(args.runId)
     if (text === undefined) return yield* new NoReportYet({ runId: args.runId })
@@ -815,7 +863,7 @@ const reportCommand = Command.make("report", { runId: runIdArg, repo, md: mdFile
     yield* Effect.sync(() => {
       process.exitCode = exitCodeOf(decoded)
     })
-  })).pipe(Command.withDescription("Render a finished run's report: Markdown (stdout or --md), JSON (--json), an HTML timeline (--html)."))
+  }))).pipe(Command.withDescription("Render a finished run's report: Markdown (stdout or --md), JSON (--json), an HTML timeline (--html)."))
 
 /** The run is still active. */
 export class RunActive extends Schema.TaggedError<RunActive>()("RunActive", { runId: Schema.String }) {
@@ -857,8 +905,133 @@ const summaryLine = (report: RunReport.RunReport, reportFile: string | undefined
   return lines.join("\n")
 }
 
+const runnerCommand = Command.make(
+  "runner",
+  {
+    database,
+    group: Options.text("group").pipe(Options.withDefault("default"), Options.withDescription(Help.describe("group"))),
+    slots: Options.integer("slots").pipe(Options.withDefault(2), Options.withDescription(Help.describe("slots"))),
+    workdir: Options.text("workdir").pipe(Options.optional, Options.withDescription(Help.describe("workdir"))),
+    address: Options.text("address").pipe(Options.optional, Options.withDescription(Help.describe("address"))),
+    name: Options.text("name").pipe(Options.optional, Options.withDescription(Help.describe("name")))
+  },
+  (args) =>
+    Effect.gen(function*() {
+      const { Database } = yield* Effect.promise(() => import("@braid/cluster"))
+      const db = yield* Database.resolve(Option.getOrUndefined(args.database))
+      if (args.slots < 1) return yield* new OutputPathMissing({ option: "--slots", problem: `expected at least 1, got ${args.slots}` })
+      const address = Option.getOrUndefined(args.address)
+      const parsed = address === undefined ? undefined : /^(.+?)(?::(\d+))?$/.exec(address)
+      if (address !== undefined && (parsed === null || parsed === undefined)) {
+        return yield* new OutputPathMissing({ option: "--address", problem: `expected host:port, got ${address}` })
+      }
+      const cluster = yield* clusterSession
+      return yield* cluster.runner({
+        database: db,
+        group: args.group,
+        slots: args.slots,
+        workdir: Option.getOrUndefined(args.workdir),
+        address: parsed === undefined || parsed === null ? undefined : { host: parsed[1]!, port: parsed[2] === undefined ? undefined : Number(parsed[2]) },
+        name: Option.getOrUndefined(args.name)
+      })
+    })
+).pipe(Command.withDescription("Join a cluster as a runner and work on its runs until stopped (Ctrl-C hands the work over)."))
+
+const submitCommand = Command.make(
+  "submit",
+  {
+    plan: planFile,
+    database,
+    remote: Options.text("remote").pipe(Options.withDescription("The git remote the runners clone and push to, and the run lands on (a URL or a path every runner can reach).")),
+    target: Options.text("target").pipe(Options.optional, Options.withDescription("The remote's branch the streams start from and the run lands on (default: the remote's default branch).")),
+    landMode,
+    noLand,
+    group: Options.text("group").pipe(Options.withDefault("default"), Options.withDescription(Help.describe("group"))),
+    id: Options.text("id").pipe(Options.optional, Options.withDescription(Help.describe("id"))),
+    wait: Options.boolean("wait").pipe(Options.withDescription(Help.describe("wait"))),
+    agent,
+    reviewer,
+    maxParallel,
+    qualityThreshold,
+    conflictStrategy,
+    onGateFailure,
+    budget,
+    report,
+    json,
+    events,
+    quiet,
+    verbose
+  },
+  (args) =>
+    Effect.gen(function*() {
+      const { Database } = yield* Effect.promise(() => import("@braid/cluster"))
+      const db = yield* Database.resolve(Option.getOrUndefined(args.database))
+      const overrides = {
+        maxParallel: Option.getOrUndefined(args.maxParallel),
+        qualityThreshold: Option.getOrUndefined(args.qualityThreshold),
+        conflictStrategy: Option.getOrUndefined(args.conflictStrategy),
+        onGateFailure: Option.getOrUndefined(args.onGateFailure),
+        budget: Option.getOrUndefined(args.budget)
+      }
+      const plan = yield* loadPlan(args.plan, overrides)
+      const Preflight = yield* lazy.preflight
+      const unwritable = Preflight.reportProblem(Option.getOrUndefined(args.report))
+      if (unwritable !== undefined) return yield* new OutputPathMissing({ option: unwritable.path, problem: unwritable.message })
+      const id = Option.getOrUndefined(args.id)
+      const idProblem = id === undefined ? undefined : Plan.branchNameProblem(id)
+      if (idProblem !== undefined) return yield* new OutputPathMissing({ option: "--id", problem: idProblem })
+      const display = yield* displayOf(args)
+      const cluster = yield* clusterSession
+      const result = yield* cluster.submit({
+        database: db,
+        plan,
+        planPath: args.plan,
+        planText: yield* (yield* FileSystem.FileSystem).readFileString(args.plan),
+        remote: args.remote,
+        target: Option.getOrUndefined(args.target),
+        group: args.group,
+        runId: id,
+        options: {
+          workspace: "git",
+          land: !args.noLand,
+          keepWorktrees: false,
+          ...defined({
+            agent: Option.getOrUndefined(args.agent),
+            reviewer: Option.getOrUndefined(args.reviewer),
+            landMode: Option.getOrUndefined(args.landMode),
+            ...overrides
+          })
+        },
+        wait: args.wait,
+        display
+      })
+      if (result !== undefined) yield* finish(result, args)
+    })
+).pipe(Command.withDescription("Send a plan to a cluster's runners: print the run's id, or follow it with --wait."))
+
+/** Errors only the cluster's commands raise. */
+export type ClusterError =
+  | BraidCluster.Database.DatabaseUrlInvalid
+  | BraidCluster.Database.DatabaseUnreachable
+  | BraidCluster.PlanBundle.PlanFolderUnfit
+  | BraidCluster.Workdir.WorkdirInUse
+
 /** The root command. */
 export const braid = Command.make("braid").pipe(
   Command.withDescription("Run a software change as parallel work streams of coding agents."),
-  Command.withSubcommands([planCommand, promptCommand, runCommand, resumeCommand, retryCommand, landCommand, runsCommand, statusCommand, reportCommand, cleanCommand, Init.command])
+  Command.withSubcommands([
+    planCommand,
+    promptCommand,
+    runCommand,
+    resumeCommand,
+    retryCommand,
+    landCommand,
+    runsCommand,
+    statusCommand,
+    reportCommand,
+    cleanCommand,
+    Init.command,
+    runnerCommand,
+    submitCommand
+  ])
 )

@@ -96,7 +96,18 @@ export const options = {
   feedback: { value: "file", description: "A review as JSON, {score, issues, suggestions}, that the retry answers." },
   note: { value: "text", description: "Your note added to the retry's feedback, as braid retry --feedback adds it." },
   task: { value: "id", description: "A failed or needs-review task to run again (repeatable; default: every such task)." },
-  "feedback-file": { value: "file", description: "A file whose text is added to the retried tasks' feedback." }
+  "feedback-file": { value: "file", description: "A file whose text is added to the retried tasks' feedback." },
+  database: {
+    value: "url",
+    description: "The cluster's Postgres, postgres://user:password@host:port/database (default: BRAID_DATABASE_URL); runs are read from and sent to it instead of the repository's .braid. The password is never printed."
+  },
+  group: { value: "name", description: "The runners' group: a run is worked on only by runners of its group, so only machines allowed to hold a repository get it (default: default)." },
+  slots: { value: "n", description: "How many tasks this runner works on at once, across every run (default: 2)." },
+  workdir: { value: "dir", description: "Where this runner keeps its clones of the runs' remotes (default: ~/.braid/runner)." },
+  address: { value: "host:port", description: "Where the other runners reach this one (default: this machine's first network address and a free port)." },
+  name: { value: "text", description: "How this runner is named in logs and in the runs' journals (default: its address)." },
+  wait: { description: "Follow the run to its end with the same board and exit code as braid run (default: print its id and return)." },
+  id: { value: "runId", description: "The run's id (default: a new one). Submitting the same id again does not run it twice." }
 } satisfies Record<string, OptionHelp>
 
 /** An option's name. */
@@ -175,6 +186,7 @@ export const commands: ReadonlyArray<CommandHelp> = [
     summary: "Run a run's failed and needs-review tasks again, with your note, then integrate and land.",
     args: [runIdArg("the latest run")],
     options: [
+      "database",
       "task",
       { name: "feedback", value: "text", description: "A note added to the retried tasks' feedback." },
       "feedback-file",
@@ -191,14 +203,14 @@ export const commands: ReadonlyArray<CommandHelp> = [
     name: "land",
     summary: "Land a verified run later (made with --no-land, or refused: the target moved, a push was rejected or failed).",
     args: [runIdArg("the latest run")],
-    options: ["repo", "plan-from-disk", "report", "json", "events", "quiet", "verbose"]
+    options: ["repo", "database", "plan-from-disk", "report", "json", "events", "quiet", "verbose"]
   },
-  { name: "runs", summary: "List the runs recorded in a repository.", args: [], options: ["repo", "json"] },
+  { name: "runs", summary: "List the runs recorded in a repository (or in the cluster's database).", args: [], options: ["repo", "database", "json"] },
   {
     name: "status",
     summary: "Show a run's streams and tasks, why each failed or was skipped, and how to continue it.",
     args: [runIdArg("the latest run")],
-    options: ["repo", "json"]
+    options: ["repo", "database", "json"]
   },
   {
     name: "report",
@@ -208,6 +220,7 @@ export const commands: ReadonlyArray<CommandHelp> = [
     args: [runIdRequired],
     options: [
       "repo",
+      "database",
       "md",
       { name: "json", value: "file", description: "Write the report as JSON (the RunReport Schema's encoding) to this file; - for stdout." },
       "html",
@@ -221,6 +234,43 @@ export const commands: ReadonlyArray<CommandHelp> = [
       "Writes plan.yaml, a plan in the seed's shape with a comment on every field, and braid.config.yaml naming the agent backend (--agent, default script). Refuses (exit 2, naming the file, writing nothing) if either exists.",
     args: [],
     options: [{ name: "agent", value: "name", description: `The agent backend braid.config.yaml names (default: script). One of: ${BACKENDS.join(", ")}.` }]
+  },
+  {
+    name: "runner",
+    summary: "Join a cluster as a runner and work on its runs until stopped (Ctrl-C hands the work over).",
+    description:
+      "Joins the cluster whose Postgres --database names (its tables are created or migrated first): the runner takes its share of the group's runs and, --slots at a time, the group's tasks, each in its own clone of the run's remote under --workdir. Stopped (Ctrl-C, SIGTERM), it hands its runs and tasks to the other runners; killed, they are taken over once its locks expire (about 10 s). See docs/DEPLOY.md.",
+    args: [],
+    options: ["database", "group", "slots", "workdir", "address", "name"]
+  },
+  {
+    name: "submit",
+    summary: "Send a plan to a cluster's runners: print the run's id, or follow it with --wait.",
+    description:
+      "Records the run in the cluster's database — the plan, the files in its folder (scripts, prompt templates), the options — and starts its workflow; any runner of its group takes it. The remote's --target (default: its default branch) is what the streams start from and what the run lands on (--land push or local: the target is fast-forwarded on the remote; pr: a pull request). With --wait it is followed to its end like braid run, with its exit code.",
+    args: [planArg],
+    options: [
+      "database",
+      { name: "remote", value: "url", description: "The git remote the runners clone and push to, and the run lands on (a URL or a path every runner can reach)." },
+      { name: "target", value: "branch", description: "The remote's branch the streams start from and the run lands on (default: the remote's default branch)." },
+      "land",
+      "no-land",
+      "group",
+      "id",
+      "wait",
+      "agent",
+      "reviewer",
+      "max-parallel",
+      "quality-threshold",
+      "conflict-strategy",
+      "on-gate-failure",
+      "budget",
+      "report",
+      "json",
+      "events",
+      "quiet",
+      "verbose"
+    ]
   },
   {
     name: "clean",

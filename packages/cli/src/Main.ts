@@ -34,7 +34,13 @@ const userErrors = new Set([
   "PromptTemplateError",
   "JournalCorrupt",
   "JournalTooNew",
-  "WouldOverwrite"
+  "WouldOverwrite",
+  "DatabaseUrlInvalid",
+  "PlanFolderUnfit",
+  "RemoteUnusable",
+  "DatabaseUnreachable",
+  "WorkdirInUse",
+  "RunIdTaken"
 ])
 
 /** Runs the command line with `argv` (as `process.argv`), setting `process.exitCode`. */
@@ -58,7 +64,7 @@ export const main = (argv: ReadonlyArray<string>) =>
           yield* Console.error(`braid: ${text}`)
           // A usage limit or the run's budget leaves the run resumable: EX_TEMPFAIL, "try again later".
           yield* Effect.sync(() =>
-            void (process.exitCode = tag === "UsageLimitReached" || tag === "BudgetReached"
+            void (process.exitCode = tag === "UsageLimitReached" || tag === "BudgetReached" || (tag === "ClusterRunStopped" && (error as { paused?: boolean }).paused === true)
               ? ExitCode.paused
               : userErrors.has(tag)
               ? ExitCode.usage

@@ -379,19 +379,29 @@ const loadRun = (input: { readonly repo: string | undefined; readonly runId: str
         )
       }
     }
-    const parsed = yield* Plan.parse(planText, manifest.planSource, manifest.planBaseDir, yield* Plan.readConfig(manifest.planBaseDir))
-    // The budget a person set last (`resume --budget`) over the run's `--budget` over the plan's.
+    const plan = yield* planOf({ ...stored, planText }, state, manifest.planBaseDir)
+    return { store, top, runId, state, options, plan }
+  })
+
+/**
+ * The plan as a stored run uses it: its text (the plan's folder, with its config, at
+ * `baseDir`), with the run's options over it — and the budget a person set last
+ * (`resume --budget`) over the run's `--budget` over the plan's.
+ */
+export const planOf = (stored: RunStore.StoredRun, state: RunState.RunState, baseDir: string) =>
+  Effect.gen(function*() {
+    const options = decodeOptions(stored.manifest.options)
+    const parsed = yield* Plan.parse(stored.planText, stored.manifest.planSource, baseDir, yield* Plan.readConfig(baseDir))
     const budget = state.budget !== undefined
       ? { usd: state.budget.usd ?? undefined, tokens: state.budget.tokens ?? undefined }
       : options.budget
-    const plan = yield* Plan.override(parsed, {
+    return yield* Plan.override(parsed, {
       maxParallel: options.maxParallel,
       qualityThreshold: options.qualityThreshold,
       conflictStrategy: options.conflictStrategy,
       onGateFailure: options.onGateFailure,
       budget
     })
-    return { store, top, runId, state, options, plan }
   })
 
 const cutOff = (state: RunState.RunState) =>
@@ -475,6 +485,36 @@ export const retry = (input: {
 }) =>
   Effect.gen(function*() {
     const { options, plan, runId, state, store, top } = yield* loadRun(input)
+    const request = yield* retryRequest({ runId, plan, state, tasks: input.tasks, note: input.note })
+    if (!input.display.quiet) {
+      process.stderr.write(`retrying in run ${runId} (round ${request.round}): ${request.tasks.join(", ")}\n`)
+    }
+    return yield* execute({
+      plan,
+      options,
+      runId,
+      top,
+      store,
+      continuation: { retries: [...state.retries, request], land: state.landRequested, request: { key: RunState.keys.retry(request.round), value: request } },
+      display: input.display,
+      onNotStarted: Effect.void,
+      beforeRun: Effect.asVoid(endOrphans(runId, state.processes))
+    })
+  })
+
+/**
+ * The retry round a person asks for: the failed and needs-review tasks (all, or the ones
+ * named), and the tasks skipped because of them.
+ */
+export const retryRequest = (input: {
+  readonly runId: string
+  readonly plan: Plan.Plan
+  readonly state: RunState.RunState
+  readonly tasks: ReadonlyArray<string>
+  readonly note: string | undefined
+}) =>
+  Effect.gen(function*() {
+    const { plan, runId, state } = input
     if (state.started === undefined) return yield* new RunNotStarted({ runId })
     const statusOf = (id: string) => state.tasks.get(id)?.settled?.status
     const retriable = (id: string) => statusOf(id) === "failed" || statusOf(id) === "needs-review"
@@ -489,26 +529,11 @@ export const retry = (input: {
     const skipped = [...plan.tasks.keys()].filter((id) => statusOf(id) === "skipped" && !chosen.includes(id))
     const tasks = [...chosen, ...skipped]
     if (chosen.length === 0) return yield* new NothingToRetry({ runId, problem: "no task failed or needs review, so there is nothing to retry" })
-    const round = state.retries.length + 1
-    const request = new RunState.RetryRequested({
-      round,
+    return new RunState.RetryRequested({
+      round: state.retries.length + 1,
       tasks,
       note: input.note ?? null,
       at: DateTime.formatIso(yield* DateTime.now)
-    })
-    if (!input.display.quiet) {
-      process.stderr.write(`retrying in run ${runId} (round ${round}): ${tasks.join(", ")}\n`)
-    }
-    return yield* execute({
-      plan,
-      options,
-      runId,
-      top,
-      store,
-      continuation: { retries: [...state.retries, request], land: state.landRequested, request: { key: RunState.keys.retry(round), value: request } },
-      display: input.display,
-      onNotStarted: Effect.void,
-      beforeRun: Effect.asVoid(endOrphans(runId, state.processes))
     })
   })
 
@@ -536,11 +561,7 @@ export const land = (input: {
 }) =>
   Effect.gen(function*() {
     const { options, plan, runId, state, store, top } = yield* loadRun(input)
-    if (state.started === undefined) return yield* new RunNotStarted({ runId })
-    if (state.landed !== undefined && state.finished === "succeeded") {
-      return yield* new AlreadyLanded({ runId, commit: state.landed.commit, target: state.landed.target })
-    }
-    const request = new RunState.LandRequested({ at: DateTime.formatIso(yield* DateTime.now) })
+    const request = yield* landRequest(runId, state)
     return yield* execute({
       plan,
       options,
@@ -552,4 +573,14 @@ export const land = (input: {
       onNotStarted: Effect.void,
       beforeRun: Effect.asVoid(endOrphans(runId, state.processes))
     })
+  })
+
+/** A request to land the run later; refused when it never started or landed already. */
+export const landRequest = (runId: string, state: RunState.RunState) =>
+  Effect.gen(function*() {
+    if (state.started === undefined) return yield* new RunNotStarted({ runId })
+    if (state.landed !== undefined && state.finished === "succeeded") {
+      return yield* new AlreadyLanded({ runId, commit: state.landed.commit, target: state.landed.target })
+    }
+    return new RunState.LandRequested({ at: DateTime.formatIso(yield* DateTime.now) })
   })

@@ -22,6 +22,7 @@ import * as Review from "./Review.js"
 import * as RunReport from "./RunReport.js"
 import * as RunState from "./RunState.js"
 import * as Steps from "./Steps.js"
+import * as TaskExecutor from "./TaskExecutor.js"
 import * as Workspace from "./Workspace.js"
 
 export interface DispatchInput {
@@ -35,6 +36,8 @@ export interface DispatchInput {
   readonly keepWorktrees?: boolean
   /** What the run's attempts spent before (from its journal, per `Budget.attemptId`), counted against its budget. */
   readonly spent?: ReadonlyMap<string, Budget.Spend>
+  /** Which execution of the run this is, for a `TaskExecutor` (default: the run id). */
+  readonly executionId?: string
 }
 
 /** A retry round: these tasks run again, each with three fresh gate runs and the note. */
@@ -110,6 +113,262 @@ const summaryOf = (attempts: ReadonlyArray<RunReport.AttemptRecord>) => attempts
 const changedFilesOf = (result: RunReport.TaskResult): ReadonlyArray<string> =>
   [...new Set(result.attempts.flatMap((a) => a.changedFiles))].sort()
 
+/** A task that did not start, and why. */
+const skipped = (task: Plan.Task, reason: string) =>
+  new RunReport.TaskResult({
+    taskId: task.id,
+    title: task.title,
+    result: "",
+    quality: null,
+    qualityIterations: 0,
+    status: "skipped",
+    attempts: [],
+    error: reason,
+    durationMs: 0
+  })
+
+/** What doing a task's work needs, wherever it is done (here, or on a runner of a cluster). */
+interface WorkContext {
+  readonly runId: string
+  readonly plan: Plan.Plan
+  readonly reviewRetry: Schedule.Schedule<unknown, Review.ReviewFailed>
+  readonly tracker: Budget.Tracker
+  readonly limits: ProviderLimits.Service
+  readonly workspace: Workspace.Service
+  readonly reviewer: Review.Service
+  readonly progress: Progress.Service
+  readonly steps: Steps.Service
+  readonly resolver: ConflictResolver.Service
+}
+
+/** Where a task's attempts are: its step key, its retry round and note, whether to look for an attempt a crash cut off. */
+interface TaskAt {
+  readonly key: string
+  readonly round: number
+  readonly note: string | undefined
+  readonly recover: boolean
+}
+
+/** A dependency in another stream whose work a task brings in first: its stream's head when it settled. */
+interface DependencyHead {
+  readonly taskId: string
+  readonly from: string
+  readonly head: string
+}
+
+/**
+ * A task's work, in the stream's open worktree: bring in the dependencies' work (a conflict
+ * settled by the run's strategy), then run the quality gate. The one body of a task, whether
+ * dispatch runs it here or a runner of a cluster does.
+ */
+const makeWork = (ctx: WorkContext) => {
+  const { limits, plan, progress, resolver, reviewRetry, reviewer, steps, tracker, workspace } = ctx
+  const input = { runId: ctx.runId }
+  /**
+   * Brings a dependency's work (its stream's head when it settled) into the task's stream. A
+   * conflict is settled by the run's strategy: `agent` — the resolver in the stream's worktree,
+   * its resolution a durable step (`<task>/absorb/<dependency>/resolve`); `priority` — the
+   * higher-priority stream's side of the conflicting hunks (the stream's own on a tie);
+   * `manual` — the task does not start and says what to merge by hand.
+   */
+  const bringIn = (stream: Plan.PlannedStream, depId: string, from: string, commit: string, taskKey: string) =>
+    Effect.gen(function*() {
+      const reason = `${depId} from stream ${from}`
+      const outcome = yield* workspace.absorb(stream.name, commit, reason, "none")
+      if (outcome._tag === "Absorbed") return undefined
+      const paths = outcome.paths
+      const fromStream = plan.streams.find((s) => s.name === from)!
+      const streams = [stream.name, from]
+      const record = (
+        result: RunReport.ConflictRecord["outcome"],
+        at: string | null,
+        detail: string,
+        extra: Partial<Pick<RunReport.ConflictRecord, "resolver" | "said" | "agent">> = {}
+      ) =>
+        new RunReport.ConflictRecord({
+          streams,
+          paths: [...paths],
+          strategy: plan.conflictStrategy,
+          outcome: result,
+          commit: at,
+          detail,
+          kind: "dependency",
+          ...Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined))
+        })
+      const settledAs = (c: RunReport.ConflictRecord) =>
+        Effect.flatMap(now, (time) =>
+          progress.publish({ _tag: "ConflictSettled", at: time, streams: c.streams, paths: c.paths, strategy: c.strategy, outcome: c.outcome, commit: c.commit, detail: c.detail }))
+      yield* progress.publish({ _tag: "ConflictDetected", at: yield* now, streams, paths: [...paths], kind: "textual" })
+      const conflicted = `bringing ${reason} into stream "${stream.name}" conflicts in ${paths.join(", ")}`
+
+      if (plan.conflictStrategy === "manual") {
+        yield* workspace.discard(stream.name)
+        const c = record(
+          "blocked",
+          null,
+          `${conflicted}; conflictStrategy is manual, so the task did not start: merge ${commit.slice(0, 10)} into the stream's branch by hand ` +
+            `(resolving ${paths.join(", ")}), then braid retry --task <id>`
+        )
+        yield* settledAs(c)
+        return yield* Effect.fail(new DependencyConflict(c))
+      }
+      if (plan.conflictStrategy === "priority") {
+        yield* workspace.discard(stream.name)
+        const ours = stream.rank <= fromStream.rank
+        const merged = yield* workspace.absorb(stream.name, commit, reason, ours ? "ours" : "theirs")
+        const c = record(
+          "resolved",
+          merged._tag === "Absorbed" ? merged.commit : null,
+          `${ours ? stream.name : from} has the higher priority${stream.rank === fromStream.rank ? " (a tie: the stream's own side)" : ""}; its side was kept for the conflicted hunks`
+        )
+        yield* settledAs(c)
+        return c
+      }
+      const key = RunState.keys.absorbResolution(taskKey, depId)
+      const files = workspace.files(stream.name)
+      const resolution = yield* Effect.scoped(Effect.gen(function*() {
+        // The worktree is the resolver's meanwhile: other streams' confinement checks leave it alone.
+        yield* workspace.attempting(stream.name)
+        const resolved = yield* Conflicts.resolveDurably({
+          key,
+          resolver,
+          steps,
+          request: {
+            runId: input.runId,
+            stream,
+            against: [fromStream],
+            paths,
+            files,
+            kind: "dependency",
+            intents: yield* ConflictResolver.intentsOf(workspace, [stream, fromStream], paths),
+            verify: plan.verify,
+            key
+          }
+        })
+        // Nothing the resolver wrote outside the stream's worktree may go unnoticed.
+        const strays = yield* workspace.strays(stream.name).pipe(Effect.orElseSucceed(() => [] as Workspace.Strays))
+        if (strays.length > 0) {
+          return yield* new ConflictResolver.ResolutionFailed({
+            paths: [...paths],
+            message: `the resolver changed files outside stream "${stream.name}"'s worktree: ${strays.map((f) => `${f.where}: ${f.paths.join(", ")}`).join("; ")}`,
+            said: resolved.summary,
+            ...(resolved.agent !== null ? { agent: resolved.agent } : {})
+          })
+        }
+        const head = yield* workspace.concludeAbsorb(stream.name, reason).pipe(
+          Effect.mapError((e) =>
+            new ConflictResolver.ResolutionFailed({ paths: [...paths], message: e.message, said: resolved.summary, ...(resolved.agent !== null ? { agent: resolved.agent } : {}) })
+          )
+        )
+        return { head, resolved }
+      })).pipe(Effect.either)
+      if (resolution._tag === "Left") {
+        const f = resolution.left
+        if (f._tag !== "ResolutionFailed") return yield* Effect.fail(f)
+        yield* workspace.discard(stream.name)
+        const c = record("failed", null, `${conflicted}; ${resolver.name} could not resolve it: ${f.message}${f.said !== undefined && f.said !== "" ? ` — it said: ${f.said}` : ""}`, {
+          resolver: resolver.name,
+          said: f.said,
+          agent: f.agent
+        })
+        yield* settledAs(c)
+        return yield* Effect.fail(new DependencyConflict(c))
+      }
+      const r = resolution.right.resolved
+      const c = record("resolved", resolution.right.head, `${r.resolver}: ${r.summary}`, {
+        resolver: r.resolver,
+        said: r.summary,
+        agent: r.agent ?? undefined
+      })
+      yield* settledAs(c)
+      return c
+    })
+
+  const runTask = (
+    stream: Plan.PlannedStream,
+    agent: Agent.Service,
+    task: Plan.Task,
+    at: { readonly key: string; readonly round: number; readonly note: string | undefined; readonly recover: boolean },
+    earlier: ReadonlyArray<Agent.EarlierResult>,
+    broughtIn: ReadonlyArray<Agent.BroughtIn>
+  ) =>
+    Effect.gen(function*() {
+      const started = Date.now()
+      const outcome = yield* QualityGate.run({
+        runId: input.runId,
+        plan,
+        stream,
+        task,
+        agent,
+        earlier,
+        broughtIn,
+        userNote: at.note,
+        reviewRetry,
+        key: at.key,
+        round: at.round,
+        recover: at.recover
+      }, { steps, workspace, reviewer, progress, limits, budget: tracker }).pipe(
+        // A usage limit or the run's budget is not the task's failure: it stops the run, resumable.
+        Effect.catchAll((failure) =>
+          failure.error._tag === "UsageLimitReached" || (failure.error._tag === "BudgetReached" && plan.budget?.onExceeded === "stop")
+            ? Effect.die(new RunStop(failure.error))
+            : Effect.fail(failure)
+        ),
+        Effect.either
+      )
+      if (outcome._tag === "Left" && outcome.left.error._tag === "BudgetReached") return yield* Effect.fail(new Paused(outcome.left.error))
+      const failure = outcome._tag === "Left" ? outcome.left : undefined
+      const attempts = outcome._tag === "Right" ? outcome.right.attempts : outcome.left.attempts
+      const last = attempts.at(-1)?.review ?? null
+      const status: RunReport.TaskStatus = outcome._tag === "Left"
+        ? "failed"
+        : outcome.right.passed
+        ? "completed"
+        : "needs-review"
+      return new RunReport.TaskResult({
+        taskId: task.id,
+        title: task.title,
+        result: summaryOf(attempts),
+        quality: last,
+        qualityIterations: Math.max(0, attempts.length - 1),
+        status,
+        attempts,
+        ...(failure !== undefined ? { error: failure.error.message } : {}),
+        durationMs: Date.now() - started
+        // Built from typed values, so not validated again: with classes among its fields,
+        // Schema compiles a fresh validator on every construction (~120 µs a task).
+      }, true)
+    })
+
+  const perform = (
+    stream: Plan.PlannedStream,
+    agent: Agent.Service,
+    task: Plan.Task,
+    at: TaskAt,
+    earlier: ReadonlyArray<Agent.EarlierResult>,
+    broughtIn: ReadonlyArray<Agent.BroughtIn>,
+    deps: ReadonlyArray<DependencyHead>
+  ) =>
+    Effect.gen(function*() {
+      // A task sees the work of the tasks it depends on in other streams; a conflict
+      // bringing it in is settled by the run's conflict strategy.
+      const conflicts: Array<RunReport.ConflictRecord> = []
+      const absorbed = yield* Effect.forEach(
+        deps,
+        (dep) => Effect.map(bringIn(stream, dep.taskId, dep.from, dep.head, at.key), (c) => void (c !== undefined && conflicts.push(c))),
+        { discard: true }
+      ).pipe(Effect.either)
+      if (absorbed._tag === "Left") {
+        const e = absorbed.left
+        if (e instanceof DependencyConflict) conflicts.push(e.conflict)
+        return new RunReport.TaskResult({ ...skipped(task, e.message), status: "failed", ...(conflicts.length > 0 ? { conflicts } : {}) })
+      }
+      const result = yield* runTask(stream, agent, task, at, earlier, broughtIn)
+      return conflicts.length === 0 ? result : new RunReport.TaskResult({ ...result, conflicts }, true)
+    })
+  return { perform }
+}
+
 /**
  * Runs every stream. Problems become task results; only a provider's usage limit stops it
  * (`UsageLimitReached`): nothing more is dispatched, agents at work are stopped, and the run
@@ -131,9 +390,37 @@ export const run = (input: DispatchInput) =>
     let paused: Budget.BudgetReached | undefined
     const pause = (error: Budget.BudgetReached) => {
       paused ??= error
-      return new Paused(paused)
     }
     const reviewRetry = input.reviewRetry ?? QualityGate.defaultReviewRetry
+    const work = makeWork({ runId: input.runId, plan, reviewRetry, tracker, limits, workspace, reviewer, progress, steps, resolver })
+    // A cluster run hands each task to a runner; embedded, its work is done here.
+    const executor = yield* Effect.serviceOption(TaskExecutor.TaskExecutor)
+    /** Settles the task on a runner; what stops the run stops it as if the work were done here. */
+    const elsewhere = (
+      executor: TaskExecutor.Service,
+      stream: Plan.PlannedStream,
+      task: Plan.Task,
+      at: TaskAt,
+      earlier: ReadonlyArray<Agent.EarlierResult>,
+      broughtIn: ReadonlyArray<Agent.BroughtIn>,
+      heads: ReadonlyArray<DependencyHead>
+    ) =>
+      executor.settle({
+        runId: input.runId,
+        execution: input.executionId ?? input.runId,
+        key: at.key,
+        stream: stream.name,
+        taskId: task.id,
+        round: at.round,
+        note: at.note ?? null,
+        deps: heads.map((h) => ({ taskId: h.taskId, stream: h.from, head: h.head })),
+        earlier,
+        broughtIn
+      }).pipe(
+        Effect.catchAll((stop) =>
+          stop._tag === "UsageLimitReached" || plan.budget?.onExceeded === "stop" ? Effect.die(new RunStop(stop)) : Effect.fail(new Paused(stop))
+        )
+      )
     // The latest round each task is in, and the note a person gave it.
     const rounds = new Map<string, Retry>()
     for (const retry of input.retries ?? []) for (const t of retry.tasks) rounds.set(t, retry)
@@ -142,6 +429,21 @@ export const run = (input: DispatchInput) =>
     // The stream head each task settled at: what a dependent task brings into its own stream.
     const settledAt = new Map<string, string>()
     for (const id of plan.tasks.keys()) settledOf.set(id, yield* Deferred.make<RunReport.TaskResult>())
+    // A cluster run executed again (the runner it was on died) finds tasks whose work goes on
+    // on other runners: they take the run's slots back before any new task gets one, so the
+    // run never has more agents at work than `maxParallel`.
+    const unfinished = new Set<string>()
+    if (executor._tag === "Some") {
+      for (const id of plan.tasks.keys()) {
+        const key = RunState.keys.task(plan.streamOf.get(id)!, id, rounds.get(id)?.round ?? 0)
+        const started = yield* steps.recall(RunState.keys.taskStarted(key), RunState.TaskStarted)
+        if (started._tag === "Some" && (yield* steps.recall(key, RunState.Settled))._tag === "None") unfinished.add(id)
+      }
+    }
+    const reclaimed = yield* Deferred.make<void>()
+    const reclaim = (id: string) =>
+      Effect.suspend(() => unfinished.delete(id) && unfinished.size === 0 ? Deferred.succeed(reclaimed, undefined) : Effect.void)
+    if (unfinished.size === 0) yield* Deferred.succeed(reclaimed, undefined)
     let haltedBy: string | undefined
     let firstHalt: string | undefined
 
@@ -186,195 +488,6 @@ export const run = (input: DispatchInput) =>
           held.busy = false
           held.since = tick++
         }
-      })
-
-    /**
-     * Brings a dependency's work (its stream's head when it settled) into the task's stream. A
-     * conflict is settled by the run's strategy: `agent` — the resolver in the stream's worktree,
-     * its resolution a durable step (`<task>/absorb/<dependency>/resolve`); `priority` — the
-     * higher-priority stream's side of the conflicting hunks (the stream's own on a tie);
-     * `manual` — the task does not start and says what to merge by hand.
-     */
-    const bringIn = (stream: Plan.PlannedStream, depId: string, from: string, commit: string, taskKey: string) =>
-      Effect.gen(function*() {
-        const reason = `${depId} from stream ${from}`
-        const outcome = yield* workspace.absorb(stream.name, commit, reason, "none")
-        if (outcome._tag === "Absorbed") return undefined
-        const paths = outcome.paths
-        const fromStream = plan.streams.find((s) => s.name === from)!
-        const streams = [stream.name, from]
-        const record = (
-          result: RunReport.ConflictRecord["outcome"],
-          at: string | null,
-          detail: string,
-          extra: Partial<Pick<RunReport.ConflictRecord, "resolver" | "said" | "agent">> = {}
-        ) =>
-          new RunReport.ConflictRecord({
-            streams,
-            paths: [...paths],
-            strategy: plan.conflictStrategy,
-            outcome: result,
-            commit: at,
-            detail,
-            kind: "dependency",
-            ...Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined))
-          })
-        const settledAs = (c: RunReport.ConflictRecord) =>
-          Effect.flatMap(now, (time) =>
-            progress.publish({ _tag: "ConflictSettled", at: time, streams: c.streams, paths: c.paths, strategy: c.strategy, outcome: c.outcome, commit: c.commit, detail: c.detail }))
-        yield* progress.publish({ _tag: "ConflictDetected", at: yield* now, streams, paths: [...paths], kind: "textual" })
-        const conflicted = `bringing ${reason} into stream "${stream.name}" conflicts in ${paths.join(", ")}`
-
-        if (plan.conflictStrategy === "manual") {
-          yield* workspace.discard(stream.name)
-          const c = record(
-            "blocked",
-            null,
-            `${conflicted}; conflictStrategy is manual, so the task did not start: merge ${commit.slice(0, 10)} into the stream's branch by hand ` +
-              `(resolving ${paths.join(", ")}), then braid retry --task <id>`
-          )
-          yield* settledAs(c)
-          return yield* Effect.fail(new DependencyConflict(c))
-        }
-        if (plan.conflictStrategy === "priority") {
-          yield* workspace.discard(stream.name)
-          const ours = stream.rank <= fromStream.rank
-          const merged = yield* workspace.absorb(stream.name, commit, reason, ours ? "ours" : "theirs")
-          const c = record(
-            "resolved",
-            merged._tag === "Absorbed" ? merged.commit : null,
-            `${ours ? stream.name : from} has the higher priority${stream.rank === fromStream.rank ? " (a tie: the stream's own side)" : ""}; its side was kept for the conflicted hunks`
-          )
-          yield* settledAs(c)
-          return c
-        }
-        const key = RunState.keys.absorbResolution(taskKey, depId)
-        const files = workspace.files(stream.name)
-        const resolution = yield* Effect.scoped(Effect.gen(function*() {
-          // The worktree is the resolver's meanwhile: other streams' confinement checks leave it alone.
-          yield* workspace.attempting(stream.name)
-          const resolved = yield* Conflicts.resolveDurably({
-            key,
-            resolver,
-            steps,
-            request: {
-              runId: input.runId,
-              stream,
-              against: [fromStream],
-              paths,
-              files,
-              kind: "dependency",
-              intents: yield* ConflictResolver.intentsOf(workspace, [stream, fromStream], paths),
-              verify: plan.verify,
-              key
-            }
-          })
-          // Nothing the resolver wrote outside the stream's worktree may go unnoticed.
-          const strays = yield* workspace.strays(stream.name).pipe(Effect.orElseSucceed(() => [] as Workspace.Strays))
-          if (strays.length > 0) {
-            return yield* new ConflictResolver.ResolutionFailed({
-              paths: [...paths],
-              message: `the resolver changed files outside stream "${stream.name}"'s worktree: ${strays.map((f) => `${f.where}: ${f.paths.join(", ")}`).join("; ")}`,
-              said: resolved.summary,
-              ...(resolved.agent !== null ? { agent: resolved.agent } : {})
-            })
-          }
-          const head = yield* workspace.concludeAbsorb(stream.name, reason).pipe(
-            Effect.mapError((e) =>
-              new ConflictResolver.ResolutionFailed({ paths: [...paths], message: e.message, said: resolved.summary, ...(resolved.agent !== null ? { agent: resolved.agent } : {}) })
-            )
-          )
-          return { head, resolved }
-        })).pipe(Effect.either)
-        if (resolution._tag === "Left") {
-          const f = resolution.left
-          if (f._tag !== "ResolutionFailed") return yield* Effect.fail(f)
-          yield* workspace.discard(stream.name)
-          const c = record("failed", null, `${conflicted}; ${resolver.name} could not resolve it: ${f.message}${f.said !== undefined && f.said !== "" ? ` — it said: ${f.said}` : ""}`, {
-            resolver: resolver.name,
-            said: f.said,
-            agent: f.agent
-          })
-          yield* settledAs(c)
-          return yield* Effect.fail(new DependencyConflict(c))
-        }
-        const r = resolution.right.resolved
-        const c = record("resolved", resolution.right.head, `${r.resolver}: ${r.summary}`, {
-          resolver: r.resolver,
-          said: r.summary,
-          agent: r.agent ?? undefined
-        })
-        yield* settledAs(c)
-        return c
-      })
-
-    const skipped = (task: Plan.Task, reason: string) =>
-      new RunReport.TaskResult({
-        taskId: task.id,
-        title: task.title,
-        result: "",
-        quality: null,
-        qualityIterations: 0,
-        status: "skipped",
-        attempts: [],
-        error: reason,
-        durationMs: 0
-      })
-
-    const runTask = (
-      stream: Plan.PlannedStream,
-      agent: Agent.Service,
-      task: Plan.Task,
-      at: { readonly key: string; readonly round: number; readonly note: string | undefined; readonly recover: boolean },
-      earlier: ReadonlyArray<Agent.EarlierResult>,
-      broughtIn: ReadonlyArray<Agent.BroughtIn>
-    ) =>
-      Effect.gen(function*() {
-        const started = Date.now()
-        const outcome = yield* QualityGate.run({
-          runId: input.runId,
-          plan,
-          stream,
-          task,
-          agent,
-          earlier,
-          broughtIn,
-          userNote: at.note,
-          reviewRetry,
-          key: at.key,
-          round: at.round,
-          recover: at.recover
-        }, { steps, workspace, reviewer, progress, limits, budget: tracker }).pipe(
-          // A usage limit or the run's budget is not the task's failure: it stops the run, resumable.
-          Effect.catchAll((failure) =>
-            failure.error._tag === "UsageLimitReached" || (failure.error._tag === "BudgetReached" && plan.budget?.onExceeded === "stop")
-              ? Effect.die(new RunStop(failure.error))
-              : Effect.fail(failure)
-          ),
-          Effect.either
-        )
-        if (outcome._tag === "Left" && outcome.left.error._tag === "BudgetReached") return yield* Effect.fail(pause(outcome.left.error))
-        const failure = outcome._tag === "Left" ? outcome.left : undefined
-        const attempts = outcome._tag === "Right" ? outcome.right.attempts : outcome.left.attempts
-        const last = attempts.at(-1)?.review ?? null
-        const status: RunReport.TaskStatus = outcome._tag === "Left"
-          ? "failed"
-          : outcome.right.passed
-          ? "completed"
-          : "needs-review"
-        return new RunReport.TaskResult({
-          taskId: task.id,
-          title: task.title,
-          result: summaryOf(attempts),
-          quality: last,
-          qualityIterations: Math.max(0, attempts.length - 1),
-          status,
-          attempts,
-          ...(failure !== undefined ? { error: failure.error.message } : {}),
-          durationMs: Date.now() - started
-          // Built from typed values, so not validated again: with classes among its fields,
-          // Schema compiles a fresh validator on every construction (~120 µs a task).
-        }, true)
       })
 
     const runStream = (stream: Plan.PlannedStream) =>
@@ -423,40 +536,33 @@ export const run = (input: DispatchInput) =>
               }))
               const priority = [-(execution.criticalPath.get(task.id) ?? 1), stream.rank, stream.name]
               yield* progress.publish({ _tag: "TaskWaiting", at: yield* now, stream: stream.name, taskId: task.id, for: "slot", on: [] })
+              if (!unfinished.has(task.id)) yield* Deferred.await(reclaimed)
               result = yield* slots.withSlot(priority)(
                 Effect.gen(function*() {
+                  yield* reclaim(task.id)
                   // The run may have been halted (fail-run) or paused while this task waited for a slot.
                   if (paused !== undefined) return yield* Effect.fail(new Paused(paused))
                   if (haltedBy !== undefined) return skipped(task, `not started: ${haltedBy}`)
                   const startedAt = yield* now
                   yield* steps.record(RunState.keys.taskStarted(key), RunState.TaskStarted, new RunState.TaskStarted({ stream: stream.name, taskId: task.id, round, at: startedAt }))
                   yield* progress.publish({ _tag: "TaskStarted", at: startedAt, stream: stream.name, taskId: task.id, round })
-                  const opened = yield* takeCheckout(stream.name)
-                  // A task sees the work of the tasks it depends on in other streams; a conflict
-                  // bringing it in is settled by the run's conflict strategy.
-                  const conflicts: Array<RunReport.ConflictRecord> = []
-                  const absorbed = yield* Effect.forEach(deps, (dep) => {
+                  const heads = deps.flatMap((dep) => {
                     const from = plan.streamOf.get(dep.taskId)!
-                    const at = settledAt.get(dep.taskId)
-                    return from === stream.name || at === undefined
-                      ? Effect.void
-                      : Effect.map(bringIn(stream, dep.taskId, from, at, key), (c) => void (c !== undefined && conflicts.push(c)))
-                  }, { discard: true }).pipe(Effect.either)
-                  if (absorbed._tag === "Left") {
-                    const e = absorbed.left
-                    if (e instanceof DependencyConflict) conflicts.push(e.conflict)
-                    return new RunReport.TaskResult({ ...skipped(task, e.message), status: "failed", ...(conflicts.length > 0 ? { conflicts } : {}) })
-                  }
-                  const result = yield* runTask(stream, agent, task, { key, round, note: retry?.note, recover: opened }, earlier, broughtIn)
-                  return conflicts.length === 0 ? result : new RunReport.TaskResult({ ...result, conflicts }, true)
+                    const head = settledAt.get(dep.taskId)
+                    return from === stream.name || head === undefined ? [] : [{ taskId: dep.taskId, from, head }]
+                  })
+                  const at = { key, round, note: retry?.note, recover: false }
+                  if (executor._tag === "Some") return yield* elsewhere(executor.value, stream, task, at, earlier, broughtIn, heads)
+                  const opened = yield* takeCheckout(stream.name)
+                  return yield* work.perform(stream, agent, task, { ...at, recover: opened }, earlier, broughtIn, heads)
                 }).pipe(Effect.ensuring(idleCheckout(stream.name)))
               )
             }
             const head = yield* workspace.head(Workspace.streamLocation(stream.name))
             return new RunState.Settled({ stream: stream.name, round, result, head })
           })
-          const outcome = yield* steps.step(key, RunState.Settled, settle).pipe(
-            Effect.catchIf((e): e is Paused => e instanceof Paused, () => Effect.succeed(undefined))
+          const outcome = yield* steps.step(key, RunState.Settled, Effect.ensuring(settle, reclaim(task.id))).pipe(
+            Effect.catchIf((e): e is Paused => e instanceof Paused, (e) => Effect.sync(() => void pause(e.error)))
           )
           if (outcome === undefined) {
             // Paused by the budget: this task and the stream's later ones stay unsettled (nothing
@@ -540,3 +646,52 @@ export const run = (input: DispatchInput) =>
     if (paused !== undefined) return yield* Effect.fail(paused)
     return { streams, halted: firstHalt ?? haltedBy } satisfies DispatchOutcome
   })
+
+/**
+ * Does one task's work in this process, for a runner of a cluster run (`TaskExecutor`): the
+ * stream's worktree is opened, an attempt a dying runner cut off is found again in git (or
+ * run again), the dependencies' work is brought in and the gate run; the worktree is given
+ * back after, whatever happens. What stops the run is its typed error.
+ */
+export const settleHere = (input: {
+  readonly plan: Plan.Plan
+  readonly request: TaskExecutor.TaskRequest
+  /** What the run's attempts spent before, counted against its budget. */
+  readonly spent?: ReadonlyMap<string, Budget.Spend>
+  readonly reviewRetry?: Schedule.Schedule<unknown, Review.ReviewFailed>
+}) =>
+  Effect.gen(function*() {
+    const { plan, request } = input
+    const workspace = yield* Workspace.Workspace
+    const registry = yield* Agent.AgentRegistry
+    const stream = plan.streams.find((s) => s.name === request.stream)
+    const task = plan.tasks.get(request.taskId)
+    if (stream === undefined || task === undefined) {
+      return yield* Effect.dieMessage(`the run's plan has no task ${request.taskId} in stream ${request.stream}`)
+    }
+    const work = makeWork({
+      runId: request.runId,
+      plan,
+      reviewRetry: input.reviewRetry ?? QualityGate.defaultReviewRetry,
+      tracker: Budget.make(plan.budget, input.spent),
+      limits: yield* ProviderLimits.make(plan.limits, plan.maxParallel),
+      workspace,
+      reviewer: yield* Review.Reviewer,
+      progress: yield* Progress.Progress,
+      steps: yield* Steps.Steps,
+      resolver: yield* ConflictResolver.ConflictResolver
+    })
+    yield* workspace.openStream(stream.name)
+    return yield* work.perform(
+      stream,
+      registry.forStream(stream),
+      task,
+      { key: request.key, round: request.round, note: request.note ?? undefined, recover: true },
+      request.earlier,
+      request.broughtIn,
+      request.deps.map((d) => ({ taskId: d.taskId, from: d.stream, head: d.head }))
+    ).pipe(Effect.ensuring(Effect.ignore(workspace.closeStream(stream.name, { keep: false }))))
+  }).pipe(
+    Effect.catchIf((e): e is Paused => e instanceof Paused, (e) => Effect.fail(e.error)),
+    Effect.catchAllDefect((defect) => defect instanceof RunStop ? Effect.fail(defect.error) : Effect.die(defect))
+  )

@@ -45,6 +45,8 @@ export interface RunOptions {
   readonly remote?: string
   /** Labels of the pull request `pr` opens (default `braid`). */
   readonly pullLabels?: ReadonlyArray<string>
+  /** Which execution of the run this is, for a `TaskExecutor` (a cluster run's workflow execution). */
+  readonly executionId?: string
 }
 
 /** Every error that stops a run before it can produce a report. */
@@ -140,6 +142,7 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
       execution,
       retries,
       keepWorktrees: options.keepWorktrees ?? false,
+      ...(options.executionId !== undefined ? { executionId: options.executionId } : {}),
       ...(options.spent !== undefined ? { spent: options.spent } : {}),
       ...(options.reviewRetry ? { reviewRetry: options.reviewRetry } : {})
     })

@@ -1,0 +1,139 @@
+/**
+ * Runs spread over machines, for real: three `braid runner` processes (each with a work
+ * folder of its own, standing for three machines) on one Postgres, bare repositories as the
+ * runs' remotes, three runs submitted with `braid submit --wait` — and one runner killed
+ * with SIGKILL while an agent of it is at work. Every run still lands, with the tree the same
+ * plan gives on one machine; no attempt the journal had settled ran again; the killed
+ * runner's task was finished by another; no run ever had more agents at work than its
+ * `maxParallel`.
+ */
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, assert, beforeAll, describe, it } from "vitest"
+import { bin, braid, git, root } from "./support/Braid.js"
+import { type AgentLine, agentsOf, peak, query, type Runner, seed, startRunner, writeWorkPlan } from "./support/Cluster.js"
+import * as Postgres from "./support/Postgres.js"
+
+const example = path.join(root, "examples/checkout-flow")
+
+describe("three runners, one killed in the middle of an agent", () => {
+  let server: Postgres.Server
+  let url: string
+  let dir: string
+  const runners: Array<Runner> = []
+
+  beforeAll(async () => {
+    server = await Postgres.shared()
+    url = server.database()
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "braid-cluster-"))
+    writeWorkPlan(path.join(dir, "plan"))
+    for (const n of [1, 2, 3]) runners.push(startRunner({ url, dir, name: `machine-${n}` }))
+  }, 120_000)
+
+  afterAll(() => {
+    for (const r of runners) r.child.kill("SIGKILL")
+    server?.stop()
+    if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  it("lands every run with the tree of a run on one machine, nothing settled run twice, the killed runner's task done by another", async () => {
+    const exampleRemote = seed(dir, "example", path.join(example, "project"))
+    const b = seed(dir, "b", undefined)
+    const c = seed(dir, "c", undefined)
+    const submit = (plan: string, remote: string, id: string) =>
+      braid(["submit", plan, "--database", url, "--remote", remote, "--id", id, "--wait"])
+    const runs = [
+      submit(path.join(example, "plan.yaml"), exampleRemote.remote, "example"),
+      submit(path.join(dir, "plan", "plan.yaml"), b.remote, "work-b"),
+      submit(path.join(dir, "plan", "plan.yaml"), c.remote, "work-c")
+    ]
+
+    // Kill the runner of the first agent of ours seen at work (started, not ended).
+    const agents = () => agentsOf(dir)
+    let victim: { runner: (typeof runners)[number]; agent: AgentLine; at: number } | undefined
+    for (let waited = 0; victim === undefined && waited < 60_000; waited += 100) {
+      const lines = agents()
+      const busy = lines.find((l) => l.phase === "start" && !lines.some((e) => e.phase !== "start" && e.pid === l.pid))
+      const runner = busy === undefined ? undefined : runners.find((r) => busy.cwd.startsWith(r.workdir + path.sep))
+      if (busy !== undefined && runner !== undefined) {
+        runner.child.kill("SIGKILL")
+        victim = { runner, agent: busy, at: Date.now() }
+      } else await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    assert.isDefined(victim, "no agent of ours was seen at work")
+    const killed = victim!
+    // The machine's runner comes back (a supervisor restarts it): it first ends the agent the killed one left at work.
+    const back = startRunner({ url, dir, name: `${killed.runner.name}-again`, workdir: killed.runner.workdir })
+    runners.push(back)
+
+    const outcomes = await Promise.all(runs)
+    for (const [i, o] of outcomes.entries()) assert.strictEqual(o.code, 0, `run ${i}: ${o.stdout}\n${o.stderr}`)
+    for (const o of outcomes) assert.notInclude(o.stdout + o.stderr, "test-secret", "the database password was printed")
+
+    // The same plans on one machine give the same trees.
+    const local = (name: string, project: string | undefined, plan: string) => {
+      const { work } = seed(dir, `${name}-local`, project)
+      execFileSync(process.execPath, [bin, "run", plan, "--repo", work, "-q"], { env: { ...process.env, NO_COLOR: "1", BRAID_TEST_SLEEP_MS: "0", BRAID_TEST_AGENTS: path.join(dir, "local.jsonl") }, stdio: "ignore" })
+      return git(work, "rev-parse", "main^{tree}")
+    }
+    assert.strictEqual(git(exampleRemote.remote, "rev-parse", "main^{tree}"), local("example", path.join(example, "project"), path.join(example, "plan.yaml")))
+    const tree = local("work", undefined, path.join(dir, "plan", "plan.yaml"))
+    assert.strictEqual(git(b.remote, "rev-parse", "main^{tree}"), tree)
+    assert.strictEqual(git(c.remote, "rev-parse", "main^{tree}"), tree)
+
+    const journal = query(url, "SELECT run_id, key, value, (extract(epoch from at) * 1000)::bigint AS at FROM braid_journal ORDER BY seq")
+    const ours = agents()
+    // No attempt settled before the kill ran again: an attempt seen starting twice was the one cut off.
+    for (const done of journal.filter((r) => r.value._tag === "AttemptDone")) {
+      const starts = ours.filter((l) => l.run === done.run_id && l.task === done.value.taskId && l.attempt === done.value.attempt && l.phase === "start")
+      if (done.run_id === "example") continue
+      if (starts.length > 1) {
+        assert.isAbove(Number(done.at), killed.at, `attempt ${done.value.attempt} of ${done.value.taskId} (${done.run_id}) was settled before the kill, yet ran ${starts.length} times`)
+      } else assert.strictEqual(starts.length, 1, `attempt ${done.value.attempt} of ${done.value.taskId} (${done.run_id})`)
+    }
+    const exampleStarts = fs.readFileSync(path.join(dir, "example-agents.log"), "utf8").split("\n").filter((l) => l !== "")
+    const exampleDone = journal.filter((r) => r.run_id === "example" && r.value._tag === "AttemptDone")
+    for (const done of exampleDone) {
+      const n = exampleStarts.filter((l) => l === `${done.value.taskId} ${done.value.attempt}`).length
+      assert.isAtLeast(n, 1)
+      if (n > 1) assert.isAbove(Number(done.at), killed.at, `example attempt ${done.value.attempt} of ${done.value.taskId} settled before the kill ran again`)
+    }
+
+    // The orphan was ended by the runner that came back, unless it had finished before.
+    const orphan = ours.find((l) => l.phase !== "start" && l.pid === killed.agent.pid)
+    assert.isDefined(orphan, "the killed runner's agent neither finished nor was ended")
+    if (orphan!.phase === "killed") assert.match(back.log(), new RegExp(`ended process ${killed.agent.pid} \\(`))
+    // The task cut off was taken again, by another runner, which reported it.
+    const key = `stream/${killed.agent.task.split("-")[0]}/task/${killed.agent.task}`
+    const taken = journal.filter((r) => r.run_id === killed.agent.run && r.key === `${key}/runner`).map((r) => r.value.runner)
+    assert.include(taken, killed.runner.name)
+    const done = journal.filter((r) => r.run_id === killed.agent.run && r.key === `${key}/done`)
+    assert.lengthOf(done, 1)
+    // Finished by another runner: not by the one killed (nor by its namesake that came back, a new process).
+    assert.notStrictEqual(done[0].value.runner, killed.runner.name)
+
+    // maxParallel held for each run, across the runners: from what the agents themselves logged…
+    for (const run of ["work-b", "work-c"]) {
+      const mine = ours.filter((l) => l.run === run)
+      const intervals = mine.filter((l) => l.phase === "start").map((s) => [s.t, mine.find((e) => e.phase !== "start" && e.pid === s.pid)?.t ?? s.t + 60_000] as const)
+      assert.isAtMost(peak(intervals), 2, `${run}: more agents at once than maxParallel 2`)
+    }
+    // …and for the example, from its journaled attempts (maxParallel 3).
+    const exampleIntervals = exampleDone.map((r) => [Date.parse(r.value.startedAt), Date.parse(r.value.startedAt) + r.value.durationMs] as const)
+    assert.isAtMost(peak(exampleIntervals), 3)
+
+    // Each run's work was spread: more than one runner took its tasks.
+    const takers = new Set(journal.filter((r) => r.key.endsWith("/runner")).map((r) => r.value.runner))
+    assert.isAtLeast(takers.size, 2)
+
+    // The runs, as braid runs and status show them from the database.
+    const listed = await braid(["runs", "--database", url])
+    assert.strictEqual(listed.code, 0, listed.stderr)
+    for (const id of ["example", "work-b", "work-c"]) assert.match(listed.stdout, new RegExp(`^${id}\\tsucceeded`, "m"))
+    const status = await braid(["status", "work-b", "--database", url])
+    assert.match(status.stdout, /landed [0-9a-f]{10} on main of origin/)
+    assert.notInclude(status.stdout + status.stderr, "test-secret")
+  }, 90_000)
+})
