@@ -12,7 +12,7 @@ import { braid, git } from "./support/Braid.js"
 import { agentsOf, query, type Runner, seed, startRunner, writeWorkPlan } from "./support/Cluster.js"
 import * as Postgres from "./support/Postgres.js"
 
-describe("cluster commands", () => {
+describe.skipIf(Postgres.skipReason() !== undefined)("cluster commands", () => {
   let server: Postgres.Server
   let url: string
   let dir: string

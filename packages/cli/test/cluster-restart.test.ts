@@ -11,7 +11,7 @@ import { braid, git } from "./support/Braid.js"
 import { agentsOf, query, type Runner, seed, startRunner, writeWorkPlan } from "./support/Cluster.js"
 import * as Postgres from "./support/Postgres.js"
 
-describe("a Postgres restart in the middle of a run", () => {
+describe.skipIf(Postgres.skipReason() !== undefined)("a Postgres restart in the middle of a run", () => {
   let server: Postgres.Server
   let url: string
   let dir: string

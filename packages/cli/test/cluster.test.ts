@@ -18,7 +18,7 @@ import * as Postgres from "./support/Postgres.js"
 
 const example = path.join(root, "examples/checkout-flow")
 
-describe("three runners, one killed in the middle of an agent", () => {
+describe.skipIf(Postgres.skipReason() !== undefined)("three runners, one killed in the middle of an agent", () => {
   let server: Postgres.Server
   let url: string
   let dir: string
