@@ -229,7 +229,7 @@ const executorFor = (input: {
               Effect.retry(Schedule.exponential("200 millis").pipe(Schedule.upTo("3 minutes")))
             )
             while (Option.isNone(found.done) && Option.isNone(found.stopped)) {
-              yield* Effect.sleep("250 millis")
+              yield* Effect.sleep("100 millis")
               found = yield* reported(request)
             }
           }
