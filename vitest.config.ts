@@ -1,12 +1,14 @@
 import * as path from "node:path"
 import { defineConfig } from "vitest/config"
 
-const alias = {
-  "@braid/core": path.resolve(__dirname, "packages/core/src/index.ts"),
-  "@braid/agents": path.resolve(__dirname, "packages/agents/src/index.ts"),
-  "@braid/cluster": path.resolve(__dirname, "packages/cluster/src/index.ts"),
-  "@braid/cli": path.resolve(__dirname, "packages/cli/src/index.ts")
-}
+const alias = [
+  // One module of @braid/core by its path (`@braid/core/Plan`), as the command's start-up path imports it.
+  { find: /^@braid\/core\/(.+)$/, replacement: path.resolve(__dirname, "packages/core/src/$1.ts") },
+  { find: "@braid/core", replacement: path.resolve(__dirname, "packages/core/src/index.ts") },
+  { find: "@braid/agents", replacement: path.resolve(__dirname, "packages/agents/src/index.ts") },
+  { find: "@braid/cluster", replacement: path.resolve(__dirname, "packages/cluster/src/index.ts") },
+  { find: "@braid/cli", replacement: path.resolve(__dirname, "packages/cli/src/index.ts") }
+]
 
 export default defineConfig({
   test: {

@@ -34,6 +34,9 @@ await build({
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: "none",
+  // Non-ASCII characters escaped (esbuild's default, said here because Bundle.load relies on
+  // it to read the bundle as latin1).
+  charset: "ascii",
   // The model providers' tokenizers (1.7 MB) are loaded only when an llm model is first used;
   // left out, every command's start does not read them. They have no part of effect in them, so
   // requiring them from node_modules then brings no second copy of it.

@@ -3,19 +3,46 @@
  *
  * @since 0.1.0
  */
-import { Prompt, Reviewers } from "@braid/agents"
+import type { Prompt, Reviewers } from "@braid/agents"
 // The cluster is loaded only by the commands that use it; its error types are named here.
 import type * as BraidCluster from "@braid/cluster"
-import { Budget, ExecutionPlan, GitWorkspace, Landing, Orchestrator, Plan, Progress, Review, RunReport, RunState, RunStore, Timeline } from "@braid/core"
+// @braid/core's and @effect/platform's modules by their paths, not the packages' indexes: in the
+// bundle an index initialises every module it names, and the command's start needs only these.
+import * as Budget from "@braid/core/Budget"
+import * as ExecutionPlan from "@braid/core/ExecutionPlan"
+import * as GitWorkspace from "@braid/core/GitWorkspace"
+import * as Landing from "@braid/core/Landing"
+import * as Plan from "@braid/core/Plan"
+import * as Progress from "@braid/core/Progress"
+import * as Review from "@braid/core/Review"
+import * as RunReport from "@braid/core/RunReport"
+import * as RunState from "@braid/core/RunState"
+import type * as RunStore from "@braid/core/RunStore"
+import * as Timeline from "@braid/core/Timeline"
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Console, Effect, Layer, Option, ParseResult, Schema } from "effect"
-import * as GitHubHttp from "./GitHubHttp.js"
+import type * as GitHubHttp from "./GitHubHttp.js"
 import * as Help from "./Help.js"
 import * as Init from "./Init.js"
-import * as Preflight from "./Preflight.js"
-import * as Session from "./Session.js"
-import * as Wiring from "./Wiring.js"
+import type * as Preflight from "./Preflight.js"
+import * as Runs from "./Runs.js"
+import type * as Session from "./Session.js"
+import type * as Wiring from "./Wiring.js"
+
+/**
+ * What only some commands use (the agents, running and continuing a run, preflight, GitHub) is
+ * imported by those commands when they run, so `braid runs` and `braid status` start without it:
+ * in the bundle, a module imported so is initialised at that import, not at start-up (Bundle.ts).
+ */
+const lazy = {
+  agents: Effect.promise(() => import("@braid/agents")),
+  gitHubHttp: Effect.promise(() => import("./GitHubHttp.js")),
+  orchestrator: Effect.promise(() => import("@braid/core/Orchestrator")),
+  preflight: Effect.promise(() => import("./Preflight.js")),
+  session: Effect.promise(() => import("./Session.js")),
+  wiring: Effect.promise(() => import("./Wiring.js"))
+}
 
 const planFile = Args.file({ name: "plan", exists: "either" }).pipe(
   Args.withDescription("The plan file (YAML or JSON) in the seed's shape.")
@@ -58,9 +85,9 @@ const agent = Options.text("agent").pipe(
   Options.optional,
   Options.withDescription(Help.describe("agent")),
   Options.mapEffect((name) =>
-    Option.isNone(name) || Wiring.backends.includes(name.value)
+    Option.isNone(name) || Help.isBackend(name.value)
       ? Effect.succeed(name)
-      : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`unknown agent "${name.value}" (known: ${Wiring.backends.join(", ")})`)))
+      : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`unknown agent "${name.value}" (known: ${Help.BACKENDS.join(", ")})`)))
   )
 )
 const reviewer = Options.choice("reviewer", Plan.ReviewerKind.literals).pipe(
@@ -117,7 +144,7 @@ const withRuns = <A, E, R>(
   Effect.gen(function*() {
     const db = yield* clusterOf(args)
     if (db === undefined) {
-      const { store, top } = yield* Session.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
+      const { store, top } = yield* Runs.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
       return yield* use(store, { top, flag: `--repo ${top}` })
     }
     const cluster = yield* clusterSession
@@ -155,6 +182,9 @@ const planCommand = Command.make(
   { plan: planFile, maxParallel, qualityThreshold, json, agent, reviewer, workspace, repo, base, target, noLand, landMode, remote, noGithub, report },
   (args) =>
     Effect.gen(function*() {
+      const Preflight = yield* lazy.preflight
+      const GitHubHttp = yield* lazy.gitHubHttp
+      const { Reviewers } = yield* lazy.agents
       const plan = yield* loadPlan(args.plan, {
         maxParallel: Option.getOrUndefined(args.maxParallel),
         qualityThreshold: Option.getOrUndefined(args.qualityThreshold)
@@ -325,9 +355,10 @@ const attemptNumber = Options.integer("attempt").pipe(
   Options.optional,
   Options.withDescription(Help.describe("attempt")),
   Options.mapEffect((n) =>
-    Option.isNone(n) || (n.value >= 1 && n.value <= Prompt.MAX_ATTEMPTS)
-      ? Effect.succeed(n)
-      : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--attempt must be 1, 2 or 3, got ${n.value}`)))
+    Effect.flatMap(lazy.agents, ({ Prompt }) =>
+      Option.isNone(n) || (n.value >= 1 && n.value <= Prompt.MAX_ATTEMPTS)
+        ? Effect.succeed(n)
+        : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--attempt must be 1, 2 or 3, got ${n.value}`))))
   )
 )
 const feedbackFile = Options.file("feedback").pipe(
@@ -344,6 +375,7 @@ const promptCommand = Command.make(
   { plan: planFile, taskId: Args.text({ name: "taskId" }).pipe(Args.withDescription("The task whose prompt to show.")), attempt: attemptNumber, feedback: feedbackFile, note },
   (args) =>
     Effect.gen(function*() {
+      const { Prompt } = yield* lazy.agents
       const plan = yield* Plan.load(args.plan)
       const feedback = Option.isSome(args.feedback) ? yield* readFeedback(args.feedback.value) : undefined
       const attempt = Option.getOrElse(args.attempt, () => feedback !== undefined ? 2 : 1)
@@ -403,6 +435,7 @@ const finish = (
         )
       )
     }
+    const Session = yield* lazy.session
     if (output.json) yield* Console.log(JSON.stringify(RunReport.encode(result), null, 2))
     // The board's last frame has the summary already: only what to do next is added.
     else yield* Console.error(summaryLine(result, written, output.quiet !== true && Session.boardOn() && !(output.events === true && process.stdout.isTTY === true)))
@@ -447,6 +480,11 @@ const runCommand = Command.make(
   },
   (args) =>
     Effect.gen(function*() {
+      const Preflight = yield* lazy.preflight
+      const Session = yield* lazy.session
+      const GitHubHttp = yield* lazy.gitHubHttp
+      const Wiring = yield* lazy.wiring
+      const Orchestrator = yield* lazy.orchestrator
       const overrides = {
         maxParallel: Option.getOrUndefined(args.maxParallel),
         qualityThreshold: Option.getOrUndefined(args.qualityThreshold),
@@ -523,6 +561,7 @@ const resumeCommand = Command.make(
         const cluster = yield* clusterSession
         return yield* finish(yield* cluster.resume({ database: db, runId: Option.getOrUndefined(args.runId), display: yield* displayOf(args) }), args)
       }
+      const Session = yield* lazy.session
       const result = yield* Session.resume({
         repo: Option.getOrUndefined(args.repo),
         runId: Option.getOrUndefined(args.runId),
@@ -562,6 +601,7 @@ const retryCommand = Command.make(
   (args) =>
     Effect.gen(function*() {
       if (Option.isSome(args.feedback) && Option.isSome(args.feedbackFile)) return yield* new FeedbackTwice()
+      const Session = yield* lazy.session
       const note = Option.isSome(args.feedbackFile)
         ? yield* (yield* FileSystem.FileSystem).readFileString(args.feedbackFile.value)
         : Option.getOrUndefined(args.feedback)
@@ -598,6 +638,7 @@ const landCommand = Command.make(
         const cluster = yield* clusterSession
         return yield* finish(yield* cluster.land({ database: db, runId: Option.getOrUndefined(args.runId), display: yield* displayOf(args) }), args)
       }
+      const Session = yield* lazy.session
       const result = yield* Session.land({
         repo: Option.getOrUndefined(args.repo),
         runId: Option.getOrUndefined(args.runId),
@@ -688,7 +729,7 @@ const runsCommand = Command.make("runs", { repo, database, json }, (args) =>
 
 const statusCommand = Command.make("status", { runId: Args.optional(runIdArg), repo, database, json }, (args) =>
   withRuns(args, (store, where) => Effect.gen(function*() {
-    const r = yield* describe(store, yield* Session.pickRun(store, Option.getOrUndefined(args.runId)))
+    const r = yield* describe(store, yield* Runs.pickRun(store, Option.getOrUndefined(args.runId)))
     const plan = yield* Plan.parse(r.stored.planText, r.stored.manifest.planSource, r.stored.manifest.planBaseDir)
     const taskState = (t: RunState.TaskState | undefined) =>
       t === undefined
@@ -804,6 +845,7 @@ const reportCommand = Command.make("report", { runId: runIdArg, repo, database, 
     if (text === undefined) return yield* new NoReportYet({ runId: args.runId })
     const decoded = yield* RunReport.decode(JSON.parse(text))
     const md = Option.orElse(args.md, () => args.report)
+    const Preflight = yield* lazy.preflight
     // Every output's folder is checked before anything is written.
     for (const [option, file] of [["--md", md], ["--json", args.json], ["--html", args.html]] as const) {
       if (Option.isNone(file) || file.value === "-") continue
@@ -832,7 +874,7 @@ export class RunActive extends Schema.TaggedError<RunActive>()("RunActive", { ru
 
 const cleanCommand = Command.make("clean", { runId: runIdArg, repo }, (args) =>
   Effect.gen(function*() {
-    const { store, top } = yield* Session.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
+    const { store, top } = yield* Runs.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
     yield* store.load(args.runId)
     if (yield* store.isLocked(args.runId)) return yield* new RunActive({ runId: args.runId })
     const cleaned = yield* GitWorkspace.cleanRun({ repo: top, runId: args.runId })
@@ -932,6 +974,7 @@ const submitCommand = Command.make(
         budget: Option.getOrUndefined(args.budget)
       }
       const plan = yield* loadPlan(args.plan, overrides)
+      const Preflight = yield* lazy.preflight
       const unwritable = Preflight.reportProblem(Option.getOrUndefined(args.report))
       if (unwritable !== undefined) return yield* new OutputPathMissing({ option: unwritable.path, problem: unwritable.message })
       const id = Option.getOrUndefined(args.id)

@@ -15,6 +15,7 @@ import { execFile } from "node:child_process"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as Runs from "./Runs.js"
 import * as Session from "./Session.js"
 
 /** The remote cannot serve a cluster run (unreachable, or without the target branch). */
@@ -196,7 +197,7 @@ export const submit = (input: {
 const loadRun = (database: Database.Database, runId: string | undefined) =>
   Effect.gen(function*() {
     const s = yield* SqlRunStore.make({ shown: database.shown })
-    const id = yield* Session.pickRun(s, runId)
+    const id = yield* Runs.pickRun(s, runId)
     const stored = yield* s.load(id)
     const state = RunState.fold(stored.records)
     const cluster = Schema.decodeUnknownSync(Engine.ClusterOptions)(stored.manifest.options)

@@ -9,7 +9,6 @@
  */
 import { GitHub, type Plan } from "@braid/core"
 import { HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Config, Duration, Effect, Layer, Option, Redacted, Schema, type Scope } from "effect"
 
 /** The default API base URL. */
@@ -176,7 +175,15 @@ export const make = (
     return service
   })
 
-/** The GitHub service for settings that are on, over Node's HTTP client (which lives as long as the scope). */
+/**
+ * The GitHub service for settings that are on, over Node's HTTP client (which lives as long as the scope).
+ * The client (undici, with the Node modules it needs) is loaded only here: a command that never
+ * syncs to GitHub does not pay for it at start-up.
+ */
 export const live = (s: Extract<Settings, { _tag: "On" }>, limits?: Partial<Limits>): Effect.Effect<GitHub.Service, never, Scope.Scope> =>
-  Effect.flatMap(Layer.build(NodeHttpClient.layerUndici), (context) =>
-    make({ repo: s.repo, apiUrl: s.apiUrl, token: s.token, ...(limits !== undefined ? { limits } : {}) }).pipe(Effect.provide(context)))
+  Effect.promise(() => import("@effect/platform-node/NodeHttpClient")).pipe(
+    Effect.flatMap((NodeHttpClient) => Layer.build(NodeHttpClient.layerUndici)),
+    Effect.flatMap((context) =>
+      make({ repo: s.repo, apiUrl: s.apiUrl, token: s.token, ...(limits !== undefined ? { limits } : {}) }).pipe(Effect.provide(context))
+    )
+  )

@@ -19,6 +19,9 @@ export interface OptionHelp {
 /** Agent backends, as `--agent` accepts them (a test checks this against the registry). */
 export const BACKENDS = ["script", "mock", "aider", "command", "claude-code", "codex", "gemini", "llm"] as const
 
+/** Whether `name` is one of the agent backends (checked here so a command need not load the registry). */
+export const isBackend = (name: string): boolean => (BACKENDS as ReadonlyArray<string>).includes(name)
+
 /** Every option of every command, with its usual meaning. */
 export const options = {
   "max-parallel": { value: "n", description: "At most this many agents work at once (overrides the plan's maxParallel)." },

@@ -6,11 +6,11 @@
  * @since 0.3.0
  */
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import { FileSystem } from "@effect/platform"
+// By path, as Cli.ts imports it: the command's start needs no other platform module.
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Console, Effect, Schema } from "effect"
 import * as path from "node:path"
 import * as Help from "./Help.js"
-import * as Wiring from "./Wiring.js"
 
 /** The files `braid init` writes. */
 export const PLAN_FILE = "plan.yaml"
@@ -125,9 +125,9 @@ const agent = Options.text("agent").pipe(
   Options.withDefault("script"),
   Options.withDescription("The agent backend braid.config.yaml names (default: script)."),
   Options.mapEffect((name) =>
-    Wiring.backends.includes(name)
+    Help.isBackend(name)
       ? Effect.succeed(name)
-      : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`unknown agent "${name}" (known: ${Wiring.backends.join(", ")})`)))
+      : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`unknown agent "${name}" (known: ${Help.BACKENDS.join(", ")})`)))
   )
 )
 

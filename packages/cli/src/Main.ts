@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { Agent } from "@braid/core"
+import type * as Agent from "@braid/core/Agent"
 import { Command, ValidationError } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
@@ -57,9 +57,11 @@ export const main = (argv: ReadonlyArray<string>) =>
             return
           }
           const tag = error._tag ?? "Error"
-          yield* Console.error(
-            `braid: ${tag === "UsageLimitReached" ? Agent.describeUsageLimit(error as Agent.UsageLimitReached) : error.message ?? tag}`
-          )
+          // Only a run's agents reach a usage limit: the module that words it is loaded then.
+          const text = tag === "UsageLimitReached"
+            ? (yield* Effect.promise(() => import("@braid/core/Agent"))).describeUsageLimit(error as Agent.UsageLimitReached)
+            : error.message ?? tag
+          yield* Console.error(`braid: ${text}`)
           // A usage limit or the run's budget leaves the run resumable: EX_TEMPFAIL, "try again later".
           yield* Effect.sync(() =>
             void (process.exitCode = tag === "UsageLimitReached" || tag === "BudgetReached" || (tag === "ClusterRunStopped" && (error as { paused?: boolean }).paused === true)

@@ -11,7 +11,6 @@ import {
   FileRunStore,
   GitHub,
   GitHubSync,
-  GitWorkspace,
   Landing,
   Orchestrator,
   Plan,
@@ -21,10 +20,8 @@ import {
   RunReport,
   RunState,
   RunStore,
-  Steps,
-  type Workspace
+  Steps
 } from "@braid/core"
-import { CommandExecutor } from "@effect/platform"
 import { DateTime, Effect, Layer, Schema } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
@@ -33,6 +30,7 @@ import * as Preflight from "./Preflight.js"
 import * as GitHubHttp from "./GitHubHttp.js"
 import * as Help from "./Help.js"
 import * as Render from "./Render.js"
+import * as Runs from "./Runs.js"
 import * as Wiring from "./Wiring.js"
 
 /** The options a run was started with; stored in its manifest so `resume` needs none of them again. */
@@ -155,12 +153,6 @@ const toGitHubReport = (o: GitHubSync.Outcome) => ({
 
 /** The command that resumes a run. */
 export const resumeCommand = (runId: string, repo: string) => `braid resume ${runId} --repo ${repo}`
-
-/** The run store of the repository containing `dir`. */
-export const storeFor = (
-  dir: string
-): Effect.Effect<{ readonly top: string; readonly store: RunStore.Service }, Workspace.WorkspaceRefused | Workspace.WorkspaceFailed, CommandExecutor.CommandExecutor> =>
-  Effect.map(GitWorkspace.repositoryTop(dir), (top) => ({ top, store: FileRunStore.make(path.join(top, ".braid")) }))
 
 const plainOptions = (options: StoredOptions): Record<string, unknown> => Schema.encodeSync(StoredOptions)(options)
 
@@ -300,7 +292,7 @@ export const start = (input: {
   readonly display: Display
 }) =>
   Effect.gen(function*() {
-    const { store, top } = yield* storeFor(input.options.repo ?? process.cwd())
+    const { store, top } = yield* Runs.storeFor(input.options.repo ?? process.cwd())
     const runId = Orchestrator.makeRunId()
     yield* store.create(
       new RunStore.RunManifest({
@@ -333,15 +325,6 @@ export class RunAlreadyFinished extends Schema.TaggedError<RunAlreadyFinished>()
     return `run ${this.runId} already finished (${this.status}); nothing to resume (see: braid report ${this.runId})`
   }
 }
-
-/** Finds a run id: the one given, or the latest run in the store. */
-export const pickRun = (store: RunStore.Service, runId: string | undefined) =>
-  Effect.gen(function*() {
-    if (runId !== undefined) return runId
-    const ids = yield* store.list()
-    if (ids.length === 0) return yield* new RunStore.RunNotFound({ runId: "(latest)", where: store.location })
-    return ids.at(-1)!
-  })
 
 const decodeOptions = Schema.decodeUnknownSync(StoredOptions)
 
@@ -377,8 +360,8 @@ export const endOrphans = (runId: string, journaled: ReadonlyArray<RunState.Agen
 /** A stored run, its fold, and its plan as the run uses it. */
 const loadRun = (input: { readonly repo: string | undefined; readonly runId: string | undefined; readonly planFromDisk: boolean }) =>
   Effect.gen(function*() {
-    const { store, top } = yield* storeFor(input.repo ?? process.cwd())
-    const runId = yield* pickRun(store, input.runId)
+    const { store, top } = yield* Runs.storeFor(input.repo ?? process.cwd())
+    const runId = yield* Runs.pickRun(store, input.runId)
     const stored = yield* store.load(runId)
     if (stored.warning !== undefined) process.stderr.write(`braid: warning: ${stored.warning}\n`)
     const state = RunState.fold(stored.records)

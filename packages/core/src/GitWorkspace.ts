@@ -6,7 +6,8 @@
  *
  * @since 0.1.0
  */
-import { CommandExecutor } from "@effect/platform"
+// By path, not @effect/platform's index, which would initialise every platform module at start-up (ARCHITECTURE.md).
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { Effect, Either, Layer } from "effect"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"

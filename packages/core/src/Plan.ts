@@ -4,7 +4,8 @@
  *
  * @since 0.1.0
  */
-import { FileSystem } from "@effect/platform"
+// By path, not @effect/platform's index, which would initialise every platform module at start-up (ARCHITECTURE.md).
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Effect, Either, ParseResult, Schema } from "effect"
 import { dirname, resolve as resolvePath } from "node:path"
 import * as YAML from "yaml"

@@ -6,7 +6,9 @@
  *
  * @since 0.1.0
  */
-import { Command, CommandExecutor } from "@effect/platform"
+// By path, not @effect/platform's index, which would initialise every platform module at start-up (ARCHITECTURE.md).
+import * as Command from "@effect/platform/Command"
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { Chunk, Duration, Effect, Option, Schema, Stream } from "effect"
 import * as ProcessTree from "./ProcessTree.js"
 

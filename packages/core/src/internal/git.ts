@@ -5,7 +5,8 @@
  *
  * @internal
  */
-import { CommandExecutor } from "@effect/platform"
+// By path, not @effect/platform's index, which would initialise every platform module at start-up (ARCHITECTURE.md).
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
