@@ -36,6 +36,7 @@ import {
 } from "@braid/core"
 import * as ClusterSchema from "@effect/cluster/ClusterSchema"
 import * as PersistedQueue from "@effect/experimental/PersistedQueue"
+import * as SqlClient from "@effect/sql/SqlClient"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Workflow from "@effect/workflow/Workflow"
 import { Cause, Context, DateTime, Effect, Layer, Option, Schedule, Schema, type Scope } from "effect"
@@ -352,7 +353,19 @@ export const worker = (slots: number) =>
   Effect.gen(function*() {
     const runner = yield* Runner
     const queue = yield* taskQueue(runner.group)
-    const one = queue.take(({ request }) => workOn(request).pipe(Effect.provideService(Runner, runner))).pipe(
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    // The queue's own lease refresh (SqlPersistedQueue in @effect/sql 0.52) never runs: it
+    // refreshes the items in a set nothing adds to. Without this, a task that takes longer
+    // than the lease (10 s) would be taken again by another runner while it is at work.
+    const renewed = (id: string) =>
+      sql`UPDATE braid_tasks SET acquired_at = NOW() WHERE id = ${id} AND acquired_at IS NOT NULL`.pipe(
+        Effect.ignore,
+        Effect.repeat(Schedule.spaced("2 seconds")),
+        Effect.forkScoped
+      )
+    const one = queue.take(({ request }, { id }) =>
+      Effect.scoped(Effect.zipRight(renewed(id), workOn(request).pipe(Effect.provideService(Runner, runner))))
+    ).pipe(
       Effect.catchAllCause((cause) => Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.logWarning(Cause.pretty(cause)))
     )
     yield* Effect.forkScoped(Effect.replicateEffect(Effect.forever(one), slots, { concurrency: slots, discard: true }))
