@@ -118,4 +118,27 @@ describe.skipIf(Postgres.skipReason() !== undefined)("three runners, one killed 
     assert.match(status.stdout, /landed [0-9a-f]{10} on main of origin/)
     assert.notInclude(status.stdout + status.stderr, "test-secret")
   }, 90_000)
+
+  it("continues the integration on another runner when the run's runner dies while verifying", async () => {
+    const { remote } = seed(c.dir, "verify-kill", undefined)
+    const run = braid(["submit", path.join(c.dir, "plan", "plan.yaml"), "--database", c.url, "--remote", remote, "--id", "verify-kill", "--wait"])
+    const verifying = () => {
+      try {
+        return query(c.url, "SELECT seq FROM braid_events WHERE run_id = 'verify-kill' AND event->>'_tag' = 'VerificationStarted'").length > 0
+      } catch {
+        return false // the runners have not made the tables yet
+      }
+    }
+    for (let waited = 0; !verifying() && waited < 60_000; waited += 200) await new Promise((resolve) => setTimeout(resolve, 200))
+    assert.isTrue(verifying(), "verification never started")
+    const holder = c.runners.find((r) => r.child.exitCode === null && r.log().includes("run verify-kill (submit) starts here"))
+    assert.isDefined(holder)
+    holder!.child.kill("SIGKILL")
+    const outcome = await run
+    assert.strictEqual(outcome.code, 0, `${outcome.stdout}\n${outcome.stderr}`)
+    // Run again elsewhere, it verified the integration the dead runner had pushed — every stream merged.
+    const other = c.runners.find((r) => r !== holder && r.log().includes("run verify-kill (submit) starts here"))
+    assert.isDefined(other, "no other runner executed the run")
+    for (const f of ["a/a-1.txt", "a/a-2.txt", "b/b-1.txt", "b/b-2.txt", "c/c-1.txt"]) assert.include(git(remote, "ls-tree", "-r", "--name-only", "main").split("\n"), f)
+  }, 90_000)
 })

@@ -372,6 +372,22 @@ export const worker = (slots: number) =>
   })
 
 /**
+ * The integration's commits go to the remote as they are made (`braid/<run>/integration`), as
+ * a stream's attempts do: a run executed again on another runner continues the integration
+ * from there instead of merging onto a base that lacks what was merged already.
+ */
+const publishingIntegration = (workspace: Workspace.Service, dir: string, branch: string): Workspace.Service => {
+  const publish = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.tap(effect, () => Remote.push(dir, branch))
+  return {
+    ...workspace,
+    beginIntegration: (options) => publish(workspace.beginIntegration(options)),
+    mergeStream: (stream, side) => publish(workspace.mergeStream(stream, side)),
+    concludeMerge: (stream) => publish(workspace.concludeMerge(stream)),
+    catchUp: () => publish(workspace.catchUp())
+  }
+}
+
+/**
  * One execution of a run, on the runner the cluster placed it on: its integration clone here,
  * fetched, with every stream's branch as the remote has it; then the orchestrator, as in a
  * local run, over the run's journal, with its tasks handed to the queue. Landing moves the
@@ -393,6 +409,9 @@ export const executeRun = (payload: RunPayload, executionId: string) =>
       const targetNow = yield* Remote.trackTarget(dir, options.target)
       const base = state.started?.base ?? targetNow
       for (const s of plan.streams) yield* Remote.adopt(dir, Remote.streamBranch(runId, s.name), base)
+      // The integration as far as an earlier execution took it (on this runner or one that died).
+      const integration = Remote.integrationBranch(runId)
+      if (!(yield* Remote.checkedOut(dir, integration))) yield* Remote.adopt(dir, integration, base)
       const progress = yield* SqlEvents.publisher(runId)
       const executor = yield* executorFor({ runner, runId, dir, base })
       const mode = options.landMode === undefined || options.landMode === "local" ? "push" : options.landMode
@@ -407,7 +426,10 @@ export const executeRun = (payload: RunPayload, executionId: string) =>
         remote: "origin"
       }).pipe(
         Effect.provide(runner.host.services(plan, stored)),
-        Effect.provide(GitWorkspace.layer({ repo: dir, base, target: options.target })),
+        Effect.provide(Layer.effect(
+          Workspace.Workspace,
+          Effect.map(GitWorkspace.make({ repo: dir, base, target: options.target }), (made) => publishingIntegration(made.service, dir, integration))
+        )),
         Effect.provide(NodeContext.layer),
         Effect.provideService(Steps.Steps, stepsOf(runner, runId, stored.records)),
         Effect.provideService(Progress.Progress, progress),

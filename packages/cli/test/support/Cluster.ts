@@ -19,7 +19,7 @@ qualityThreshold: 80
 maxParallel: 2
 conflictStrategy: priority
 verify:
-  - { name: every stream's file, command: [node, -e, "for (const f of ['a/a-1.txt','a/a-2.txt','b/b-1.txt','b/b-2.txt','c/c-1.txt']) require('fs').accessSync(f)"] }
+  - { name: every stream's file, command: [node, -e, "setTimeout(() => { for (const f of ['a/a-1.txt','a/a-2.txt','b/b-1.txt','b/b-2.txt','c/c-1.txt']) require('fs').accessSync(f) }, Number(process.env.BRAID_TEST_VERIFY_MS ?? 0))"] }
 streams:
   - { name: a, type: database }
   - { name: b, type: api }
@@ -126,7 +126,9 @@ export const startRunner = (input: {
       BRAID_TEST_AGENTS: path.join(input.dir, "agents.jsonl"),
       BRAID_AGENT_LOG: path.join(input.dir, "example-agents.log"),
       BRAID_TEST_SLEEP_MS: String(input.sleepMs ?? 2500),
-      BRAID_TEST_SLOW: input.slow ?? ""
+      BRAID_TEST_SLOW: input.slow ?? "",
+      // The work plan's verification takes this long (a window to kill the runner verifying).
+      BRAID_TEST_VERIFY_MS: "3000"
     },
     stdio: ["ignore", "pipe", "pipe"]
   })
