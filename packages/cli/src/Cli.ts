@@ -11,9 +11,7 @@ import type * as BraidCluster from "@braid/cluster"
 import * as Budget from "@braid/core/Budget"
 import * as ExecutionPlan from "@braid/core/ExecutionPlan"
 import * as GitWorkspace from "@braid/core/GitWorkspace"
-import * as Landing from "@braid/core/Landing"
 import * as Plan from "@braid/core/Plan"
-import * as Progress from "@braid/core/Progress"
 import * as Review from "@braid/core/Review"
 import * as RunReport from "@braid/core/RunReport"
 import * as RunState from "@braid/core/RunState"
@@ -38,8 +36,10 @@ import type * as Wiring from "./Wiring.js"
 const lazy = {
   agents: Effect.promise(() => import("@braid/agents")),
   gitHubHttp: Effect.promise(() => import("./GitHubHttp.js")),
+  landing: Effect.promise(() => import("@braid/core/Landing")),
   orchestrator: Effect.promise(() => import("@braid/core/Orchestrator")),
   preflight: Effect.promise(() => import("./Preflight.js")),
+  progress: Effect.promise(() => import("@braid/core/Progress")),
   session: Effect.promise(() => import("./Session.js")),
   wiring: Effect.promise(() => import("./Wiring.js"))
 }
@@ -110,7 +110,7 @@ const target = Options.text("target").pipe(
 const noLand = Options.boolean("no-land").pipe(
   Options.withDescription(Help.describe("no-land"))
 )
-const landMode = Options.choice("land", Landing.ModeName.literals).pipe(
+const landMode = Options.choice("land", Help.LAND_MODES).pipe(
   Options.optional,
   Options.withDescription(Help.describe("land"))
 )
@@ -499,7 +499,9 @@ const runCommand = Command.make(
       const Session = yield* lazy.session
       const GitHubHttp = yield* lazy.gitHubHttp
       const Wiring = yield* lazy.wiring
+      const Landing = yield* lazy.landing
       const Orchestrator = yield* lazy.orchestrator
+      const Progress = yield* lazy.progress
       const overrides = overridesOf(args)
       const plan = yield* loadPlan(args.plan, overrides)
       // Output paths are checked before anything starts, not after the run.

@@ -22,6 +22,9 @@ export const BACKENDS = ["script", "mock", "aider", "command", "claude-code", "c
 /** Whether `name` is one of the agent backends (checked here so a command need not load the registry). */
 export const isBackend = (name: string): boolean => (BACKENDS as ReadonlyArray<string>).includes(name)
 
+/** How a verified run lands, as `--land` accepts them (a test checks this against `Landing.ModeName`). */
+export const LAND_MODES = ["local", "push", "pr"] as const
+
 /** Every option of every command, with its usual meaning. */
 export const options = {
   "max-parallel": { value: "n", description: "At most this many agents work at once (overrides the plan's maxParallel)." },
@@ -74,7 +77,7 @@ export const options = {
     description: "Verify, but do not land: leave the verified result on the run's integration branch (land it later with braid land)."
   },
   land: {
-    value: "local|push|pr",
+    value: LAND_MODES.join("|"),
     description: "How a verified run lands: local (fast-forward the target branch here; default), push (push the verified commit to the target branch on --remote, fast-forward only, never forced), pr (push the integration branch to --remote and open, or update, a pull request into the target on githubRepo)."
   },
   remote: { value: "name", description: "The git remote --land push and --land pr push to (default: origin)." },

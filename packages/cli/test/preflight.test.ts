@@ -192,6 +192,12 @@ describe("help and usage", () => {
     const { BACKENDS } = await import("../src/Help.js")
     assert.deepStrictEqual([...BACKENDS], [...Registry.backends])
   })
+
+  it("offers the landing modes braid knows", async () => {
+    const { Landing } = await import("@braid/core")
+    const { LAND_MODES } = await import("../src/Help.js")
+    assert.deepStrictEqual([...LAND_MODES], [...Landing.ModeName.literals])
+  })
 })
 
 describe("commits braid makes", () => {
