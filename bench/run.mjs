@@ -679,6 +679,14 @@ if (wanted("cluster")) results.cluster = await clusterSection()
 results.durationMs = Date.now() - started
 results.machine.loadAverageAtEnd = os.loadavg().map((l) => +l.toFixed(2))
 const out = fileURLToPath(new URL("./results.json", import.meta.url))
+// With --only, the sections not run keep their figures from the last run that had them.
+const SECTIONS = ["dispatch", "schedule", "git", "agents", "startup", "cluster"]
+if (only !== undefined && fs.existsSync(out)) {
+  const previous = JSON.parse(fs.readFileSync(out, "utf8"))
+  const kept = SECTIONS.filter((k) => !wanted(k) && previous[k] !== undefined)
+  for (const k of kept) results[k] = previous[k]
+  if (kept.length > 0) results.keptFromEarlierRuns = { sections: kept, note: "figures of sections not run by this command, from bench/results.json as it was" }
+}
 fs.writeFileSync(`${out}.tmp`, `${JSON.stringify(results, null, 2)}\n`)
 fs.renameSync(`${out}.tmp`, out)
 log()

@@ -155,6 +155,21 @@ const planFromDisk = Options.boolean("plan-from-disk").pipe(
   Options.withDescription(Help.describe("plan-from-disk"))
 )
 
+/** The plan settings `run` and `submit` take from their options. */
+const overridesOf = (args: {
+  readonly maxParallel: Option.Option<number>
+  readonly qualityThreshold: Option.Option<number>
+  readonly conflictStrategy: Option.Option<Plan.ConflictStrategy>
+  readonly onGateFailure: Option.Option<Plan.GateFailurePolicy>
+  readonly budget: Option.Option<{ readonly usd?: number; readonly tokens?: number }>
+}) => ({
+  maxParallel: Option.getOrUndefined(args.maxParallel),
+  qualityThreshold: Option.getOrUndefined(args.qualityThreshold),
+  conflictStrategy: Option.getOrUndefined(args.conflictStrategy),
+  onGateFailure: Option.getOrUndefined(args.onGateFailure),
+  budget: Option.getOrUndefined(args.budget)
+})
+
 const loadPlan = (path: string, overrides: Plan.Overrides) =>
   Plan.load(path).pipe(
     Effect.flatMap((plan) => Plan.override(plan, overrides, "command-line options")),
@@ -487,13 +502,7 @@ const runCommand = Command.make(
       const Landing = yield* lazy.landing
       const Orchestrator = yield* lazy.orchestrator
       const Progress = yield* lazy.progress
-      const overrides = {
-        maxParallel: Option.getOrUndefined(args.maxParallel),
-        qualityThreshold: Option.getOrUndefined(args.qualityThreshold),
-        conflictStrategy: Option.getOrUndefined(args.conflictStrategy),
-        onGateFailure: Option.getOrUndefined(args.onGateFailure),
-        budget: Option.getOrUndefined(args.budget)
-      }
+      const overrides = overridesOf(args)
       const plan = yield* loadPlan(args.plan, overrides)
       // Output paths are checked before anything starts, not after the run.
       const unwritable = Preflight.reportProblem(Option.getOrUndefined(args.report))
@@ -968,13 +977,7 @@ const submitCommand = Command.make(
     Effect.gen(function*() {
       const { Database } = yield* Effect.promise(() => import("@braid/cluster"))
       const db = yield* Database.resolve(Option.getOrUndefined(args.database))
-      const overrides = {
-        maxParallel: Option.getOrUndefined(args.maxParallel),
-        qualityThreshold: Option.getOrUndefined(args.qualityThreshold),
-        conflictStrategy: Option.getOrUndefined(args.conflictStrategy),
-        onGateFailure: Option.getOrUndefined(args.onGateFailure),
-        budget: Option.getOrUndefined(args.budget)
-      }
+      const overrides = overridesOf(args)
       const plan = yield* loadPlan(args.plan, overrides)
       const Preflight = yield* lazy.preflight
       const unwritable = Preflight.reportProblem(Option.getOrUndefined(args.report))

@@ -9,54 +9,36 @@
  */
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
-import { afterAll, assert, beforeAll, describe, it } from "vitest"
+import { assert, describe, it } from "vitest"
 import { bin, braid, git, root } from "./support/Braid.js"
-import { type AgentLine, agentsOf, peak, query, type Runner, seed, startRunner, writeWorkPlan } from "./support/Cluster.js"
+import { type AgentLine, agentsOf, peak, query, seed, startRunner, useCluster } from "./support/Cluster.js"
 import * as Postgres from "./support/Postgres.js"
 
 const example = path.join(root, "examples/checkout-flow")
 
-describe("three runners, one killed in the middle of an agent", () => {
-  let server: Postgres.Server
-  let url: string
-  let dir: string
-  const runners: Array<Runner> = []
-
-  beforeAll(async () => {
-    server = await Postgres.shared()
-    url = server.database()
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "braid-cluster-"))
-    writeWorkPlan(path.join(dir, "plan"))
-    for (const n of [1, 2, 3]) runners.push(startRunner({ url, dir, name: `machine-${n}` }))
-  }, 120_000)
-
-  afterAll(() => {
-    for (const r of runners) r.child.kill("SIGKILL")
-    server?.stop()
-    if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true })
-  })
+describe.skipIf(Postgres.skipReason() !== undefined)("three runners, one killed in the middle of an agent", () => {
+  const c = useCluster("braid-cluster-", { runners: ["machine-1", "machine-2", "machine-3"] })
 
   it("lands every run with the tree of a run on one machine, nothing settled run twice, the killed runner's task done by another", async () => {
-    const exampleRemote = seed(dir, "example", path.join(example, "project"))
-    const b = seed(dir, "b", undefined)
-    const c = seed(dir, "c", undefined)
+    const exampleRemote = seed(c.dir, "example", path.join(example, "project"))
+    const runB = seed(c.dir, "b", undefined)
+    const runC = seed(c.dir, "c", undefined)
     const submit = (plan: string, remote: string, id: string) =>
-      braid(["submit", plan, "--database", url, "--remote", remote, "--id", id, "--wait"])
+      braid(["submit", plan, "--database", c.url, "--remote", remote, "--id", id, "--wait"])
     const runs = [
       submit(path.join(example, "plan.yaml"), exampleRemote.remote, "example"),
-      submit(path.join(dir, "plan", "plan.yaml"), b.remote, "work-b"),
-      submit(path.join(dir, "plan", "plan.yaml"), c.remote, "work-c")
+      submit(path.join(c.dir, "plan", "plan.yaml"), runB.remote, "work-b"),
+      submit(path.join(c.dir, "plan", "plan.yaml"), runC.remote, "work-c")
     ]
 
     // Kill the runner of the first agent of ours seen at work (started, not ended).
-    const agents = () => agentsOf(dir)
-    let victim: { runner: (typeof runners)[number]; agent: AgentLine; at: number } | undefined
+    const agents = () => agentsOf(c.dir)
+    let victim: { runner: (typeof c.runners)[number]; agent: AgentLine; at: number } | undefined
     for (let waited = 0; victim === undefined && waited < 60_000; waited += 100) {
       const lines = agents()
       const busy = lines.find((l) => l.phase === "start" && !lines.some((e) => e.phase !== "start" && e.pid === l.pid))
-      const runner = busy === undefined ? undefined : runners.find((r) => busy.cwd.startsWith(r.workdir + path.sep))
+      const runner = busy === undefined ? undefined : c.runners.find((r) => busy.cwd.startsWith(r.workdir + path.sep))
       if (busy !== undefined && runner !== undefined) {
         runner.child.kill("SIGKILL")
         victim = { runner, agent: busy, at: Date.now() }
@@ -65,8 +47,8 @@ describe("three runners, one killed in the middle of an agent", () => {
     assert.isDefined(victim, "no agent of ours was seen at work")
     const killed = victim!
     // The machine's runner comes back (a supervisor restarts it): it first ends the agent the killed one left at work.
-    const back = startRunner({ url, dir, name: `${killed.runner.name}-again`, workdir: killed.runner.workdir })
-    runners.push(back)
+    const back = startRunner({ url: c.url, dir: c.dir, name: `${killed.runner.name}-again`, workdir: killed.runner.workdir })
+    c.runners.push(back)
 
     const outcomes = await Promise.all(runs)
     for (const [i, o] of outcomes.entries()) assert.strictEqual(o.code, 0, `run ${i}: ${o.stdout}\n${o.stderr}`)
@@ -74,16 +56,16 @@ describe("three runners, one killed in the middle of an agent", () => {
 
     // The same plans on one machine give the same trees.
     const local = (name: string, project: string | undefined, plan: string) => {
-      const { work } = seed(dir, `${name}-local`, project)
-      execFileSync(process.execPath, [bin, "run", plan, "--repo", work, "-q"], { env: { ...process.env, NO_COLOR: "1", BRAID_TEST_SLEEP_MS: "0", BRAID_TEST_AGENTS: path.join(dir, "local.jsonl") }, stdio: "ignore" })
+      const { work } = seed(c.dir, `${name}-local`, project)
+      execFileSync(process.execPath, [bin, "run", plan, "--repo", work, "-q"], { env: { ...process.env, NO_COLOR: "1", BRAID_TEST_SLEEP_MS: "0", BRAID_TEST_AGENTS: path.join(c.dir, "local.jsonl") }, stdio: "ignore" })
       return git(work, "rev-parse", "main^{tree}")
     }
     assert.strictEqual(git(exampleRemote.remote, "rev-parse", "main^{tree}"), local("example", path.join(example, "project"), path.join(example, "plan.yaml")))
-    const tree = local("work", undefined, path.join(dir, "plan", "plan.yaml"))
-    assert.strictEqual(git(b.remote, "rev-parse", "main^{tree}"), tree)
-    assert.strictEqual(git(c.remote, "rev-parse", "main^{tree}"), tree)
+    const tree = local("work", undefined, path.join(c.dir, "plan", "plan.yaml"))
+    assert.strictEqual(git(runB.remote, "rev-parse", "main^{tree}"), tree)
+    assert.strictEqual(git(runC.remote, "rev-parse", "main^{tree}"), tree)
 
-    const journal = query(url, "SELECT run_id, key, value, (extract(epoch from at) * 1000)::bigint AS at FROM braid_journal ORDER BY seq")
+    const journal = query(c.url, "SELECT run_id, key, value, (extract(epoch from at) * 1000)::bigint AS at FROM braid_journal ORDER BY seq")
     const ours = agents()
     // No attempt settled before the kill ran again: an attempt seen starting twice was the one cut off.
     for (const done of journal.filter((r) => r.value._tag === "AttemptDone")) {
@@ -93,7 +75,7 @@ describe("three runners, one killed in the middle of an agent", () => {
         assert.isAbove(Number(done.at), killed.at, `attempt ${done.value.attempt} of ${done.value.taskId} (${done.run_id}) was settled before the kill, yet ran ${starts.length} times`)
       } else assert.strictEqual(starts.length, 1, `attempt ${done.value.attempt} of ${done.value.taskId} (${done.run_id})`)
     }
-    const exampleStarts = fs.readFileSync(path.join(dir, "example-agents.log"), "utf8").split("\n").filter((l) => l !== "")
+    const exampleStarts = fs.readFileSync(path.join(c.dir, "example-agents.log"), "utf8").split("\n").filter((l) => l !== "")
     const exampleDone = journal.filter((r) => r.run_id === "example" && r.value._tag === "AttemptDone")
     for (const done of exampleDone) {
       const n = exampleStarts.filter((l) => l === `${done.value.taskId} ${done.value.attempt}`).length
@@ -129,11 +111,34 @@ describe("three runners, one killed in the middle of an agent", () => {
     assert.isAtLeast(takers.size, 2)
 
     // The runs, as braid runs and status show them from the database.
-    const listed = await braid(["runs", "--database", url])
+    const listed = await braid(["runs", "--database", c.url])
     assert.strictEqual(listed.code, 0, listed.stderr)
     for (const id of ["example", "work-b", "work-c"]) assert.match(listed.stdout, new RegExp(`^${id}\\tsucceeded`, "m"))
-    const status = await braid(["status", "work-b", "--database", url])
+    const status = await braid(["status", "work-b", "--database", c.url])
     assert.match(status.stdout, /landed [0-9a-f]{10} on main of origin/)
     assert.notInclude(status.stdout + status.stderr, "test-secret")
+  }, 90_000)
+
+  it("continues the integration on another runner when the run's runner dies while verifying", async () => {
+    const { remote } = seed(c.dir, "verify-kill", undefined)
+    const run = braid(["submit", path.join(c.dir, "plan", "plan.yaml"), "--database", c.url, "--remote", remote, "--id", "verify-kill", "--wait"])
+    const verifying = () => {
+      try {
+        return query(c.url, "SELECT seq FROM braid_events WHERE run_id = 'verify-kill' AND event->>'_tag' = 'VerificationStarted'").length > 0
+      } catch {
+        return false // the runners have not made the tables yet
+      }
+    }
+    for (let waited = 0; !verifying() && waited < 60_000; waited += 200) await new Promise((resolve) => setTimeout(resolve, 200))
+    assert.isTrue(verifying(), "verification never started")
+    const holder = c.runners.find((r) => r.child.exitCode === null && r.log().includes("run verify-kill (submit) starts here"))
+    assert.isDefined(holder)
+    holder!.child.kill("SIGKILL")
+    const outcome = await run
+    assert.strictEqual(outcome.code, 0, `${outcome.stdout}\n${outcome.stderr}`)
+    // Run again elsewhere, it verified the integration the dead runner had pushed — every stream merged.
+    const other = c.runners.find((r) => r !== holder && r.log().includes("run verify-kill (submit) starts here"))
+    assert.isDefined(other, "no other runner executed the run")
+    for (const f of ["a/a-1.txt", "a/a-2.txt", "b/b-1.txt", "b/b-2.txt", "c/c-1.txt"]) assert.include(git(remote, "ls-tree", "-r", "--name-only", "main").split("\n"), f)
   }, 90_000)
 })

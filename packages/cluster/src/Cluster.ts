@@ -28,7 +28,7 @@ const timing = {
 
 /** The task queue: a task whose runner stopped answering is taken again after `lockExpiration`. */
 const queues = PersistedQueue.layer.pipe(
-  Layer.provide(SqlPersistedQueue.layerStore({ tableName: "braid_tasks", pollInterval: "250 millis", lockRefreshInterval: "2 seconds", lockExpiration: "10 seconds" }))
+  Layer.provide(SqlPersistedQueue.layerStore({ tableName: "braid_tasks", pollInterval: "100 millis", lockRefreshInterval: "2 seconds", lockExpiration: "10 seconds" }))
 )
 
 /** Creates or migrates braid's tables; runners starting together wait for each other. */

@@ -36,6 +36,7 @@ import {
 } from "@braid/core"
 import * as ClusterSchema from "@effect/cluster/ClusterSchema"
 import * as PersistedQueue from "@effect/experimental/PersistedQueue"
+import * as SqlClient from "@effect/sql/SqlClient"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Workflow from "@effect/workflow/Workflow"
 import { Cause, Context, DateTime, Effect, Layer, Option, Schedule, Schema, type Scope } from "effect"
@@ -229,7 +230,7 @@ const executorFor = (input: {
               Effect.retry(Schedule.exponential("200 millis").pipe(Schedule.upTo("3 minutes")))
             )
             while (Option.isNone(found.done) && Option.isNone(found.stopped)) {
-              yield* Effect.sleep("250 millis")
+              yield* Effect.sleep("100 millis")
               found = yield* reported(request)
             }
           }
@@ -352,11 +353,39 @@ export const worker = (slots: number) =>
   Effect.gen(function*() {
     const runner = yield* Runner
     const queue = yield* taskQueue(runner.group)
-    const one = queue.take(({ request }) => workOn(request).pipe(Effect.provideService(Runner, runner))).pipe(
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    // The queue's own lease refresh (SqlPersistedQueue in @effect/sql 0.52) never runs: it
+    // refreshes the items in a set nothing adds to. Without this, a task that takes longer
+    // than the lease (10 s) would be taken again by another runner while it is at work.
+    const renewed = (id: string) =>
+      sql`UPDATE braid_tasks SET acquired_at = NOW() WHERE id = ${id} AND acquired_at IS NOT NULL`.pipe(
+        Effect.ignore,
+        Effect.repeat(Schedule.spaced("2 seconds")),
+        Effect.forkScoped
+      )
+    const one = queue.take(({ request }, { id }) =>
+      Effect.scoped(Effect.zipRight(renewed(id), workOn(request).pipe(Effect.provideService(Runner, runner))))
+    ).pipe(
       Effect.catchAllCause((cause) => Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.logWarning(Cause.pretty(cause)))
     )
     yield* Effect.forkScoped(Effect.replicateEffect(Effect.forever(one), slots, { concurrency: slots, discard: true }))
   })
+
+/**
+ * The integration's commits go to the remote as they are made (`braid/<run>/integration`), as
+ * a stream's attempts do: a run executed again on another runner continues the integration
+ * from there instead of merging onto a base that lacks what was merged already.
+ */
+const publishingIntegration = (workspace: Workspace.Service, dir: string, branch: string): Workspace.Service => {
+  const publish = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.tap(effect, () => Remote.push(dir, branch))
+  return {
+    ...workspace,
+    beginIntegration: (options) => publish(workspace.beginIntegration(options)),
+    mergeStream: (stream, side) => publish(workspace.mergeStream(stream, side)),
+    concludeMerge: (stream) => publish(workspace.concludeMerge(stream)),
+    catchUp: () => publish(workspace.catchUp())
+  }
+}
 
 /**
  * One execution of a run, on the runner the cluster placed it on: its integration clone here,
@@ -380,6 +409,9 @@ export const executeRun = (payload: RunPayload, executionId: string) =>
       const targetNow = yield* Remote.trackTarget(dir, options.target)
       const base = state.started?.base ?? targetNow
       for (const s of plan.streams) yield* Remote.adopt(dir, Remote.streamBranch(runId, s.name), base)
+      // The integration as far as an earlier execution took it (on this runner or one that died).
+      const integration = Remote.integrationBranch(runId)
+      if (!(yield* Remote.checkedOut(dir, integration))) yield* Remote.adopt(dir, integration, base)
       const progress = yield* SqlEvents.publisher(runId)
       const executor = yield* executorFor({ runner, runId, dir, base })
       const mode = options.landMode === undefined || options.landMode === "local" ? "push" : options.landMode
@@ -394,7 +426,10 @@ export const executeRun = (payload: RunPayload, executionId: string) =>
         remote: "origin"
       }).pipe(
         Effect.provide(runner.host.services(plan, stored)),
-        Effect.provide(GitWorkspace.layer({ repo: dir, base, target: options.target })),
+        Effect.provide(Layer.effect(
+          Workspace.Workspace,
+          Effect.map(GitWorkspace.make({ repo: dir, base, target: options.target }), (made) => publishingIntegration(made.service, dir, integration))
+        )),
         Effect.provide(NodeContext.layer),
         Effect.provideService(Steps.Steps, stepsOf(runner, runId, stored.records)),
         Effect.provideService(Progress.Progress, progress),

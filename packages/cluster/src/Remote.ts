@@ -24,6 +24,9 @@ export const planFolder = (workdir: string, runId: string) => path.join(runFolde
 /** A stream's branch, the same name in every clone and on the remote. */
 export const streamBranch = (runId: string, stream: string) => `braid/${runId}/${stream}`
 
+/** The run's integration branch (as `GitWorkspace` names it), published on the remote too. */
+export const integrationBranch = (runId: string) => `braid/${runId}/integration`
+
 const git = (args: ReadonlyArray<string>, cwd: string, operation: string) =>
   Effect.async<string, Workspace.WorkspaceFailed>((resume) => {
     execFile("git", [...args], { cwd, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, GIT_TERMINAL_PROMPT: "0" } }, (error, stdout, stderr) => {
@@ -111,6 +114,10 @@ export const trackTarget = (dir: string, target: string) =>
     if (found.get(`refs/heads/${target}`) !== theirs) yield* git(["update-ref", `refs/heads/${target}`, theirs], dir, "update-ref")
     return theirs
   })
+
+/** Whether a worktree of the clone has `branch` checked out (then it is this clone's to move, not the remote's). */
+export const checkedOut = (dir: string, branch: string) =>
+  Effect.map(git(["worktree", "list", "--porcelain"], dir, "worktree list"), (out) => out.split("\n").includes(`branch refs/heads/${branch}`))
 
 /** Removes a run's clones from this runner. */
 export const forget = (workdir: string, runId: string) => Effect.promise(() => fs.rm(runFolder(workdir, runId), { recursive: true, force: true }))

@@ -5,8 +5,11 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
+import { afterAll, beforeAll } from "vitest"
 import { bin, git } from "./Braid.js"
+import * as Postgres from "./Postgres.js"
 
 /** A small plan of our own: script agents that take a while, log when they start and end, and write a file each. */
 export const workPlan = `
@@ -16,7 +19,7 @@ qualityThreshold: 80
 maxParallel: 2
 conflictStrategy: priority
 verify:
-  - { name: every stream's file, command: [node, -e, "for (const f of ['a/a-1.txt','a/a-2.txt','b/b-1.txt','b/b-2.txt','c/c-1.txt']) require('fs').accessSync(f)"] }
+  - { name: every stream's file, command: [node, -e, "setTimeout(() => { for (const f of ['a/a-1.txt','a/a-2.txt','b/b-1.txt','b/b-2.txt','c/c-1.txt']) require('fs').accessSync(f) }, Number(process.env.BRAID_TEST_VERIFY_MS ?? 0))"] }
 streams:
   - { name: a, type: database }
   - { name: b, type: api }
@@ -35,7 +38,9 @@ const log = (phase) => fs.appendFileSync(e.BRAID_TEST_AGENTS, JSON.stringify({ r
 log("start")
 // Ended by a runner (the one that came back after a kill ends what the killed one left): logged as such.
 process.on("SIGTERM", () => { log("killed"); process.exit(143) })
-await new Promise((resolve) => setTimeout(resolve, Number(e.BRAID_TEST_SLEEP_MS ?? "2500")))
+// BRAID_TEST_SLOW=<task>:<ms> makes one task take longer (than a runner's lease, say).
+const [slowTask, slowMs] = (e.BRAID_TEST_SLOW ?? "").split(":")
+await new Promise((resolve) => setTimeout(resolve, Number(slowTask === e.BRAID_TASK_ID ? slowMs : e.BRAID_TEST_SLEEP_MS ?? "2500")))
 fs.mkdirSync(e.BRAID_STREAM, { recursive: true })
 fs.writeFileSync(path.join(e.BRAID_STREAM, e.BRAID_TASK_ID + ".txt"), e.BRAID_TASK_ID + " of stream " + e.BRAID_STREAM + "\\n")
 log("end")
@@ -109,6 +114,8 @@ export const startRunner = (input: {
   readonly group?: string
   readonly slots?: number
   readonly sleepMs?: number
+  /** `<task>:<ms>`: that task's agent takes this long. */
+  readonly slow?: string
 }): Runner => {
   const workdir = input.workdir ?? path.join(input.dir, input.name)
   let out = ""
@@ -118,11 +125,44 @@ export const startRunner = (input: {
       NO_COLOR: "1",
       BRAID_TEST_AGENTS: path.join(input.dir, "agents.jsonl"),
       BRAID_AGENT_LOG: path.join(input.dir, "example-agents.log"),
-      BRAID_TEST_SLEEP_MS: String(input.sleepMs ?? 2500)
+      BRAID_TEST_SLEEP_MS: String(input.sleepMs ?? 2500),
+      BRAID_TEST_SLOW: input.slow ?? "",
+      // The work plan's verification takes this long (a window to kill the runner verifying).
+      BRAID_TEST_VERIFY_MS: "3000"
     },
     stdio: ["ignore", "pipe", "pipe"]
   })
   child.stdout!.on("data", (d) => (out += d))
   child.stderr!.on("data", (d) => (out += d))
   return { name: input.name, workdir, child, log: () => out }
+}
+
+/** A test file's cluster: a database, a folder holding the work plan, runners; all gone after the file. */
+export interface Fixture {
+  server: Postgres.Server
+  url: string
+  dir: string
+  readonly runners: Array<Runner>
+}
+
+/**
+ * Sets up a cluster for the describe block it is called in: a database on the shared server
+ * (or on a server of its own with `own`, for a test that restarts it), the work plan in
+ * `<dir>/plan`, and runners named `runners`, each with a work folder of its own.
+ */
+export const useCluster = (prefix: string, options: { readonly own?: boolean; readonly runners?: ReadonlyArray<string> } = {}): Fixture => {
+  const fixture = { runners: [] } as unknown as Fixture
+  beforeAll(async () => {
+    fixture.server = options.own === true ? await Postgres.own() : await Postgres.shared()
+    fixture.url = fixture.server.database()
+    fixture.dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+    writeWorkPlan(path.join(fixture.dir, "plan"))
+    for (const name of options.runners ?? []) fixture.runners.push(startRunner({ url: fixture.url, dir: fixture.dir, name }))
+  }, 120_000)
+  afterAll(() => {
+    for (const r of fixture.runners) r.child.kill("SIGKILL")
+    fixture.server?.stop()
+    if (fixture.dir !== undefined) fs.rmSync(fixture.dir, { recursive: true, force: true })
+  })
+  return fixture
 }
