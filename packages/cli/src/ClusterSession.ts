@@ -12,6 +12,7 @@ import { Orchestrator, type Plan, RunReport, RunState, RunStore } from "@braid/c
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { DateTime, Effect, Fiber, Layer, Schedule, Schema, Stream } from "effect"
 import { execFile } from "node:child_process"
+import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -202,9 +203,11 @@ const loadRun = (database: Database.Database, runId: string | undefined) =>
     const state = RunState.fold(stored.records)
     const cluster = Schema.decodeUnknownSync(Engine.ClusterOptions)(stored.manifest.options)
     const options = Schema.decodeUnknownSync(Session.StoredOptions)(stored.manifest.options)
-    const dir = path.join(os.tmpdir(), `braid-plan-${process.pid}-${id}`)
-    yield* PlanBundle.materialize(yield* s.files(id), dir)
-    const plan = yield* host.planOf(stored, dir)
+    // The plan is read from the files that came with it, in a folder of the moment.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "braid-plan-"))
+    const plan = yield* Effect.zipRight(PlanBundle.materialize(yield* s.files(id), dir), host.planOf(stored, dir)).pipe(
+      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+    )
     return { store: s, runId: id, stored, state, cluster, options, plan }
   })
 

@@ -189,7 +189,8 @@ const loadRun = (runner: RunnerInfo, runId: string) =>
   Effect.gen(function*() {
     const stored = yield* runner.store.load(runId)
     const baseDir = Remote.planFolder(runner.workdir, runId)
-    yield* PlanBundle.materialize(yield* runner.store.files(runId), baseDir)
+    // A run's files never change: read from the database and written here once per runner.
+    if (!(yield* PlanBundle.materialized(baseDir))) yield* PlanBundle.materialize(yield* runner.store.files(runId), baseDir)
     const plan = yield* runner.host.planOf(stored, baseDir)
     return { stored, plan, state: RunState.fold(stored.records), options: decodeOptions(stored.manifest.options) }
   })
@@ -318,12 +319,12 @@ export const workOn = (request: TaskExecutor.TaskRequest) =>
         Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.succeed({
           settled: undefined,
           title: request.taskId,
-          why: Cause.squash(cause)
+          why: Cause.pretty(cause).split("\n")[0] ?? "unknown"
         })
       )
     )
     if (outcome.settled === undefined) {
-      const why = "why" in outcome ? String((outcome.why as { message?: string })?.message ?? outcome.why) : "unknown"
+      const why = "why" in outcome ? outcome.why : "unknown"
       yield* Effect.logWarning(`task ${request.taskId} of run ${runId} could not be worked on: ${why}`)
       return yield* report(
         TaskExecutor.keys.done(request.key),

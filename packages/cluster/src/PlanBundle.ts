@@ -62,7 +62,10 @@ export const collect = (folder: string): Effect.Effect<ReadonlyArray<PlanFile>, 
     catch: (e) => e instanceof PlanFolderUnfit ? e : new PlanFolderUnfit({ folder, message: `cannot read the plan's folder ${folder}: ${e instanceof Error ? e.message : String(e)}` })
   })
 
-/** Writes the files into `folder` (made if missing), as they were beside the plan. */
+/** Marks a folder whose every file has been written. */
+const COMPLETE = ".braid-plan-complete"
+
+/** Writes the files into `folder` (made if missing), as they were beside the plan, then marks it complete. */
 export const materialize = (files: ReadonlyArray<PlanFile>, folder: string): Effect.Effect<void> =>
   Effect.promise(async () => {
     for (const file of files) {
@@ -72,4 +75,10 @@ export const materialize = (files: ReadonlyArray<PlanFile>, folder: string): Eff
       await fs.writeFile(target, Buffer.from(file.content, "base64"), { mode: file.mode })
       await fs.chmod(target, file.mode)
     }
+    await fs.mkdir(folder, { recursive: true })
+    await fs.writeFile(path.join(folder, COMPLETE), "")
   })
+
+/** Whether `materialize` finished writing into `folder` before. */
+export const materialized = (folder: string): Effect.Effect<boolean> =>
+  Effect.promise(() => fs.access(path.join(folder, COMPLETE)).then(() => true, () => false))

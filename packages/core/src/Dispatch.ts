@@ -105,6 +105,14 @@ class Paused {
   constructor(readonly error: Budget.BudgetReached) {}
 }
 
+/**
+ * What stops the run from inside a task, wherever the task's work was done: a usage limit, or
+ * the budget with `onExceeded: stop`, stops it at once (`RunStop`); the budget with `finish`
+ * lets it finish what is at work (`Paused`).
+ */
+const stopping = (plan: Plan.Plan, error: RunStopError): Effect.Effect<never, Paused> =>
+  error._tag === "UsageLimitReached" || plan.budget?.onExceeded === "stop" ? Effect.die(new RunStop(error)) : Effect.fail(new Paused(error))
+
 const now = DateTime.now.pipe(Effect.map(DateTime.formatIso))
 
 const summaryOf = (attempts: ReadonlyArray<RunReport.AttemptRecord>) => attempts.at(-1)?.summary ?? ""
@@ -162,8 +170,7 @@ interface DependencyHead {
  * dispatch runs it here or a runner of a cluster does.
  */
 const makeWork = (ctx: WorkContext) => {
-  const { limits, plan, progress, resolver, reviewRetry, reviewer, steps, tracker, workspace } = ctx
-  const input = { runId: ctx.runId }
+  const { limits, plan, progress, resolver, reviewRetry, reviewer, runId, steps, tracker, workspace } = ctx
   /**
    * Brings a dependency's work (its stream's head when it settled) into the task's stream. A
    * conflict is settled by the run's strategy: `agent` — the resolver in the stream's worktree,
@@ -234,7 +241,7 @@ const makeWork = (ctx: WorkContext) => {
           resolver,
           steps,
           request: {
-            runId: input.runId,
+            runId,
             stream,
             against: [fromStream],
             paths,
@@ -288,14 +295,14 @@ const makeWork = (ctx: WorkContext) => {
     stream: Plan.PlannedStream,
     agent: Agent.Service,
     task: Plan.Task,
-    at: { readonly key: string; readonly round: number; readonly note: string | undefined; readonly recover: boolean },
+    at: TaskAt,
     earlier: ReadonlyArray<Agent.EarlierResult>,
     broughtIn: ReadonlyArray<Agent.BroughtIn>
   ) =>
     Effect.gen(function*() {
       const started = Date.now()
       const outcome = yield* QualityGate.run({
-        runId: input.runId,
+        runId,
         plan,
         stream,
         task,
@@ -307,16 +314,12 @@ const makeWork = (ctx: WorkContext) => {
         key: at.key,
         round: at.round,
         recover: at.recover
-      }, { steps, workspace, reviewer, progress, limits, budget: tracker }).pipe(
-        // A usage limit or the run's budget is not the task's failure: it stops the run, resumable.
-        Effect.catchAll((failure) =>
-          failure.error._tag === "UsageLimitReached" || (failure.error._tag === "BudgetReached" && plan.budget?.onExceeded === "stop")
-            ? Effect.die(new RunStop(failure.error))
-            : Effect.fail(failure)
-        ),
-        Effect.either
-      )
-      if (outcome._tag === "Left" && outcome.left.error._tag === "BudgetReached") return yield* Effect.fail(new Paused(outcome.left.error))
+      }, { steps, workspace, reviewer, progress, limits, budget: tracker }).pipe(Effect.either)
+      // A usage limit or the run's budget is not the task's failure: it stops or pauses the run, resumable.
+      if (outcome._tag === "Left") {
+        const error = outcome.left.error
+        if (error._tag === "UsageLimitReached" || error._tag === "BudgetReached") return yield* stopping(plan, error)
+      }
       const failure = outcome._tag === "Left" ? outcome.left : undefined
       const attempts = outcome._tag === "Right" ? outcome.right.attempts : outcome.left.attempts
       const last = attempts.at(-1)?.review ?? null
@@ -416,11 +419,7 @@ export const run = (input: DispatchInput) =>
         deps: heads.map((h) => ({ taskId: h.taskId, stream: h.from, head: h.head })),
         earlier,
         broughtIn
-      }).pipe(
-        Effect.catchAll((stop) =>
-          stop._tag === "UsageLimitReached" || plan.budget?.onExceeded === "stop" ? Effect.die(new RunStop(stop)) : Effect.fail(new Paused(stop))
-        )
-      )
+      }).pipe(Effect.catchAll((stop) => stopping(plan, stop)))
     // The latest round each task is in, and the note a person gave it.
     const rounds = new Map<string, Retry>()
     for (const retry of input.retries ?? []) for (const t of retry.tasks) rounds.set(t, retry)
