@@ -14,8 +14,6 @@ import * as GitWorkspace from "@braid/core/GitWorkspace"
 import * as Plan from "@braid/core/Plan"
 import * as Review from "@braid/core/Review"
 import * as RunReport from "@braid/core/RunReport"
-import * as RunState from "@braid/core/RunState"
-import type * as RunStore from "@braid/core/RunStore"
 import * as Timeline from "@braid/core/Timeline"
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import * as FileSystem from "@effect/platform/FileSystem"
@@ -124,32 +122,8 @@ const quiet = Options.boolean("quiet").pipe(Options.withAlias("q"), Options.with
 const verbose = Options.boolean("verbose").pipe(Options.withAlias("v"), Options.withDescription(Help.describe("verbose")))
 const database = Options.text("database").pipe(Options.optional, Options.withDescription(Help.describe("database")))
 
-/** The cluster's database a command names (`--database`, else `BRAID_DATABASE_URL` unless `--repo` says the repository's). */
-const clusterOf = (args: { readonly database: Option.Option<string>; readonly repo: Option.Option<string> }) =>
-  Option.isNone(args.database) && (Option.isSome(args.repo) || (process.env.BRAID_DATABASE_URL ?? "") === "")
-    ? Effect.succeed(undefined)
-    : Effect.flatMap(Effect.promise(() => import("@braid/cluster")), (c) => c.Database.resolve(Option.getOrUndefined(args.database)))
-
 /** The cluster's side of the command line, loaded only by commands that use it. */
 const clusterSession = Effect.promise(() => import("./ClusterSession.js"))
-
-/**
- * The runs a command reads: the cluster's (with a database), else the repository's `.braid`.
- * `where` is how a continuation names them (`--repo <top>`, `--database <url>`).
- */
-const withRuns = <A, E, R>(
-  args: { readonly database: Option.Option<string>; readonly repo: Option.Option<string> },
-  use: (store: RunStore.Service, where: { readonly top: string | undefined; readonly flag: string }) => Effect.Effect<A, E, R>
-) =>
-  Effect.gen(function*() {
-    const db = yield* clusterOf(args)
-    if (db === undefined) {
-      const { store, top } = yield* Runs.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
-      return yield* use(store, { top, flag: `--repo ${top}` })
-    }
-    const cluster = yield* clusterSession
-    return yield* cluster.withDatabase(db, Effect.flatMap(cluster.store(db), (store) => use(store, { top: undefined, flag: `--database ${db.shown}` })))
-  })
 
 const planFromDisk = Options.boolean("plan-from-disk").pipe(
   Options.withDescription(Help.describe("plan-from-disk"))
@@ -567,7 +541,7 @@ const resumeCommand = Command.make(
   { runId: Args.optional(runIdArg), repo, database, budget, planFromDisk, json, events, report, quiet, verbose },
   (args) =>
     Effect.gen(function*() {
-      const db = yield* clusterOf(args)
+      const db = yield* Runs.clusterOf(args)
       if (db !== undefined) {
         const cluster = yield* clusterSession
         return yield* finish(yield* cluster.resume({ database: db, runId: Option.getOrUndefined(args.runId), display: yield* displayOf(args) }), args)
@@ -616,7 +590,7 @@ const retryCommand = Command.make(
       const note = Option.isSome(args.feedbackFile)
         ? yield* (yield* FileSystem.FileSystem).readFileString(args.feedbackFile.value)
         : Option.getOrUndefined(args.feedback)
-      const db = yield* clusterOf(args)
+      const db = yield* Runs.clusterOf(args)
       if (db !== undefined) {
         const cluster = yield* clusterSession
         const tasks = args.task
@@ -644,7 +618,7 @@ const landCommand = Command.make(
   { runId: Args.optional(runIdArg), repo, database, planFromDisk, json, events, report, quiet, verbose },
   (args) =>
     Effect.gen(function*() {
-      const db = yield* clusterOf(args)
+      const db = yield* Runs.clusterOf(args)
       if (db !== undefined) {
         const cluster = yield* clusterSession
         return yield* finish(yield* cluster.land({ database: db, runId: Option.getOrUndefined(args.runId), display: yield* displayOf(args) }), args)
@@ -662,163 +636,13 @@ const landCommand = Command.make(
   "Land a verified run later (default: the latest run): a --no-land run, or one whose landing was refused; a target that moved is merged in and verified first."
 ))
 
-const ms = (n: number) => n < 1000 ? `${n} ms` : n < 120_000 ? `${(n / 1000).toFixed(1)} s` : `${Math.round(n / 60_000)} min`
+const runsCommand = Command.make("runs", { repo, database, json }, Runs.list).pipe(
+  Command.withDescription("List the runs recorded in a repository.")
+)
 
-/** One run's state for `runs` and `status`. */
-const describe = (store: RunStore.Service, runId: string) =>
-  Effect.gen(function*() {
-    const stored = yield* store.load(runId)
-    const state = RunState.fold(stored.records)
-    const locked = yield* store.isLocked(runId)
-    const status = locked ? "running" : state.finished ?? (state.interrupted !== undefined ? "interrupted" : "stopped (crashed?)")
-    const startedAt = state.startedAt ?? stored.manifest.createdAt
-    const durationMs = state.lastAt !== undefined ? Date.parse(state.lastAt) - Date.parse(startedAt) : 0
-    return { runId, stored, state, status, startedAt, durationMs }
-  })
-
-/**
- * The command that continues a run, and what to do first, from its state: none while it
- * runs or once it landed.
- */
-export const continuation = (
-  runId: string,
-  runs: string,
-  state: RunState.RunState,
-  running: boolean,
-  integrationDir: string | undefined
-): string | undefined => {
-  const at = `${runId} ${runs}`
-  if (running) return undefined
-  if (state.finished === undefined) {
-    // Paused by its budget: it needs a raised one to go on.
-    return state.interrupted?.includes("budget is reached") === true ? `braid resume ${at} --budget <more, e.g. 10usd>` : `braid resume ${at}`
-  }
-  const tasks = [...state.tasks.values()].map((t) => t.settled).filter((t) => t !== undefined)
-  const where = integrationDir !== undefined ? ` in ${integrationDir}` : ""
-  if (state.stopped !== undefined && state.stopped.conflict.outcome === "blocked") {
-    return `resolve the conflict in ${state.stopped.conflict.paths.join(", ")}${where}, commit the merge, then: braid resume ${at}`
-  }
-  if (tasks.some((t) => t.status === "failed" || t.status === "needs-review")) {
-    return `braid retry ${at} [--task ID] [--feedback "what to do differently"]`
-  }
-  if (state.stopped !== undefined) return `braid resume ${at}`
-  if (state.verification?.ran === true && !state.verification.passed) {
-    return `commit a fix${where}, then: braid resume ${at} (or braid retry ${at} --task ID)`
-  }
-  if (state.landed === undefined) return `braid land ${at}`
-  return undefined
-}
-
-const runsCommand = Command.make("runs", { repo, database, json }, (args) =>
-  withRuns(args, (store) => Effect.gen(function*() {
-    const ids = yield* store.list()
-    const rows = yield* Effect.forEach(ids, (id) => describe(store, id))
-    if (args.json) {
-      yield* Console.log(JSON.stringify(
-        rows.map((r) => ({
-          runId: r.runId,
-          status: r.status,
-          startedAt: r.startedAt,
-          durationMs: r.durationMs,
-          settledTasks: r.state.progress.settled,
-          totalTasks: r.state.progress.total
-        })),
-        null,
-        2
-      ))
-      return
-    }
-    if (rows.length === 0) {
-      yield* Console.log(`no runs in ${store.location}`)
-      return
-    }
-    yield* Console.log(["run", "status", "started", "duration", "tasks settled"].join("\t"))
-    for (const r of rows) {
-      yield* Console.log([r.runId, r.status, r.startedAt, ms(r.durationMs), `${r.state.progress.settled}/${r.state.progress.total}`].join("\t"))
-    }
-  }))).pipe(Command.withDescription("List the runs recorded in a repository."))
-
-const statusCommand = Command.make("status", { runId: Args.optional(runIdArg), repo, database, json }, (args) =>
-  withRuns(args, (store, where) => Effect.gen(function*() {
-    const r = yield* describe(store, yield* Runs.pickRun(store, Option.getOrUndefined(args.runId)))
-    const plan = yield* Plan.parse(r.stored.planText, r.stored.manifest.planSource, r.stored.manifest.planBaseDir)
-    const taskState = (t: RunState.TaskState | undefined) =>
-      t === undefined
-        ? "not started"
-        : t.settled !== undefined
-        ? `${t.settled.status}${t.settled.error !== undefined ? ` (${t.settled.error.replace(/\s+/g, " ").trim()})` : ""}`
-        : t.awaitingReview !== undefined
-        ? `attempt ${t.awaitingReview} awaiting review`
-        : t.cutOff !== undefined
-        ? `attempt ${t.cutOff} cut off`
-        : t.attempts.length > 0
-        ? "in progress"
-        : t.round > 0
-        ? `to retry (round ${t.round})`
-        : "not started"
-    const streams = plan.streams.map((s) => ({
-      stream: s.name,
-      type: s.type,
-      tasks: s.tasks.map((t) => {
-        const known = r.state.tasks.get(t.id)
-        return {
-          taskId: t.id,
-          title: t.title,
-          state: taskState(known),
-          status: known?.settled?.status ?? null,
-          reason: known?.settled?.error ?? null,
-          round: known?.round ?? 0,
-          attempts: known?.attempts.length ?? 0,
-          score: known?.settled?.quality?.score ?? known?.attempts.at(-1)?.review?.score ?? null
-        }
-      })
-    }))
-    // A cluster run's integration is on the runner that ran it, not here.
-    const integrationDir = where.top === undefined ? undefined : `${where.top}/.braid/runs/${r.runId}/worktrees/_integration`
-    const next = continuation(r.runId, where.flag, r.state, r.status === "running", integrationDir)
-    if (args.json) {
-      yield* Console.log(JSON.stringify(
-        {
-          runId: r.runId,
-          status: r.status,
-          startedAt: r.startedAt,
-          streams,
-          merged: r.state.merged.map((m) => m.stream),
-          stopped: r.state.stopped?.conflict.detail ?? null,
-          verification: r.state.verification === undefined ? null : { passed: r.state.verification.passed, commit: r.state.verification.commit },
-          landed: r.state.landed?.pullRequest === undefined ? r.state.landed?.commit ?? null : null,
-          pullRequest: r.state.landed?.pullRequest ?? null,
-          landingRefused: r.state.landRefused?.message ?? null,
-          next: next ?? null
-        },
-        null,
-        2
-      ))
-      return
-    }
-    yield* Console.log(`run ${r.runId}: ${r.status}, started ${r.startedAt}, ${r.state.progress.settled}/${r.state.progress.total} tasks settled`)
-    for (const s of streams) {
-      yield* Console.log(`  ${s.stream} (${s.type})`)
-      for (const t of s.tasks) {
-        yield* Console.log(`    ${t.taskId}: ${t.state}${t.attempts > 0 ? `, ${t.attempts} attempt(s)` : ""}${t.score !== null ? `, score ${t.score}` : ""}${t.round > 0 ? `, retry round ${t.round}` : ""}`)
-      }
-    }
-    if (r.state.merged.length > 0) yield* Console.log(`  integrated: ${r.state.merged.map((m) => m.stream).join(", ")}`)
-    if (r.state.stopped !== undefined) yield* Console.log(`  integration stopped at ${r.state.stopped.stream}: ${r.state.stopped.conflict.detail}`)
-    if (r.state.verification !== undefined) {
-      const v = r.state.verification
-      yield* Console.log(`  verification ${v.passed ? "passed" : "failed"}${v.commit !== null ? ` at ${v.commit.slice(0, 10)}` : ""}${
-        v.passed ? "" : `: ${v.checks.filter((c) => c.exitCode !== 0).map((c) => c.name).join(", ")}`
-      }`)
-    }
-    if (r.state.landRefused !== undefined && r.state.landed === undefined) yield* Console.log(`  landing refused: ${r.state.landRefused.message}`)
-    if (r.state.landed?.pullRequest !== undefined) {
-      yield* Console.log(`  pushed ${r.state.landed.commit.slice(0, 10)} to ${r.state.landed.remote ?? "the remote"}; pull request #${r.state.landed.pullRequest.number} into ${r.state.landed.target}: ${r.state.landed.pullRequest.url}`)
-    } else if (r.state.landed) {
-      yield* Console.log(`  landed ${r.state.landed.commit.slice(0, 10)} on ${r.state.landed.target}${r.state.landed.remote !== undefined ? ` of ${r.state.landed.remote}` : ""}`)
-    }
-    if (next !== undefined) yield* Console.log(`continue with: ${next}`)
-  }))).pipe(Command.withDescription("Show a run's streams and tasks, why each task failed or was skipped, and the command that continues it (default: the latest run)."))
+const statusCommand = Command.make("status", { runId: Args.optional(runIdArg), repo, database, json }, Runs.status).pipe(
+  Command.withDescription("Show a run's streams and tasks, why each task failed or was skipped, and the command that continues it (default: the latest run).")
+)
 
 /** The run has not finished, so it has no report yet. */
 export class NoReportYet extends Schema.TaggedError<NoReportYet>()("NoReportYet", { runId: Schema.String }) {
@@ -850,7 +674,7 @@ const writeOutput = (file: string, text: string) =>
   })
 
 const reportCommand = Command.make("report", { runId: runIdArg, repo, database, md: mdFile, json: jsonFile, html: htmlFile, report: mdAlias }, (args) =>
-  withRuns(args, (store) => Effect.gen(function*() {
+  Runs.withRuns(args, (store) => Effect.gen(function*() {
     const stored = yield* store.load(args.runId)
     const text = yield* store.loadReport(args.runId)
     if (text === undefined) return yield* new NoReportYet({ runId: args.runId })
@@ -1040,3 +864,6 @@ export const braid = Command.make("braid").pipe(
     submitCommand
   ])
 )
+
+/** Parses `argv` (as `process.argv`) and runs the command it names. */
+export const run = (argv: ReadonlyArray<string>) => Command.run(braid, { name: "braid", version: Help.VERSION })(argv)

@@ -399,7 +399,25 @@ export type Early =
   | { readonly _tag: "Help"; readonly text: string }
   | { readonly _tag: "Version" }
   | { readonly _tag: "Usage"; readonly message: string }
-  | { readonly _tag: "Parse" }
+  | Parse
+
+/**
+ * Arguments for the parser, with what `early` read of them: the command, its options' values
+ * (a flag's is `true`) and its positional arguments. `plain` says the reading is the parser's
+ * too: each option given once, no `--`, no `--flag=value`, no flag followed by a word the
+ * parser would take as its value (`--json false`), no positional argument that looks like an
+ * option. Only then does `Main` run a command from this reading instead of the parser.
+ */
+export interface Parse {
+  readonly _tag: "Parse"
+  readonly command: string
+  readonly values: ReadonlyMap<string, string | true>
+  readonly positionals: ReadonlyArray<string>
+  readonly plain: boolean
+}
+
+/** The words @effect/cli reads as a boolean flag's value when one follows the flag. */
+const BOOLEAN_WORDS = new Set(["true", "1", "y", "yes", "on", "false", "0", "n", "no", "off"])
 
 /**
  * Looks at the arguments (after `node braid`) for what needs no parser: help, the version,
@@ -422,20 +440,34 @@ export const early = (args: ReadonlyArray<string>, style: Style): Early => {
     byName.set(`--${o.name}`, o)
     if (o.alias !== undefined) byName.set(`-${o.alias}`, o)
   }
+  const values = new Map<string, string | true>()
+  const positionals: Array<string> = []
+  let plain = true
   for (let i = 0; i < rest.length; i++) {
     const token = rest[i]!
-    if (token === "--") break
+    if (token === "--") {
+      plain = false
+      break
+    }
     if (token === "-h" || token === "--help") return { _tag: "Help", text: command(found, style) }
-    if (!token.startsWith("-") || token === "-" || /^-\d/.test(token)) continue
+    if (!token.startsWith("-") || token === "-" || /^-\d/.test(token)) {
+      if (token.startsWith("-")) plain = false
+      positionals.push(token)
+      continue
+    }
     const [flag, inline] = token.split(/=(.*)/s, 2) as [string, string | undefined]
     const option = byName.get(flag)
     if (option === undefined) {
       return { _tag: "Usage", message: `unknown option ${flag} for braid ${found.name} (see: braid ${found.name} --help)` }
     }
+    if (values.has(option.name) || inline !== undefined) plain = false
     if (option.value !== undefined && inline === undefined) {
       if (i + 1 >= rest.length) return { _tag: "Usage", message: `option ${flag} needs a value (<${option.value}>)` }
-      i++
+      values.set(option.name, rest[++i]!)
+    } else {
+      if (option.value === undefined && BOOLEAN_WORDS.has(rest[i + 1] ?? "")) plain = false
+      values.set(option.name, inline ?? true)
     }
   }
-  return { _tag: "Parse" }
+  return { _tag: "Parse", command: found.name, values, positionals, plain }
 }

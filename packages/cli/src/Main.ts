@@ -4,12 +4,11 @@
  * @since 0.1.0
  */
 import type * as Agent from "@braid/core/Agent"
-import { Command, ValidationError } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Console, Effect, Exit } from "effect"
-import * as Cli from "./Cli.js"
+import { Cause, Console, Effect, Exit, Option } from "effect"
 import * as Help from "./Help.js"
+import * as Runs from "./Runs.js"
 
 /** braid's version. */
 export const VERSION = Help.VERSION
@@ -43,14 +42,41 @@ const userErrors = new Set([
   "RunIdTaken"
 ])
 
+/**
+ * The commands that only read runs (`runs`, `status`), from `Help.early`'s reading of the
+ * arguments when it is the parser's too: they then start without the parser (`Cli.ts` and
+ * @effect/cli, whose modules and command tree took a fifth of their start-up). Anything else
+ * the command line says goes to the parser.
+ */
+const direct = (argv: ReadonlyArray<string>) => {
+  const early = Help.early(argv.slice(2), { color: false })
+  if (early._tag !== "Parse" || !early.plain) return undefined
+  const text = (name: string) => {
+    const value = early.values.get(name)
+    return typeof value === "string" ? Option.some(value) : Option.none()
+  }
+  const args = { repo: text("repo"), database: text("database"), json: early.values.get("json") === true }
+  if (early.command === "runs" && early.positionals.length === 0) return Runs.list(args)
+  if (early.command === "status" && early.positionals.length <= 1) {
+    return Runs.status({ ...args, runId: Option.fromNullable(early.positionals[0]) })
+  }
+  return undefined
+}
+
+/** The command line through the parser (`Cli.ts`), loaded when a command needs it. */
+const parsed = (argv: ReadonlyArray<string>) =>
+  Effect.flatMap(Effect.promise(() => import("./Cli.js")), (Cli) => Cli.run(argv))
+
 /** Runs the command line with `argv` (as `process.argv`), setting `process.exitCode`. */
 export const main = (argv: ReadonlyArray<string>) =>
-  Command.run(Cli.braid, { name: "braid", version: VERSION })(argv).pipe(
+  (direct(argv) ?? parsed(argv)).pipe(
     Effect.catchAllCause((cause) =>
       Effect.gen(function*() {
         const failure = Cause.failureOption(cause)
         if (failure._tag === "Some") {
           const error = failure.value as { readonly _tag?: string; readonly message?: string }
+          // Only the parser's errors are ValidationErrors: its module is loaded then.
+          const ValidationError = yield* Effect.promise(() => import("@effect/cli/ValidationError"))
           if (ValidationError.isValidationError(error)) {
             // @effect/cli has already printed the problem and the usage.
             yield* Effect.sync(() => void (process.exitCode = ExitCode.usage))

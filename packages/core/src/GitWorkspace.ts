@@ -1228,13 +1228,19 @@ export const gitCalls = (): number => Git.calls()
 export const layer = (options: Options = {}): Layer.Layer<Workspace.Workspace, never, CommandExecutor.CommandExecutor> =>
   Layer.effect(Workspace.Workspace, Effect.map(make(options), (m) => m.service))
 
-/** The top folder of the repository containing `dir`; refuses clearly when there is none. */
+/**
+ * The top folder of the repository containing `dir`; refuses clearly when there is none.
+ * Found from the `.git` entries above `dir` where that is unambiguous (no git process, which
+ * was a fifth of `braid runs`'s start-up), else asked of git.
+ */
 export const repositoryTop = (dir: string) =>
   Effect.gen(function*() {
-    const executor = yield* CommandExecutor.CommandExecutor
-    const git = Git.make(executor, { name: "braid", email: "braid@localhost" })
     const isDirectory = yield* Effect.promise(() => fs.stat(dir).then((s) => s.isDirectory(), () => false))
     if (!isDirectory) return yield* refused("not-a-repository", `${dir} is not a directory`)
+    const found = Git.topOf(dir)
+    if (found !== undefined) return found
+    const executor = yield* CommandExecutor.CommandExecutor
+    const git = Git.make(executor, { name: "braid", email: "braid@localhost" })
     const result = yield* git.exec(["rev-parse", "--show-toplevel"], { cwd: dir })
     if (result.exitCode !== 0) return yield* refused("not-a-repository", `${dir} is not inside a git repository`)
     return Git.firstLine(result.stdout)

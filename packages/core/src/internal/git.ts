@@ -250,6 +250,37 @@ export const gitDirsOf = (worktree: string): GitDirs | undefined => {
   return { gitDir, commonDir: common === undefined || common === "" ? gitDir : path.resolve(gitDir, common) }
 }
 
+/** The environment variables that change where git finds a repository: with any set, ask git. */
+const DISCOVERY_ENV = ["GIT_DIR", "GIT_WORK_TREE", "GIT_CEILING_DIRECTORIES", "GIT_DISCOVERY_ACROSS_FILESYSTEM", "GIT_COMMON_DIR"]
+
+/**
+ * The top of the working tree holding `dir` (a real path, as `git rev-parse --show-toplevel`
+ * prints it), found from the `.git` entries of `dir` and the folders above it without starting
+ * git. Undefined whenever git might answer otherwise, so the caller asks git then: an
+ * environment that moves the repository, a folder inside a `.git`, a `.git` that does not hold
+ * a HEAD, a repository whose configuration names another working tree (`core.worktree`).
+ */
+export const topOf = (dir: string, env: NodeJS.ProcessEnv = process.env): string | undefined => {
+  if (DISCOVERY_ENV.some((name) => env[name] !== undefined)) return undefined
+  let at: string
+  try {
+    at = fs.realpathSync(dir)
+  } catch {
+    return undefined
+  }
+  if (at.split(path.sep).includes(".git")) return undefined
+  for (;;) {
+    const dirs = gitDirsOf(at)
+    if (dirs !== undefined) {
+      if (!fs.existsSync(path.join(dirs.gitDir, "HEAD"))) return undefined
+      return /^\s*worktree\s*=/im.test(readText(path.join(dirs.commonDir, "config")) ?? "") ? undefined : at
+    }
+    const up = path.dirname(at)
+    if (up === at) return undefined
+    at = up
+  }
+}
+
 const OBJECT_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/
 
 /**
