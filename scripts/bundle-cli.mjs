@@ -4,7 +4,7 @@
  *
  *   packages/cli/dist/braid.cjs        Main and everything it imports (the built @braid/core and
  *                                      @braid/agents, effect, @effect/*, yaml), one CommonJS script
- *   packages/cli/dist/braid.cjs.cache  V8's compiled code for it, made by running `braid runs` once
+ *   packages/cli/dist/braid.cjs.cache  V8's compiled code for it, made by running `braid status` once
  *
  * `dist/bin.js` loads them through `Bundle.load` (see packages/cli/src/Bundle.ts for why).
  * Identifiers are kept (only whitespace and syntax are minified) so an internal error's stack
@@ -47,18 +47,26 @@ fs.rmSync(cache, { force: true })
 fs.renameSync(partial, outfile)
 
 // The cache holds what V8 compiled by the time it is made: made as this process exits after
-// answering `braid runs` in an empty repository, it has the code a command's start needs, not
+// answering `braid status` about one finished run, it has the code a command's start needs, not
 // only the bundle's top level.
 const Bundle = await import(pathToFileURL(path.join(dist, "Bundle.js")).href)
 const loaded = Bundle.load(outfile, undefined)
 const repo = fs.mkdtempSync(path.join(os.tmpdir(), "braid-bundle-"))
 execFileSync("git", ["init", "-q", repo])
+// A finished run to answer `braid status` about: status reads what runs does, and parses the run's plan too.
+const gitIn = (...a) => execFileSync("git", ["-c", "user.name=braid", "-c", "user.email=braid@localhost", ...a], { cwd: repo })
+fs.writeFileSync(path.join(repo, "README.md"), "build\n")
+gitIn("add", "-A")
+gitIn("commit", "-q", "-m", "base")
+const plan = path.join(repo, ".git", "plan.yaml")
+fs.writeFileSync(plan, "agent: script\nstreams:\n  - {name: s, type: docs}\ntasks:\n  - {id: a, title: A, stream: s, run: [node, -e, \"require('fs').writeFileSync('a.txt', 'a')\"]}\n")
+execFileSync(process.execPath, [path.join(dist, "bin.js"), "run", plan, "--repo", repo, "-q", "--report", path.join(repo, ".git", "report.md")], { stdio: "ignore", env: { ...process.env, NO_COLOR: "1" } })
 process.on("exit", () => {
   fs.rmSync(repo, { recursive: true, force: true })
   fs.writeFileSync(`${cache}.partial`, loaded.script.createCachedData())
   fs.renameSync(`${cache}.partial`, cache)
   process.exitCode = 0
 })
-// What `braid runs` prints ("no runs in …") is not the build's to say.
+// What `braid status` prints is not the build's to say.
 process.stdout.write = () => true
-loaded.main.start(["node", "braid", "runs", "--repo", repo])
+loaded.main.start(["node", "braid", "status", "--repo", repo])
