@@ -57,6 +57,17 @@ describe("Git.topOf", () => {
       const fake = path.join(tmp, "fake")
       fs.mkdirSync(path.join(fake, ".git"), { recursive: true })
       assert.strictEqual(Git.topOf(fake, {}), undefined)
+      // Per-worktree configuration, which may name another working tree.
+      git(repo, "config", "extensions.worktreeConfig", "true")
+      assert.strictEqual(Git.topOf(repo, {}), undefined)
+      git(repo, "config", "--unset", "extensions.worktreeConfig")
+      assert.strictEqual(Git.topOf(repo, {}), repo)
+      // A repository owned by another user (git refuses it without safe.directory).
+      if (process.getuid?.() === 0) {
+        fs.chownSync(repo, 4321, 4321)
+        assert.strictEqual(Git.topOf(repo, {}), undefined)
+        fs.chownSync(repo, 0, 0)
+      }
       // A configuration naming another working tree.
       git(repo, "config", "core.worktree", tmp)
       assert.strictEqual(Git.topOf(repo, {}), undefined)

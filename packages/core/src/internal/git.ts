@@ -258,7 +258,8 @@ const DISCOVERY_ENV = ["GIT_DIR", "GIT_WORK_TREE", "GIT_CEILING_DIRECTORIES", "G
  * prints it), found from the `.git` entries of `dir` and the folders above it without starting
  * git. Undefined whenever git might answer otherwise, so the caller asks git then: an
  * environment that moves the repository, a folder inside a `.git`, a `.git` that does not hold
- * a HEAD, a repository whose configuration names another working tree (`core.worktree`).
+ * a HEAD, a repository owned by another user, one whose configuration names another working tree
+ * (`core.worktree`) or has per-worktree configuration (`extensions.worktreeConfig`).
  */
 export const topOf = (dir: string, env: NodeJS.ProcessEnv = process.env): string | undefined => {
   if (DISCOVERY_ENV.some((name) => env[name] !== undefined)) return undefined
@@ -273,7 +274,10 @@ export const topOf = (dir: string, env: NodeJS.ProcessEnv = process.env): string
     const dirs = gitDirsOf(at)
     if (dirs !== undefined) {
       if (!fs.existsSync(path.join(dirs.gitDir, "HEAD"))) return undefined
-      return /^\s*worktree\s*=/im.test(readText(path.join(dirs.commonDir, "config")) ?? "") ? undefined : at
+      // Someone else's repository: git refuses it unless safe.directory says otherwise.
+      if (process.getuid !== undefined && fs.statSync(at).uid !== process.getuid()) return undefined
+      // core.worktree, or per-worktree configuration that might set it.
+      return /^\s*worktree(?:config)?\s*=/im.test(readText(path.join(dirs.commonDir, "config")) ?? "") ? undefined : at
     }
     const up = path.dirname(at)
     if (up === at) return undefined
