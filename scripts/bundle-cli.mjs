@@ -5,13 +5,17 @@
  *   packages/cli/dist/braid.cjs        Main and everything it imports (the built @braid/core and
  *                                      @braid/agents, effect, @effect/*, yaml), one CommonJS script
  *   packages/cli/dist/braid.cjs.cache  V8's compiled code for it, made by running `braid status` once
+ *   packages/cli/dist/braid.snapshot.js  Snapshot.ts and what it imports, without the parser and the cluster
+ *   packages/cli/dist/braid.snapshot   the V8 start-up snapshot of that bundle, warmed on a finished run
+ *   packages/cli/dist/braid.snapshot.node  the node that made it (its path; its modification time)
  *
- * `dist/bin.js` loads them through `Bundle.load` (see packages/cli/src/Bundle.ts for why).
+ * `dist/bin.js` loads the first two through `Bundle.load` (see packages/cli/src/Bundle.ts for
+ * why); bin/braid starts `braid runs` and `braid status` from the snapshot (src/Snapshot.ts).
  * Identifiers are kept (only whitespace and syntax are minified) so an internal error's stack
  * still reads.
  */
 import { build } from "esbuild"
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -22,14 +26,10 @@ const dist = path.join(root, "packages/cli/dist")
 const outfile = path.join(dist, "braid.cjs")
 const cache = `${outfile}.cache`
 
-// Write beside, then rename: a reader never sees half a bundle or a cache for another one.
-const partial = `${outfile}.partial`
-await build({
-  entryPoints: [path.join(dist, "Main.js")],
-  outfile: partial,
+/** esbuild's settings for both bundles. */
+const common = {
   bundle: true,
   platform: "node",
-  format: "cjs",
   target: "node20",
   minifyWhitespace: true,
   minifySyntax: true,
@@ -37,11 +37,20 @@ await build({
   // Non-ASCII characters escaped (esbuild's default, said here because Bundle.load relies on
   // it to read the bundle as latin1).
   charset: "ascii",
+  logLevel: "warning"
+}
+
+// Write beside, then rename: a reader never sees half a bundle or a cache for another one.
+const partial = `${outfile}.partial`
+await build({
+  ...common,
+  entryPoints: [path.join(dist, "Main.js")],
+  outfile: partial,
+  format: "cjs",
   // The model providers' tokenizers (1.7 MB) are loaded only when an llm model is first used;
   // left out, every command's start does not read them. They have no part of effect in them, so
   // requiring them from node_modules then brings no second copy of it.
-  external: ["@anthropic-ai/tokenizer", "gpt-tokenizer", "gpt-tokenizer/*"],
-  logLevel: "warning"
+  external: ["@anthropic-ai/tokenizer", "gpt-tokenizer", "gpt-tokenizer/*"]
 })
 fs.rmSync(cache, { force: true })
 fs.renameSync(partial, outfile)
@@ -61,6 +70,39 @@ gitIn("commit", "-q", "-m", "base")
 const plan = path.join(repo, ".git", "plan.yaml")
 fs.writeFileSync(plan, "agent: script\nstreams:\n  - {name: s, type: docs}\ntasks:\n  - {id: a, title: A, stream: s, run: [node, -e, \"require('fs').writeFileSync('a.txt', 'a')\"]}\n")
 execFileSync(process.execPath, [path.join(dist, "bin.js"), "run", plan, "--repo", repo, "-q", "--report", path.join(repo, ".git", "report.md")], { stdio: "ignore", env: { ...process.env, NO_COLOR: "1" } })
+
+// The start-up snapshot of `braid runs` and `braid status`. Its bundle leaves out what those two
+// never load there (Snapshot.start hands every other command line to the ordinary command): the
+// parser and the cluster. The old snapshot and its record go first, and the record is written
+// last, so bin/braid never pairs a snapshot with a record of another.
+const snapshot = path.join(dist, "braid.snapshot")
+const snapshotBundle = path.join(dist, "braid.snapshot.js")
+fs.rmSync(`${snapshot}.node`, { force: true })
+fs.rmSync(snapshot, { force: true })
+await build({
+  ...common,
+  entryPoints: [path.join(dist, "Snapshot.js")],
+  outfile: snapshotBundle,
+  format: "iife",
+  external: ["@anthropic-ai/tokenizer", "gpt-tokenizer", "gpt-tokenizer/*", "./Cli.js", "./ClusterSession.js", "@braid/cluster", "@effect/cli/*"]
+})
+const made = spawnSync(process.execPath, ["--no-warnings", "--snapshot-blob", `${snapshot}.partial`, "--build-snapshot", snapshotBundle], {
+  cwd: repo,
+  encoding: "utf8",
+  env: { ...process.env, BRAID_SNAPSHOT_REPO: repo, NO_COLOR: "1" }
+})
+if (made.status === 0 && fs.existsSync(`${snapshot}.partial`)) {
+  fs.renameSync(`${snapshot}.partial`, snapshot)
+  const node = fs.realpathSync(process.execPath)
+  fs.writeFileSync(`${snapshot}.node`, `${node}\n`)
+  const { atime, mtime } = fs.statSync(node)
+  fs.utimesSync(`${snapshot}.node`, atime, mtime)
+} else {
+  // Without it `braid runs` and `braid status` are only slower: say so, do not fail the build.
+  fs.rmSync(`${snapshot}.partial`, { force: true })
+  process.stderr.write(`bundle-cli: no start-up snapshot (node --build-snapshot: exit ${made.status})\n${made.stderr}`)
+}
+
 process.on("exit", () => {
   fs.rmSync(repo, { recursive: true, force: true })
   fs.writeFileSync(`${cache}.partial`, loaded.script.createCachedData())

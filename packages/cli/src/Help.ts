@@ -416,6 +416,27 @@ export interface Parse {
   readonly plain: boolean
 }
 
+/**
+ * Prints what `early` answers alone — the help, the version, or a usage mistake (exit code 2) —
+ * and says whether it did; a `Parse` is a command to run, left to the caller.
+ */
+export const answer = (reading: Early): reading is Exclude<Early, Parse> => {
+  switch (reading._tag) {
+    case "Help":
+      process.stdout.write(reading.text)
+      return true
+    case "Version":
+      process.stdout.write(`${VERSION}\n`)
+      return true
+    case "Usage":
+      process.stderr.write(`braid: ${reading.message}\n`)
+      process.exitCode = 2
+      return true
+    case "Parse":
+      return false
+  }
+}
+
 /** The words @effect/cli reads as a boolean flag's value when one follows the flag. */
 const BOOLEAN_WORDS = new Set(["true", "1", "y", "yes", "on", "false", "0", "n", "no", "off"])
 

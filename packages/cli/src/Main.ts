@@ -46,9 +46,13 @@ const userErrors = new Set([
  * The commands that only read runs (`runs`, `status`), from `Help.early`'s reading of the
  * arguments when it is the parser's too: they then start without the parser (`Cli.ts` and
  * @effect/cli, whose modules and command tree took a fifth of their start-up). Anything else
- * the command line says goes to the parser.
+ * the command line says goes to the parser (undefined here). With `local`, also undefined when
+ * the command would read a cluster's runs (`Runs.local`): the start-up snapshot holds no cluster.
  */
-const direct = (argv: ReadonlyArray<string>) => {
+export const direct = (
+  argv: ReadonlyArray<string>,
+  options?: { readonly local?: boolean }
+): ReturnType<typeof Runs.list> | ReturnType<typeof Runs.status> | undefined => {
   const early = Help.early(argv.slice(2), { color: false })
   if (early._tag !== "Parse" || !early.plain) return undefined
   const text = (name: string) => {
@@ -56,6 +60,7 @@ const direct = (argv: ReadonlyArray<string>) => {
     return typeof value === "string" ? Option.some(value) : Option.none()
   }
   const args = { repo: text("repo"), database: text("database"), json: early.values.get("json") === true }
+  if (options?.local === true && !Runs.local(args)) return undefined
   if (early.command === "runs" && early.positionals.length === 0) return Runs.list(args)
   if (early.command === "status" && early.positionals.length <= 1) {
     return Runs.status({ ...args, runId: Option.fromNullable(early.positionals[0]) })
@@ -63,9 +68,16 @@ const direct = (argv: ReadonlyArray<string>) => {
   return undefined
 }
 
-/** The command line through the parser (`Cli.ts`), loaded when a command needs it. */
+/**
+ * The command line through the parser (`Cli.ts`), loaded when a command needs it. The parser's
+ * own errors (ValidationErrors) it has already printed with the usage: exit 2.
+ */
 const parsed = (argv: ReadonlyArray<string>) =>
-  Effect.flatMap(Effect.promise(() => import("./Cli.js")), (Cli) => Cli.run(argv))
+  Effect.flatMap(
+    Effect.promise(() => Promise.all([import("./Cli.js"), import("@effect/cli/ValidationError")])),
+    ([Cli, ValidationError]) =>
+      Effect.catchIf(Cli.run(argv), ValidationError.isValidationError, () => Effect.sync(() => void (process.exitCode = ExitCode.usage)))
+  )
 
 /** Runs the command line with `argv` (as `process.argv`), setting `process.exitCode`. */
 export const main = (argv: ReadonlyArray<string>) =>
@@ -75,13 +87,6 @@ export const main = (argv: ReadonlyArray<string>) =>
         const failure = Cause.failureOption(cause)
         if (failure._tag === "Some") {
           const error = failure.value as { readonly _tag?: string; readonly message?: string }
-          // Only the parser's errors are ValidationErrors: its module is loaded then.
-          const ValidationError = yield* Effect.promise(() => import("@effect/cli/ValidationError"))
-          if (ValidationError.isValidationError(error)) {
-            // @effect/cli has already printed the problem and the usage.
-            yield* Effect.sync(() => void (process.exitCode = ExitCode.usage))
-            return
-          }
           const tag = error._tag ?? "Error"
           // Only a run's agents reach a usage limit: the module that words it is loaded then.
           const text = tag === "UsageLimitReached"

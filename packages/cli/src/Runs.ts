@@ -35,11 +35,15 @@ export const pickRun = (store: RunStore.Service, runId: string | undefined) =>
     return ids.at(-1)!
   })
 
+/** Whether a command reads the repository's runs, not a cluster's: no `--database`, and `--repo` or no `BRAID_DATABASE_URL`. */
+export const local = (args: { readonly database: Option.Option<string>; readonly repo: Option.Option<string> }): boolean =>
+  Option.isNone(args.database) && (Option.isSome(args.repo) || (process.env.BRAID_DATABASE_URL ?? "") === "")
+
 /** The cluster's database a command names (`--database`, else `BRAID_DATABASE_URL` unless `--repo` says the repository's). */
 export const clusterOf = (
   args: { readonly database: Option.Option<string>; readonly repo: Option.Option<string> }
 ): Effect.Effect<BraidCluster.Database.Database | undefined, BraidCluster.Database.DatabaseUrlInvalid> =>
-  Option.isNone(args.database) && (Option.isSome(args.repo) || (process.env.BRAID_DATABASE_URL ?? "") === "")
+  local(args)
     ? Effect.succeed(undefined)
     : Effect.flatMap(Effect.promise(() => import("@braid/cluster")), (c) => c.Database.resolve(Option.getOrUndefined(args.database)))
 

@@ -23,20 +23,7 @@ const onSignal = () => {
 process.on("SIGINT", onSignal)
 process.on("SIGTERM", onSignal)
 
-const early = Help.early(process.argv.slice(2), Help.styleOf(process.stdout, process.env))
-switch (early._tag) {
-  case "Help":
-    process.stdout.write(early.text)
-    break
-  case "Version":
-    process.stdout.write(`${Help.VERSION}\n`)
-    break
-  case "Usage":
-    process.stderr.write(`braid: ${early.message}\n`)
-    process.exitCode = 2
-    break
-  case "Parse": {
-    const Main = await Bundle.main()
-    Main.start(process.argv)
-  }
+if (!Help.answer(Help.early(process.argv.slice(2), Help.styleOf(process.stdout, process.env)))) {
+  const Main = await Bundle.main()
+  Main.start(process.argv)
 }
