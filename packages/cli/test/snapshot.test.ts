@@ -1,0 +1,165 @@
+/**
+ * The command a user runs, bin/braid (what npm links as `braid`), starts `braid runs` and
+ * `braid status` from the V8 start-up snapshot the build made (Snapshot.ts), and only when that
+ * snapshot was made by the node it would run. Whichever way it starts, the user sees what the
+ * ordinary command (bin/braid.js) prints: the same output, messages and exit code.
+ *
+ * `sh -x` shows the command bin/braid hands over to, so each case says which way it started.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, beforeAll } from "vitest"
+import { bin, git, root } from "./support/Braid.js"
+
+const cli = path.join(root, "packages/cli")
+const snapshot = path.join(cli, "dist/braid.snapshot")
+let repo = ""
+let runId = ""
+const env = { ...process.env, NO_COLOR: "1", BRAID_DATABASE_URL: "", BRAID_NO_SNAPSHOT: "" }
+
+interface Seen {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** bin/braid (or a copy of it) under `sh -x`: what the user sees, and the command it handed over to. */
+const braid = (
+  args: ReadonlyArray<string>,
+  options: { readonly cwd?: string | undefined; readonly env?: Record<string, string> | undefined; readonly command?: string } = {}
+) => {
+  const r = spawnSync("sh", ["-x", options.command ?? path.join(cli, "bin/braid"), ...args], {
+    cwd: options.cwd ?? repo,
+    encoding: "utf8",
+    env: { ...env, ...options.env }
+  })
+  const lines = r.stderr.split("\n")
+  const handed = lines.filter((l) => l.startsWith("+ exec ")).join("\n")
+  const seen: Seen = { code: r.status, stdout: r.stdout, stderr: lines.filter((l) => !l.startsWith("+ ")).join("\n") }
+  return { seen, fromSnapshot: handed.includes("--snapshot-blob"), handed }
+}
+
+/** The ordinary command, as the tests of every other command run it. */
+const ordinary = (args: ReadonlyArray<string>, cwd = repo): Seen => {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: "utf8", env })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+beforeAll(() => {
+  repo = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "braid-snapshot-")))
+  git(repo, "init", "-q", "-b", "main")
+  fs.mkdirSync(path.join(repo, "src"))
+  fs.writeFileSync(path.join(repo, "src", "README.md"), "base\n")
+  git(repo, "add", "-A")
+  git(repo, "commit", "-q", "-m", "base")
+  const plan = path.join(repo, ".git", "plan.yaml")
+  fs.writeFileSync(plan, "agent: script\nstreams:\n  - {name: s, type: docs}\ntasks:\n  - {id: a, title: Write a, stream: s, run: [node, -e, \"require('fs').writeFileSync('a.txt', 'a')\"]}\n  - {id: b, title: Fail b, stream: s, dependsOn: [a], run: [node, -e, \"process.exit(3)\"]}\n")
+  const ran = ordinary(["run", plan, "-q"])
+  assert.strictEqual(ran.code, 1, ran.stderr)
+  runId = fs.readdirSync(path.join(repo, ".braid", "runs"))[0]!
+})
+
+afterAll(() => {
+  fs.rmSync(repo, { recursive: true, force: true })
+})
+
+describe("bin/braid and the start-up snapshot", () => {
+  it("was made by the build, for the node that made it", () => {
+    assert.isTrue(fs.existsSync(snapshot), `${snapshot} is missing: npm run build makes it`)
+    assert.strictEqual(fs.readFileSync(`${snapshot}.node`, "utf8").trim(), fs.realpathSync(process.execPath))
+  })
+
+  it("answers runs and status from the snapshot with what the ordinary command prints", () => {
+    const cases: Array<[Array<string>, string?]> = [
+      [["runs"]],
+      [["runs", "--json"]],
+      [["status"]],
+      [["status", runId, "--json"]],
+      [["status", "--repo", repo]],
+      [["status", "no-such-run"]],
+      [["runs"], path.join(repo, "src")],
+      [["runs"], os.tmpdir()]
+    ]
+    for (const [args, cwd] of cases) {
+      const { fromSnapshot, seen } = braid(args, { cwd })
+      assert.isTrue(fromSnapshot, `${args.join(" ")}: not from the snapshot`)
+      assert.deepStrictEqual(seen, ordinary(args, cwd), args.join(" "))
+    }
+    // What they print is about this repository's run, not the run the build warmed the snapshot on.
+    const status = braid(["status", "--json"]).seen
+    assert.strictEqual(status.code, 0)
+    assert.strictEqual(JSON.parse(status.stdout).runId, runId)
+    assert.match(braid(["status"]).seen.stdout, /b: failed/)
+    const outside = braid(["runs"], { cwd: os.tmpdir() }).seen
+    assert.strictEqual(outside.code, 2)
+    assert.match(outside.stderr, /^braid: .* is not inside a git repository/)
+  })
+
+  it("hands what the snapshot does not answer to the ordinary command, with the same result", () => {
+    const cases: Array<[Array<string>, Record<string, string>?]> = [
+      [["runs", `--repo=${repo}`]],
+      [["status", "--json", "true"]],
+      [["status", "--help"]],
+      [["runs", "--frob"]],
+      [["runs", "--database", "not-a-url"]],
+      [["runs"], { BRAID_DATABASE_URL: "not-a-url" }],
+      [["plan", "--help"]]
+    ]
+    for (const [args, extra] of cases) {
+      const { seen } = braid(args, { env: extra })
+      const expected = spawnSync(process.execPath, [bin, ...args], { cwd: repo, encoding: "utf8", env: { ...env, ...extra } })
+      assert.deepStrictEqual(seen, { code: expected.status, stdout: expected.stdout, stderr: expected.stderr }, args.join(" "))
+    }
+    assert.strictEqual(braid(["runs", "--database", "not-a-url"]).seen.code, 2)
+    assert.isFalse(braid(["runs"], { env: { BRAID_DATABASE_URL: "not-a-url" } }).fromSnapshot)
+    assert.isFalse(braid(["runs"], { env: { BRAID_NO_SNAPSHOT: "1" } }).fromSnapshot)
+    assert.isFalse(braid(["plan", "--help"]).fromSnapshot)
+  })
+
+  it("is not used when its record names another node, or the node changed since", () => {
+    // A copy of the command whose dist/ links to the built one's, but for the snapshot's record.
+    const copy = fs.mkdtempSync(path.join(os.tmpdir(), "braid-snapshot-copy-"))
+    try {
+      fs.mkdirSync(path.join(copy, "bin"))
+      fs.mkdirSync(path.join(copy, "dist"))
+      for (const f of ["braid", "braid.js"]) fs.copyFileSync(path.join(cli, "bin", f), path.join(copy, "bin", f))
+      for (const f of fs.readdirSync(path.join(cli, "dist"))) {
+        if (f !== "braid.snapshot.node") fs.symlinkSync(path.join(cli, "dist", f), path.join(copy, "dist", f))
+      }
+      const record = path.join(copy, "dist", "braid.snapshot.node")
+      const command = path.join(copy, "bin", "braid")
+      const node = fs.realpathSync(process.execPath)
+      const { atime, mtime } = fs.statSync(node)
+      const expected = ordinary(["runs"])
+
+      // The same node, as the build records it: used (the copy itself works).
+      fs.writeFileSync(record, `${node}\n`)
+      fs.utimesSync(record, atime, mtime)
+      assert.isTrue(braid(["runs"], { command }).fromSnapshot)
+
+      // Another node's path.
+      fs.writeFileSync(record, "/opt/other/bin/node\n")
+      fs.utimesSync(record, atime, mtime)
+      const other = braid(["runs"], { command })
+      assert.isFalse(other.fromSnapshot, other.handed)
+      assert.deepStrictEqual(other.seen, expected)
+
+      // This node's path, but the node's file is not the one the snapshot was made by.
+      fs.writeFileSync(record, `${node}\n`)
+      fs.utimesSync(record, atime, new Date(mtime.getTime() - 86_400_000))
+      const changed = braid(["runs"], { command })
+      assert.isFalse(changed.fromSnapshot, changed.handed)
+      assert.deepStrictEqual(changed.seen, expected)
+
+      // No record: no snapshot.
+      fs.rmSync(record)
+      assert.isFalse(braid(["runs"], { command }).fromSnapshot)
+      assert.deepStrictEqual(braid(["runs"], { command }).seen, expected)
+    } finally {
+      fs.rmSync(copy, { recursive: true, force: true })
+    }
+  })
+})
