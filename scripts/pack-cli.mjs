@@ -53,7 +53,10 @@ const copyPackage = (from, to) => {
     if (fs.existsSync(source)) {
       fs.cpSync(source, path.join(to, entry), {
         recursive: true,
-        filter: (file) => !file.endsWith(".tsbuildinfo")
+        // Not the start-up snapshot (dist/braid.snapshot*): it is for the node that built it, and
+        // npm gives every file in a tarball one old modification time, so bin/braid would never
+        // find its record matching the node and would only carry 10 MB it cannot use.
+        filter: (file) => !file.endsWith(".tsbuildinfo") && !path.basename(file).startsWith("braid.snapshot")
       })
     }
   }

@@ -110,5 +110,14 @@ describe("braid installed from the packed tarball", () => {
     assert.strictEqual(JSON.parse(result.stdout).success, true)
     assert.strictEqual(git("show", "main:hello.txt").stdout, "hello\n")
     assert.strictEqual(git("status", "--porcelain").stdout, "")
+    // braid runs and status answer about it through the installed bin/braid, which finds no
+    // start-up snapshot there (the tarball carries none) and starts the ordinary command.
+    assert.isFalse(fs.existsSync(path.join(installed, "dist", "braid.snapshot")))
+    const runs = braid(["runs"], repo)
+    assert.strictEqual(runs.code, 0, runs.stderr)
+    assert.match(runs.stdout, /\tsucceeded\t/)
+    const status = braid(["status", "--json"], repo)
+    assert.strictEqual(status.code, 0, status.stderr)
+    assert.strictEqual(JSON.parse(status.stdout).runId, JSON.parse(result.stdout).runId)
   })
 })
