@@ -12,7 +12,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll } from "vitest"
-import { bin, git, root } from "./support/Braid.js"
+import { bin, newRepo, root } from "./support/Braid.js"
 
 const cli = path.join(root, "packages/cli")
 const snapshot = path.join(cli, "dist/braid.snapshot")
@@ -49,12 +49,7 @@ const ordinary = (args: ReadonlyArray<string>, cwd = repo): Seen => {
 }
 
 beforeAll(() => {
-  repo = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "braid-snapshot-")))
-  git(repo, "init", "-q", "-b", "main")
-  fs.mkdirSync(path.join(repo, "src"))
-  fs.writeFileSync(path.join(repo, "src", "README.md"), "base\n")
-  git(repo, "add", "-A")
-  git(repo, "commit", "-q", "-m", "base")
+  repo = newRepo("braid-snapshot-")
   const plan = path.join(repo, ".git", "plan.yaml")
   fs.writeFileSync(plan, "agent: script\nstreams:\n  - {name: s, type: docs}\ntasks:\n  - {id: a, title: Write a, stream: s, run: [node, -e, \"require('fs').writeFileSync('a.txt', 'a')\"]}\n  - {id: b, title: Fail b, stream: s, dependsOn: [a], run: [node, -e, \"process.exit(3)\"]}\n")
   const ran = ordinary(["run", plan, "-q"])

@@ -10,7 +10,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll } from "vitest"
 import * as Help from "../src/Help.js"
-import { bin, git } from "./support/Braid.js"
+import { bin, newRepo } from "./support/Braid.js"
 
 let repo = ""
 let runId = ""
@@ -23,12 +23,7 @@ const braid = (args: ReadonlyArray<string>, cwd = repo) => {
 }
 
 beforeAll(() => {
-  repo = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "braid-startpath-")))
-  git(repo, "init", "-q", "-b", "main")
-  fs.mkdirSync(path.join(repo, "src"))
-  fs.writeFileSync(path.join(repo, "src", "README.md"), "base\n")
-  git(repo, "add", "-A")
-  git(repo, "commit", "-q", "-m", "base")
+  repo = newRepo("braid-startpath-")
   const plan = path.join(repo, "plan.yaml")
   fs.writeFileSync(plan, "agent: script\nstreams:\n  - {name: s, type: docs}\ntasks:\n  - {id: a, title: Write a, stream: s, run: [node, -e, \"require('fs').writeFileSync('a.txt', 'a')\"]}\n")
   fs.appendFileSync(path.join(repo, ".git", "info", "exclude"), "plan.yaml\n")

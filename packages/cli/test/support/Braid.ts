@@ -4,6 +4,7 @@
  */
 import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 
 /** This repository's root. */
@@ -15,6 +16,17 @@ export const bin = path.join(root, "packages/cli/dist/bin.js")
 /** git in `repo` with a fixed identity; its output, trimmed. */
 export const git = (repo: string, ...args: Array<string>): string =>
   execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: repo, encoding: "utf8" }).trim()
+
+/** A new repository in the temporary folder (its real path), on `main`, with one commit of `src/README.md`. */
+export const newRepo = (prefix: string): string => {
+  const repo = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)))
+  git(repo, "init", "-q", "-b", "main")
+  fs.mkdirSync(path.join(repo, "src"))
+  fs.writeFileSync(path.join(repo, "src", "README.md"), "base\n")
+  git(repo, "add", "-A")
+  git(repo, "commit", "-q", "-m", "base")
+  return repo
+}
 
 /** How a `braid` process ended, and what it printed. */
 export interface Outcome {
