@@ -534,6 +534,10 @@ export const make = (context: Backend.BuildContext, options: Options = {}) =>
       const env = Tool.minimalEnv(source, NEEDED_ENV, settings, {
         GEMINI_CLI_HOME: home,
         GEMINI_CLI_TRUST_WORKSPACE: "true",
+        // Without it the CLI starts a second node process of itself (only to raise its heap
+        // limit to half the machine's memory), which doubles each attempt's start-up (about
+        // 1 CPU-s). A user who wants that relaunch sets GEMINI_CLI_NO_RELAUNCH to "".
+        GEMINI_CLI_NO_RELAUNCH: source.GEMINI_CLI_NO_RELAUNCH ?? "true",
         // `gemini-api-key` auth reads GEMINI_API_KEY only.
         GEMINI_API_KEY: source.GEMINI_API_KEY ?? apiKey,
         GOOGLE_GEMINI_BASE_URL: settings.baseUrl ?? source.GOOGLE_GEMINI_BASE_URL,
