@@ -56,13 +56,22 @@ const copyPackage = (from, to) => {
         // Not the start-up snapshot (dist/braid.snapshot*): it is for the node that built it, and
         // npm gives every file in a tarball one old modification time, so bin/braid would never
         // find its record matching the node and would only carry 10 MB it cannot use.
-        filter: (file) => !file.endsWith(".tsbuildinfo") && !path.basename(file).startsWith("braid.snapshot")
+        filter: (file) => runs(file) && !path.basename(file).startsWith("braid.snapshot")
       })
     }
   }
-  const { devDependencies: _dev, scripts: _scripts, ...kept } = manifest
+  // No type declarations travel (see `runs`), so no `types` entry points at one.
+  const { devDependencies: _dev, scripts: _scripts, types: _types, ...kept } = manifest
   return kept
 }
+
+/**
+ * Whether a file of a packed package is one node runs or reads at run time. Left out: type
+ * declarations, source maps and TypeScript sources (none of them is read by a running `braid`,
+ * and they are 60% of the files, 40% of the bytes), and tsc's build info. The installed package
+ * is the command: a library user builds against this repository's workspace packages.
+ */
+const runs = (file) => !/\.(?:d\.[cm]?ts|[cm]?ts|map|tsbuildinfo)$/.test(file)
 
 const staging = fs.mkdtempSync(path.join(os.tmpdir(), "braid-pack-"))
 try {
@@ -76,7 +85,7 @@ try {
     const from = path.join(root, key)
     if (!fs.existsSync(from)) fail(`${key} is not installed: run \`npm ci\``)
     // A nested node_modules is copied through its own keys, so only what runs is packed.
-    fs.cpSync(from, path.join(staging, key), { recursive: true, filter: (file) => file !== path.join(from, "node_modules") })
+    fs.cpSync(from, path.join(staging, key), { recursive: true, filter: (file) => file !== path.join(from, "node_modules") && runs(file) })
   }
   // npm packs a bundled package's dependencies but not its peers: every top-level package is
   // listed as a dependency (at the version tested) so that all of them travel.
