@@ -8,7 +8,7 @@ import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { bin, braid, git, journalOf, root } from "./support/Braid.js"
+import { bin, braid, git, type JournalRecord, journalOf, root } from "./support/Braid.js"
 
 const plan = path.join(root, "examples/checkout-flow/plan.yaml")
 
@@ -36,7 +36,17 @@ const essence = (report: any) => ({
   merged: report.mergeResult.mergedStreams
 })
 
-/** An uninterrupted run of the plan: what every crashed-then-resumed run must end with. */
+/**
+ * Where to kill: right after the first record of each kind the run writes, every kind but
+ * the run's end — one step of each sort the run makes durable (a task started, an agent's
+ * process noted, an attempt done, a retry's attempt done, a review, a settled task, a merge,
+ * a resolution, the verification, the landing) — by the record count of an uninterrupted run.
+ */
+const KINDS = ["Started", "TaskStarted", "ProcessNoted", "AttemptDone", "Reviewed", "Settled", "AttemptDone of a retry", "Merged", "Resolved", "Verified", "Landed"] as const
+type Kind = (typeof KINDS)[number]
+const kindOf = (r: JournalRecord): string => (r.value._tag === "AttemptDone" && r.value.attempt > 1 ? "AttemptDone of a retry" : r.value._tag)
+
+/** An uninterrupted run of the plan: what every crashed-then-resumed run must end with, and where to kill. */
 const baselineOf = async () => {
   const baselineRepo = freshRepo()
   const baselineLog = path.join(baselineRepo, "..", `${path.basename(baselineRepo)}.agents.log`)
@@ -44,13 +54,16 @@ const baselineOf = async () => {
   assert.strictEqual(baseline.code, 0, baseline.stderr)
   const expected = essence(JSON.parse(baseline.stdout))
   const expectedTree = git(baselineRepo, "rev-parse", "main^{tree}")
-  const total = journalOf(baselineRepo).records.length
-  assert.isAbove(total, 25)
-  return { expected, expectedTree, total }
+  const { records } = journalOf(baselineRepo)
+  const points = new Map<Kind, number>()
+  for (const kind of KINDS) {
+    const at = records.findIndex((r) => kindOf(r) === kind)
+    assert.isAtLeast(at, 0, `the example's run writes no ${kind} record`)
+    points.set(kind, at + 1)
+  }
+  return { expected, expectedTree, points }
 }
 
-/** Kill points spread over the whole run, by journal record count (sampled). */
-const KILL_POINTS = 14
 /** Kill points per test, run two at a time (the machine has two cores), so no test runs long. */
 const PER_TEST = 2
 
@@ -97,11 +110,10 @@ describe("braid resume after a crash", () => {
     fs.rmSync(repo, { recursive: true, force: true })
   }
 
-  for (let group = 0; group < KILL_POINTS / PER_TEST; group++) {
-    const indices = Array.from({ length: PER_TEST }, (_, i) => group * PER_TEST + i)
-    it(`ends a run crashed at kill points ${indices.map((i) => i + 1).join(" and ")} of ${KILL_POINTS} with the same landed result and report, repeating no settled task's agent`, async () => {
-      const points = indices.map((i) => 1 + Math.floor((i * (baseline.total - 2)) / (KILL_POINTS - 1)))
-      await Promise.all(points.map(check))
+  for (let group = 0; group < KINDS.length; group += PER_TEST) {
+    const kinds = KINDS.slice(group, group + PER_TEST)
+    it(`ends a run crashed right after its first ${kinds.join(" and ")} record with the same landed result and report, repeating no settled task's agent`, async () => {
+      await Promise.all(kinds.map((kind) => check(baseline.points.get(kind)!)))
     }, 90_000)
   }
 
