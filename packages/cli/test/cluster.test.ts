@@ -7,11 +7,10 @@
  * runner's task was finished by another; no run ever had more agents at work than its
  * `maxParallel`.
  */
-import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, describe, it } from "vitest"
-import { bin, braid, git, root } from "./support/Braid.js"
+import { braid, git, root } from "./support/Braid.js"
 import { type AgentLine, agentsOf, peak, query, seed, startRunner, useCluster } from "./support/Cluster.js"
 import * as Postgres from "./support/Postgres.js"
 
@@ -31,6 +30,18 @@ describe.skipIf(Postgres.skipReason() !== undefined)("three runners, one killed 
       submit(path.join(c.dir, "plan", "plan.yaml"), runB.remote, "work-b"),
       submit(path.join(c.dir, "plan", "plan.yaml"), runC.remote, "work-c")
     ]
+
+    // The same plans on one machine, run meanwhile: the trees the runs must land.
+    const local = async (name: string, project: string | undefined, plan: string) => {
+      const { work } = seed(c.dir, `${name}-local`, project)
+      const o = await braid(["run", plan, "--repo", work, "-q"], { BRAID_TEST_SLEEP_MS: "0", BRAID_TEST_AGENTS: path.join(c.dir, "local.jsonl") })
+      assert.strictEqual(o.code, 0, `${name} on one machine: ${o.stderr}`)
+      return git(work, "rev-parse", "main^{tree}")
+    }
+    const trees = Promise.all([
+      local("example", path.join(example, "project"), path.join(example, "plan.yaml")),
+      local("work", undefined, path.join(c.dir, "plan", "plan.yaml"))
+    ])
 
     // Kill the runner of the first agent of ours seen at work (started, not ended).
     const agents = () => agentsOf(c.dir)
@@ -54,14 +65,9 @@ describe.skipIf(Postgres.skipReason() !== undefined)("three runners, one killed 
     for (const [i, o] of outcomes.entries()) assert.strictEqual(o.code, 0, `run ${i}: ${o.stdout}\n${o.stderr}`)
     for (const o of outcomes) assert.notInclude(o.stdout + o.stderr, "test-secret", "the database password was printed")
 
-    // The same plans on one machine give the same trees.
-    const local = (name: string, project: string | undefined, plan: string) => {
-      const { work } = seed(c.dir, `${name}-local`, project)
-      execFileSync(process.execPath, [bin, "run", plan, "--repo", work, "-q"], { env: { ...process.env, NO_COLOR: "1", BRAID_TEST_SLEEP_MS: "0", BRAID_TEST_AGENTS: path.join(c.dir, "local.jsonl") }, stdio: "ignore" })
-      return git(work, "rev-parse", "main^{tree}")
-    }
-    assert.strictEqual(git(exampleRemote.remote, "rev-parse", "main^{tree}"), local("example", path.join(example, "project"), path.join(example, "plan.yaml")))
-    const tree = local("work", undefined, path.join(c.dir, "plan", "plan.yaml"))
+    // The same plans on one machine gave the same trees.
+    const [exampleTree, tree] = await trees
+    assert.strictEqual(git(exampleRemote.remote, "rev-parse", "main^{tree}"), exampleTree)
     assert.strictEqual(git(runB.remote, "rev-parse", "main^{tree}"), tree)
     assert.strictEqual(git(runC.remote, "rev-parse", "main^{tree}"), tree)
 
