@@ -42,6 +42,7 @@ describe.skipIf(Postgres.skipReason() !== undefined)("three runners, one killed 
       local("example", path.join(example, "project"), path.join(example, "plan.yaml")),
       local("work", undefined, path.join(c.dir, "plan", "plan.yaml"))
     ])
+    trees.catch(() => {}) // awaited below; a failure before then is the test's own
 
     // Kill the runner of the first agent of ours seen at work (started, not ended).
     const agents = () => agentsOf(c.dir)
