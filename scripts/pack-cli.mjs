@@ -71,7 +71,7 @@ const copyPackage = (from, to) => {
  * and they are 60% of the files, 40% of the bytes), and tsc's build info. The installed package
  * is the command: a library user builds against this repository's workspace packages.
  */
-const runs = (file) => !/\.(?:d\.[cm]?ts|[cm]?ts|map|tsbuildinfo)$/.test(file)
+const runs = (file) => !/\.(?:[cm]?ts|map|tsbuildinfo)$/.test(file)
 
 const staging = fs.mkdtempSync(path.join(os.tmpdir(), "braid-pack-"))
 try {

@@ -157,14 +157,11 @@ describe.each(Drivers.all.map((d) => [d.name, d] as const))("agent contract: %s"
 
   scenario("timeout", `times out: a tool that never finishes fails with reason "timeout" at the limit, and none of its processes is left`, () =>
     Effect.gen(function*() {
-      // It must be the model that hangs, not the tool's start-up that outlasts the limit: on a
-      // machine too busy for the tool to reach its model server in time, once more with a
-      // limit three times as long (the assertions hold either way; only the wait grows).
-      const hang = (limit: number) =>
-        Effect.flatMap(setUp(driver, "timeout"), (t) => Effect.map(t.attempt(t.stage.hangs!(limit)), (a) => ({ t, limit, ...a })))
-      const first = yield* hang(driver.timeoutSeconds)
-      const reached = (r: typeof first) => r.t.stage.reachedModel?.() ?? true
-      const { limit, marker, outcome, t } = reached(first) ? first : yield* hang(driver.timeoutSeconds * 3)
+      const { limit, marker, outcome, t } = yield* Drivers.hangAtModel(
+        driver.timeoutSeconds,
+        (limit) => Effect.flatMap(setUp(driver, "timeout"), (t) => Effect.map(t.attempt(t.stage.hangs!(limit)), (a) => ({ t, ...a }))),
+        ({ t }) => t.stage.reachedModel?.() ?? true
+      )
       const failure = error(outcome)
       assert.strictEqual(failure._tag, "AgentFailed", failure.message)
       assert.strictEqual((failure as Agent.AgentFailed).reason, "timeout", failure.message)

@@ -17,6 +17,7 @@ import * as Harness from "../src/Harness.js"
 import * as tool from "../src/internal/tool.js"
 import * as Registry from "../src/Registry.js"
 import * as ScriptedServer from "../src/ScriptedServer.js"
+import * as Drivers from "./contract/Drivers.js"
 
 const KEY = "sk-ant-test-PLANTED-0000"
 const OAUTH = "sk-ant-oat01-test-PLANTED-0000"
@@ -371,15 +372,16 @@ describe("claude-code backend (real claude, scripted server)", () => {
       yield* home()
       const repo = yield* tempDir("braid-claude-hang-")
       const server = yield* ScriptedServer.start(AnthropicServer.provider, () => ({ hang: true }))
-      const hang = (timeoutSeconds: number) =>
-        Effect.flatMap(
-          planOf(server, { streams: [{ name: "api", type: "api" }], tasks: [{ id: "api-1", title: "Checkout endpoint", stream: "api" }] }, { timeoutSeconds }),
-          (plan) => Effect.map(attemptIn(worktreeIn(repo, "api"), plan), (attempt) => ({ ...attempt, limit: timeoutSeconds }))
-        )
-      // Long enough for claude to reach the server, where it hangs; on a machine too busy for
-      // that, once more with three times as long.
-      const first = yield* hang(10)
-      const { limit, outcome, request } = server.inFlight().max > 0 ? first : yield* hang(30)
+      // Long enough for claude to reach the server, where it hangs (once more, longer, on a machine too busy for that).
+      const { limit, outcome, request } = yield* Drivers.hangAtModel(
+        10,
+        (timeoutSeconds) =>
+          Effect.flatMap(
+            planOf(server, { streams: [{ name: "api", type: "api" }], tasks: [{ id: "api-1", title: "Checkout endpoint", stream: "api" }] }, { timeoutSeconds }),
+            (plan) => attemptIn(worktreeIn(repo, "api"), plan)
+          ),
+        () => Drivers.hungAt(server)
+      )
       assert.isTrue(Either.isLeft(outcome))
       const error = (outcome as Either.Left<Agent.AttemptError, unknown>).left as Agent.AgentFailed
       assert.strictEqual(error._tag, "AgentFailed")

@@ -16,6 +16,7 @@ import * as Harness from "../src/Harness.js"
 import * as OpenAiServer from "../src/OpenAiServer.js"
 import * as Registry from "../src/Registry.js"
 import * as ScriptedServer from "../src/ScriptedServer.js"
+import * as Drivers from "./contract/Drivers.js"
 
 const KEY = "sk-test-PLANTED-0000"
 const MODEL = "gpt-braid-test"
@@ -416,18 +417,17 @@ describe("codex backend (real codex, scripted server)", () => {
       assert.deepStrictEqual(output.permissionDenials, [`printf 'escaped\\n' > ${outside}`])
 
       hang = true
-      // Long enough for codex to reach the server, where it hangs; on a machine too busy for
-      // that, once more with three times as long.
-      const hangFor = (timeoutSeconds: number) =>
-        Effect.flatMap(onePlan(server, { timeoutSeconds }), (plan) => Effect.map(attemptIn(worktree, plan), (attempt) => ({ ...attempt, limit: timeoutSeconds })))
-      const reached = () => server.requests.some((r) => r.answer === "hang")
-      const first = yield* hangFor(8)
-      const { limit, outcome, request } = reached() ? first : yield* hangFor(24)
+      // Long enough for codex to reach the server, where it hangs (once more, longer, on a machine too busy for that).
+      const { limit, outcome, request } = yield* Drivers.hangAtModel(
+        8,
+        (timeoutSeconds) => Effect.flatMap(onePlan(server, { timeoutSeconds }), (plan) => attemptIn(worktree, plan)),
+        () => Drivers.hungAt(server)
+      )
       const error = errorOf(outcome)
       assert.strictEqual(error._tag, "AgentFailed")
       assert.strictEqual((error as Agent.AgentFailed).reason, "timeout")
       assert.include(error.message, `${limit} s`)
-      assert.isTrue(reached(), `codex had reached the server within ${limit} s`)
+      assert.isTrue(Drivers.hungAt(server), `codex had reached the server within ${limit} s`)
       const marker = `BRAID_AGENT=${request.runId}/${request.stream.name}/${request.task.id}/${request.attempt}`
       const left = fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((p) => {
         try {

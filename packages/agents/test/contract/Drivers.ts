@@ -100,6 +100,19 @@ export const rig = (runId: string): Effect.Effect<Rig, never, Scope.Scope> =>
     return { root, home, log, runId, worktree }
   })
 
+/** Whether a tool reached `server` with a request it was left hanging on. */
+export const hungAt = (server: ScriptedServer.Server): boolean => server.requests.some((r) => r.answer === "hang")
+
+/**
+ * An attempt meant to hang at the model: `attempt(limit)`, and, when `reached` says the tool
+ * had not got to its model server within the limit (a machine too busy for its start-up), once
+ * more with three times the limit — so the test still sees the model hang, whatever the
+ * machine's speed; only the wait grows. The limit used comes back with the attempt.
+ */
+export const hangAtModel = <A, E, R>(limit: number, attempt: (limit: number) => Effect.Effect<A, E, R>, reached: (a: A) => boolean) =>
+  Effect.flatMap(attempt(limit), (a) =>
+    reached(a) ? Effect.succeed({ ...a, limit }) : Effect.map(attempt(limit * 3), (b) => ({ ...b, limit: limit * 3 })))
+
 /** Variables the backends read from braid's environment, cleared for one test (then `vars` set) and restored after. */
 export const useEnv = (vars: Readonly<Record<string, string>>) => {
   const names = [
@@ -173,7 +186,7 @@ const serverStage = (
     busy: () => play(() => ({ error: { status: 429, message: "Rate limit reached for requests", retryAfterSeconds: 1 } })),
     echoFeedback: () => play(() => ({ text: "Read the review; nothing to change." })),
     received,
-    reachedModel: () => server.inFlight().max > 0
+    reachedModel: () => hungAt(server)
   }))
 
 const ANTHROPIC_KEY = "sk-ant-test-PLANTED-0000"
