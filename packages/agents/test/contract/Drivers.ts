@@ -186,7 +186,7 @@ const serverStage = (
     busy: () => play(() => ({ error: { status: 429, message: "Rate limit reached for requests", retryAfterSeconds: 1 } })),
     echoFeedback: () => play(() => ({ text: "Read the review; nothing to change." })),
     received,
-    reachedModel: () => hungAt(server)
+    reachedModel: () => server.inFlight().max > 0
   }))
 
 const ANTHROPIC_KEY = "sk-ant-test-PLANTED-0000"
