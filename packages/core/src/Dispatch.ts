@@ -57,6 +57,10 @@ export interface StreamOutcome {
 /** What dispatch did: every stream's tasks, and the first thing that halted work, if any did. */
 export interface DispatchOutcome {
   readonly streams: ReadonlyArray<StreamOutcome>
+  /** Each stream's head as the journal holds it (its latest settled task's): what integrates. */
+  readonly heads: ReadonlyMap<string, string>
+  /** What was found in the repository that braid did not record (a moved or deleted branch), and put right. */
+  readonly integrity: ReadonlyArray<string>
   /** Set when a task's outcome halted its stream or the run: the work is not integrated. */
   readonly halted: string | undefined
 }
@@ -427,6 +431,9 @@ export const run = (input: DispatchInput) =>
     const settledOf = new Map<string, Deferred.Deferred<RunReport.TaskResult>>()
     // The stream head each task settled at: what a dependent task brings into its own stream.
     const settledAt = new Map<string, string>()
+    // Each stream's head from its latest settled task (latest round, then latest in the stream).
+    const streamHeads = new Map<string, { readonly round: number; readonly head: string }>()
+    const integrity: Array<string> = []
     for (const id of plan.tasks.keys()) settledOf.set(id, yield* Deferred.make<RunReport.TaskResult>())
     // A cluster run executed again (the runner it was on died) finds tasks whose work goes on
     // on other runners: they take the run's slots back before any new task gets one, so the
@@ -462,12 +469,34 @@ export const run = (input: DispatchInput) =>
           ? Effect.void
           : Effect.tap(workspace.closeStream(stream, { keep }), () => checkouts.delete(stream))
       )
+    /**
+     * The stream's branch back where the journal has it before a task builds on it: its last
+     * journaled attempt of this task (a continued run), else the stream's last settled head. A
+     * commit of the task's next attempt that a crash kept from the journal stays (the gate
+     * finds it by its `Braid-Step`); anything else on the branch that braid did not record goes.
+     */
+    const pinStream = (stream: string, task: Plan.Task, key: string) =>
+      Effect.gen(function*() {
+        let expected = streamHeads.get(stream)?.head
+        let next = 1
+        for (;; next++) {
+          const done = yield* steps.recall(RunState.keys.attempt(key, next), RunState.AttemptDone)
+          if (done._tag === "None") break
+          if (done.value.commit !== null) expected = done.value.commit
+        }
+        if (expected === undefined) return
+        const cutOff = yield* workspace.findAttempt(stream, { taskId: task.id, attempt: next, step: RunState.keys.attempt(key, next) })
+        if (cutOff !== undefined) return
+        const found = yield* workspace.pin(stream, expected)
+        if (found !== undefined) integrity.push(found)
+      })
     /** Takes the stream's checkout for a task (opening it, making room if needed); true when it was opened now. */
-    const takeCheckout = (stream: string) =>
+    const takeCheckout = (stream: string, task: Plan.Task, key: string) =>
       checkoutLock.withPermits(1)(Effect.gen(function*() {
         const held = checkouts.get(stream)
         if (held !== undefined) {
           held.busy = true
+          yield* pinStream(stream, task, key)
           return false
         }
         while (checkouts.size >= budget) {
@@ -477,6 +506,7 @@ export const run = (input: DispatchInput) =>
         }
         yield* workspace.openStream(stream)
         checkouts.set(stream, { busy: true, since: tick++ })
+        yield* pinStream(stream, task, key)
         return true
       }))
     /** The task is done with the checkout; the stream keeps it until room is needed or it finishes. */
@@ -552,7 +582,7 @@ export const run = (input: DispatchInput) =>
                   })
                   const at = { key, round, note: retry?.note, recover: false }
                   if (executor._tag === "Some") return yield* elsewhere(executor.value, stream, task, at, earlier, broughtIn, heads)
-                  const opened = yield* takeCheckout(stream.name)
+                  const opened = yield* takeCheckout(stream.name, task, key)
                   return yield* work.perform(stream, agent, task, { ...at, recover: opened }, earlier, broughtIn, heads)
                 }).pipe(Effect.ensuring(idleCheckout(stream.name)))
               )
@@ -578,6 +608,9 @@ export const run = (input: DispatchInput) =>
           yield* Effect.forEach(spends, ([id, s]) => tracker.spent(id, s), { discard: true })
           const result = new RunReport.TaskResult({ ...settled.result, title: task.title }, true)
           if (settled.head !== null) settledAt.set(task.id, settled.head)
+          if (settled.head !== null && settled.round >= (streamHeads.get(stream.name)?.round ?? -1)) {
+            streamHeads.set(stream.name, { round: settled.round, head: settled.head })
+          }
           yield* progress.publish({
             _tag: "TaskSettled",
             at: yield* now,
@@ -643,7 +676,12 @@ export const run = (input: DispatchInput) =>
     )
     // Every stream has stopped starting work (running attempts finished): the run pauses, resumable.
     if (paused !== undefined) return yield* Effect.fail(paused)
-    return { streams, halted: firstHalt ?? haltedBy } satisfies DispatchOutcome
+    return {
+      streams,
+      halted: firstHalt ?? haltedBy,
+      heads: new Map([...streamHeads].map(([name, h]) => [name, h.head])),
+      integrity
+    } satisfies DispatchOutcome
   })
 
 /**

@@ -79,7 +79,12 @@ interface Tree {
 /** A stream's tree and the commit its last attempt was recorded at. */
 interface StreamTree extends Tree {
   recorded: string
+  /** The commit the journal holds for the stream (`pin`): while braid has not moved the branch since, it is what integrates. */
+  pinned?: string | undefined
 }
+
+/** The stream's journaled commit, while braid has recorded nothing after it. */
+const pinnedOf = (tree: StreamTree): string | undefined => tree.pinned !== undefined && tree.pinned === tree.recorded ? tree.pinned : undefined
 
 /** What `prepare` established; the rest of the service works from it. */
 interface Run {
@@ -666,10 +671,60 @@ export const make = (options: Options = {}) =>
       return yield* confinement.strays(stream)
     })
 
+    const pin = Effect.fn("GitWorkspace.pin")(function*(stream: string, commit: string) {
+      const r = yield* prepared("pin")
+      const tree = yield* streamTree("pin", stream)
+      const found = yield* resolveCommit(`refs/heads/${tree.branch}`, r.top)
+      if (found === commit) {
+        tree.recorded = commit
+        tree.pinned = commit
+        return undefined
+      }
+      const there = yield* git.exec(["cat-file", "-e", `${commit}^{commit}`], { cwd: r.top })
+      if (there.exitCode !== 0) {
+        return yield* failure(
+          "integrity",
+          `the commit ${commit} braid journaled for stream "${stream}" no longer exists in the repository ${r.top}: ` +
+            `that work cannot be integrated, so nothing of run ${r.runId} lands (restore the object from a clone or backup, then braid resume ${r.runId})`
+        )
+      }
+      const subject = found === undefined ? "" : Git.firstLine((yield* git.exec(["log", "-1", "--no-show-signature", "--format=%s", found], { cwd: r.top })).stdout)
+      yield* r.lock.withPermits(1)(git.ok(
+        ["update-ref", "-m", "braid: put back at the journaled commit", `refs/heads/${tree.branch}`, commit],
+        { cwd: r.top, operation: "pin" }
+      ))
+      // A checkout of the branch follows it: its files become the journaled commit's.
+      if (r.owned.includes(tree) && (yield* exists(tree.dir))) {
+        yield* confinement.occupied(stream, Effect.gen(function*() {
+          yield* git.ok(["reset", "--quiet", "--hard", commit], { cwd: tree.dir, operation: "pin" })
+          noteIndex(stream, tree.dir)
+        }))
+      }
+      tree.recorded = commit
+      tree.pinned = commit
+      const short = (c: string) => c.slice(0, 10)
+      return found === undefined
+        ? `branch ${tree.branch} of stream "${stream}" had been deleted; recreated at the journaled commit ${short(commit)}`
+        : `branch ${tree.branch} of stream "${stream}" had been moved to ${short(found)}${subject === "" ? "" : ` ("${oneLine(subject).slice(0, 80)}")`}, ` +
+          `which braid did not record; put back at the journaled commit ${short(commit)}, and ${short(found)} is not integrated`
+    })
+
+    const missingFromIntegration = Effect.fn("GitWorkspace.missingFromIntegration")(function*(commits: ReadonlyArray<string>) {
+      const r = yield* prepared("missingFromIntegration")
+      const integration = yield* integrationTree("missingFromIntegration")
+      const head = yield* branchHead("missingFromIntegration", integration.branch, r.top)
+      const missing: Array<string> = []
+      for (const c of commits) {
+        const held = c === head || (yield* git.exec(["merge-base", "--is-ancestor", c, head], { cwd: r.top })).exitCode === 0
+        if (!held) missing.push(c)
+      }
+      return missing
+    })
+
     const changedFiles = Effect.fn("GitWorkspace.changedFiles")(function*(stream: string) {
       const r = yield* prepared("changedFiles")
       const tree = yield* streamTree("changedFiles", stream)
-      const head = yield* resolveCommit(`refs/heads/${tree.branch}`, r.top)
+      const head = pinnedOf(tree) ?? (yield* resolveCommit(`refs/heads/${tree.branch}`, r.top))
       if (head === undefined) return []
       // The stream's own commits only: --first-parent skips the work absorbed from the
       // streams it depends on (merged in), which is theirs, not this stream's.
@@ -749,7 +804,7 @@ export const make = (options: Options = {}) =>
     const diff = Effect.fn("GitWorkspace.diff")(function*(stream: string, paths: ReadonlyArray<string>) {
       const r = yield* prepared("diff")
       const tree = yield* streamTree("diff", stream)
-      const head = (yield* resolveCommit(`refs/heads/${tree.branch}`, r.top)) ?? r.base
+      const head = pinnedOf(tree) ?? (yield* resolveCommit(`refs/heads/${tree.branch}`, r.top)) ?? r.base
       if (paths.length === 0) return ""
       return yield* git.ok(["diff", "--no-color", "--no-ext-diff", "--no-renames", r.base, head, "--", ...paths], { cwd: r.top, operation: "diff" })
     })
@@ -790,6 +845,8 @@ export const make = (options: Options = {}) =>
       const r = yield* prepared("head")
       const tree = location._tag === "Stream" ? yield* streamTree("head", location.stream) : yield* integrationTree("head")
       // A stream that never had work has no branch yet: it is at the base.
+      // An open stream is where braid last recorded it (a ref moved by anyone else is not its work).
+      if (location._tag === "Stream" && r.owned.includes(tree)) return (tree as StreamTree).recorded
       if (location._tag === "Stream") return (yield* resolveCommit(`refs/heads/${tree.branch}`, r.top)) ?? r.base
       return yield* branchHead("head", tree.branch, r.top)
     })
@@ -856,7 +913,7 @@ export const make = (options: Options = {}) =>
       const tree = yield* streamTree("probeMerge", stream)
       // git 2.39 also exits 1 for a ref it cannot resolve, so resolve both first.
       const ours = yield* branchHead("probeMerge", integration.branch, r.top)
-      const theirs = yield* branchHead("probeMerge", tree.branch, r.top)
+      const theirs = pinnedOf(tree) ?? (yield* branchHead("probeMerge", tree.branch, r.top))
       const args = ["merge-tree", "--write-tree", "--name-only", "--no-messages", "-z", ours, theirs]
       const result = yield* git.exec(args, { cwd: r.top })
       if (result.exitCode === 0) return []
@@ -879,7 +936,7 @@ export const make = (options: Options = {}) =>
           `a merge${r.open === undefined ? "" : ` of stream "${r.open.stream}"`} is still open in ${cwd}; conclude it first`
         )
       }
-      const theirs = yield* branchHead("mergeStream", tree.branch, r.top)
+      const theirs = pinnedOf(tree) ?? (yield* branchHead("mergeStream", tree.branch, r.top))
       const strategy = side === "integration" ? ["-X", "ours"] : side === "stream" ? ["-X", "theirs"] : []
       const args = [
         "merge",
@@ -919,7 +976,7 @@ export const make = (options: Options = {}) =>
       const tree = yield* streamTree("concludeMerge", stream)
       const cwd = integration.dir
       const merging = yield* mergeHead(cwd)
-      const theirs = yield* branchHead("concludeMerge", tree.branch, r.top)
+      const theirs = pinnedOf(tree) ?? (yield* branchHead("concludeMerge", tree.branch, r.top))
       if (merging === undefined || merging !== theirs) {
         return yield* failure(
           "concludeMerge",
@@ -1104,13 +1161,13 @@ export const make = (options: Options = {}) =>
       const r = yield* prepared("mergeState")
       const integration = yield* integrationTree("mergeState")
       const tree = yield* streamTree("mergeState", stream)
-      const theirs = yield* resolveCommit(`refs/heads/${tree.branch}`, r.top)
+      const theirs = pinnedOf(tree) ?? (yield* resolveCommit(`refs/heads/${tree.branch}`, r.top))
       const ours = yield* branchHead("mergeState", integration.branch, r.top)
       const merging = yield* mergeHead(integration.dir)
       let open: string | undefined
       if (merging !== undefined) {
         for (const [name, t] of r.streams) {
-          if ((yield* resolveCommit(`refs/heads/${t.branch}`, r.top)) === merging) open = name
+          if ((pinnedOf(t) ?? (yield* resolveCommit(`refs/heads/${t.branch}`, r.top))) === merging) open = name
         }
         open ??= "(unknown)"
       }
@@ -1193,6 +1250,8 @@ export const make = (options: Options = {}) =>
       commitAttempt,
       attempting: confinement.attempting,
       strays,
+      pin,
+      missingFromIntegration,
       absorb,
       concludeAbsorb,
       diff,

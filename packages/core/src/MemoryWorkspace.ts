@@ -85,9 +85,17 @@ export const make = (options: Options = {}) =>
       landed: undefined,
       attempts: new Map()
     }
-    const record = (tree: Tree) => {
+    // Each commit's ancestors (git knows them from its parents): what the integration holds.
+    const ancestry = new Map<string, ReadonlySet<string>>()
+    const record = (tree: Tree, parents: ReadonlyArray<string> = []) => {
       const id = `m${++counter}`
       state.commits.set(id, tree)
+      const before = new Set<string>()
+      for (const p of parents) {
+        before.add(p)
+        for (const a of ancestry.get(p) ?? []) before.add(a)
+      }
+      ancestry.set(id, before)
       return id
     }
     const baseCommit = record(state.base)
@@ -160,7 +168,7 @@ export const make = (options: Options = {}) =>
           const files = [...s.touched].filter((p) => head.get(p) !== s.files.get(p)).sort()
           s.touched.clear()
           if (files.length === 0) return new Workspace.AttemptChange({ commit: null, files: [] })
-          s.head = record(s.files)
+          s.head = record(s.files, [s.head])
           for (const f of files) s.own.add(f)
           state.attempts.set(Workspace.attemptStep(stream, attempt), { commit: s.head, files })
           return new Workspace.AttemptChange({ commit: s.head, files })
@@ -192,7 +200,7 @@ export const make = (options: Options = {}) =>
           if (diffPaths(s.files, merged).length === 0) return { _tag: "Absorbed", commit: null } as const
           // Uncommitted work goes into this commit with the absorbed changes.
           s.files = merged
-          s.head = record(merged)
+          s.head = record(merged, [s.head, commit])
           s.touched.clear()
           return { _tag: "Absorbed", commit: s.head } as const
         }),
@@ -205,7 +213,7 @@ export const make = (options: Options = {}) =>
           if (remaining.length > 0) return yield* new Workspace.ConflictMarkersRemain({ stream, paths: remaining })
           absorbing.delete(stream)
           noteAbsorbed(stream, open.commit)
-          s.head = record(s.files)
+          s.head = record(s.files, [s.head, open.commit])
           s.touched.clear()
           return s.head
         }),
@@ -237,6 +245,22 @@ export const make = (options: Options = {}) =>
             ? new Workspace.AttemptChange({ commit: found.commit, files: found.files })
             : undefined
         }),
+      pin: (stream, commit) =>
+        Effect.gen(function*() {
+          const s = yield* side(stream)
+          const tree = state.commits.get(commit)
+          if (tree === undefined) {
+            return yield* new Workspace.WorkspaceFailed({ operation: "integrity", message: `the journaled commit ${commit} of stream "${stream}" no longer exists` })
+          }
+          if (s.head === commit) return undefined
+          const found = s.head
+          s.head = commit
+          s.files = tree
+          s.touched.clear()
+          return `stream "${stream}" was at ${found}, not at the journaled ${commit}; put back at ${commit}`
+        }),
+      missingFromIntegration: (commits) =>
+        Effect.map(integration(), (i) => commits.filter((c) => c !== i.head && !(ancestry.get(i.head)?.has(c) ?? false))),
       changedFiles: (stream) => Effect.map(side(stream), (s) => [...s.own].sort()),
       head: (location) =>
         location._tag === "Stream" ? Effect.map(side(location.stream), (s) => s.head) : Effect.map(integration(), (s) => s.head),
@@ -316,7 +340,7 @@ export const make = (options: Options = {}) =>
             state.open = { stream, head: s.head, paths: conflicted, merged }
             return { _tag: "Conflicted", paths: conflicted } as const
           }
-          i.head = record(merged)
+          i.head = record(merged, [i.head, s.head])
           state.merged.set(stream, s.head)
           return { _tag: "Merged", commit: i.head } as const
         }),
@@ -344,7 +368,7 @@ export const make = (options: Options = {}) =>
           if (remaining.length > 0) return yield* new Workspace.ConflictMarkersRemain({ stream, paths: remaining })
           state.open = undefined
           state.merged.set(stream, open.head)
-          i.head = record(i.files)
+          i.head = record(i.files, [i.head, open.head])
           return i.head
         }),
       land: () =>

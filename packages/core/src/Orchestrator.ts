@@ -146,6 +146,15 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
       ...(options.spent !== undefined ? { spent: options.spent } : {}),
       ...(options.reviewRetry ? { reviewRetry: options.reviewRetry } : {})
     })
+    // What integrates is what the journal holds: each stream's branch is put back at its
+    // journaled head (a branch moved, forged or deleted since is named in the report).
+    const integrity: Array<string> = [...dispatch.integrity]
+    if (dispatch.halted === undefined) {
+      for (const [stream, commit] of dispatch.heads) {
+        const found = yield* workspace.pin(stream, commit)
+        if (found !== undefined) integrity.push(found)
+      }
+    }
     const changed = new Map<string, ReadonlyArray<string>>()
     for (const s of plan.streams) changed.set(s.name, yield* workspace.changedFiles(s.name))
 
@@ -161,7 +170,23 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
       ? yield* workspace.head(Workspace.integrationLocation)
       : undefined
     const tasks = dispatch.streams.flatMap((s) => s.results)
-    const ready = head !== undefined && tasks.every((t) => t.status === "completed")
+    // No task is reported completed whose journaled commit is not in what would land.
+    let unheld: string | undefined
+    if (head !== undefined && tasks.every((t) => t.status === "completed")) {
+      const commits = new Map<string, string>()
+      for (const t of tasks) {
+        const commit = t.attempts.at(-1)?.commit
+        if (commit != null) commits.set(commit, t.taskId)
+      }
+      const missing = yield* workspace.missingFromIntegration([...commits.keys()])
+      if (missing.length > 0) {
+        unheld = `the integration does not hold the journaled work of ${
+          missing.map((c) => `task ${commits.get(c)} (${c.slice(0, 10)})`).join(", ")
+        }: nothing lands`
+        integrity.push(unheld)
+      }
+    }
+    const ready = head !== undefined && unheld === undefined && tasks.every((t) => t.status === "completed")
     let landing: RunOutcome.LandingOutcome = !ready ? { _tag: "NotReached" } : { _tag: "NotRequested" }
     // `braid land`: the target may have moved since; its new commits are merged in and verified too.
     let refused: string | undefined
@@ -191,9 +216,13 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
       integration,
       verification,
       landing,
-      integrationDir: workspace.integrationFiles().dir
+      integrationDir: workspace.integrationFiles().dir,
+      integrity
     })
-    if (refused !== undefined) {
+    if (unheld !== undefined) {
+      landing = { _tag: "Refused", message: unheld }
+      yield* progress.publish({ _tag: "LandingRefused", at: yield* iso, commit: head ?? "", message: unheld })
+    } else if (refused !== undefined) {
       landing = { _tag: "Refused", message: refused }
       yield* progress.publish({ _tag: "LandingRefused", at: yield* iso, commit: head ?? "", message: refused })
     } else if (verification !== undefined && verification.ran && !verification.passed) landing = { _tag: "NotReached" }

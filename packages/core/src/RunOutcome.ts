@@ -41,6 +41,8 @@ export interface Outcomes {
   readonly landing: LandingOutcome
   /** The integration's folder, when it has one (for next steps). */
   readonly integrationDir: string | undefined
+  /** What braid found in the repository that it had not recorded (a moved or deleted branch), and what it did. */
+  readonly integrity?: ReadonlyArray<string> | undefined
 }
 
 const notRun = new RunReport.VerificationReport({ ran: false, passed: false, commit: null, checks: [], durationMs: 0 })
@@ -164,6 +166,7 @@ export const report = (o: Outcomes): RunReport.RunReport => {
       }
       : {}),
     nextSteps,
-    warnings: o.plan.warnings.map((w) => `${w.path}: ${w.message}`)
+    warnings: o.plan.warnings.map((w) => `${w.path}: ${w.message}`),
+    integrity: [...(o.integrity ?? [])]
   })
 }

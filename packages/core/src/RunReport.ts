@@ -314,6 +314,8 @@ export class RunReport extends Schema.Class<RunReport>("RunReport")({
   nextSteps: Schema.Array(Schema.String),
   /** Warnings about the plan (unknown fields that were ignored). */
   warnings: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+  /** What braid found in the repository that it had not recorded (a branch moved, forged or deleted) and put right, or that stopped the landing. */
+  integrity: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
   /** GitHub sync, when it was on. */
   github: Schema.optional(GitHubReport)
 }) {}
@@ -682,6 +684,10 @@ export const sections: ReadonlyArray<Section> = [
   {
     name: "warnings",
     render: (r) => r.warnings.length === 0 ? [] : [Document.heading(2, "Plan warnings"), Document.list(r.warnings)]
+  },
+  {
+    name: "integrity",
+    render: (r) => r.integrity.length === 0 ? [] : [Document.heading(2, "Integrity warnings"), Document.list(r.integrity)]
   },
   {
     name: "github",

@@ -267,6 +267,16 @@ export interface Service {
    * each attempt; what it reports is reported once.
    */
   readonly strays: (stream: string) => Effect.Effect<Strays, WorkspaceError>
+  /**
+   * Puts the stream's branch back at the commit the journal holds for it: what integrates and
+   * lands is what braid recorded, never a branch tip read later. Returns what was found instead
+   * (a moved or forged tip, a deleted branch) after putting it right, or undefined when the
+   * branch was where the journal says. From then on the integration merges exactly `commit`.
+   * A commit that no longer exists in the repository is `WorkspaceFailed` (`integrity`).
+   */
+  readonly pin: (stream: string, commit: string) => Effect.Effect<string | undefined, WorkspaceError>
+  /** Which of `commits` the integration's history does not hold (the check before landing). */
+  readonly missingFromIntegration: (commits: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<string>, WorkspaceError>
   /** Every file the stream's own attempts changed since the base (absorbed work excluded). */
   readonly changedFiles: (stream: string) => Effect.Effect<ReadonlyArray<string>, WorkspaceError>
   /** The current commit of a location. */
