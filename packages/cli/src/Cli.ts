@@ -1,5 +1,5 @@
 /**
- * The `braid` command: `plan`, `prompt`, `run`, `resume`, `retry`, `land`, `runs`, `status`, `report`, `clean`.
+ * The `braid` command: `plan`, `prompt`, `run`, `resume`, `retry`, `land`, `runs`, `status`, `doctor`, `report`, `clean`.
  *
  * @since 0.1.0
  */
@@ -33,6 +33,7 @@ import type * as Wiring from "./Wiring.js"
  */
 const lazy = {
   agents: Effect.promise(() => import("@braid/agents")),
+  doctor: Effect.promise(() => import("./Doctor.js")),
   gitHubHttp: Effect.promise(() => import("./GitHubHttp.js")),
   landing: Effect.promise(() => import("@braid/core/Landing")),
   orchestrator: Effect.promise(() => import("@braid/core/Orchestrator")),
@@ -644,6 +645,18 @@ const statusCommand = Command.make("status", { runId: Args.optional(runIdArg), r
   Command.withDescription("Show a run's streams and tasks, why each task failed or was skipped, and the command that continues it (default: the latest run).")
 )
 
+const doctorCommand = Command.make(
+  "doctor",
+  {
+    runId: Args.optional(Args.text({ name: "runId" }).pipe(Args.withDescription("The run's id, as braid runs lists it (default: every run)."))),
+    repo,
+    repair: Options.boolean("repair").pipe(Options.withDescription(Help.describe("repair")))
+  },
+  (args) => Effect.flatMap(lazy.doctor, (Doctor) => Doctor.doctor(args))
+).pipe(Command.withDescription(
+  "Check runs' records for damage (a journal line that is not a record, a missing file, a failed write's leftovers) and say what a repair does; --repair does it."
+))
+
 /** The run has not finished, so it has no report yet. */
 export class NoReportYet extends Schema.TaggedError<NoReportYet>()("NoReportYet", { runId: Schema.String }) {
   override get message(): string {
@@ -710,7 +723,8 @@ export class RunActive extends Schema.TaggedError<RunActive>()("RunActive", { ru
 const cleanCommand = Command.make("clean", { runId: runIdArg, repo }, (args) =>
   Effect.gen(function*() {
     const { store, top } = yield* Runs.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
-    yield* store.load(args.runId)
+    // A damaged record is cleaned too: only a run that is not there is refused.
+    yield* store.load(args.runId).pipe(Effect.catchIf((e) => e._tag !== "RunNotFound", () => Effect.void))
     if (yield* store.isLocked(args.runId)) return yield* new RunActive({ runId: args.runId })
     const cleaned = yield* GitWorkspace.cleanRun({ repo: top, runId: args.runId })
     yield* store.remove(args.runId)
@@ -857,6 +871,7 @@ export const braid = Command.make("braid").pipe(
     landCommand,
     runsCommand,
     statusCommand,
+    doctorCommand,
     reportCommand,
     cleanCommand,
     Init.command,

@@ -110,7 +110,11 @@ export const options = {
   address: { value: "host:port", description: "Where the other runners reach this one (default: this machine's first network address and a free port)." },
   name: { value: "text", description: "How this runner is named in logs and in the runs' journals (default: its address)." },
   wait: { description: "Follow the run to its end with the same board and exit code as braid run (default: print its id and return)." },
-  id: { value: "runId", description: "The run's id (default: a new one). Submitting the same id again does not run it twice." }
+  id: { value: "runId", description: "The run's id (default: a new one). Submitting the same id again does not run it twice." },
+  repair: {
+    description:
+      "Repair what can be: drop journal lines that are not records (the steps they recorded run again when the run is continued) and remove temporary files left by failed writes. The journal as it was is copied to journal.jsonl.bak-<time> first. Refused while a braid process works on the run."
+  }
 } satisfies Record<string, OptionHelp>
 
 /** An option's name. */
@@ -214,6 +218,14 @@ export const commands: ReadonlyArray<CommandHelp> = [
     summary: "Show a run's streams and tasks, why each failed or was skipped, and how to continue it.",
     args: [runIdArg("the latest run")],
     options: ["repo", "database", "json"]
+  },
+  {
+    name: "doctor",
+    summary: "Check runs' records for damage and say what a repair does; --repair does it.",
+    description:
+      "Reads every run recorded in <repo>/.braid (or the one named) and lists what is wrong with its record: a journal line that is not a record (a torn or corrupt last line, which resume drops by itself, or one in the middle, which stops the run until repaired), a missing journal, manifest or plan, a temporary file a failed write left, a lock left by a process that is gone; and for each, what --repair does. Exit 2 when a run cannot be continued as it is.",
+    args: [{ name: "runId", optional: true, description: "The run's id, as braid runs lists it (default: every run)." }],
+    options: ["repo", "repair"]
   },
   {
     name: "report",

@@ -6,10 +6,11 @@
  * @since 0.1.0
  */
 import { Registry } from "@braid/agents"
-import { CommandSpec, GitWorkspace, Landing, MemoryWorkspace, type Plan, Process } from "@braid/core"
+import { CommandSpec, FileRunStore, GitWorkspace, Landing, MemoryWorkspace, type Plan, Process, RunStore } from "@braid/core"
 import { CommandExecutor, FileSystem } from "@effect/platform"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import * as fs from "node:fs"
+import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import * as GitHubHttp from "./GitHubHttp.js"
 
@@ -124,6 +125,163 @@ export const warningsOf = (plan: Plan.Plan, repository: string | undefined): Arr
   return warnings
 }
 
+/** A run needs at least this much free space where it keeps its journal and worktrees (`<repo>/.braid`). */
+export const MIN_FREE_BYTES = 8 * 1024 * 1024
+
+/** How long a lock held by a live git process is waited for before the run is refused. */
+const LOCK_WAIT_MS = 3000
+
+/** The repository's state would stop a run midway or at its end: found before it starts (exit 2). */
+export class RepositoryNotReady extends Schema.TaggedError<RepositoryNotReady>()("RepositoryNotReady", {
+  problems: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    return this.problems.join("\nbraid: ")
+  }
+}
+
+/** The branch a run lands on: `--target`, else the base when it is a branch, else the branch checked out. */
+export const targetOf = (top: string, options: { readonly base?: string | undefined; readonly target?: string | undefined }) =>
+  Effect.gen(function*() {
+    if (options.target !== undefined) return options.target
+    if (options.base !== undefined) return options.base.replace(/^refs\/heads\//, "")
+    const current = yield* Process.run(["git", "symbolic-ref", "--quiet", "--short", "HEAD"], { cwd: top }).pipe(
+      Effect.map((r) => r.exitCode === 0 ? r.stdout.trim() : undefined),
+      Effect.orElseSucceed(() => undefined)
+    )
+    return current ?? "HEAD"
+  })
+
+/** The processes holding `file` open (Linux `/proc`; none found elsewhere). */
+const holdersOf = (file: string): Array<{ readonly pid: number; readonly command: string }> => {
+  const found: Array<{ pid: number; command: string }> = []
+  let pids: Array<string> = []
+  try {
+    pids = fs.readdirSync("/proc").filter((n) => /^\d+$/.test(n))
+  } catch {
+    return found
+  }
+  for (const pid of pids) {
+    let fds: Array<string> = []
+    try {
+      fds = fs.readdirSync(`/proc/${pid}/fd`)
+    } catch {
+      continue
+    }
+    const holds = fds.some((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === file
+      } catch {
+        return false
+      }
+    })
+    if (holds) {
+      const command = (() => {
+        try {
+          return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((w) => w !== "").join(" ").slice(0, 80)
+        } catch {
+          return "?"
+        }
+      })()
+      found.push({ pid: Number(pid), command })
+    }
+  }
+  return found
+}
+
+/**
+ * A git lock file left in the repository: none, or the problem naming its holder (a live git,
+ * waited for a moment first) or the fix (no process holds it: remove it).
+ */
+const lockProblem = (file: string): Effect.Effect<string | undefined> =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + LOCK_WAIT_MS
+    for (;;) {
+      if (!fs.existsSync(file)) return undefined
+      const holders = holdersOf(file)
+      if (holders.length === 0) {
+        const proc = fs.existsSync("/proc/self/fd")
+        return proc
+          ? `${file} exists and no git process holds it: a git command stopped without removing it, and every git command that changes the repository fails until it is gone. Remove it (rm ${file}), then run again`
+          : `${file} exists: a git command is running, or one stopped without removing it. If no git process is running, remove it (rm ${file}), then run again`
+      }
+      if (Date.now() >= deadline) {
+        const h = holders[0]!
+        return `${file} is held by git process ${h.pid} (${h.command}): wait for it to finish, then run again`
+      }
+      yield* Effect.sleep("200 millis")
+    }
+  })
+
+/** The deepest of `dirs` that exists. */
+const deepest = (dirs: ReadonlyArray<string>) => dirs.find((d) => fs.existsSync(d))
+
+/** Why braid cannot write in `dir`, by trying (a file made and removed): undefined when it can. */
+const unwritable = (dir: string): Promise<string | undefined> => {
+  const probe = path.join(dir, `.braid-probe-${process.pid}`)
+  return fsp.writeFile(probe, "").then(
+    () => fsp.rm(probe, { force: true }).then(() => undefined),
+    (e) => {
+      const code = FileRunStore.codeOf(e)
+      return code === "EROFS"
+        ? "is on a read-only file system"
+        : code === "EACCES" || code === "EPERM"
+        ? "is not writable (permission denied)"
+        : code === "ENOSPC" || code === "EDQUOT"
+        ? "has no space left"
+        : `cannot be written (${e instanceof Error ? e.message : String(e)})`
+    }
+  )
+}
+
+/**
+ * What in the repository's state would stop a run midway or at its end, found before it
+ * starts: a read-only or full `<repo>/.braid`, a git lock file left behind (`index.lock` of the
+ * main checkout, the target branch's ref lock), another live run on the same target. `runId`
+ * is the run being continued (its own hold on the target is no problem). Creates nothing.
+ */
+export const stateProblems = (input: {
+  readonly top: string
+  readonly target: string
+  readonly runId?: string | undefined
+}): Effect.Effect<Array<string>, never, CommandExecutor.CommandExecutor> =>
+  Effect.gen(function*() {
+    const problems: Array<string> = []
+    const braidDir = path.join(input.top, ".braid")
+    const store = FileRunStore.make(braidDir)
+    const dir = deepest([path.join(braidDir, "runs"), braidDir, input.top])!
+    const why = yield* Effect.promise(() => unwritable(dir))
+    if (why !== undefined) {
+      problems.push(`${dir} ${why}: braid keeps its runs' journals and worktrees in ${braidDir}; make it writable (or mount it read-write), then run again`)
+    } else {
+      const free = yield* Effect.promise(() => fsp.statfs(dir).then((s) => s.bavail * s.bsize, () => undefined))
+      if (free !== undefined && free < MIN_FREE_BYTES) {
+        problems.push(
+          `no space left on the device of ${braidDir} (${Math.floor(free / 1024)} KB free; a run needs at least ${MIN_FREE_BYTES / 1024 / 1024} MB for its journal and worktrees): free space, then run again`
+        )
+      }
+    }
+    const gitPath = (name: string) =>
+      Process.run(["git", "rev-parse", "--git-path", name], { cwd: input.top }).pipe(
+        Effect.map((r) => r.exitCode === 0 ? path.resolve(input.top, r.stdout.trim()) : undefined),
+        Effect.orElseSucceed(() => undefined)
+      )
+    for (const name of ["index.lock", ...(input.target === "HEAD" ? [] : [`refs/heads/${input.target}.lock`])]) {
+      const file = yield* gitPath(name)
+      const problem = file === undefined ? undefined : yield* lockProblem(file)
+      if (problem !== undefined) problems.push(problem)
+    }
+    const active = yield* store.activeOn(input.target)
+    if (active !== undefined && active.runId !== input.runId) {
+      problems.push(new RunStore.TargetInUse({ target: input.target, runId: active.runId, pid: active.pid }).message)
+    }
+    return problems
+  })
+
+/** `stateProblems`, as the refusal of a command about to run. */
+export const refuseState = (input: { readonly top: string; readonly target: string; readonly runId?: string | undefined }) =>
+  Effect.flatMap(stateProblems(input), (problems) => problems.length === 0 ? Effect.void : Effect.fail(new RepositoryNotReady({ problems })))
+
 /** Everything `braid run` with these options would refuse before it starts, and the warnings. */
 export const check = (plan: Plan.Plan, options: Options): Effect.Effect<Result, never, Requirements> =>
   Effect.gen(function*() {
@@ -164,9 +322,11 @@ export const check = (plan: Plan.Plan, options: Options): Effect.Effect<Result, 
         if (refused._tag === "Some") {
           problems.push({ path: refused.value._tag === "WorkspaceRefused" ? `repository (${refused.value.reason})` : "repository", message: refused.value.message })
         }
+        const target = yield* targetOf(top.right, { base: options.base, target: options.target })
+        for (const message of yield* stateProblems({ top: top.right, target })) problems.push({ path: "repository", message })
         if (options.land && !mode.local) {
           const remote = options.remote ?? "origin"
-          const known = yield* Process.run(["git", "remote", "get-url", "--", remote], { cwd: top.right, env: { GIT_TERMINAL_PROMPT: "0" } }).pipe(
+          const known = yield* Process.run(GitWorkspace.safeGitArgv(["remote", "get-url", "--", remote]), { cwd: top.right, env: GitWorkspace.safeGitEnv }).pipe(
             Effect.map((r) => r.exitCode === 0),
             Effect.orElseSucceed(() => false)
           )

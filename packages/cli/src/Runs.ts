@@ -20,11 +20,25 @@ import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { Console, Effect, Option } from "effect"
 import * as path from "node:path"
 
+/**
+ * A fault-injection hook for tests, in the style of `BRAID_CRASH_AFTER_RECORDS`:
+ * `BRAID_STORE_FAULT=<code>:<file name>[:<n>]` fails the n-th write (default the first) to that
+ * file of the run store, and every one after it, with that error code (`ENOSPC`, `EROFS`…), as
+ * a full or read-only disk would.
+ */
+const storeFault = (): FileRunStore.Fault | undefined => {
+  const [code, name, nth] = (process.env.BRAID_STORE_FAULT ?? "").split(":")
+  if (code === undefined || code === "" || name === undefined || name === "") return undefined
+  const from = Math.max(1, Number.parseInt(nth ?? "1", 10) || 1)
+  let writes = 0
+  return (file) => path.basename(file) === name && ++writes >= from ? code : undefined
+}
+
 /** The run store of the repository containing `dir`. */
 export const storeFor = (
   dir: string
-): Effect.Effect<{ readonly top: string; readonly store: RunStore.Service }, Workspace.WorkspaceRefused | Workspace.WorkspaceFailed, CommandExecutor.CommandExecutor> =>
-  Effect.map(GitWorkspace.repositoryTop(dir), (top) => ({ top, store: FileRunStore.make(path.join(top, ".braid")) }))
+): Effect.Effect<{ readonly top: string; readonly store: FileRunStore.Service }, Workspace.WorkspaceRefused | Workspace.WorkspaceFailed, CommandExecutor.CommandExecutor> =>
+  Effect.map(GitWorkspace.repositoryTop(dir), (top) => ({ top, store: FileRunStore.make(path.join(top, ".braid"), { fault: storeFault() }) }))
 
 /** Finds a run id: the one given, or the latest run in the store. */
 export const pickRun = (store: RunStore.Service, runId: string | undefined) =>
@@ -119,21 +133,30 @@ export interface RunsArgs {
   readonly json: boolean
 }
 
-/** `braid runs`: every run recorded, a line each (or JSON). */
+/**
+ * `braid runs`: every run recorded, a line each (or JSON). A run whose record cannot be read is
+ * listed as unreadable, with why on stderr, instead of failing the list.
+ */
 export const list = (args: RunsArgs) =>
   withRuns(args, (store) => Effect.gen(function*() {
     const ids = yield* store.list()
-    const rows = yield* Effect.forEach(ids, (id) => describe(store, id))
+    const rows = yield* Effect.forEach(ids, (id) => Effect.either(describe(store, id)))
+    const unreadable = rows.flatMap((r, i) => r._tag === "Left" ? [{ runId: ids[i]!, error: r.left.message }] : [])
+    for (const u of unreadable) yield* Console.error(`braid: warning: ${u.error}`)
     if (args.json) {
       yield* Console.log(JSON.stringify(
-        rows.map((r) => ({
-          runId: r.runId,
-          status: r.status,
-          startedAt: r.startedAt,
-          durationMs: r.durationMs,
-          settledTasks: r.state.progress.settled,
-          totalTasks: r.state.progress.total
-        })),
+        rows.map((row, i) =>
+          row._tag === "Left"
+            ? { runId: ids[i]!, status: "unreadable", error: row.left.message }
+            : {
+              runId: row.right.runId,
+              status: row.right.status,
+              startedAt: row.right.startedAt,
+              durationMs: row.right.durationMs,
+              settledTasks: row.right.state.progress.settled,
+              totalTasks: row.right.state.progress.total
+            }
+        ),
         null,
         2
       ))
@@ -144,7 +167,12 @@ export const list = (args: RunsArgs) =>
       return
     }
     yield* Console.log(["run", "status", "started", "duration", "tasks settled"].join("\t"))
-    for (const r of rows) {
+    for (const [i, row] of rows.entries()) {
+      if (row._tag === "Left") {
+        yield* Console.log([ids[i]!, "unreadable", "-", "-", "-"].join("\t"))
+        continue
+      }
+      const r = row.right
       yield* Console.log([r.runId, r.status, r.startedAt, ms(r.durationMs), `${r.state.progress.settled}/${r.state.progress.total}`].join("\t"))
     }
   }))
@@ -158,6 +186,7 @@ export interface StatusArgs extends RunsArgs {
 export const status = (args: StatusArgs) =>
   withRuns(args, (store, where) => Effect.gen(function*() {
     const r = yield* describe(store, yield* pickRun(store, Option.getOrUndefined(args.runId)))
+    if (r.stored.warning !== undefined) yield* Console.error(`braid: warning: ${r.stored.warning}`)
     const plan = yield* Plan.parse(r.stored.planText, r.stored.manifest.planSource, r.stored.manifest.planBaseDir)
     const taskState = (t: RunState.TaskState | undefined) =>
       t === undefined

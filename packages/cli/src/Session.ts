@@ -22,7 +22,7 @@ import {
   RunStore,
   Steps
 } from "@braid/core"
-import { DateTime, Effect, Layer, Schema } from "effect"
+import { DateTime, Effect, Layer, Option, Schema } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import * as Board from "./Board.js"
@@ -103,7 +103,7 @@ export const renderer = (
           const text = Render.line(event, { verbose: display.verbose === true })
           if (text !== undefined) process.stderr.write(`${text}\n`)
         })
-    },
+    }),
     close: () => live?.close()
   }
 }
@@ -172,7 +172,9 @@ const execute = (args: {
   readonly options: StoredOptions
   readonly runId: string
   readonly top: string
-  readonly store: RunStore.Service
+  readonly store: FileRunStore.Service
+  /** The branch it lands on: held for it (`<repo>/.braid/active`), so a second run on it is refused. */
+  readonly target: string
   readonly continuation: Continuation | undefined
   readonly display: Display
   /** Called when the run cannot start, so a new run leaves no record behind. */
@@ -183,6 +185,7 @@ const execute = (args: {
   Effect.scoped(Effect.gen(function*() {
     const { options, plan, runId, store, top } = args
     yield* store.lock(runId)
+    yield* store.holdTarget(args.target, runId).pipe(Effect.tapError(() => args.onNotStarted))
     if (args.beforeRun !== undefined) yield* args.beforeRun
     // Read under the lock: what another process journaled before it is part of the run.
     const stored = yield* store.load(runId)
@@ -273,6 +276,11 @@ const execute = (args: {
               `continue it with a raised budget: ${resumeCommand(runId, top)} --budget <amount, e.g. 10usd or 500000tokens>\n`
           )
         })),
+      // A journal write that failed (a full disk, the journal deleted under the run) stops the
+      // run as one clear line, not as a defect's trace; what is journaled stays resumable.
+      Effect.catchSomeDefect((defect) =>
+        defect instanceof RunStore.StoreFailed || defect instanceof RunStore.JournalReplaced ? Option.some(Effect.fail(defect)) : Option.none()
+      ),
       Effect.tapError(() => started ? Effect.void : args.onNotStarted)
     )
     const report = sync === undefined || github._tag !== "On" ? ran : new RunReport.RunReport({
@@ -293,6 +301,9 @@ export const start = (input: {
 }) =>
   Effect.gen(function*() {
     const { store, top } = yield* Runs.storeFor(input.options.repo ?? process.cwd())
+    // What would stop the run midway or at its end is found before anything starts.
+    const target = yield* Preflight.targetOf(top, input.options)
+    yield* Preflight.refuseState({ top, target })
     const runId = Orchestrator.makeRunId()
     yield* store.create(
       new RunStore.RunManifest({
@@ -310,6 +321,7 @@ export const start = (input: {
       runId,
       top,
       store,
+      target,
       continuation: undefined,
       display: input.display,
       onNotStarted: store.remove(runId).pipe(Effect.ignore)
@@ -380,7 +392,10 @@ const loadRun = (input: { readonly repo: string | undefined; readonly runId: str
       }
     }
     const plan = yield* planOf({ ...stored, planText }, state, manifest.planBaseDir)
-    return { store, top, runId, state, options, plan }
+    const target = state.started?.target ?? (yield* Preflight.targetOf(top, options))
+    // What would stop the run midway or at its end is found before it goes on.
+    yield* Preflight.refuseState({ top, target, runId })
+    return { store, top, runId, state, options, plan, target }
   })
 
 /**
@@ -422,8 +437,11 @@ export const resume = (input: {
 }) =>
   Effect.gen(function*() {
     const loaded = yield* loadRun(input)
-    const { options, runId, state, store, top } = loaded
-    if (state.finished === "succeeded") return yield* new RunAlreadyFinished({ runId, status: state.finished })
+    const { options, runId, state, store, target, top } = loaded
+    // A run that succeeded but could not write its report (a full disk) is replayed to write it.
+    if (state.finished === "succeeded" && (yield* store.loadReport(runId)) !== undefined) {
+      return yield* new RunAlreadyFinished({ runId, status: state.finished })
+    }
     const raised = input.budget === undefined ? undefined : {
       usd: input.budget.usd ?? loaded.plan.budget?.usd,
       tokens: input.budget.tokens ?? loaded.plan.budget?.tokens
@@ -445,6 +463,7 @@ export const resume = (input: {
       runId,
       top,
       store,
+      target,
       continuation: { retries: state.retries, land: state.landRequested, request },
       display: input.display,
       onNotStarted: Effect.void,
@@ -484,7 +503,7 @@ export const retry = (input: {
   readonly display: Display
 }) =>
   Effect.gen(function*() {
-    const { options, plan, runId, state, store, top } = yield* loadRun(input)
+    const { options, plan, runId, state, store, target, top } = yield* loadRun(input)
     const request = yield* retryRequest({ runId, plan, state, tasks: input.tasks, note: input.note })
     if (!input.display.quiet) {
       process.stderr.write(`retrying in run ${runId} (round ${request.round}): ${request.tasks.join(", ")}\n`)
@@ -495,6 +514,7 @@ export const retry = (input: {
       runId,
       top,
       store,
+      target,
       continuation: { retries: [...state.retries, request], land: state.landRequested, request: { key: RunState.keys.retry(request.round), value: request } },
       display: input.display,
       onNotStarted: Effect.void,
@@ -560,7 +580,7 @@ export const land = (input: {
   readonly display: Display
 }) =>
   Effect.gen(function*() {
-    const { options, plan, runId, state, store, top } = yield* loadRun(input)
+    const { options, plan, runId, state, store, target, top } = yield* loadRun(input)
     const request = yield* landRequest(runId, state)
     return yield* execute({
       plan,
@@ -568,6 +588,7 @@ export const land = (input: {
       runId,
       top,
       store,
+      target,
       continuation: { retries: state.retries, land: true, request: { key: RunState.keys.landRequested, value: request } },
       display: input.display,
       onNotStarted: Effect.void,

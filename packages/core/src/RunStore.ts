@@ -9,11 +9,55 @@ import { Context, type Effect, Schema, type Scope } from "effect"
 import type * as Journal from "./Journal.js"
 import type * as Steps from "./Steps.js"
 
-/** The store itself failed (disk full, permissions). */
+/** The store itself failed (disk full, a read-only file system, permissions); `message` says what to do. */
 export class StoreFailed extends Schema.TaggedError<StoreFailed>()("StoreFailed", {
   operation: Schema.String,
   message: Schema.String
 }) {}
+
+/** A run's record is there but cannot be read (a file missing or not what braid wrote). */
+export class RunUnreadable extends Schema.TaggedError<RunUnreadable>()("RunUnreadable", {
+  runId: Schema.String,
+  file: Schema.String,
+  problem: Schema.String
+}) {
+  override get message(): string {
+    return `run ${this.runId} cannot be read: ${this.file} ${this.problem} (braid doctor ${this.runId} says what can be done)`
+  }
+}
+
+/**
+ * The run's journal was deleted or replaced while the run was writing it. The run is stopped;
+ * the records the run held were written back as a new journal (`rewritten`), and a replacing
+ * file was kept aside as `kept`.
+ */
+export class JournalReplaced extends Schema.TaggedError<JournalReplaced>()("JournalReplaced", {
+  runId: Schema.String,
+  file: Schema.String,
+  found: Schema.Literal("deleted", "replaced"),
+  records: Schema.Number,
+  rewritten: Schema.Boolean,
+  kept: Schema.optional(Schema.String),
+  problem: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    const what = this.found === "deleted" ? "was deleted" : `was replaced by another file${this.kept !== undefined ? ` (kept as ${this.kept})` : ""}`
+    return this.rewritten
+      ? `run ${this.runId} stopped: its journal ${this.file} ${what} while the run was working (by an agent?); braid wrote the ${this.records} records it holds back to ${this.file}. Find what touched it, then: braid resume ${this.runId}`
+      : `run ${this.runId} stopped: its journal ${this.file} ${what} while the run was working, and writing back its ${this.records} records failed (${this.problem ?? "unknown"}); the run cannot be resumed`
+  }
+}
+
+/** Another live braid process runs on the same target branch of the repository. */
+export class TargetInUse extends Schema.TaggedError<TargetInUse>()("TargetInUse", {
+  target: Schema.String,
+  runId: Schema.String,
+  pid: Schema.Number
+}) {
+  override get message(): string {
+    return `run ${this.runId} (braid process ${this.pid}) is already working on ${this.target} in this repository, and a second run would only fail when it lands: wait for it (braid status ${this.runId}), or stop it first`
+  }
+}
 
 /** No run with this id is recorded. */
 export class RunNotFound extends Schema.TaggedError<RunNotFound>()("RunNotFound", {
@@ -35,7 +79,14 @@ export class RunLocked extends Schema.TaggedError<RunLocked>()("RunLocked", {
   }
 }
 
-export type RunStoreError = StoreFailed | RunNotFound | RunLocked | Journal.JournalCorrupt | Journal.JournalTooNew | Journal.JournalTooOld
+export type RunStoreError =
+  | StoreFailed
+  | RunNotFound
+  | RunLocked
+  | RunUnreadable
+  | Journal.JournalCorrupt
+  | Journal.JournalTooNew
+  | Journal.JournalTooOld
 
 /** What a run was started with. */
 export class RunManifest extends Schema.Class<RunManifest>("RunManifest")({
@@ -54,13 +105,13 @@ export interface StoredRun {
   /** The plan text exactly as given. */
   readonly planText: string
   readonly records: ReadonlyArray<Journal.Record>
-  /** A torn last record that was ignored. */
+  /** A torn or corrupt last record that was ignored (its step runs again). */
   readonly warning: string | undefined
 }
 
 /** Appends step entries durably: each returns only once its record is on disk. */
 export interface JournalWriter {
-  readonly append: (entry: Steps.Entry) => Effect.Effect<void, StoreFailed>
+  readonly append: (entry: Steps.Entry) => Effect.Effect<void, StoreFailed | JournalReplaced>
 }
 
 export interface Service {
