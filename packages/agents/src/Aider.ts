@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { Agent, type Plan, Process } from "@braid/core"
+import { Agent, type Plan, Process, Secrets } from "@braid/core"
 import { CommandExecutor, FileSystem } from "@effect/platform"
 import { Effect } from "effect"
 import * as path from "node:path"
@@ -160,16 +160,7 @@ const APPLIED = /^Applied edit to /m
 
 /** The first line matching `pattern`, as the message (keys in it are redacted). */
 const lineOf = (output: string, pattern: RegExp): string =>
-  redact(output.split("\n").find((l) => pattern.test(l))?.trim() ?? "")
-
-/** Anything shaped like an API key, masked: a provider's error may echo a rejected key. */
-export const redact = (text: string, secrets: ReadonlyArray<string> = []): string => {
-  let redacted = text
-  for (const secret of secrets) if (secret.length >= 8) redacted = redacted.split(secret).join("…redacted…")
-  return redacted
-    .replace(/\b(?:sk-|sk_|xai-|gsk_|AIza)[A-Za-z0-9*_-]{6,}/g, "…redacted…")
-    .replace(/Bearer\s+\S+/g, "Bearer …redacted…")
-}
+  Secrets.scrub(output.split("\n").find((l) => pattern.test(l))?.trim() ?? "")
 
 /**
  * Classifies aider's output. A provider error counts only when aider applied no edit: once it
@@ -196,7 +187,7 @@ const ANNOUNCEMENT = /^(Aider v|Models?:|Main model:|Weak model:|Editor model:|G
 export const summaryOf = (output: string): string => {
   const text = output.split("\n").filter((l) => !ANNOUNCEMENT.test(l.trim())).join("\n")
   const tail = Process.tail(text, 30, 3000)
-  return tail.trim() === "" ? "aider printed nothing" : redact(tail.trim())
+  return tail.trim() === "" ? "aider printed nothing" : Secrets.scrub(tail.trim())
 }
 
 /** The model aider said it used (`Model: gpt-4o with diff edit format`). */
@@ -294,10 +285,10 @@ export const make = (context: Backend.BuildContext) =>
         })
       )
 
-      const output = redact(`${result.stdout}${result.stderr === "" ? "" : `\n${result.stderr}`}`, secrets)
+      const output = Secrets.scrub(`${result.stdout}${result.stderr === "" ? "" : `\n${result.stderr}`}`, secrets)
       if (result.timedOut) return yield* failed(`aider timed out after ${Math.round(timeoutMs / 1000)} s`, "timeout")
       if (result.exitCode !== 0) {
-        return yield* failed(`aider exited ${result.exitCode}:\n${redact(Process.tail(output, 20, 2000))}`)
+        return yield* failed(`aider exited ${result.exitCode}:\n${Secrets.scrub(Process.tail(output, 20, 2000))}`)
       }
       const outcome = classify(output)
       switch (outcome._tag) {

@@ -27,7 +27,7 @@
  *
  * @since 0.1.0
  */
-import { Agent, type CommandSpec, type Plan, Process } from "@braid/core"
+import { Agent, type CommandSpec, type Plan, Process, Secrets } from "@braid/core"
 import { type CommandExecutor, FileSystem } from "@effect/platform"
 import { Effect, Either, Schema } from "effect"
 import { randomUUID } from "node:crypto"
@@ -271,13 +271,6 @@ export interface RunContext {
   readonly secrets: ReadonlyArray<string>
 }
 
-/** Hides keys in text the user will read: the given values, and anything shaped like an Anthropic key. */
-export const redact = (text: string, secrets: ReadonlyArray<string>): string => {
-  let out = text
-  for (const secret of secrets) if (secret.length >= 8) out = out.split(secret).join("[redacted]")
-  return out.replace(/sk-ant-[A-Za-z0-9_-]{3,}/g, "sk-ant-[redacted]")
-}
-
 /** One readable line for a refused tool call: the tool and the path or command it tried. */
 export const describeDenial = (denial: typeof Denial.Type): string => {
   const input = denial.tool_input ?? {}
@@ -323,7 +316,7 @@ export const outcomeOf = (
         agent: name,
         taskId: context.taskId,
         reason,
-        message: redact(message, context.secrets),
+        message: Secrets.scrub(message, context.secrets),
         ...(spent !== undefined ? { spent } : {})
       })
     )
@@ -342,9 +335,9 @@ export const outcomeOf = (
 
   // What claude said went wrong: its result text, else the end of its output.
   const tail = said.trim() !== "" ? said.trim() : Process.tail(run.stderr.trim() !== "" ? run.stderr : run.stdout, 5, 600)
-  const text = redact(`${tail} ${transcript.lastText ?? ""}`, context.secrets)
+  const text = Secrets.scrub(`${tail} ${transcript.lastText ?? ""}`, context.secrets)
   const status = result?.api_error_status
-  const message = redact(tail, context.secrets)
+  const message = Secrets.scrub(tail, context.secrets)
 
   if (status === 401 || status === 403 || AUTH_TEXT.test(text)) {
     return failed(
@@ -402,7 +395,7 @@ const outputOf = (result: Result, transcript: Transcript, context: RunContext, d
     : Pricing.costOf(context.prices, model, tokens)
   const sessionId = result.session_id ?? transcript.sessionId ?? context.opened ?? context.resumed
   return new Agent.AttemptOutput({
-    summary: redact(result.result ?? transcript.lastText ?? "", context.secrets),
+    summary: Secrets.scrub(result.result ?? transcript.lastText ?? "", context.secrets),
     usage: new Agent.Usage({ ...tokens, ...(costUsd !== undefined ? { costUsd, costSource: result.total_cost_usd !== undefined ? "tool" as const : "table" as const } : {}) }),
     ...(sessionId !== undefined ? { sessionId } : {}),
     ...(result.num_turns !== undefined ? { turns: result.num_turns } : {}),

@@ -32,7 +32,7 @@
  *
  * @since 0.1.0
  */
-import { Agent, type Plan, Process } from "@braid/core"
+import { Agent, type Plan, Process, Secrets } from "@braid/core"
 import { type CommandExecutor, FileSystem } from "@effect/platform"
 import { Effect, Either, Schema } from "effect"
 import * as os from "node:os"
@@ -241,13 +241,6 @@ export interface RunContext {
   readonly secrets: ReadonlyArray<string>
 }
 
-/** Hides keys in text the user will read: the given values, and anything shaped like an OpenAI key. */
-export const redact = (text: string, secrets: ReadonlyArray<string | undefined>): string => {
-  let out = text
-  for (const secret of secrets) if (secret !== undefined && secret.length >= 8) out = out.split(secret).join("[redacted]")
-  return out.replace(/\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{8,}/g, "sk-[redacted]")
-}
-
 const seconds = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`)
 
 const MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
@@ -300,21 +293,21 @@ export const outcomeOf = (
   context: RunContext
 ): Either.Either<Agent.AttemptOutput, Agent.AttemptError | ResumeFailed> => {
   const failed = (message: string, reason: Agent.FailureReason = "failed") =>
-    Either.left(new Agent.AgentFailed({ agent: name, taskId: context.taskId, reason, message: redact(message, context.secrets) }))
+    Either.left(new Agent.AgentFailed({ agent: name, taskId: context.taskId, reason, message: Secrets.scrub(message, context.secrets) }))
   if (run.timedOut) {
     return failed(`codex did not finish within ${seconds(context.timeoutMs)} (agents.${name}.timeoutSeconds); it was stopped`, "timeout")
   }
   const stderr = run.stderr.split("\n").filter((l) => l.trim() !== "" && !NOISE.test(l)).join("\n")
   if (context.resumed !== undefined && transcript.threadId === undefined && run.exitCode !== 0) {
-    return Either.left(new ResumeFailed({ threadId: context.resumed, message: redact(Process.tail(stderr, 5, 600), context.secrets) }))
+    return Either.left(new ResumeFailed({ threadId: context.resumed, message: Secrets.scrub(Process.tail(stderr, 5, 600), context.secrets) }))
   }
   const succeeded = run.exitCode === 0 && transcript.turnFailed === undefined && (transcript.usage !== undefined || transcript.lastMessage !== undefined)
   if (succeeded) return Either.right(outputOf(transcript, context, run.durationMs))
 
   // What codex said went wrong: the failed turn, else its last error, else the end of its stderr.
   const said = transcript.turnFailed ?? transcript.errors.at(-1) ?? Process.tail(stderr !== "" ? stderr : run.stdout, 5, 600)
-  const message = redact(said.trim(), context.secrets)
-  const text = redact([said, ...transcript.errors, stderr].join("\n"), context.secrets)
+  const message = Secrets.scrub(said.trim(), context.secrets)
+  const text = Secrets.scrub([said, ...transcript.errors, stderr].join("\n"), context.secrets)
   if (AUTH_TEXT.test(message) || (transcript.turnFailed === undefined && AUTH_TEXT.test(text))) {
     return failed(
       `codex cannot use its OpenAI key or login (${message}): set OPENAI_API_KEY (or CODEX_API_KEY), or run \`codex login\``,
@@ -344,7 +337,7 @@ const outputOf = (transcript: Transcript, context: RunContext, durationMs: numbe
   const costUsd = Pricing.costOf(context.prices, context.model, tokens)
   const sessionId = transcript.threadId ?? context.resumed
   return new Agent.AttemptOutput({
-    summary: redact(transcript.lastMessage ?? "", context.secrets),
+    summary: Secrets.scrub(transcript.lastMessage ?? "", context.secrets),
     ...(usage !== undefined ? { usage: new Agent.Usage({ ...tokens, ...(costUsd !== undefined ? { costUsd, costSource: "table" as const } : {}) }) } : {}),
     ...(sessionId !== undefined ? { sessionId } : {}),
     turns: transcript.turns,
@@ -720,7 +713,7 @@ export const preflight = (
     const env = environmentOf(source, settings, undefined)
     const broken = yield* tool.checkRuns([found, ...command.slice(1)], env)
     if (broken !== undefined) {
-      problems.push({ path: settings.command !== undefined ? at("command") : context.path, message: redact(broken, [keyOf(env)]) })
+      problems.push({ path: settings.command !== undefined ? at("command") : context.path, message: Secrets.scrub(broken, [keyOf(env)]) })
       return problems
     }
 

@@ -20,7 +20,7 @@
  *
  * @since 0.1.0
  */
-import { Agent, type Plan, Process } from "@braid/core"
+import { Agent, type Plan, Process, Secrets } from "@braid/core"
 import { CommandExecutor, FileSystem } from "@effect/platform"
 import { Effect, Either, Schema } from "effect"
 import { randomUUID } from "node:crypto"
@@ -277,13 +277,6 @@ export const EXIT_CODES: Readonly<Record<number, string>> = {
   130: "was cancelled"
 }
 
-/** Replaces every secret (and anything shaped like a Google API key) in a text. */
-export const redact = (text: string, secrets: ReadonlyArray<string | undefined>): string => {
-  let out = text
-  for (const secret of secrets) if (secret !== undefined && secret.length >= 6) out = out.split(secret).join("[redacted]")
-  return out.replace(/AIza[0-9A-Za-z_-]{30,}/g, "[redacted]").replace(/([?&]key=)[^&\s"']+/g, "$1[redacted]")
-}
-
 /** stderr without the CLI's start-up chatter and stack frames. */
 const stderrText = (stderr: string): string =>
   stderr.split("\n").filter((line) =>
@@ -325,7 +318,7 @@ export const outcomeOf = (
     readonly secrets: ReadonlyArray<string | undefined>
   }
 ): Either.Either<Agent.AttemptOutput, Agent.AttemptError> => {
-  const clean = (text: string) => redact(text, context.secrets)
+  const clean = (text: string) => Secrets.scrub(text, context.secrets)
   const failed = (message: string, reason: Agent.FailureReason = "failed") =>
     Either.left(new Agent.AgentFailed({ agent: name, taskId: context.taskId, reason, message: clean(message) }))
   const transcript = transcriptOf(eventsOf(run.stdout))
@@ -513,7 +506,7 @@ export const make = (context: Backend.BuildContext, options: Options = {}) =>
 
     const attempt = Effect.fn("Gemini.attempt")(function*(request: Agent.AttemptRequest) {
       const failed = (message: string, reason: Agent.FailureReason = "failed") =>
-        new Agent.AgentFailed({ agent: name, taskId: request.task.id, reason, message: redact(message, secrets) })
+        new Agent.AgentFailed({ agent: name, taskId: request.task.id, reason, message: Secrets.scrub(message, secrets) })
       if (request.files.dir === undefined) {
         return yield* failed("the gemini agent works in a directory (a git worktree); this workspace has none (in-memory?)", "unavailable")
       }
@@ -584,7 +577,7 @@ export const preflight = (context: Backend.PreflightContext, options: Options = 
       })
     } else {
       const problem = yield* Tool.checkRuns(argv, Tool.minimalEnv(source, NEEDED_ENV, context.settings, { NO_COLOR: "1" }))
-      if (problem !== undefined) problems.push({ path: context.path, message: `gemini: ${redact(problem, [source.GEMINI_API_KEY, source.GOOGLE_API_KEY])}` })
+      if (problem !== undefined) problems.push({ path: context.path, message: `gemini: ${Secrets.scrub(problem, [source.GEMINI_API_KEY, source.GOOGLE_API_KEY])}` })
     }
     const user = userGeminiDir(source)
     const loggedIn = yield* Effect.forEach(COPIED_FILES.filter((f) => f !== "GEMINI.md"), (f) => fs.exists(path.join(user, f)).pipe(Effect.orElseSucceed(() => false)))

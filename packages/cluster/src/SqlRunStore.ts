@@ -77,7 +77,7 @@ export const make = (location: Location): Effect.Effect<Service, never, SqlClien
     const append = (runId: string, entry: Steps.Entry) =>
       patiently(
         "journal",
-        sql`INSERT INTO braid_journal (run_id, key, value) VALUES (${runId}, ${entry.key}, ${JSON.stringify(entry.value ?? null)})`
+        sql`INSERT INTO braid_journal (run_id, key, value) VALUES (${runId}, ${entry.key}, ${JSON.stringify(Journal.stored(entry.value) ?? null)})`
       ).pipe(Effect.asVoid)
 
     const service: Service = {

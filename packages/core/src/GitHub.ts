@@ -103,10 +103,3 @@ export const keys = {
   comment: (issue: number, subject: string) => `github/comment/${issue}/${subject}`,
   pull: "github/pull"
 } as const
-
-/** Removes anything that looks like a credential from a message (tokens in URLs, bearer headers). */
-export const redact = (text: string): string =>
-  text
-    .replace(/(https?:\/\/)[^/\s:@]+(:[^/\s@]*)?@/g, "$1***@")
-    .replace(/(bearer|token)\s+[A-Za-z0-9_\-.]+/gi, "$1 ***")
-    .replace(/\b(gh[pousr]_[A-Za-z0-9]{10,}|github_pat_[A-Za-z0-9_]{10,})\b/g, "***")

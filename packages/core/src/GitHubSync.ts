@@ -17,6 +17,7 @@ import * as GitHub from "./GitHub.js"
 import type * as Plan from "./Plan.js"
 import type * as Progress from "./Progress.js"
 import * as RunReport from "./RunReport.js"
+import * as Secrets from "./Secrets.js"
 import type * as RunState from "./RunState.js"
 import type * as Steps from "./Steps.js"
 
@@ -153,7 +154,7 @@ export const make = (options: Options): Effect.Effect<Sync, never, Scope.Scope> 
     const { github, plan, runId, steps } = options
     const warnings: Array<string> = []
     const warn = (message: string) => {
-      const text = GitHub.redact(message)
+      const text = Secrets.scrub(message)
       if (warnings.includes(text)) return
       warnings.push(text)
       options.onWarning?.(text)
