@@ -16,7 +16,7 @@
  *
  * @since 0.1.0
  */
-import { Plan, Process, Review } from "@braid/core"
+import { GitWorkspace, Plan, Process, Review } from "@braid/core"
 import type { CommandExecutor } from "@effect/platform"
 import { Effect, Option, Schema } from "effect"
 import type * as Backend from "./Backend.js"
@@ -107,8 +107,9 @@ export const diffOf = (
     const commit = request.change.commit
     let text = ""
     if (commit !== null && request.files.dir !== undefined) {
-      const shown = yield* Process.run(["git", "-C", request.files.dir, "show", "--no-color", "--no-ext-diff", "--format=", "--patch", commit], {
-        env: { GIT_TERMINAL_PROMPT: "0" },
+      // In the stream's worktree, whose repository config an agent could have changed: braid's safe git.
+      const shown = yield* Process.run(GitWorkspace.safeGitArgv(["-C", request.files.dir, "show", "--no-color", "--format=", "--patch", commit]), {
+        env: GitWorkspace.safeGitEnv,
         timeoutMs: 60_000
       }).pipe(Effect.option)
       if (Option.isSome(shown) && shown.value.exitCode === 0) text = shown.value.stdout

@@ -8,7 +8,7 @@
  */
 import { Registry } from "@braid/agents"
 import { Cluster, Database, Engine, PlanBundle, SqlEvents, SqlRunStore, Workdir } from "@braid/cluster"
-import { Orchestrator, type Plan, RunReport, RunState, RunStore } from "@braid/core"
+import { GitWorkspace, Orchestrator, type Plan, RunReport, RunState, RunStore } from "@braid/core"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { DateTime, Effect, Fiber, Layer, Schedule, Schema, Stream } from "effect"
 import { execFile } from "node:child_process"
@@ -62,7 +62,8 @@ export const host: Engine.Host = {
 
 const git = (args: ReadonlyArray<string>) =>
   Effect.async<string, string>((resume) => {
-    execFile("git", [...args], { env: { ...process.env, GIT_TERMINAL_PROMPT: "0" }, timeout: 60_000 }, (error, stdout, stderr) => {
+    const [program, ...argv] = GitWorkspace.safeGitArgv(args)
+    execFile(program!, argv, { env: { ...process.env, ...GitWorkspace.safeGitEnv }, timeout: 60_000 }, (error, stdout, stderr) => {
       resume(error === null ? Effect.succeed(stdout) : Effect.fail((stderr || error.message).trim()))
     })
   })

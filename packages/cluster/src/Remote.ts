@@ -8,7 +8,7 @@
  *
  * @since 0.5.0
  */
-import { Workspace } from "@braid/core"
+import { GitWorkspace, Workspace } from "@braid/core"
 import { Effect } from "effect"
 import { execFile } from "node:child_process"
 import * as fs from "node:fs/promises"
@@ -27,9 +27,12 @@ export const streamBranch = (runId: string, stream: string) => `braid/${runId}/$
 /** The run's integration branch (as `GitWorkspace` names it), published on the remote too. */
 export const integrationBranch = (runId: string) => `braid/${runId}/integration`
 
+// With the configuration braid's workspace git runs with: an agent working in a runner's clone
+// reaches that clone's .git/config, and nothing there may make these git processes run a program.
 const git = (args: ReadonlyArray<string>, cwd: string, operation: string) =>
   Effect.async<string, Workspace.WorkspaceFailed>((resume) => {
-    execFile("git", [...args], { cwd, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, GIT_TERMINAL_PROMPT: "0" } }, (error, stdout, stderr) => {
+    const [program, ...argv] = GitWorkspace.safeGitArgv(args)
+    execFile(program!, argv, { cwd, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...GitWorkspace.safeGitEnv } }, (error, stdout, stderr) => {
       if (error === null) resume(Effect.succeed(stdout))
       else resume(Effect.fail(new Workspace.WorkspaceFailed({ operation, message: `git ${args.slice(0, 2).join(" ")}: ${(stderr || error.message).trim()}` })))
     })

@@ -16,6 +16,7 @@ import type * as CommandSpec from "./CommandSpec.js"
 import * as Confinement from "./internal/confinement.js"
 import * as Git from "./internal/git.js"
 import * as GitIndex from "./internal/gitIndex.js"
+import * as Links from "./internal/links.js"
 import * as Snapshot from "./internal/snapshot.js"
 import * as Process from "./Process.js"
 import * as Workspace from "./Workspace.js"
@@ -192,7 +193,8 @@ export const make = (options: Options = {}) =>
     const executor = yield* CommandExecutor.CommandExecutor
     // Read by every git call: once the repository is known, its configured author replaces braid's own.
     const identity: { name: string; email: string } = { ...(options.author ?? braidIdentity) }
-    const git = Git.make(executor, identity)
+    // Before every git process: the repository's git files as they were at prepare (an agent may have changed them).
+    const git = Git.make(executor, identity, { before: () => confinement.checkRepository() })
     const repo = path.resolve(options.repo ?? process.cwd())
     let run: Run | undefined
     /** The repository's common git directory, once known: branch heads are read from its files. */
@@ -555,6 +557,9 @@ export const make = (options: Options = {}) =>
         }))
       )
       commonDirKnown = commonDir
+      // The repository's config, hooks and info/ as they are now (after excludeRunFolder) are what
+      // every later git process of the run gets: a change an agent makes is put back and reported.
+      yield* confinement.guardRepository(commonDir)
       // Made now rather than with the first worktree, so that it is part of the main checkout's snapshot.
       yield* Effect.promise(() => fs.mkdir(worktrees, { recursive: true }).catch(() => undefined))
       // What is dirty in the main checkout now is the user's: only what changes later is an agent's.
@@ -624,18 +629,36 @@ export const make = (options: Options = {}) =>
               operation: "commitAttempt"
             })
           ))
-        if (changed.length > 0) yield* commitStaged(cwd, stream, attempt)
-        const commit = yield* branchHead("commitAttempt", tree.branch, cwd)
-        noteIndex(stream, cwd)
-        yield* confinement.committed(stream)
         // Some agents commit on their own (aider, a `git commit` in a script): what the attempt
-        // changed is everything since the last recorded attempt, whoever committed it.
+        // changed is everything since the last recorded attempt, whoever committed it; the index holds it all now.
         const files = ownHead ? changed : Git.sortedUnique(Git.splitZ(
-          yield* git.ok(["diff", "--name-only", "--no-renames", "--no-ext-diff", "-z", tree.recorded, commit], {
+          yield* git.ok(["diff", "--cached", "--name-only", "--no-renames", "--no-ext-diff", "-z", tree.recorded], {
             cwd,
             operation: "commitAttempt"
           })
         ))
+        // Symbolic links leading out of the repository are judged before anything is committed (a
+        // commit of them would be found again after a crash): the attempt's changes go, and it fails.
+        const outward = yield* Links.outwardIn(
+          cwd,
+          added ?? (indexFile === undefined ? undefined : GitIndex.read(indexFile, tree.recorded.length / 2)),
+          files,
+          {
+            stage: () => git.ok(["ls-files", "--stage", "-z"], { cwd, operation: "commitAttempt" }),
+            blob: (oid) => git.ok(["cat-file", "blob", oid], { cwd, operation: "commitAttempt" })
+          }
+        )
+        if (outward.length > 0) {
+          yield* git.ok(["reset", "--quiet", "--hard", tree.recorded], { cwd, operation: "commitAttempt" })
+          yield* git.ok(["clean", "-fdq"], { cwd, operation: "commitAttempt" })
+          noteIndex(stream, cwd)
+          yield* confinement.committed(stream)
+          return yield* new Workspace.OutwardSymlink({ stream, taskId: attempt.taskId, attempt: attempt.attempt, links: outward })
+        }
+        if (changed.length > 0) yield* commitStaged(cwd, stream, attempt)
+        const commit = yield* branchHead("commitAttempt", tree.branch, cwd)
+        noteIndex(stream, cwd)
+        yield* confinement.committed(stream)
         tree.recorded = commit
         return files.length === 0
           ? new Workspace.AttemptChange({ commit: null, files: [] })
@@ -1282,6 +1305,16 @@ export const check = (options: Options, setup: Workspace.RunSetup) =>
 
 /** How many git processes workspaces of this process have started so far (for tests and the benchmark). */
 export const gitCalls = (): number => Git.calls()
+
+/**
+ * The argv of any other git process braid starts (`["git", ...]`): the configuration every
+ * workspace git call runs with, which keeps a repository's config from making git run a
+ * program (fsmonitor, hooks, pager, editor, external diffs, signing); `args` must name a builtin.
+ */
+export const safeGitArgv = (args: ReadonlyArray<string>): Array<string> => Git.safeArgv(args)
+
+/** The environment to add to the inherited one for {@link safeGitArgv}: no prompts, no editor or pager, no replace refs. */
+export const safeGitEnv: Readonly<Record<string, string>> = Git.safeEnv
 
 /** A git workspace layer over the repository at `options.repo`. */
 export const layer = (options: Options = {}): Layer.Layer<Workspace.Workspace, never, CommandExecutor.CommandExecutor> =>

@@ -355,7 +355,9 @@ export const run = (input: GateInput, services: GateServices) =>
       const done = yield* steps.step(RunState.keys.attempt(input.key, n), RunState.AttemptDone, attemptAndCommit(n)).pipe(
         Effect.tapError((error) =>
           Effect.suspend(() => {
-            if (current === undefined || (error._tag !== "AgentFailed" && error._tag !== "ChangesOutsideWorktree")) return Effect.void
+            // An attempt that failed for its agent's deed (also outside its worktree, or a link leading out) is kept with what it spent.
+            const attemptFailed = error._tag === "AgentFailed" || error._tag === "ChangesOutsideWorktree" || error._tag === "OutwardSymlink"
+            if (current === undefined || !attemptFailed) return Effect.void
             const spent = current.spent ??
               (error._tag === "AgentFailed" && error.spent !== undefined ? agentRecord(input.agent.name, error.spent, 0) : undefined)
             return keep(

@@ -40,9 +40,11 @@ export class ConflictMarkersRemain extends Schema.TaggedError<ConflictMarkersRem
 
 /** Where an attempt's agent changed files outside its stream's worktree, and which. */
 export const Strays = Schema.Array(Schema.Struct({
-  /** "main checkout", or "worktree of stream <name>". */
+  /** "main checkout", "worktree of stream <name>", or "repository's .git" (its config, hooks, `info/`). */
   where: Schema.String,
-  paths: Schema.Array(Schema.String)
+  paths: Schema.Array(Schema.String),
+  /** What braid did about them, when it did something (the repository's .git: put back as it was). */
+  note: Schema.optional(Schema.String)
 }))
 export type Strays = typeof Strays.Type
 
@@ -57,15 +59,36 @@ export class ChangesOutsideWorktree extends Schema.TaggedError<ChangesOutsideWor
     const inMain = this.found.some((f) => f.where === "main checkout")
     const inOthers = this.found.some((f) => f.where !== "main checkout")
     return `attempt ${this.attempt} of task ${this.taskId} changed files outside stream "${this.stream}"'s worktree: ${
-      this.found.map((f) => `${f.where}: ${f.paths.join(", ")}`).join("; ")
+      this.found.map((f) => `${f.where}: ${f.paths.join(", ")}${f.note === undefined ? "" : ` (${f.note})`}`).join("; ")
     } — nothing of this attempt lands${inMain ? "; the files in the main checkout are left for you to look at and remove" : ""}${
       inOthers ? "; what it wrote into other streams' worktrees was removed, so their work stays their own" : ""
     }`
   }
 }
 
+/** A symbolic link an attempt committed, and where it points. */
+export const Link = Schema.Struct({ path: Schema.String, target: Schema.String })
+
+/**
+ * An attempt's commit would hold symbolic links leading outside the repository (absolute, or
+ * up past its top from the link's own folder): the attempt fails, and its changes were
+ * dropped so nothing of it lands. Links inside the repository are fine.
+ */
+export class OutwardSymlink extends Schema.TaggedError<OutwardSymlink>()("OutwardSymlink", {
+  stream: Schema.String,
+  taskId: Schema.String,
+  attempt: Schema.Number,
+  links: Schema.Array(Link)
+}) {
+  override get message(): string {
+    return `attempt ${this.attempt} of task ${this.taskId} made symbolic links leading outside the repository: ${
+      this.links.map((l) => `${l.path} -> ${JSON.stringify(l.target).slice(1, -1)}`).join(", ")
+    } — nothing of this attempt lands (its changes in stream "${this.stream}"'s worktree were dropped)`
+  }
+}
+
 /** Every error a workspace can raise. */
-export type WorkspaceError = WorkspaceRefused | WorkspaceFailed | ConflictMarkersRemain
+export type WorkspaceError = WorkspaceRefused | WorkspaceFailed | ConflictMarkersRemain | OutwardSymlink
 
 /** A view onto the files of one workspace (a stream's, or the integration's). */
 export interface Files {

@@ -6,10 +6,18 @@
  * What the user had changed before the run, and what a stream's own attempt, commit and review
  * leave in its own worktree, is not reported; every finding is reported once.
  *
+ * The repository's own git files (`.git/config`, hooks, `info/`: see `gitGuard.ts`) are
+ * checked before every git process braid starts and after every attempt; what changed is put
+ * back at once. Which agent changed them cannot be told (they all reach the same `.git`), so
+ * the finding goes to every attempt whose agent was at work when it was found: from
+ * `attempting` until the attempt's own `strays`. The agent that made the change is among
+ * them: its attempt's `strays` comes after the change, and looks too.
+ *
  * @internal
  */
 import { Effect, type Scope } from "effect"
 import type * as Workspace from "../Workspace.js"
+import * as GitGuard from "./gitGuard.js"
 import * as Snapshot from "./snapshot.js"
 
 /** What confinement needs from git. */
@@ -47,6 +55,41 @@ export interface Confinement {
   readonly committed: (stream: string) => Effect.Effect<void>
   /** Changes outside `stream`'s worktree since they were last looked at; those in idle worktrees are dropped. */
   readonly strays: (stream: string) => Effect.Effect<Workspace.Strays, Workspace.WorkspaceFailed>
+  /** Copies the repository's git files (once per run: a second prepare keeps the first copy). */
+  readonly guardRepository: (commonDir: string) => Effect.Effect<void>
+  /** Puts the repository's git files back if they changed (before each git process; synchronous). */
+  readonly checkRepository: () => void
+}
+
+/** Where a change to the repository's own git files is reported. */
+export const REPOSITORY = "repository's .git"
+
+/** One change to the repository's git files, as one attempt is told of it. */
+interface Tampered extends GitGuard.Tampering {
+  /** The other streams whose agents were at work when it was found. */
+  readonly alongside: ReadonlyArray<string>
+}
+
+const plural = (items: ReadonlyArray<string>, one: string, many: string) => items.length === 1 ? one : many
+
+/** The finding of the repository's git files for one attempt: what changed, and what braid did about it. */
+const repositoryFinding = (found: ReadonlyArray<Tampered>): Workspace.Strays[number] => {
+  const changed = [...new Set(found.flatMap((f) => f.changed))].sort()
+  const unrestored = [...new Set(found.flatMap((f) => f.unrestored))].sort()
+  const restored = changed.filter((p) => !unrestored.includes(p))
+  const alongside = [...new Set(found.flatMap((f) => f.alongside))].sort()
+  const note = [
+    restored.length > 0
+      ? `braid put ${restored.join(", ")} back as ${plural(restored, "it was", "they were")} when the run started`
+      : undefined,
+    unrestored.length > 0
+      ? `${unrestored.join(", ")} could not be put back: look at ${plural(unrestored, "it", "them")} before running git there`
+      : undefined,
+    alongside.length > 0
+      ? `the agents of ${plural(alongside, "stream", "streams")} ${alongside.join(", ")} were at work too, and which one made the change cannot be told`
+      : undefined
+  ].filter((part) => part !== undefined).join("; ")
+  return { where: REPOSITORY, paths: changed, note }
 }
 
 const MAIN = "main checkout"
@@ -59,6 +102,27 @@ export const make = (git: Git): Confinement => {
   let main: Place | undefined
   const streams = new Map<string, Place>()
   const busy = new Map<string, number>()
+  /** Streams whose attempt's agent is (or may be) at work: from `attempting` until the attempt's `strays`. */
+  const working = new Map<string, number>()
+  /** Changes to the repository's git files each stream's attempt is yet to be told of. */
+  const tampered = new Map<string, Array<Tampered>>()
+  let guard: GitGuard.Guard | undefined
+
+  const checkRepository = () => {
+    const found = guard?.check()
+    if (found === undefined) return
+    // With no agent at work (a resolver, a person), it is put back and nobody's attempt fails.
+    for (const stream of working.keys()) {
+      const alongside = [...working.keys()].filter((s) => s !== stream)
+      tampered.set(stream, [...(tampered.get(stream) ?? []), { ...found, alongside }])
+    }
+  }
+
+  const stopWorking = (stream: string) => {
+    const left = (working.get(stream) ?? 1) - 1
+    if (left > 0) working.set(stream, left)
+    else working.delete(stream)
+  }
 
   /** A fresh snapshot: git status, then a walk (in that order, so a write racing them is looked at again). */
   const look = (place: Place) =>
@@ -121,7 +185,11 @@ export const make = (git: Git): Confinement => {
       })),
     unwatch: (stream) => lock.withPermits(1)(Effect.sync(() => void streams.delete(stream))),
     occupied: (stream, effect) => Effect.acquireUseRelease(enter(stream), () => effect, () => leave(stream)),
-    attempting: (stream) => Effect.acquireRelease(enter(stream), () => leave(stream)),
+    attempting: (stream) =>
+      Effect.acquireRelease(
+        Effect.zipRight(enter(stream), Effect.sync(() => void working.set(stream, (working.get(stream) ?? 0) + 1))),
+        () => Effect.zipRight(Effect.sync(() => working.has(stream) && stopWorking(stream)), leave(stream))
+      ),
     untouched: (stream) => {
       const snapshot = streams.get(stream)?.snapshot
       return snapshot !== undefined && snapshot.dirty.size === 0 && Snapshot.unchanged(streams.get(stream)!.dir, snapshot)
@@ -152,7 +220,18 @@ export const make = (git: Git): Confinement => {
           const ignored = place.snapshot?.ignored ?? new Set<string>()
           place.snapshot = { dirty: new Map(), ignored, seen: Snapshot.walk(place.dir, ignored, undefined, Date.now() - TICK) }
         }
+        checkRepository()
+        const repository = tampered.get(stream)
+        tampered.delete(stream)
+        // The agent is done: what changes from now on is not its attempt's.
+        working.delete(stream)
+        if (repository !== undefined) found.push(repositoryFinding(repository))
         return found
-      }))
+      })),
+    guardRepository: (commonDir) =>
+      Effect.sync(() => {
+        if (guard?.commonDir !== commonDir) guard = GitGuard.take(commonDir)
+      }),
+    checkRepository
   }
 }

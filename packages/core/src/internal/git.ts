@@ -20,13 +20,25 @@ export interface Identity {
 }
 
 /**
- * Configuration forced on every git call, whatever the user's global or repository config
- * says. braid's commits are bookkeeping of agent attempts and merges, made from a process
- * nobody watches, so:
- * - hooks do not run (`core.hooksPath=/dev/null`): a user's pre-commit hook could reject or
- *   rewrite an attempt's commit, and post-checkout hooks (husky, installers) would run once
- *   per worktree; braid's own quality gate is what judges an attempt;
- * - nothing is signed (`commit.gpgsign`, `tag.gpgsign`): signing may prompt or need an agent;
+ * Configuration forced on every git process braid starts, whatever the user's global or
+ * repository config says. A repository's `.git/config` is within an agent's reach (`git
+ * rev-parse --git-common-dir` finds it from any worktree), and braid's git runs unconfined,
+ * in every worktree, long after the agent is gone: nothing in that file may make braid's git
+ * run a program or lie. Command-line `-c` wins over every config file, includes too. So:
+ * - `core.hooksPath=/dev/null`: no hook runs. A user's pre-commit hook could reject or rewrite
+ *   an attempt's commit, post-checkout hooks (husky, installers) would run once per worktree,
+ *   and a hook an agent plants would run as braid; braid's own quality gate judges an attempt;
+ * - `core.fsmonitor=false`: the value may name a script git runs on nearly every command
+ *   (`status`, `add`, `commit`, `reset`, `stash`), or start a background daemon;
+ * - `core.pager=cat`, `core.editor=true`, `sequence.editor=true`: programs git starts for a
+ *   person at a terminal; braid has none (the environment says the same, see {@link safeEnv});
+ * - `core.useReplaceRefs=false`: `refs/replace/*` would make git read another object in place
+ *   of a commit braid journaled, so what merges and lands would not be what was recorded;
+ * - nothing is signed or verified (`commit.gpgSign`, `tag.gpgSign`, `push.gpgSign`,
+ *   `merge.verifySignatures`, `log.showSignature`): each runs `gpg.program`, which may prompt,
+ *   need an agent, or be any program;
+ * - `protocol.file.allow=user` and `protocol.ext.allow=never`, git's own defaults: a
+ *   repository cannot widen them (`ext::` URLs run a command);
  * - `rerere.enabled=false`: a remembered resolution would silently "resolve" a conflict the
  *   run must see and report;
  * - `merge.conflictStyle=merge`: plain two-sided markers, the form resolvers and
@@ -34,18 +46,104 @@ export interface Identity {
  * - `gc.auto=0`, `maintenance.auto=false`: no background housekeeping racing the parallel
  *   worktrees for the repository's locks;
  * - `core.quotePath=false`: paths come back as they are (we also read them with `-z`).
- * The rest of the user's configuration (filters such as git-lfs, safe.directory, …) is kept.
+ * Diffs run with `--no-ext-diff --no-textconv` (added by {@link safeArgs}): `diff.external`
+ * and `diff.<driver>.textconv` name programs.
+ *
+ * Kept, because braid needs what the user set up, and guarded instead (`gitGuard.ts` puts
+ * `.git/config` back whenever it changes during a run, before braid's next git process):
+ * - filters (`filter.<driver>.clean/smudge/process`, e.g. git-lfs) and merge drivers: without
+ *   them `git add` would commit an LFS file's whole content instead of its pointer;
+ * - `core.sshCommand`, `credential.helper`, `core.askPass`, `remote.*`, `url.*`, `http.*`:
+ *   used only when braid pushes to the user's remote, which may need exactly these.
+ * Not forced because braid's git never consults them: `core.alternateRefsCommand` and
+ * `uploadpack.*` (a repository serving a fetch; the latter only from protected config) and
+ * aliases (braid only ever names builtins, which no alias can replace: see {@link safeArgs}).
  */
 const forcedConfig = [
   "core.hooksPath=/dev/null",
-  "commit.gpgsign=false",
-  "tag.gpgsign=false",
+  "core.fsmonitor=false",
+  "core.pager=cat",
+  "core.editor=true",
+  "sequence.editor=true",
+  "core.useReplaceRefs=false",
+  "commit.gpgSign=false",
+  "tag.gpgSign=false",
+  "push.gpgSign=false",
+  "merge.verifySignatures=false",
+  "log.showSignature=false",
+  "protocol.file.allow=user",
+  "protocol.ext.allow=never",
   "rerere.enabled=false",
   "merge.conflictStyle=merge",
   "gc.auto=0",
   "maintenance.auto=false",
   "core.quotePath=false"
 ]
+
+/**
+ * The git commands braid may run: builtins (an alias can never stand in for one) that start
+ * no program of the user's by design. Leaves out `difftool`, `help` (a browser), `hook`,
+ * `credential*`, `fsmonitor--daemon`, `remote-ext`, the server sides (`upload-pack`,
+ * `receive-pack`) and git's own helpers.
+ */
+const SUBCOMMANDS = new Set([
+  "add", "am", "apply", "archive", "blame", "branch", "bundle", "cat-file", "check-attr", "check-ignore",
+  "check-mailmap", "check-ref-format", "checkout", "checkout-index", "cherry", "cherry-pick", "clean", "clone",
+  "commit", "commit-graph", "commit-tree", "config", "count-objects", "describe", "diff", "diff-files", "diff-index",
+  "diff-tree", "fetch", "fmt-merge-msg", "for-each-ref", "format-patch", "fsck", "gc", "grep", "hash-object",
+  "init", "interpret-trailers", "log", "ls-files", "ls-remote", "ls-tree", "merge", "merge-base", "merge-file",
+  "merge-tree", "mktag", "mktree", "mv", "name-rev", "notes", "pack-objects", "pack-refs", "patch-id", "prune",
+  "pull", "push", "range-diff", "read-tree", "rebase", "reflog", "remote", "repack", "replace", "reset", "restore",
+  "rev-list", "rev-parse", "revert", "rm", "shortlog", "show", "show-branch", "show-ref", "sparse-checkout",
+  "stash", "status", "stripspace", "switch", "symbolic-ref", "tag", "update-index", "update-ref", "var",
+  "verify-pack", "version", "worktree", "write-tree"
+])
+
+/** Global options before the subcommand that take the next argument as their value. */
+const GLOBAL_WITH_VALUE = new Set(["-C", "-c", "--git-dir", "--work-tree", "--namespace", "--config-env"])
+
+/** Subcommands that print diffs: `diff.external` and textconv drivers are programs, never run. */
+const DIFFING = new Set(["diff", "log", "show"])
+
+/**
+ * The argv of a git process braid starts (without `git` itself): the forced configuration,
+ * then `args`, with `--no-ext-diff --no-textconv` after a diffing subcommand. A subcommand
+ * that is not one of braid's builtins is a bug: it dies rather than run whatever an alias or
+ * a `git-<name>` on the PATH would.
+ */
+export const safeArgs = (args: ReadonlyArray<string>): Array<string> => {
+  let at = 0
+  while (at < args.length && args[at]!.startsWith("-") && args[at] !== "--version") {
+    at += GLOBAL_WITH_VALUE.has(args[at]!) ? 2 : 1
+  }
+  const command = args[at]
+  if (command !== "--version" && (command === undefined || !SUBCOMMANDS.has(command))) {
+    throw new Error(`braid runs only git's builtins it knows, not "${command ?? ""}" (git ${args.join(" ")})`)
+  }
+  const extra = DIFFING.has(command) ? ["--no-ext-diff", "--no-textconv"] : []
+  return [...forcedConfig.flatMap((c) => ["-c", c]), ...args.slice(0, at + 1), ...extra, ...args.slice(at + 1)]
+}
+
+/**
+ * The environment of every git process braid starts (added to the inherited one, whose
+ * `GIT_*` settings are the user's own and win over any repository config).
+ */
+export const safeEnv: Readonly<Record<string, string>> = {
+  // Never wait on a credential or passphrase prompt nobody will answer.
+  GIT_TERMINAL_PROMPT: "0",
+  // Some commands open an editor or a pager on a terminal; there is none.
+  GIT_EDITOR: "true",
+  GIT_SEQUENCE_EDITOR: "true",
+  GIT_PAGER: "cat",
+  // As core.useReplaceRefs=false, for git processes that read no config of ours.
+  GIT_NO_REPLACE_OBJECTS: "1",
+  // `git status` would otherwise refresh the index of the user's checkout (an optional write
+  // that can collide with the user's own git commands, and "checking" must change nothing).
+  GIT_OPTIONAL_LOCKS: "0"
+}
+
+/** A git process braid starts outside a workspace, as `Process.run` takes it: `["git", ...safeArgs(args)]`. */
+export const safeArgv = (args: ReadonlyArray<string>): Array<string> => ["git", ...safeArgs(args)]
 
 /** A git runner bound to an executor and an identity. */
 export interface Git {
@@ -68,25 +166,17 @@ export const argv = (identity: Identity, args: ReadonlyArray<string>): Array<str
   `user.name=${identity.name}`,
   "-c",
   `user.email=${identity.email}`,
-  ...forcedConfig.flatMap((c) => ["-c", c]),
-  ...args
+  ...safeArgs(args)
 ]
 
 /** The environment of one git call (added to the inherited one). */
 export const env = (identity: Identity): Record<string, string> => ({
-  // Never wait on a credential or passphrase prompt nobody will answer.
-  GIT_TERMINAL_PROMPT: "0",
+  ...safeEnv,
   // The environment wins over any config, so commits are attributed the same everywhere.
   GIT_AUTHOR_NAME: identity.name,
   GIT_AUTHOR_EMAIL: identity.email,
   GIT_COMMITTER_NAME: identity.name,
-  GIT_COMMITTER_EMAIL: identity.email,
-  // Some commands open an editor or a pager on a terminal; there is none.
-  GIT_EDITOR: "true",
-  GIT_PAGER: "cat",
-  // `git status` would otherwise refresh the index of the user's checkout (an optional write
-  // that can collide with the user's own git commands, and "checking" must change nothing).
-  GIT_OPTIONAL_LOCKS: "0"
+  GIT_COMMITTER_EMAIL: identity.email
 })
 
 /**
@@ -96,7 +186,7 @@ export const env = (identity: Identity): Record<string, string> => ({
  */
 export const configuredIdentity = (executor: CommandExecutor.CommandExecutor, cwd: string): Effect.Effect<Identity | undefined> => {
   const read = (key: string) =>
-    Process.run(["git", "config", "--get", key], { cwd, env: { GIT_TERMINAL_PROMPT: "0", GIT_OPTIONAL_LOCKS: "0" } }).pipe(
+    Process.run(safeArgv(["config", "--get", key]), { cwd, env: safeEnv }).pipe(
       Effect.provideService(CommandExecutor.CommandExecutor, executor),
       Effect.map((r) => r.exitCode === 0 ? firstLine(r.stdout) : ""),
       Effect.orElseSucceed(() => "")
@@ -116,15 +206,24 @@ let started = 0
 /** How many git processes this process has started so far (tests and the benchmark count them per attempt). */
 export const calls = (): number => started
 
-/** A git runner using the given executor, so its calls need nothing from the context. */
-export const make = (executor: CommandExecutor.CommandExecutor, identity: Identity): Git => {
-  const exec: Git["exec"] = (args, options) =>
+/**
+ * A git runner using the given executor, so its calls need nothing from the context.
+ * `before` runs (synchronously) before each git process starts: the workspace puts the
+ * repository's git files back there when an agent changed them (`gitGuard.ts`).
+ */
+export const make = (
+  executor: CommandExecutor.CommandExecutor,
+  identity: Identity,
+  options: { readonly before?: () => void } = {}
+): Git => {
+  const exec: Git["exec"] = (args, execOptions) =>
     Effect.suspend(() => {
       started++
+      options.before?.()
       return Process.run(argv(identity, args), {
-        cwd: options.cwd,
+        cwd: execOptions.cwd,
         env: env(identity),
-        stdin: options.stdin
+        stdin: execOptions.stdin
       })
     }).pipe(
       Effect.provideService(CommandExecutor.CommandExecutor, executor),
