@@ -393,7 +393,8 @@ export const make = (options: Options = {}) =>
         if (problem !== undefined) return yield* refused("invalid-option", problem)
       }
       const names = setup.streams.map((s) => s.name)
-      const duplicate = names.find((n, i) => names.indexOf(n) !== i)
+      const once = new Set<string>()
+      const duplicate = names.find((n) => once.has(n) || (once.add(n), false))
       if (duplicate !== undefined) return yield* refused("invalid-option", `stream "${duplicate}" is listed twice`)
       if (names.includes(INTEGRATION_BRANCH) || names.includes(INTEGRATION_DIR)) {
         return yield* refused(
@@ -401,7 +402,9 @@ export const make = (options: Options = {}) =>
           `a stream cannot be called "${INTEGRATION_BRANCH}" or "${INTEGRATION_DIR}": braid/${setup.runId}/${INTEGRATION_BRANCH} is the run's integration branch`
         )
       }
-      for (const name of [...names, INTEGRATION_BRANCH]) {
+      // A name of letters, digits, "_" and "-" (not leading, nameProblem above) is valid in a ref by git's
+      // rules; git is asked about the others and about the run id, one process each (plans may have thousands of streams).
+      for (const name of [...names.filter((n) => !/^[A-Za-z0-9_-]+$/.test(n)), INTEGRATION_BRANCH]) {
         const check = yield* git.exec(["check-ref-format", `refs/heads/braid/${setup.runId}/${name}`], { cwd: top })
         if (check.exitCode !== 0) {
           return yield* refused("invalid-option", `braid/${setup.runId}/${name} is not a valid branch name`)
