@@ -95,12 +95,18 @@ export const run = (
       Effect.gen(function*() {
         const proc = yield* Command.start(command)
         const rootStart = marker === undefined ? undefined : ProcessTree.startTimeOf(proc.pid)
-        if (options.onStart !== undefined) yield* options.onStart(proc.pid)
         const [stdout, stderr, exitCode] = yield* Effect.all(
           // The program is done when it exits; what it started in other process groups may
-          // not be (and may hold its output open): those are ended then.
-          [collect(proc.stdout, options.onStdout), collect(proc.stderr), Effect.tap(proc.exitCode, () => endLeftovers(rootStart))],
-          { concurrency: 3 }
+          // not be (and may hold its output open): those are ended then. Its output is read
+          // from the start, while `onStart` runs (a journal write and its disk sync): a program
+          // done before that would otherwise have its output lost.
+          [
+            collect(proc.stdout, options.onStdout),
+            collect(proc.stderr),
+            Effect.tap(proc.exitCode, () => endLeftovers(rootStart)),
+            options.onStart === undefined ? Effect.void : options.onStart(proc.pid)
+          ],
+          { concurrency: 4 }
         ).pipe(
           // Interrupted (timeout, Ctrl-C): SIGTERM to the whole process group, and SIGKILL
           // if it is still there after a grace period — a program ignoring SIGTERM must not

@@ -45,6 +45,19 @@ describe("Process", () => {
       assert.deepStrictEqual([result.exitCode, result.stdout, result.stderr, result.timedOut], [3, "out\n", "err\n", false])
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.live("reads all the output of a program that is done before onStart is (a slow journal write)", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const r = yield* Process.run(["sh", "-c", "echo one; echo two >&2; echo three"], {
+        onStart: () => Effect.sleep("300 millis"),
+        onStdout: (text) => Effect.sync(() => lines.push(text))
+      })
+      assert.strictEqual(r.exitCode, 0)
+      assert.strictEqual(r.stdout, "one\nthree\n")
+      assert.strictEqual(r.stderr, "two\n")
+      assert.strictEqual(lines.join(""), "one\nthree\n")
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.live("kills a program that ignores SIGTERM once the grace period is over", () =>
     Effect.gen(function*() {
       const started = Date.now()
