@@ -63,10 +63,11 @@ const tempRepo = Effect.acquireRelease(
   (repo) => Effect.sync(() => fs.rmSync(path.dirname(repo.dir), { recursive: true, force: true }))
 )
 
-/** The repository's git files an agent could plant something in, byte for byte. */
+/** The repository's git files an agent could plant something in, byte for byte (the inert hook samples aside). */
 const gitFiles = (gitDir: string): Record<string, string> => {
   const out: Record<string, string> = {}
   const walk = (relative: string) => {
+    if (relative.endsWith(".sample")) return
     const full = path.join(gitDir, relative)
     const st = fs.lstatSync(full, { throwIfNoEntry: false })
     if (st === undefined) return

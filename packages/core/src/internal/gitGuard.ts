@@ -1,7 +1,8 @@
 /**
  * The repository's own git files that could make git run a program or lie, kept as they were
  * when a run was prepared: the common git directory's `config` and `config.worktree`, every
- * file under `hooks/` and `info/` (attributes, excludes, grafts, sparse-checkout), and each
+ * file under `hooks/` (but the inert `*.sample`s) and `info/` (attributes, excludes, grafts,
+ * sparse-checkout), and each
  * linked worktree's `config.worktree`. Any agent can reach them (`git rev-parse
  * --git-common-dir`); what it writes there would outlive the run in the user's repository.
  *
@@ -62,6 +63,9 @@ const list = (commonDir: string): Map<string, fs.Stats> => {
     if (st !== undefined && (st.isFile() || st.isSymbolicLink()) && !relative.endsWith(".lock")) found.set(relative, st)
   }
   const walk = (relative: string, depth: number) => {
+    // git never runs a hook by any other name than its own: the samples are inert text (and
+    // most of what `hooks/` holds, so not looking at them keeps this cheap).
+    if (relative.startsWith("hooks/") && relative.endsWith(".sample")) return
     const st = lstat(relative)
     if (st === undefined) return
     if (!st.isDirectory()) return note(relative, st)
