@@ -2,9 +2,9 @@
  * The repository's own git files that could make git run a program or lie, kept as they were
  * when a run was prepared: the common git directory's `config` and `config.worktree`, every
  * file under `hooks/` (but the inert `*.sample`s) and `info/` (attributes, excludes, grafts,
- * sparse-checkout), and each
- * linked worktree's `config.worktree`. Any agent can reach them (`git rev-parse
- * --git-common-dir`); what it writes there would outlive the run in the user's repository.
+ * sparse-checkout), and each linked worktree's `config.worktree`. Any agent can reach them
+ * (`git rev-parse --git-common-dir`); what it writes there would outlive the run in the
+ * user's repository.
  *
  * `take` copies them, byte for byte with their modes; `check` compares the files with the
  * copy — by their stats, and by their bytes only when a stat differs (git rewrites `config`
