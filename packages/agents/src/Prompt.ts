@@ -283,7 +283,7 @@ const templateRefs = (plan: Plan.Plan): Array<{ readonly path: string; readonly 
   const refs: Array<{ path: string; file: string }> = []
   if (plan.prompt !== undefined) refs.push({ path: "prompt", file: plan.prompt })
   plan.file.streams.forEach((s, index) => {
-    const file = plan.streams.find((p) => p.name === s.name)?.prompt
+    const file = Plan.streamNamed(plan, s.name)?.prompt
     if (file !== undefined) refs.push({ path: `streams[${index}].prompt`, file })
   })
   return refs

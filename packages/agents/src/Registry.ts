@@ -115,7 +115,9 @@ export const preflight = (
         unknown.add(name)
         problems.push({ path: backendPath(plan, index, options), message: `unknown agent "${name}" (known: ${backends.join(", ")})` })
       } else {
-        chosen.set(name, [...(chosen.get(name) ?? []), { index, stream }])
+        const same = chosen.get(name)
+        if (same === undefined) chosen.set(name, [{ index, stream }])
+        else same.push({ index, stream })
       }
     })
     for (const [name, streams] of chosen) {

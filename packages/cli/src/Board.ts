@@ -5,7 +5,7 @@
  *
  * @since 0.3.0
  */
-import { Agent, type Plan, type Progress, type RunState } from "@braid/core"
+import { Agent, type Plan, type Progress, type RunState, Terminal } from "@braid/core"
 
 /** What a board knows before any event: the plan's streams, their roles, backends and tasks. */
 export interface Layout {
@@ -533,7 +533,8 @@ export const render = (state: BoardState, options: RenderOptions): Array<string>
     }
   }
   lines.push(...summary)
-  return lines.slice(0, Math.max(1, options.rows)).map((l) => paint(fit(l, width), options.color))
+  // The plan's names and what agents print are escaped before the board adds its own colours.
+  return lines.slice(0, Math.max(1, options.rows)).map((l) => paint(fit(l.map(([text, tone]) => [Terminal.safeLine(text), tone]), width), options.color))
 }
 
 /** Where the terminal driver writes, and how big it is (process.stderr, or a test's stand-in). */

@@ -4,11 +4,21 @@
  * @since 0.1.0
  */
 import type { Progress } from "@braid/core"
+import * as Terminal from "@braid/core/Terminal"
 
 const short = (commit: string | null) => commit === null ? "no change" : commit.slice(0, 10)
 
-/** One line for an event, or undefined for events not worth a line (agents' output lines only with `verbose`). */
+/**
+ * One line for an event, or undefined for events not worth a line (agents' output lines only with
+ * `verbose`). Names, titles and what agents print are shown with no control character a terminal
+ * would act on (an agent's ESC sequences would repaint the user's screen), on one line.
+ */
 export const line = (event: Progress.RunEvent, options: { readonly verbose?: boolean } = {}): string | undefined => {
+  const text = describe(event, options)
+  return text === undefined ? undefined : Terminal.safeLine(text)
+}
+
+const describe = (event: Progress.RunEvent, options: { readonly verbose?: boolean }): string | undefined => {
   switch (event._tag) {
     case "TaskWaiting":
       return event.for === "dependency" ? `  ${event.stream} · ${event.taskId} · waits for ${event.on.join(", ")}` : undefined

@@ -15,6 +15,7 @@ import * as GitWorkspace from "@braid/core/GitWorkspace"
 import * as Plan from "@braid/core/Plan"
 import * as RunState from "@braid/core/RunState"
 import * as RunStore from "@braid/core/RunStore"
+import * as Terminal from "@braid/core/Terminal"
 import type * as Workspace from "@braid/core/Workspace"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { Console, Effect, Option } from "effect"
@@ -242,26 +243,28 @@ export const status = (args: StatusArgs) =>
       ))
       return
     }
-    yield* Console.log(`run ${r.runId}: ${r.status}, started ${r.startedAt}, ${r.state.progress.settled}/${r.state.progress.total} tasks settled`)
+    // Names, titles, agents' errors and conflict details are the plan's and the agents' text: one line each, no terminal escapes.
+    const say = (text: string) => Console.log(Terminal.safeLine(text))
+    yield* say(`run ${r.runId}: ${r.status}, started ${r.startedAt}, ${r.state.progress.settled}/${r.state.progress.total} tasks settled`)
     for (const s of streams) {
-      yield* Console.log(`  ${s.stream} (${s.type})`)
+      yield* say(`  ${s.stream} (${s.type})`)
       for (const t of s.tasks) {
-        yield* Console.log(`    ${t.taskId}: ${t.state}${t.attempts > 0 ? `, ${t.attempts} attempt(s)` : ""}${t.score !== null ? `, score ${t.score}` : ""}${t.round > 0 ? `, retry round ${t.round}` : ""}`)
+        yield* say(`    ${t.taskId}: ${t.state}${t.attempts > 0 ? `, ${t.attempts} attempt(s)` : ""}${t.score !== null ? `, score ${t.score}` : ""}${t.round > 0 ? `, retry round ${t.round}` : ""}`)
       }
     }
-    if (r.state.merged.length > 0) yield* Console.log(`  integrated: ${r.state.merged.map((m) => m.stream).join(", ")}`)
-    if (r.state.stopped !== undefined) yield* Console.log(`  integration stopped at ${r.state.stopped.stream}: ${r.state.stopped.conflict.detail}`)
+    if (r.state.merged.length > 0) yield* say(`  integrated: ${r.state.merged.map((m) => m.stream).join(", ")}`)
+    if (r.state.stopped !== undefined) yield* say(`  integration stopped at ${r.state.stopped.stream}: ${r.state.stopped.conflict.detail}`)
     if (r.state.verification !== undefined) {
       const v = r.state.verification
-      yield* Console.log(`  verification ${v.passed ? "passed" : "failed"}${v.commit !== null ? ` at ${v.commit.slice(0, 10)}` : ""}${
+      yield* say(`  verification ${v.passed ? "passed" : "failed"}${v.commit !== null ? ` at ${v.commit.slice(0, 10)}` : ""}${
         v.passed ? "" : `: ${v.checks.filter((c) => c.exitCode !== 0).map((c) => c.name).join(", ")}`
       }`)
     }
-    if (r.state.landRefused !== undefined && r.state.landed === undefined) yield* Console.log(`  landing refused: ${r.state.landRefused.message}`)
+    if (r.state.landRefused !== undefined && r.state.landed === undefined) yield* say(`  landing refused: ${r.state.landRefused.message}`)
     if (r.state.landed?.pullRequest !== undefined) {
-      yield* Console.log(`  pushed ${r.state.landed.commit.slice(0, 10)} to ${r.state.landed.remote ?? "the remote"}; pull request #${r.state.landed.pullRequest.number} into ${r.state.landed.target}: ${r.state.landed.pullRequest.url}`)
+      yield* say(`  pushed ${r.state.landed.commit.slice(0, 10)} to ${r.state.landed.remote ?? "the remote"}; pull request #${r.state.landed.pullRequest.number} into ${r.state.landed.target}: ${r.state.landed.pullRequest.url}`)
     } else if (r.state.landed) {
-      yield* Console.log(`  landed ${r.state.landed.commit.slice(0, 10)} on ${r.state.landed.target}${r.state.landed.remote !== undefined ? ` of ${r.state.landed.remote}` : ""}`)
+      yield* say(`  landed ${r.state.landed.commit.slice(0, 10)} on ${r.state.landed.target}${r.state.landed.remote !== undefined ? ` of ${r.state.landed.remote}` : ""}`)
     }
-    if (next !== undefined) yield* Console.log(`continue with: ${next}`)
+    if (next !== undefined) yield* say(`continue with: ${next}`)
   }))

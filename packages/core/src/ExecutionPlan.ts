@@ -11,6 +11,7 @@
  */
 import * as CommandSpec from "./CommandSpec.js"
 import * as Plan from "./Plan.js"
+import * as Terminal from "./Terminal.js"
 
 export interface Batch {
   readonly index: number
@@ -54,6 +55,58 @@ export const predecessors = (plan: Plan.Plan): ReadonlyMap<string, ReadonlyArray
   return preds
 }
 
+/**
+ * The strongly connected components of the stream graph (Tarjan's algorithm with an explicit
+ * stack), numbered so that a component comes after every component it reaches.
+ */
+const streamComponents = (
+  names: ReadonlyArray<string>,
+  edges: (s: string) => Iterable<string>
+): { readonly count: number; readonly of: ReadonlyMap<string, number>; readonly members: ReadonlyArray<ReadonlyArray<string>> } => {
+  let counter = 0
+  const index = new Map<string, number>()
+  const low = new Map<string, number>()
+  const onStack = new Set<string>()
+  const stack: Array<string> = []
+  const of = new Map<string, number>()
+  const members: Array<Array<string>> = []
+  const open = (v: string) => {
+    index.set(v, counter)
+    low.set(v, counter++)
+    stack.push(v)
+    onStack.add(v)
+    return { v, next: [...edges(v)], at: 0 }
+  }
+  for (const root of names) {
+    if (index.has(root)) continue
+    const frames = [open(root)]
+    while (frames.length > 0) {
+      const frame = frames[frames.length - 1]!
+      if (frame.at < frame.next.length) {
+        const w = frame.next[frame.at++]!
+        if (!index.has(w)) frames.push(open(w))
+        else if (onStack.has(w)) low.set(frame.v, Math.min(low.get(frame.v)!, index.get(w)!))
+        continue
+      }
+      frames.pop()
+      const parent = frames[frames.length - 1]
+      if (parent !== undefined) low.set(parent.v, Math.min(low.get(parent.v)!, low.get(frame.v)!))
+      if (low.get(frame.v) === index.get(frame.v)) {
+        const component: Array<string> = []
+        let w: string
+        do {
+          w = stack.pop()!
+          onStack.delete(w)
+          of.set(w, members.length)
+          component.push(w)
+        } while (w !== frame.v)
+        members.push(component)
+      }
+    }
+  }
+  return { count: members.length, of, members }
+}
+
 /** Builds the execution plan. Pure and deterministic. */
 export const make = (plan: Plan.Plan): ExecutionPlan => {
   const compare = byRankThenName(plan)
@@ -68,44 +121,31 @@ export const make = (plan: Plan.Plan): ExecutionPlan => {
     }
   }
 
-  // Levels of the stream graph; streams in a stream-level cycle (possible even when the
-  // task graph is acyclic) share a level, found by repeatedly taking the ready set.
-  const level = new Map<string, number>()
-  const remaining = new Set(plan.streams.map((s) => s.name))
-  let current = 0
-  while (remaining.size > 0) {
-    let ready = [...remaining].filter((s) => [...deps.get(s)!].every((d) => level.has(d)))
-    if (ready.length === 0) {
-      // A stream-level cycle (possible even when the task graph is acyclic): the
-      // highest-priority waiting stream and every stream mutually reachable with it share a level.
-      const head = [...remaining].sort(compare)[0]!
-      const reach = (from: string, edges: (s: string) => Iterable<string>) => {
-        const seen = new Set([from])
-        const queue = [from]
-        while (queue.length > 0) {
-          for (const n of edges(queue.pop()!)) {
-            if (remaining.has(n) && !seen.has(n)) {
-              seen.add(n)
-              queue.push(n)
-            }
-          }
-        }
-        return seen
+  // Levels of the stream graph: a stream's level is one more than the highest level of the
+  // streams it waits on. Streams in a stream-level cycle (possible even when the task graph is
+  // acyclic) wait on each other: they are one component (Tarjan, iterative) and share a level.
+  // Linear in streams and edges, without recursion: plans may have thousands of streams.
+  const names = plan.streams.map((s) => s.name)
+  const component = streamComponents(names, (s) => deps.get(s)!)
+  const componentLevel: Array<number> = []
+  // Tarjan numbers components in reverse topological order: every component a stream waits on comes first.
+  for (let c = 0; c < component.count; c++) {
+    let lvl = 0
+    for (const s of component.members[c]!) {
+      for (const d of deps.get(s)!) {
+        const other = component.of.get(d)!
+        if (other !== c) lvl = Math.max(lvl, componentLevel[other]! + 1)
       }
-      const forward = reach(head, (s) => deps.get(s)!)
-      const backward = reach(head, (s) => [...remaining].filter((r) => deps.get(r)!.has(s)))
-      ready = [...forward].filter((s) => backward.has(s))
     }
-    for (const s of ready) {
-      level.set(s, current)
-      remaining.delete(s)
-    }
-    current++
+    componentLevel[c] = lvl
   }
+  const byLevel: Array<Array<string>> = []
+  for (const s of names) (byLevel[componentLevel[component.of.get(s)!]!] ??= []).push(s)
 
   const batches: Array<Batch> = []
-  for (let l = 0; l < current; l++) {
-    const streams = plan.streams.map((s) => s.name).filter((s) => level.get(s) === l).sort(compare)
+  for (const level of byLevel) {
+    if (level === undefined) continue
+    const streams = level.sort(compare)
     for (let i = 0; i < streams.length; i += plan.maxParallel) {
       batches.push({ index: batches.length, streams: streams.slice(i, i + plan.maxParallel) })
     }
@@ -130,7 +170,9 @@ export const make = (plan: Plan.Plan): ExecutionPlan => {
       if (criticalPath.has(node)) continue
       const next = succs.get(node) ?? []
       if (expanded) {
-        criticalPath.set(node, weight(node) + Math.max(0, ...next.map((n) => criticalPath.get(n)!)))
+        let heaviest = 0
+        for (const n of next) heaviest = Math.max(heaviest, criticalPath.get(n)!)
+        criticalPath.set(node, weight(node) + heaviest)
       } else {
         stack.push([node, true])
         for (const n of next) if (!criticalPath.has(n)) stack.push([n, false])
@@ -179,7 +221,7 @@ export const render = (plan: Plan.Plan, execution: ExecutionPlan, details: Rende
   lines.push("")
   lines.push("streams in dependency order (each task starts once what it waits for has finished and an agent is free):")
   for (const name of execution.integrationOrder) {
-    const stream = plan.streams.find((s) => s.name === name)!
+    const stream = Plan.streamNamed(plan, name)!
     const waits = execution.streamDependsOn.get(name) ?? []
     const backend = details.backendOf?.(stream)
     lines.push(
@@ -201,5 +243,6 @@ export const render = (plan: Plan.Plan, execution: ExecutionPlan, details: Rende
   }
   lines.push("")
   lines.push(`integration order: ${execution.integrationOrder.join(" → ")}`)
-  return lines.join("\n")
+  // Names and titles are the plan's text: printed with no control character a terminal would act on.
+  return Terminal.safe(lines.join("\n"))
 }

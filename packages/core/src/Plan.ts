@@ -6,11 +6,13 @@
  */
 // By path, not @effect/platform's index, which would initialise every platform module at start-up (ARCHITECTURE.md).
 import * as FileSystem from "@effect/platform/FileSystem"
-import { Effect, Either, ParseResult, Schema } from "effect"
+import { Effect, Either, Option, ParseResult, Schema } from "effect"
 import { dirname, resolve as resolvePath } from "node:path"
 import * as YAML from "yaml"
 import * as CommandSpec from "./CommandSpec.js"
 import * as Fields from "./internal/fields.js"
+import * as PlanText from "./internal/planText.js"
+import * as Terminal from "./Terminal.js"
 
 /** The stream types of the seed, each mapped to an agent role. */
 export const StreamType = Schema.Literal("database", "api", "ui", "testing", "docs", "infrastructure")
@@ -303,6 +305,58 @@ export interface Plan {
 export const DEFAULT_QUALITY_THRESHOLD = 80
 export const DEFAULT_MAX_PARALLEL = 5
 
+/**
+ * The largest plan braid reads; over any of these a plan is refused, naming the limit. Far
+ * above any plan people write, they bound what a damaged or hostile file can cost.
+ */
+export const LIMITS = {
+  /** The plan file's size in bytes (10 MiB). */
+  fileBytes: 10 * 1024 * 1024,
+  tasks: 10_000,
+  streams: 10_000,
+  /** Values in the document (each text, number, list and field), counting what YAML aliases repeat. */
+  values: 1_000_000,
+  /** Nesting of lists and fields. */
+  depth: 64,
+  /** YAML alias expansions (the `yaml` package's `maxAliasCount`): enough for one anchor shared by every task. */
+  aliases: 10_000,
+  /** A task id, a stream name or a run id, in UTF-8 bytes: each names a branch and a folder, whose parts the file system caps at 255. */
+  nameBytes: 128
+} as const
+
+/** Fields whose text may span lines (a line break or a tab in them is fine); every other text is one line. */
+const MULTI_LINE_FIELDS: ReadonlySet<string> = new Set(["description", "acceptanceCriteria", "rubric", "command", "args", "checks", "verify", "run", "resolve"])
+
+/** Whether the text at `path` may span lines: under a multi-line field, or a file's content in a task's `mock.files`. */
+const multiLineAt = (path: PlanText.Path): boolean => {
+  const names = path.filter((k): k is string => typeof k === "string")
+  const last = names.at(-1)
+  if (last === undefined) return false
+  if (MULTI_LINE_FIELDS.has(last)) return true
+  if (last === "script" || last === "name") return false
+  return names.at(-2) === "files" && names.at(-3) === "mock"
+}
+
+/** Control characters and text that is not Unicode, in every text and record key of a decoded plan, each with its path. */
+const textProblems = (root: unknown): Array<PlanProblem> => {
+  const problems: Array<PlanProblem> = []
+  PlanText.strings(root, (text, pathOf, isKey) => {
+    // Most text has no control character at all: the path is looked at only when there is one.
+    const problem = PlanText.textProblem(text, true)
+    if (problem === undefined) return
+    const path = pathOf()
+    const multiLine = !isKey && multiLineAt(path)
+    const found = multiLine ? PlanText.textProblem(text, false) : problem
+    if (found !== undefined) problems.push({ path: formatPath(path), message: isKey ? `the field name ${found}` : found })
+  })
+  return problems
+}
+
+/** A name in a message: quoted, and cut short when long. */
+const quoted = (name: string): string => JSON.stringify(name.length > 60 ? `${name.slice(0, 40)}…${name.slice(-10)}` : name)
+
+const byteLength = (text: string): number => Buffer.byteLength(text, "utf8")
+
 /** One problem found in a plan, with where it is. */
 export interface PlanProblem {
   readonly path: string
@@ -315,8 +369,9 @@ export class InvalidPlan extends Schema.TaggedError<InvalidPlan>()("InvalidPlan"
   problems: Schema.Array(Schema.Struct({ path: Schema.String, message: Schema.String }))
 }) {
   override get message(): string {
-    const lines = this.problems.map((p) => `  - ${p.path === "" ? "(plan)" : p.path}: ${p.message}`)
-    return `${this.source}: invalid plan (${this.problems.length} problem${this.problems.length === 1 ? "" : "s"})\n${
+    // Problems quote the plan's own text: shown one line each, with no control character a terminal would act on.
+    const lines = this.problems.map((p) => `  - ${p.path === "" ? "(plan)" : Terminal.safeLine(p.path)}: ${Terminal.safeLine(p.message)}`)
+    return `${Terminal.safeLine(this.source)}: invalid plan (${this.problems.length} problem${this.problems.length === 1 ? "" : "s"})\n${
       lines.join("\n")
     }`
   }
@@ -342,11 +397,17 @@ const rankOf = (priority: Stream["priority"]): number => {
 const isStreamType = Schema.is(StreamType)
 const GITHUB_REPO = /^[A-Za-z0-9][A-Za-z0-9-]*\/[A-Za-z0-9._-]+$/
 
-const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
-  path.reduce<string>(
-    (acc, key) => typeof key === "number" ? `${acc}[${key}]` : acc === "" ? String(key) : `${acc}.${String(key)}`,
-    ""
-  )
+const formatPath = PlanText.formatPath
+
+/** A plan with more tasks or streams than `LIMITS` allows: one problem each. */
+const sizeProblems = (tasks: number, streams: number): Array<PlanProblem> => [
+  ...(tasks > LIMITS.tasks
+    ? [{ path: "tasks", message: `the plan has ${tasks.toLocaleString("en")} tasks; braid runs at most ${LIMITS.tasks.toLocaleString("en")} in one plan` }]
+    : []),
+  ...(streams > LIMITS.streams
+    ? [{ path: "streams", message: `the plan has ${streams.toLocaleString("en")} streams; braid runs at most ${LIMITS.streams.toLocaleString("en")} in one plan` }]
+    : [])
+]
 
 /** Checks the decoded plan file and resolves it into a `Plan`, reporting every problem at once. */
 export const validate = (
@@ -356,7 +417,10 @@ export const validate = (
   config: ConfigFile = new ConfigFile({})
 ): Effect.Effect<Plan, InvalidPlan> =>
   Effect.suspend(() => {
-    const problems: Array<PlanProblem> = []
+    const oversized = sizeProblems(file.tasks.length, file.streams.length)
+    if (oversized.length > 0) return Effect.fail(new InvalidPlan({ source, problems: oversized }))
+    // Text reaches commits, branch names, paths and the terminal: no control characters, valid Unicode.
+    const problems: Array<PlanProblem> = textProblems(file)
     const problem = (path: string, message: string) => problems.push({ path, message })
 
     const threshold = file.qualityThreshold ?? DEFAULT_QUALITY_THRESHOLD
@@ -409,23 +473,38 @@ export const validate = (
       }
       const branchProblem = branchNameProblem(stream.name)
       if (branchProblem !== undefined) {
-        problem(`streams[${i}].name`, `stream name "${stream.name}" cannot be part of a git branch name (${branchProblem})`)
+        problem(
+          `streams[${i}].name`,
+          `stream name ${quoted(stream.name)} cannot name the stream's git branch braid/<run>/<name> and folder .braid/runs/<run>/worktrees/<name> (${branchProblem})`
+        )
       }
       if (typeof stream.priority === "number" && stream.priority < 1) {
         problem(`streams[${i}].priority`, `must be 1 (highest) or more, got ${stream.priority}`)
       }
     })
     if (file.streams.length === 0) problem("streams", "a plan needs at least one stream")
+    const streamsOfType = new Map<string, Array<Stream>>()
+    for (const stream of file.streams) {
+      const same = streamsOfType.get(stream.type)
+      if (same === undefined) streamsOfType.set(stream.type, [stream])
+      else same.push(stream)
+    }
 
     // tasks
     const taskIndex = new Map<string, number>()
     const streamOf = new Map<string, string>()
     file.tasks.forEach((task, i) => {
       if (taskIndex.has(task.id)) {
-        problem(`tasks[${i}].id`, `duplicate task id "${task.id}" (also tasks[${taskIndex.get(task.id)}])`)
+        problem(`tasks[${i}].id`, `duplicate task id ${quoted(task.id)} (also tasks[${taskIndex.get(task.id)}])`)
         return
       }
       taskIndex.set(task.id, i)
+      if (byteLength(task.id) > LIMITS.nameBytes) {
+        problem(
+          `tasks[${i}].id`,
+          `task id ${quoted(task.id)} is ${byteLength(task.id)} bytes long; an id may be at most ${LIMITS.nameBytes} bytes (UTF-8)`
+        )
+      }
       if (task.effort !== undefined && effortOf(task.effort) === undefined) {
         problem(`tasks[${i}].effort`, `expected ${expectations.effort}, got ${shown(task.effort)}`)
       }
@@ -443,7 +522,7 @@ export const validate = (
         }
         const named = file.streams[s]!
         if (task.streamType !== undefined && task.streamType !== named.type) {
-          const other = file.streams.find((st) => st.type === task.streamType)
+          const other = streamsOfType.get(task.streamType)?.[0]
           problem(
             `tasks[${i}].streamType`,
             other === undefined
@@ -454,7 +533,7 @@ export const validate = (
         }
         streamOf.set(task.id, named.name)
       } else if (task.streamType !== undefined) {
-        const matching = file.streams.filter((st) => st.type === task.streamType)
+        const matching = streamsOfType.get(task.streamType) ?? []
         if (matching.length === 1) streamOf.set(task.id, matching[0]!.name)
         else if (matching.length === 0) {
           problem(`tasks[${i}].stream`, `task "${task.id}" is in no stream (no stream of type "${task.streamType}")`)
@@ -498,7 +577,11 @@ export const validate = (
       for (let k = 1; k < tasks.length; k++) edges.get(tasks[k]!.id)?.push(tasks[k - 1]!.id)
     }
     for (const cycle of findCycles(edges)) {
-      problem("tasks", `dependency cycle: ${[...cycle, cycle[0]].join(" → ")}`)
+      // A cycle through thousands of tasks is named by its ends, not printed whole.
+      const shown = cycle.length <= 20
+        ? [...cycle, cycle[0]].join(" → ")
+        : `${[...cycle.slice(0, 10)].join(" → ")} → … (${(cycle.length - 15).toLocaleString("en")} more) … → ${[...cycle.slice(-5), cycle[0]].join(" → ")}`
+      problem("tasks", `dependency cycle${cycle.length > 20 ? ` of ${cycle.length.toLocaleString("en")} tasks` : ""}: ${shown}`)
     }
 
     // checks and verify commands
@@ -588,30 +671,44 @@ const findCycles = (edges: ReadonlyMap<string, ReadonlyArray<string>>): Array<Ar
   const onStack = new Set<string>()
   const stack: Array<string> = []
   const components: Array<Array<string>> = []
-  const visit = (v: string) => {
+  const open = (v: string) => {
     index.set(v, counter)
     low.set(v, counter)
     counter++
     stack.push(v)
     onStack.add(v)
-    for (const w of edges.get(v) ?? []) {
-      if (!index.has(w)) {
-        visit(w)
-        low.set(v, Math.min(low.get(v)!, low.get(w)!))
-      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!))
-    }
-    if (low.get(v) === index.get(v)) {
-      const component: Array<string> = []
-      let w: string
-      do {
-        w = stack.pop()!
-        onStack.delete(w)
-        component.push(w)
-      } while (w !== v)
-      if (component.length > 1) components.push(component)
+  }
+  // Tarjan's depth-first search with its own stack of frames: a chain of 10,000 tasks is 10,000 deep.
+  for (const root of [...edges.keys()].sort()) {
+    if (index.has(root)) continue
+    open(root)
+    const frames: Array<{ readonly v: string; next: number }> = [{ v: root, next: 0 }]
+    while (frames.length > 0) {
+      const frame = frames[frames.length - 1]!
+      const successors = edges.get(frame.v) ?? []
+      if (frame.next < successors.length) {
+        const w = successors[frame.next++]!
+        if (!index.has(w)) {
+          open(w)
+          frames.push({ v: w, next: 0 })
+        } else if (onStack.has(w)) low.set(frame.v, Math.min(low.get(frame.v)!, index.get(w)!))
+        continue
+      }
+      frames.pop()
+      const parent = frames[frames.length - 1]
+      if (parent !== undefined) low.set(parent.v, Math.min(low.get(parent.v)!, low.get(frame.v)!))
+      if (low.get(frame.v) === index.get(frame.v)) {
+        const component: Array<string> = []
+        let w: string
+        do {
+          w = stack.pop()!
+          onStack.delete(w)
+          component.push(w)
+        } while (w !== frame.v)
+        if (component.length > 1) components.push(component)
+      }
     }
   }
-  for (const v of [...edges.keys()].sort()) if (!index.has(v)) visit(v)
   // Walk each component to print one concrete cycle rather than an unordered set.
   return components.map((component) => {
     const members = new Set(component)
@@ -637,12 +734,30 @@ export const decode = (
   config?: ConfigFile
 ): Effect.Effect<Plan, InvalidPlan> =>
   Effect.suspend(() => {
+    // Size and shape first, without recursion: nothing else reads a document too large, too deep or circular.
+    const shape = PlanText.shapeProblem(input, LIMITS)
+    if (shape !== undefined) return Effect.fail(new InvalidPlan({ source, problems: [shape] }))
+    const lengthOf = (field: string) => {
+      const value = typeof input === "object" && input !== null ? (input as Record<string, unknown>)[field] : undefined
+      return Array.isArray(value) ? value.length : 0
+    }
+    const oversized = sizeProblems(lengthOf("tasks"), lengthOf("streams"))
+    if (oversized.length > 0) return Effect.fail(new InvalidPlan({ source, problems: oversized }))
+
     const unknown = Fields.unknownFields(input, planShape)
-    const misspelled: Array<PlanProblem> = unknown.flatMap((u) =>
-      u.suggestion === undefined ? [] : [{ path: u.path, message: `unknown field "${u.field}" — did you mean "${u.suggestion}"?` }]
-    )
+    // An unknown field's name is printed in a warning: it must be printable too.
+    const unprintable: Array<PlanProblem> = unknown.flatMap((u) => {
+      const problem = PlanText.textProblem(u.field, true)
+      return problem === undefined ? [] : [{ path: u.path, message: `the field name ${problem}` }]
+    })
+    const misspelled: Array<PlanProblem> = [
+      ...unprintable,
+      ...unknown.flatMap((u) =>
+        u.suggestion === undefined ? [] : [{ path: u.path, message: `unknown field ${quoted(u.field)} — did you mean "${u.suggestion}"?` }]
+      )
+    ]
     const warnings: Array<PlanProblem> = unknown.flatMap((u) =>
-      u.suggestion !== undefined ? [] : [{ path: u.path, message: `unknown field "${u.field}" is ignored` }]
+      u.suggestion !== undefined || unprintable.some((p) => p.path === u.path) ? [] : [{ path: u.path, message: `unknown field ${quoted(u.field)} is ignored` }]
     )
     const decoded = decodeFile(input)
     if (Either.isRight(decoded) && misspelled.length === 0) {
@@ -658,6 +773,9 @@ export const decode = (
         onSuccess: () => [] as ReadonlyArray<PlanProblem>
       })
       : Effect.succeed([] as ReadonlyArray<PlanProblem>)
+    // Every field holding a wrong-typed part (`tasks[2]` for `tasks[2].title`): not reported again as incomplete.
+    const holders = new Set<string>()
+    for (const t of typeProblems) for (let k = 1; k < t.rawPath.length; k++) holders.add(formatPath(t.rawPath.slice(0, k)))
     return Effect.flatMap(semantic, (more) =>
       Effect.fail(
         new InvalidPlan({
@@ -665,8 +783,7 @@ export const decode = (
           problems: [
             ...misspelled,
             ...typeProblems.map(({ message, path }) => ({ path, message })),
-            // A field whose parts were left out (wrong types) is not reported again as incomplete.
-            ...more.filter((m) => !typeProblems.some((t) => m.path !== "" && (t.path.startsWith(`${m.path}.`) || t.path.startsWith(`${m.path}[`))))
+            ...more.filter((m) => m.path === "" || !holders.has(m.path))
           ]
         })
       ))
@@ -752,8 +869,10 @@ const decodeFile = (
     const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
     // An optional object with a wrong field also fails as "expected undefined" at the object's
     // own path: the deeper issue is the one that says what is wrong.
-    const deeper = (path: ReadonlyArray<PropertyKey>) =>
-      issues.some((other) => other.path.length > path.length && path.every((k, i) => other.path[i] === k))
+    const keyOf = (path: ReadonlyArray<PropertyKey>) => JSON.stringify(path.map((k) => typeof k === "number" ? k : String(k)))
+    const holders = new Set<string>()
+    for (const issue of issues) for (let k = 0; k < issue.path.length; k++) holders.add(keyOf(issue.path.slice(0, k)))
+    const deeper = (path: ReadonlyArray<PropertyKey>) => holders.has(keyOf(path))
     return issues.filter((issue) => !deeper(issue.path)).flatMap((issue) => {
       const path = formatPath(issue.path)
       if (seen.has(path)) return []
@@ -784,8 +903,36 @@ const without = (input: unknown, paths: ReadonlyArray<ReadonlyArray<PropertyKey>
 const yamlProblems = (errors: ReadonlyArray<YAML.YAMLError>): Array<PlanProblem> =>
   errors.map((e) => ({
     path: e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : "",
-    message: e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")
+    // The yaml package reports its own stack overflow on a deeply nested document as a syntax error.
+    message: /Maximum call stack size exceeded/.test(e.message)
+      ? `the document is nested too deeply to read (no plan field goes more than ${LIMITS.depth} levels deep)`
+      : e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")
   }))
+
+/** The plan file is larger than `LIMITS.fileBytes` (`bytes` when its size is known). */
+const tooLarge = (bytes: number | undefined): PlanProblem => ({
+  path: "",
+  message: `the file is ${bytes === undefined ? "larger than" : `${(bytes / 1024 / 1024).toFixed(1)} MiB,`} ${
+    bytes === undefined ? "" : "more than "}${LIMITS.fileBytes / 1024 / 1024} MiB, the most braid reads for a plan`
+})
+
+/**
+ * A YAML (or JSON) document's values: syntax errors each at its line, aliases limited to
+ * `LIMITS.aliases` expansions (an alias bomb, an alias without its anchor: the line of the alias).
+ */
+const readYaml = (text: string): Either.Either<unknown, Array<PlanProblem>> => {
+  // JSON is read by the JSON parser, 40 times faster than the YAML one on a plan of 10,000 tasks;
+  // anything it refuses or reads differently (a key given twice) goes to the YAML parser as before.
+  const json = PlanText.readJson(text)
+  if (Option.isSome(json)) return Either.right(json.value)
+  const lineCounter = new YAML.LineCounter()
+  const doc = YAML.parseDocument(text, { prettyErrors: true, lineCounter })
+  if (doc.errors.length > 0) return Either.left(yamlProblems(doc.errors))
+  return Either.try({
+    try: (): unknown => doc.toJS({ maxAliasCount: LIMITS.aliases }),
+    catch: (error) => [PlanText.aliasProblem(doc, lineCounter, error, LIMITS.aliases)]
+  })
+}
 
 /** Parses plan text (YAML is a superset of JSON, so both are read with the YAML parser). */
 export const parse = (
@@ -795,9 +942,11 @@ export const parse = (
   config?: ConfigFile
 ): Effect.Effect<Plan, InvalidPlan> =>
   Effect.suspend(() => {
-    const doc = YAML.parseDocument(text, { prettyErrors: true })
-    if (doc.errors.length > 0) return Effect.fail(new InvalidPlan({ source, problems: yamlProblems(doc.errors) }))
-    const value: unknown = doc.toJS()
+    const bytes = text.length > LIMITS.fileBytes / 3 ? byteLength(text) : text.length
+    if (bytes > LIMITS.fileBytes) return Effect.fail(new InvalidPlan({ source, problems: [tooLarge(bytes)] }))
+    const read = readYaml(text)
+    if (Either.isLeft(read)) return Effect.fail(new InvalidPlan({ source, problems: read.left }))
+    const value = read.right
     if (value === null || typeof value !== "object" || Array.isArray(value)) {
       return Effect.fail(
         new InvalidPlan({ source, problems: [{ path: "", message: "a plan must be an object with tasks and streams" }] })
@@ -806,33 +955,73 @@ export const parse = (
     return decode(value, source, baseDir, config)
   })
 
+/**
+ * A plan or config file's text: at most `LIMITS.fileBytes` read (a device or a pipe that never
+ * ends is refused too), and UTF-8 or refused at the first byte that is not.
+ */
+const readText = (path: string): Effect.Effect<Option.Option<string>, InvalidPlan, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const failed = (e: { readonly _tag: string; readonly reason?: string; readonly message: string }) =>
+      new InvalidPlan({
+        source: path,
+        problems: [{ path: "", message: e._tag === "SystemError" && e.reason === "NotFound" ? "file not found" : e.message }]
+      })
+    const opened = yield* fs.open(path).pipe(Effect.map(Option.some), Effect.catchIf((e) => e._tag === "SystemError" && e.reason === "NotFound", () => Effect.succeed(Option.none())), Effect.mapError(failed))
+    if (Option.isNone(opened)) return Option.none()
+    const chunks: Array<Uint8Array> = []
+    let size = 0
+    for (;;) {
+      const chunk = yield* opened.value.readAlloc(FileSystem.Size(1024 * 1024)).pipe(Effect.mapError(failed))
+      if (Option.isNone(chunk)) break
+      chunks.push(chunk.value)
+      size += chunk.value.length
+      if (size > LIMITS.fileBytes) {
+        // A regular file's size is known; a device or a pipe has none.
+        const total = yield* opened.value.stat.pipe(
+          Effect.map((info) => (info.type === "File" ? Number(info.size) : undefined)),
+          Effect.orElseSucceed(() => undefined)
+        )
+        return yield* new InvalidPlan({ source: path, problems: [tooLarge(total)] })
+      }
+    }
+    const bytes = Buffer.concat(chunks, size)
+    return yield* Either.try({
+      try: () => Option.some(new TextDecoder("utf-8", { fatal: true }).decode(bytes)),
+      catch: () => {
+        const at = PlanText.invalidUtf8(bytes)
+        return new InvalidPlan({
+          source: path,
+          problems: [{
+            path: at === undefined ? "" : `line ${at.line}, column ${at.column}`,
+            message: `is not UTF-8 text${at === undefined ? "" : ` (byte 0x${at.byte.toString(16).padStart(2, "0")})`}: save the plan as UTF-8`
+          }]
+        })
+      }
+    })
+  }).pipe(Effect.scoped)
+
 /** Reads and validates a plan file (YAML or JSON). */
 export const load = (path: string): Effect.Effect<Plan, InvalidPlan, FileSystem.FileSystem> =>
   Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const text = yield* fs.readFileString(path).pipe(
-      Effect.mapError((e) =>
-        new InvalidPlan({
-          source: path,
-          problems: [{ path: "", message: e._tag === "SystemError" && e.reason === "NotFound" ? "file not found" : e.message }]
-        })
-      )
-    )
+    const text = yield* readText(path)
+    if (Option.isNone(text)) return yield* new InvalidPlan({ source: path, problems: [{ path: "", message: "file not found" }] })
     const baseDir = dirname(resolvePath(path))
-    return yield* parse(text, path, baseDir, yield* readConfig(baseDir))
+    return yield* parse(text.value, path, baseDir, yield* readConfig(baseDir))
   })
 
 /** Reads `braid.config.yaml` (or `.yml`, `.json`) in a plan's directory; empty when there is none. */
 export const readConfig = (baseDir: string): Effect.Effect<ConfigFile, InvalidPlan, FileSystem.FileSystem> =>
   Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
     for (const name of CONFIG_FILES) {
       const file = resolvePath(baseDir, name)
-      const text = yield* fs.readFileString(file).pipe(Effect.option)
-      if (text._tag === "None") continue
-      const doc = YAML.parseDocument(text.value, { prettyErrors: true })
-      if (doc.errors.length > 0) return yield* new InvalidPlan({ source: file, problems: yamlProblems(doc.errors) })
-      return yield* Schema.decodeUnknown(ConfigFile, { errors: "all", onExcessProperty: "ignore" })(doc.toJS() ?? {}).pipe(
+      const text = yield* readText(file)
+      if (Option.isNone(text)) continue
+      const read = readYaml(text.value)
+      if (Either.isLeft(read)) return yield* new InvalidPlan({ source: file, problems: read.left })
+      const shape = PlanText.shapeProblem(read.right, LIMITS)
+      if (shape !== undefined) return yield* new InvalidPlan({ source: file, problems: [shape] })
+      const config = yield* Schema.decodeUnknown(ConfigFile, { errors: "all", onExcessProperty: "ignore" })(read.right ?? {}).pipe(
         Effect.mapError((error) =>
           new InvalidPlan({
             source: file,
@@ -843,6 +1032,9 @@ export const readConfig = (baseDir: string): Effect.Effect<ConfigFile, InvalidPl
           })
         )
       )
+      const problems = textProblems(config)
+      if (problems.length > 0) return yield* new InvalidPlan({ source: file, problems })
+      return config
     }
     return new ConfigFile({})
   })
@@ -863,21 +1055,24 @@ export const effortOf = (effort: string | number): number | undefined => {
 export const effortWeight = (effort: string | number | undefined): number =>
   effort === undefined ? 1 : effortOf(effort) ?? 1
 
-/** Why `name` cannot be part of a branch name `braid/<run>/<name>`, after git's check-ref-format rules. */
+/**
+ * Why `name` (a stream's or a run's) cannot name a branch `braid/<run>/<name>` and a folder
+ * `.braid/runs/<run>/worktrees/<name>`: git's check-ref-format rules for one part of a ref, one
+ * folder (no "/" or "\\"), and a length every file system takes (`LIMITS.nameBytes`).
+ */
 export const branchNameProblem = (name: string): string | undefined => {
   // eslint-disable-next-line no-control-regex
   if (/[\x00-\x20\x7f]/.test(name)) return "it contains a space or a control character"
   if (/[~^:?*[\\]/.test(name)) return "it contains one of ~ ^ : ? * [ \\"
+  if (name.includes("/")) return "it contains \"/\""
   if (name.includes("..")) return "it contains \"..\""
   if (name.includes("@{")) return "it contains \"@{\""
   if (name === "@") return "it is \"@\""
-  if (name.includes("//")) return "it contains \"//\""
-  if (name.startsWith("/") || name.endsWith("/")) return "it starts or ends with \"/\""
   if (name.endsWith(".")) return "it ends with \".\""
-  if (name.split("/").some((part) => part.startsWith(".") || part.endsWith(".lock"))) {
-    return "a part of it starts with \".\" or ends with \".lock\""
-  }
+  if (name.startsWith(".") || name.endsWith(".lock")) return "it starts with \".\" or ends with \".lock\""
   if (name.startsWith("-")) return "it starts with \"-\""
+  const bytes = byteLength(name)
+  if (bytes > LIMITS.nameBytes) return `it is ${bytes} bytes long, more than ${LIMITS.nameBytes}`
   return undefined
 }
 
@@ -903,9 +1098,20 @@ export const reviewSettingsOf = (
   }
 }
 
+const streamsByName = new WeakMap<ReadonlyArray<PlannedStream>, ReadonlyMap<string, PlannedStream>>()
+
+/** The stream named `name` (looked up in a map made once per plan: plans may have thousands of streams). */
+export const streamNamed = (plan: Plan, name: string): PlannedStream | undefined => {
+  let byName = streamsByName.get(plan.streams)
+  if (byName === undefined) {
+    byName = new Map(plan.streams.map((s) => [s.name, s]))
+    streamsByName.set(plan.streams, byName)
+  }
+  return byName.get(name)
+}
+
 /** The stream a task belongs to. */
-export const streamOfTask = (plan: Plan, taskId: string): PlannedStream =>
-  plan.streams.find((s) => s.name === plan.streamOf.get(taskId))!
+export const streamOfTask = (plan: Plan, taskId: string): PlannedStream => streamNamed(plan, plan.streamOf.get(taskId)!)!
 
 /** Settings a caller (the CLI's flags) may override; the result is validated again. */
 export interface Overrides {

@@ -40,9 +40,11 @@ export const closest = (word: string, known: ReadonlyArray<string>): string | un
   const lower = word.toLowerCase()
   let best: { name: string; d: number } | undefined
   for (const name of known) {
-    const d = distance(lower, name.toLowerCase())
     // Close: a couple of slips, fewer for short names; or the same word in another case.
     const limit = Math.max(1, Math.min(3, Math.floor(name.length / 4)))
+    // Lengths further apart than the limit are never close (and a huge unknown key costs nothing).
+    if (Math.abs(word.length - name.length) > limit) continue
+    const d = distance(lower, name.toLowerCase())
     if (d <= limit && (best === undefined || d < best.d)) best = { name, d }
   }
   return best?.name
