@@ -14,6 +14,7 @@ import * as GitWorkspace from "@braid/core/GitWorkspace"
 import * as Plan from "@braid/core/Plan"
 import * as Review from "@braid/core/Review"
 import * as RunReport from "@braid/core/RunReport"
+import * as Terminal from "@braid/core/Terminal"
 import * as Timeline from "@braid/core/Timeline"
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import * as FileSystem from "@effect/platform/FileSystem"
@@ -150,18 +151,19 @@ const loadPlan = (path: string, overrides: Plan.Overrides) =>
     Effect.flatMap((plan) => Plan.override(plan, overrides, "command-line options")),
     // Unknown fields that are not misspellings are ignored, but never silently.
     Effect.tap((plan) =>
-      Effect.forEach(plan.warnings, (w) => Console.error(`braid: warning: ${path}: ${w.path}: ${w.message}`), { discard: true })
+      Effect.forEach(plan.warnings, (w) => Console.error(Terminal.safeLine(`braid: warning: ${path}: ${w.path}: ${w.message}`)), { discard: true })
     )
   )
 
 /** Prints preflight's problems and warnings on stderr, one line each. */
 const printFindings = (planPath: string, result: Preflight.Result) =>
   Effect.gen(function*() {
-    for (const w of result.warnings) yield* Console.error(`braid: warning: ${planPath}: ${w.path}: ${w.message}`)
+    // Findings quote the plan's names: printed one line each, with no control character a terminal would act on.
+    for (const w of result.warnings) yield* Console.error(Terminal.safeLine(`braid: warning: ${planPath}: ${w.path}: ${w.message}`))
     if (result.problems.length > 0) {
       yield* Console.error(
-        `braid: ${planPath}: braid run would refuse to start (${result.problems.length} problem${result.problems.length === 1 ? "" : "s"}):\n${
-          result.problems.map((p) => `  - ${p.path}: ${p.message}`).join("\n")
+        `braid: ${Terminal.safeLine(planPath)}: braid run would refuse to start (${result.problems.length} problem${result.problems.length === 1 ? "" : "s"}):\n${
+          result.problems.map((p) => Terminal.safeLine(`  - ${p.path}: ${p.message}`)).join("\n")
         }`
       )
     }
@@ -208,7 +210,7 @@ const planCommand = Command.make(
             maxParallel: plan.maxParallel,
             // In dependency order; dispatch has no barriers between them.
             streams: execution.integrationOrder.map((name) => {
-              const stream = plan.streams.find((s) => s.name === name)!
+              const stream = Plan.streamNamed(plan, name)!
               return {
                 name,
                 type: stream.type,
