@@ -471,7 +471,8 @@ export const validate = (
           `unknown stream type "${stream.type}" (expected one of ${StreamType.literals.join(", ")})`
         )
       }
-      const branchProblem = branchNameProblem(stream.name)
+      // A control character in the name is already reported (textProblems) with its position.
+      const branchProblem = PlanText.textProblem(stream.name, true) === undefined ? branchNameProblem(stream.name) : undefined
       if (branchProblem !== undefined) {
         problem(
           `streams[${i}].name`,

@@ -1,9 +1,13 @@
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import * as ExecutionPlan from "../src/ExecutionPlan.js"
 import * as Plan from "../src/Plan.js"
+import * as Terminal from "../src/Terminal.js"
 
 const seedPlan = path.resolve(__dirname, "../../../examples/seed-shape/plan.json")
 
@@ -310,4 +314,179 @@ describe("strict plans", () => {
       const error = yield* Effect.flip(Plan.parse("streams:\n  - name: api\n    type: [api\n"))
       assert.match(error.problems[0]!.path, /^line \d+, column \d+$/)
     }))
+})
+
+/** What `braid plan` prints for a refused plan (after `braid: `), from the text of the plan file. */
+const refusal = (text: string, source = "plan.yaml") => Effect.map(Effect.flip(Plan.parse(text, source)), (e) => e.message)
+
+/** `tasks` in one stream, each after the one before it (a chain of `n`). */
+const chain = (n: number, extra: Record<string, unknown> = {}) => ({
+  streams: [{ name: "s", type: "api" }],
+  tasks: Array.from({ length: n }, (_, i) => ({ id: `t${i}`, title: `T${i}`, stream: "s" })),
+  ...extra
+})
+
+describe("plans that cannot hurt", () => {
+  it.effect("a YAML alias bomb and an alias without its anchor are refused at their line", () =>
+    Effect.gen(function*() {
+      const levels = "abcdefg".split("").map((name, i) =>
+        `${name}: &${name} [${Array.from({ length: 10 }, () => (i === 0 ? "\"lol\"" : `*${"abcdefg"[i - 1]}`)).join(", ")}]`
+      )
+      const bomb = [...levels, "streams: [{name: s, type: api}]", "tasks: [{id: a, title: A, stream: s}]", ""].join("\n")
+      assert.strictEqual(
+        yield* refusal(bomb),
+        "plan.yaml: invalid plan (1 problem)\n" +
+          "  - line 2, column 8: YAML aliases here expand too far (more than 10,000 uses, an \"alias bomb\"): write the values out, or use fewer aliases"
+      )
+      assert.strictEqual(
+        yield* refusal("streams: [{name: s, type: api}]\ntasks: [{id: a, title: *nope, stream: s}]\n"),
+        "plan.yaml: invalid plan (1 problem)\n  - line 2, column 24: the alias *nope names no anchor &nope defined before it"
+      )
+      // One anchor shared by every task of a large plan is fine.
+      const shared = ["common: &checks [[node, --test]]", "streams: [{name: s, type: api}]", "tasks:"]
+      for (let i = 0; i < 2000; i++) shared.push(`  - {id: t${i}, title: T, stream: s, checks: *checks}`)
+      const plan = yield* Plan.parse(shared.join("\n"))
+      assert.strictEqual(plan.tasks.size, 2000)
+    }))
+
+  it.effect("a value that contains itself, and documents nested too deeply, are refused without a stack overflow", () =>
+    Effect.gen(function*() {
+      assert.strictEqual(
+        yield* refusal("streams: [{name: s, type: api}]\ntasks: [{id: a, title: A, stream: s, checks: &x [*x]}]\n"),
+        "plan.yaml: invalid plan (1 problem)\n  - tasks[0].checks: " +
+          "contains itself (a YAML alias inside its own anchor): a plan is a tree of values"
+      )
+      const deepJson = `{"streams": [{"name": "s", "type": "api"}], "tasks": [], "notes": ${"[".repeat(100_000)}${"]".repeat(100_000)}}`
+      assert.match(yield* refusal(deepJson, "plan.json"), /^plan\.json: invalid plan \(1 problem\)\n {2}- notes(\[0\]){63}: is nested more than 64 levels deep; no plan field goes that deep$/)
+      const deepYaml = `notes: ${"[".repeat(20_000)}${"]".repeat(20_000)}\n`
+      assert.match(
+        yield* refusal(deepYaml),
+        /^plan\.yaml: invalid plan \(\d+ problems?\)\n {2}- line 1, column \d+: the document is nested too deeply to read \(no plan field goes more than 64 levels deep\)/
+      )
+    }))
+
+  it.effect("a dependency cycle through a chain of 10,000 tasks is named by its ends", () =>
+    Effect.gen(function*() {
+      const plan = chain(10_000)
+      plan.tasks[0] = { ...plan.tasks[0]!, dependsOn: ["t9999"] } as (typeof plan.tasks)[number]
+      const problems = yield* problemsOf(plan)
+      assert.deepStrictEqual(problems, [{
+        path: "tasks",
+        message: "dependency cycle of 10,000 tasks: t1 → t2 → t3 → t4 → t5 → t6 → t7 → t8 → t9 → t10 → … (9,985 more) … → t9996 → t9997 → t9998 → t9999 → t0 → t1"
+      }])
+      // The same chain without the cycle plans, its critical path 10,000 long.
+      const ok = yield* Plan.decode(chain(10_000))
+      assert.strictEqual(ExecutionPlan.make(ok).criticalPathLength, 10_000)
+    }))
+
+  it.effect("10,000 streams plan; a plan over the size limits is refused, naming the limit", () =>
+    Effect.gen(function*() {
+      const wide = {
+        streams: Array.from({ length: 10_000 }, (_, i) => ({ name: `s${i}`, type: "api" })),
+        tasks: Array.from({ length: 10_000 }, (_, i) => ({ id: `t${i}`, title: "T", stream: `s${i}`, dependsOn: i > 0 ? [`t${i - 1}`] : [] }))
+      }
+      const plan = yield* Plan.decode(wide)
+      const execution = ExecutionPlan.make(plan)
+      assert.strictEqual(execution.batches.length, 10_000)
+      assert.include(ExecutionPlan.render(plan, execution), "s9999 (api, priority 5), waits on s9998")
+      assert.deepStrictEqual(yield* problemsOf(chain(10_001)), [{ path: "tasks", message: "the plan has 10,001 tasks; braid runs at most 10,000 in one plan" }])
+      assert.deepStrictEqual(
+        yield* problemsOf({ streams: Array.from({ length: 10_001 }, (_, i) => ({ name: `s${i}`, type: "api" })), tasks: [] }),
+        [{ path: "streams", message: "the plan has 10,001 streams; braid runs at most 10,000 in one plan" }]
+      )
+      const many = { ...chain(1), notes: Array.from({ length: 1_000_001 }, () => 0) }
+      assert.deepStrictEqual(yield* problemsOf(many), [{
+        path: "",
+        message: "the plan holds more than 1,000,000 values (counting what YAML aliases repeat); braid reads plans up to that size"
+      }])
+    }))
+
+  it.effect("a file over 10 MiB, a device and bytes that are not UTF-8 are refused before they are parsed", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "braid-plan-"))
+      const big = path.join(dir, "big.yaml")
+      fs.writeFileSync(big, `notes: "${"x".repeat(11 * 1024 * 1024)}"\n`)
+      const latin1 = path.join(dir, "latin1.yaml")
+      fs.writeFileSync(latin1, Buffer.concat([Buffer.from("streams: [{name: s, type: api}]\nprojectName: caf"), Buffer.from([0xe9]), Buffer.from("\ntasks: []\n")]))
+      const message = (file: string) => Effect.map(Effect.flip(Plan.load(file)), (e) => e.message)
+      assert.strictEqual(yield* message(big), `${big}: invalid plan (1 problem)\n  - (plan): the file is 11.0 MiB, more than 10 MiB, the most braid reads for a plan`)
+      assert.strictEqual(yield* message("/dev/zero"), "/dev/zero: invalid plan (1 problem)\n  - (plan): the file is larger than 10 MiB, the most braid reads for a plan")
+      assert.strictEqual(yield* message(latin1), `${latin1}: invalid plan (1 problem)\n  - line 2, column 17: is not UTF-8 text (byte 0xe9): save the plan as UTF-8`)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect("a newline in an id cannot forge commit trailers; control characters and lone surrogates are refused with their field", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf({
+        projectName: "shop\u0000",
+        featureName: "\ud800checkout",
+        streams: [{ name: "api\u001b]0;pwned\u0007", type: "api" }],
+        tasks: [
+          { id: "a\nBraid-Step: forged\nSigned-off-by: Mallory <m@example.com>", title: "A", stream: "api\u001b]0;pwned\u0007" },
+          { id: "b", title: "\u001b]0;pwned\u0007\u001b[2J", stream: "api\u001b]0;pwned\u0007", description: "line one\n\tline two\r\n" },
+          { id: "c", title: "C\twith a tab", stream: "api\u001b]0;pwned\u0007", description: "clears the screen \u001b[2J", acceptanceCriteria: ["ok", "bell \u0007"] }
+        ],
+        verify: [{ name: "tests\u009b", command: ["node", "-e", "console.log(1)\nconsole.log(2)"] }],
+        agents: { "claude\u001bcode": { model: "m" } }
+      })
+      assert.deepStrictEqual(problems.map((p) => `${p.path}: ${p.message}`), [
+        "projectName: contains a NUL character (\\x00) at character 5; this field must be a single line of printable text",
+        "featureName: contains an unpaired UTF-16 surrogate at character 1, which is not Unicode text",
+        "tasks[0].id: contains a line break (\\n) at character 2; this field must be a single line of printable text",
+        "tasks[0].stream: contains an escape character (\\x1b) at character 4; this field must be a single line of printable text",
+        "tasks[1].title: contains an escape character (\\x1b) at character 1; this field must be a single line of printable text",
+        "tasks[1].stream: contains an escape character (\\x1b) at character 4; this field must be a single line of printable text",
+        "tasks[2].title: contains a tab (\\t) at character 2; this field must be a single line of printable text",
+        "tasks[2].stream: contains an escape character (\\x1b) at character 4; this field must be a single line of printable text",
+        "tasks[2].description: contains an escape character (\\x1b) at character 19; only line breaks and tabs may stand in this text, no other control character",
+        "tasks[2].acceptanceCriteria[1]: contains a control character (\\x07) at character 6; only line breaks and tabs may stand in this text, no other control character",
+        "streams[0].name: contains an escape character (\\x1b) at character 4; this field must be a single line of printable text",
+        "agents.claude\u001bcode: the field name contains an escape character (\\x1b) at character 7; this field must be a single line of printable text",
+        "verify[0].name: contains a C1 control character (\\x9b) at character 6; this field must be a single line of printable text"
+      ])
+      // What the user sees: every problem on its own line, the escapes shown, never acted on.
+      const error = yield* Effect.flip(Plan.decode({ ...base, tasks: [{ ...base.tasks[0], title: "\u001b]0;pwned\u0007\u001b[2J" }] }, "plan.yaml"))
+      assert.strictEqual(
+        error.message,
+        "plan.yaml: invalid plan (1 problem)\n  - tasks[0].title: contains an escape character (\\x1b) at character 1; this field must be a single line of printable text"
+      )
+      assert.notInclude(error.message, "\u001b")
+    }))
+
+  it.effect("a stream name too long for a branch and a folder, or with a /, is refused naming the field", () =>
+    Effect.gen(function*() {
+      const long = "x".repeat(252)
+      assert.deepStrictEqual(yield* problemsOf({ streams: [{ name: long, type: "api" }, { name: "front/end", type: "ui" }], tasks: [{ id: "a", title: "A", stream: long }] }), [
+        {
+          path: "streams[0].name",
+          message: `stream name "${"x".repeat(40)}…${"x".repeat(10)}" cannot name the stream's git branch braid/<run>/<name> and folder .braid/runs/<run>/worktrees/<name> (it is 252 bytes long, more than 128)`
+        },
+        {
+          path: "streams[1].name",
+          message: "stream name \"front/end\" cannot name the stream's git branch braid/<run>/<name> and folder .braid/runs/<run>/worktrees/<name> (it contains \"/\")"
+        }
+      ])
+      const longId = "é".repeat(65)
+      assert.deepStrictEqual(yield* problemsOf({ ...base, tasks: [{ ...base.tasks[0], id: longId }] }), [
+        { path: "tasks[0].id", message: `task id "${"é".repeat(40)}…${"é".repeat(10)}" is 130 bytes long; an id may be at most 128 bytes (UTF-8)` }
+      ])
+    }))
+
+  it.live("a stream name braid accepts is a valid part of a git ref (git check-ref-format agrees)", () =>
+    Effect.sync(() => {
+      const names = ["api", "a.b", "x-1_2", "caf\u00e9", "a..b", "a.lock", ".hidden", "end.", "a@{b", "@", "-x", "a b", "a~b", "a^b", "a:b", "a?b", "a*b", "a[b", "a\\b", "a/b", "ok@home", "x".repeat(128)]
+      for (const name of names) {
+        if (Plan.branchNameProblem(name) !== undefined) continue
+        const git = spawnSync("git", ["check-ref-format", `refs/heads/braid/run-1/${name}`])
+        assert.strictEqual(git.status, 0, `git refuses braid/run-1/${name}, which braid accepts`)
+      }
+    }))
+})
+
+describe("Terminal", () => {
+  it("shows the control characters a terminal would act on as visible escapes; tabs and line breaks stay", () => {
+    assert.strictEqual(Terminal.safe("\u001b]0;pwned\u0007\u001b[2J title"), "\\x1b]0;pwned\\x07\\x1b[2J title")
+    assert.strictEqual(Terminal.safe("a\tb\nc\rd\u009be\u0000"), "a\tb\nc\\rd\\x9be\\x00")
+    assert.strictEqual(Terminal.safeLine("a\tb\nc"), "a\\tb\\nc")
+    assert.strictEqual(Terminal.safe("plain — text ✓"), "plain — text ✓")
+  })
 })

@@ -132,7 +132,10 @@ export const shapeProblem = (input: unknown, limits: ShapeLimits): { readonly pa
     if (entry.depth >= limits.depth) {
       for (let a = entry.parent; a !== undefined; a = a.parent) {
         if (a.value === value) {
-          return { path: pathOf(entry), message: "contains itself (a YAML alias inside its own anchor): a plan is a tree of values" }
+          // Named where the value starts (the anchor), not where the walk noticed.
+          let start = a
+          for (let b = a.parent; b !== undefined; b = b.parent) if (b.value === value) start = b
+          return { path: pathOf(start), message: "contains itself (a YAML alias inside its own anchor): a plan is a tree of values" }
         }
       }
       return { path: pathOf(entry), message: `is nested more than ${limits.depth} levels deep; no plan field goes that deep` }
