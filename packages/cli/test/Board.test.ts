@@ -6,6 +6,7 @@
 import type { Progress } from "@braid/core"
 import { assert, describe, it } from "@effect/vitest"
 import * as Board from "../src/Board.js"
+import * as Render from "../src/Render.js"
 
 const layout: Board.Layout = {
   runId: "r1",
@@ -113,5 +114,22 @@ describe("Board", () => {
     assert.isTrue(show(state, { color: true }).some((l) => l.includes("\u001b[36magent working")))
     assert.notInclude(show(state).join("\n"), "creating the migration")
     assert.isTrue(show(state, { verbose: true }).some((l) => /^\s+│ creating the migration$/.test(l)))
+  })
+
+  it("what agents print and the plan's names are shown with their escapes visible, before the board's own colours", () => {
+    const hostile = "\u001b]0;pwned\u0007\u001b[2J"
+    const state = fold([
+      ...started,
+      { _tag: "AgentOutput", at: at(), stream: "db", taskId: "db-1", attempt: 1, line: `${hostile}done` },
+      { _tag: "ReviewRetried", at: at(), stream: "db", taskId: "db-1", attempt: 1, message: `judge said ${hostile}\nsecond line` }
+    ])
+    const lines = show(state, { verbose: true, color: true })
+    const text = lines.join("\n")
+    // Only the board's own colour codes (ESC [ n m) remain: no title change, no screen clear.
+    assert.notMatch(text, /\u001b(?!\[\d+m)/)
+    assert.isTrue(lines.some((l) => l.includes("│ \\x1b]0;pwned\\x07\\x1b[2Jdone")))
+    assert.isTrue(lines.some((l) => l.includes("judge said \\x1b]0;pwned\\x07\\x1b[2J\\nsecond line")))
+    const plain = Render.line({ _tag: "AgentOutput", at: at(), stream: "db", taskId: "db-1", attempt: 1, line: hostile }, { verbose: true })
+    assert.strictEqual(plain, "  db · db-1 │ \\x1b]0;pwned\\x07\\x1b[2J")
   })
 })
