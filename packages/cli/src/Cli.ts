@@ -659,10 +659,12 @@ const doctorCommand = Command.make(
   "Check runs' records for damage (a journal line that is not a record, a missing file, a failed write's leftovers) and say what a repair does; --repair does it."
 ))
 
-/** The run has not finished, so it has no report yet. */
-export class NoReportYet extends Schema.TaggedError<NoReportYet>()("NoReportYet", { runId: Schema.String }) {
+/** The run has not finished, so it has no report yet (or it finished, but its report could not be written). */
+export class NoReportYet extends Schema.TaggedError<NoReportYet>()("NoReportYet", { runId: Schema.String, finished: Schema.optional(Schema.Boolean) }) {
   override get message(): string {
-    return `run ${this.runId} has not finished, so it has no report yet (see: braid status ${this.runId})`
+    return this.finished === true
+      ? `run ${this.runId} finished, but its report was not kept (writing it failed when the run ended); braid status ${this.runId} shows the run`
+      : `run ${this.runId} has not finished, so it has no report yet (see: braid status ${this.runId})`
   }
 }
 
@@ -692,7 +694,7 @@ const reportCommand = Command.make("report", { runId: runIdArg, repo, database, 
   Runs.withRuns(args, (store) => Effect.gen(function*() {
     const stored = yield* store.load(args.runId)
     const text = yield* store.loadReport(args.runId)
-    if (text === undefined) return yield* new NoReportYet({ runId: args.runId })
+    if (text === undefined) return yield* new NoReportYet({ runId: args.runId, finished: stored.records.some((r) => r.key === "run/finished") })
     const decoded = yield* RunReport.decode(JSON.parse(text))
     const md = Option.orElse(args.md, () => args.report)
     const Preflight = yield* lazy.preflight

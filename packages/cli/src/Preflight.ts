@@ -198,7 +198,8 @@ const lockProblem = (file: string): Effect.Effect<string | undefined> =>
     const deadline = Date.now() + LOCK_WAIT_MS
     for (;;) {
       if (!fs.existsSync(file)) return undefined
-      const holders = holdersOf(file)
+      // /proc names the file by its real path.
+      const holders = holdersOf(fs.realpathSync.native(path.dirname(file)) + path.sep + path.basename(file))
       if (holders.length === 0) {
         const proc = fs.existsSync("/proc/self/fd")
         return proc
@@ -207,7 +208,7 @@ const lockProblem = (file: string): Effect.Effect<string | undefined> =>
       }
       if (Date.now() >= deadline) {
         const h = holders[0]!
-        return `${file} is held by git process ${h.pid} (${h.command}): wait for it to finish, then run again`
+        return `${file} is held open by process ${h.pid} (${h.command}), a git command at work: wait for it to finish, then run again`
       }
       yield* Effect.sleep("200 millis")
     }
@@ -261,14 +262,14 @@ export const stateProblems = (input: {
         )
       }
     }
-    const gitPath = (name: string) =>
-      Process.run(["git", "rev-parse", "--git-path", name], { cwd: input.top }).pipe(
-        Effect.map((r) => r.exitCode === 0 ? path.resolve(input.top, r.stdout.trim()) : undefined),
-        Effect.orElseSucceed(() => undefined)
-      )
-    for (const name of ["index.lock", ...(input.target === "HEAD" ? [] : [`refs/heads/${input.target}.lock`])]) {
-      const file = yield* gitPath(name)
-      const problem = file === undefined ? undefined : yield* lockProblem(file)
+    // Where git keeps the locks a run's git commands take (one git process for both).
+    const names = ["index.lock", ...(input.target === "HEAD" ? [] : [`refs/heads/${input.target}.lock`])]
+    const locks = yield* Process.run(["git", "rev-parse", ...names.flatMap((n) => ["--git-path", n])], { cwd: input.top }).pipe(
+      Effect.map((r) => r.exitCode === 0 ? r.stdout.split("\n").filter((l) => l !== "").map((l) => path.resolve(input.top, l)) : []),
+      Effect.orElseSucceed((): Array<string> => [])
+    )
+    for (const file of locks) {
+      const problem = yield* lockProblem(file)
       if (problem !== undefined) problems.push(problem)
     }
     const active = yield* store.activeOn(input.target)

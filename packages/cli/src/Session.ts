@@ -183,7 +183,17 @@ const execute = (args: {
   readonly beforeRun?: Effect.Effect<void> | undefined
 }) =>
   Effect.scoped(Effect.gen(function*() {
-    const { options, plan, runId, store, top } = args
+    const { options, plan, runId, top } = args
+    // A report that cannot be written when the run ends (a full disk) does not hide the run's
+    // outcome: it is shown with a warning, and the journal keeps the run.
+    const store: FileRunStore.Service = {
+      ...args.store,
+      saveReport: (id, json) =>
+        Effect.catchAll(args.store.saveReport(id, json), (e) =>
+          Effect.sync(() =>
+            void process.stderr.write(`braid: warning: ${e.message}: run ${id} finished, but its report is not kept (braid status ${id} shows the run)\n`)
+          ))
+    }
     yield* store.lock(runId)
     yield* store.holdTarget(args.target, runId).pipe(Effect.tapError(() => args.onNotStarted))
     if (args.beforeRun !== undefined) yield* args.beforeRun
@@ -438,10 +448,7 @@ export const resume = (input: {
   Effect.gen(function*() {
     const loaded = yield* loadRun(input)
     const { options, runId, state, store, target, top } = loaded
-    // A run that succeeded but could not write its report (a full disk) is replayed to write it.
-    if (state.finished === "succeeded" && (yield* store.loadReport(runId)) !== undefined) {
-      return yield* new RunAlreadyFinished({ runId, status: state.finished })
-    }
+    if (state.finished === "succeeded") return yield* new RunAlreadyFinished({ runId, status: state.finished })
     const raised = input.budget === undefined ? undefined : {
       usd: input.budget.usd ?? loaded.plan.budget?.usd,
       tokens: input.budget.tokens ?? loaded.plan.budget?.tokens

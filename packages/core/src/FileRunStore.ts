@@ -58,7 +58,7 @@ const failed = (operation: string, verb: "reading" | "writing", file: string, ne
   const what = reason !== undefined ? `${reason} ${verb} ${file}` : `${verb} ${file}: ${e instanceof Error ? e.message : String(e)}`
   return new RunStore.StoreFailed({
     operation,
-    message: remedy !== undefined ? `${what}; ${remedy}${next !== undefined ? `, then ${next}` : ""}` : what
+    message: remedy !== undefined && next !== undefined ? `${what}; ${remedy}, then ${next}` : what
   })
 }
 
@@ -436,10 +436,12 @@ export const make = (dir: string, options?: { readonly fault?: Fault | undefined
   const repair = (runId: string) =>
     Effect.scoped(Effect.gen(function*() {
       yield* exists(runId)
+      const done: Array<string> = []
+      const left = yield* readPid(runId)
       // Under the run's lock: nothing is repaired under a live run, and none starts meanwhile.
       yield* service.lock(runId)
+      if (left !== undefined && left !== process.pid) done.push(`removed ${lockFile(runId)}, left by braid process ${left}`)
       const file = journalFile(runId)
-      const done: Array<string> = []
       let backup: string | undefined
       const text = yield* Effect.promise(() => fsp.readFile(file, "utf8").then((t) => t, () => undefined))
       const examined = text === undefined ? undefined : Journal.examine(file, text)
@@ -507,7 +509,7 @@ export const make = (dir: string, options?: { readonly fault?: Fault | undefined
     isLocked: (runId) => Effect.map(readPid(runId), (pid) => pid !== undefined && alive(pid) && pid !== process.pid),
     saveReport: (runId, json) => {
       const file = path.join(runDir(runId), "report.json")
-      return Effect.tryPromise({ try: () => writeWhole(file, json, fault), catch: failed("save report", "writing", file, resume(runId)) })
+      return Effect.tryPromise({ try: () => writeWhole(file, json, fault), catch: failed("save report", "writing", file) })
     },
     loadReport: (runId) => {
       const file = path.join(runDir(runId), "report.json")

@@ -44,7 +44,7 @@ export class JournalReplaced extends Schema.TaggedError<JournalReplaced>()("Jour
     const what = this.found === "deleted" ? "was deleted" : `was replaced by another file${this.kept !== undefined ? ` (kept as ${this.kept})` : ""}`
     return this.rewritten
       ? `run ${this.runId} stopped: its journal ${this.file} ${what} while the run was working (by an agent?); braid wrote the ${this.records} records it holds back to ${this.file}. Find what touched it, then: braid resume ${this.runId}`
-      : `run ${this.runId} stopped: its journal ${this.file} ${what} while the run was working, and writing back its ${this.records} records failed (${this.problem ?? "unknown"}); the run cannot be resumed`
+      : `run ${this.runId} stopped: its journal ${this.file} ${what} while the run was working, and writing back its ${this.records} records failed (${this.problem ?? "unknown"}), so the run cannot be continued; braid clean ${this.runId} removes its worktrees and branches`
   }
 }
 

@@ -307,7 +307,7 @@ describe("FileRunStore", () => {
       yield* writer.append(entries[0]!)
       full = true
       const report = yield* Effect.flip(store.saveReport("r1", "{}"))
-      assert.strictEqual(report.message, `no space left on device writing ${folder}/report.json; free space, then braid resume r1`)
+      assert.strictEqual(report.message, `no space left on device writing ${folder}/report.json`)
       const append = yield* Effect.flip(writer.append(entries[1]!))
       assert.strictEqual(append.message, `no space left on device writing ${folder}/journal.jsonl; free space, then braid resume r1`)
       assert.deepStrictEqual(fs.readdirSync(folder).sort(), ["journal.jsonl", "manifest.json", "plan.source"])
@@ -367,7 +367,11 @@ describe("FileRunStore", () => {
       live.kill("SIGKILL")
       yield* Effect.promise(() => new Promise((resolve) => live.on("exit", resolve)))
       const repaired = yield* store.repair("r1")
-      assert.deepStrictEqual(repaired.done, [`dropped ${file}:3 (step stream/db/task/db-1/attempt/1/review)`, `removed ${folder}/report.json.tmp-999999999`])
+      assert.deepStrictEqual(repaired.done, [
+        `removed ${folder}/lock, left by braid process ${live.pid}`,
+        `dropped ${file}:3 (step stream/db/task/db-1/attempt/1/review)`,
+        `removed ${folder}/report.json.tmp-999999999`
+      ])
       assert.strictEqual(fs.readFileSync(repaired.backup!, "utf8"), damaged)
       assert.deepStrictEqual((yield* store.load("r1")).records.map((r) => r.seq), [1, 2, 4, 5, 6])
       assert.deepStrictEqual((yield* store.checkup("r1")).findings, [])
