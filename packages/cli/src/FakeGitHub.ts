@@ -62,6 +62,8 @@ export interface FakeRequest {
   readonly path: string
   readonly status: number
   readonly authorization: string | undefined
+  /** The request's body as sent (empty for none). */
+  readonly body: string
 }
 
 /** A fault served instead of the next request that matches. */
@@ -118,7 +120,7 @@ export const start = (options: { readonly repo: string; readonly issues?: Readon
       const prefix = `/api/repos/${options.repo}`
       const path = parsed.pathname.startsWith(prefix) ? parsed.pathname.slice(prefix.length) : parsed.pathname
       const reply = (status: number, body: unknown, headers: Record<string, string> = {}) => {
-        state.requests.push({ seq: current, method, path: `${path}${parsed.search}`, status, authorization: req.headers.authorization })
+        state.requests.push({ seq: current, method, path: `${path}${parsed.search}`, status, authorization: req.headers.authorization, body: raw })
         res.writeHead(status, {
           "content-type": "application/json",
           "x-ratelimit-limit": "5000",

@@ -7,7 +7,7 @@
  *
  * @since 0.3.0
  */
-import { GitHub, type Plan } from "@braid/core"
+import { GitHub, type Plan, Secrets } from "@braid/core"
 import { HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
 import { Config, Duration, Effect, Layer, Option, Redacted, Schema, type Scope } from "effect"
 
@@ -89,7 +89,7 @@ export const make = (
           }),
           HttpClientRequest.bearerToken(Redacted.value(options.token))
         )
-        const fail = (status: number | null, message: string) => new GitHub.GitHubFailed({ operation, status, message: GitHub.redact(message) })
+        const fail = (status: number | null, message: string) => new GitHub.GitHubFailed({ operation, status, message: Secrets.scrub(message) })
         const wait = (ms: number, why: string) =>
           ms > limits.maxWaitMs
             ? Effect.fail(fail(null, `${why}; it lifts in ${Math.ceil(ms / 1000)} s, longer than braid waits (${Math.round(limits.maxWaitMs / 1000)} s)`))
@@ -143,8 +143,9 @@ export const make = (
         }
       }).pipe(Effect.withSpan("GitHubHttp.send", { attributes: { operation } }))
 
+    // Every body sent (comments, the pull request, statuses) is scrubbed of credentials here, whatever built it.
     const json = (method: "POST" | "PATCH", url: string, body: unknown) =>
-      HttpClientRequest.make(method)(url).pipe(HttpClientRequest.bodyUnsafeJson(body))
+      HttpClientRequest.make(method)(url).pipe(HttpClientRequest.bodyUnsafeJson(Secrets.scrubValue(body)))
     const must = <A>(effect: Effect.Effect<A | undefined, GitHub.GitHubFailed>) => effect as Effect.Effect<A, GitHub.GitHubFailed>
 
     const service: GitHub.Service = {

@@ -94,7 +94,8 @@ export const renderer = (
     )
     : undefined
   return {
-    service: {
+    // Scrubbed once here, for the lines, the board and `--events` alike.
+    service: Progress.scrubbed({
       publish: (event) =>
         Effect.sync(() => {
           if (display.events === true) process.stdout.write(`${Progress.eventLine(event)}\n`)
@@ -297,8 +298,10 @@ const execute = (args: {
       ...ran,
       github: new RunReport.GitHubReport({ repo: github.repo, ...toGitHubReport(yield* sync.finish(ran)) })
     })
-    yield* store.saveReport(runId, JSON.stringify(RunReport.encode(report), null, 2))
-    return report
+    // Saved, printed and shown scrubbed of the credentials agents printed (GitHub's copy is scrubbed as it is sent).
+    const shown = RunReport.scrub(report)
+    yield* store.saveReport(runId, JSON.stringify(RunReport.encode(shown), null, 2))
+    return shown
   }))
 
 /** Starts a new journaled run in the repository at `repo`. */

@@ -436,7 +436,7 @@ export const executeRun = (payload: RunPayload, executionId: string) =>
         Effect.provideService(Progress.Progress, progress),
         Effect.provideService(TaskExecutor.TaskExecutor, executor)
       )
-      yield* runner.store.saveReport(runId, JSON.stringify(RunReport.encode(report), null, 2))
+      yield* runner.store.saveReport(runId, JSON.stringify(RunReport.encode(RunReport.scrub(report)), null, 2))
       yield* Effect.logInfo(`run ${runId} (${payload.execution}): ${report.status}`)
       if (report.status === "succeeded") yield* Remote.forget(runner.workdir, runId)
       return { status: report.status, message: null } satisfies RunResult

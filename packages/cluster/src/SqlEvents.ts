@@ -27,7 +27,7 @@ export const publisher = (runId: string): Effect.Effect<Progress.Service, never,
       )
     yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.takeBetween(queue, 1, 500), write)))
     yield* Effect.addFinalizer(() => Effect.flatMap(Queue.takeAll(queue), write))
-    return { publish: (event) => Effect.asVoid(Queue.offer(queue, encode(event))) }
+    return Progress.scrubbed({ publish: (event) => Effect.asVoid(Queue.offer(queue, encode(event))) })
   })
 
 /** The run's events from `after` (a sequence number; 0 for the first), as they are written; polls every `every`. */

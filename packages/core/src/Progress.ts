@@ -7,6 +7,7 @@
 import { Context, Effect, Fiber, Layer, Option, PubSub, Queue, type Scope, Schema, Stream } from "effect"
 import * as Plan from "./Plan.js"
 import * as RunReport from "./RunReport.js"
+import * as Secrets from "./Secrets.js"
 import { CommandResult } from "./Workspace.js"
 
 const at = { at: Schema.String }
@@ -211,9 +212,41 @@ export interface Service {
 export const EVENTS_VERSION = 1
 
 const encodeEvent = Schema.encodeSync(RunEvent)
+const decodeEvent = Schema.decodeSync(RunEvent)
 
-/** One event as a line of NDJSON: `{"v": EVENTS_VERSION, "_tag": …, "at": …, …}` (the `RunEvent` Schema's encoding). */
-export const eventLine = (event: RunEvent): string => JSON.stringify({ v: EVENTS_VERSION, ...encodeEvent(event) })
+/**
+ * One event as a line of NDJSON: `{"v": EVENTS_VERSION, "_tag": …, "at": …, …}` (the `RunEvent`
+ * Schema's encoding), its text scrubbed of credentials (`Secrets`).
+ */
+export const eventLine = (event: RunEvent): string => JSON.stringify({ v: EVENTS_VERSION, ...Secrets.scrubValue(encodeEvent(event)) })
+
+/** The event with every credential in its text replaced by a marker (`Secrets.scrub`); the same event when it holds none. */
+export const scrub = (event: RunEvent): RunEvent => {
+  const encoded = encodeEvent(event)
+  const clean = Secrets.scrubValue(encoded)
+  return clean === encoded ? event : decodeEvent(clean)
+}
+
+/**
+ * Passes every event on to `service` scrubbed (`scrub`): where events leave braid (the CLI's
+ * lines, board and `--events`; the cluster's table). An attempt's output lines go through one
+ * `Secrets.lineScrubber`, so every line of a private key the agent prints is hidden.
+ */
+export const scrubbed = (service: Service): Service => {
+  const outputs = new Map<string, (line: string) => string>()
+  const attemptOf = (e: { readonly stream: string; readonly taskId: string; readonly attempt: number }) => `${e.stream}/${e.taskId}/${e.attempt}`
+  return {
+    publish: (event) =>
+      Effect.suspend(() => {
+        if (event._tag === "AttemptFinished") outputs.delete(attemptOf(event))
+        if (event._tag !== "AgentOutput") return service.publish(scrub(event))
+        const key = attemptOf(event)
+        const scrubLine = outputs.get(key) ?? Secrets.lineScrubber()
+        outputs.set(key, scrubLine)
+        return service.publish(scrub({ ...event, line: scrubLine(event.line) }))
+      })
+  }
+}
 
 /** Where a run's events go. */
 export class Progress extends Context.Tag("@braid/core/Progress")<Progress, Service>() {}

@@ -10,6 +10,7 @@ import { Schema } from "effect"
 import * as Document from "./Document.js"
 import * as Plan from "./Plan.js"
 import * as Review from "./Review.js"
+import * as Secrets from "./Secrets.js"
 import * as Workspace from "./Workspace.js"
 
 /** A review as recorded: the engine's `passes` beside the reviewer's score. */
@@ -323,6 +324,13 @@ export class RunReport extends Schema.Class<RunReport>("RunReport")({
 /** The report as JSON-ready data. */
 export const encode = Schema.encodeSync(RunReport)
 export const decode = Schema.decodeUnknown(RunReport)
+
+/** The report with every credential in its text replaced by a marker (`Secrets.scrub`): what is saved, printed and shown. */
+export const scrub = (report: RunReport): RunReport => {
+  const encoded = encode(report)
+  const clean = Secrets.scrubValue(encoded)
+  return clean === encoded ? report : Schema.decodeSync(RunReport)(clean)
+}
 
 const ms = (n: number) => n < 1000 ? `${Math.round(n)} ms` : n < 120_000 ? `${(n / 1000).toFixed(1)} s` : `${Math.floor(n / 60_000)} min ${Math.round((n % 60_000) / 1000)} s`
 const usd = (n: number) => `$${n.toFixed(4)}`
