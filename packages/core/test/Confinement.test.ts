@@ -6,8 +6,7 @@
  */
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
-import type { Scope } from "effect"
+import { Effect, Exit, Layer, Scope } from "effect"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -91,6 +90,34 @@ ${write(`"own.txt"`, "mine\n")}`
       // The main checkout is the user's: braid leaves what was written there for them to see.
       assert.strictEqual(fs.readFileSync(path.join(repo, "stray.txt"), "utf8"), "oops\n")
       assert.strictEqual(git(repo, "log", "--all", "--format=%H", "--", "stray.txt"), "")
+    }))
+
+  test("a write into the main checkout is told to every agent at work when it appeared, never to one that started after it", () =>
+    Effect.gen(function*() {
+      const repo = yield* tempRepo
+      const ws = yield* prepared(repo, ["writer", "early", "late"])
+      const begin = (stream: string) =>
+        Effect.gen(function*() {
+          const scope = yield* Scope.make()
+          yield* Scope.extend(ws.attempting(stream), scope)
+          return scope
+        })
+      const writer = yield* begin("writer")
+      const early = yield* begin("early")
+      fs.writeFileSync(path.join(repo, "intrusion.txt"), "the writer's\n")
+      const late = yield* begin("late")
+      fs.writeFileSync(path.join(ws.files("late").dir!, "own.txt"), "mine\n")
+      // It finished first, but started after the write: not its deed.
+      assert.deepStrictEqual(yield* ws.strays("late"), [])
+      yield* Scope.close(late, Exit.void)
+      const alongside = (s: string) => `the agents of stream ${s} were at work too when it appeared, and which one made it cannot be told`
+      assert.deepStrictEqual(yield* ws.strays("early"), [{ where: "main checkout", paths: ["intrusion.txt"], note: alongside("writer") }])
+      yield* Scope.close(early, Exit.void)
+      assert.deepStrictEqual(yield* ws.strays("writer"), [{ where: "main checkout", paths: ["intrusion.txt"], note: alongside("early") }])
+      yield* Scope.close(writer, Exit.void)
+      // A change with no agent at work is nobody's attempt's.
+      fs.writeFileSync(path.join(repo, "the-user.txt"), "a person's edit\n")
+      assert.deepStrictEqual(yield* attempt(ws, repo, "late", write(`"more.txt"`, "more\n")), [])
     }))
 
   test("a user's own changes from before the run are not reported, but an agent changing them again is", () =>

@@ -1,10 +1,17 @@
 /**
  * Confinement for `GitWorkspace`: finds what an attempt's agent changed outside its own
  * worktree — in the main checkout, or in the worktree of another stream with no attempt in
- * progress. Each place has a snapshot (see `snapshot.ts`); after an attempt the snapshots are
- * compared with the files by their stats alone, and git is asked only where something changed.
- * What the user had changed before the run, and what a stream's own attempt, commit and review
- * leave in its own worktree, is not reported; every finding is reported once.
+ * progress. Each place has a snapshot (see `snapshot.ts`), compared with the files by their
+ * stats alone (git is asked only where something changed) whenever an agent starts or ends
+ * (`attempting`, `strays`) and before a stream's worktree is taken for work (`occupied`).
+ * Between two such moments the set of agents at work does not change, so whatever changed
+ * since the last look was made by one of them (or by a person): every one of them is told of
+ * it, with the others named — never the agent that merely finished first, and never one that
+ * started after the change. Which of several agents at work made it cannot be told by looking;
+ * confining each agent's processes by the operating system can. With no agent at work, a
+ * change is nobody's attempt's. What the user had changed before the run, and what a stream's
+ * own attempt, commit and review leave in its own worktree, is not reported; every finding is
+ * reported once, to each agent it may be the deed of.
  *
  * The repository's own git files (`.git/config`, hooks, `info/`: see `gitGuard.ts`) are
  * checked before every git process braid starts and after every attempt; what changed is put
@@ -94,6 +101,30 @@ const repositoryFinding = (found: ReadonlyArray<Tampered>): Workspace.Strays[num
 
 const MAIN = "main checkout"
 
+/** Changes found in one place outside the agents' own worktrees, as one attempt is told of them. */
+interface Outside {
+  readonly where: string
+  readonly paths: ReadonlyArray<string>
+  /** The other streams whose agents were at work when the change appeared. */
+  readonly alongside: ReadonlyArray<string>
+}
+
+/** One finding per place for one attempt, naming the other agents that were at work. */
+const outsideFindings = (found: ReadonlyArray<Outside>): Workspace.Strays => {
+  const places = [...new Set(found.map((f) => f.where))]
+  return places.map((where) => {
+    const here = found.filter((f) => f.where === where)
+    const alongside = [...new Set(here.flatMap((f) => f.alongside))].sort()
+    return {
+      where,
+      paths: [...new Set(here.flatMap((f) => f.paths))].sort(),
+      ...(alongside.length > 0
+        ? { note: `the agents of ${plural(alongside, "stream", "streams")} ${alongside.join(", ")} were at work too when it appeared, and which one made it cannot be told` }
+        : {})
+    }
+  })
+}
+
 const TICK = Snapshot.TICK
 
 /** Builds the confinement of one run. */
@@ -106,6 +137,8 @@ export const make = (git: Git): Confinement => {
   const working = new Map<string, number>()
   /** Changes to the repository's git files each stream's attempt is yet to be told of. */
   const tampered = new Map<string, Array<Tampered>>()
+  /** Changes in the main checkout and idle worktrees each stream's attempt is yet to be told of. */
+  const outside = new Map<string, Array<Outside>>()
   let guard: GitGuard.Guard | undefined
 
   const checkRepository = () => {
@@ -153,6 +186,45 @@ export const make = (git: Git): Confinement => {
       )
     })
 
+  /**
+   * Looks at the places no attempt of their own is using — the main checkout, idle worktrees
+   * (and `also`, a worktree about to be taken) — and tells every agent at work now of what
+   * changed there since the last look. What was written into an idle worktree is dropped: it
+   * would otherwise go into that stream's next attempt.
+   */
+  const lookAround = (also?: string) =>
+    Effect.gen(function*() {
+      const found: Array<{ readonly where: string; readonly paths: ReadonlyArray<string> }> = []
+      if (main !== undefined) {
+        const paths = yield* changesIn(main)
+        if (paths.length > 0) found.push({ where: MAIN, paths })
+      }
+      for (const [name, place] of streams) {
+        if (busy.has(name) && name !== also) continue
+        const paths = yield* changesIn(place)
+        if (paths.length === 0) continue
+        found.push({ where: `worktree of stream ${name}`, paths })
+        yield* git.discard(name)
+        const ignored = place.snapshot?.ignored ?? new Set<string>()
+        place.snapshot = { dirty: new Map(), ignored, seen: Snapshot.walk(place.dir, ignored, undefined, Date.now() - TICK) }
+      }
+      if (found.length === 0) return
+      const agents = [...working.keys()]
+      for (const stream of agents) {
+        const alongside = agents.filter((s) => s !== stream)
+        outside.set(stream, [...(outside.get(stream) ?? []), ...found.map((f) => ({ ...f, alongside }))])
+      }
+    })
+
+  /** A look at an agent's start or a worktree's taking never fails it: the next look sees what this one missed. */
+  const lookAroundQuietly = (also?: string) =>
+    lookAround(also).pipe(Effect.catchAll(() => Effect.sync(() => {
+      if (also !== undefined) {
+        const place = streams.get(also)
+        if (place !== undefined) place.snapshot = undefined
+      }
+    })))
+
   const enter = (stream: string) => lock.withPermits(1)(Effect.sync(() => void busy.set(stream, (busy.get(stream) ?? 0) + 1)))
 
   const leave = (stream: string) =>
@@ -187,8 +259,21 @@ export const make = (git: Git): Confinement => {
     occupied: (stream, effect) => Effect.acquireUseRelease(enter(stream), () => effect, () => leave(stream)),
     attempting: (stream) =>
       Effect.acquireRelease(
-        Effect.zipRight(enter(stream), Effect.sync(() => void working.set(stream, (working.get(stream) ?? 0) + 1))),
-        () => Effect.zipRight(Effect.sync(() => working.has(stream) && stopWorking(stream)), leave(stream))
+        // What changed before this agent started is not its deed — in its own idle worktree
+        // neither: the agents at work until now are told.
+        lock.withPermits(1)(Effect.gen(function*() {
+          yield* lookAroundQuietly(busy.has(stream) ? undefined : stream)
+          busy.set(stream, (busy.get(stream) ?? 0) + 1)
+          working.set(stream, (working.get(stream) ?? 0) + 1)
+        })),
+        () =>
+          Effect.zipRight(
+            Effect.sync(() => {
+              if (working.has(stream)) stopWorking(stream)
+              if (!working.has(stream)) outside.delete(stream)
+            }),
+            leave(stream)
+          )
       ),
     untouched: (stream) => {
       const snapshot = streams.get(stream)?.snapshot
@@ -205,21 +290,9 @@ export const make = (git: Git): Confinement => {
       }),
     strays: (stream) =>
       lock.withPermits(1)(Effect.gen(function*() {
-        const found: Array<{ where: string; paths: ReadonlyArray<string> }> = []
-        if (main !== undefined) {
-          const paths = yield* changesIn(main)
-          if (paths.length > 0) found.push({ where: MAIN, paths })
-        }
-        for (const [name, place] of streams) {
-          if (name === stream || busy.has(name)) continue
-          const paths = yield* changesIn(place)
-          if (paths.length === 0) continue
-          found.push({ where: `worktree of stream ${name}`, paths })
-          // What was written there would otherwise go into that stream's next attempt.
-          yield* git.discard(name)
-          const ignored = place.snapshot?.ignored ?? new Set<string>()
-          place.snapshot = { dirty: new Map(), ignored, seen: Snapshot.walk(place.dir, ignored, undefined, Date.now() - TICK) }
-        }
+        yield* lookAround()
+        const found: Array<Workspace.Strays[number]> = [...outsideFindings(outside.get(stream) ?? [])]
+        outside.delete(stream)
         checkRepository()
         const repository = tampered.get(stream)
         tampered.delete(stream)
