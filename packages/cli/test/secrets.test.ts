@@ -11,7 +11,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as FakeGitHub from "../src/FakeGitHub.js"
-import { braid, git } from "./support/Braid.js"
+import { braid, newRepo } from "./support/Braid.js"
 
 const ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 const from = (alphabet: string, n: number) => Array.from(randomBytes(n), (b) => alphabet[b % alphabet.length]).join("")
@@ -66,13 +66,8 @@ const assertClean = (where: string, text: string) => {
 
 describe("credentials an agent prints", () => {
   it("are in no output, journal, report, event or GitHub request; their markers are", async () => {
-    const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "braid-secrets-")))
-    const repo = path.join(dir, "repo")
-    fs.mkdirSync(repo)
-    fs.writeFileSync(path.join(repo, "README.md"), "project\n")
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "base")
+    const repo = newRepo("braid-secrets-")
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "braid-secrets-plan-"))
     const plans = path.join(dir, "plan")
     fs.mkdirSync(path.join(plans, "agents"), { recursive: true })
     fs.writeFileSync(path.join(plans, "agents", "printer.sh"), printer)
@@ -146,6 +141,7 @@ describe("credentials an agent prints", () => {
     } finally {
       await fake.close()
       fs.rmSync(dir, { recursive: true, force: true })
+      fs.rmSync(repo, { recursive: true, force: true })
     }
   }, 120_000)
 })
