@@ -239,6 +239,8 @@ export const scrubbed = (service: Service): Service => {
     publish: (event) =>
       Effect.suspend(() => {
         if (event._tag === "AttemptFinished") outputs.delete(attemptOf(event))
+        // A failed attempt has no AttemptFinished: its task's settling ends what it left open.
+        if (event._tag === "TaskSettled") for (const key of outputs.keys()) if (key.startsWith(`${event.stream}/${event.taskId}/`)) outputs.delete(key)
         if (event._tag !== "AgentOutput") return service.publish(scrub(event))
         const key = attemptOf(event)
         const scrubLine = outputs.get(key) ?? Secrets.lineScrubber()
