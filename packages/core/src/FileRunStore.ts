@@ -66,7 +66,7 @@ const encodeManifest = Schema.encodeSync(Schema.parseJson(RunStore.RunManifest, 
 const decodeManifest = Schema.decodeUnknownEither(Schema.parseJson(RunStore.RunManifest))
 
 /** Whether a process with this pid is running. */
-export const alive = (pid: number): boolean => {
+const alive = (pid: number): boolean => {
   if (pid === process.pid) return true
   try {
     process.kill(pid, 0)
