@@ -249,130 +249,128 @@ export const make = (dir: string, options?: { readonly fault?: Fault | undefined
       if (holder?.pid === process.pid) await fsp.rm(file, { force: true })
     })
 
-  const journal = (runId: string) =>
-    Effect.gen(function*() {
-      yield* exists(runId)
-      const file = journalFile(runId)
-      const text = yield* readRunFile(runId, file)
-      const parsed = Journal.parse(file, text, { repair: doctor(runId) })
-      if (Either.isLeft(parsed)) return yield* parsed.left
-      // A dropped last record is cut off (a copy of the journal kept) before appending, so the
-      // file stays line-aligned and its next record is read.
-      const start = parsed.right.kept ?? text
-      if (parsed.right.kept !== undefined) {
-        yield* Effect.tryPromise({
-          try: async () => {
-            if (parsed.right.warning !== undefined) await backUp(file, fault)
-            await writeWhole(file, start, fault)
-          },
-          catch: failed("repair", "writing", file, resume(runId))
-        })
-      }
-      const handle = yield* Effect.acquireRelease(
-        Effect.tryPromise({ try: () => fsp.open(file, "a"), catch: failed("open journal", "writing", file, resume(runId)) }),
-        (h) => Effect.promise(() => h.close())
-      )
-      // The file the writer appends to: the journal's path must still name it at each flush.
-      const opened = yield* Effect.tryPromise({ try: () => handle.stat(), catch: failed("open journal", "reading", file) })
-      const written: Array<string> = [start]
-      let records = parsed.right.records.length
-      let seq = parsed.right.records.at(-1)?.seq ?? 0
-      let stopped: RunStore.JournalReplaced | undefined
-      let pending: Array<{ readonly text: string; readonly done: Deferred.Deferred<void, RunStore.StoreFailed | RunStore.JournalReplaced> }> = []
-      let flushing = false
+  const journal = Effect.fn("FileRunStore.journal")(function*(runId: string) {
+    yield* exists(runId)
+    const file = journalFile(runId)
+    const text = yield* readRunFile(runId, file)
+    const parsed = Journal.parse(file, text, { repair: doctor(runId) })
+    if (Either.isLeft(parsed)) return yield* parsed.left
+    // A dropped last record is cut off (a copy of the journal kept) before appending, so the
+    // file stays line-aligned and its next record is read.
+    const start = parsed.right.kept ?? text
+    if (parsed.right.kept !== undefined) {
+      yield* Effect.tryPromise({
+        try: async () => {
+          if (parsed.right.warning !== undefined) await backUp(file, fault)
+          await writeWhole(file, start, fault)
+        },
+        catch: failed("repair", "writing", file, resume(runId))
+      })
+    }
+    const handle = yield* Effect.acquireRelease(
+      Effect.tryPromise({ try: () => fsp.open(file, "a"), catch: failed("open journal", "writing", file, resume(runId)) }),
+      (h) => Effect.promise(() => h.close())
+    )
+    // The file the writer appends to: the journal's path must still name it at each flush.
+    const opened = yield* Effect.tryPromise({ try: () => handle.stat(), catch: failed("open journal", "reading", file) })
+    const written: Array<string> = [start]
+    let records = parsed.right.records.length
+    let seq = parsed.right.records.at(-1)?.seq ?? 0
+    let stopped: RunStore.JournalReplaced | undefined
+    let pending: Array<{ readonly text: string; readonly done: Deferred.Deferred<void, RunStore.StoreFailed | RunStore.JournalReplaced> }> = []
+    let flushing = false
 
-      /** The journal was deleted or replaced: write what this run holds back as the journal, and stop. */
-      const rescue = async (found: "deleted" | "replaced", batch: string, count: number) => {
-        let kept: string | undefined
-        try {
-          if (found === "replaced") {
-            kept = asideName(file, "replaced")
-            await fsp.rename(file, kept)
-          }
-          await writeWhole(file, written.join("") + batch, fault)
-        } catch (e) {
-          return new RunStore.JournalReplaced({
-            runId,
-            file,
-            found,
-            records: records + count,
-            rewritten: false,
-            problem: failed("append", "writing", file)(e).message,
-            ...(kept !== undefined ? { kept } : {})
-          })
+    /** The journal was deleted or replaced: write what this run holds back as the journal, and stop. */
+    const rescue = async (found: "deleted" | "replaced", batch: string, count: number) => {
+      let kept: string | undefined
+      try {
+        if (found === "replaced") {
+          kept = asideName(file, "replaced")
+          await fsp.rename(file, kept)
         }
-        return new RunStore.JournalReplaced({ runId, file, found, records: records + count, rewritten: true, ...(kept !== undefined ? { kept } : {}) })
-      }
-
-      /** Whether the journal's path still names the open file. */
-      const identity = async (): Promise<"same" | "deleted" | "replaced"> => {
-        const now = await fsp.stat(file).catch((e) => {
-          if (codeOf(e) === "ENOENT") return undefined
-          throw e
+        await writeWhole(file, written.join("") + batch, fault)
+      } catch (e) {
+        return new RunStore.JournalReplaced({
+          runId,
+          file,
+          found,
+          records: records + count,
+          rewritten: false,
+          problem: failed("append", "writing", file)(e).message,
+          ...(kept !== undefined ? { kept } : {})
         })
-        return now === undefined ? "deleted" : now.dev === opened.dev && now.ino === opened.ino ? "same" : "replaced"
       }
+      return new RunStore.JournalReplaced({ runId, file, found, records: records + count, rewritten: true, ...(kept !== undefined ? { kept } : {}) })
+    }
 
-      const flush = async () => {
-        flushing = true
-        while (pending.length > 0) {
-          const batch = pending
-          pending = []
-          const text = batch.map((b) => b.text).join("")
-          let outcome: Exit.Exit<void, RunStore.StoreFailed | RunStore.JournalReplaced>
-          if (stopped !== undefined) {
-            outcome = Exit.fail(stopped)
-          } else {
-            try {
-              const found = await identity()
-              if (found !== "same") {
-                stopped = await rescue(found, text, batch.length)
-                outcome = Exit.fail(stopped)
-              } else {
-                const code = fault?.(file)
-                if (code !== undefined) throw faultError(code, file)
-                await handle.write(text)
-                await handle.datasync()
-                written.push(text)
-                records += batch.length
-                outcome = Exit.void
-              }
-            } catch (e) {
-              outcome = Exit.fail(failed("append", "writing", file, resume(runId))(e))
+    /** Whether the journal's path still names the open file. */
+    const identity = async (): Promise<"same" | "deleted" | "replaced"> => {
+      const now = await fsp.stat(file).catch((e) => {
+        if (codeOf(e) === "ENOENT") return undefined
+        throw e
+      })
+      return now === undefined ? "deleted" : now.dev === opened.dev && now.ino === opened.ino ? "same" : "replaced"
+    }
+
+    const flush = async () => {
+      flushing = true
+      while (pending.length > 0) {
+        const batch = pending
+        pending = []
+        const text = batch.map((b) => b.text).join("")
+        let outcome: Exit.Exit<void, RunStore.StoreFailed | RunStore.JournalReplaced>
+        if (stopped !== undefined) {
+          outcome = Exit.fail(stopped)
+        } else {
+          try {
+            const found = await identity()
+            if (found !== "same") {
+              stopped = await rescue(found, text, batch.length)
+              outcome = Exit.fail(stopped)
+            } else {
+              const code = fault?.(file)
+              if (code !== undefined) throw faultError(code, file)
+              await handle.write(text)
+              await handle.datasync()
+              written.push(text)
+              records += batch.length
+              outcome = Exit.void
             }
+          } catch (e) {
+            outcome = Exit.fail(failed("append", "writing", file, resume(runId))(e))
           }
-          for (const b of batch) Deferred.unsafeDone(b.done, outcome)
         }
-        flushing = false
+        for (const b of batch) Deferred.unsafeDone(b.done, outcome)
       }
-      return {
-        append: (entry) =>
-          Effect.suspend(() => {
-            const done = Deferred.unsafeMake<void, RunStore.StoreFailed | RunStore.JournalReplaced>(FiberId.none)
-            pending.push({ text: Journal.line(++seq, new Date().toISOString(), entry), done })
-            if (!flushing) void flush()
-            return Deferred.await(done)
-          })
-      } satisfies RunStore.JournalWriter
-    })
+      flushing = false
+    }
+    return {
+      append: (entry) =>
+        Effect.suspend(() => {
+          const done = Deferred.unsafeMake<void, RunStore.StoreFailed | RunStore.JournalReplaced>(FiberId.none)
+          pending.push({ text: Journal.line(++seq, new Date().toISOString(), entry), done })
+          if (!flushing) void flush()
+          return Deferred.await(done)
+        })
+    } satisfies RunStore.JournalWriter
+  })
 
-  const load = (runId: string) =>
-    Effect.gen(function*() {
-      yield* exists(runId)
-      const manifestFile = path.join(runDir(runId), "manifest.json")
-      const [manifestText, planText, journalText] = yield* Effect.all([
-        readRunFile(runId, manifestFile),
-        readRunFile(runId, path.join(runDir(runId), "plan.source")),
-        readRunFile(runId, journalFile(runId))
-      ])
-      const manifest = decodeManifest(manifestText)
-      if (Either.isLeft(manifest)) {
-        return yield* new RunStore.RunUnreadable({ runId, file: manifestFile, problem: `is not a run manifest: ${manifest.left.message.split("\n")[0]}` })
-      }
-      const parsed = Journal.parse(journalFile(runId), journalText, { repair: doctor(runId) })
-      if (Either.isLeft(parsed)) return yield* parsed.left
-      return { manifest: manifest.right, planText, records: parsed.right.records, warning: parsed.right.warning } satisfies RunStore.StoredRun
-    })
+  const load = Effect.fn("FileRunStore.load")(function*(runId: string) {
+    yield* exists(runId)
+    const manifestFile = path.join(runDir(runId), "manifest.json")
+    const [manifestText, planText, journalText] = yield* Effect.all([
+      readRunFile(runId, manifestFile),
+      readRunFile(runId, path.join(runDir(runId), "plan.source")),
+      readRunFile(runId, journalFile(runId))
+    ])
+    const manifest = decodeManifest(manifestText)
+    if (Either.isLeft(manifest)) {
+      return yield* new RunStore.RunUnreadable({ runId, file: manifestFile, problem: `is not a run manifest: ${manifest.left.message.split("\n")[0]}` })
+    }
+    const parsed = Journal.parse(journalFile(runId), journalText, { repair: doctor(runId) })
+    if (Either.isLeft(parsed)) return yield* parsed.left
+    return { manifest: manifest.right, planText, records: parsed.right.records, warning: parsed.right.warning } satisfies RunStore.StoredRun
+  })
 
   /** Temporary files of writes by processes that are gone. */
   const litter = (folder: string) =>
@@ -382,88 +380,86 @@ export const make = (dir: string, options?: { readonly fault?: Fault | undefined
         return m !== null && !alive(Number(m[1])) ? [path.join(folder, name)] : []
       }), () => [])
 
-  const checkup = (runId: string) =>
-    Effect.gen(function*() {
-      yield* exists(runId)
-      const folder = runDir(runId)
-      const file = journalFile(runId)
-      const findings: Array<Finding> = []
-      const holder = yield* readPid(runId)
-      const heldBy = holder !== undefined && alive(holder) && holder !== process.pid ? holder : undefined
-      if (holder !== undefined && heldBy === undefined && holder !== process.pid) {
-        findings.push({ problem: `${lockFile(runId)}: a lock left by braid process ${holder}, which is gone`, repair: "remove it (a run takes it over anyway)", harmless: true })
+  const checkup = Effect.fn("FileRunStore.checkup")(function*(runId: string) {
+    yield* exists(runId)
+    const folder = runDir(runId)
+    const file = journalFile(runId)
+    const findings: Array<Finding> = []
+    const holder = yield* readPid(runId)
+    const heldBy = holder !== undefined && alive(holder) && holder !== process.pid ? holder : undefined
+    if (holder !== undefined && heldBy === undefined && holder !== process.pid) {
+      findings.push({ problem: `${lockFile(runId)}: a lock left by braid process ${holder}, which is gone`, repair: "remove it (a run takes it over anyway)", harmless: true })
+    }
+    for (const name of ["manifest.json", "plan.source"]) {
+      const missing = yield* Effect.promise(() => fsp.access(path.join(folder, name)).then(() => false, () => true))
+      if (missing) {
+        findings.push({ problem: `${path.join(folder, name)} is missing: the run cannot be read or continued (braid clean ${runId} removes it)`, repair: undefined, harmless: false })
       }
-      for (const name of ["manifest.json", "plan.source"]) {
-        const missing = yield* Effect.promise(() => fsp.access(path.join(folder, name)).then(() => false, () => true))
-        if (missing) {
-          findings.push({ problem: `${path.join(folder, name)} is missing: the run cannot be read or continued (braid clean ${runId} removes it)`, repair: undefined, harmless: false })
-        }
-      }
-      const text = yield* Effect.tryPromise({
-        try: () => fsp.readFile(file, "utf8").catch((e) => codeOf(e) === "ENOENT" ? undefined : Promise.reject(e)),
-        catch: failed("checkup", "reading", file)
-      })
-      let records: number | undefined
-      if (text === undefined) {
-        findings.push({ problem: `${file} is missing (deleted?): the run cannot be continued (braid clean ${runId} removes its worktrees, branches and record)`, repair: undefined, harmless: false })
-      } else {
-        const examined = Journal.examine(file, text)
-        if (Either.isLeft(examined)) {
-          findings.push({ problem: examined.left.message, repair: undefined, harmless: false })
-        } else {
-          records = examined.right.records.length
-          for (const d of examined.right.damage) {
-            findings.push({
-              problem: Journal.describeDamage(file, d),
-              repair: `drop line ${d.line}${d.key !== undefined ? ` (step ${d.key} runs again when the run is continued)` : ""}`,
-              harmless: d.last
-            })
-          }
-          if (examined.right.damage.length === 0 && text !== "" && !text.endsWith("\n")) {
-            findings.push({ problem: `${file}: the last record has no newline`, repair: "add it", harmless: true })
-          }
-        }
-      }
-      for (const tmp of yield* Effect.promise(() => litter(folder))) {
-        findings.push({ problem: `${tmp}: a temporary file left by a write that failed`, repair: "remove it", harmless: true })
-      }
-      const copies = yield* Effect.promise(() =>
-        fsp.readdir(folder).then((names) => names.filter((n) => /^journal\.jsonl\.(bak|replaced)-/.test(n)).sort().map((n) => path.join(folder, n)), () => [])
-      )
-      return { runId, folder, journal: file, records, heldBy, findings, copies } satisfies Checkup
+    }
+    const text = yield* Effect.tryPromise({
+      try: () => fsp.readFile(file, "utf8").catch((e) => codeOf(e) === "ENOENT" ? undefined : Promise.reject(e)),
+      catch: failed("checkup", "reading", file)
     })
+    let records: number | undefined
+    if (text === undefined) {
+      findings.push({ problem: `${file} is missing (deleted?): the run cannot be continued (braid clean ${runId} removes its worktrees, branches and record)`, repair: undefined, harmless: false })
+    } else {
+      const examined = Journal.examine(file, text)
+      if (Either.isLeft(examined)) {
+        findings.push({ problem: examined.left.message, repair: undefined, harmless: false })
+      } else {
+        records = examined.right.records.length
+        for (const d of examined.right.damage) {
+          findings.push({
+            problem: Journal.describeDamage(file, d),
+            repair: `drop line ${d.line}${d.key !== undefined ? ` (step ${d.key} runs again when the run is continued)` : ""}`,
+            harmless: d.last
+          })
+        }
+        if (examined.right.damage.length === 0 && text !== "" && !text.endsWith("\n")) {
+          findings.push({ problem: `${file}: the last record has no newline`, repair: "add it", harmless: true })
+        }
+      }
+    }
+    for (const tmp of yield* Effect.promise(() => litter(folder))) {
+      findings.push({ problem: `${tmp}: a temporary file left by a write that failed`, repair: "remove it", harmless: true })
+    }
+    const copies = yield* Effect.promise(() =>
+      fsp.readdir(folder).then((names) => names.filter((n) => /^journal\.jsonl\.(bak|replaced)-/.test(n)).sort().map((n) => path.join(folder, n)), () => [])
+    )
+    return { runId, folder, journal: file, records, heldBy, findings, copies } satisfies Checkup
+  })
 
-  const repair = (runId: string) =>
-    Effect.scoped(Effect.gen(function*() {
-      yield* exists(runId)
-      const done: Array<string> = []
-      const left = yield* readPid(runId)
-      // Under the run's lock: nothing is repaired under a live run, and none starts meanwhile.
-      yield* service.lock(runId)
-      if (left !== undefined && left !== process.pid) done.push(`removed ${lockFile(runId)}, left by braid process ${left}`)
-      const file = journalFile(runId)
-      let backup: string | undefined
-      const text = yield* Effect.promise(() => fsp.readFile(file, "utf8").then((t) => t, () => undefined))
-      const examined = text === undefined ? undefined : Journal.examine(file, text)
-      if (text !== undefined && examined !== undefined && Either.isRight(examined) && examined.right.kept !== text) {
-        const kept = examined.right.kept
-        backup = yield* Effect.tryPromise({
-          try: async () => {
-            const copy = await backUp(file, fault)
-            await writeWhole(file, kept, fault)
-            return copy
-          },
-          catch: failed("repair", "writing", file)
-        })
-        for (const d of examined.right.damage) done.push(`dropped ${file}:${d.line}${d.key !== undefined ? ` (step ${d.key})` : ""}`)
-        if (examined.right.damage.length === 0) done.push(`ended ${file}'s last record with a newline`)
-      }
-      for (const tmp of yield* Effect.promise(() => litter(runDir(runId)))) {
-        yield* Effect.tryPromise({ try: () => fsp.rm(tmp, { force: true }), catch: failed("repair", "writing", tmp) })
-        done.push(`removed ${tmp}`)
-      }
-      return { backup, done } satisfies Repaired
-    }))
+  const repair = Effect.fn("FileRunStore.repair")(function*(runId: string) {
+    yield* exists(runId)
+    const done: Array<string> = []
+    const left = yield* readPid(runId)
+    // Under the run's lock: nothing is repaired under a live run, and none starts meanwhile.
+    yield* service.lock(runId)
+    if (left !== undefined && left !== process.pid) done.push(`removed ${lockFile(runId)}, left by braid process ${left}`)
+    const file = journalFile(runId)
+    let backup: string | undefined
+    const text = yield* Effect.promise(() => fsp.readFile(file, "utf8").then((t) => t, () => undefined))
+    const examined = text === undefined ? undefined : Journal.examine(file, text)
+    if (text !== undefined && examined !== undefined && Either.isRight(examined) && examined.right.kept !== text) {
+      const kept = examined.right.kept
+      backup = yield* Effect.tryPromise({
+        try: async () => {
+          const copy = await backUp(file, fault)
+          await writeWhole(file, kept, fault)
+          return copy
+        },
+        catch: failed("repair", "writing", file)
+      })
+      for (const d of examined.right.damage) done.push(`dropped ${file}:${d.line}${d.key !== undefined ? ` (step ${d.key})` : ""}`)
+      if (examined.right.damage.length === 0) done.push(`ended ${file}'s last record with a newline`)
+    }
+    for (const tmp of yield* Effect.promise(() => litter(runDir(runId)))) {
+      yield* Effect.tryPromise({ try: () => fsp.rm(tmp, { force: true }), catch: failed("repair", "writing", tmp) })
+      done.push(`removed ${tmp}`)
+    }
+    return { backup, done } satisfies Repaired
+  }, Effect.scoped)
 
   const service: Service = {
     location: runsDir,
