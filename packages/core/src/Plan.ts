@@ -363,6 +363,9 @@ export interface PlanProblem {
   readonly message: string
 }
 
+/** How many of a plan's problems its error message prints; the rest are counted (all are in `problems`). */
+export const SHOWN_PROBLEMS = 200
+
 /** The plan could not be read or is invalid; every problem is listed. */
 export class InvalidPlan extends Schema.TaggedError<InvalidPlan>()("InvalidPlan", {
   source: Schema.String,
@@ -370,8 +373,14 @@ export class InvalidPlan extends Schema.TaggedError<InvalidPlan>()("InvalidPlan"
 }) {
   override get message(): string {
     // Problems quote the plan's own text: shown one line each, with no control character a terminal would act on.
-    const lines = this.problems.map((p) => `  - ${p.path === "" ? "(plan)" : Terminal.safeLine(p.path)}: ${Terminal.safeLine(p.message)}`)
-    return `${Terminal.safeLine(this.source)}: invalid plan (${this.problems.length} problem${this.problems.length === 1 ? "" : "s"})\n${
+    // Thousands of them (a list of 10,000 wrong values) are counted past the first SHOWN_PROBLEMS, not printed.
+    const lines = this.problems.slice(0, SHOWN_PROBLEMS).map((p) =>
+      `  - ${p.path === "" ? "(plan)" : Terminal.safeLine(p.path)}: ${Terminal.safeLine(p.message)}`
+    )
+    if (this.problems.length > SHOWN_PROBLEMS) {
+      lines.push(`  … and ${(this.problems.length - SHOWN_PROBLEMS).toLocaleString("en")} more problems (the first ${SHOWN_PROBLEMS} are shown)`)
+    }
+    return `${Terminal.safeLine(this.source)}: invalid plan (${this.problems.length.toLocaleString("en")} problem${this.problems.length === 1 ? "" : "s"})\n${
       lines.join("\n")
     }`
   }
@@ -901,8 +910,9 @@ const without = (input: unknown, paths: ReadonlyArray<ReadonlyArray<PropertyKey>
 }
 
 /** YAML syntax errors, each at its line and column. */
+// After the first few syntax errors the parser mostly reports their consequences (5,000 for 5,000 unclosed brackets).
 const yamlProblems = (errors: ReadonlyArray<YAML.YAMLError>): Array<PlanProblem> =>
-  errors.map((e) => ({
+  errors.slice(0, 20).map((e) => ({
     path: e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : "",
     // The yaml package reports its own stack overflow on a deeply nested document as a syntax error.
     message: /Maximum call stack size exceeded/.test(e.message)

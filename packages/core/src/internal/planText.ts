@@ -114,7 +114,9 @@ export const shapeProblem = (input: unknown, limits: ShapeLimits): { readonly pa
   const pathOf = (entry: Entry): string => {
     const keys: Array<string | number> = []
     for (let e: Entry | undefined = entry; e !== undefined && e.key !== undefined; e = e.parent) keys.push(e.key)
-    return formatPath(keys.reverse())
+    keys.reverse()
+    // A path 64 levels long says less than its start.
+    return keys.length > 8 ? `${formatPath(keys.slice(0, 6))}…` : formatPath(keys)
   }
   let values = 0
   const stack: Array<Entry> = [{ value: input, key: undefined, parent: undefined, depth: 0 }]
