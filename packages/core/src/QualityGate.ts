@@ -352,7 +352,7 @@ export const run = (input: GateInput, services: GateServices) =>
       yield* workspace.attempting(stream.name)
       const n = attempts.length + 1
       current = undefined
-      const done = yield* steps.step(RunState.keys.attempt(input.key, n), RunState.AttemptDone, attemptAndCommit(n)).pipe(
+      const attempted = yield* steps.step(RunState.keys.attempt(input.key, n), RunState.AttemptDone, attemptAndCommit(n)).pipe(
         Effect.tapError((error) =>
           Effect.suspend(() => {
             // An attempt that failed for its agent's deed (also outside its worktree, or a link leading out) is kept with what it spent.
@@ -376,8 +376,18 @@ export const run = (input: GateInput, services: GateServices) =>
               }, true)
             )
           })
+        ),
+        Effect.catchIf(
+          (error): error is Workspace.ChangesOutsideWorktree =>
+            error._tag === "ChangesOutsideWorktree" && error.found.every((f) => (f.alongside ?? []).length > 0),
+          // Nothing of it lands: what it left in its worktree goes before the next gate run.
+          () => Effect.as(workspace.discard(stream.name), undefined)
         )
       )
+      // A change outside the worktree that other agents at work could have made as well fails
+      // this attempt, not the task: it goes on to its next gate run.
+      if (attempted === undefined) return false
+      const done = attempted
       // What the attempt spent counts at once: with `onExceeded: stop` the run stops here.
       yield* budget.spent(Budget.attemptId(round, task.id, n), Budget.spendOf(done))
       if (budget.budget?.onExceeded === "stop") yield* budget.check

@@ -44,7 +44,13 @@ export const Strays = Schema.Array(Schema.Struct({
   where: Schema.String,
   paths: Schema.Array(Schema.String),
   /** What braid did about them, when it did something (the repository's .git: put back as it was). */
-  note: Schema.optional(Schema.String)
+  note: Schema.optional(Schema.String),
+  /**
+   * The other streams whose agents were at work when the change appeared: then which one made
+   * it cannot be told by looking, and the attempt is failed but its task goes on to its next
+   * gate run (an innocent's task is not failed for another's deed).
+   */
+  alongside: Schema.optional(Schema.Array(Schema.String))
 }))
 export type Strays = typeof Strays.Type
 

@@ -96,7 +96,7 @@ const repositoryFinding = (found: ReadonlyArray<Tampered>): Workspace.Strays[num
       ? `the agents of ${plural(alongside, "stream", "streams")} ${alongside.join(", ")} were at work too, and which one made the change cannot be told`
       : undefined
   ].filter((part) => part !== undefined).join("; ")
-  return { where: REPOSITORY, paths: changed, note }
+  return { where: REPOSITORY, paths: changed, note, ...(alongside.length > 0 ? { alongside } : {}) }
 }
 
 const MAIN = "main checkout"
@@ -119,7 +119,10 @@ const outsideFindings = (found: ReadonlyArray<Outside>): Workspace.Strays => {
       where,
       paths: [...new Set(here.flatMap((f) => f.paths))].sort(),
       ...(alongside.length > 0
-        ? { note: `the agents of ${plural(alongside, "stream", "streams")} ${alongside.join(", ")} were at work too when it appeared, and which one made it cannot be told` }
+        ? {
+          note: `the agents of ${plural(alongside, "stream", "streams")} ${alongside.join(", ")} were at work too when it appeared, and which one made it cannot be told`,
+          alongside
+        }
         : {})
     }
   })
