@@ -228,7 +228,9 @@ const planCommand = Command.make(
             }),
             verify: plan.verify.map((v) => v.name),
             integrationOrder: execution.integrationOrder,
+            // The chain's weight (effort points when tasks give an effort) and how many tasks it holds.
             criticalPathLength: execution.criticalPathLength,
+            criticalPathTasks: execution.criticalPathTasks,
             repository: result.repository ?? null,
             landing,
             github: result.github._tag === "On"

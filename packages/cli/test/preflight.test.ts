@@ -109,6 +109,34 @@ describe("braid plan as a preflight", () => {
     })
   })
 
+  it("counts the longest chain in tasks (effort points named as such) and lists each wait once", () => {
+    const { repo } = repository()
+    const file = path.join(repo, "plan.yaml")
+    // 8 tasks in one chain; api-2 names api-1 in dependsOn although it follows it in its stream.
+    const tasks = (effort: string) => [
+      `  - {id: api-1, title: A1, stream: api, run: [node, -e, '0']${effort}}`,
+      `  - {id: api-2, title: A2, stream: api, dependsOn: [api-1], run: [node, -e, '0']${effort}}`,
+      ...[3, 4, 5, 6, 7, 8].map((i) => `  - {id: api-${i}, title: A${i}, stream: api, run: [node, -e, '0']${effort}}`)
+    ]
+    const write = (effort: string) =>
+      fs.writeFileSync(file, ["checks: [[node, -e, '0']]", "streams:", "  - {name: api, type: api}", "tasks:", ...tasks(effort), ""].join("\n"))
+
+    write("")
+    const plain = braid(["plan", file], repo)
+    assert.strictEqual(plain.code, 0, plain.stderr)
+    assert.include(plain.stdout, "8 tasks in 1 streams")
+    assert.include(plain.stdout, "longest dependency chain: 8 tasks\n")
+    assert.include(plain.stdout, "waits for: api-1\n")
+    assert.notInclude(plain.stdout, "api-1, api-1")
+    assert.deepStrictEqual(JSON.parse(braid(["plan", file, "--json"], repo).stdout).streams[0].tasks[1].waitsFor, ["api-1"])
+
+    write(", effort: S")
+    const weighted = braid(["plan", file], repo)
+    assert.strictEqual(weighted.code, 0, weighted.stderr)
+    assert.include(weighted.stdout, "longest dependency chain (by effort): 16 effort points over 8 tasks\n")
+    assert.notInclude(weighted.stdout, "16 task")
+  })
+
   it("warns (exit 0) about a task nothing can fail, a threshold under 50 and a path that exists only beside the plan", () => {
     const { repo } = repository()
     const plans = path.join(repo, "plans")

@@ -31,6 +31,10 @@ export interface ExecutionPlan {
   readonly criticalPath: ReadonlyMap<string, number>
   /** The weight of the longest dependency chain of the whole plan (its length in tasks when no effort is given). */
   readonly criticalPathLength: number
+  /** How many tasks that heaviest chain holds (the most, when chains weigh the same). */
+  readonly criticalPathTasks: number
+  /** Whether any task gives an `effort`, so the chain's weight is effort, not a count of tasks. */
+  readonly weighted: boolean
 }
 
 const byRankThenName = (plan: Plan.Plan) => {
@@ -42,14 +46,17 @@ const byRankThenName = (plan: Plan.Plan) => {
   }
 }
 
-/** Every task's predecessors: its `dependsOn` plus the task before it in its stream. */
+/**
+ * Every task's predecessors, each once: its `dependsOn` plus the task before it in its stream
+ * (a plan often names that task in `dependsOn` too).
+ */
 export const predecessors = (plan: Plan.Plan): ReadonlyMap<string, ReadonlyArray<string>> => {
-  const preds = new Map<string, Array<string>>()
+  const preds = new Map<string, ReadonlyArray<string>>()
   for (const stream of plan.streams) {
     stream.tasks.forEach((task, i) => {
-      const list = [...(plan.dependsOn.get(task.id) ?? [])]
-      if (i > 0) list.push(stream.tasks[i - 1]!.id)
-      preds.set(task.id, list)
+      const list = new Set(plan.dependsOn.get(task.id) ?? [])
+      if (i > 0) list.add(stream.tasks[i - 1]!.id)
+      preds.set(task.id, [...list])
     })
   }
   return preds
@@ -160,6 +167,8 @@ export const make = (plan: Plan.Plan): ExecutionPlan => {
   const succs = new Map<string, Array<string>>()
   for (const [t, ps] of preds) for (const p of ps) (succs.get(p) ?? succs.set(p, []).get(p)!).push(t)
   const criticalPath = new Map<string, number>()
+  // task → how many tasks its heaviest chain holds (the one criticalPath weighs).
+  const chainTasks = new Map<string, number>()
   const longest = (t: string): number => {
     const known = criticalPath.get(t)
     if (known !== undefined) return known
@@ -171,8 +180,14 @@ export const make = (plan: Plan.Plan): ExecutionPlan => {
       const next = succs.get(node) ?? []
       if (expanded) {
         let heaviest = 0
-        for (const n of next) heaviest = Math.max(heaviest, criticalPath.get(n)!)
+        let tasks = 0
+        for (const n of next) {
+          const w = criticalPath.get(n)!
+          const c = chainTasks.get(n)!
+          if (w > heaviest || (w === heaviest && c > tasks)) [heaviest, tasks] = [w, c]
+        }
         criticalPath.set(node, weight(node) + heaviest)
+        chainTasks.set(node, 1 + tasks)
       } else {
         stack.push([node, true])
         for (const n of next) if (!criticalPath.has(n)) stack.push([n, false])
@@ -181,14 +196,25 @@ export const make = (plan: Plan.Plan): ExecutionPlan => {
     return criticalPath.get(t)!
   }
   let criticalPathLength = 0
-  for (const t of plan.tasks.keys()) criticalPathLength = Math.max(criticalPathLength, longest(t))
+  let criticalPathTasks = 0
+  for (const t of plan.tasks.keys()) {
+    const w = longest(t)
+    const c = chainTasks.get(t)!
+    if (w > criticalPathLength || (w === criticalPathLength && c > criticalPathTasks)) {
+      ;[criticalPathLength, criticalPathTasks] = [w, c]
+    }
+  }
+  let weighted = false
+  for (const task of plan.tasks.values()) if (task.effort !== undefined) weighted = true
 
   return {
     batches,
     integrationOrder: batches.flatMap((b) => b.streams),
     streamDependsOn: new Map([...deps].map(([k, v]) => [k, [...v].sort(compare)])),
     criticalPath,
-    criticalPathLength
+    criticalPathLength,
+    criticalPathTasks,
+    weighted
   }
 }
 
@@ -207,6 +233,19 @@ export const checkNamesOf = (plan: Plan.Plan, task: Plan.Task): Array<string> =>
   ...plan.checks.map((c) => c.name)
 ]
 
+const count = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`
+
+/**
+ * The plan's longest chain as a user counts it: in tasks, and when tasks give an `effort`, the
+ * effort points it sums too (the weight dispatch serves first), never points called tasks.
+ */
+export const chainLine = (execution: ExecutionPlan): string => {
+  const tasks = count(execution.criticalPathTasks, "task", "tasks")
+  if (!execution.weighted) return `longest dependency chain: ${tasks}`
+  const points = Math.round(execution.criticalPathLength * 100) / 100
+  return `longest dependency chain (by effort): ${count(points, "effort point", "effort points")} over ${tasks}`
+}
+
 /**
  * A human-readable rendering for `braid plan`: the streams in dependency order (dispatch has
  * no barriers: each task starts once what it waits for has finished and a slot is free), each
@@ -217,7 +256,7 @@ export const render = (plan: Plan.Plan, execution: ExecutionPlan, details: Rende
   const preds = predecessors(plan)
   lines.push(`${plan.featureName} (${plan.projectName}): ${plan.tasks.size} tasks in ${plan.streams.length} streams`)
   lines.push(`quality threshold ${plan.qualityThreshold}, at most ${plan.maxParallel} agents at once, conflicts: ${plan.conflictStrategy}, on gate failure: ${plan.onGateFailure}`)
-  lines.push(`longest dependency chain: ${execution.criticalPathLength} task(s)`)
+  lines.push(chainLine(execution))
   lines.push("")
   lines.push("streams in dependency order (each task starts once what it waits for has finished and an agent is free):")
   for (const name of execution.integrationOrder) {

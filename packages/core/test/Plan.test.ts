@@ -225,6 +225,9 @@ describe("ExecutionPlan", () => {
       // b1 (L = 8) → b2 (5)
       assert.strictEqual(execution.criticalPath.get("b1"), 13)
       assert.strictEqual(execution.criticalPathLength, 35)
+      // The heaviest chain a1 → b2 holds two tasks; plan says so rather than "35 tasks".
+      assert.strictEqual(execution.criticalPathTasks, 2)
+      assert.strictEqual(ExecutionPlan.chainLine(execution), "longest dependency chain (by effort): 35 effort points over 2 tasks")
     }))
 
   it.effect("splits a wide level into batches of at most maxParallel", () =>
