@@ -2,7 +2,7 @@
  * braid benchmarks: `npm run bench` (builds the packages first), or `node bench/run.mjs`
  * after a build. Prints a table per section and writes bench/results.json.
  *
- *   --only=dispatch,schedule,git,agents,startup,cluster   run some sections
+ *   --only=dispatch,schedule,git,agents,startup,cluster,plan   run some sections
  *   --quick                        fewer repetitions and plans (a smoke test, not for figures)
  *
  * Every measured case runs in its own `node --expose-gc` child process (bench/lib/*-case.mjs),
@@ -13,7 +13,9 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import * as YAML from "yaml"
 import { runChild, startChild } from "./lib/child.mjs"
+import { largePlan } from "./lib/plans.mjs"
 import { mean, median, num, ratio, table } from "./lib/table.mjs"
 
 const args = process.argv.slice(2)
@@ -680,18 +682,83 @@ const clusterSection = async () => {
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// 7. braid plan at the size limits
+// ---------------------------------------------------------------------------------------
+
+const planSection = async () => {
+  log()
+  const bin = fileURLToPath(new URL("../packages/cli/bin/braid", import.meta.url))
+  log("7. braid plan at the size limits — the built command (packages/cli/bin/braid) reading, validating, scheduling and checking")
+  log("   generated plans of 10,000 streams or 10,000 tasks (bench/lib/plans.mjs largePlan) in a temporary repository, as a")
+  log("   user runs it (preflight included); the bundled example beside them. Wall time from spawn to exit; the cases take turns.")
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "braid-bench-plan-"))
+  try {
+    const repo = path.join(dir, "repo")
+    fs.mkdirSync(repo)
+    const git = (...a) => execFileSync("git", ["-c", "user.name=bench", "-c", "user.email=bench@localhost", ...a], { cwd: repo })
+    git("init", "-q", "-b", "main")
+    fs.writeFileSync(path.join(repo, "README.md"), "bench\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "base")
+    const write = (name, text) => {
+      const file = path.join(dir, name)
+      fs.writeFileSync(file, text)
+      return { file, bytes: Buffer.byteLength(text) }
+    }
+    const example = fileURLToPath(new URL("../examples/checkout-flow/plan.yaml", import.meta.url))
+    const cases = [
+      { name: "bundled example (5 tasks, YAML)", file: example, bytes: fs.statSync(example).size, exit: 0 },
+      { name: "10,000 streams, a chain (JSON)", ...write("wide.json", JSON.stringify(largePlan("wide"))), exit: 0 },
+      { name: "10,000 streams, a chain (YAML)", ...write("wide.yaml", YAML.stringify(largePlan("wide"))), exit: 0 },
+      { name: "10,000 tasks, dense (JSON)", ...write("dense.json", JSON.stringify(largePlan("dense"))), exit: 0 },
+      { name: "10,000 tasks, dense (YAML)", ...write("dense.yaml", YAML.stringify(largePlan("dense"))), exit: 0 },
+      { name: "10,000 tasks, dense, a cycle (JSON, refused)", ...write("cycle.json", JSON.stringify(largePlan("cycle"))), exit: 2 }
+    ]
+    const time = (c) => {
+      const start = process.hrtime.bigint()
+      const result = spawnSync(bin, ["plan", c.file], { cwd: repo, encoding: "utf8", maxBuffer: 256 * 1024 * 1024, env: { ...process.env, NO_COLOR: "1" } })
+      const ms = Number(process.hrtime.bigint() - start) / 1e6
+      if (result.status !== c.exit) throw new Error(`braid plan ${c.file}: exit ${result.status}, expected ${c.exit}\n${result.stderr.slice(0, 2000)}`)
+      return ms
+    }
+    const repeat = quick ? 2 : 5
+    for (const c of cases) {
+      progress(c.name)
+      time(c) // warms the file-system cache; not counted
+      c.runsMs = []
+    }
+    for (let round = 0; round < repeat; round++) for (const c of cases) c.runsMs.push(time(c))
+    for (const c of cases) c.medianMs = median(c.runsMs)
+    log()
+    log(table(
+      ["plan", "file KB", "median s", "min s", "max s", "runs"],
+      cases.map((c) => [c.name, num(c.bytes / 1024), num(c.medianMs / 1000, 2), num(Math.min(...c.runsMs) / 1000, 2), num(Math.max(...c.runsMs) / 1000, 2), c.runsMs.length])
+    ))
+    const large = cases.slice(1)
+    const met = large.every((c) => c.medianMs < 2000)
+    log()
+    log(`target: braid plan of a 10,000-stream or 10,000-task plan answers in under 2 s — ${met ? "met" : "missed"}` +
+      ` (slowest: ${large.reduce((a, b) => (a.medianMs > b.medianMs ? a : b)).name}, ${num(Math.max(...large.map((c) => c.medianMs)) / 1000, 2)} s)`)
+    return { available: true, cases: cases.map(({ file, ...c }) => ({ ...c, file: path.basename(file) })), target: { under2s: met } }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 if (wanted("dispatch")) results.dispatch = await dispatchSection()
 if (wanted("schedule")) results.schedule = await scheduleSection()
 if (wanted("git")) results.git = await gitSection()
 if (wanted("agents")) results.agents = await agentsSection()
 if (wanted("startup")) results.startup = await startupSection()
 if (wanted("cluster")) results.cluster = await clusterSection()
+if (wanted("plan")) results.plan = await planSection()
 
 results.durationMs = Date.now() - started
 results.machine.loadAverageAtEnd = os.loadavg().map((l) => +l.toFixed(2))
 const out = fileURLToPath(new URL("./results.json", import.meta.url))
 // With --only, the sections not run keep their figures from the last run that had them.
-const SECTIONS = ["dispatch", "schedule", "git", "agents", "startup", "cluster"]
+const SECTIONS = ["dispatch", "schedule", "git", "agents", "startup", "cluster", "plan"]
 if (only !== undefined && fs.existsSync(out)) {
   const previous = JSON.parse(fs.readFileSync(out, "utf8"))
   const kept = SECTIONS.filter((k) => !wanted(k) && previous[k] !== undefined)

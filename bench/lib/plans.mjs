@@ -80,3 +80,34 @@ export const schedulePlan = ({ seed, maxParallel }) => {
   }
   return { doc, durations }
 }
+
+/**
+ * The plans of the `braid plan` section: at the size limits (10,000 streams or tasks), every
+ * task with a script and the plan with a check, as a real plan would have them.
+ *   wide   — 10,000 streams of one task each, each task after the previous stream's (a 10,000-stream chain)
+ *   dense  — 10,000 tasks in 100 streams, each depending on 1–5 random earlier tasks of any stream
+ *   cycle  — dense, plus one dependency that closes a cycle through most of the plan (refused, exit 2)
+ */
+export const largePlan = (kind, seed = 1) => {
+  const rng = makeRng(seed)
+  const run = ["node", "-e", "0"]
+  const base = { projectName: "bench", featureName: `plan-${kind}`, agent: "script", checks: [["node", "-e", "0"]] }
+  if (kind === "wide") {
+    return {
+      ...base,
+      streams: Array.from({ length: 10_000 }, (_, i) => ({ name: `s${i}`, type: STREAM_TYPES[i % STREAM_TYPES.length] })),
+      tasks: Array.from({ length: 10_000 }, (_, i) => ({ id: `t${i}`, title: `Task ${i}`, stream: `s${i}`, run, ...(i > 0 ? { dependsOn: [`t${i - 1}`] } : {}) }))
+    }
+  }
+  const tasks = []
+  for (let i = 0; i < 10_000; i++) {
+    const dependsOn = []
+    for (let k = rng.int(1, 5); i > 0 && k > 0; k--) {
+      const dep = `t${rng.int(0, i - 1)}`
+      if (!dependsOn.includes(dep)) dependsOn.push(dep)
+    }
+    tasks.push({ id: `t${i}`, title: `Task ${i}`, stream: `s${i % 100}`, run, ...(dependsOn.length > 0 ? { dependsOn } : {}) })
+  }
+  if (kind === "cycle") tasks[0].dependsOn = ["t9999"]
+  return { ...base, streams: Array.from({ length: 100 }, (_, i) => ({ name: `s${i}`, type: STREAM_TYPES[i % STREAM_TYPES.length] })), tasks }
+}

@@ -937,7 +937,13 @@ const readYaml = (text: string): Either.Either<unknown, Array<PlanProblem>> => {
   const json = PlanText.readJson(text)
   if (Option.isSome(json)) return Either.right(json.value)
   const lineCounter = new YAML.LineCounter()
-  const doc = YAML.parseDocument(text, { prettyErrors: true, lineCounter })
+  // The parser reports what it finds as errors; should it throw all the same, that is the plan's problem too, not a defect.
+  const parsed = Either.try({
+    try: () => YAML.parseDocument(text, { prettyErrors: true, lineCounter }),
+    catch: (error) => [{ path: "", message: `the YAML document cannot be read: ${String(error instanceof Error ? error.message : error).split("\n")[0]}` }]
+  })
+  if (Either.isLeft(parsed)) return parsed
+  const doc = parsed.right
   if (doc.errors.length > 0) return Either.left(yamlProblems(doc.errors))
   return Either.try({
     try: (): unknown => doc.toJS({ maxAliasCount: LIMITS.aliases }),
