@@ -588,10 +588,10 @@ export const validate = (
     }
     for (const cycle of findCycles(edges)) {
       // A cycle through thousands of tasks is named by its ends, not printed whole.
-      const shown = cycle.length <= 20
+      const named = cycle.length <= 20
         ? [...cycle, cycle[0]].join(" → ")
-        : `${[...cycle.slice(0, 10)].join(" → ")} → … (${(cycle.length - 15).toLocaleString("en")} more) … → ${[...cycle.slice(-5), cycle[0]].join(" → ")}`
-      problem("tasks", `dependency cycle${cycle.length > 20 ? ` of ${cycle.length.toLocaleString("en")} tasks` : ""}: ${shown}`)
+        : `${cycle.slice(0, 10).join(" → ")} → … (${(cycle.length - 15).toLocaleString("en")} more) … → ${[...cycle.slice(-5), cycle[0]].join(" → ")}`
+      problem("tasks", `dependency cycle${cycle.length > 20 ? ` of ${cycle.length.toLocaleString("en")} tasks` : ""}: ${named}`)
     }
 
     // checks and verify commands
@@ -766,8 +766,9 @@ export const decode = (
         u.suggestion === undefined ? [] : [{ path: u.path, message: `unknown field ${quoted(u.field)} — did you mean "${u.suggestion}"?` }]
       )
     ]
+    const refused = new Set(unprintable.map((p) => p.path))
     const warnings: Array<PlanProblem> = unknown.flatMap((u) =>
-      u.suggestion !== undefined || unprintable.some((p) => p.path === u.path) ? [] : [{ path: u.path, message: `unknown field ${quoted(u.field)} is ignored` }]
+      u.suggestion !== undefined || refused.has(u.path) ? [] : [{ path: u.path, message: `unknown field ${quoted(u.field)} is ignored` }]
     )
     const decoded = decodeFile(input)
     if (Either.isRight(decoded) && misspelled.length === 0) {
@@ -909,8 +910,7 @@ const without = (input: unknown, paths: ReadonlyArray<ReadonlyArray<PropertyKey>
   return copy
 }
 
-/** YAML syntax errors, each at its line and column. */
-// After the first few syntax errors the parser mostly reports their consequences (5,000 for 5,000 unclosed brackets).
+/** YAML syntax errors, each at its line and column: the first 20 (after those the parser mostly reports their consequences). */
 const yamlProblems = (errors: ReadonlyArray<YAML.YAMLError>): Array<PlanProblem> =>
   errors.slice(0, 20).map((e) => ({
     path: e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : "",
@@ -921,11 +921,13 @@ const yamlProblems = (errors: ReadonlyArray<YAML.YAMLError>): Array<PlanProblem>
   }))
 
 /** The plan file is larger than `LIMITS.fileBytes` (`bytes` when its size is known). */
-const tooLarge = (bytes: number | undefined): PlanProblem => ({
-  path: "",
-  message: `the file is ${bytes === undefined ? "larger than" : `${(bytes / 1024 / 1024).toFixed(1)} MiB,`} ${
-    bytes === undefined ? "" : "more than "}${LIMITS.fileBytes / 1024 / 1024} MiB, the most braid reads for a plan`
-})
+const tooLarge = (bytes: number | undefined): PlanProblem => {
+  const limit = `${LIMITS.fileBytes / 1024 / 1024} MiB, the most braid reads for a plan`
+  return {
+    path: "",
+    message: bytes === undefined ? `the file is larger than ${limit}` : `the file is ${(bytes / 1024 / 1024).toFixed(1)} MiB, more than ${limit}`
+  }
+}
 
 /**
  * A YAML (or JSON) document's values: syntax errors each at its line, aliases limited to
@@ -951,7 +953,7 @@ const readYaml = (text: string): Either.Either<unknown, Array<PlanProblem>> => {
   })
 }
 
-/** Parses plan text (YAML is a superset of JSON, so both are read with the YAML parser). */
+/** Parses plan text: YAML, or JSON (a subset of YAML, read by the JSON parser when it means the same to both). */
 export const parse = (
   text: string,
   source = "plan",
