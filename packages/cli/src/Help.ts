@@ -84,7 +84,10 @@ export const options = {
   "no-github": {
     description: "Do not sync progress to the plan's githubRepo (comments, labels, commit status), even with GITHUB_TOKEN set."
   },
-  "keep-worktrees": { description: "Keep every stream's worktree after a successful landing (default: removed; branches stay)." },
+  "keep-worktrees": {
+    description:
+      "Keep every worktree (each stream's and the integration's) and its braid/<run>/… branch after the run, landed or not. Default: a stream's worktree is removed when the stream finishes, and a run branch once the target holds its work; a worktree kept for you (a failed or needs-review task, a conflict, a failed verification) keeps its branch."
+  },
   quiet: { alias: "q", description: "Print no progress lines and no board, only the summary." },
   verbose: { alias: "v", description: "Also show what the agents print: on the board each working stream's latest line, in plain output every line." },
   md: { value: "file", description: "Write the report as Markdown to this file." },

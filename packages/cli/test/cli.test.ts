@@ -88,6 +88,54 @@ describe("braid run with the scripted agents", () => {
     assert.include(markdown, "**✅ succeeded**")
   })
 
+  it("keeps what --keep-worktrees says it keeps — each worktree with its branch — and without it removes both once landed", () => {
+    const repo = tmp()
+    const git = (cwd: string, ...args: Array<string>) =>
+      spawnSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd, encoding: "utf8" }).stdout
+    git(repo, "init", "-q", "-b", "main")
+    fs.writeFileSync(path.join(repo, ".gitignore"), "plan.yaml\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
+    const file = path.join(repo, "plan.yaml")
+    const plan = (suffix: string) =>
+      fs.writeFileSync(file, [
+        "checks: [[node, -e, '0']]",
+        "streams:",
+        "  - {name: api, type: api}",
+        "  - {name: web, type: ui}",
+        "tasks:",
+        `  - {id: a1, title: A1, stream: api, run: [node, -e, "require('fs').writeFileSync('a${suffix}.txt','x')"]}`,
+        `  - {id: w1, title: W1, stream: web, run: [node, -e, "require('fs').writeFileSync('w${suffix}.txt','x')"]}`,
+        ""
+      ].join("\n"))
+    const branches = () => git(repo, "branch", "--list", "braid/*", "--format=%(refname:short)").split("\n").filter((l) => l !== "")
+    const worktrees = () => git(repo, "worktree", "list", "--porcelain").split("\n").filter((l) => l.startsWith("worktree ")).length
+
+    const help = braid(["run", "--help"]).stdout.replace(/\s+/g, " ")
+    assert.include(help, "Keep every worktree (each stream's and the integration's) and its braid/<run>/… branch")
+
+    plan("1")
+    const kept = braid(["run", file, "--repo", repo, "--quiet", "--keep-worktrees"])
+    assert.strictEqual(kept.code, 0, kept.stderr)
+    const [run] = fs.readdirSync(path.join(repo, ".braid", "runs"))
+    assert.deepStrictEqual(branches(), [`braid/${run}/api`, `braid/${run}/integration`, `braid/${run}/web`])
+    assert.strictEqual(worktrees(), 4)
+    for (const stream of ["api", "web"]) {
+      const dir = path.join(repo, ".braid", "runs", run!, "worktrees", stream)
+      // A kept worktree is usable: on its branch, nothing pending.
+      assert.strictEqual(git(dir, "symbolic-ref", "--short", "HEAD").trim(), `braid/${run}/${stream}`)
+      assert.strictEqual(git(dir, "status", "--porcelain"), "")
+    }
+
+    plan("2")
+    const plain = braid(["run", file, "--repo", repo, "--quiet"])
+    assert.strictEqual(plain.code, 0, plain.stderr)
+    // The second run's worktrees and branches are gone (its work is on main); the first run's stay.
+    assert.deepStrictEqual(branches().filter((b) => !b.startsWith(`braid/${run}/`)), [])
+    assert.strictEqual(worktrees(), 4)
+    assert.includeMembers(git(repo, "ls-tree", "--name-only", "main").split("\n"), ["a2.txt", "w2.txt"])
+  })
+
   it("exits 1 when the run finishes with a task needing review", () => {
     const { code, stdout } = braid([
       "run", "--workspace", "memory", "--agent", "mock", "--json", "--quality-threshold", "90", "--quiet", seedPlan

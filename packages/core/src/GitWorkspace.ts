@@ -1097,11 +1097,15 @@ export const make = (options: Options = {}) =>
         // git's way of protecting one on removable media, are left alone by git.
         yield* git.ok(["worktree", "prune"], { cwd: r.top, operation: "release" })
         const target = yield* resolveCommit(`refs/heads/${r.target}`, r.top)
-        // A worktree kept for a person keeps its branch checked out: the branch stays too.
+        // A worktree kept for a person keeps its branch checked out: the branch stays too. So does
+        // the branch of any worktree still there (one an earlier process kept): update-ref would
+        // delete it under that worktree, leaving it on a branch that does not exist.
+        const checkedOut = new Set((yield* listWorktrees(r.top)).map((e) => e.branch))
         const branches = [...r.streams].filter(([name]) => !r.kept.has(name)).map(([, t]) => t.branch)
         // Until something landed, the integration branch is the only record of the merges.
         if (r.integration !== undefined && r.landed !== undefined) branches.push(r.integration.branch)
         for (const branch of branches) {
+          if (checkedOut.has(`refs/heads/${branch}`)) continue
           const sha = yield* resolveCommit(`refs/heads/${branch}`, r.top)
           if (sha === undefined || target === undefined || !(yield* isAncestor(sha, target, r.top))) continue
           // Delete only if it still points where we checked: a branch moved meanwhile is kept.

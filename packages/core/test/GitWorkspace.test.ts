@@ -775,6 +775,33 @@ describe("GitWorkspace", () => {
         assert.deepStrictEqual(braidBranches(repo), ["braid/r1/integration", "braid/r1/s1"])
       }))
 
+    test("never deletes the branch of a worktree it keeps, one an earlier process kept included", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const { prepared, ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" }, s2: { "c.txt": "sea\n" } })
+        // s1 is kept for a person to look at; the process ends.
+        yield* ws.closeStream("s1", { keep: true })
+        yield* ws.release({ keepWorktrees: false })
+        const kept = path.join(repo, ".braid/runs/r1/worktrees/s1")
+        assert.deepStrictEqual(worktreePaths(repo), [repo, kept])
+
+        // The run is continued by another process that lands s1's work without opening it.
+        const again = yield* workspace({ repo })
+        const streams = [{ name: "s1" }, { name: "s2" }]
+        yield* again.prepare({ runId: "r1", streams, land: true, openStreams: false, resume: { base: prepared.base, targetAt: prepared.targetAt } })
+        yield* again.beginIntegration()
+        yield* again.mergeStream("s1", "none")
+        yield* again.mergeStream("s2", "none")
+        yield* again.land()
+        yield* again.release({ keepWorktrees: false })
+
+        // The kept worktree still has its branch: git works in it, on the branch it had.
+        assert.deepStrictEqual(worktreePaths(repo), [repo, kept])
+        assert.deepStrictEqual(braidBranches(repo), ["braid/r1/s1"])
+        assert.strictEqual(git(kept, "symbolic-ref", "--short", "HEAD").trim(), "braid/r1/s1")
+        assert.strictEqual(git(kept, "status", "--porcelain"), "")
+      }))
+
     test("with keepWorktrees leaves everything in place", () =>
       Effect.gen(function*() {
         const repo = yield* tempRepo()
