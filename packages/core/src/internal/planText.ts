@@ -118,17 +118,16 @@ export const shapeProblem = (input: unknown, limits: ShapeLimits): { readonly pa
     // A path 64 levels long says less than its start.
     return keys.length > 8 ? `${formatPath(keys.slice(0, 6))}…` : formatPath(keys)
   }
+  const tooMany = {
+    path: "",
+    message: `the plan holds more than ${limits.values.toLocaleString("en")} values (counting what YAML aliases repeat); ` +
+      `braid reads plans up to that size`
+  }
   let values = 0
   const stack: Array<Entry> = [{ value: input, key: undefined, parent: undefined, depth: 0 }]
   while (stack.length > 0) {
     const entry = stack.pop()!
-    if (++values > limits.values) {
-      return {
-        path: "",
-        message: `the plan holds more than ${limits.values.toLocaleString("en")} values (counting what YAML aliases repeat); ` +
-          `braid reads plans up to that size`
-      }
-    }
+    values++
     const value = entry.value
     if (typeof value !== "object" || value === null) continue
     if (entry.depth >= limits.depth) {
@@ -143,6 +142,9 @@ export const shapeProblem = (input: unknown, limits: ShapeLimits): { readonly pa
       return { path: pathOf(entry), message: `is nested more than ${limits.depth} levels deep; no plan field goes that deep` }
     }
     const depth = entry.depth + 1
+    // Every value on the stack will be counted: a list too long is refused before it is stacked.
+    const children = Array.isArray(value) ? value.length : Object.keys(value).length
+    if (values + stack.length + children > limits.values) return tooMany
     if (Array.isArray(value)) {
       for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], key: i, parent: entry, depth })
     } else {
