@@ -111,9 +111,9 @@ ${write(`"own.txt"`, "mine\n")}`
       assert.deepStrictEqual(yield* ws.strays("late"), [])
       yield* Scope.close(late, Exit.void)
       const alongside = (s: string) => `the agents of stream ${s} were at work too when it appeared, and which one made it cannot be told`
-      assert.deepStrictEqual(yield* ws.strays("early"), [{ where: "main checkout", paths: ["intrusion.txt"], note: alongside("writer") }])
+      assert.deepStrictEqual(yield* ws.strays("early"), [{ where: "main checkout", paths: ["intrusion.txt"], note: alongside("writer"), alongside: ["writer"] }])
       yield* Scope.close(early, Exit.void)
-      assert.deepStrictEqual(yield* ws.strays("writer"), [{ where: "main checkout", paths: ["intrusion.txt"], note: alongside("early") }])
+      assert.deepStrictEqual(yield* ws.strays("writer"), [{ where: "main checkout", paths: ["intrusion.txt"], note: alongside("early"), alongside: ["early"] }])
       yield* Scope.close(writer, Exit.void)
       // A change with no agent at work is nobody's attempt's.
       fs.writeFileSync(path.join(repo, "the-user.txt"), "a person's edit\n")
