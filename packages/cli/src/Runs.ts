@@ -18,6 +18,7 @@ import * as RunStore from "@braid/core/RunStore"
 import * as Terminal from "@braid/core/Terminal"
 import type * as Workspace from "@braid/core/Workspace"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Console, Effect, Option } from "effect"
 import * as path from "node:path"
 
@@ -220,8 +221,13 @@ export const status = (args: StatusArgs) =>
         }
       })
     }))
-    // A cluster run's integration is on the runner that ran it, not here.
-    const integrationDir = where.top === undefined ? undefined : `${where.top}/.braid/runs/${r.runId}/worktrees/_integration`
+    // A cluster run's integration is on the runner that ran it, not here; and the folder is
+    // named only while it is there (a run keeps it for a conflict or a failed verification).
+    const integrationFolder = where.top === undefined ? undefined : `${where.top}/.braid/runs/${r.runId}/worktrees/_integration`
+    const integrationDir = integrationFolder !== undefined &&
+        (yield* (yield* FileSystem.FileSystem).exists(integrationFolder).pipe(Effect.orElseSucceed(() => false)))
+      ? integrationFolder
+      : undefined
     const next = continuation(r.runId, where.flag, r.state, r.status === "running", integrationDir)
     if (args.json) {
       yield* Console.log(JSON.stringify(

@@ -136,6 +136,36 @@ describe("braid run with the scripted agents", () => {
     assert.includeMembers(git(repo, "ls-tree", "--name-only", "main").split("\n"), ["a2.txt", "w2.txt"])
   })
 
+  it("a --no-land run's next step names the integration's branch, which stays, not a worktree that is gone", () => {
+    const repo = tmp()
+    const git = (...args: Array<string>) =>
+      spawnSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: repo, encoding: "utf8" }).stdout
+    git("init", "-q", "-b", "main")
+    fs.writeFileSync(path.join(repo, ".gitignore"), "plan.yaml\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "base")
+    const file = path.join(repo, "plan.yaml")
+    fs.writeFileSync(file, [
+      "checks: [[node, -e, '0']]",
+      "streams:",
+      "  - {name: api, type: api}",
+      "tasks:",
+      `  - {id: a1, title: A1, stream: api, run: [node, -e, "require('fs').writeFileSync('a.txt','x')"]}`,
+      ""
+    ].join("\n"))
+    const result = braid(["run", file, "--repo", repo, "--no-land"])
+    assert.strictEqual(result.code, 0, result.stderr)
+    const [run] = fs.readdirSync(path.join(repo, ".braid", "runs"))
+    const next = (result.stdout + result.stderr).split("\n").filter((l) => l.includes("next:"))
+    assert.include(next.join("\n"), `The integrated result is on branch braid/${run}/integration.`)
+    assert.notInclude(next.join("\n"), "_integration")
+    assert.strictEqual(git("branch", "--list", `braid/${run}/integration`).trim(), `braid/${run}/integration`)
+    // Every folder the output names exists.
+    for (const folder of (result.stdout + result.stderr).match(/\/\S*\.braid\/runs\/\S+/g) ?? []) {
+      assert.isTrue(fs.existsSync(folder.replace(/[.,:;)]+$/, "")), `${folder} is named but does not exist`)
+    }
+  })
+
   it("exits 1 when the run finishes with a task needing review", () => {
     const { code, stdout } = braid([
       "run", "--workspace", "memory", "--agent", "mock", "--json", "--quality-threshold", "90", "--quiet", seedPlan

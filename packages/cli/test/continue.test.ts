@@ -182,11 +182,26 @@ describe("continuing a run that stopped", () => {
     assert.strictEqual(mainFile(f, "broken.txt"), "fixed by hand")
   }, 90_000)
 
+  it("braid status names the integration's folder only while it is there", async () => {
+    const f = fixture({ env: { WRITES: JSON.stringify({ "a-1": "broken.txt" }) } })
+    const first = await run(["run", f.plan, "--repo", f.repo, "--json", "--quiet"], f.env)
+    assert.strictEqual(report(first).mergeResult.reason, "integration verification failed")
+    // Kept for the fix, then removed by the person.
+    git(f.repo, "worktree", "remove", "--force", integrationDir(f))
+    const status = await run(["status", "--repo", f.repo])
+    assert.include(status.stdout, "continue with: commit a fix, then: braid resume")
+    assert.notInclude(status.stdout, "_integration")
+  }, 90_000)
+
   it("a landing refused because the target moved: braid land merges the target in, verifies again and lands", async () => {
     const f = fixture()
     const moved = await run(["run", f.plan, "--repo", f.repo, "--json", "--quiet"], { ...f.env, MOVE_TARGET_IN: f.repo })
     assert.strictEqual(moved.code, 1, moved.stderr)
     assert.match(report(moved).mergeResult.reason, /^landing refused: .*moved since the run started/)
+    // The integration's worktree went with the run; its branch, which the next step names, stays.
+    assert.include(report(moved).nextSteps, `The integrated result is on branch braid/${runIdOf(f)}/integration.`)
+    assert.notInclude(report(moved).nextSteps.join("\n"), "_integration")
+    assert.isFalse(fs.existsSync(integrationDir(f)))
     const status = await run(["status", "--repo", f.repo])
     assert.include(status.stdout, "landing refused")
     assert.include(status.stdout, "continue with: braid land")

@@ -7,6 +7,7 @@
 import * as Agent from "./Agent.js"
 import type * as Conflicts from "./Conflicts.js"
 import type * as Dispatch from "./Dispatch.js"
+import * as Landing from "./Landing.js"
 import type * as Plan from "./Plan.js"
 import * as RunReport from "./RunReport.js"
 import type * as Workspace from "./Workspace.js"
@@ -111,7 +112,8 @@ export const report = (o: Outcomes): RunReport.RunReport => {
   }
   if (landed?.pullRequest !== undefined) nextSteps.push(`Review and merge pull request #${landed.pullRequest.number}: ${landed.pullRequest.url}`)
   else if (landing === undefined && o.integration !== undefined && o.integration.stoppedAt === undefined && o.integrationDir) {
-    nextSteps.push(`The integrated result is in ${o.integrationDir}.`)
+    // Its worktree goes when the run ends (unless kept); its branch stays until something lands.
+    nextSteps.push(`The integrated result is on branch ${Landing.pullBranch(o.runId)}.`)
   }
 
   return new RunReport.RunReport({
