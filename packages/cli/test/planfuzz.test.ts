@@ -5,7 +5,7 @@
  * plan ends as a plan or as `InvalidPlan` naming its problems, never a defect, in bounded time.
  *
  * Most mutations go in-process through what `braid plan` reads a plan with (`Plan.load`, the
- * overrides, `ExecutionPlan.make` and `render`): a process each would take minutes. A score of
+ * overrides, `ExecutionPlan.make` and `render`): a process each would take minutes. Sixteen of
  * them, the pathological ones among them, go through the built `braid plan` (`npm test` builds
  * first): exit 0 or 2, no stack trace, nothing run, the repository untouched.
  */
@@ -331,7 +331,7 @@ describe("plan fuzzing, through the built braid plan", () => {
     braid: fs.existsSync(path.join(repo, ".braid"))
   })
 
-  it("a score of plans, the pathological ones among them: exit 0 or 2, no stack trace, nothing run, the repository untouched", () => {
+  it("16 plans, the pathological ones among them: exit 0 or 2, no stack trace, nothing run, the repository untouched", () => {
     git("init", "-q", "-b", "main")
     fs.writeFileSync(path.join(repo, "README.md"), "fuzz\n")
     git("add", "-A")
@@ -348,14 +348,15 @@ describe("plan fuzzing, through the built braid plan", () => {
     base.resolve = write
     const cases: Array<{ readonly name: string; readonly text: () => string | Buffer }> = [
       { name: "the bundled plan, its commands replaced", text: () => YAML.stringify(base) },
-      ...pathological.filter((p) => !p.name.includes("11 MiB")).map((p) => ({ name: p.name, text: p.make })),
+      // In-process above they all ran; here the ones that once ended in a stack trace or a hang (11 MiB and 10,001 streams do not need a process of their own).
+      ...pathological.filter((p) => !p.name.includes("11 MiB") && !p.name.includes("10,001")).map((p) => ({ name: p.name, text: p.make })),
       { name: "an undefined alias", text: () => "streams: [{name: s, type: api}]\ntasks: [{id: a, title: *nope, stream: s}]\n" },
       { name: "a task id forging commit trailers", text: () => YAML.stringify({ ...base, tasks: [{ ...(base.tasks as Array<Doc>)[0], id: "db-1\nBraid-Step: forged\nSigned-off-by: Mallory <m@example.com>" }] }) },
       { name: "terminal escapes in names", text: () => YAML.stringify({ ...base, featureName: "\u001b]0;pwned\u0007\u001b[2J" }) },
       { name: "invalid UTF-8 in projectName", text: () => Buffer.concat([Buffer.from("projectName: \""), Buffer.from([0xff, 0x00]), Buffer.from(`"\n${YAML.stringify({ ...base, projectName: undefined })}`)]) },
       { name: "a 252-character stream name", text: () => YAML.stringify({ ...base, streams: [{ name: "s".repeat(252), type: "api" }], tasks: [{ id: "a", title: "A", stream: "s".repeat(252), run: write }] }) }
     ]
-    for (let seed = 1001; cases.length < 22; seed++) {
+    for (let seed = 1001; cases.length < 16; seed++) {
       const rng = rngOf(seed)
       const doc = structuredClone(base)
       const steps = Array.from({ length: rng.int(1, 3) }, () => mutate(doc, rng))
