@@ -238,7 +238,9 @@ export const status = (args: StatusArgs) =>
           streams,
           merged: r.state.merged.map((m) => m.stream),
           stopped: r.state.stopped?.conflict.detail ?? null,
-          verification: r.state.verification === undefined ? null : { passed: r.state.verification.passed, commit: r.state.verification.commit },
+          verification: r.state.verification === undefined
+            ? null
+            : { ran: r.state.verification.ran, passed: r.state.verification.passed, commit: r.state.verification.commit },
           landed: r.state.landed?.pullRequest === undefined ? r.state.landed?.commit ?? null : null,
           pullRequest: r.state.landed?.pullRequest ?? null,
           landingRefused: r.state.landRefused?.message ?? null,
@@ -262,9 +264,14 @@ export const status = (args: StatusArgs) =>
     if (r.state.stopped !== undefined) yield* say(`  integration stopped at ${r.state.stopped.stream}: ${r.state.stopped.conflict.detail}`)
     if (r.state.verification !== undefined) {
       const v = r.state.verification
-      yield* say(`  verification ${v.passed ? "passed" : "failed"}${v.commit !== null ? ` at ${v.commit.slice(0, 10)}` : ""}${
-        v.passed ? "" : `: ${v.checks.filter((c) => c.exitCode !== 0).map((c) => c.name).join(", ")}`
-      }`)
+      // Journaled without running (`passed` is then vacuous): the plan has no verify commands.
+      yield* say(
+        !v.ran
+          ? `  verification did not run${v.checks.length === 0 ? ": the plan has no verify commands" : ""}`
+          : `  verification ${v.passed ? "passed" : "failed"}${v.commit !== null ? ` at ${v.commit.slice(0, 10)}` : ""}${
+            v.passed ? "" : `: ${v.checks.filter((c) => c.exitCode !== 0).map((c) => c.name).join(", ")}`
+          }`
+      )
     }
     if (r.state.landRefused !== undefined && r.state.landed === undefined) yield* say(`  landing refused: ${r.state.landRefused.message}`)
     if (r.state.landed?.pullRequest !== undefined) {

@@ -51,6 +51,7 @@ export interface Retry {
 export interface StreamOutcome {
   readonly stream: Plan.PlannedStream
   readonly agent: string
+  /** Each task's result in its latest round, with a retried task's earlier rounds' attempts beside (`earlierAttempts`). */
   readonly results: ReadonlyArray<RunReport.TaskResult>
 }
 
@@ -427,6 +428,31 @@ export const run = (input: DispatchInput) =>
     // The latest round each task is in, and the note a person gave it.
     const rounds = new Map<string, Retry>()
     for (const retry of input.retries ?? []) for (const t of retry.tasks) rounds.set(t, retry)
+    /**
+     * A task's result as the report has it: a retried task keeps its earlier rounds' attempts
+     * (each with its round), their conflicts and their time beside its latest round's, so every
+     * attempt the run made is counted once.
+     */
+    const withEarlierRounds = (stream: string, result: RunReport.TaskResult, round: number) =>
+      Effect.gen(function*() {
+        if (round === 0) return result
+        const before = [0, ...(input.retries ?? []).filter((r) => r.round < round && r.tasks.includes(result.taskId)).map((r) => r.round)]
+        const earlier: Array<RunState.Settled> = []
+        for (const r of before) {
+          const settled = yield* steps.recall(RunState.keys.task(stream, result.taskId, r), RunState.Settled)
+          if (settled._tag === "Some") earlier.push(settled.value)
+        }
+        const inRound = (r: number) => (a: RunReport.AttemptRecord) => r === 0 ? a : new RunReport.AttemptRecord({ ...a, round: r }, true)
+        const earlierAttempts = earlier.flatMap((s) => s.result.attempts.map(inRound(s.round)))
+        const conflicts = [...earlier.flatMap((s) => s.result.conflicts ?? []), ...(result.conflicts ?? [])]
+        return new RunReport.TaskResult({
+          ...result,
+          attempts: result.attempts.map(inRound(round)),
+          durationMs: earlier.reduce((n, s) => n + s.result.durationMs, result.durationMs),
+          ...(conflicts.length > 0 ? { conflicts } : {}),
+          ...(earlierAttempts.length > 0 ? { earlierAttempts } : {})
+        }, true)
+      })
 
     const settledOf = new Map<string, Deferred.Deferred<RunReport.TaskResult>>()
     // The stream head each task settled at: what a dependent task brings into its own stream.
@@ -622,7 +648,7 @@ export const run = (input: DispatchInput) =>
             durationMs: result.durationMs,
             head: settled.head
           })
-          results.push(result)
+          results.push(yield* withEarlierRounds(stream.name, result, settled.round))
           earlierResults.push({
             taskId: result.taskId,
             title: result.title,

@@ -97,7 +97,6 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
     const land = options.land ?? true
     const mode = options.landing ?? Landing.local
     const startedAt = yield* iso
-    const started = Date.now()
     const execution = ExecutionPlan.make(plan)
     const retries = options.retries ?? []
     const generation = retries.reduce((g, r) => Math.max(g, r.round), 0)
@@ -165,6 +164,15 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
     const integration = dispatch.halted !== undefined
       ? undefined
       : yield* Conflicts.integrate({ runId, plan, order, changed, strategy: plan.conflictStrategy, generation })
+    // Conflicts the integrations before a retry resolved: this one goes on from them (so meets
+    // them no more), and what resolving them cost is the run's.
+    const resolvedBefore: Array<RunReport.ConflictRecord> = []
+    for (let g = 0; g < generation; g++) {
+      for (const stream of execution.integrationOrder) {
+        const merged = yield* steps.recall(RunState.keys.merge(g, stream), RunState.Merged)
+        if (merged._tag === "Some" && merged.value.conflict !== null) resolvedBefore.push(merged.value.conflict)
+      }
+    }
 
     let head = integration !== undefined && integration.stoppedAt === undefined
       ? yield* workspace.head(Workspace.integrationLocation)
@@ -208,12 +216,14 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
       plan,
       startedAt: begun.at,
       finishedAt,
-      durationMs: Date.now() - started,
+      // From the run's first start (a resumed, retried or landed run began then), not this process's.
+      durationMs: Math.max(0, Date.parse(finishedAt) - Date.parse(begun.at)),
       target: begun.target,
       dispatch,
       changed,
       overlaps,
       integration,
+      resolvedBefore,
       verification,
       landing,
       integrationDir: workspace.integrationFiles().dir,

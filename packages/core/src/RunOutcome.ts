@@ -37,6 +37,8 @@ export interface Outcomes {
   readonly overlaps: ReadonlyArray<RunReport.Overlap>
   /** Undefined when dispatch halted the run before integration. */
   readonly integration: Conflicts.IntegrationOutcome | undefined
+  /** Conflicts the run's integrations before a retry resolved (earlier generations' merges), oldest first. */
+  readonly resolvedBefore?: ReadonlyArray<RunReport.ConflictRecord> | undefined
   /** Undefined when the integration did not complete. */
   readonly verification: RunReport.VerificationReport | undefined
   readonly landing: LandingOutcome
@@ -90,7 +92,8 @@ export const report = (o: Outcomes): RunReport.RunReport => {
   })
   const tasks = streamResults.flatMap((s) => s.results)
   const count = (s: RunReport.TaskStatus) => tasks.filter((t) => t.status === s).length
-  const conflicts = o.integration?.conflicts ?? []
+  // Every conflict the run met once, with what resolving it cost: earlier integrations' too.
+  const conflicts = [...o.resolvedBefore ?? [], ...o.integration?.conflicts ?? []]
   const verification = o.verification ?? notRun
   const landed = o.landing._tag === "Landed" ? o.landing.landing : undefined
   // A pull request is not a landing: the target moves when a person merges it.

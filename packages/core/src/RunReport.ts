@@ -65,7 +65,9 @@ export class AttemptRecord extends Schema.Class<AttemptRecord>("AttemptRecord")(
   outputTokens: Schema.optionalWith(Schema.Number, { default: () => 0 }),
   costUsd: Schema.optionalWith(Schema.Number, { default: () => 0 }),
   /** Session, turns, tokens, cost, model and denials as the agent's tool reported them. */
-  agent: Schema.optional(AgentRecord)
+  agent: Schema.optional(AgentRecord),
+  /** The retry round the attempt was made in (`braid retry`); absent: the run's first round. */
+  round: Schema.optional(Schema.Number)
 }) {}
 
 export const TaskStatus = Schema.Literal("completed", "needs-review", "failed", "skipped")
@@ -155,9 +157,9 @@ export const usageOfConflicts = (conflicts: ReadonlyArray<ConflictRecord>): Usag
     true
   )
 
-/** A task's usage: its attempts' and the resolutions of conflicts met bringing in its dependencies. */
+/** A task's usage: its attempts' (in every round) and the resolutions of conflicts met bringing in its dependencies. */
 export const usageOfTask = (task: TaskResult): UsageTotals =>
-  sumUsage([usageOfAttempts(task.attempts), usageOfConflicts(task.conflicts ?? [])])
+  sumUsage([usageOfAttempts([...task.earlierAttempts ?? [], ...task.attempts]), usageOfConflicts(task.conflicts ?? [])])
 
 /** Several totals added up. */
 export const sumUsage = (totals: ReadonlyArray<UsageTotals>): UsageTotals =>
@@ -173,14 +175,18 @@ export class TaskResult extends Schema.Class<TaskResult>("TaskResult")({
   /** Refinements after the first attempt (0 when the first attempt passed). */
   qualityIterations: Schema.Number,
   status: TaskStatus,
+  /** The attempts of the task's latest round. */
   attempts: Schema.Array(AttemptRecord),
   /** Why the task failed or was skipped. */
   error: Schema.optional(Schema.String),
+  /** In the final report: the task's time in every round. */
   durationMs: Schema.Number,
   /** The task's attempts' agent usage added up (in the final report). */
   usage: Schema.optional(UsageTotals),
   /** Conflicts met bringing in the work of the tasks it depends on, and how each was settled. */
-  conflicts: Schema.optional(Schema.Array(Schema.suspend((): Schema.Schema<ConflictRecord, ConflictRecordEncoded> => ConflictRecord)))
+  conflicts: Schema.optional(Schema.Array(Schema.suspend((): Schema.Schema<ConflictRecord, ConflictRecordEncoded> => ConflictRecord))),
+  /** The attempts of the rounds before the latest (a task run again by `braid retry`), oldest first, each with its `round` (in the final report). */
+  earlierAttempts: Schema.optional(Schema.Array(AttemptRecord))
 }) {}
 
 export class StreamResult extends Schema.Class<StreamResult>("StreamResult")({
@@ -383,7 +389,16 @@ const judgeText = (q: Quality) => {
   return `${scores.length === 1 ? `score ${scores[0]}` : `scores ${scores.join(", ")} (median ${q.score})`}${model != null ? ` · ${model}` : ""}`
 }
 
-const taskUsage = (t: TaskResult) => t.usage ?? usageOfAttempts(t.attempts)
+const taskUsage = (t: TaskResult) => t.usage ?? usageOfTask(t)
+
+/** Every attempt of a task, oldest first: its earlier rounds' (a retried task), then its latest round's. */
+const allAttempts = (t: TaskResult): ReadonlyArray<AttemptRecord> => [...t.earlierAttempts ?? [], ...t.attempts]
+
+const roundName = (round: number | undefined) => (round ?? 0) === 0 ? "first run" : `retry ${round}`
+const ofRound = (round: number | undefined) => (round ?? 0) === 0 ? "of the first run" : `of retry ${round}`
+
+/** How the report names an attempt: its number, and its round when the task ran in several. */
+const attemptName = (t: TaskResult, a: AttemptRecord) => (t.earlierAttempts ?? []).length > 0 ? `${a.attempt} ${ofRound(a.round)}` : `${a.attempt}`
 
 /** The anchor of a task's section, for links from the summary table and the timeline. */
 export const taskAnchor = (taskId: string): string => `task-${taskId.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`
@@ -398,13 +413,16 @@ export interface Section {
   readonly render: (report: RunReport) => ReadonlyArray<Document.Block>
 }
 
-const outcomeOf = (t: TaskResult, a: AttemptRecord, last: boolean) =>
+/** `last`: the task's latest attempt; `lastOfRound`: the last of an earlier round, after which a person retried the task. */
+const outcomeOf = (t: TaskResult, a: AttemptRecord, last: boolean, lastOfRound = false) =>
   a.review === null
     ? a.summary.startsWith("failed:") ? "agent failed" : "not reviewed"
     : a.review.passes
     ? "passes"
     : last
     ? t.status === "needs-review" ? "below threshold: needs review" : "below threshold"
+    : lastOfRound
+    ? "below threshold → braid retry"
     : "below threshold → retried"
 
 /** The feedback a review gave: every issue (its first line; the rest, a check's output, collapsed) and suggestion. */
@@ -479,7 +497,7 @@ export const sections: ReadonlyArray<Section> = [
               [Document.link(t.taskId, `#${taskAnchor(t.taskId)}`), Document.text(` ${t.title}`)],
               statusMark[t.status],
               t.quality !== null ? `${t.quality.score}` : "–",
-              `${t.attempts.length}/3`,
+              `${t.attempts.length}/3${(t.earlierAttempts ?? []).length > 0 ? ` (+${t.earlierAttempts!.length} before retry)` : ""}`,
               `${u.inputTokens} / ${u.outputTokens}`,
               usd(u.costUsd),
               ms(t.durationMs)
@@ -500,55 +518,63 @@ export const sections: ReadonlyArray<Section> = [
       Document.heading(2, "Tasks"),
       ...r.streamResults.flatMap((stream) =>
         stream.results.flatMap((t): Array<Document.Block> => {
+          // A retried task shows its earlier rounds' attempts too, each named with its round.
+          const attempts = allAttempts(t)
+          const earlier = attempts.length - t.attempts.length
+          const name = (a: AttemptRecord) => attemptName(t, a)
           const blocks: Array<Document.Block> = [
             Document.heading(3, [Document.code(t.taskId), Document.text(` ${t.title}`)], taskAnchor(t.taskId)),
             Document.paragraph(
               `${statusMark[t.status]} · stream ${stream.streamName} (${stream.role}, agent ${stream.agent})${
                 t.attempts.length > 0 ? ` · ${t.attempts.length} attempt${t.attempts.length === 1 ? "" : "s"}` : ""
-              }${t.quality !== null ? ` · score ${t.quality.score} (threshold ${r.qualityThreshold})` : ""} · ${ms(t.durationMs)}`
+              }${earlier > 0 ? ` (and ${earlier} before retry)` : ""}${t.quality !== null ? ` · score ${t.quality.score} (threshold ${r.qualityThreshold})` : ""} · ${
+                ms(t.durationMs)
+              }`
             )
           ]
           if (t.error !== undefined) blocks.push(Document.paragraph([Document.bold(t.status === "skipped" ? "Why:" : "Error:"), Document.text(" "), ...Document.withCode(t.error)]))
-          if (t.attempts.length === 0) return blocks
+          if (attempts.length === 0) return blocks
           blocks.push(Document.table(
-            ["attempt", "started", "duration", "commit", "files", "score", "outcome"],
-            t.attempts.map((a, i) => [
+            [...(earlier > 0 ? ["round"] : []), "attempt", "started", "duration", "commit", "files", "score", "outcome"],
+            attempts.map((a, i) => [
+              ...(earlier > 0 ? [roundName(a.round)] : []),
               String(a.attempt),
               clock(a.startedAt),
               ms(a.durationMs),
               a.commit !== null ? [Document.code(shortCommit(a.commit))] : "no change",
               String(a.changedFiles.length),
               a.review !== null ? `${a.review.score}` : "–",
-              outcomeOf(t, a, i === t.attempts.length - 1)
+              outcomeOf(t, a, i === attempts.length - 1, attempts[i + 1]?.round !== a.round)
             ])
           ))
-          for (const [i, a] of t.attempts.entries()) {
-            const next = t.attempts[i + 1]
+          for (const [i, a] of attempts.entries()) {
+            // The review of a round's last attempt drove no attempt: a person retried the task.
+            const next = attempts[i + 1]?.round === a.round ? attempts[i + 1] : undefined
             if (a.review !== null && !a.review.passes && next !== undefined) {
               blocks.push(Document.paragraph([
-                Document.bold(`Feedback that drove attempt ${next.attempt}`),
-                Document.text(` (the review of attempt ${a.attempt} by ${a.review.reviewer}: score ${a.review.score}, under the threshold of ${r.qualityThreshold}):`)
+                Document.bold(`Feedback that drove attempt ${name(next)}`),
+                Document.text(` (the review of attempt ${name(a)} by ${a.review.reviewer}: score ${a.review.score}, under the threshold of ${r.qualityThreshold}):`)
               ]))
               blocks.push(...feedbackBlocks(a.review))
             } else if (a.review !== null && a.review.passes && a.review.issues.length + a.review.suggestions.length > 0) {
               // A passing review's remarks (a judge's minor findings) are worth reading too.
               blocks.push(Document.paragraph([
-                Document.bold(`The review of attempt ${a.attempt}`),
+                Document.bold(`The review of attempt ${name(a)}`),
                 Document.text(` (by ${a.review.reviewer}: score ${a.review.score}, passes):`)
               ]))
               blocks.push(...feedbackBlocks(a.review))
             } else if (a.review !== null && !a.review.passes) {
               blocks.push(Document.paragraph([
-                Document.bold(`The last review`),
-                Document.text(` (attempt ${a.attempt} by ${a.review.reviewer}: score ${a.review.score}, under the threshold of ${r.qualityThreshold}):`)
+                Document.bold(i === attempts.length - 1 ? `The last review` : `The last review ${ofRound(a.round)}`),
+                Document.text(` (attempt ${name(a)} by ${a.review.reviewer}: score ${a.review.score}, under the threshold of ${r.qualityThreshold}):`)
               ]))
               blocks.push(...feedbackBlocks(a.review))
             }
             if ((a.review?.samples.length ?? 0) > 0) {
-              blocks.push(Document.paragraph([Document.bold(`Attempt ${a.attempt}`), Document.text(` judge: ${judgeText(a.review!)}`)]))
+              blocks.push(Document.paragraph([Document.bold(`Attempt ${name(a)}`), Document.text(` judge: ${judgeText(a.review!)}`)]))
             }
             if (a.review === null && a.summary.startsWith("failed:")) {
-              blocks.push(Document.paragraph([Document.bold(`Attempt ${a.attempt}:`), Document.text(" "), ...Document.withCode(a.summary)]))
+              blocks.push(Document.paragraph([Document.bold(`Attempt ${name(a)}:`), Document.text(" "), ...Document.withCode(a.summary)]))
             }
           }
           for (const c of t.conflicts ?? []) {
@@ -561,10 +587,10 @@ export const sections: ReadonlyArray<Section> = [
               ...(c.agent !== undefined ? [Document.text(` · resolver: ${agentText(c.agent)}`)] : [])
             ]))
           }
-          const agents = t.attempts.filter((a) => a.agent !== undefined && (a.agent.inputTokens + a.agent.outputTokens > 0 || a.agent.sessionId !== null || a.agent.permissionDenials.length > 0))
+          const agents = attempts.filter((a) => a.agent !== undefined && (a.agent.inputTokens + a.agent.outputTokens > 0 || a.agent.sessionId !== null || a.agent.permissionDenials.length > 0))
           if (agents.length > 0) {
             blocks.push(Document.list(agents.map((a) => ({
-              text: `attempt ${a.attempt}: ${agentText(a.agent!)}`,
+              text: `attempt ${name(a)}: ${agentText(a.agent!)}`,
               ...(a.agent!.permissionDenials.length > 0 ? { children: [Document.list(a.agent!.permissionDenials.map((d) => `refused: ${d}`))] } : {})
             }))))
           }
@@ -682,7 +708,7 @@ export const sections: ReadonlyArray<Section> = [
           ...r.streamResults.map((s) => [
             `stream ${s.streamName} (${s.results.length} task${s.results.length === 1 ? "" : "s"})`,
             ms(s.results.reduce((n, t) => n + t.durationMs, 0)),
-            ms(s.results.reduce((n, t) => n + t.attempts.reduce((m, a) => m + a.durationMs, 0), 0))
+            ms(s.results.reduce((n, t) => n + allAttempts(t).reduce((m, a) => m + a.durationMs, 0), 0))
           ]),
           ["verification", r.integrationResult.ran ? ms(r.integrationResult.durationMs) : "–", ""]
         ]
