@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Agent, ConflictResolver, Plan, Review, Workspace } from "@braid/core"
+import { Agent, ConflictResolver, ConflictStrategy, Plan, Review, Workspace } from "@braid/core"
 import { Context, Effect, Layer } from "effect"
 import * as AgentResolver from "./AgentResolver.js"
 import * as Aider from "./Aider.js"
@@ -129,8 +129,8 @@ export const preflight = (
         workspaceKind: options.workspaceKind
       })))
     }
-    // The resolver's backend, when conflicts go to an agent and no stream already uses it.
-    if (plan.conflictStrategy === "agent") {
+    // The resolver's backend, when the strategy asks a resolver and no stream already uses it.
+    if (ConflictStrategy.named(plan.conflictStrategy).needsResolver) {
       const name = resolverBackendOf(plan, options)
       const backend = find(name)
       if (backend === undefined) {

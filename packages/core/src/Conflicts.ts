@@ -6,8 +6,9 @@
  *
  * @since 0.1.0
  */
-import { DateTime, Effect, Schema } from "effect"
+import { DateTime, Effect, Either, Schema } from "effect"
 import * as ConflictResolver from "./ConflictResolver.js"
+import * as ConflictStrategy from "./ConflictStrategy.js"
 import type * as Plan from "./Plan.js"
 import * as Progress from "./Progress.js"
 import * as RunReport from "./RunReport.js"
@@ -129,6 +130,7 @@ export const integrate = (input: IntegrationInput) =>
     const steps = yield* Steps.Steps
     const failed = (stream: string) => (e: { readonly message: string }) => new IntegrationFailed({ stream, message: e.message })
     const g = input.generation
+    const strategy = ConflictStrategy.named(input.strategy)
 
     yield* workspace.beginIntegration().pipe(Effect.mapError(failed("(integration)")))
     yield* progress.publish({ _tag: "IntegrationStarted", at: yield* now, streams: input.order.map((s) => s.name), generation: g })
@@ -148,14 +150,17 @@ export const integrate = (input: IntegrationInput) =>
         // The integrated streams whose own changes touch these paths.
         const against = (paths: ReadonlyArray<string>) =>
           input.order.filter((s) => merged.includes(s.name) && (input.changed.get(s.name) ?? []).some((f) => paths.includes(f)))
-        const conflictOf = (paths: ReadonlyArray<string>, outcome: RunReport.ConflictRecord["outcome"], commit: string | null, detail: string) =>
+        const recordOf = (paths: ReadonlyArray<string>, s: ConflictStrategy.Settlement) =>
           new RunReport.ConflictRecord({
             streams: [stream.name, ...against(paths).map((s) => s.name)],
             paths: [...paths],
             strategy: input.strategy,
-            outcome,
-            commit,
-            detail
+            outcome: s.outcome,
+            commit: s.commit,
+            detail: s.detail,
+            ...(s.resolver !== undefined ? { resolver: s.resolver } : {}),
+            ...(s.said !== undefined ? { said: s.said } : {}),
+            ...(s.agent !== undefined ? { agent: s.agent } : {})
           })
         const settled = (c: RunReport.ConflictRecord) =>
           progress.publish({
@@ -169,29 +174,24 @@ export const integrate = (input: IntegrationInput) =>
             detail: c.detail
           })
 
-        // A conflict this run left for a person: resolved once no markers remain.
-        if (stopped._tag === "Some" && input.strategy === "manual" && (state.merged || state.open === stream.name)) {
+        // A conflict this run stopped at, taken up as the strategy says (manual: once a person resolved it).
+        const resume = strategy.resumeInIntegration
+        if (stopped._tag === "Some" && resume !== undefined && (state.merged || state.open === stream.name)) {
           const paths = stopped.value.conflict.paths
           const files = workspace.integrationFiles()
-          const marked: Array<string> = []
-          for (const p of paths) {
-            const text = yield* files.read(p).pipe(Effect.mapError(fail))
-            if (text !== undefined && Workspace.hasConflictMarkers(text)) marked.push(p)
-          }
-          if (marked.length > 0) {
-            return yield* Effect.fail(
-              new MergeStopped(
-                conflictOf(paths, "blocked", null, `conflict markers remain in ${marked.join(", ")}${files.dir ? ` (in ${files.dir})` : ""}: remove them, commit the merge, then run braid resume`),
-                "blocked"
-              )
-            )
-          }
-          const commit = state.merged
-            ? yield* workspace.head(Workspace.integrationLocation).pipe(Effect.mapError(fail))
-            : yield* workspace.concludeMerge(stream.name).pipe(Effect.mapError(fail))
-          const c = conflictOf(paths, "resolved", commit, "resolved by a person")
+          const s = yield* resume({
+            paths,
+            dir: files.dir,
+            marked: Effect.filter(paths, (p) =>
+              Effect.map(files.read(p), (text) => text !== undefined && Workspace.hasConflictMarkers(text))).pipe(Effect.mapError(fail)),
+            conclude: state.merged
+              ? workspace.head(Workspace.integrationLocation).pipe(Effect.mapError(fail))
+              : workspace.concludeMerge(stream.name).pipe(Effect.mapError(fail))
+          })
+          const c = recordOf(s.paths ?? paths, s)
+          if (s.outcome !== "resolved") return yield* Effect.fail(new MergeStopped(c, s.outcome))
           yield* settled(c)
-          return yield* done(commit, c)
+          return yield* done(s.commit!, c)
         }
         // A merge another process left open is redone from the journal.
         if (state.open !== undefined) yield* workspace.abortMerge().pipe(Effect.mapError(fail))
@@ -215,88 +215,51 @@ export const integrate = (input: IntegrationInput) =>
           kind: "textual"
         })
 
-        if (input.strategy === "priority") {
-          const best = Math.min(...others.map((s) => s.rank))
-          const streamWins = stream.rank < best
-          const winner = streamWins ? stream.name : others.filter((s) => s.rank === best).map((s) => s.name).join(", ")
-          const outcome = yield* workspace.mergeStream(stream.name, streamWins ? "stream" : "integration").pipe(Effect.mapError(fail))
-          if (outcome._tag === "Conflicted") {
-            return yield* new IntegrationFailed({ stream: stream.name, message: `conflict remained after priority merge: ${outcome.paths.join(", ")}` })
-          }
-          const c = conflictOf(paths, "resolved", outcome.commit, `${winner} has the higher priority; its side was kept for the conflicted hunks`)
-          yield* settled(c)
-          return yield* done(outcome.commit, c)
-        }
-
-        const opened = yield* workspace.mergeStream(stream.name, "none").pipe(Effect.mapError(fail))
-        if (opened._tag === "Merged") {
-          // The probe and the merge disagree only if the branches moved; trust the merge.
-          const c = conflictOf(paths, "resolved", opened.commit, "merged without conflict")
-          yield* settled(c)
-          return yield* done(opened.commit, c)
-        }
-        if (input.strategy === "manual") {
-          const dir = workspace.integrationFiles().dir
-          const c = conflictOf(
-            opened.paths,
-            "blocked",
-            null,
-            `left for a person${dir ? ` in ${dir}` : ""}: edit ${opened.paths.join(", ")} to remove the conflict markers, commit the merge, then run braid resume`
-          )
-          yield* steps.record(RunState.keys.stopped(g, stream.name), RunState.Stopped, new RunState.Stopped({ generation: g, stream: stream.name, conflict: c }))
-          yield* settled(c)
-          return yield* Effect.fail(new MergeStopped(c, "blocked"))
-        }
-        const files = workspace.integrationFiles()
-        const sides = [stream, ...others]
         const key = RunState.keys.resolution(g, stream.name)
-        const resolution = yield* resolveDurably({
-          key,
-          resolver,
-          steps,
-          request: {
-            runId: input.runId,
-            stream,
-            against: others,
-            paths: opened.paths,
-            files,
-            kind: "integration",
-            intents: yield* ConflictResolver.intentsOf(workspace, sides, opened.paths),
-            verify: input.plan.verify,
-            key
-          }
-        }).pipe(
-          Effect.flatMap((r) =>
-            Effect.map(
-              workspace.concludeMerge(stream.name).pipe(
-                Effect.mapError((e) => new ConflictResolver.ResolutionFailed({ paths: [...opened.paths], message: e.message, said: r.summary, ...(r.agent !== null ? { agent: r.agent } : {}) }))
-              ),
-              (commit) => ({ commit, resolved: r })
-            )
-          ),
-          Effect.either
-        )
-        if (resolution._tag === "Left") {
-          const f = resolution.left
-          const c = new RunReport.ConflictRecord({
-            ...conflictOf(opened.paths, "failed", null, `${resolver.name} could not resolve: ${f.message}${f.said !== undefined && f.said !== "" ? ` — it said: ${f.said}` : ""}`),
-            resolver: resolver.name,
-            ...(f.said !== undefined ? { said: f.said } : {}),
-            ...(f.agent !== undefined ? { agent: f.agent } : {})
-          })
+        const s = yield* strategy.settleInIntegration({
+          stream,
+          others,
+          paths,
+          resolverName: resolver.name,
+          dir: workspace.integrationFiles().dir,
+          keep: (side) =>
+            Effect.flatMap(workspace.mergeStream(stream.name, side).pipe(Effect.mapError(fail)), (outcome) =>
+              outcome._tag === "Conflicted"
+                ? new IntegrationFailed({ stream: stream.name, message: `conflict remained after ${strategy.name} merge: ${outcome.paths.join(", ")}` })
+                : Effect.succeed(outcome.commit)),
+          open: workspace.mergeStream(stream.name, "none").pipe(Effect.mapError(fail)),
+          resolve: (conflicted) =>
+            Effect.gen(function*() {
+              const r = yield* resolveDurably({
+                key,
+                resolver,
+                steps,
+                request: {
+                  runId: input.runId,
+                  stream,
+                  against: others,
+                  paths: conflicted,
+                  files: workspace.integrationFiles(),
+                  kind: "integration",
+                  intents: yield* ConflictResolver.intentsOf(workspace, [stream, ...others], conflicted),
+                  verify: input.plan.verify,
+                  key
+                }
+              })
+              const commit = yield* workspace.concludeMerge(stream.name).pipe(
+                Effect.mapError((e) => new ConflictResolver.ResolutionFailed({ paths: [...conflicted], message: e.message, said: r.summary, ...(r.agent !== null ? { agent: r.agent } : {}) }))
+              )
+              return Either.right({ commit, resolved: r })
+            }).pipe(Effect.catchTag("ResolutionFailed", (f) => Effect.succeed(Either.left(f))))
+        })
+        const c = recordOf(s.paths ?? paths, s)
+        if (s.outcome !== "resolved") {
           yield* steps.record(RunState.keys.stopped(g, stream.name), RunState.Stopped, new RunState.Stopped({ generation: g, stream: stream.name, conflict: c }))
           yield* settled(c)
-          return yield* Effect.fail(new MergeStopped(c, "failed"))
+          return yield* Effect.fail(new MergeStopped(c, s.outcome))
         }
-        const r = resolution.right.resolved
-        const c = new RunReport.ConflictRecord({
-          ...conflictOf(opened.paths, "resolved", resolution.right.commit, `${r.resolver}: ${r.summary}`),
-          resolver: r.resolver,
-          said: r.summary,
-          ...(r.agent !== null ? { agent: r.agent } : {})
-        })
         yield* settled(c)
-        return yield* done(resolution.right.commit, c)
+        return yield* done(s.commit!, c)
       })
 
     for (const stream of input.order) {

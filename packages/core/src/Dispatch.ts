@@ -7,11 +7,12 @@
  *
  * @since 0.1.0
  */
-import { Cause, DateTime, Deferred, Effect, type Schedule } from "effect"
+import { Cause, DateTime, Deferred, Effect, Either, type Schedule } from "effect"
 import * as Agent from "./Agent.js"
 import * as AgentSlots from "./AgentSlots.js"
 import * as Budget from "./Budget.js"
 import * as ConflictResolver from "./ConflictResolver.js"
+import * as ConflictStrategy from "./ConflictStrategy.js"
 import * as Conflicts from "./Conflicts.js"
 import type * as ExecutionPlan from "./ExecutionPlan.js"
 import type * as Plan from "./Plan.js"
@@ -178,10 +179,9 @@ const makeWork = (ctx: WorkContext) => {
   const { limits, plan, progress, resolver, reviewRetry, reviewer, runId, steps, tracker, workspace } = ctx
   /**
    * Brings a dependency's work (its stream's head when it settled) into the task's stream. A
-   * conflict is settled by the run's strategy: `agent` — the resolver in the stream's worktree,
-   * its resolution a durable step (`<task>/absorb/<dependency>/resolve`); `priority` — the
-   * higher-priority stream's side of the conflicting hunks (the stream's own on a tie);
-   * `manual` — the task does not start and says what to merge by hand.
+   * conflict is settled by the run's strategy (`ConflictStrategy.settleInStream`); a resolver's
+   * resolution is a durable step (`<task>/absorb/<dependency>/resolve`). Unless it is resolved,
+   * the task fails with the conflict.
    */
   const bringIn = (stream: Plan.PlannedStream, depId: string, from: string, commit: string, taskKey: string) =>
     Effect.gen(function*() {
@@ -191,108 +191,74 @@ const makeWork = (ctx: WorkContext) => {
       const paths = outcome.paths
       const fromStream = plan.streams.find((s) => s.name === from)!
       const streams = [stream.name, from]
-      const record = (
-        result: RunReport.ConflictRecord["outcome"],
-        at: string | null,
-        detail: string,
-        extra: Partial<Pick<RunReport.ConflictRecord, "resolver" | "said" | "agent">> = {}
-      ) =>
+      const record = (settlement: ConflictStrategy.Settlement) =>
         new RunReport.ConflictRecord({
           streams,
           paths: [...paths],
           strategy: plan.conflictStrategy,
-          outcome: result,
-          commit: at,
-          detail,
+          outcome: settlement.outcome,
+          commit: settlement.commit,
+          detail: settlement.detail,
           kind: "dependency",
-          ...Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined))
+          ...(settlement.resolver !== undefined ? { resolver: settlement.resolver } : {}),
+          ...(settlement.said !== undefined ? { said: settlement.said } : {}),
+          ...(settlement.agent !== undefined ? { agent: settlement.agent } : {})
         })
       const settledAs = (c: RunReport.ConflictRecord) =>
         Effect.flatMap(now, (time) =>
           progress.publish({ _tag: "ConflictSettled", at: time, streams: c.streams, paths: c.paths, strategy: c.strategy, outcome: c.outcome, commit: c.commit, detail: c.detail }))
       yield* progress.publish({ _tag: "ConflictDetected", at: yield* now, streams, paths: [...paths], kind: "textual" })
-      const conflicted = `bringing ${reason} into stream "${stream.name}" conflicts in ${paths.join(", ")}`
 
-      if (plan.conflictStrategy === "manual") {
-        yield* workspace.discard(stream.name)
-        const c = record(
-          "blocked",
-          null,
-          `${conflicted}; conflictStrategy is manual, so the task did not start: merge ${commit.slice(0, 10)} into the stream's branch by hand ` +
-            `(resolving ${paths.join(", ")}), then braid retry --task <id>`
-        )
-        yield* settledAs(c)
-        return yield* Effect.fail(new DependencyConflict(c))
-      }
-      if (plan.conflictStrategy === "priority") {
-        yield* workspace.discard(stream.name)
-        const ours = stream.rank <= fromStream.rank
-        const merged = yield* workspace.absorb(stream.name, commit, reason, ours ? "ours" : "theirs")
-        const c = record(
-          "resolved",
-          merged._tag === "Absorbed" ? merged.commit : null,
-          `${ours ? stream.name : from} has the higher priority${stream.rank === fromStream.rank ? " (a tie: the stream's own side)" : ""}; its side was kept for the conflicted hunks`
-        )
-        yield* settledAs(c)
-        return c
-      }
       const key = RunState.keys.absorbResolution(taskKey, depId)
-      const files = workspace.files(stream.name)
-      const resolution = yield* Effect.scoped(Effect.gen(function*() {
-        // The worktree is the resolver's meanwhile: other streams' confinement checks leave it alone.
-        yield* workspace.attempting(stream.name)
-        const resolved = yield* Conflicts.resolveDurably({
-          key,
-          resolver,
-          steps,
-          request: {
-            runId,
-            stream,
-            against: [fromStream],
-            paths,
-            files,
-            kind: "dependency",
-            intents: yield* ConflictResolver.intentsOf(workspace, [stream, fromStream], paths),
-            verify: plan.verify,
-            key
-          }
-        })
-        // Nothing the resolver wrote outside the stream's worktree may go unnoticed.
-        const strays = yield* workspace.strays(stream.name).pipe(Effect.orElseSucceed(() => [] as Workspace.Strays))
-        if (strays.length > 0) {
-          return yield* new ConflictResolver.ResolutionFailed({
-            paths: [...paths],
-            message: `the resolver changed files outside stream "${stream.name}"'s worktree: ${strays.map((f) => `${f.where}: ${f.paths.join(", ")}`).join("; ")}`,
-            said: resolved.summary,
-            ...(resolved.agent !== null ? { agent: resolved.agent } : {})
+      const settlement = yield* ConflictStrategy.named(plan.conflictStrategy).settleInStream({
+        stream,
+        from: fromStream,
+        commit,
+        paths,
+        conflicted: `bringing ${reason} into stream "${stream.name}" conflicts in ${paths.join(", ")}`,
+        resolverName: resolver.name,
+        discard: workspace.discard(stream.name),
+        keep: (side) => Effect.map(workspace.absorb(stream.name, commit, reason, side), (merged) => merged._tag === "Absorbed" ? merged.commit : null),
+        resolve: Effect.scoped(Effect.gen(function*() {
+          // The worktree is the resolver's meanwhile: other streams' confinement checks leave it alone.
+          yield* workspace.attempting(stream.name)
+          const resolved = yield* Conflicts.resolveDurably({
+            key,
+            resolver,
+            steps,
+            request: {
+              runId,
+              stream,
+              against: [fromStream],
+              paths,
+              files: workspace.files(stream.name),
+              kind: "dependency",
+              intents: yield* ConflictResolver.intentsOf(workspace, [stream, fromStream], paths),
+              verify: plan.verify,
+              key
+            }
           })
-        }
-        const head = yield* workspace.concludeAbsorb(stream.name, reason).pipe(
-          Effect.mapError((e) =>
-            new ConflictResolver.ResolutionFailed({ paths: [...paths], message: e.message, said: resolved.summary, ...(resolved.agent !== null ? { agent: resolved.agent } : {}) })
+          // Nothing the resolver wrote outside the stream's worktree may go unnoticed.
+          const strays = yield* workspace.strays(stream.name).pipe(Effect.orElseSucceed(() => [] as Workspace.Strays))
+          if (strays.length > 0) {
+            return yield* new ConflictResolver.ResolutionFailed({
+              paths: [...paths],
+              message: `the resolver changed files outside stream "${stream.name}"'s worktree: ${strays.map((f) => `${f.where}: ${f.paths.join(", ")}`).join("; ")}`,
+              said: resolved.summary,
+              ...(resolved.agent !== null ? { agent: resolved.agent } : {})
+            })
+          }
+          const head = yield* workspace.concludeAbsorb(stream.name, reason).pipe(
+            Effect.mapError((e) =>
+              new ConflictResolver.ResolutionFailed({ paths: [...paths], message: e.message, said: resolved.summary, ...(resolved.agent !== null ? { agent: resolved.agent } : {}) })
+            )
           )
-        )
-        return { head, resolved }
-      })).pipe(Effect.either)
-      if (resolution._tag === "Left") {
-        const f = resolution.left
-        if (f._tag !== "ResolutionFailed") return yield* Effect.fail(f)
-        yield* workspace.discard(stream.name)
-        const c = record("failed", null, `${conflicted}; ${resolver.name} could not resolve it: ${f.message}${f.said !== undefined && f.said !== "" ? ` — it said: ${f.said}` : ""}`, {
-          resolver: resolver.name,
-          said: f.said,
-          agent: f.agent
-        })
-        yield* settledAs(c)
-        return yield* Effect.fail(new DependencyConflict(c))
-      }
-      const r = resolution.right.resolved
-      const c = record("resolved", resolution.right.head, `${r.resolver}: ${r.summary}`, {
-        resolver: r.resolver,
-        said: r.summary,
-        agent: r.agent ?? undefined
+          return Either.right({ commit: head, resolved })
+        })).pipe(Effect.catchTag("ResolutionFailed", (f) => Effect.succeed(Either.left(f))))
       })
+      const c = record(settlement)
       yield* settledAs(c)
+      if (settlement.outcome !== "resolved") return yield* Effect.fail(new DependencyConflict(c))
       return c
     })
 

@@ -10,6 +10,7 @@ import { Effect, Either, Option, ParseResult, Schema } from "effect"
 import { dirname, resolve as resolvePath } from "node:path"
 import * as YAML from "yaml"
 import * as CommandSpec from "./CommandSpec.js"
+import * as ConflictStrategies from "./ConflictStrategy.js"
 import * as Fields from "./internal/fields.js"
 import * as PlanText from "./internal/planText.js"
 import * as Terminal from "./Terminal.js"
@@ -18,8 +19,8 @@ import * as Terminal from "./Terminal.js"
 export const StreamType = Schema.Literal("database", "api", "ui", "testing", "docs", "infrastructure")
 export type StreamType = typeof StreamType.Type
 
-/** How conflicts between streams are resolved. */
-export const ConflictStrategy = Schema.Literal("agent", "priority", "manual")
+/** How conflicts between streams are resolved: the name of one of `ConflictStrategy.all`. */
+export const ConflictStrategy = Schema.Literal(...ConflictStrategies.names)
 export type ConflictStrategy = typeof ConflictStrategy.Type
 
 /** What follows when a task fails its quality gate three times. */
@@ -849,7 +850,7 @@ const expectations: Readonly<Record<string, string>> = {
   scope: "a path or a list of paths",
   acceptanceCriteria: "a text or a list of texts",
   timeoutSeconds: "a positive number of seconds",
-  conflictStrategy: "one of agent, priority, manual",
+  conflictStrategy: `one of ${ConflictStrategies.names.join(", ")}`,
   onGateFailure: "one of continue, halt-stream, fail-run",
   usd: "a positive number of US dollars",
   tokens: "a positive number of tokens",
