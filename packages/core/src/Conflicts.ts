@@ -33,8 +33,8 @@ export type ConflictError = DetectionFailed | IntegrationFailed
 const now = DateTime.now.pipe(Effect.map(DateTime.formatIso))
 
 /** Tier one: pairs of streams that changed the same files. */
-export const detectOverlaps = (changed: ReadonlyArray<{ readonly stream: string; readonly files: ReadonlyArray<string> }>) =>
-  Effect.gen(function*() {
+export const detectOverlaps = Effect.fn("Conflicts.detectOverlaps")(
+  function*(changed: ReadonlyArray<{ readonly stream: string; readonly files: ReadonlyArray<string> }>) {
     const progress = yield* Progress.Progress
     const overlaps: Array<RunReport.Overlap> = []
     for (let i = 0; i < changed.length; i++) {
@@ -49,8 +49,10 @@ export const detectOverlaps = (changed: ReadonlyArray<{ readonly stream: string;
         }
       }
     }
+    yield* Effect.annotateCurrentSpan("braid.overlaps", overlaps.length)
     return overlaps
-  })
+  }
+)
 
 /**
  * A conflict settled by the resolver as a durable step (`key`): the resolver edits the
@@ -59,14 +61,15 @@ export const detectOverlaps = (changed: ReadonlyArray<{ readonly stream: string;
  * continued run replays it: the journaled text is written over the reopened conflict, and the
  * resolver (an agent) is not asked again.
  */
-export const resolveDurably = (input: {
-  readonly key: string
-  readonly resolver: ConflictResolver.Service
-  readonly steps: Steps.Service
-  readonly request: ConflictResolver.ResolutionRequest
-}) =>
-  Effect.gen(function*() {
+export const resolveDurably = Effect.fn("Conflicts.resolve")(
+  function*(input: {
+    readonly key: string
+    readonly resolver: ConflictResolver.Service
+    readonly steps: Steps.Service
+    readonly request: ConflictResolver.ResolutionRequest
+  }) {
     const { files, paths } = input.request
+    yield* Effect.annotateCurrentSpan({ "braid.stream": input.request.stream.name, "braid.conflict.kind": input.request.kind, "braid.resolver": input.resolver.name })
     const failed = (message: string, said?: string, agent?: RunReport.AgentRecord) =>
       new ConflictResolver.ResolutionFailed({ paths: [...paths], message, ...(said !== undefined ? { said } : {}), ...(agent !== undefined ? { agent } : {}) })
     const resolved = yield* input.steps.step(
@@ -89,7 +92,8 @@ export const resolveDurably = (input: {
       Effect.mapError((e) => failed(e.message, resolved.summary, resolved.agent ?? undefined))
     )
     return resolved
-  })
+  }
+)
 
 export interface IntegrationInput {
   readonly runId: string
@@ -122,8 +126,8 @@ class MergeStopped {
  * A conflict left for a person (`manual`) is taken as resolved once they committed the merge
  * (or left it resolved, not committed) with no conflict markers left.
  */
-export const integrate = (input: IntegrationInput) =>
-  Effect.gen(function*() {
+export const integrate = Effect.fn("Conflicts.integrate")(
+  function*(input: IntegrationInput) {
     const workspace = yield* Workspace.Workspace
     const progress = yield* Progress.Progress
     const resolver = yield* ConflictResolver.ConflictResolver
@@ -265,7 +269,9 @@ export const integrate = (input: IntegrationInput) =>
     for (const stream of input.order) {
       const result = yield* steps.step(RunState.keys.merge(g, stream.name), RunState.Merged, mergeOne(stream)).pipe(
         Effect.map((m) => ({ _tag: "Merged" as const, m })),
-        Effect.catchIf((e): e is MergeStopped => e instanceof MergeStopped, (s) => Effect.succeed({ _tag: "Stopped" as const, s }))
+        Effect.catchIf((e): e is MergeStopped => e instanceof MergeStopped, (s) => Effect.succeed({ _tag: "Stopped" as const, s })),
+        Effect.tap((r) => Effect.annotateCurrentSpan("braid.merge", r._tag === "Merged" ? (r.m.conflict === null ? "merged" : `merged, conflict ${r.m.conflict.outcome}`) : r.s.outcome)),
+        Effect.withSpan("Conflicts.merge", { attributes: { "braid.stream": stream.name, "braid.generation": g } })
       )
       if (result._tag === "Stopped") {
         conflicts.push(result.s.conflict)
@@ -275,4 +281,5 @@ export const integrate = (input: IntegrationInput) =>
       if (result.m.conflict !== null) conflicts.push(result.m.conflict)
     }
     return { merged, conflicts, stoppedAt: undefined } satisfies IntegrationOutcome
-  })
+  }
+)

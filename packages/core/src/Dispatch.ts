@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, DateTime, Deferred, Effect, Either, type Schedule } from "effect"
+import { Cause, Clock, DateTime, Deferred, Effect, Either, type Schedule } from "effect"
 import * as Agent from "./Agent.js"
 import * as AgentSlots from "./AgentSlots.js"
 import * as Budget from "./Budget.js"
@@ -185,6 +185,7 @@ const makeWork = (ctx: WorkContext) => {
    */
   const bringIn = (stream: Plan.PlannedStream, depId: string, from: string, commit: string, taskKey: string) =>
     Effect.gen(function*() {
+      yield* Effect.annotateCurrentSpan({ "braid.stream": stream.name, "braid.dependency": depId, "braid.from": from })
       const reason = `${depId} from stream ${from}`
       const outcome = yield* workspace.absorb(stream.name, commit, reason, "none")
       if (outcome._tag === "Absorbed") return undefined
@@ -260,7 +261,7 @@ const makeWork = (ctx: WorkContext) => {
       yield* settledAs(c)
       if (settlement.outcome !== "resolved") return yield* Effect.fail(new DependencyConflict(c))
       return c
-    })
+    }).pipe(Effect.withSpan("Dispatch.bringIn"))
 
   const runTask = (
     stream: Plan.PlannedStream,
@@ -271,7 +272,7 @@ const makeWork = (ctx: WorkContext) => {
     broughtIn: ReadonlyArray<Agent.BroughtIn>
   ) =>
     Effect.gen(function*() {
-      const started = Date.now()
+      const started = yield* Clock.currentTimeMillis
       const outcome = yield* QualityGate.run({
         runId,
         plan,
@@ -308,7 +309,7 @@ const makeWork = (ctx: WorkContext) => {
         status,
         attempts,
         ...(failure !== undefined ? { error: failure.error.message } : {}),
-        durationMs: Date.now() - started
+        durationMs: (yield* Clock.currentTimeMillis) - started
         // Built from typed values, so not validated again: with classes among its fields,
         // Schema compiles a fresh validator on every construction (~120 µs a task).
       }, true)
@@ -348,8 +349,8 @@ const makeWork = (ctx: WorkContext) => {
  * (`UsageLimitReached`): nothing more is dispatched, agents at work are stopped, and the run
  * can be resumed once the limit resets.
  */
-export const run = (input: DispatchInput) =>
-  Effect.gen(function*() {
+export const run = Effect.fn("Dispatch.run")(
+  function*(input: DispatchInput) {
     const workspace = yield* Workspace.Workspace
     const reviewer = yield* Review.Reviewer
     const progress = yield* Progress.Progress
@@ -514,6 +515,7 @@ export const run = (input: DispatchInput) =>
     const runStream = (stream: Plan.PlannedStream) =>
       Effect.gen(function*() {
         const agent = registry.forStream(stream)
+        yield* Effect.annotateCurrentSpan("braid.backend", agent.name)
         yield* progress.publish({ _tag: "StreamStarted", at: yield* now, stream: stream.name })
         const results: Array<RunReport.TaskResult> = []
         // What each task is told of the ones before it, built once per result.
@@ -583,7 +585,9 @@ export const run = (input: DispatchInput) =>
             return new RunState.Settled({ stream: stream.name, round, result, head })
           })
           const outcome = yield* steps.step(key, RunState.Settled, Effect.ensuring(settle, reclaim(task.id))).pipe(
-            Effect.catchIf((e): e is Paused => e instanceof Paused, (e) => Effect.sync(() => void pause(e.error)))
+            Effect.tap((settled) => Effect.annotateCurrentSpan("braid.status", settled.result.status)),
+            Effect.catchIf((e): e is Paused => e instanceof Paused, (e) => Effect.sync(() => void pause(e.error))),
+            Effect.withSpan("Dispatch.task", { attributes: { "braid.stream": stream.name, "braid.task": task.id, "braid.round": round } })
           )
           if (outcome === undefined) {
             // Paused by the budget: this task and the stream's later ones stay unsettled (nothing
@@ -654,7 +658,8 @@ export const run = (input: DispatchInput) =>
             firstHalt ??= `stream ${stream.name} failed: ${message}`
             return { stream, agent: "unknown", results } satisfies StreamOutcome
           })
-        )
+        ),
+        Effect.withSpan("Dispatch.stream", { attributes: { "braid.stream": stream.name } })
       )
 
     // Every stream is its own fiber; the agent slots, not the fiber count, cap the work.
@@ -674,7 +679,8 @@ export const run = (input: DispatchInput) =>
       heads: new Map([...streamHeads].map(([name, h]) => [name, h.head])),
       integrity
     } satisfies DispatchOutcome
-  })
+  }
+)
 
 /**
  * Does one task's work in this process, for a runner of a cluster run (`TaskExecutor`): the

@@ -130,6 +130,7 @@ export const modeNamed = (name: ModeName): Mode => modes.find((m) => m.name === 
 
 /** Lands the integration commit in a mode and publishes `Landed`. */
 export const land = Effect.fn("Landing.land")(function*(mode: Mode, request: Request) {
+  yield* Effect.annotateCurrentSpan({ "braid.run_id": request.runId, "braid.landing.mode": mode.name, "braid.target": request.target })
   const progress = yield* Progress.Progress
   const landing = yield* mode.land(request)
   yield* progress.publish({

@@ -80,13 +80,15 @@ const iso = DateTime.now.pipe(Effect.map(DateTime.formatIso))
  * removed — worktrees of streams with a failed or needs-review task, and the integration's
  * after a conflict left for a person or a failed verification, stay for a person to look at.
  */
-export const run = (plan: Plan.Plan, options: RunOptions = {}): Effect.Effect<RunReport.RunReport, RunError, RunServices> =>
-  Effect.gen(function*() {
-    const steps = yield* Effect.serviceOption(Steps.Steps)
-    return yield* runWith(plan, options).pipe(
-      Effect.provideService(Steps.Steps, steps._tag === "Some" ? steps.value : Steps.memory().service)
-    )
-  })
+export const run: (plan: Plan.Plan, options?: RunOptions) => Effect.Effect<RunReport.RunReport, RunError, RunServices> = Effect.fn(
+  "Orchestrator.run"
+)(function*(plan: Plan.Plan, options: RunOptions = {}) {
+  // The root of the run's trace: every stage's span is under it.
+  const steps = yield* Effect.serviceOption(Steps.Steps)
+  return yield* runWith(plan, options).pipe(
+    Effect.provideService(Steps.Steps, steps._tag === "Some" ? steps.value : Steps.memory().service)
+  )
+})
 
 const runWith = (plan: Plan.Plan, options: RunOptions) =>
   Effect.gen(function*() {
@@ -123,6 +125,7 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
       })
     )
     const runId = begun.runId
+    yield* Effect.annotateCurrentSpan({ "braid.run_id": runId, "braid.streams": plan.streams.length, "braid.tasks": plan.tasks.size })
     // What the workspace keeps for a person, decided by the outcome (see the release below).
     let keepIntegration = false
     // Prepared again from what the run recorded (at once when it has just been prepared).
@@ -265,6 +268,7 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
 
     const outcomes = outcomesOf(landing, yield* iso)
     const status = RunOutcome.status(outcomes)
+    yield* Effect.annotateCurrentSpan("braid.status", status)
     // A conflict left for a person, or a failed verification: the integration's worktree stays.
     keepIntegration = integration?.stoppedAt?.outcome === "blocked" || (verification?.ran === true && !verification.passed)
     // Journaled before the worktrees go: a crash during release leaves a finished run whose

@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { DateTime, Duration, Effect, Schedule, Schema } from "effect"
+import { Clock, DateTime, Duration, Effect, Schedule, Schema } from "effect"
 import * as Agent from "./Agent.js"
 import * as Budget from "./Budget.js"
 import * as Plan from "./Plan.js"
@@ -121,9 +121,10 @@ export interface GateOutcome {
 }
 
 /** Runs a task through the gate. Fails with the attempts made so far when an attempt cannot finish. */
-export const run = (input: GateInput, services: GateServices) =>
-  Effect.gen(function*() {
+export const run = Effect.fn("QualityGate.run")(
+  function*(input: GateInput, services: GateServices) {
     const { plan, round, stream, task } = input
+    yield* Effect.annotateCurrentSpan({ "braid.stream": stream.name, "braid.task": task.id, "braid.round": round, "braid.backend": input.agent.name })
     const { limits, progress, reviewer, steps, workspace } = services
     const budget = services.budget ?? Budget.make(undefined)
     const threshold = plan.qualityThreshold
@@ -162,7 +163,7 @@ export const run = (input: GateInput, services: GateServices) =>
     const attemptAndCommit = (n: number) =>
       Effect.gen(function*() {
         const startedAt = yield* now
-        const started = Date.now()
+        const started = yield* Clock.currentTimeMillis
         current = { startedAt, started }
         const step = RunState.keys.attempt(input.key, n)
         const at = { stream: stream.name, taskId: task.id, attempt: n }
@@ -275,7 +276,7 @@ export const run = (input: GateInput, services: GateServices) =>
         return new RunState.AttemptDone({
           ...id(n),
           startedAt,
-          durationMs: Date.now() - started,
+          durationMs: (yield* Clock.currentTimeMillis) - started,
           commit: change.commit,
           files: change.files,
           summary: output.summary,
@@ -286,6 +287,10 @@ export const run = (input: GateInput, services: GateServices) =>
         })
       })
 
+    /** What an attempt spent, on its span. */
+    const spentOn = (inputTokens: number, outputTokens: number, costUsd: number) =>
+      Effect.annotateCurrentSpan({ "braid.tokens.input": inputTokens, "braid.tokens.output": outputTokens, "braid.cost_usd": costUsd })
+
     const confined = (n: number) =>
       Effect.flatMap(workspace.strays(stream.name), (found) =>
         found.length === 0
@@ -295,7 +300,7 @@ export const run = (input: GateInput, services: GateServices) =>
     /** Step `<task>/attempt/<n>/review`. */
     const reviewOf = (n: number, done: RunState.AttemptDone) =>
       Effect.gen(function*() {
-        const started = Date.now()
+        const started = yield* Clock.currentTimeMillis
         yield* progress.publish({ _tag: "ReviewStarted", at: yield* now, stream: stream.name, taskId: task.id, attempt: n })
         const review = yield* reviewer.review({
           runId: input.runId,
@@ -326,7 +331,7 @@ export const run = (input: GateInput, services: GateServices) =>
           Effect.mapError((e) => new ReviewUnavailable({ taskId: task.id, attempt: n, message: e.message }))
         )
         const quality = toQuality(review, threshold)
-        const durationMs = Date.now() - started
+        const durationMs = (yield* Clock.currentTimeMillis) - started
         yield* progress.publish({
           _tag: "ReviewRecorded",
           at: yield* now,
@@ -344,27 +349,29 @@ export const run = (input: GateInput, services: GateServices) =>
           costUsd: done.costUsd
         })
         return new RunState.Reviewed({ ...id(n), quality, durationMs })
-      })
+      }).pipe(Effect.withSpan("QualityGate.review", { attributes: { "braid.stream": stream.name, "braid.task": task.id, "braid.attempt": n } }))
 
     const once = Effect.scoped(Effect.gen(function*() {
       // The worktree is this attempt's until its review is done: confinement checks after
       // other streams' attempts leave it alone meanwhile.
       yield* workspace.attempting(stream.name)
       const n = attempts.length + 1
+      yield* Effect.annotateCurrentSpan({ "braid.stream": stream.name, "braid.task": task.id, "braid.round": round, "braid.attempt": n, "braid.backend": input.agent.name })
       current = undefined
       const attempted = yield* steps.step(RunState.keys.attempt(input.key, n), RunState.AttemptDone, attemptAndCommit(n)).pipe(
         Effect.tapError((error) =>
-          Effect.suspend(() => {
+          Effect.flatMap(Clock.currentTimeMillis, (time) => {
             // An attempt that failed for its agent's deed (also outside its worktree, or a link leading out) is kept with what it spent.
             const attemptFailed = error._tag === "AgentFailed" || error._tag === "ChangesOutsideWorktree" || error._tag === "OutwardSymlink"
             if (current === undefined || !attemptFailed) return Effect.void
             const spent = current.spent ??
               (error._tag === "AgentFailed" && error.spent !== undefined ? agentRecord(input.agent.name, error.spent, 0) : undefined)
-            return keep(
-              new RunReport.AttemptRecord({
+            return Effect.zipRight(
+              spentOn(spent?.inputTokens ?? 0, spent?.outputTokens ?? 0, spent?.costUsd ?? 0),
+              keep(new RunReport.AttemptRecord({
                 attempt: n,
                 startedAt: current.startedAt,
-                durationMs: Date.now() - current.started,
+                durationMs: time - current.started,
                 summary: `failed: ${error.message}`,
                 commit: null,
                 changedFiles: [],
@@ -373,7 +380,7 @@ export const run = (input: GateInput, services: GateServices) =>
                 outputTokens: spent?.outputTokens ?? 0,
                 costUsd: spent?.costUsd ?? 0,
                 ...(spent !== undefined ? { agent: spent } : {})
-              }, true)
+              }, true))
             )
           })
         ),
@@ -388,17 +395,20 @@ export const run = (input: GateInput, services: GateServices) =>
       // this attempt, not the task: it goes on to its next gate run.
       if (attempted === undefined) return false
       const done = attempted
+      yield* spentOn(done.inputTokens, done.outputTokens, done.costUsd)
       // What the attempt spent counts at once: with `onExceeded: stop` the run stops here.
       yield* budget.spent(Budget.attemptId(round, task.id, n), Budget.spendOf(done))
       if (budget.budget?.onExceeded === "stop") yield* budget.check
       const reviewed = yield* steps.step(RunState.keys.review(input.key, n), RunState.Reviewed, reviewOf(n, done))
       yield* keep(RunState.attemptRecord(done, reviewed))
       yield* withinTaskBudget
+      yield* Effect.annotateCurrentSpan({ "braid.score": reviewed.quality.score, "braid.passes": reviewed.quality.passes })
       return reviewed.quality.passes
-    }))
+    })).pipe(Effect.withSpan("QualityGate.attempt"))
 
     const passed = yield* Effect.repeat(once, { times: MAX_RUNS - 1, until: (passes) => passes }).pipe(
       Effect.mapError((error) => ({ error, attempts: [...attempts] }))
     )
     return { attempts, passed } satisfies GateOutcome
-  })
+  }
+)

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { DateTime, Effect, Schema } from "effect"
+import { Clock, DateTime, Effect, Schema } from "effect"
 import type * as CommandSpec from "./CommandSpec.js"
 import * as Progress from "./Progress.js"
 import * as RunReport from "./RunReport.js"
@@ -16,12 +16,13 @@ export class VerificationUnavailable extends Schema.TaggedError<VerificationUnav
 }) {}
 
 /** Runs the verify commands in the integration workspace. */
-export const verify = (commands: ReadonlyArray<CommandSpec.Command>) =>
-  Effect.gen(function*() {
+export const verify = Effect.fn("Verification.verify")(
+  function*(commands: ReadonlyArray<CommandSpec.Command>) {
     const workspace = yield* Workspace.Workspace
     const progress = yield* Progress.Progress
-    const started = Date.now()
+    const started = yield* Clock.currentTimeMillis
     const commit = yield* workspace.head(Workspace.integrationLocation)
+    yield* Effect.annotateCurrentSpan({ "braid.commit": commit, "braid.commands": commands.length })
     yield* progress.publish({
       _tag: "VerificationStarted",
       at: DateTime.formatIso(yield* DateTime.now),
@@ -30,6 +31,7 @@ export const verify = (commands: ReadonlyArray<CommandSpec.Command>) =>
     })
     const checks = yield* Effect.forEach(commands, (command) => workspace.exec(Workspace.integrationLocation, command))
     const passed = checks.every((c) => c.exitCode === 0)
+    yield* Effect.annotateCurrentSpan("braid.passed", passed)
     yield* progress.publish({
       _tag: "VerificationFinished",
       at: DateTime.formatIso(yield* DateTime.now),
@@ -42,6 +44,8 @@ export const verify = (commands: ReadonlyArray<CommandSpec.Command>) =>
       passed,
       commit,
       checks,
-      durationMs: Date.now() - started
+      durationMs: (yield* Clock.currentTimeMillis) - started
     })
-  }).pipe(Effect.mapError((e) => new VerificationUnavailable({ message: e.message })))
+  },
+  Effect.mapError((e) => new VerificationUnavailable({ message: e.message }))
+)
