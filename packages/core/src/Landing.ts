@@ -1,138 +1,33 @@
 /**
- * Landing: the verified integration commit reaches the target, in one of a list of modes —
- * `local` (fast-forward the target branch in the repository), `push` (push it to the target
- * branch of a remote, fast-forward only) or `pr` (push the integration branch to a remote and
- * open, or update, a pull request into the target on the plan's `githubRepo`). Each mode is
- * one value in `modes`; the orchestrator runs the chosen one as the durable step
- * `land/<commit>`.
+ * Landing: the verified integration commit reaches the target in one of the modes of
+ * `LandingMode` (`local`, `push`, `pr`, re-exported here); the orchestrator runs the chosen one
+ * as the durable step `land/<commit>`.
  *
  * @since 0.1.0
  */
-import { DateTime, Effect, Option, Schema } from "effect"
-import * as GitHub from "./GitHub.js"
+import { DateTime, Effect } from "effect"
+import { LandingRefused, type Mode, type Request } from "./LandingMode.js"
 import * as Progress from "./Progress.js"
-import * as Steps from "./Steps.js"
 import * as Workspace from "./Workspace.js"
 
-/** The target could not be reached (it moved, the working tree is dirty, a push was rejected or failed). */
-export class LandingRefused extends Schema.TaggedError<LandingRefused>()("LandingRefused", {
-  message: Schema.String
-}) {}
-
-/** The landing modes' names. */
-export const ModeName = Schema.Literal("local", "push", "pr")
-export type ModeName = typeof ModeName.Type
-
-/** What a mode is asked to land. */
-export interface Request {
-  readonly runId: string
-  /** The branch the landing advances (or the pull request's base). */
-  readonly target: string
-  /** The remote `push` and `pr` push to. */
-  readonly remote: string
-  /** The pull request's title and body (`pr`). */
-  readonly title: string
-  readonly body: string
-  /** Labels of the pull request (`pr`). */
-  readonly labels: ReadonlyArray<string>
-}
-
-/** One way of landing: a value in `modes`. */
-export interface Mode {
-  readonly name: ModeName
-  readonly description: string
-  /** Whether it needs the `GitHub` service (a `githubRepo` and a token). */
-  readonly needsGitHub: boolean
-  /** Whether it touches the local target branch (so a dirty checkout of it is refused before the run). */
-  readonly local: boolean
-  readonly land: (request: Request) => Effect.Effect<Workspace.Landing, Workspace.WorkspaceError | GitHub.GitHubFailed | LandingRefused, Workspace.Workspace | Steps.Steps>
-}
-
-/** Fast-forwards the target branch in the repository (the default). */
-export const local: Mode = {
-  name: "local",
-  description: "fast-forward the target branch in the repository",
-  needsGitHub: false,
-  local: true,
-  land: () => Effect.flatMap(Workspace.Workspace, (w) => Effect.map(w.land(), (l) => new Workspace.Landing({ ...l, mode: "local" })))
-}
-
-/** Pushes the verified commit to the target branch of a remote, fast-forward only. */
-export const push: Mode = {
-  name: "push",
-  description: "push the verified commit to the target branch on the remote (fast-forward only, never forced)",
-  needsGitHub: false,
-  local: false,
-  land: (request) =>
-    Effect.gen(function*() {
-      const workspace = yield* Workspace.Workspace
-      const pushed = yield* workspace.push({ remote: request.remote, branch: request.target })
-      return new Workspace.Landing({
-        target: request.target,
-        commit: pushed.commit,
-        previous: pushed.previous ?? "",
-        fastForward: true,
-        mode: "push",
-        remote: request.remote
-      })
-    })
-}
-
-/** The branch `pr` pushes and proposes. */
-export const pullBranch = (runId: string) => `braid/${runId}/integration`
-
-/** Pushes the integration branch and opens (or, continuing a run, updates) a pull request into the target. */
-export const pullRequest: Mode = {
-  name: "pr",
-  description: "push the integration branch to the remote and open (or update) a pull request into the target on githubRepo",
-  needsGitHub: true,
-  local: false,
-  land: (request) =>
-    Effect.gen(function*() {
-      const workspace = yield* Workspace.Workspace
-      const steps = yield* Steps.Steps
-      const github = yield* Effect.serviceOption(GitHub.GitHub)
-      if (Option.isNone(github)) {
-        return yield* new LandingRefused({ message: "--land pr needs GitHub: the plan's githubRepo and GITHUB_TOKEN (and not --no-github)" })
-      }
-      const gh = github.value
-      const head = pullBranch(request.runId)
-      const pushed = yield* workspace.push({ remote: request.remote, branch: head })
-      // Journaled the moment it exists: a run continued after a crash updates it, never opens another.
-      const noted = yield* steps.recall(GitHub.keys.pull, GitHub.PullNoted)
-      const found = Option.isSome(noted)
-        ? Option.some({ number: noted.value.number, html_url: noted.value.url, state: "open" })
-        : yield* gh.findPull(head, request.target)
-      const pull = Option.isSome(found)
-        ? yield* gh.updatePull(found.value.number, { title: request.title, body: request.body })
-        : yield* gh.createPull({ title: request.title, head, base: request.target, body: request.body })
-      if (Option.isNone(noted)) {
-        yield* steps.record(GitHub.keys.pull, GitHub.PullNoted, new GitHub.PullNoted({ number: pull.number, url: pull.html_url, head, base: request.target }))
-      }
-      if (request.labels.length > 0) yield* gh.addLabels(pull.number, request.labels)
-      return new Workspace.Landing({
-        target: request.target,
-        commit: pushed.commit,
-        previous: pushed.previous ?? "",
-        fastForward: true,
-        mode: "pr",
-        remote: request.remote,
-        pullRequest: { number: pull.number, url: pull.html_url, head }
-      })
-    })
-}
-
-/** Every landing mode, by name. */
-export const modes: ReadonlyArray<Mode> = [local, push, pullRequest]
-
-/** The mode with this name. */
-export const modeNamed = (name: ModeName): Mode => modes.find((m) => m.name === name)!
+export {
+  type Landed,
+  LandingRefused,
+  local,
+  type Mode,
+  ModeName,
+  modeNamed,
+  modes,
+  pullBranch,
+  pullRequest,
+  push,
+  type Request
+} from "./LandingMode.js"
 
 /** Lands the integration commit in a mode and publishes `Landed`. */
 export const land = Effect.fn("Landing.land")(function*(mode: Mode, request: Request) {
-  yield* Effect.annotateCurrentSpan({ "braid.run_id": request.runId, "braid.landing.mode": mode.name, "braid.target": request.target })
   const progress = yield* Progress.Progress
-  const landing = yield* mode.land(request)
+  const landing = new Workspace.Landing(yield* mode.land(request, yield* Workspace.Workspace))
   yield* progress.publish({
     _tag: "Landed",
     at: DateTime.formatIso(yield* DateTime.now),

@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import { Context, Effect, Fiber, Layer, Option, PubSub, Queue, type Scope, Schema, Stream } from "effect"
+import * as LandingMode from "./LandingMode.js"
 import * as Plan from "./Plan.js"
 import * as RunReport from "./RunReport.js"
 import * as Secrets from "./Secrets.js"
@@ -158,7 +159,7 @@ export const Landed = Schema.TaggedStruct("Landed", {
   commit: Schema.String,
   previous: Schema.String,
   /** `local`, `push` or `pr` (absent: `local`). */
-  mode: Schema.optional(Schema.Literal("local", "push", "pr")),
+  mode: Schema.optional(LandingMode.ModeName),
   /** The remote pushed to (`push`, `pr`). */
   remote: Schema.optional(Schema.String),
   /** The pull request's URL (`pr`). */

@@ -8,6 +8,7 @@
  */
 import { Schema } from "effect"
 import * as Document from "./Document.js"
+import * as LandingMode from "./LandingMode.js"
 import * as Plan from "./Plan.js"
 import * as Review from "./Review.js"
 import * as Secrets from "./Secrets.js"
@@ -254,7 +255,7 @@ export class MergeResult extends Schema.Class<MergeResult>("MergeResult")({
   /** Why nothing landed, when nothing did. */
   reason: Schema.optional(Schema.String),
   /** How the run landed (`local` fast-forward, `push` to a remote, `pr` a pull request). */
-  mode: Schema.optional(Schema.Literal("local", "push", "pr")),
+  mode: Schema.optional(LandingMode.ModeName),
   /** The remote pushed to (`push`, `pr`). */
   remote: Schema.optional(Schema.String),
   /** The pull request `--land pr` opened or updated. */

@@ -7,6 +7,7 @@
  */
 import { Context, Effect, Schema, type Scope } from "effect"
 import type * as CommandSpec from "./CommandSpec.js"
+import * as LandingMode from "./LandingMode.js"
 
 /** The workspace refused to start: the repository is not in a state a run can use. */
 export class WorkspaceRefused extends Schema.TaggedError<WorkspaceRefused>()("WorkspaceRefused", {
@@ -217,7 +218,7 @@ export class Landing extends Schema.Class<Landing>("Landing")({
   previous: Schema.String,
   fastForward: Schema.Boolean,
   /** How it landed (absent in journals of older versions: `local`). */
-  mode: Schema.optional(Schema.Literal("local", "push", "pr")),
+  mode: Schema.optional(LandingMode.ModeName),
   /** The remote pushed to (`push`, `pr`). */
   remote: Schema.optional(Schema.String),
   /** The pull request opened or updated (`pr`); the target itself is not advanced then. */
