@@ -13,6 +13,7 @@ import type * as BraidCluster from "@braid/cluster"
 import * as FileRunStore from "@braid/core/FileRunStore"
 import * as GitWorkspace from "@braid/core/GitWorkspace"
 import * as Plan from "@braid/core/Plan"
+import type * as RunReport from "@braid/core/RunReport"
 import * as RunState from "@braid/core/RunState"
 import * as RunStore from "@braid/core/RunStore"
 import * as Terminal from "@braid/core/Terminal"
@@ -184,6 +185,22 @@ export interface StatusArgs extends RunsArgs {
   readonly runId: Option.Option<string>
 }
 
+/**
+ * Why a settled task did not complete: its error (failed, skipped), or for one that needs
+ * review what its last review found ("the attempt changed no files").
+ */
+export const whyOf = (t: RunReport.TaskResult): string | undefined => {
+  if (t.error !== undefined) return t.error
+  if (t.status !== "needs-review") return undefined
+  const review = t.quality ?? t.attempts.at(-1)?.review ?? null
+  if (review === null) return undefined
+  const shown = review.issues.slice(0, 3).join("; ")
+  const more = review.issues.length > 3 ? ` (and ${review.issues.length - 3} more)` : ""
+  return review.issues.length > 0
+    ? `last review: ${shown}${more}`
+    : `last review scored ${review.score}${review.passes ? "" : ", not passing"}`
+}
+
 /** `braid status`: one run's streams and tasks, and the command that continues it. */
 export const status = (args: StatusArgs) =>
   withRuns(args, (store, where) => Effect.gen(function*() {
@@ -194,7 +211,7 @@ export const status = (args: StatusArgs) =>
       t === undefined
         ? "not started"
         : t.settled !== undefined
-        ? `${t.settled.status}${t.settled.error !== undefined ? ` (${t.settled.error.replace(/\s+/g, " ").trim()})` : ""}`
+        ? `${t.settled.status}${whyOf(t.settled) !== undefined ? ` (${whyOf(t.settled)!.replace(/\s+/g, " ").trim()})` : ""}`
         : t.awaitingReview !== undefined
         ? `attempt ${t.awaitingReview} awaiting review`
         : t.cutOff !== undefined
@@ -214,7 +231,7 @@ export const status = (args: StatusArgs) =>
           title: t.title,
           state: taskState(known),
           status: known?.settled?.status ?? null,
-          reason: known?.settled?.error ?? null,
+          reason: known?.settled === undefined ? null : whyOf(known.settled) ?? null,
           round: known?.round ?? 0,
           attempts: known?.attempts.length ?? 0,
           score: known?.settled?.quality?.score ?? known?.attempts.at(-1)?.review?.score ?? null

@@ -166,6 +166,25 @@ describe("braid run with the scripted agents", () => {
     }
   })
 
+  it("braid status says why a task needs review: what its last review found", () => {
+    const repo = tmp()
+    const git = (...args: Array<string>) => spawnSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: repo, encoding: "utf8" })
+    git("init", "-q", "-b", "main")
+    fs.writeFileSync(path.join(repo, ".gitignore"), "plan.yaml\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "base")
+    const file = path.join(repo, "plan.yaml")
+    // An agent that reports success and changes nothing.
+    fs.writeFileSync(file, "checks: [[node, -e, '0']]\nstreams:\n  - {name: api, type: api}\ntasks:\n  - {id: a1, title: A1, stream: api, run: [node, -e, '0']}\n")
+    const run = braid(["run", file, "--repo", repo, "--quiet"])
+    assert.strictEqual(run.code, 1, run.stderr)
+    const status = braid(["status", "--repo", repo])
+    assert.strictEqual(status.code, 0, status.stderr)
+    assert.include(status.stdout, "a1: needs-review (last review: the attempt changed no files), 3 attempt(s), score 0")
+    const json = JSON.parse(braid(["status", "--repo", repo, "--json"]).stdout)
+    assert.strictEqual(json.streams[0].tasks[0].reason, "last review: the attempt changed no files")
+  })
+
   it("exits 1 when the run finishes with a task needing review", () => {
     const { code, stdout } = braid([
       "run", "--workspace", "memory", "--agent", "mock", "--json", "--quality-threshold", "90", "--quiet", seedPlan
