@@ -129,6 +129,25 @@ describe("budgets", () => {
     }
   }, 90_000)
 
+  it("a budget under a cent is shown as it is, not as $0.00", async () => {
+    const f = setup(() => ({
+      maxParallel: 1,
+      budget: { usd: 0.004 },
+      streams: [{ name: "api", type: "api" }],
+      tasks: [{ id: "api-1", title: "one", stream: "api" }, { id: "api-2", title: "two", stream: "api" }]
+    }), ["api-1", "api-2"])
+    try {
+      // api-1 is priced from the table at $0.006: over the budget, api-2 does not start.
+      const paused = await run(["run", f.planFile, "--repo", f.repo])
+      assert.strictEqual(paused.code, 75, paused.stderr)
+      assert.include(paused.stderr, "budget is reached ($0.0060 spent of $0.004)")
+      assert.notInclude(paused.stderr, "$0.00)")
+      assert.deepStrictEqual(f.runs(), ["api-1"])
+    } finally {
+      f.cleanup()
+    }
+  }, 60_000)
+
   it("a task over its own budget fails with the reason; a --budget that is no amount is refused", async () => {
     const f = setup(() => ({
       streams: [{ name: "api", type: "api" }],

@@ -65,9 +65,9 @@ export const countSettled = (round: number, result: RunReport.TaskResult, into: 
   ;(result.conflicts ?? []).forEach((c, i) => into(resolutionId(round, result.taskId, i), spendOfConflict(c)))
 }
 
-/** A budget's amounts in words: "$5.00", "200000 tokens", "$5.00 or 200000 tokens". */
+/** A budget's amounts in words: "$5.00", "$0.004", "200000 tokens", "$5.00 or 200000 tokens". */
 export const describe = (budget: { readonly usd?: number | undefined; readonly tokens?: number | undefined }): string =>
-  [...(budget.usd !== undefined ? [`$${budget.usd.toFixed(2)}`] : []), ...(budget.tokens !== undefined ? [`${budget.tokens} tokens`] : [])].join(" or ")
+  [...(budget.usd !== undefined ? [RunReport.dollars(budget.usd)] : []), ...(budget.tokens !== undefined ? [`${budget.tokens} tokens`] : [])].join(" or ")
 
 /** A spend in words. */
 export const describeSpend = (spend: Spend): string => `$${spend.usd.toFixed(4)} and ${spend.tokens} tokens`
@@ -79,7 +79,7 @@ export const reached = (
   over: (spent: number, limit: number) => boolean = (spent, limit) => spent >= limit
 ): string | undefined => {
   if (budget === undefined) return undefined
-  if (budget.usd !== undefined && over(spend.usd, budget.usd)) return `$${spend.usd.toFixed(4)} spent of $${budget.usd.toFixed(2)}`
+  if (budget.usd !== undefined && over(spend.usd, budget.usd)) return `$${spend.usd.toFixed(4)} spent of ${RunReport.dollars(budget.usd)}`
   if (budget.tokens !== undefined && over(spend.tokens, budget.tokens)) return `${spend.tokens} tokens spent of ${budget.tokens}`
   return undefined
 }

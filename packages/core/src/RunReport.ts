@@ -341,6 +341,9 @@ export const scrub = (report: RunReport): RunReport => {
 
 const ms = (n: number) => n < 1000 ? `${Math.round(n)} ms` : n < 120_000 ? `${(n / 1000).toFixed(1)} s` : `${Math.floor(n / 60_000)} min ${Math.round((n % 60_000) / 1000)} s`
 const usd = (n: number) => `$${n.toFixed(4)}`
+/** A budget's amount in dollars: cents, and the further decimals (up to 6) it needs — $5.00, $0.004, never $0.00 for $0.004. */
+export const dollars = (amount: number): string =>
+  Math.abs(amount - Number(amount.toFixed(2))) < 1e-9 ? `$${amount.toFixed(2)}` : `$${amount.toFixed(6).replace(/0+$/, "")}`
 const clock = (iso: string) => iso.length >= 19 ? `${iso.slice(11, 19)}` : iso
 const shortCommit = (c: string | null | undefined) => c == null ? "none" : c.slice(0, 10)
 const firstLine = (s: string) => s.split("\n")[0]!.trim()
@@ -474,7 +477,7 @@ export const sections: ReadonlyArray<Section> = [
           ...(r.budget !== undefined
             ? [[
               "budget",
-              `${[...(r.budget.usd !== null ? [`$${r.budget.usd.toFixed(2)}`] : []), ...(r.budget.tokens !== null ? [`${r.budget.tokens} tokens`] : [])].join(" or ")} (onExceeded: ${r.budget.onExceeded}); spent ${
+              `${[...(r.budget.usd !== null ? [dollars(r.budget.usd)] : []), ...(r.budget.tokens !== null ? [`${r.budget.tokens} tokens`] : [])].join(" or ")} (onExceeded: ${r.budget.onExceeded}); spent ${
                 usd(r.budget.spentUsd)
               } and ${r.budget.spentTokens} tokens`
             ]]
