@@ -358,8 +358,11 @@ const activityText = (row: StreamRow, now: number): Segment => {
       const statuses = row.tasks.map((id) => row.settled[id])
       const bad = statuses.filter((s) => s === "failed" || s === "needs-review").length
       const done = statuses.filter((s) => s === "completed").length
+      const skipped = statuses.filter((s) => s === "skipped").length
       return bad > 0
         ? [`${bad} task${bad === 1 ? "" : "s"} ${statuses.includes("failed") ? "failed" : bad === 1 ? "needs review" : "need review"}`, "bad"]
+        : done === 0
+        ? [row.tasks.length === 0 ? "no tasks" : `not started${skipped > 0 ? ` (${skipped} skipped)` : ""}`, "dim"]
         : [`done (${done}/${row.tasks.length})`, "good"]
     }
   }
@@ -517,7 +520,8 @@ export const render = (state: BoardState, options: RenderOptions): Array<string>
   }
   const hidden = state.streams.filter((_, i) => !shown.has(i))
   if (hidden.length > 0) {
-    const done = hidden.filter((s) => s.activity._tag === "Finished").length
+    // A stream none of whose tasks ran (each skipped, or the run paused) did not finish: it never started.
+    const done = hidden.filter((s) => s.activity._tag === "Finished" && s.tasks.some((id) => s.settled[id] !== undefined && s.settled[id] !== "skipped")).length
     const waiting = hidden.filter((s) => rank(s) === 1).length
     lines.push([[`… ${hidden.length} more stream${hidden.length === 1 ? "" : "s"} (${done} finished, ${waiting} waiting, ${hidden.length - done - waiting} not started)`, "dim"]])
     room -= 1

@@ -54,7 +54,7 @@ const describe = (event: Progress.RunEvent, options: { readonly verbose?: boolea
     case "TaskSettled":
       return `  ${event.stream} · ${event.taskId} · ${event.status}`
     case "StreamFinished":
-      return `  ${event.stream} finished`
+      return event.started === false ? `  ${event.stream} not started: none of its tasks ran` : `  ${event.stream} finished`
     case "ConflictDetected":
       return `conflict (${event.kind}) ${event.streams.join(" ↔ ")}: ${event.paths.join(", ")}`
     case "ConflictSettled":

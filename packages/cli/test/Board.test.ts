@@ -93,6 +93,37 @@ describe("Board", () => {
     for (const s of ["db", "api", "docs"]) assert.match(lines.find((l) => l.startsWith(`${s} `))!, /done \(1\/1\)/)
   })
 
+  it("a stream none of whose tasks ran is shown as not started, on the board and in the plain lines, not as finished", () => {
+    const end = fold([
+      ...started,
+      { _tag: "TaskSettled", at: at(), stream: "db", taskId: "db-1", status: "failed", score: null, error: "agent exited 1", durationMs: 1, head: null },
+      { _tag: "StreamFinished", at: at(), stream: "db", started: true },
+      { _tag: "TaskSettled", at: at(), stream: "api", taskId: "api-1", status: "skipped", score: null, error: "not started: dependency db-1 failed", durationMs: 0, head: null },
+      { _tag: "StreamFinished", at: at(), stream: "api", started: false },
+      // Paused by the budget before docs-1 started: nothing of docs settled.
+      { _tag: "StreamFinished", at: at(), stream: "docs", started: false },
+      { _tag: "RunFinished", at: at(), status: "failed" }
+    ])
+    const lines = show(end)
+    assert.match(lines.find((l) => l.startsWith("api "))!, /not started \(1 skipped\)/)
+    assert.match(lines.find((l) => l.startsWith("docs "))!, /not started /)
+    for (const s of ["api", "docs"]) assert.notMatch(lines.find((l) => l.startsWith(`${s} `))!, /done|finished/)
+    assert.match(lines.find((l) => l.startsWith("db "))!, /1 task failed/)
+    assert.strictEqual(Render.line({ _tag: "StreamFinished", at: at(), stream: "api", started: false }), "  api not started: none of its tasks ran")
+    assert.strictEqual(Render.line({ _tag: "StreamFinished", at: at(), stream: "db", started: true }), "  db finished")
+
+    // Streams summed up in one line count as finished only when a task of theirs ran.
+    const many: Board.Layout = { ...layout, streams: Array.from({ length: 12 }, (_, i) => ({ name: `s${i}`, role: "api-developer", backend: "script", tasks: [`t${i}`] })) }
+    const skippedAll = Array.from({ length: 12 }, (_, i): Array<Progress.RunEvent> => [
+      { _tag: "TaskSettled", at: at(), stream: `s${i}`, taskId: `t${i}`, status: i < 2 ? "completed" : "skipped", score: null, error: null, durationMs: 0, head: null },
+      { _tag: "StreamFinished", at: at(), stream: `s${i}`, started: i < 2 }
+    ]).flat().reduce(Board.apply, Board.initial(many))
+    const summed = Board.render(skippedAll, { columns: 100, rows: 8, color: false, now: clock, verbose: false })
+    // s0 and s1 (which ran) are shown first; the eight summed up never started.
+    assert.isTrue(summed.some((l) => l.startsWith("s1 ")))
+    assert.include(summed, "… 8 more streams (0 finished, 0 waiting, 8 not started)")
+  })
+
   it("cuts every line to the terminal's width and sums up the streams that do not fit, working ones first", () => {
     const many: Board.Layout = { ...layout, streams: Array.from({ length: 30 }, (_, i) => ({ name: `s${i}`, role: "api-developer", backend: "script", tasks: [`t${i}`] })) }
     const state = [

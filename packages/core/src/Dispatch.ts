@@ -636,7 +636,7 @@ export const run = Effect.fn("Dispatch.run")(
         }
         // A stream with a task that failed or needs review keeps its worktree for a person.
         yield* closeTree(input.keepWorktrees === true || results.some((r) => r.status === "failed" || r.status === "needs-review"))
-        yield* progress.publish({ _tag: "StreamFinished", at: yield* now, stream: stream.name })
+        yield* progress.publish({ _tag: "StreamFinished", at: yield* now, stream: stream.name, started: results.some((r) => r.status !== "skipped") })
         return { stream, agent: agent.name, results } satisfies StreamOutcome
       }).pipe(
         Effect.scoped,

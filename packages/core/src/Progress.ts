@@ -127,7 +127,12 @@ export const TaskSettled = Schema.TaggedStruct("TaskSettled", {
   /** The stream's head when the task settled: what tasks depending on it bring in. */
   head: Schema.NullOr(Schema.String)
 })
-export const StreamFinished = Schema.TaggedStruct("StreamFinished", { ...at, stream: Schema.String })
+export const StreamFinished = Schema.TaggedStruct("StreamFinished", {
+  ...at,
+  stream: Schema.String,
+  /** False when none of its tasks started (each one skipped, or the run paused first); absent: not said. */
+  started: Schema.optional(Schema.Boolean)
+})
 /** The integration starts merging the streams that changed something, in this order. */
 export const IntegrationStarted = Schema.TaggedStruct("IntegrationStarted", { ...at, streams: Schema.Array(Schema.String), generation: Schema.Number })
 export const ConflictDetected = Schema.TaggedStruct("ConflictDetected", { ...at, streams: Schema.Array(Schema.String), paths: Schema.Array(Schema.String), kind: Schema.Literal("overlap", "textual") })
