@@ -18,7 +18,7 @@ import * as Terminal from "@braid/core/Terminal"
 import * as Timeline from "@braid/core/Timeline"
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import * as FileSystem from "@effect/platform/FileSystem"
-import { Console, Effect, Layer, Option, ParseResult, Schema } from "effect"
+import { Config, Console, Effect, Layer, Option, ParseResult, Schema } from "effect"
 import type * as GitHubHttp from "./GitHubHttp.js"
 import * as Help from "./Help.js"
 import * as Init from "./Init.js"
@@ -41,6 +41,7 @@ const lazy = {
   preflight: Effect.promise(() => import("./Preflight.js")),
   progress: Effect.promise(() => import("@braid/core/Progress")),
   session: Effect.promise(() => import("./Session.js")),
+  tracing: Effect.promise(() => import("./Tracing.js")),
   wiring: Effect.promise(() => import("./Wiring.js"))
 }
 
@@ -126,6 +127,26 @@ const database = Options.text("database").pipe(Options.optional, Options.withDes
 
 /** The cluster's side of the command line, loaded only by commands that use it. */
 const clusterSession = Effect.promise(() => import("./ClusterSession.js"))
+const otlp = Options.text("otlp").pipe(Options.optional, Options.withDescription(Help.describe("otlp")))
+
+/**
+ * A command that runs a run, its trace exported to the OTLP/HTTP collector `--otlp` names (else
+ * `OTEL_EXPORTER_OTLP_ENDPOINT`); without one, the command as it is: the exporter is not loaded.
+ * The exporter's layer closes when the command ends, sending the spans not yet sent.
+ */
+const traced = (url: Option.Option<string>) => <A, E, R>(command: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const endpoint = Option.isSome(url) && url.value.trim() !== ""
+      ? url
+      : yield* Config.string("OTEL_EXPORTER_OTLP_ENDPOINT").pipe(
+        Config.option,
+        Effect.map(Option.filter((u) => u.trim() !== "")),
+        Effect.orElseSucceed(() => Option.none<string>())
+      )
+    if (Option.isNone(endpoint)) return yield* command
+    const Tracing = yield* lazy.tracing
+    return yield* Effect.provide(command, Tracing.layer(endpoint.value))
+  })
 
 const planFromDisk = Options.boolean("plan-from-disk").pipe(
   Options.withDescription(Help.describe("plan-from-disk"))
@@ -470,7 +491,8 @@ const runCommand = Command.make(
     keepWorktrees,
     budget,
     quiet,
-    verbose
+    verbose,
+    otlp
   },
   (args) =>
     Effect.gen(function*() {
@@ -535,7 +557,7 @@ const runCommand = Command.make(
           }
         )
       yield* finish(result, args)
-    })
+    }).pipe(traced(args.otlp))
 ).pipe(Command.withDescription("Run a plan: dispatch the streams, gate every task, resolve conflicts, verify, land."))
 
 const defined = <T extends Record<string, unknown>>(record: T): { [K in keyof T]?: Exclude<T[K], undefined> } =>
@@ -543,7 +565,7 @@ const defined = <T extends Record<string, unknown>>(record: T): { [K in keyof T]
 
 const resumeCommand = Command.make(
   "resume",
-  { runId: Args.optional(runIdArg), repo, database, budget, planFromDisk, json, events, report, quiet, verbose },
+  { runId: Args.optional(runIdArg), repo, database, budget, planFromDisk, json, events, report, quiet, verbose, otlp },
   (args) =>
     Effect.gen(function*() {
       const db = yield* Runs.clusterOf(args)
@@ -560,7 +582,7 @@ const resumeCommand = Command.make(
         display: yield* displayOf(args)
       })
       yield* finish(result, args)
-    })
+    }).pipe(traced(args.otlp))
 ).pipe(Command.withDescription(
   "Continue a run from its journal (default: the latest run): after a crash or Ctrl-C, after you resolved a conflict or committed a fix in the integration worktree."
 ))
@@ -587,7 +609,7 @@ export class FeedbackTwice extends Schema.TaggedError<FeedbackTwice>()("Feedback
 
 const retryCommand = Command.make(
   "retry",
-  { runId: Args.optional(runIdArg), task: retryTasks, feedback: retryFeedback, feedbackFile: retryFeedbackFile, repo, database, planFromDisk, json, events, report, quiet, verbose },
+  { runId: Args.optional(runIdArg), task: retryTasks, feedback: retryFeedback, feedbackFile: retryFeedbackFile, repo, database, planFromDisk, json, events, report, quiet, verbose, otlp },
   (args) =>
     Effect.gen(function*() {
       if (Option.isSome(args.feedback) && Option.isSome(args.feedbackFile)) return yield* new FeedbackTwice()
@@ -613,14 +635,14 @@ const retryCommand = Command.make(
         display: yield* displayOf(args)
       })
       yield* finish(result, args)
-    })
+    }).pipe(traced(args.otlp))
 ).pipe(Command.withDescription(
   "Run a run's failed and needs-review tasks again (default: all; the latest run), with your note in their feedback; settled tasks keep their commits; then integrate, verify and land."
 ))
 
 const landCommand = Command.make(
   "land",
-  { runId: Args.optional(runIdArg), repo, database, planFromDisk, json, events, report, quiet, verbose },
+  { runId: Args.optional(runIdArg), repo, database, planFromDisk, json, events, report, quiet, verbose, otlp },
   (args) =>
     Effect.gen(function*() {
       const db = yield* Runs.clusterOf(args)
@@ -636,7 +658,7 @@ const landCommand = Command.make(
         display: yield* displayOf(args)
       })
       yield* finish(result, args)
-    })
+    }).pipe(traced(args.otlp))
 ).pipe(Command.withDescription(
   "Land a verified run later (default: the latest run): a --no-land run, or one whose landing was refused; a target that moved is merged in and verified first."
 ))

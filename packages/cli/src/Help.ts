@@ -88,6 +88,11 @@ export const options = {
     description:
       "Keep every worktree (each stream's and the integration's) and its braid/<run>/… branch after the run, landed or not. Default: a stream's worktree is removed when the stream finishes, and a run branch once the target holds its work; a worktree kept for you (a failed or needs-review task, a conflict, a failed verification) keeps its branch."
   },
+  otlp: {
+    value: "url",
+    description:
+      "Send the run's trace (a span for every stage, stream, task, attempt and review, under one root span with the run id) to this OpenTelemetry collector over OTLP/HTTP, e.g. http://localhost:4318 (default: OTEL_EXPORTER_OTLP_ENDPOINT; none when neither is set)."
+  },
   quiet: { alias: "q", description: "Print no progress lines and no board, only the summary." },
   verbose: { alias: "v", description: "Also show what the agents print: on the board each working stream's latest line, in plain output every line." },
   md: { value: "file", description: "Write the report as Markdown to this file." },
@@ -182,14 +187,15 @@ export const commands: ReadonlyArray<CommandHelp> = [
       "conflict-strategy",
       "on-gate-failure",
       "budget",
-      "workspace"
+      "workspace",
+      "otlp"
     ]
   },
   {
     name: "resume",
     summary: "Continue a run from its journal (after a crash, Ctrl-C, a usage limit, its budget or your fix).",
     args: [runIdArg("the latest run")],
-    options: ["repo", "budget", "plan-from-disk", "report", "json", "events", "quiet", "verbose"]
+    options: ["repo", "budget", "plan-from-disk", "report", "json", "events", "quiet", "verbose", "otlp"]
   },
   {
     name: "retry",
@@ -206,14 +212,15 @@ export const commands: ReadonlyArray<CommandHelp> = [
       "json",
       "events",
       "quiet",
-      "verbose"
+      "verbose",
+      "otlp"
     ]
   },
   {
     name: "land",
     summary: "Land a verified run later (made with --no-land, or refused: the target moved, a push was rejected or failed).",
     args: [runIdArg("the latest run")],
-    options: ["repo", "database", "plan-from-disk", "report", "json", "events", "quiet", "verbose"]
+    options: ["repo", "database", "plan-from-disk", "report", "json", "events", "quiet", "verbose", "otlp"]
   },
   { name: "runs", summary: "List the runs recorded in a repository (or in the cluster's database).", args: [], options: ["repo", "database", "json"] },
   {
