@@ -1,14 +1,13 @@
 /**
- * Who reviews a stream's attempts: `checks` (the task's and plan's commands, `CommandReviewer`),
- * `judge` (an LLM, `Judge`), or `composite` — the checks first, then the judge, and any failing
- * check fails the gate whatever the judge says (the review keeps the checks' score and blockers
- * beside the judge's samples and issues). A stream's reviewer is its own `reviewer`, else its
+ * Who reviews a stream's attempts: one of the kinds of core's `ReviewerKind.all` — `checks` (the
+ * task's and plan's commands, `CommandReviewer`), `judge` (an LLM, `Judge`), or `composite` —
+ * made from the parts built here. A stream's reviewer is its own `reviewer`, else its
  * role's (`roles.<role>.reviewer`), else the plan's, else `braid.config.yaml`'s, else the
  * caller's (`--reviewer`), else `composite` when a judge is configured and `checks` otherwise.
  *
  * @since 0.1.0
  */
-import { Plan, Review, type Workspace } from "@braid/core"
+import { Plan, type Review, ReviewerKind, type Workspace } from "@braid/core"
 import type { CommandExecutor } from "@effect/platform"
 import { Effect } from "effect"
 import type * as Backend from "./Backend.js"
@@ -16,7 +15,7 @@ import * as CommandReviewer from "./CommandReviewer.js"
 import * as Judge from "./Judge.js"
 
 /** The reviewer of composite reviews. */
-export const COMPOSITE = "composite"
+export const COMPOSITE = ReviewerKind.composite.name
 
 /** The caller's choice (the CLI's `--reviewer`), below every plan setting. */
 export interface Options {
@@ -29,7 +28,7 @@ export interface Options {
 export const reviewOf = (plan: Plan.Plan, stream: Plan.PlannedStream, options: Options = {}) => {
   const settings = Plan.reviewSettingsOf(plan, stream)
   const chosen = settings.reviewer ?? options.reviewer
-  const kind: Plan.ReviewerKind = chosen ?? (settings.judge !== undefined ? "composite" : "checks")
+  const kind: Plan.ReviewerKind = chosen ?? (settings.judge !== undefined ? ReviewerKind.composite : ReviewerKind.checks).name
   return { kind, chosen: chosen !== undefined, judge: Judge.resolve(plan, settings.judge) }
 }
 
@@ -50,7 +49,7 @@ export const preflight = (plan: Plan.Plan, options: Options = {}): Effect.Effect
     const found: Array<Backend.Problem> = []
     for (const [index, stream] of plan.streams.entries()) {
       const { judge, kind } = reviewOf(plan, stream, options)
-      if (kind === "checks") continue
+      if (!ReviewerKind.named(kind).usesJudge) continue
       found.push(...(yield* Judge.problems(judge, judgePath(plan, index))))
     }
     return found
@@ -80,12 +79,7 @@ export const make = (plan: Plan.Plan, options: Options = {}) =>
     const reviewers = new Map<string, Review.Service>()
     for (const stream of plan.streams) {
       const { judge: settings, kind } = reviewOf(plan, stream, options)
-      if (kind === "checks") {
-        reviewers.set(stream.name, checks)
-        continue
-      }
-      const judge = yield* judgeFor(settings)
-      reviewers.set(stream.name, kind === "judge" ? judgeOnly(judge) : composite(checks, judge))
+      reviewers.set(stream.name, yield* ReviewerKind.named(kind).make({ checks, judge: judgeFor(settings), noChange: CommandReviewer.noChange }))
     }
 
     const service: Service = {
@@ -96,35 +90,6 @@ export const make = (plan: Plan.Plan, options: Options = {}) =>
     }
     return service
   })
-
-/** The judge alone (an attempt that changed nothing still fails without asking it). */
-const judgeOnly = (judge: Judge.Service): Review.Service => ({
-  review: (request) => request.change.commit === null ? Effect.succeed(CommandReviewer.noChange(request)) : judge.review(request, undefined)
-})
-
-/** Checks first, then the judge; a failing check fails the gate whatever the judge says. */
-const composite = (
-  checks: Effect.Effect.Success<typeof CommandReviewer.make>,
-  judge: Judge.Service
-): Review.Service => ({
-  review: (request) =>
-    Effect.gen(function*() {
-      const ran = yield* checks.run(request)
-      if (request.change.commit === null) return ran.review
-      const judged = yield* judge.review(request, ran.outcomes, COMPOSITE)
-      if (ran.review.blockers.length === 0) return judged
-      // The checks' verdict stands; the judge's words go along for the next attempt.
-      return new Review.Review({
-        score: Math.min(ran.review.score, judged.score),
-        issues: [...ran.review.issues, ...judged.issues],
-        suggestions: [...ran.review.suggestions, ...judged.suggestions],
-        reviewer: COMPOSITE,
-        blockers: ran.review.blockers,
-        findings: judged.findings,
-        samples: judged.samples
-      })
-    })
-})
 
 /** What building the reviewers needs. */
 export type Requirements = Workspace.Workspace | CommandExecutor.CommandExecutor

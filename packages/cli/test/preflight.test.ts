@@ -224,7 +224,14 @@ describe("help and usage", () => {
   it("offers the landing modes braid knows", async () => {
     const { Landing } = await import("@braid/core")
     const { LAND_MODES } = await import("../src/Help.js")
-    assert.deepStrictEqual([...LAND_MODES], [...Landing.ModeName.literals])
+    assert.deepStrictEqual([...LAND_MODES], Landing.modes.map((m) => m.name))
+  })
+
+  it("offers the conflict strategies and reviewer kinds braid knows", async () => {
+    const { ConflictStrategy, ReviewerKind } = await import("@braid/core")
+    const { options } = await import("../src/Help.js")
+    assert.strictEqual(options["conflict-strategy"].value, ConflictStrategy.all.map((s) => s.name).join("|"))
+    assert.strictEqual(options.reviewer.value, ReviewerKind.all.map((k) => k.name).join("|"))
   })
 })
 

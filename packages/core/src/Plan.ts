@@ -11,6 +11,7 @@ import { dirname, resolve as resolvePath } from "node:path"
 import * as YAML from "yaml"
 import * as CommandSpec from "./CommandSpec.js"
 import * as ConflictStrategies from "./ConflictStrategy.js"
+import * as ReviewerKinds from "./ReviewerKind.js"
 import * as Fields from "./internal/fields.js"
 import * as PlanText from "./internal/planText.js"
 import * as Terminal from "./Terminal.js"
@@ -27,8 +28,8 @@ export type ConflictStrategy = typeof ConflictStrategy.Type
 export const GateFailurePolicy = Schema.Literal("continue", "halt-stream", "fail-run")
 export type GateFailurePolicy = typeof GateFailurePolicy.Type
 
-/** Who reviews an attempt: the plan's checks, an LLM judge, or both (checks first; a failing check fails the gate). */
-export const ReviewerKind = Schema.Literal("checks", "judge", "composite")
+/** Who reviews an attempt: the name of one of `ReviewerKind.all` (the plan's checks, an LLM judge, or both). */
+export const ReviewerKind = Schema.Literal(...ReviewerKinds.names)
 export type ReviewerKind = typeof ReviewerKind.Type
 
 /** Stream type → the agent role that carries out its tasks (the seed's table; `Agent.roles` re-exports it). */
@@ -855,7 +856,7 @@ const expectations: Readonly<Record<string, string>> = {
   usd: "a positive number of US dollars",
   tokens: "a positive number of tokens",
   onExceeded: "one of finish, stop",
-  reviewer: "one of checks, judge, composite",
+  reviewer: `one of ${ReviewerKinds.names.join(", ")}`,
   margin: "a number of points, 0 or more",
   id: "a non-empty text",
   name: "a non-empty text",
