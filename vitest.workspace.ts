@@ -1,0 +1,38 @@
+/**
+ * The vitest projects: one per package, each testing `test/**` against the sources (the
+ * aliases below, so no build is needed but for the CLI tests that run the built command).
+ * The one list of them; `vitest.config.ts` hands it to `test.projects` (vitest 3.2 warns
+ * about a workspace file it loads itself, not about this list imported into `projects`).
+ */
+import * as path from "node:path"
+import { defineProject, type TestProjectConfiguration } from "vitest/config"
+
+const alias = [
+  // One module of @braid/core by its path (`@braid/core/Plan`), as the command's start-up path imports it.
+  { find: /^@braid\/core\/(.+)$/, replacement: path.resolve(__dirname, "packages/core/src/$1.ts") },
+  { find: "@braid/core", replacement: path.resolve(__dirname, "packages/core/src/index.ts") },
+  { find: "@braid/agents", replacement: path.resolve(__dirname, "packages/agents/src/index.ts") },
+  { find: "@braid/cluster", replacement: path.resolve(__dirname, "packages/cluster/src/index.ts") },
+  { find: "@braid/cli", replacement: path.resolve(__dirname, "packages/cli/src/index.ts") }
+]
+
+/** The packages with tests, each a vitest project of its name. */
+export const packages = ["core", "agents", "cluster", "cli"] as const
+
+const projects: Array<TestProjectConfiguration> = packages.map((name) =>
+  defineProject({
+    resolve: { alias },
+    test: {
+      name,
+      root: path.resolve(__dirname, "packages", name),
+      include: ["test/**/*.test.ts"],
+      testTimeout: 60_000,
+      // Tests never reach GitHub: a token in the caller's environment would turn sync on for
+      // plans with a githubRepo (the seed-shaped example); the GitHub tests set their own.
+      env: { GITHUB_TOKEN: "", GITHUB_API_URL: "" },
+      hookTimeout: 60_000
+    }
+  })
+)
+
+export default projects
