@@ -87,11 +87,13 @@ export const toCommand = (spec: CommandSpec): Command | string => {
   const argv = lineToArgv(line)
   if (typeof argv === "string") return argv
   const named = typeof spec === "object" && !Array.isArray(spec) && "command" in spec ? spec : undefined
+  // Made from a decoded spec and a non-empty argv: valid by construction, so not validated again
+  // (a plan of 10,000 tasks makes tens of thousands of these while it is checked).
   return new Command({
     name: named?.name ?? argv.join(" "),
     argv,
     timeoutMs: named?.timeoutSeconds !== undefined ? named.timeoutSeconds * 1000 : DEFAULT_TIMEOUT_MS
-  })
+  }, true)
 }
 
 const NODE_EXTENSIONS = new Set([".js", ".mjs", ".cjs"])
@@ -116,7 +118,7 @@ export const toRun = (spec: RunSpec, baseDir = process.cwd()): Command | string 
       name: spec.script,
       argv: interpreterFor(path.resolve(baseDir, spec.script)),
       timeoutMs: spec.timeoutSeconds !== undefined ? spec.timeoutSeconds * 1000 : DEFAULT_TIMEOUT_MS
-    })
+    }, true)
   }
   return toCommand(spec as CommandSpec)
 }
