@@ -60,6 +60,16 @@ export const local: Mode<"local"> = {
   land: (_, workspace) => Effect.map(workspace.land(), (l) => ({ ...l, mode: "local" }))
 }
 
+/** Where a push to the remote landed (`push`: the target branch; `pr`: the pull request's head, into the target). */
+const pushedTo = (request: Request, pushed: Workspace.Pushed, mode: ModeName): Landed => ({
+  target: request.target,
+  commit: pushed.commit,
+  previous: pushed.previous ?? "",
+  fastForward: true,
+  mode,
+  remote: request.remote
+})
+
 /** Pushes the verified commit to the target branch of a remote, fast-forward only. */
 export const push: Mode<"push"> = {
   name: "push",
@@ -67,14 +77,7 @@ export const push: Mode<"push"> = {
   needsGitHub: false,
   local: false,
   land: (request, workspace) =>
-    Effect.map(workspace.push({ remote: request.remote, branch: request.target }), (pushed) => ({
-      target: request.target,
-      commit: pushed.commit,
-      previous: pushed.previous ?? "",
-      fastForward: true,
-      mode: "push",
-      remote: request.remote
-    }))
+    Effect.map(workspace.push({ remote: request.remote, branch: request.target }), (pushed) => pushedTo(request, pushed, "push"))
 }
 
 /** The branch `pr` pushes and proposes. */
@@ -108,15 +111,7 @@ export const pullRequest: Mode<"pr"> = {
         yield* steps.record(GitHub.keys.pull, GitHub.PullNoted, new GitHub.PullNoted({ number: pull.number, url: pull.html_url, head, base: request.target }))
       }
       if (request.labels.length > 0) yield* gh.addLabels(pull.number, request.labels)
-      return {
-        target: request.target,
-        commit: pushed.commit,
-        previous: pushed.previous ?? "",
-        fastForward: true,
-        mode: "pr",
-        remote: request.remote,
-        pullRequest: { number: pull.number, url: pull.html_url, head }
-      } satisfies Landed
+      return { ...pushedTo(request, pushed, "pr"), pullRequest: { number: pull.number, url: pull.html_url, head } }
     })
 }
 
