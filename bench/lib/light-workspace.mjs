@@ -52,7 +52,19 @@ export const make = (memory, base = { "README.md": "base\n" }) => {
         s.head = `c${++counter}`
         return new Workspace.AttemptChange({ commit: s.head, files })
       }),
-    absorb: () => Effect.succeed(null),
+    // Its own commits: the memory workspace's pin and integration check know none of them.
+    pin: (stream, commit) =>
+      Effect.sync(() => {
+        const s = side(stream)
+        if (s.head === commit) return undefined
+        const found = s.head
+        s.head = commit
+        return `stream "${stream}" was at ${found}, not at the journaled ${commit}; put back at ${commit}`
+      }),
+    // Every stream merges (mergeStream below), so the integration holds every attempt's commit.
+    missingFromIntegration: () => Effect.succeed([]),
+    // Nothing is absorbed: a stream "already has" its dependencies' work.
+    absorb: () => Effect.succeed({ _tag: "Absorbed", commit: null }),
     discard: (stream) => Effect.sync(() => side(stream).touched.clear()),
     findAttempt: () => Effect.succeed(undefined),
     changedFiles: (stream) => Effect.sync(() => [...side(stream).own].sort()),
