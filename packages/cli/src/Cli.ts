@@ -668,7 +668,7 @@ const runsCommand = Command.make("runs", { repo, database, json }, Runs.list).pi
 )
 
 const statusCommand = Command.make("status", { runId: Args.optional(runIdArg), repo, database, json }, Runs.status).pipe(
-  Command.withDescription("Show a run's streams and tasks, why each task failed or was skipped, and the command that continues it (default: the latest run).")
+  Command.withDescription("Show a run's streams and tasks, why each task failed, needs review (what its last review found) or was skipped, and the command that continues it (default: the latest run).")
 )
 
 const doctorCommand = Command.make(

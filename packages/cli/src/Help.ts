@@ -225,7 +225,7 @@ export const commands: ReadonlyArray<CommandHelp> = [
   { name: "runs", summary: "List the runs recorded in a repository (or in the cluster's database).", args: [], options: ["repo", "database", "json"] },
   {
     name: "status",
-    summary: "Show a run's streams and tasks, why each failed or was skipped, and how to continue it.",
+    summary: "Show a run's streams and tasks, why each failed, needs review or was skipped, and how to continue it.",
     args: [runIdArg("the latest run")],
     options: ["repo", "database", "json"]
   },
