@@ -26,6 +26,7 @@ export {
 
 /** Lands the integration commit in a mode and publishes `Landed`. */
 export const land = Effect.fn("Landing.land")(function*(mode: Mode, request: Request) {
+  yield* Effect.annotateCurrentSpan({ "braid.run_id": request.runId, "braid.landing.mode": mode.name, "braid.target": request.target })
   const progress = yield* Progress.Progress
   const landing = new Workspace.Landing(yield* mode.land(request, yield* Workspace.Workspace))
   yield* progress.publish({
