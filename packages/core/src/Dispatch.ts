@@ -478,9 +478,7 @@ export const run = Effect.fn("Dispatch.run")(
           if (done.value.commit !== null) expected = done.value.commit
         }
         if (expected === undefined) return
-        const cutOff = yield* workspace.findAttempt(stream, { taskId: task.id, attempt: next, step: RunState.keys.attempt(key, next) })
-        if (cutOff !== undefined) return
-        const found = yield* workspace.pin(stream, expected)
+        const found = yield* workspace.pin(stream, expected, { taskId: task.id, attempt: next, step: RunState.keys.attempt(key, next) })
         if (found !== undefined) integrity.push(found)
       })
     /** Takes the stream's checkout for a task (opening it, making room if needed); true when it was opened now. */

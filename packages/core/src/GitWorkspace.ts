@@ -697,7 +697,7 @@ export const make = (options: Options = {}) =>
       return yield* confinement.strays(stream)
     })
 
-    const pin = Effect.fn("GitWorkspace.pin")(function*(stream: string, commit: string) {
+    const pin = Effect.fn("GitWorkspace.pin")(function*(stream: string, commit: string, keep?: Workspace.AttemptId) {
       const r = yield* prepared("pin")
       const tree = yield* streamTree("pin", stream)
       const found = yield* resolveCommit(`refs/heads/${tree.branch}`, r.top)
@@ -705,6 +705,11 @@ export const make = (options: Options = {}) =>
         tree.recorded = commit
         tree.pinned = commit
         return undefined
+      }
+      if (keep !== undefined && found !== undefined) {
+        const [parents = "", body = ""] = (yield* git.ok(["log", "-1", "--format=%P%x00%B", found], { cwd: r.top, operation: "pin" })).split("\0")
+        const step = `Braid-Step: ${Workspace.attemptStep(stream, keep)}`
+        if (parents.trim().split(" ")[0] === commit && body.split("\n").some((l) => l.trim() === step)) return undefined
       }
       const there = yield* git.exec(["cat-file", "-e", `${commit}^{commit}`], { cwd: r.top })
       if (there.exitCode !== 0) {

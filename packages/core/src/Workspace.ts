@@ -302,9 +302,11 @@ export interface Service {
    * lands is what braid recorded, never a branch tip read later. Returns what was found instead
    * (a moved or forged tip, a deleted branch) after putting it right, or undefined when the
    * branch was where the journal says. From then on the integration merges exactly `commit`.
-   * A commit that no longer exists in the repository is `WorkspaceFailed` (`integrity`).
+   * A commit that no longer exists in the repository is `WorkspaceFailed` (`integrity`). With
+   * `keep`, a branch one commit past `commit` whose commit records that attempt (`Braid-Step`)
+   * is left as it is: a crash kept it from the journal, and the gate takes it up.
    */
-  readonly pin: (stream: string, commit: string) => Effect.Effect<string | undefined, WorkspaceError>
+  readonly pin: (stream: string, commit: string, keep?: AttemptId) => Effect.Effect<string | undefined, WorkspaceError>
   /** Which of `commits` the integration's history does not hold (the check before landing). */
   readonly missingFromIntegration: (commits: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<string>, WorkspaceError>
   /** Every file the stream's own attempts changed since the base (absorbed work excluded). */

@@ -234,13 +234,14 @@ ${write(`"own.txt"`, "mine\n")}`
         Progress.layerSilent
       )
 
-    test("an agent writing into the main checkout fails its attempt, naming the file, and nothing of it lands", () =>
+    test("an agent alone at work writing into the main checkout fails its task, naming the file, and nothing of it lands", () =>
       Effect.gen(function*() {
         const repo = yield* tempRepo
         const base = git(repo, "rev-parse", "main").trim()
         const plan = yield* Plan.decode({
           streams: [{ name: "api", type: "api" }, { name: "ui", type: "ui" }],
-          tasks: [{ id: "api-1", title: "api", stream: "api" }, { id: "ui-1", title: "ui", stream: "ui" }]
+          // ui-1 waits for api-1, so api-1's agent is alone at work: the deed is certainly its own.
+          tasks: [{ id: "api-1", title: "api", stream: "api" }, { id: "ui-1", title: "ui", stream: "ui", dependsOn: ["api-1"] }]
         })
         const report = yield* Orchestrator.run(plan, { runId: "r1" }).pipe(
           Effect.provide(Layer.mergeAll(
