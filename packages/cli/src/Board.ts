@@ -272,7 +272,9 @@ export const apply = (state: BoardState, event: Progress.RunEvent): BoardState =
         ...state,
         integration: { ...state.integration, phase: event.passed ? "landing" : "stopped", verification: { passed: event.passed, ok, total: event.checks.length } }
       }
-      return notable(`verification ${event.passed ? "passed" : "FAILED"} (${ok}/${event.checks.length} commands)`, event.passed ? "good" : "bad")
+      return event.checks.length === 0
+        ? notable("verification: the plan has no verify commands")
+        : notable(`verification ${event.passed ? "passed" : "FAILED"} (${ok}/${event.checks.length} commands)`, event.passed ? "good" : "bad")
     }
     case "Landed":
       next = { ...state, integration: { ...state.integration, phase: "landed", landed: { commit: event.commit, target: event.target } } }
@@ -395,7 +397,11 @@ const integrationLine = (i: Integration, finished: boolean): Line => {
     parts.push([` · conflict ${c.streams.join("↔")} ${c.paths.join(",")}: ${c.outcome ?? "resolving"}`, c.outcome === undefined ? "warn" : c.outcome === "resolved" ? "good" : "bad"])
   }
   if (i.verification !== undefined) {
-    parts.push([` · verify ${i.verification.passed ? "passed" : "FAILED"} ${i.verification.ok}/${i.verification.total}`, i.verification.passed ? "good" : "bad"])
+    parts.push(
+      i.verification.total === 0
+        ? [" · no verify commands", "plain"]
+        : [` · verify ${i.verification.passed ? "passed" : "FAILED"} ${i.verification.ok}/${i.verification.total}`, i.verification.passed ? "good" : "bad"]
+    )
   }
   return parts
 }
@@ -485,7 +491,7 @@ export const render = (state: BoardState, options: RenderOptions): Array<string>
       [`${state.finished.toUpperCase()}`, state.finished === "succeeded" ? "good" : "bad"],
       [
         `: ${t.completed}/${t.tasks} completed, ${t.needsReview} need review, ${t.failed} failed, ${t.skipped} skipped · ${i.conflicts.length} conflict(s) · verification ${
-          i.verification === undefined ? "not run" : i.verification.passed ? "passed" : "failed"
+          i.verification === undefined || i.verification.total === 0 ? "not run" : i.verification.passed ? "passed" : "failed"
         }`,
         "plain"
       ]

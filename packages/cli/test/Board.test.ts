@@ -82,15 +82,28 @@ describe("Board", () => {
       { _tag: "ConflictDetected", at: at(), streams: ["api", "db"], paths: ["src/x.js"], kind: "textual" },
       { _tag: "ConflictSettled", at: at(), streams: ["api", "db"], paths: ["src/x.js"], strategy: "agent", outcome: "resolved", commit: "c", detail: "kept both" },
       { _tag: "VerificationStarted", at: at(), commit: "c", commands: ["npm test"] },
-      { _tag: "VerificationFinished", at: at(), passed: true, commit: "c", checks: [] },
+      { _tag: "VerificationFinished", at: at(), passed: true, commit: "c", checks: [{ name: "npm test", argv: ["npm", "test"], exitCode: 0, timedOut: false, durationMs: 1, outputTail: "" }] },
       { _tag: "Landed", at: at(), target: "main", commit: "2222222222bb", previous: "b" },
       { _tag: "RunFinished", at: at(), status: "succeeded" }
     ])
     const lines = show(end)
-    assert.match(lines.find((l) => l.startsWith("integration"))!, /landed 2222222222 on main · merged 0\/3 · conflict api↔db src\/x\.js: resolved · verify passed 0\/0/)
+    assert.match(lines.find((l) => l.startsWith("integration"))!, /landed 2222222222 on main · merged 0\/3 · conflict api↔db src\/x\.js: resolved · verify passed 1\/1/)
     assert.strictEqual(lines.at(-2), "SUCCEEDED: 3/3 completed, 0 need review, 0 failed, 0 skipped · 1 conflict(s) · verification passed")
     assert.match(lines.at(-1)!, /^landed 2222222222 on main · 0 tokens · \$0\.0000 · \d+\.\d s$/)
     for (const s of ["db", "api", "docs"]) assert.match(lines.find((l) => l.startsWith(`${s} `))!, /done \(1\/1\)/)
+  })
+
+  it("a plan with no verify commands: the board says so, never that verification passed", () => {
+    const lines = show(fold([
+      ...started,
+      { _tag: "IntegrationStarted", at: at(), streams: ["db"], generation: 0 },
+      { _tag: "VerificationStarted", at: at(), commit: "c", commands: [] },
+      { _tag: "VerificationFinished", at: at(), passed: true, commit: "c", checks: [] },
+      { _tag: "RunFinished", at: at(), status: "succeeded" }
+    ]))
+    assert.include(lines.find((l) => l.startsWith("integration"))!, "no verify commands")
+    assert.isFalse(lines.some((l) => /verif\w* passed/.test(l)), lines.join("\n"))
+    assert.match(lines.at(-2)!, /verification not run$/)
   })
 
   it("a stream none of whose tasks ran is shown as not started, on the board and in the plain lines, not as finished", () => {
