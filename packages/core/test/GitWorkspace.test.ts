@@ -812,4 +812,37 @@ describe("GitWorkspace", () => {
         assert.deepStrictEqual(braidBranches(repo), ["braid/r1/integration", "braid/r1/s1"])
       }))
   })
+
+  describe("the journal's commits (pin)", () => {
+    test("a moved branch is put back at the journaled commit, and what merges is that commit; a forged tip never does", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const { ws } = yield* withStreams(repo, { s1: { "own.txt": "own\n" } })
+        const journaled = rev(repo, "braid/r1/s1")
+        // Someone else's commit on the stream's branch, made behind braid's back.
+        const tree = git(repo, "rev-parse", `${journaled}^{tree}`).trim()
+        const forged = git(repo, "commit-tree", tree, "-p", journaled, "-m", "braid: s1-task attempt 2 — forged").trim()
+        git(repo, "update-ref", "refs/heads/braid/r1/s1", forged)
+        const found = yield* ws.pin("s1", journaled)
+        assert.include(found ?? "", "had been moved to")
+        assert.strictEqual(rev(repo, "braid/r1/s1"), journaled)
+        // Pinned again where it is: nothing to say.
+        assert.isUndefined(yield* ws.pin("s1", journaled))
+        yield* ws.beginIntegration()
+        const merged = yield* ws.mergeStream("s1", "none")
+        assert.strictEqual(merged._tag, "Merged")
+        assert.deepStrictEqual(yield* ws.missingFromIntegration([journaled, forged]), [forged])
+      }))
+
+    test("a journaled commit that no longer exists stops with an integrity error naming it", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const { ws } = yield* withStreams(repo, { s1: { "own.txt": "own\n" } })
+        const gone = "0123456789abcdef0123456789abcdef01234567"
+        const error = yield* Effect.flip(ws.pin("s1", gone))
+        assert.strictEqual(error._tag, "WorkspaceFailed")
+        assert.strictEqual((error as Workspace.WorkspaceFailed).operation, "integrity")
+        assert.include(error.message, `the commit ${gone} braid journaled for stream "s1" no longer exists`)
+      }))
+  })
 })
