@@ -10,6 +10,7 @@
  * @since 0.1.0
  */
 import * as CommandSpec from "./CommandSpec.js"
+import * as Graph from "./internal/graph.js"
 import * as Plan from "./Plan.js"
 import * as Terminal from "./Terminal.js"
 
@@ -62,55 +63,14 @@ export const predecessors = (plan: Plan.Plan): ReadonlyMap<string, ReadonlyArray
   return preds
 }
 
-/**
- * The strongly connected components of the stream graph (Tarjan's algorithm with an explicit
- * stack), numbered so that a component comes after every component it reaches.
- */
+/** The strongly connected components of the stream graph, numbered so that a component comes after every component it reaches. */
 const streamComponents = (
   names: ReadonlyArray<string>,
   edges: (s: string) => Iterable<string>
 ): { readonly count: number; readonly of: ReadonlyMap<string, number>; readonly members: ReadonlyArray<ReadonlyArray<string>> } => {
-  let counter = 0
-  const index = new Map<string, number>()
-  const low = new Map<string, number>()
-  const onStack = new Set<string>()
-  const stack: Array<string> = []
+  const members = Graph.components(names, edges)
   const of = new Map<string, number>()
-  const members: Array<Array<string>> = []
-  const open = (v: string) => {
-    index.set(v, counter)
-    low.set(v, counter++)
-    stack.push(v)
-    onStack.add(v)
-    return { v, next: [...edges(v)], at: 0 }
-  }
-  for (const root of names) {
-    if (index.has(root)) continue
-    const frames = [open(root)]
-    while (frames.length > 0) {
-      const frame = frames[frames.length - 1]!
-      if (frame.at < frame.next.length) {
-        const w = frame.next[frame.at++]!
-        if (!index.has(w)) frames.push(open(w))
-        else if (onStack.has(w)) low.set(frame.v, Math.min(low.get(frame.v)!, index.get(w)!))
-        continue
-      }
-      frames.pop()
-      const parent = frames[frames.length - 1]
-      if (parent !== undefined) low.set(parent.v, Math.min(low.get(parent.v)!, low.get(frame.v)!))
-      if (low.get(frame.v) === index.get(frame.v)) {
-        const component: Array<string> = []
-        let w: string
-        do {
-          w = stack.pop()!
-          onStack.delete(w)
-          of.set(w, members.length)
-          component.push(w)
-        } while (w !== frame.v)
-        members.push(component)
-      }
-    }
-  }
+  members.forEach((component, i) => component.forEach((v) => of.set(v, i)))
   return { count: members.length, of, members }
 }
 

@@ -13,6 +13,7 @@ import * as CommandSpec from "./CommandSpec.js"
 import * as ConflictStrategies from "./ConflictStrategy.js"
 import * as ReviewerKinds from "./ReviewerKind.js"
 import * as Fields from "./internal/fields.js"
+import * as Graph from "./internal/graph.js"
 import * as PlanText from "./internal/planText.js"
 import * as Terminal from "./Terminal.js"
 
@@ -677,50 +678,7 @@ export const validate = (
 
 /** Elementary cycles, one per strongly connected component (Tarjan), members in dependency order. */
 const findCycles = (edges: ReadonlyMap<string, ReadonlyArray<string>>): Array<Array<string>> => {
-  let counter = 0
-  const index = new Map<string, number>()
-  const low = new Map<string, number>()
-  const onStack = new Set<string>()
-  const stack: Array<string> = []
-  const components: Array<Array<string>> = []
-  const open = (v: string) => {
-    index.set(v, counter)
-    low.set(v, counter)
-    counter++
-    stack.push(v)
-    onStack.add(v)
-  }
-  // Tarjan's depth-first search with its own stack of frames: a chain of 10,000 tasks is 10,000 deep.
-  for (const root of [...edges.keys()].sort()) {
-    if (index.has(root)) continue
-    open(root)
-    const frames: Array<{ readonly v: string; next: number }> = [{ v: root, next: 0 }]
-    while (frames.length > 0) {
-      const frame = frames[frames.length - 1]!
-      const successors = edges.get(frame.v) ?? []
-      if (frame.next < successors.length) {
-        const w = successors[frame.next++]!
-        if (!index.has(w)) {
-          open(w)
-          frames.push({ v: w, next: 0 })
-        } else if (onStack.has(w)) low.set(frame.v, Math.min(low.get(frame.v)!, index.get(w)!))
-        continue
-      }
-      frames.pop()
-      const parent = frames[frames.length - 1]
-      if (parent !== undefined) low.set(parent.v, Math.min(low.get(parent.v)!, low.get(frame.v)!))
-      if (low.get(frame.v) === index.get(frame.v)) {
-        const component: Array<string> = []
-        let w: string
-        do {
-          w = stack.pop()!
-          onStack.delete(w)
-          component.push(w)
-        } while (w !== frame.v)
-        if (component.length > 1) components.push(component)
-      }
-    }
-  }
+  const components = Graph.components([...edges.keys()].sort(), (v) => edges.get(v) ?? []).filter((c) => c.length > 1)
   // Walk each component to print one concrete cycle rather than an unordered set.
   return components.map((component) => {
     const members = new Set(component)
