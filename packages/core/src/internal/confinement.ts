@@ -191,11 +191,11 @@ export const make = (git: Git): Confinement => {
 
   /**
    * Looks at the places no attempt of their own is using — the main checkout, idle worktrees
-   * (and `also`, a worktree about to be taken) — and tells every agent at work now of what
+   * (among them one an attempt is about to take) — and tells every agent at work now of what
    * changed there since the last look. What was written into an idle worktree is dropped: it
    * would otherwise go into that stream's next attempt.
    */
-  const lookAround = (also?: string) =>
+  const lookAround = 
     Effect.gen(function*() {
       const found: Array<{ readonly where: string; readonly paths: ReadonlyArray<string> }> = []
       if (main !== undefined) {
@@ -203,7 +203,7 @@ export const make = (git: Git): Confinement => {
         if (paths.length > 0) found.push({ where: MAIN, paths })
       }
       for (const [name, place] of streams) {
-        if (busy.has(name) && name !== also) continue
+        if (busy.has(name)) continue
         const paths = yield* changesIn(place)
         if (paths.length === 0) continue
         found.push({ where: `worktree of stream ${name}`, paths })
@@ -219,14 +219,8 @@ export const make = (git: Git): Confinement => {
       }
     })
 
-  /** A look at an agent's start or a worktree's taking never fails it: the next look sees what this one missed. */
-  const lookAroundQuietly = (also?: string) =>
-    lookAround(also).pipe(Effect.catchAll(() => Effect.sync(() => {
-      if (also !== undefined) {
-        const place = streams.get(also)
-        if (place !== undefined) place.snapshot = undefined
-      }
-    })))
+  /** A look at an agent's start never fails it: the next look sees what this one missed. */
+  const lookAroundQuietly = Effect.catchAll(lookAround, () => Effect.void)
 
   const enter = (stream: string) => lock.withPermits(1)(Effect.sync(() => void busy.set(stream, (busy.get(stream) ?? 0) + 1)))
 
@@ -265,7 +259,7 @@ export const make = (git: Git): Confinement => {
         // What changed before this agent started is not its deed — in its own idle worktree
         // neither: the agents at work until now are told.
         lock.withPermits(1)(Effect.gen(function*() {
-          yield* lookAroundQuietly(busy.has(stream) ? undefined : stream)
+          yield* lookAroundQuietly
           busy.set(stream, (busy.get(stream) ?? 0) + 1)
           working.set(stream, (working.get(stream) ?? 0) + 1)
         })),
@@ -293,7 +287,7 @@ export const make = (git: Git): Confinement => {
       }),
     strays: (stream) =>
       lock.withPermits(1)(Effect.gen(function*() {
-        yield* lookAround()
+        yield* lookAround
         const found: Array<Workspace.Strays[number]> = [...outsideFindings(outside.get(stream) ?? [])]
         outside.delete(stream)
         checkRepository()
