@@ -85,18 +85,27 @@ export const make = (options: Options = {}) =>
       landed: undefined,
       attempts: new Map()
     }
-    // Each commit's ancestors (git knows them from its parents): what the integration holds.
-    const ancestry = new Map<string, ReadonlySet<string>>()
+    // Each commit's parents (as git records them): what the integration holds is found from them.
+    const parentsOf = new Map<string, ReadonlyArray<string>>()
     const record = (tree: Tree, parents: ReadonlyArray<string> = []) => {
       const id = `m${++counter}`
       state.commits.set(id, tree)
-      const before = new Set<string>()
-      for (const p of parents) {
-        before.add(p)
-        for (const a of ancestry.get(p) ?? []) before.add(a)
-      }
-      ancestry.set(id, before)
+      parentsOf.set(id, parents)
       return id
+    }
+    /** The commit and every commit before it. */
+    const history = (head: string) => {
+      const seen = new Set([head])
+      const todo = [head]
+      while (todo.length > 0) {
+        for (const p of parentsOf.get(todo.pop()!) ?? []) {
+          if (!seen.has(p)) {
+            seen.add(p)
+            todo.push(p)
+          }
+        }
+      }
+      return seen
     }
     const baseCommit = record(state.base)
 
@@ -260,7 +269,10 @@ export const make = (options: Options = {}) =>
           return `stream "${stream}" was at ${found}, not at the journaled ${commit}; put back at ${commit}`
         }),
       missingFromIntegration: (commits) =>
-        Effect.map(integration(), (i) => commits.filter((c) => c !== i.head && !(ancestry.get(i.head)?.has(c) ?? false))),
+        Effect.map(integration(), (i) => {
+          const held = history(i.head)
+          return commits.filter((c) => !held.has(c))
+        }),
       changedFiles: (stream) => Effect.map(side(stream), (s) => [...s.own].sort()),
       head: (location) =>
         location._tag === "Stream" ? Effect.map(side(location.stream), (s) => s.head) : Effect.map(integration(), (s) => s.head),
