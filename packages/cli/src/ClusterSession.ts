@@ -11,7 +11,6 @@ import { Cluster, Database, Engine, PlanBundle, SqlEvents, SqlRunStore, Workdir 
 import { GitWorkspace, Orchestrator, type Plan, RunReport, RunState, RunStore } from "@braid/core"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { DateTime, Effect, Fiber, Layer, Schedule, Schema, Stream } from "effect"
-import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -61,12 +60,7 @@ export const host: Engine.Host = {
 }
 
 const git = (args: ReadonlyArray<string>) =>
-  Effect.async<string, string>((resume) => {
-    const [program, ...argv] = GitWorkspace.safeGitArgv(args)
-    execFile(program!, argv, { env: { ...process.env, ...GitWorkspace.safeGitEnv }, timeout: 60_000 }, (error, stdout, stderr) => {
-      resume(error === null ? Effect.succeed(stdout) : Effect.fail((stderr || error.message).trim()))
-    })
-  })
+  GitWorkspace.runGit(args, { operation: "ls-remote", timeoutMs: 60_000 }).pipe(Effect.mapError((e) => e.message))
 
 /** The remote's branch a run starts from and lands on: the one asked for, checked, or the remote's default. */
 const targetOn = (remote: string, target: string | undefined) =>

@@ -9,8 +9,9 @@
  * @since 0.5.0
  */
 import { GitWorkspace, Workspace } from "@braid/core"
+import * as NodeCommandExecutor from "@effect/platform-node/NodeCommandExecutor"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Effect } from "effect"
-import { execFile } from "node:child_process"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 
@@ -27,16 +28,12 @@ export const streamBranch = (runId: string, stream: string) => `braid/${runId}/$
 /** The run's integration branch (as `GitWorkspace` names it), published on the remote too. */
 export const integrationBranch = (runId: string) => `braid/${runId}/integration`
 
-// With the configuration braid's workspace git runs with: an agent working in a runner's clone
-// reaches that clone's .git/config, and nothing there may make these git processes run a program.
+// With the configuration braid's workspace git runs with (an agent working in a runner's clone
+// reaches that clone's .git/config, and nothing there may make these git processes run a
+// program), through the one process runner.
+// A runner's remote work needs nothing from its caller: the platform's process executor is given here.
 const git = (args: ReadonlyArray<string>, cwd: string, operation: string) =>
-  Effect.async<string, Workspace.WorkspaceFailed>((resume) => {
-    const [program, ...argv] = GitWorkspace.safeGitArgv(args)
-    execFile(program!, argv, { cwd, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...GitWorkspace.safeGitEnv } }, (error, stdout, stderr) => {
-      if (error === null) resume(Effect.succeed(stdout))
-      else resume(Effect.fail(new Workspace.WorkspaceFailed({ operation, message: `git ${args.slice(0, 2).join(" ")}: ${(stderr || error.message).trim()}` })))
-    })
-  })
+  GitWorkspace.runGit(args, { cwd, operation }).pipe(Effect.provide(NodeCommandExecutor.layer), Effect.provide(NodeFileSystem.layer))
 
 const exists = (file: string) => Effect.promise(() => fs.access(file).then(() => true, () => false))
 

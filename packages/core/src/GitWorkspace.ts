@@ -1325,6 +1325,9 @@ export const gitCalls = (): number => Git.calls()
  */
 export const safeGitArgv = (args: ReadonlyArray<string>): Array<string> => Git.safeArgv(args)
 
+/** Runs one hardened git command outside a workspace through `Process.run`: its stdout, or `WorkspaceFailed` for `operation`. */
+export const runGit = Git.run
+
 /** The environment to add to the inherited one for {@link safeGitArgv}: no prompts, no editor or pager, no replace refs. */
 export const safeGitEnv: Readonly<Record<string, string>> = Git.safeEnv
 

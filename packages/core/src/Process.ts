@@ -11,6 +11,7 @@ import * as Command from "@effect/platform/Command"
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { Chunk, Duration, Effect, Option, Schema, Stream } from "effect"
 import * as ProcessTree from "./ProcessTree.js"
+import * as Secrets from "./Secrets.js"
 
 /** What a finished process left. */
 export interface Result {
@@ -45,6 +46,13 @@ export interface Options {
    * interruption, and also when the program exits but left processes running.
    */
   readonly killMarker?: string | undefined
+  /**
+   * Credentials replaced by a marker in the stdout and stderr returned (`Secrets.scrub`: every
+   * known credential shape, and these values): for output that is shown or stored as it is, a
+   * check's or a verify command's. Omitted: returned as printed (a tool's JSON that braid parses;
+   * its sinks scrub what they keep).
+   */
+  readonly redact?: ReadonlyArray<string | undefined> | undefined
 }
 
 /**
@@ -144,7 +152,12 @@ export const run = (
     const durationMs = Date.now() - started
     return Option.match(outcome, {
       onNone: () => ({ exitCode: 124, stdout: "", stderr: `timed out after ${options.timeoutMs} ms`, timedOut: true, durationMs }),
-      onSome: (r) => ({ ...r, timedOut: false, durationMs })
+      onSome: (r) => {
+        if (options.redact === undefined) return { ...r, timedOut: false, durationMs }
+        const known = options.redact
+        const scrub = (text: string) => Secrets.scrub(text, known)
+        return { ...r, stdout: scrub(r.stdout), stderr: scrub(r.stderr), timedOut: false, durationMs }
+      }
     })
   })
 

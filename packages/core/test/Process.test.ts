@@ -45,6 +45,19 @@ describe("Process", () => {
       assert.deepStrictEqual([result.exitCode, result.stdout, result.stderr, result.timedOut], [3, "out\n", "err\n", false])
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.live("redact hides credentials in what is returned (known values and known shapes); without it output is as printed", () =>
+    Effect.gen(function*() {
+      const printed = "token ghp_0123456789abcdefghijklmnopqrstuvwxyzAB and pass=hunter2-secret-value"
+      const argv = [process.execPath, "-e", `console.log(${JSON.stringify(printed)}); console.error("err hunter2-secret-value")`]
+      const redacted = yield* Process.run(argv, { redact: ["hunter2-secret-value"] })
+      assert.notInclude(redacted.stdout, "ghp_0123456789")
+      assert.notInclude(redacted.stdout, "hunter2-secret-value")
+      assert.notInclude(redacted.stderr, "hunter2-secret-value")
+      assert.include(redacted.stdout, "[redacted:")
+      const plain = yield* Process.run(argv)
+      assert.include(plain.stdout, printed)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.live("reads all the output of a program that is done before onStart is (a slow journal write)", () =>
     Effect.gen(function*() {
       const lines: Array<string> = []

@@ -145,6 +145,30 @@ export const safeEnv: Readonly<Record<string, string>> = {
 /** A git process braid starts outside a workspace, as `Process.run` takes it: `["git", ...safeArgs(args)]`. */
 export const safeArgv = (args: ReadonlyArray<string>): Array<string> => ["git", ...safeArgs(args)]
 
+/**
+ * Runs one git command outside a workspace (a runner's clone, `ls-remote` on a remote), with
+ * braid's hardening (`safeArgv`, `safeEnv`) and through `Process.run` like every other process
+ * braid starts: its stdout, or a `WorkspaceFailed` for `operation` naming the command and what
+ * git said.
+ */
+export const run = (
+  args: ReadonlyArray<string>,
+  options: { readonly cwd?: string | undefined; readonly operation: string; readonly timeoutMs?: number | undefined }
+): Effect.Effect<string, Workspace.WorkspaceFailed, CommandExecutor.CommandExecutor> =>
+  Process.run(safeArgv(args), { cwd: options.cwd, env: safeEnv, timeoutMs: options.timeoutMs }).pipe(
+    Effect.mapError((e) => new Workspace.WorkspaceFailed({ operation: options.operation, message: e.message })),
+    Effect.flatMap((result) =>
+      result.exitCode === 0
+        ? Effect.succeed(result.stdout)
+        : Effect.fail(
+          new Workspace.WorkspaceFailed({
+            operation: options.operation,
+            message: `git ${args.slice(0, 2).join(" ")}: ${(result.stderr || `exited ${result.exitCode}`).trim()}`
+          })
+        )
+    )
+  )
+
 /** A git runner bound to an executor and an identity. */
 export interface Git {
   /** Runs git and returns whatever it exited with; fails only when git cannot be started. */
