@@ -11,6 +11,7 @@ import * as Command from "@effect/platform/Command"
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { Chunk, Duration, Effect, Option, Schema, Stream } from "effect"
 import * as ProcessTree from "./ProcessTree.js"
+import * as Sandbox from "./Sandbox.js"
 import * as Secrets from "./Secrets.js"
 
 /** What a finished process left. */
@@ -53,6 +54,12 @@ export interface Options {
    * its sinks scrub what they keep).
    */
   readonly redact?: ReadonlyArray<string | undefined> | undefined
+  /**
+   * Run confined by the operating system (`Sandbox`): the program can write only the policy's
+   * folders and reach only its endpoints, and whatever it starts ends with it. Where confinement
+   * is unavailable this is a `SpawnFailed` saying why: callers decide beforehand (`Sandbox.unavailable`).
+   */
+  readonly sandbox?: Sandbox.Policy | undefined
 }
 
 /**
@@ -78,6 +85,19 @@ export const KILL_GRACE = Duration.seconds(5)
 export const run = (
   argv: ReadonlyArray<string>,
   options: Options = {}
+): Effect.Effect<Result, SpawnFailed, CommandExecutor.CommandExecutor> =>
+  options.sandbox === undefined ? runPlain(argv, options) : Effect.scoped(
+    Effect.gen(function*() {
+      const confined = yield* Sandbox.confine(argv, options.sandbox!, { cwd: options.cwd }).pipe(
+        Effect.mapError((e) => new SpawnFailed({ argv: [...argv], message: e.message }))
+      )
+      return yield* runPlain(confined.argv, { ...options, env: { ...options.env, ...confined.env } })
+    })
+  )
+
+const runPlain = (
+  argv: ReadonlyArray<string>,
+  options: Options
 ): Effect.Effect<Result, SpawnFailed, CommandExecutor.CommandExecutor> =>
   Effect.gen(function*() {
     const [program, ...args] = argv

@@ -1,0 +1,256 @@
+/**
+ * Confinement by the operating system: a process braid starts for a stream runs inside
+ * bubblewrap (`bwrap`, Linux), where it can write only the folders its policy names, sees the
+ * rest of the filesystem read-only (and some of it not at all), has its own process namespace
+ * (whatever it starts dies with it) and no network but the endpoints its policy allows.
+ *
+ * The network: the process gets a network namespace of its own, whose only interface is its
+ * own loopback. Each allowed endpoint is reached through a forwarder: braid listens on a Unix
+ * socket outside (one per endpoint, connecting to that host and port and nowhere else), the
+ * socket is bound into the sandbox, and a relay started inside in front of the program listens
+ * on 127.0.0.1 — on the endpoint's own port when the endpoint is a loopback address (so a base
+ * URL `http://127.0.0.1:8080` works unchanged), and as an HTTP `CONNECT` proxy (`HTTPS_PROXY`)
+ * for the others, which lets through only the allowed hosts. A program that neither talks to
+ * loopback nor honours `HTTPS_PROXY` reaches nothing.
+ *
+ * @since 0.9.0
+ */
+import { Effect, Schema, Scope } from "effect"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+
+/** `auto` confines where the platform can (and says so where it cannot), `required` refuses to run unconfined, `off` never confines. */
+export const Mode = Schema.Literal("auto", "required", "off")
+export type Mode = typeof Mode.Type
+
+/** A host and port a confined process may connect to. */
+export interface Endpoint {
+  readonly host: string
+  readonly port: number
+}
+
+/** What a confined process may touch. */
+export interface Policy {
+  /** Folders it may write (its checkout, its agent home); they must exist. */
+  readonly writable: ReadonlyArray<string>
+  /** Folders hidden from it (an empty folder in their place): `$HOME`, the run's `.braid`. Writable and readable folders inside them are shown again. */
+  readonly hidden?: ReadonlyArray<string> | undefined
+  /** Folders shown read-only again inside hidden ones (the repository's `.git` a checkout's git needs). */
+  readonly readable?: ReadonlyArray<string> | undefined
+  /** Endpoints it may connect to; none: no network at all. */
+  readonly network?: ReadonlyArray<Endpoint> | undefined
+}
+
+/** Confinement was asked for (`required`) where it cannot be had. */
+export class SandboxUnavailable extends Schema.TaggedError<SandboxUnavailable>()("SandboxUnavailable", {
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `confinement is unavailable: ${this.reason}`
+  }
+}
+
+/** `host:port` (`[v6]:port` too) as an endpoint; undefined when it is not one. */
+export const parseEndpoint = (text: string): Endpoint | undefined => {
+  const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text.trim())
+  if (m === null) return undefined
+  const port = Number(m[3])
+  return port > 0 && port < 65536 ? { host: (m[1] ?? m[2])!, port } : undefined
+}
+
+/** The endpoint a URL connects to (`https://api.anthropic.com` → `api.anthropic.com:443`). */
+export const endpointOfUrl = (url: string): Endpoint | undefined => {
+  try {
+    const u = new URL(url)
+    const port = u.port !== "" ? Number(u.port) : u.protocol === "https:" ? 443 : u.protocol === "http:" ? 80 : undefined
+    return port === undefined ? undefined : { host: u.hostname.replace(/^\[|\]$/g, ""), port }
+  } catch {
+    return undefined
+  }
+}
+
+const loopback = (host: string) => host === "localhost" || host === "::1" || /^127\./.test(host)
+
+/** Where bubblewrap is, or undefined (looked up on `PATH` once). */
+const bwrapPath = (() => {
+  let found: string | null | undefined
+  return (): string | undefined => {
+    if (found === undefined) {
+      found = null
+      for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
+        const candidate = path.join(dir, "bwrap")
+        try {
+          fs.accessSync(candidate, fs.constants.X_OK)
+          found = candidate
+          break
+        } catch {
+          // not here
+        }
+      }
+    }
+    return found ?? undefined
+  }
+})()
+
+/** Whether bubblewrap can confine here: why not, or undefined when it can (tried once, then remembered). */
+let probed: Promise<string | undefined> | undefined
+export const unavailable = (): Effect.Effect<string | undefined> =>
+  Effect.promise(() => {
+    probed ??= (async () => {
+      if (process.platform !== "linux") return `${process.platform} has no bubblewrap (confinement runs on Linux)`
+      const bwrap = bwrapPath()
+      if (bwrap === undefined) return "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
+      const { spawnSync } = await import("node:child_process")
+      const tried = spawnSync(bwrap, [...namespaces(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", "true"], {
+        stdio: ["ignore", "ignore", "pipe"],
+        timeout: 10_000
+      })
+      return tried.status === 0 ? undefined : `bwrap cannot make namespaces here: ${String(tried.stderr ?? "").trim() || `exit ${tried.status}`}`
+    })()
+    return probed
+  })
+
+const namespaces = () => [
+  ...(process.getuid?.() === 0 ? [] : ["--unshare-user"]),
+  "--unshare-pid",
+  "--unshare-net",
+  "--unshare-ipc",
+  "--unshare-uts",
+  "--unshare-cgroup-try",
+  "--die-with-parent",
+  "--new-session"
+]
+
+/** The folder a file is in, up to the install prefix of a program (`…/bin/node` → `…`). */
+const prefixOf = (file: string) => {
+  const dir = path.dirname(file)
+  return path.basename(dir) === "bin" ? path.dirname(dir) : dir
+}
+
+const inside = (child: string, parent: string) => child === parent || child.startsWith(parent.endsWith(path.sep) ? parent : parent + path.sep)
+
+/**
+ * The relay run inside the sandbox in front of the program (`node -e`): listens on loopback
+ * for each endpoint (its own port) and as a `CONNECT` proxy, bridging to the Unix sockets
+ * bound in; then runs the program and exits with its code. argv: the relay spec (JSON), `--`, the program.
+ */
+const RELAY = `
+const net = require("node:net"), { spawn } = require("node:child_process")
+const spec = JSON.parse(process.argv[1]), argv = process.argv.slice(3)
+const bridge = (socket, path, head) => { const up = net.connect(path); up.on("error", () => socket.destroy()); socket.on("error", () => up.destroy()); if (head) up.write(head); up.pipe(socket); socket.pipe(up) }
+const listening = []
+for (const e of spec.direct) listening.push(new Promise((ok, no) => net.createServer((s) => bridge(s, e.socket)).on("error", no).listen(e.port, "127.0.0.1", ok)))
+if (spec.proxy.length > 0) listening.push(new Promise((ok, no) => net.createServer((s) => {
+  let buf = Buffer.alloc(0)
+  const onData = (d) => { buf = Buffer.concat([buf, d]); const end = buf.indexOf("\\r\\n\\r\\n"); if (end < 0) { if (buf.length > 8192) s.destroy(); return }
+    s.off("data", onData); const m = /^CONNECT ([^\\s]+) HTTP\\/1\\.[01]/.exec(buf.subarray(0, end).toString("latin1"))
+    const target = m && spec.proxy.find((e) => e.name === m[1].toLowerCase())
+    if (!target) { s.end("HTTP/1.1 403 Forbidden\\r\\nContent-Length: 0\\r\\n\\r\\n"); return }
+    s.write("HTTP/1.1 200 Connection Established\\r\\n\\r\\n"); bridge(s, target.socket, buf.subarray(end + 4)) }
+  s.on("data", onData); s.on("error", () => {})
+}).on("error", no).listen(spec.proxyPort, "127.0.0.1", ok)))
+Promise.all(listening).then(() => {
+  const child = spawn(argv[0], argv.slice(1), { stdio: "inherit" })
+  child.on("error", (e) => { process.stderr.write(String(e.message) + "\\n"); process.exit(127) })
+  child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 : 1)))
+  for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"]) process.on(sig, () => child.kill(sig))
+}, (e) => { process.stderr.write("braid sandbox relay: " + e.message + "\\n"); process.exit(126) })
+`
+
+/** The port the relay's `CONNECT` proxy listens on inside the sandbox. */
+export const PROXY_PORT = 3128
+
+/** A program's argv and environment additions, confined. */
+export interface Confined {
+  readonly argv: ReadonlyArray<string>
+  readonly env: Record<string, string>
+}
+
+/**
+ * `argv` confined by `policy`: the bubblewrap command line to run instead, and what to add to
+ * its environment. The forwarders to the allowed endpoints listen until the scope closes.
+ */
+export const confine = (
+  argv: ReadonlyArray<string>,
+  policy: Policy,
+  options: { readonly cwd?: string | undefined } = {}
+): Effect.Effect<Confined, SandboxUnavailable, Scope.Scope> =>
+  Effect.gen(function*() {
+    const why = yield* unavailable()
+    if (why !== undefined) return yield* new SandboxUnavailable({ reason: why })
+    const real = (p: string) => {
+      try {
+        return fs.realpathSync(p)
+      } catch {
+        return path.resolve(p)
+      }
+    }
+    const writable = policy.writable.map(real)
+    const hidden = (policy.hidden ?? []).map(real)
+    const readable = (policy.readable ?? []).map(real)
+    // The programs themselves stay visible: node and the program, when installed under a hidden folder.
+    const program = argv[0]!.includes("/") ? real(argv[0]!) : undefined
+    for (const file of [process.execPath, program]) {
+      if (file !== undefined && hidden.some((h) => inside(file, h))) readable.push(prefixOf(real(file)))
+    }
+    const bwrap = bwrapPath()!
+    const args: Array<string> = [...namespaces(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    for (const dir of hidden) if (fs.existsSync(dir)) args.push("--tmpfs", dir)
+    // Deeper folders after shallower ones, so a folder inside another is mounted over it.
+    const depth = (p: string) => p.split(path.sep).length
+    for (const dir of [...readable].sort((a, b) => depth(a) - depth(b))) if (fs.existsSync(dir)) args.push("--ro-bind", dir, dir)
+    for (const dir of [...writable].sort((a, b) => depth(a) - depth(b))) args.push("--bind", dir, dir)
+    const env: Record<string, string> = { TMPDIR: "/tmp" }
+    let command: ReadonlyArray<string> = argv
+    const endpoints = policy.network ?? []
+    if (endpoints.length > 0) {
+      const sockets = yield* Effect.acquireRelease(
+        Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "braid-net-"))),
+        (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+      )
+      const direct: Array<{ port: number; socket: string }> = []
+      const proxy: Array<{ name: string; socket: string }> = []
+      for (const [i, e] of endpoints.entries()) {
+        const socket = path.join(sockets, `${i}.sock`)
+        yield* forwarder(socket, e)
+        if (loopback(e.host)) direct.push({ port: e.port, socket })
+        proxy.push({ name: `${e.host.includes(":") ? `[${e.host}]` : e.host}:${e.port}`.toLowerCase(), socket })
+      }
+      args.push("--bind", sockets, sockets)
+      const spec = JSON.stringify({ direct, proxy, proxyPort: PROXY_PORT })
+      command = [process.execPath, "-e", RELAY, spec, "--", ...argv]
+      const proxyUrl = `http://127.0.0.1:${PROXY_PORT}`
+      Object.assign(env, {
+        HTTPS_PROXY: proxyUrl,
+        https_proxy: proxyUrl,
+        HTTP_PROXY: proxyUrl,
+        http_proxy: proxyUrl,
+        NO_PROXY: "localhost,127.0.0.1,::1",
+        no_proxy: "localhost,127.0.0.1,::1"
+      })
+    }
+    if (options.cwd !== undefined) args.push("--chdir", real(options.cwd))
+    return { argv: [bwrap, ...args, "--", ...command], env }
+  })
+
+/** A Unix socket that connects whatever reaches it to `endpoint`, closed with the scope. */
+const forwarder = (socket: string, endpoint: Endpoint) =>
+  Effect.acquireRelease(
+    Effect.async<net.Server>((resume) => {
+      const server = net.createServer((client) => {
+        const up = net.connect(endpoint.port, endpoint.host)
+        up.on("error", () => client.destroy())
+        client.on("error", () => up.destroy())
+        up.pipe(client)
+        client.pipe(up)
+      })
+      server.once("error", (e) => resume(Effect.die(e)))
+      server.listen(socket, () => resume(Effect.succeed(server)))
+    }),
+    (server) =>
+      Effect.async<void>((resume) => {
+        server.close(() => resume(Effect.void))
+      })
+  )
