@@ -110,7 +110,8 @@ export const diffOf = (
       // In the stream's worktree, whose repository config an agent could have changed: braid's safe git.
       const shown = yield* Process.run(GitWorkspace.safeGitArgv(["-C", request.files.dir, "show", "--no-color", "--format=", "--patch", commit]), {
         env: GitWorkspace.safeGitEnv,
-        timeoutMs: 60_000
+        timeoutMs: 60_000,
+        unconfined: true
       }).pipe(Effect.option)
       if (Option.isSome(shown) && shown.value.exitCode === 0) text = shown.value.stdout
     }

@@ -9,7 +9,7 @@
 // By path, not @effect/platform's index, which would initialise every platform module at start-up (ARCHITECTURE.md).
 import * as Command from "@effect/platform/Command"
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
-import { Chunk, Duration, Effect, Option, Schema, Stream } from "effect"
+import { Chunk, Duration, Effect, FiberRef, Option, Schema, Stream } from "effect"
 import * as ProcessTree from "./ProcessTree.js"
 import * as Sandbox from "./Sandbox.js"
 import * as Secrets from "./Secrets.js"
@@ -60,6 +60,8 @@ export interface Options {
    * is unavailable this is a `SpawnFailed` saying why: callers decide beforehand (`Sandbox.unavailable`).
    */
   readonly sandbox?: Sandbox.Policy | undefined
+  /** Never confined, whatever `Sandbox.ambient` says: braid's own git, which does every git write outside the sandbox. */
+  readonly unconfined?: boolean | undefined
 }
 
 /**
@@ -86,9 +88,15 @@ export const run = (
   argv: ReadonlyArray<string>,
   options: Options = {}
 ): Effect.Effect<Result, SpawnFailed, CommandExecutor.CommandExecutor> =>
-  options.sandbox === undefined ? runPlain(argv, options) : Effect.scoped(
+  Effect.flatMap(FiberRef.get(Sandbox.ambient), (ambient) => {
+    const policy = options.unconfined === true ? undefined : options.sandbox ?? ambient
+    return policy === undefined ? runPlain(argv, options) : confined(argv, policy, options)
+  })
+
+const confined = (argv: ReadonlyArray<string>, policy: Sandbox.Policy, options: Options) =>
+  Effect.scoped(
     Effect.gen(function*() {
-      const confined = yield* Sandbox.confine(argv, options.sandbox!, { cwd: options.cwd }).pipe(
+      const confined = yield* Sandbox.confine(argv, policy, { cwd: options.cwd }).pipe(
         Effect.mapError((e) => new SpawnFailed({ argv: [...argv], message: e.message }))
       )
       return yield* runPlain(confined.argv, { ...options, env: { ...options.env, ...confined.env } })

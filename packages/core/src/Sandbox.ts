@@ -15,7 +15,7 @@
  *
  * @since 0.9.0
  */
-import { Effect, Schema, Scope } from "effect"
+import { Effect, FiberRef, Schema, Scope } from "effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -42,6 +42,31 @@ export interface Policy {
   /** Endpoints it may connect to; none: no network at all. */
   readonly network?: ReadonlyArray<Endpoint> | undefined
 }
+
+/**
+ * The confinement of the processes this fiber starts (`Process.run` reads it): set by a stage
+ * around the work it does in a checkout (an attempt, its checks, a verification, a
+ * resolution); undefined, the default, confines nothing. braid's own git never runs confined
+ * (`Process.Options.unconfined`): it does every git write, outside.
+ */
+export const ambient: FiberRef.FiberRef<Policy | undefined> = FiberRef.unsafeMake<Policy | undefined>(undefined)
+
+/** Runs `effect` with its processes confined by `policy` (none: unconfined). */
+export const within = (policy: Policy | undefined) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.locally(effect, ambient, policy)
+
+/**
+ * Adds to the confinement in force, when there is one: an agent backend's own home (writable)
+ * and its model API (reachable). Nothing is added where nothing is confined.
+ */
+export const allowing = (more: { readonly writable?: ReadonlyArray<string>; readonly network?: ReadonlyArray<Endpoint> }) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.locallyWith(effect, ambient, (policy) =>
+    policy === undefined ? undefined : {
+      ...policy,
+      writable: [...policy.writable, ...(more.writable ?? [])],
+      network: [...(policy.network ?? []), ...(more.network ?? [])]
+    })
 
 /** Confinement was asked for (`required`) where it cannot be had. */
 export class SandboxUnavailable extends Schema.TaggedError<SandboxUnavailable>()("SandboxUnavailable", {

@@ -65,6 +65,24 @@ describe.skipIf(why !== undefined)("Sandbox (bubblewrap)", () => {
       assert.isFalse(fs.existsSync("/var/tmp/braid-sandbox-probe"))
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.scopedLive("the policy in force (Sandbox.within) confines every process a stage starts, allowing adds a backend's own; braid's git is never confined", () =>
+    Effect.gen(function*() {
+      const f = folders()
+      const home = path.join(f.root, "agent-home")
+      fs.mkdirSync(home)
+      const write = (file: string) => [process.execPath, "-e", `try { require("node:fs").writeFileSync(${JSON.stringify(file)}, "x"); console.log("ok") } catch (e) { console.log(e.code) }`]
+      const confine = Sandbox.within({ writable: [f.mine] })
+      // Refused: read-only, or not there at all (under the sandbox's own /tmp).
+      assert.oneOf((yield* confine(Process.run(write(path.join(f.other, "x"))))).stdout.trim(), ["EROFS", "ENOENT"])
+      assert.oneOf((yield* confine(Process.run(write(path.join(home, "x"))))).stdout.trim(), ["EROFS", "ENOENT"])
+      assert.isFalse(fs.existsSync(path.join(f.other, "x")) || fs.existsSync(path.join(home, "x")))
+      const withHome = confine(Sandbox.allowing({ writable: [home] })(Process.run(write(path.join(home, "x")))))
+      assert.strictEqual((yield* withHome).stdout.trim(), "ok")
+      assert.strictEqual((yield* confine(Process.run(write(path.join(f.other, "y")), { unconfined: true }))).stdout.trim(), "ok")
+      // Outside `within`, allowing adds nothing and confines nothing.
+      assert.strictEqual((yield* Sandbox.allowing({ writable: [home] })(Process.run(write(path.join(f.other, "z"))))).stdout.trim(), "ok")
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.scopedLive("a detached process the program leaves behind dies with it (its own process namespace)", () =>
     Effect.gen(function*() {
       const f = folders()

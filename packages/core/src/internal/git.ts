@@ -155,7 +155,7 @@ export const run = (
   args: ReadonlyArray<string>,
   options: { readonly cwd?: string | undefined; readonly operation: string; readonly timeoutMs?: number | undefined }
 ): Effect.Effect<string, Workspace.WorkspaceFailed, CommandExecutor.CommandExecutor> =>
-  Process.run(safeArgv(args), { cwd: options.cwd, env: safeEnv, timeoutMs: options.timeoutMs }).pipe(
+  Process.run(safeArgv(args), { cwd: options.cwd, env: safeEnv, timeoutMs: options.timeoutMs, unconfined: true }).pipe(
     Effect.mapError((e) => new Workspace.WorkspaceFailed({ operation: options.operation, message: e.message })),
     Effect.flatMap((result) =>
       result.exitCode === 0
@@ -210,7 +210,7 @@ export const env = (identity: Identity): Record<string, string> => ({
  */
 export const configuredIdentity = (executor: CommandExecutor.CommandExecutor, cwd: string): Effect.Effect<Identity | undefined> => {
   const read = (key: string) =>
-    Process.run(safeArgv(["config", "--get", key]), { cwd, env: safeEnv }).pipe(
+    Process.run(safeArgv(["config", "--get", key]), { cwd, env: safeEnv, unconfined: true }).pipe(
       Effect.provideService(CommandExecutor.CommandExecutor, executor),
       Effect.map((r) => r.exitCode === 0 ? firstLine(r.stdout) : ""),
       Effect.orElseSucceed(() => "")
@@ -247,7 +247,8 @@ export const make = (
       return Process.run(argv(identity, args), {
         cwd: execOptions.cwd,
         env: env(identity),
-        stdin: execOptions.stdin
+        stdin: execOptions.stdin,
+        unconfined: true
       })
     }).pipe(
       Effect.provideService(CommandExecutor.CommandExecutor, executor),
