@@ -12,6 +12,7 @@ import * as YAML from "yaml"
 import * as CommandSpec from "./CommandSpec.js"
 import * as ConflictStrategies from "./ConflictStrategy.js"
 import * as ReviewerKinds from "./ReviewerKind.js"
+import * as Sandbox from "./Sandbox.js"
 import * as Fields from "./internal/fields.js"
 import * as Graph from "./internal/graph.js"
 import * as PlanText from "./internal/planText.js"
@@ -160,6 +161,27 @@ const AgentSettingsMap = Schema.Record({ key: Schema.String, value: AgentSetting
 const ProviderLimits = Schema.Record({ key: Schema.String, value: ProviderLimit })
 const Prices = Schema.Record({ key: Schema.String, value: ModelPrice })
 
+/** An endpoint a confined process may reach: `host:port`. */
+export const Endpoint = Schema.String.pipe(
+  Schema.filter((s) => Sandbox.parseEndpoint(s) !== undefined || `expected host:port (e.g. registry.npmjs.org:443), got ${JSON.stringify(s)}`)
+)
+
+/** Confinement settings: how (`auto`, `required`, `off`) and which endpoints beyond an agent's model API its processes may reach. */
+export class SandboxSettings extends Schema.Class<SandboxSettings>("SandboxSettings")({
+  mode: Schema.optional(Sandbox.Mode),
+  network: Schema.optional(Schema.Array(Endpoint))
+}) {}
+
+/** A stream's `sandbox:`: only what it may reach beyond the plan (the run has one mode). */
+export class StreamSandbox extends Schema.Class<StreamSandbox>("StreamSandbox")({
+  network: Schema.optional(Schema.Array(Endpoint))
+}) {}
+
+/** `sandbox:` as written: a mode alone, or settings. */
+const SandboxSetting = Schema.Union(Sandbox.Mode, SandboxSettings)
+const sandboxSettings = (s: typeof SandboxSetting.Type | undefined): SandboxSettings | undefined =>
+  s === undefined ? undefined : typeof s === "string" ? new SandboxSettings({ mode: s }) : s
+
 /** One unit of work, carried out by its stream's agent. */
 export class Task extends Schema.Class<Task>("Task")({
   id: Schema.NonEmptyTrimmedString,
@@ -190,7 +212,9 @@ export class Stream extends Schema.Class<Stream>("Stream")({
   /** Who reviews this stream's attempts (over its role's and the plan's). */
   reviewer: Schema.optional(ReviewerKind),
   /** The judge of this stream's attempts (field by field over its role's and the plan's). */
-  judge: Schema.optional(JudgeSettings)
+  judge: Schema.optional(JudgeSettings),
+  /** Endpoints this stream's processes may reach beyond the plan's (`network`; the mode is the run's). */
+  sandbox: Schema.optional(StreamSandbox)
 }) {}
 
 /** The plan file as written. */
@@ -227,7 +251,9 @@ export class PlanFile extends Schema.Class<PlanFile>("PlanFile")({
   /** The LLM judge. */
   judge: Schema.optional(JudgeSettings),
   /** Review settings per role (`api-developer`, …), between the plan's and a stream's. */
-  roles: Schema.optional(Schema.Record({ key: Schema.String, value: RoleSettings }))
+  roles: Schema.optional(Schema.Record({ key: Schema.String, value: RoleSettings })),
+  /** Confinement of every process a stream starts: `auto` (default), `required`, `off`, or `{ mode, network: [host:port] }`. */
+  sandbox: Schema.optional(SandboxSetting)
 }) {}
 
 /** A stream with its tasks resolved, in the order they run. */
@@ -243,6 +269,8 @@ export interface PlannedStream {
   /** The stream's own reviewer choice and judge settings (see `reviewerOf`). */
   readonly reviewer?: ReviewerKind | undefined
   readonly judge?: JudgeSettings | undefined
+  /** Endpoints the stream's processes may reach beyond the plan's `sandbox.network`. */
+  readonly network?: ReadonlyArray<Sandbox.Endpoint> | undefined
   readonly tasks: ReadonlyArray<Task>
 }
 
@@ -255,7 +283,8 @@ export class ConfigFile extends Schema.Class<ConfigFile>("ConfigFile")({
   github: Schema.optional(GitHubSettings),
   agents: Schema.optional(AgentSettingsMap),
   limits: Schema.optional(ProviderLimits),
-  prices: Schema.optional(Prices)
+  prices: Schema.optional(Prices),
+  sandbox: Schema.optional(SandboxSetting)
 }) {}
 
 /** The config file names looked for beside a plan, in order. */
@@ -298,6 +327,8 @@ export interface Plan {
   readonly agents: Readonly<Record<string, AgentSettings>>
   /** The plan's prompt template file (absolute), if it overrides the roles'. */
   readonly prompt: string | undefined
+  /** Confinement: the plan's mode over `braid.config.yaml`'s (undefined: the caller's, else `auto`), and the endpoints both allow every stream. */
+  readonly sandbox: { readonly mode: Sandbox.Mode | undefined; readonly network: ReadonlyArray<Sandbox.Endpoint> }
   readonly limits: Readonly<Record<string, ProviderLimit>>
   /** Prices per model (USD per million tokens), the plan's over the config file's over braid's table. */
   readonly prices: Readonly<Record<string, ModelPrice>>
@@ -639,6 +670,7 @@ export const validate = (
       prompt: s.prompt === undefined ? undefined : resolvePath(baseDir, s.prompt),
       reviewer: s.reviewer,
       judge: s.judge,
+      network: (s.sandbox?.network ?? []).map((e) => Sandbox.parseEndpoint(e)!),
       tasks: streamTasks.get(s.name)!
     }))
     const agents: Record<string, AgentSettings> = { ...config.agents }
@@ -672,6 +704,10 @@ export const validate = (
       prompt: file.prompt === undefined ? undefined : resolvePath(baseDir, file.prompt),
       limits: { ...config.limits, ...file.limits },
       prices: { ...config.prices, ...file.prices },
+      sandbox: {
+        mode: sandboxSettings(file.sandbox)?.mode ?? sandboxSettings(config.sandbox)?.mode,
+        network: [...(sandboxSettings(config.sandbox)?.network ?? []), ...(sandboxSettings(file.sandbox)?.network ?? [])].map((e) => Sandbox.parseEndpoint(e)!)
+      },
       warnings: []
     })
   })
@@ -779,7 +815,13 @@ const planShape: Fields.Shape = {
     },
     streams: {
       kind: "list",
-      shape: { fields: Object.keys(Stream.fields), nested: { judge: { kind: "object", shape: { fields: Object.keys(JudgeSettings.fields) } } } }
+      shape: {
+        fields: Object.keys(Stream.fields),
+        nested: {
+          judge: { kind: "object", shape: { fields: Object.keys(JudgeSettings.fields) } },
+          sandbox: { kind: "object", shape: { fields: Object.keys(StreamSandbox.fields) } }
+        }
+      }
     },
     judge: { kind: "object", shape: { fields: Object.keys(JudgeSettings.fields) } },
     roles: {
@@ -794,7 +836,8 @@ const planShape: Fields.Shape = {
     agents: { kind: "record", shape: { fields: Object.keys(AgentSettings.fields) } },
     limits: { kind: "record", shape: { fields: Object.keys(ProviderLimit.fields) } },
     prices: { kind: "record", shape: { fields: Object.keys(ModelPrice.fields) } },
-    github: { kind: "object", shape: { fields: Object.keys(GitHubSettings.fields) } }
+    github: { kind: "object", shape: { fields: Object.keys(GitHubSettings.fields) } },
+    sandbox: { kind: "object", shape: { fields: Object.keys(SandboxSettings.fields) } }
   }
 }
 

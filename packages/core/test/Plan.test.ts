@@ -53,6 +53,28 @@ describe("Plan", () => {
       assert.deepStrictEqual(plan.verify.map((v) => v.argv), [["npm", "test"]])
     }))
 
+  it.effect("reads sandbox: a mode alone or with endpoints, a stream's own endpoints; a wrong one is named with its path", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual((yield* Plan.decode(base)).sandbox, { mode: undefined, network: [] })
+      assert.strictEqual((yield* Plan.decode({ ...base, sandbox: "required" })).sandbox.mode, "required")
+      const plan = yield* Plan.decode({
+        ...base,
+        sandbox: { mode: "off", network: ["registry.npmjs.org:443"] },
+        streams: [{ name: "s1", type: "api", sandbox: { network: ["127.0.0.1:5432"] } }]
+      })
+      assert.deepStrictEqual(plan.sandbox, { mode: "off", network: [{ host: "registry.npmjs.org", port: 443 }] })
+      assert.deepStrictEqual(plan.streams[0]!.network, [{ host: "127.0.0.1", port: 5432 }])
+      const shown = (problems: ReadonlyArray<{ readonly path: string; readonly message: string }>) => problems.map((p) => `${p.path}: ${p.message}`).join("\n")
+      const mode = shown(yield* problemsOf({ ...base, sandbox: "sometimes" }))
+      assert.include(mode, "sandbox")
+      const endpoint = shown(yield* problemsOf({ ...base, sandbox: { network: ["registry.npmjs.org"] } }))
+      assert.include(endpoint, "sandbox.network[0]")
+      assert.include(endpoint, "host:port")
+      // The run has one mode: a stream's is an unknown field, said so.
+      const streamMode = yield* Plan.decode({ ...base, streams: [{ name: "s1", type: "api", sandbox: { mode: "off" } }] })
+      assert.deepStrictEqual(streamMode.warnings.map((w) => w.path), ["streams[0].sandbox.mode"])
+    }))
+
   it.effect("reads the plan's tracking issue and GitHub settings, and names a wrong one with its path", () =>
     Effect.gen(function*() {
       const plan = yield* Plan.decode({ ...base, githubRepo: "acme/shop", githubIssueNumber: 7, github: { apiUrl: "http://127.0.0.1:9/api" } })
