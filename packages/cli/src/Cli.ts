@@ -14,6 +14,7 @@ import * as GitWorkspace from "@braid/core/GitWorkspace"
 import * as Plan from "@braid/core/Plan"
 import * as Review from "@braid/core/Review"
 import * as RunReport from "@braid/core/RunReport"
+import * as Sandbox from "@braid/core/Sandbox"
 import * as Terminal from "@braid/core/Terminal"
 import * as Timeline from "@braid/core/Timeline"
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
@@ -95,6 +96,10 @@ const reviewer = Options.choice("reviewer", Plan.ReviewerKind.literals).pipe(
   Options.optional,
   Options.withDescription(Help.describe("reviewer"))
 )
+const sandbox = Options.choice("sandbox", Sandbox.Mode.literals).pipe(
+  Options.optional,
+  Options.withDescription(Help.describe("sandbox"))
+)
 const workspace = Options.choice("workspace", ["git", "memory"]).pipe(
   Options.withDefault("git" as const),
   Options.withDescription(Help.describe("workspace"))
@@ -159,12 +164,14 @@ const overridesOf = (args: {
   readonly conflictStrategy: Option.Option<Plan.ConflictStrategy>
   readonly onGateFailure: Option.Option<Plan.GateFailurePolicy>
   readonly budget: Option.Option<{ readonly usd?: number; readonly tokens?: number }>
+  readonly sandbox?: Option.Option<Sandbox.Mode>
 }) => ({
   maxParallel: Option.getOrUndefined(args.maxParallel),
   qualityThreshold: Option.getOrUndefined(args.qualityThreshold),
   conflictStrategy: Option.getOrUndefined(args.conflictStrategy),
   onGateFailure: Option.getOrUndefined(args.onGateFailure),
-  budget: Option.getOrUndefined(args.budget)
+  budget: Option.getOrUndefined(args.budget),
+  sandbox: args.sandbox === undefined ? undefined : Option.getOrUndefined(args.sandbox)
 })
 
 const loadPlan = (path: string, overrides: Plan.Overrides) =>
@@ -192,7 +199,7 @@ const printFindings = (planPath: string, result: Preflight.Result) =>
 
 const planCommand = Command.make(
   "plan",
-  { plan: planFile, maxParallel, qualityThreshold, json, agent, reviewer, workspace, repo, base, target, noLand, landMode, remote, noGithub, report },
+  { plan: planFile, maxParallel, qualityThreshold, sandbox, json, agent, reviewer, workspace, repo, base, target, noLand, landMode, remote, noGithub, report },
   (args) =>
     Effect.gen(function*() {
       const Preflight = yield* lazy.preflight
@@ -200,7 +207,8 @@ const planCommand = Command.make(
       const { Reviewers } = yield* lazy.agents
       const plan = yield* loadPlan(args.plan, {
         maxParallel: Option.getOrUndefined(args.maxParallel),
-        qualityThreshold: Option.getOrUndefined(args.qualityThreshold)
+        qualityThreshold: Option.getOrUndefined(args.qualityThreshold),
+        sandbox: Option.getOrUndefined(args.sandbox)
       })
       const execution = ExecutionPlan.make(plan)
       const agentName = Option.getOrUndefined(args.agent)
@@ -490,6 +498,7 @@ const runCommand = Command.make(
     noGithub,
     keepWorktrees,
     budget,
+    sandbox,
     quiet,
     verbose,
     otlp

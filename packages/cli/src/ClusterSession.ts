@@ -7,6 +7,7 @@
  * @since 0.5.0
  */
 import { Registry } from "@braid/agents"
+import * as BraidCluster from "@braid/cluster"
 import { Cluster, Database, Engine, PlanBundle, SqlEvents, SqlRunStore, Workdir } from "@braid/cluster"
 import { GitWorkspace, Orchestrator, type Plan, RunReport, RunState, RunStore } from "@braid/core"
 import * as NodeContext from "@effect/platform-node/NodeContext"
@@ -79,12 +80,10 @@ const targetOn = (remote: string, target: string | undefined) =>
   })
 
 /** The run store of the database, for the commands that read runs. */
-export const store = (database: Database.Database) =>
-  Effect.map(SqlRunStore.make({ shown: database.shown }), (s) => s as RunStore.Service)
+export const store = (database: Database.Database) => Runs.clusterStore(BraidCluster, database)
 
 /** Provides the database's client to a command that reads or continues its runs. */
-export const withDatabase = <A, E, R>(database: Database.Database, effect: Effect.Effect<A, E, R>) =>
-  effect.pipe(Effect.provide(Cluster.client(database)))
+export const withDatabase = <A, E, R>(database: Database.Database, effect: Effect.Effect<A, E, R>) => Runs.withDatabase(BraidCluster, database, effect)
 
 /** Follows an execution to its end: its events drawn as a local run's, then its report (or why it has none). */
 const follow = (input: {

@@ -47,6 +47,11 @@ export const options = {
     description:
       "What follows a task failing its gate three times: other tasks go on, its stream stops, or the whole run stops (overrides onGateFailure)."
   },
+  sandbox: {
+    value: "auto|required|off",
+    description:
+      "How every process a stream starts (its agent, checks, script, resolver, verify) is confined by the operating system (bubblewrap on Linux): auto (default) confines where it can and says so where it cannot; required refuses to start without it (exit 2); off never confines (overrides the plan's sandbox)."
+  },
   json: { description: "Print the result as JSON on stdout (progress stays on stderr)." },
   events: {
     description:
@@ -152,7 +157,7 @@ export const commands: ReadonlyArray<CommandHelp> = [
     description:
       "Checks everything braid run would refuse before it starts — the plan, the agent backends and their executables, scripts and prompt templates, the repository (base, target, a dirty checkout when landing), the --report folder — and prints each stream's agent and each task's checks and what it waits for. Warns about tasks nothing can fail, a threshold under 50 and paths that exist beside the plan but not in the repository. Exit 2 when run would refuse. Changes nothing.",
     args: [planArg],
-    options: ["agent", "reviewer", "repo", "base", "target", "no-land", "land", "remote", "no-github", "report", "workspace", "max-parallel", "quality-threshold", "json"]
+    options: ["agent", "reviewer", "repo", "base", "target", "no-land", "land", "remote", "no-github", "report", "workspace", "max-parallel", "quality-threshold", "sandbox", "json"]
   },
   {
     name: "prompt",
@@ -187,6 +192,7 @@ export const commands: ReadonlyArray<CommandHelp> = [
       "conflict-strategy",
       "on-gate-failure",
       "budget",
+      "sandbox",
       "workspace",
       "otlp"
     ]

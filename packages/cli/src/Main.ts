@@ -44,7 +44,8 @@ const userErrors = new Set([
   "RemoteUnusable",
   "DatabaseUnreachable",
   "WorkdirInUse",
-  "RunIdTaken"
+  "RunIdTaken",
+  "SandboxUnavailable"
 ])
 
 /**

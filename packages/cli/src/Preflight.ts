@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { Registry } from "@braid/agents"
-import { CommandSpec, FileRunStore, GitWorkspace, Landing, MemoryWorkspace, type Plan, Process, RunStore } from "@braid/core"
+import { CommandSpec, FileRunStore, GitWorkspace, Landing, MemoryWorkspace, type Plan, Process, RunStore, Sandbox } from "@braid/core"
 import { CommandExecutor, FileSystem } from "@effect/platform"
 import { Effect, Schema } from "effect"
 import * as fs from "node:fs"
@@ -337,6 +337,12 @@ export const check = (plan: Plan.Plan, options: Options): Effect.Effect<Result, 
     }
     const warnings = warningsOf(plan, repository)
     if (outside !== undefined) warnings.push({ path: "repository", message: outside })
+    const confinement = yield* Sandbox.decide(plan.sandbox.mode).pipe(Effect.either)
+    if (confinement._tag === "Left") {
+      problems.push({ path: "sandbox", message: `sandbox: required, but ${confinement.left.message} (or run with --sandbox auto)` })
+    } else if (confinement.right._tag === "Unconfined" && plan.sandbox.mode !== "off") {
+      warnings.push({ path: "sandbox", message: `processes will run unconfined: ${confinement.right.reason}; only the after-the-fact checks guard the repository` })
+    }
     return { problems, warnings, repository, github } satisfies Result
   })
 

@@ -78,9 +78,17 @@ export const withRuns = <A, E, R>(
       const { store, top } = yield* storeFor(Option.getOrElse(args.repo, () => process.cwd()))
       return yield* use(store, { top, flag: `--repo ${top}` })
     }
-    const cluster = yield* Effect.promise(() => import("./ClusterSession.js"))
-    return yield* cluster.withDatabase(db, Effect.flatMap(cluster.store(db), (store) => use(store, { top: undefined, flag: `--database ${db.shown}` })))
+    const cluster = yield* Effect.promise(() => import("@braid/cluster"))
+    return yield* withDatabase(cluster, db, Effect.flatMap(clusterStore(cluster, db), (store) => use(store, { top: undefined, flag: `--database ${db.shown}` })))
   })
+
+/** The cluster's runs in its database, as a run store. */
+export const clusterStore = (cluster: typeof BraidCluster, database: BraidCluster.Database.Database) =>
+  Effect.map(cluster.SqlRunStore.make({ shown: database.shown }), (s) => s as RunStore.Service)
+
+/** Provides the database's client to a command that reads or continues its runs. */
+export const withDatabase = <A, E, R>(cluster: typeof BraidCluster, database: BraidCluster.Database.Database, effect: Effect.Effect<A, E, R>) =>
+  effect.pipe(Effect.provide(cluster.Cluster.client(database)))
 
 const ms = (n: number) => n < 1000 ? `${n} ms` : n < 120_000 ? `${(n / 1000).toFixed(1)} s` : `${Math.round(n / 60_000)} min`
 

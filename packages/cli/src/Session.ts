@@ -20,6 +20,7 @@ import {
   RunReport,
   RunState,
   RunStore,
+  Sandbox,
   Steps
 } from "@braid/core"
 import { DateTime, Effect, Layer, Option, Schema } from "effect"
@@ -56,7 +57,9 @@ export const StoredOptions = Schema.Struct({
   /** The remote `push` and `pr` push to (absent: origin). */
   remote: Schema.optional(Schema.String),
   /** `--no-github`: no progress sync. */
-  noGithub: Schema.optional(Schema.Boolean)
+  noGithub: Schema.optional(Schema.Boolean),
+  /** `--sandbox`: the confinement mode that replaces the plan's. */
+  sandbox: Schema.optional(Sandbox.Mode)
 })
 export type StoredOptions = typeof StoredOptions.Type
 
@@ -195,6 +198,11 @@ const execute = (args: {
             void process.stderr.write(`braid: warning: ${e.message}: run ${id} finished, but its report is not kept (braid status ${id} shows the run)\n`)
           ))
     }
+    // Confinement decided before anything starts: `required` where it cannot be had refuses the run.
+    const confinement = yield* Sandbox.decide(plan.sandbox.mode).pipe(Effect.tapError(() => args.onNotStarted))
+    if (confinement._tag === "Unconfined" && plan.sandbox.mode !== "off" && !args.display.quiet) {
+      process.stderr.write(`braid: processes run unconfined: ${confinement.reason}; only the after-the-fact checks guard the repository\n`)
+    }
     yield* store.lock(runId)
     yield* store.holdTarget(args.target, runId).pipe(Effect.tapError(() => args.onNotStarted))
     if (args.beforeRun !== undefined) yield* args.beforeRun
@@ -256,6 +264,7 @@ const execute = (args: {
       })),
       Effect.provideService(Progress.Progress, progress),
       Effect.provideService(Steps.Steps, steps),
+      (run) => confinement._tag === "Confined" ? Effect.provideService(run, Sandbox.Confinement, { network: plan.sandbox.network }) : run,
       Effect.onInterrupt(() =>
         Effect.gen(function*() {
           if (!started) return
@@ -428,7 +437,8 @@ export const planOf = (stored: RunStore.StoredRun, state: RunState.RunState, bas
       qualityThreshold: options.qualityThreshold,
       conflictStrategy: options.conflictStrategy,
       onGateFailure: options.onGateFailure,
-      budget
+      budget,
+      sandbox: options.sandbox
     })
   })
 

@@ -1143,12 +1143,18 @@ export interface Overrides {
   readonly onGateFailure?: GateFailurePolicy | undefined
   /** Replaces the amounts it gives of the plan's run budget (`--budget`); the others and `onExceeded` stay the plan's. */
   readonly budget?: { readonly usd?: number | undefined; readonly tokens?: number | undefined } | undefined
+  /** Replaces the plan's confinement mode (`--sandbox`); its endpoints stay. */
+  readonly sandbox?: Sandbox.Mode | undefined
 }
 
 /** The plan with overrides applied. */
 export const override = (plan: Plan, overrides: Overrides, source = "options"): Effect.Effect<Plan, InvalidPlan> => {
-  const { budget, ...rest } = overrides
+  const { budget, sandbox, ...rest } = overrides
   const defined: Record<string, unknown> = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined))
+  if (sandbox !== undefined) {
+    const network = sandboxSettings(plan.file.sandbox)?.network
+    defined.sandbox = new SandboxSettings({ mode: sandbox, ...(network !== undefined ? { network } : {}) })
+  }
   if (budget !== undefined) {
     const usd = budget.usd ?? plan.file.budget?.usd
     const tokens = budget.tokens ?? plan.file.budget?.tokens

@@ -15,7 +15,7 @@
  *
  * @since 0.9.0
  */
-import { Effect, FiberRef, Schema, Scope } from "effect"
+import { Context, Effect, FiberRef, Schema, Scope } from "effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -76,6 +76,35 @@ export class SandboxUnavailable extends Schema.TaggedError<SandboxUnavailable>()
     return `confinement is unavailable: ${this.reason}`
   }
 }
+
+/**
+ * Confinement is on for this run: the stages confine the processes they start in a checkout
+ * (`within`), every one reaching the endpoints here (the plan's `sandbox.network`) and a
+ * stream's own. Without this service in the context nothing is confined.
+ */
+export class Confinement extends Context.Tag("@braid/core/Sandbox/Confinement")<Confinement, {
+  readonly network: ReadonlyArray<Endpoint>
+}>() {}
+
+/** What a mode comes to on this machine: confined, or not and why. */
+export type Decision =
+  | { readonly _tag: "Confined" }
+  | { readonly _tag: "Unconfined"; readonly reason: string }
+
+/**
+ * The mode (default `auto`) on this machine: `off` and an `auto` where confinement is
+ * unavailable run unconfined (the reason said once); `required` where it is unavailable fails,
+ * naming what is missing.
+ */
+export const decide = (mode: Mode | undefined): Effect.Effect<Decision, SandboxUnavailable> =>
+  mode === "off"
+    ? Effect.succeed({ _tag: "Unconfined", reason: "sandbox: off" })
+    : Effect.flatMap(unavailable(), (why) =>
+      why === undefined
+        ? Effect.succeed<Decision>({ _tag: "Confined" })
+        : mode === "required"
+        ? Effect.fail(new SandboxUnavailable({ reason: why }))
+        : Effect.succeed<Decision>({ _tag: "Unconfined", reason: why }))
 
 /** `host:port` (`[v6]:port` too) as an endpoint; undefined when it is not one. */
 export const parseEndpoint = (text: string): Endpoint | undefined => {
