@@ -16,6 +16,7 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as Backends from "./Backends.js"
 import * as Runs from "./Runs.js"
 import * as Session from "./Session.js"
 
@@ -54,7 +55,7 @@ export const host: Engine.Host = {
   planOf: (stored, baseDir) => Session.planOf(stored, RunState.fold(stored.records), baseDir).pipe(Effect.provide(NodeContext.layer)),
   services: (plan, stored) => {
     const options = Schema.decodeUnknownSync(Session.StoredOptions)(stored.manifest.options)
-    return Registry.layer(plan, { agent: options.agent, agentSource: "--agent", reviewer: options.reviewer, reviewerSource: "--reviewer" }).pipe(
+    return Registry.layer(plan, { backends: Backends.all, agent: options.agent, agentSource: "--agent", reviewer: options.reviewer, reviewerSource: "--reviewer" }).pipe(
       Layer.provide(NodeContext.layer)
     )
   }

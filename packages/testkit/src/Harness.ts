@@ -9,11 +9,11 @@
  *
  * @since 0.1.0
  */
+import type { Backend } from "@braid/agents"
 import { Agent, ConflictResolver, type Plan, Review, type Workspace } from "@braid/core"
 import { Duration, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import type * as Backend from "./Backend.js"
 
 /** What one scripted attempt does. Every field is optional. */
 export interface AttemptScript {
