@@ -45,6 +45,13 @@ export const backends: ReadonlyArray<string> = all.map((b) => b.name)
 export const find = (name: string, list: ReadonlyArray<Backend.Backend> = all): Backend.Backend | undefined =>
   list.find((b) => b.name === name)
 
+/**
+ * The task fields `list`'s backends declare, to decode plans with:
+ * `Plan.decode(doc).pipe(Effect.provideService(Plan.TaskFields, Registry.taskFields(backends)))`.
+ */
+export const taskFields = (list: ReadonlyArray<Backend.Backend> = all): ReadonlyArray<Plan.TaskField> =>
+  list.flatMap((b) => b.taskFields ?? [])
+
 /** The caller's choices (the CLI's flags). */
 export interface Options extends Reviewers.Options {
   /** The backends streams may choose from (default `all`). */

@@ -221,6 +221,14 @@ describe("help and usage", () => {
     assert.deepStrictEqual([...BACKENDS], [...Backends.names])
   })
 
+  it("decodes plans with the task fields its backends declare", async () => {
+    const Backends = await import("../src/Backends.js")
+    const PlanFields = await import("../src/PlanFields.js")
+    const { Registry } = await import("@braid/agents")
+    assert.deepStrictEqual(PlanFields.taskFields.map((f) => f.name), ["mock"])
+    assert.deepStrictEqual([...PlanFields.taskFields], [...Registry.taskFields(Backends.all)])
+  })
+
   it("offers the landing modes braid knows", async () => {
     const { Landing } = await import("@braid/core")
     const { LAND_MODES } = await import("../src/Help.js")
