@@ -928,73 +928,72 @@ const shown = (value: unknown): string => {
 const valueAt = (input: unknown, path: ReadonlyArray<PropertyKey>): unknown =>
   path.reduce<unknown>((v, k) => (typeof v === "object" && v !== null ? (v as Record<PropertyKey, unknown>)[k] : undefined), input)
 
-const fileSchemas = new WeakMap<ReadonlyArray<TaskField>, Schema.Schema<{ readonly tasks: ReadonlyArray<Record<string, unknown>> }, unknown>>()
+const declaredSchemas = new WeakMap<ReadonlyArray<TaskField>, Schema.Schema<Readonly<Record<string, unknown>>, unknown>>()
 
-/** The plan file's Schema with the declared task fields beside a task's own (as a struct: the task's class is made after). */
-const fileSchemaWith = (fields: ReadonlyArray<TaskField>) => {
-  let schema = fileSchemas.get(fields)
+/** A task's declared fields, and nothing else of it. */
+const declaredSchemaWith = (fields: ReadonlyArray<TaskField>) => {
+  let schema = declaredSchemas.get(fields)
   if (schema === undefined) {
-    const declared = Object.fromEntries(fields.map((f) => [f.name, Schema.optional(f.schema)]))
-    schema = Schema.Struct({ ...PlanFile.fields, tasks: Schema.Array(Schema.Struct({ ...Task.fields, ...declared })) }) as unknown as Schema.Schema<
-      { readonly tasks: ReadonlyArray<Record<string, unknown>> },
+    schema = Schema.Struct(Object.fromEntries(fields.map((f) => [f.name, Schema.optional(f.schema)]))) as unknown as Schema.Schema<
+      Readonly<Record<string, unknown>>,
       unknown
     >
-    fileSchemas.set(fields, schema)
+    declaredSchemas.set(fields, schema)
   }
   return schema
 }
 
-/** A plan file decoded with the declared task fields: the file as braid reads it, and each task's declared values apart. */
-const splitDeclared = (decoded: { readonly tasks: ReadonlyArray<Record<string, unknown>> }, fields: ReadonlyArray<TaskField>): Declared & { readonly file: PlanFile } => {
-  const values: Array<Record<string, unknown> | undefined> = []
-  const tasks = decoded.tasks.map((task) => {
-    const own: Record<string, unknown> = { ...task }
-    let given: Record<string, unknown> | undefined
-    for (const field of fields) {
-      if (!(field.name in own)) continue
-      ;(given ??= {})[field.name] = own[field.name]
-      delete own[field.name]
-    }
-    values.push(given)
-    // Already decoded: made as Schema makes a decoded class, without validating again.
-    return new Task(own as ConstructorParameters<typeof Task>[0], true)
-  })
-  return { file: new PlanFile({ ...decoded, tasks } as unknown as ConstructorParameters<typeof PlanFile>[0], true), fields, values }
+type FileProblem = PlanProblem & { readonly rawPath: ReadonlyArray<PropertyKey> }
+
+const decodeOptions = { errors: "all", onExcessProperty: "ignore" } as const
+
+/**
+ * Decodes the plan file, and beside it the declared task fields of the tasks that give any (the
+ * file's own Schema stays as it is, and a task without them costs nothing more); on failure, one
+ * plain problem per field of either.
+ */
+const decodeFile = (input: unknown, fields: ReadonlyArray<TaskField>): Either.Either<Declared & { readonly file: PlanFile }, Array<FileProblem>> => {
+  const file = Either.mapLeft(Schema.decodeUnknownEither(PlanFile, decodeOptions)(input), (error) => problemsOf(input, error))
+  if (fields.length === 0) return Either.map(file, (file) => ({ file, ...noneDeclared }))
+  const tasks = typeof input === "object" && input !== null ? (input as Record<string, unknown>).tasks : undefined
+  const values: Array<Readonly<Record<string, unknown>> | undefined> = []
+  const problems: Array<FileProblem> = Either.isLeft(file) ? [...file.left] : []
+  // Not a list of tasks, or a task that is not an object: the file's own problem.
+  if (Array.isArray(tasks)) {
+    tasks.forEach((task, i) => {
+      if (typeof task !== "object" || task === null || !fields.some((f) => f.name in task)) return void values.push(undefined)
+      const decoded = Schema.decodeUnknownEither(declaredSchemaWith(fields), decodeOptions)(task)
+      values.push(Either.getOrUndefined(decoded))
+      if (Either.isLeft(decoded)) problems.push(...problemsOf(input, decoded.left, ["tasks", i]))
+    })
+  }
+  return Either.isRight(file) && problems.length === 0 ? Either.right({ file: file.right, fields, values }) : Either.left(problems)
 }
 
-/** Decodes the plan file; on failure, one plain problem per field (the schema's alternatives are not the user's concern). */
-const decodeFile = (
-  input: unknown,
-  fields: ReadonlyArray<TaskField>
-): Either.Either<Declared & { readonly file: PlanFile }, Array<PlanProblem & { readonly rawPath: ReadonlyArray<PropertyKey> }>> =>
-  Either.mapLeft(
-    fields.length === 0
-      ? Either.map(Schema.decodeUnknownEither(PlanFile, { errors: "all", onExcessProperty: "ignore" })(input), (file) => ({ file, ...noneDeclared }))
-      : Either.map(Schema.decodeUnknownEither(fileSchemaWith(fields), { errors: "all", onExcessProperty: "ignore" })(input), (decoded) => splitDeclared(decoded, fields)),
-    (error) => {
-      const seen = new Set<string>()
-      const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
-      // An optional object with a wrong field also fails as "expected undefined" at the object's
-      // own path: the deeper issue is the one that says what is wrong.
-      const keyOf = (path: ReadonlyArray<PropertyKey>) => JSON.stringify(path.map((k) => typeof k === "number" ? k : String(k)))
-      const holders = new Set<string>()
-      for (const issue of issues) for (let k = 0; k < issue.path.length; k++) holders.add(keyOf(issue.path.slice(0, k)))
-      const deeper = (path: ReadonlyArray<PropertyKey>) => holders.has(keyOf(path))
-      return issues.filter((issue) => !deeper(issue.path)).flatMap((issue) => {
-        const path = formatPath(issue.path)
-        if (seen.has(path)) return []
-        seen.add(path)
-        const field = [...issue.path].reverse().find((k) => typeof k === "string") as string | undefined
-        const value = valueAt(input, issue.path)
-        const message = issue._tag === "Missing"
-          ? "is required"
-          : field !== undefined && expectations[field] !== undefined
-          ? `expected ${expectations[field]}, got ${shown(value)}`
-          : issue.message.replace(/^Expected /, "expected ").replace(/, actual /, ", got ")
-        return [{ path, message, rawPath: issue.path }]
-      })
-    }
-  )
+/** One plain problem per field of a decoding error at `at` (the schema's alternatives are not the user's concern). */
+const problemsOf = (input: unknown, error: ParseResult.ParseError, at: ReadonlyArray<PropertyKey> = []): Array<FileProblem> => {
+  const seen = new Set<string>()
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => at.length === 0 ? issue : { ...issue, path: [...at, ...issue.path] })
+  // An optional object with a wrong field also fails as "expected undefined" at the object's
+  // own path: the deeper issue is the one that says what is wrong.
+  const keyOf = (path: ReadonlyArray<PropertyKey>) => JSON.stringify(path.map((k) => typeof k === "number" ? k : String(k)))
+  const holders = new Set<string>()
+  for (const issue of issues) for (let k = 0; k < issue.path.length; k++) holders.add(keyOf(issue.path.slice(0, k)))
+  const deeper = (path: ReadonlyArray<PropertyKey>) => holders.has(keyOf(path))
+  return issues.filter((issue) => !deeper(issue.path)).flatMap((issue) => {
+    const path = formatPath(issue.path)
+    if (seen.has(path)) return []
+    seen.add(path)
+    const field = [...issue.path].reverse().find((k) => typeof k === "string") as string | undefined
+    const value = valueAt(input, issue.path)
+    const message = issue._tag === "Missing"
+      ? "is required"
+      : field !== undefined && expectations[field] !== undefined
+      ? `expected ${expectations[field]}, got ${shown(value)}`
+      : issue.message.replace(/^Expected /, "expected ").replace(/, actual /, ", got ")
+    return [{ path, message, rawPath: issue.path }]
+  })
+}
 
 /** A copy of `input` without the values at `paths` (to check the rest of a plan with wrong fields). */
 const without = (input: unknown, paths: ReadonlyArray<ReadonlyArray<PropertyKey>>): unknown => {
