@@ -12,12 +12,14 @@ const alias = [
   { find: /^@braid\/core\/(.+)$/, replacement: path.resolve(__dirname, "packages/core/src/$1.ts") },
   { find: "@braid/core", replacement: path.resolve(__dirname, "packages/core/src/index.ts") },
   { find: "@braid/agents", replacement: path.resolve(__dirname, "packages/agents/src/index.ts") },
+  { find: /^@braid\/testkit\/(.+)$/, replacement: path.resolve(__dirname, "packages/testkit/src/$1.ts") },
+  { find: "@braid/testkit", replacement: path.resolve(__dirname, "packages/testkit/src/index.ts") },
   { find: "@braid/cluster", replacement: path.resolve(__dirname, "packages/cluster/src/index.ts") },
   { find: "@braid/cli", replacement: path.resolve(__dirname, "packages/cli/src/index.ts") }
 ]
 
 /** The packages with tests, each a vitest project of its name. */
-export const packages = ["core", "agents", "cluster", "cli"] as const
+export const packages = ["core", "agents", "testkit", "cluster", "cli"] as const
 
 const projects: Array<TestProjectConfiguration> = packages.map((name) =>
   defineProject({

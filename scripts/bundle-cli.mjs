@@ -2,8 +2,8 @@
 /**
  * Bundles the `braid` command for a fast start (run by `npm run build`, after `tsc -b`):
  *
- *   packages/cli/dist/braid.cjs        Main and everything it imports (the built @braid/core and
- *                                      @braid/agents, effect, @effect/*, yaml), one CommonJS script
+ *   packages/cli/dist/braid.cjs        Main and everything it imports (the built @braid/core,
+ *                                      @braid/agents and @braid/testkit, effect, @effect/*, yaml), one CommonJS script
  *   packages/cli/dist/braid.cjs.cache  V8's compiled code for it, made by running `braid status` once
  *   packages/cli/dist/braid.snapshot.js  Snapshot.ts and what it imports, without the parser and the cluster
  *   packages/cli/dist/braid.snapshot   the V8 start-up snapshot of that bundle, warmed on a finished run

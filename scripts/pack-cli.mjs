@@ -7,7 +7,8 @@
  *
  * `npm run pack -- --out DIR` writes the tarball into DIR instead.
  *
- * The workspace packages @braid/core, @braid/agents and @braid/cluster are not published, so a staging folder
+ * The workspace packages @braid/core, @braid/agents, @braid/testkit (the mock backend's) and
+ * @braid/cluster are not published, so a staging folder
  * holds @braid/cli with them under its node_modules, each with only what its package.json
  * `files` names and without its devDependencies (the real agent CLIs: users install the ones they
  * use; braid finds them on PATH). The third-party runtime packages (effect, @effect/*, yaml and
@@ -39,7 +40,7 @@ const fail = (message) => {
 }
 
 /** The workspace packages that travel inside the tarball, by name → folder. */
-const bundled = { "@braid/core": "packages/core", "@braid/agents": "packages/agents", "@braid/cluster": "packages/cluster" }
+const bundled = { "@braid/core": "packages/core", "@braid/agents": "packages/agents", "@braid/testkit": "packages/testkit", "@braid/cluster": "packages/cluster" }
 const cliDir = path.join(root, "packages/cli")
 const cli = readJson(path.join(cliDir, "package.json"))
 

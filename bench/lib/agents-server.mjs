@@ -11,7 +11,7 @@
  * Prints `@@listening <url>` once it listens; when its stdin ends it closes and prints what
  * it served (`@@result`, as the case children do), with a log of every model turn (epoch ms).
  */
-import { AnthropicServer, ScriptedServer } from "@braid/agents"
+import { AnthropicServer, ScriptedServer } from "@braid/testkit"
 import { report } from "./measure.mjs"
 
 const input = JSON.parse(process.argv[2])

@@ -29,7 +29,7 @@ if (input.variant === "baseline") {
 } else {
   const core = await import("@braid/core")
   const { MemoryWorkspace, Orchestrator, Plan, Progress, Workspace } = core
-  const { Harness } = await import("@braid/agents")
+  const { Harness } = await import("@braid/testkit")
   const { NodeContext } = await import("@effect/platform-node")
   const { Effect, Layer } = await import("effect")
   const Profile = await import("./profile.mjs")

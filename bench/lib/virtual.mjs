@@ -5,7 +5,7 @@
  * event timestamps, which come from that clock, so it is exact.
  */
 import { MemoryWorkspace, Orchestrator, Progress, Workspace } from "@braid/core"
-import { Harness } from "@braid/agents"
+import { Harness } from "@braid/testkit"
 import { NodeContext } from "@effect/platform-node"
 import { Duration, Effect, Fiber, Layer, TestClock, TestContext } from "effect"
 

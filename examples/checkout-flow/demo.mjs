@@ -7,7 +7,7 @@
 // `npm run demo -- --agent llm` does the same with braid's own `llm` backend (@effect/ai), and
 // `--reviewer composite` adds the scripted model as the judge of every attempt.
 // `npm run demo -- --github` runs it against a fake GitHub (a local REST server on 127.0.0.1,
-// `FakeGitHub` from @braid/cli) with a githubRepo, an issue per task and a tracking issue, and
+// `FakeGitHub` from @braid/testkit) with a githubRepo, an issue per task and a tracking issue, and
 // lands with `--land pr` through a local bare repository as `origin`; it prints what appears
 // on the issues and the pull request.
 // Any other arguments go to `braid run` as they are.
@@ -63,7 +63,7 @@ let github
 const issues = { "db-1": 1, "api-1": 2, "ui-1": 3, "test-1": 4, "docs-1": 5 }
 const tracking = 10
 if (withGitHub) {
-  const { start } = await import("../../packages/cli/dist/FakeGitHub.js")
+  const { start } = await import("../../packages/testkit/dist/FakeGitHub.js")
   const token = "ghp_demoTokenNeverPrinted0000"
   github = await start({ repo: "acme/checkout-service", issues: [...Object.values(issues), tracking], token })
   // The remote braid pushes to: a local bare repository.

@@ -12,7 +12,7 @@
 // For the `llm` backend the same change is made through braid's own tools (`read_file`,
 // `write_file`, paths relative to the worktree), and the model also answers as the judge of
 // `--reviewer composite|judge`: a review object with a score and an issue naming a changed file.
-import { AnthropicServer, ScriptedServer } from "@braid/agents"
+import { AnthropicServer, ScriptedServer } from "@braid/testkit"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"

@@ -5,8 +5,8 @@
  * Here the agents are the test harness's scripted ones and the workspace is in memory, so
  * it runs anywhere; swap in `GitWorkspace.layer({ repo })` and real agent layers for real work.
  */
-import { Harness } from "@braid/agents"
 import { MemoryWorkspace, Orchestrator, Plan, Progress, RunReport } from "@braid/core"
+import { Harness } from "@braid/testkit"
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 

@@ -58,6 +58,11 @@ export interface Backend {
   /** One line for help and `braid plan`. */
   readonly description: string
   /**
+   * Fields the backend adds to a plan's tasks (the mock's `mock:`): plans are decoded with the
+   * fields of the backends on offer (`Plan.TaskFields`, `Registry.taskFields`).
+   */
+  readonly taskFields?: ReadonlyArray<Plan.TaskField> | undefined
+  /**
    * Everything that would stop the backend from running this plan, found before anything
    * changes: the executable missing or not runnable, no key or login, a task it cannot do.
    */

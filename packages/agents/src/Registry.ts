@@ -1,11 +1,11 @@
 /**
  * The agents, reviewer and conflict resolver of a real run, chosen per stream from an open
- * list of backend values (`all`). A stream's backend is its own `agent`, else the plan's,
- * else `braid.config.yaml`'s, else the caller's (`--agent`), else "script". Each task is
- * reviewed by its backend's own reviewer when it has one, else by the plan's checks. `check`
- * runs every chosen backend's preflight and reports every problem at once, before anything
- * starts. Every attempt of a backend that names a provider counts against that provider's
- * shared limits.
+ * list of backend values (`all`, or the caller's `Options.backends`). A stream's backend is
+ * its own `agent`, else the plan's, else `braid.config.yaml`'s, else the caller's (`--agent`),
+ * else "script". Each task is reviewed by its backend's own reviewer when it has one, else by
+ * the plan's checks. `check` runs every chosen backend's preflight and reports every problem
+ * at once, before anything starts. Every attempt of a backend that names a provider counts
+ * against that provider's shared limits.
  *
  * @since 0.1.0
  */
@@ -18,16 +18,18 @@ import * as ClaudeCode from "./ClaudeCode.js"
 import * as Codex from "./Codex.js"
 import * as CommandAgent from "./CommandAgent.js"
 import * as Gemini from "./Gemini.js"
-import * as Harness from "./Harness.js"
 import * as Llm from "./Llm.js"
 import * as Prompt from "./Prompt.js"
 import * as Reviewers from "./Reviewers.js"
 import * as ScriptAgent from "./ScriptAgent.js"
 
-/** Every backend braid knows. Adding one: a module exporting a `Backend`, an entry here, its tests. */
+/**
+ * Every backend this package holds. Adding one: a module exporting a `Backend`, an entry here,
+ * its tests. (The `mock` backend is `@braid/testkit`'s `Harness.backend`: a caller offering it,
+ * as the CLI does, passes its own list as `Options.backends`.)
+ */
 export const all: ReadonlyArray<Backend.Backend> = [
   ScriptAgent.backend,
-  Harness.backend,
   Aider.backend,
   CommandAgent.backend,
   ClaudeCode.backend,
@@ -39,11 +41,21 @@ export const all: ReadonlyArray<Backend.Backend> = [
 /** The names of the backends, as streams and plans select them. */
 export const backends: ReadonlyArray<string> = all.map((b) => b.name)
 
-/** The backend named `name`. */
-export const find = (name: string): Backend.Backend | undefined => all.find((b) => b.name === name)
+/** The backend named `name` in `list` (default `all`). */
+export const find = (name: string, list: ReadonlyArray<Backend.Backend> = all): Backend.Backend | undefined =>
+  list.find((b) => b.name === name)
+
+/**
+ * The task fields `list`'s backends declare, to decode plans with:
+ * `Plan.decode(doc).pipe(Effect.provideService(Plan.TaskFields, Registry.taskFields(backends)))`.
+ */
+export const taskFields = (list: ReadonlyArray<Backend.Backend> = all): ReadonlyArray<Plan.TaskField> =>
+  list.flatMap((b) => b.taskFields ?? [])
 
 /** The caller's choices (the CLI's flags). */
 export interface Options extends Reviewers.Options {
+  /** The backends streams may choose from (default `all`). */
+  readonly backends?: ReadonlyArray<Backend.Backend> | undefined
   /** The backend for streams that name none, below the plan and its config (default "script"). */
   readonly agent?: string | undefined
   /** How problems name where `agent` came from (default "options.agent"; the CLI says "--agent"). */
@@ -106,14 +118,16 @@ export const preflight = (
   options: Options & { readonly workspaceKind: "git" | "memory" }
 ): Effect.Effect<ReadonlyArray<Backend.Problem>, never, Backend.PreflightRequirements> =>
   Effect.gen(function*() {
+    const list = options.backends ?? all
+    const known = list.map((b) => b.name).join(", ")
     const problems: Array<Backend.Problem> = []
     const chosen = new Map<string, Array<{ index: number; stream: Plan.PlannedStream }>>()
     const unknown = new Set<string>()
     plan.streams.forEach((stream, index) => {
       const name = backendOf(plan, stream, options)
-      if (find(name) === undefined) {
+      if (find(name, list) === undefined) {
         unknown.add(name)
-        problems.push({ path: backendPath(plan, index, options), message: `unknown agent "${name}" (known: ${backends.join(", ")})` })
+        problems.push({ path: backendPath(plan, index, options), message: `unknown agent "${name}" (known: ${known})` })
       } else {
         const same = chosen.get(name)
         if (same === undefined) chosen.set(name, [{ index, stream }])
@@ -121,7 +135,7 @@ export const preflight = (
       }
     })
     for (const [name, streams] of chosen) {
-      problems.push(...(yield* find(name)!.preflight({
+      problems.push(...(yield* find(name, list)!.preflight({
         plan,
         streams,
         settings: settingsOf(plan, name),
@@ -132,9 +146,9 @@ export const preflight = (
     // The resolver's backend, when the strategy asks a resolver and no stream already uses it.
     if (ConflictStrategy.named(plan.conflictStrategy).needsResolver) {
       const name = resolverBackendOf(plan, options)
-      const backend = find(name)
+      const backend = find(name, list)
       if (backend === undefined) {
-        if (!unknown.has(name)) problems.push({ path: resolverPath(plan, options), message: `unknown resolver agent "${name}" (known: ${backends.join(", ")})` })
+        if (!unknown.has(name)) problems.push({ path: resolverPath(plan, options), message: `unknown resolver agent "${name}" (known: ${known})` })
       } else if (!chosen.has(name)) {
         problems.push(...(yield* backend.preflight({
           plan,
@@ -160,6 +174,8 @@ export const preflight = (
 /** Builds the registry, reviewer and resolver for a plan. */
 export const make = (plan: Plan.Plan, options: Options = {}) =>
   Effect.gen(function*() {
+    const list = options.backends ?? all
+    const known = list.map((b) => b.name).join(", ")
     const workspace = yield* Workspace.Workspace
     // Preflight runs later (when the run starts); it needs what building the registry had.
     const context = yield* Effect.context<Requirements>()
@@ -169,7 +185,7 @@ export const make = (plan: Plan.Plan, options: Options = {}) =>
     const built = new Map<string, Backend.Built>()
     for (const stream of plan.streams) {
       const name = backendOf(plan, stream, options)
-      const backend = find(name)
+      const backend = find(name, list)
       if (backend === undefined || built.has(name)) continue
       built.set(name, yield* backend.make({ plan, settings: settingsOf(plan, name) }))
     }
@@ -181,7 +197,7 @@ export const make = (plan: Plan.Plan, options: Options = {}) =>
             agent: name,
             taskId: request.task.id,
             reason: "unavailable",
-            message: `unknown agent "${name}" (known: ${backends.join(", ")})`
+            message: `unknown agent "${name}" (known: ${known})`
           })
         )
     })
@@ -213,7 +229,7 @@ export const make = (plan: Plan.Plan, options: Options = {}) =>
     // script backend's runs the plan's `resolve`; the mock's is scripted), else its agent in the
     // architect role.
     const resolverName = resolverBackendOf(plan, options)
-    const resolverBackend = find(resolverName)
+    const resolverBackend = find(resolverName, list)
     if (resolverBackend !== undefined && !built.has(resolverName)) {
       built.set(resolverName, yield* resolverBackend.make({ plan, settings: settingsOf(plan, resolverName) }))
     }
@@ -222,7 +238,7 @@ export const make = (plan: Plan.Plan, options: Options = {}) =>
       ? {
         name: resolverName,
         resolve: (request) =>
-          Effect.fail(new ConflictResolver.ResolutionFailed({ paths: [...request.paths], message: `unknown resolver agent "${resolverName}" (known: ${backends.join(", ")})` }))
+          Effect.fail(new ConflictResolver.ResolutionFailed({ paths: [...request.paths], message: `unknown resolver agent "${resolverName}" (known: ${known})` }))
       }
       : resolverBuilt.resolver ?? AgentResolver.make(withProvider(resolverBuilt.agent), plan)
 

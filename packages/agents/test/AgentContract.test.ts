@@ -1,18 +1,18 @@
 /**
  * One contract, every agent backend: the same scenarios and the same assertions run over each
- * backend in `Registry.all`, each attempt made straight through the backend's built agent in a
+ * backend in `Registry.all` and the testkit's mock, each attempt made straight through the backend's built agent in a
  * real git worktree — the real claude, codex and gemini against scripted model servers, the
  * aider stand-in, a stand-in program for the command and script backends, and the mock agent.
  * A scenario that cannot apply to a backend is skipped with the reason in its name.
  */
 import { Agent, CommandSpec, MemoryWorkspace, Plan, Review, Workspace } from "@braid/core"
+import { Harness } from "@braid/testkit"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Either, Exit, Fiber, Layer, Option, type Scope } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Drivers from "./contract/Drivers.js"
-import * as Harness from "../src/Harness.js"
 import * as tool from "../src/internal/tool.js"
 import * as Registry from "../src/Registry.js"
 
@@ -43,14 +43,17 @@ const failingReview = new Review.Review({
 /** What a backend may use when it is built: none of these backends touches the workspace, but the port allows it. */
 const buildLayer = Layer.effect(Workspace.Workspace, Effect.map(MemoryWorkspace.make(), (m) => m.service))
 
+/** The backends under contract: this package's, and the mock the testkit adds (the CLI offers both). */
+const backends = [...Registry.all, Harness.backend]
+
 /** Everything one test needs: the backend set up, and a way to make attempts on its worktree. */
 const setUp = (driver: Drivers.Driver, scenario: Drivers.Scenario) =>
   Effect.gen(function*() {
     const runId = `contract-${scenario}`
     const rig = yield* Drivers.rig(runId)
     const stage = yield* driver.stage(rig)
-    const backend = Registry.find(driver.name)
-    if (backend === undefined) return yield* Effect.dieMessage(`no backend named ${driver.name} in Registry.all`)
+    const backend = Registry.find(driver.name, backends)
+    if (backend === undefined) return yield* Effect.dieMessage(`no backend named ${driver.name} in Registry.all or the testkit`)
     const base = Drivers.git(rig.worktree, "rev-parse", "HEAD")
 
     /** Builds the backend's agent for a play, and the request for an attempt of the plan's one task. */
@@ -67,7 +70,7 @@ const setUp = (driver: Drivers.Driver, scenario: Drivers.Scenario) =>
           },
           "plan.yaml",
           rig.root
-        ).pipe(Effect.orDie)
+        ).pipe(Effect.provideService(Plan.TaskFields, Registry.taskFields(backends)), Effect.orDie)
         const built = yield* backend.make({ plan, settings: plan.agents[driver.name]! })
         const { notes, request } = Harness.firstAttempt(plan, rig.worktree, { runId, ...extra })
         return { agent: built.agent, request, notes, marker: tool.agentMarker(request) }
@@ -104,8 +107,8 @@ const until = (done: () => boolean, seconds: number, what: string) =>
 const TEST_TIMEOUT = 90_000
 
 describe("the backends are the registry's", () => {
-  it("every backend in Registry.all has a driver in the contract", () => {
-    assert.deepStrictEqual([...Drivers.all.map((d) => d.name)].sort(), [...Registry.backends].sort())
+  it("every backend in Registry.all, and the testkit's mock, has a driver in the contract", () => {
+    assert.deepStrictEqual([...Drivers.all.map((d) => d.name)].sort(), backends.map((b) => b.name).sort())
   })
 })
 

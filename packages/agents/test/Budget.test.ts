@@ -4,10 +4,10 @@
  * stops them; what a journal says was spent before counts from the start.
  */
 import { Budget, MemoryWorkspace, Orchestrator, Plan, Progress, Workspace } from "@braid/core"
+import { Harness } from "@braid/testkit"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Fiber, Layer, TestClock } from "effect"
-import * as Harness from "../src/Harness.js"
 
 const runWith = (input: Record<string, unknown>, script: Harness.Script, options: Orchestrator.RunOptions = {}) =>
   Effect.gen(function*() {

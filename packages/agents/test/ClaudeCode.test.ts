@@ -4,6 +4,7 @@
  * alone, and whole runs over real git repositories through `Orchestrator.run`.
  */
 import { Agent, GitWorkspace, Orchestrator, Plan, Progress, type RunReport } from "@braid/core"
+import { AnthropicServer, Harness, ScriptedServer } from "@braid/testkit"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Layer } from "effect"
@@ -11,12 +12,9 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as AnthropicServer from "../src/AnthropicServer.js"
 import * as ClaudeCode from "../src/ClaudeCode.js"
-import * as Harness from "../src/Harness.js"
 import * as tool from "../src/internal/tool.js"
 import * as Registry from "../src/Registry.js"
-import * as ScriptedServer from "../src/ScriptedServer.js"
 import * as Drivers from "./contract/Drivers.js"
 
 const KEY = "sk-ant-test-PLANTED-0000"

@@ -4,6 +4,7 @@
  * and a planted fake key. Attempts alone, and a whole run over a real git repository.
  */
 import { Agent, GitWorkspace, Orchestrator, Plan, Process, Progress, type RunReport } from "@braid/core"
+import { Harness, OpenAiServer, ScriptedServer } from "@braid/testkit"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Layer } from "effect"
@@ -12,10 +13,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Codex from "../src/Codex.js"
-import * as Harness from "../src/Harness.js"
-import * as OpenAiServer from "../src/OpenAiServer.js"
 import * as Registry from "../src/Registry.js"
-import * as ScriptedServer from "../src/ScriptedServer.js"
 import * as Drivers from "./contract/Drivers.js"
 
 const KEY = "sk-test-PLANTED-0000"

@@ -3,10 +3,10 @@
  * `Stream` that ends with the run, and `Progress.subscribe` gives a `PubSub`'s events as one.
  */
 import { MemoryWorkspace, Orchestrator, Plan, Progress, Workspace } from "@braid/core"
+import { Harness } from "@braid/testkit"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Fiber, Layer, PubSub, Stream } from "effect"
-import * as Harness from "../src/Harness.js"
 
 const plan = Plan.decode({
   maxParallel: 2,

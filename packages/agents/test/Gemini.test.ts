@@ -6,6 +6,7 @@
  * A throwaway HOME and a fake key; nothing leaves the machine.
  */
 import { type Agent, GitWorkspace, Orchestrator, Plan, type Process, Progress } from "@braid/core"
+import { GeminiServer, Harness, ScriptedServer } from "@braid/testkit"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Layer } from "effect"
@@ -14,10 +15,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Gemini from "../src/Gemini.js"
-import * as Harness from "../src/Harness.js"
-import * as GeminiServer from "../src/GeminiServer.js"
 import * as Registry from "../src/Registry.js"
-import * as ScriptedServer from "../src/ScriptedServer.js"
 
 const KEY = "gemini-test-PLANTED-0000"
 

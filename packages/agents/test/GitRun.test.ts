@@ -3,6 +3,7 @@
  * outcome, a failed verification stopping the landing, and what is left behind.
  */
 import { Agent, GitWorkspace, Orchestrator, Plan, Progress } from "@braid/core"
+import { Harness } from "@braid/testkit"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
@@ -10,7 +11,6 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as Harness from "../src/Harness.js"
 
 const git = (repo: string, ...args: Array<string>) =>
   execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: repo, encoding: "utf8" }).trim()

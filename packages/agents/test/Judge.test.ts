@@ -6,6 +6,7 @@
  * gate although the judge scored 100; a judge that keeps failing fails the task; plan fields.
  */
 import { GitWorkspace, Orchestrator, Plan, Progress, RunReport } from "@braid/core"
+import { AnthropicServer, OpenAiServer, ScriptedServer } from "@braid/testkit"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, Layer, Schedule } from "effect"
@@ -13,10 +14,7 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as AnthropicServer from "../src/AnthropicServer.js"
-import * as OpenAiServer from "../src/OpenAiServer.js"
 import * as Registry from "../src/Registry.js"
-import * as ScriptedServer from "../src/ScriptedServer.js"
 
 const KEYS = new Map([["ANTHROPIC_API_KEY", "sk-ant-test-PLANTED-3333"], ["OPENAI_API_KEY", "sk-test-PLANTED-4444"]])
 

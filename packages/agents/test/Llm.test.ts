@@ -5,17 +5,14 @@
  * a 429 with `Retry-After` waited out by braid's shared limiter; the turn cap; preflight.
  */
 import { Agent, CommandSpec, Plan, ProviderLimits } from "@braid/core"
+import { AnthropicServer, Harness, OpenAiServer, ScriptedServer } from "@braid/testkit"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as AnthropicServer from "../src/AnthropicServer.js"
-import * as Harness from "../src/Harness.js"
 import * as Llm from "../src/Llm.js"
-import * as OpenAiServer from "../src/OpenAiServer.js"
-import * as ScriptedServer from "../src/ScriptedServer.js"
 
 const KEYS = new Map([["ANTHROPIC_API_KEY", "sk-ant-test-PLANTED-1111"], ["OPENAI_API_KEY", "sk-test-PLANTED-2222"]])
 const withKeys = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.withConfigProvider(effect, ConfigProvider.fromMap(KEYS))

@@ -1,8 +1,8 @@
 import { Agent, MemoryWorkspace, Orchestrator, Plan, Progress, ProviderLimits, type RunReport, Workspace } from "@braid/core"
+import { Harness } from "@braid/testkit"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Fiber, Layer, TestClock } from "effect"
-import * as Harness from "../src/Harness.js"
 
 type PlanInput = Parameters<typeof Plan.decode>[0]
 

@@ -4,6 +4,7 @@
  * repository with them.
  */
 import { Agent, GitWorkspace, MemoryWorkspace, Orchestrator, Plan, Progress, Review, Workspace } from "@braid/core"
+import { Harness } from "@braid/testkit"
 import type { CommandExecutor } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
@@ -349,7 +350,8 @@ describe("Registry", () => {
       const plan = yield* Plan.decode(input, "plan", baseDir)
       return yield* Effect.flatMap(Agent.AgentRegistry, (registry) => registry.check(plan)).pipe(
         Effect.either,
-        Effect.provide(Registry.layer(plan, options).pipe(Layer.provide(workspace)))
+        // The mock backend is the testkit's: offered beside this package's, as the CLI does.
+        Effect.provide(Registry.layer(plan, { backends: [...Registry.all, Harness.backend], ...options }).pipe(Layer.provide(workspace)))
       )
     })
 

@@ -9,13 +9,15 @@
 import { Registry } from "@braid/agents"
 import * as BraidCluster from "@braid/cluster"
 import { Cluster, Database, Engine, PlanBundle, SqlEvents, SqlRunStore, Workdir } from "@braid/cluster"
-import { GitWorkspace, Orchestrator, type Plan, RunReport, RunState, RunStore } from "@braid/core"
+import { GitWorkspace, Orchestrator, Plan, RunReport, RunState, RunStore } from "@braid/core"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { DateTime, Effect, Fiber, Layer, Schedule, Schema, Stream } from "effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as Backends from "./Backends.js"
+import * as PlanFields from "./PlanFields.js"
 import * as Runs from "./Runs.js"
 import * as Session from "./Session.js"
 
@@ -51,10 +53,15 @@ export class ClusterRunStopped extends Schema.TaggedError<ClusterRunStopped>()("
 
 /** The cluster's view of how a stored run's plan and services are made: the command line's own. */
 export const host: Engine.Host = {
-  planOf: (stored, baseDir) => Session.planOf(stored, RunState.fold(stored.records), baseDir).pipe(Effect.provide(NodeContext.layer)),
+  // The backends' task fields provided here as well as in Main: the workflow engine may run this outside the command's context.
+  planOf: (stored, baseDir) =>
+    Session.planOf(stored, RunState.fold(stored.records), baseDir).pipe(
+      Effect.provideService(Plan.TaskFields, PlanFields.taskFields),
+      Effect.provide(NodeContext.layer)
+    ),
   services: (plan, stored) => {
     const options = Schema.decodeUnknownSync(Session.StoredOptions)(stored.manifest.options)
-    return Registry.layer(plan, { agent: options.agent, agentSource: "--agent", reviewer: options.reviewer, reviewerSource: "--reviewer" }).pipe(
+    return Registry.layer(plan, { backends: Backends.all, agent: options.agent, agentSource: "--agent", reviewer: options.reviewer, reviewerSource: "--reviewer" }).pipe(
       Layer.provide(NodeContext.layer)
     )
   }

@@ -16,7 +16,7 @@ export interface OptionHelp {
   readonly description: string
 }
 
-/** Agent backends, as `--agent` accepts them (a test checks this against the registry). */
+/** Agent backends, as `--agent` accepts them (a test checks this against `Backends.names`: the registry's and the testkit's mock). */
 export const BACKENDS = ["script", "mock", "aider", "command", "claude-code", "codex", "gemini", "llm"] as const
 
 /** Whether `name` is one of the agent backends (checked here so a command need not load the registry). */

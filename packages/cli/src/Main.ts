@@ -4,10 +4,12 @@
  * @since 0.1.0
  */
 import type * as Agent from "@braid/core/Agent"
+import * as Plan from "@braid/core/Plan"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Console, Effect, Exit, Option } from "effect"
 import * as Help from "./Help.js"
+import * as PlanFields from "./PlanFields.js"
 import * as Runs from "./Runs.js"
 
 /** braid's version. */
@@ -88,6 +90,8 @@ const parsed = (argv: ReadonlyArray<string>) =>
 /** Runs the command line with `argv` (as `process.argv`), setting `process.exitCode`. */
 export const main = (argv: ReadonlyArray<string>) =>
   (direct(argv) ?? parsed(argv)).pipe(
+    // Every command reads plans with the fields its backends add to tasks.
+    Effect.provideService(Plan.TaskFields, PlanFields.taskFields),
     Effect.catchAllCause((cause) =>
       Effect.gen(function*() {
         const failure = Cause.failureOption(cause)

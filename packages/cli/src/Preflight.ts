@@ -12,6 +12,7 @@ import { Effect, Schema } from "effect"
 import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
+import * as Backends from "./Backends.js"
 import * as GitHubHttp from "./GitHubHttp.js"
 
 /** One problem or warning, with where it is (a path into the plan, or the option). */
@@ -287,7 +288,7 @@ export const refuseState = (input: { readonly top: string; readonly target: stri
 export const check = (plan: Plan.Plan, options: Options): Effect.Effect<Result, never, Requirements> =>
   Effect.gen(function*() {
     const problems: Array<Finding> = []
-    const agents = yield* Registry.preflight(plan, { agent: options.agent, agentSource: "--agent", reviewer: options.reviewer, workspaceKind: options.workspace }).pipe(
+    const agents = yield* Registry.preflight(plan, { backends: Backends.all, agent: options.agent, agentSource: "--agent", reviewer: options.reviewer, workspaceKind: options.workspace }).pipe(
       // Backends' preflights read the plan and the machine, never the workspace.
       Effect.provide(MemoryWorkspace.layer({}))
     )

@@ -8,9 +8,10 @@ import { Registry } from "@braid/agents"
 import { type Agent, type ConflictResolver, GitWorkspace, MemoryWorkspace, type Plan, type Review, type Workspace } from "@braid/core"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Layer } from "effect"
+import * as Backends from "./Backends.js"
 
 /** Agent backends the command knows. */
-export const backends = Registry.backends
+export const backends = Backends.names
 
 export interface WiringOptions {
   readonly workspace: "git" | "memory"
@@ -37,6 +38,6 @@ export const layer = (
   options: WiringOptions
 ): Layer.Layer<Agent.AgentRegistry | Review.Reviewer | ConflictResolver.ConflictResolver | Workspace.Workspace> => {
   const workspace = workspaceLayer(options)
-  const agents = Registry.layer(plan, { agent: options.agent, agentSource: "--agent", reviewer: options.reviewer, reviewerSource: "--reviewer" }).pipe(Layer.provide(Layer.merge(workspace, NodeContext.layer)))
+  const agents = Registry.layer(plan, { backends: Backends.all, agent: options.agent, agentSource: "--agent", reviewer: options.reviewer, reviewerSource: "--reviewer" }).pipe(Layer.provide(Layer.merge(workspace, NodeContext.layer)))
   return Layer.merge(agents, workspace)
 }

@@ -4,7 +4,6 @@
  * @since 0.1.0
  */
 export * as Cli from "./Cli.js"
-export * as FakeGitHub from "./FakeGitHub.js"
 export * as GitHubHttp from "./GitHubHttp.js"
 export * as Main from "./Main.js"
 export * as Render from "./Render.js"

@@ -5,9 +5,9 @@
  * they lift soon and given up (a warning, no stall) when they do not.
  */
 import { GitHub, GitHubSync, Plan, Steps } from "@braid/core"
+import { FakeGitHub } from "@braid/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Redacted, type Scope } from "effect"
-import * as FakeGitHub from "../src/FakeGitHub.js"
 import * as GitHubHttp from "../src/GitHubHttp.js"
 
 const TOKEN = "ghp_syncTestToken0123456789"

@@ -9,7 +9,7 @@
  * that times out and ends the attempt's processes) and checks no process with the attempt's
  * marker is left.
  */
-import { AnthropicServer, ScriptedServer } from "@braid/agents"
+import { AnthropicServer, ScriptedServer } from "@braid/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import { execFileSync, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"

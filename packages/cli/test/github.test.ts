@@ -5,12 +5,12 @@
  * mid-run and resumed; a rejected push is fixed and landed with `braid land`. A planted token
  * is searched for in every output, the journal and the report.
  */
+import { FakeGitHub } from "@braid/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as FakeGitHub from "../src/FakeGitHub.js"
 import { braid, git, latestRun, type Outcome, root } from "./support/Braid.js"
 
 const example = path.join(root, "examples/checkout-flow")

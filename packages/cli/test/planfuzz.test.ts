@@ -19,6 +19,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as YAML from "yaml"
+import * as PlanFields from "../src/PlanFields.js"
 
 const bin = path.resolve(__dirname, "../dist/bin.js")
 const example = YAML.parse(fs.readFileSync(path.resolve(__dirname, "../../../examples/checkout-flow/plan.yaml"), "utf8")) as Doc
@@ -259,6 +260,8 @@ const readAsBraidPlan = async (file: string) => {
         const execution = ExecutionPlan.make(plan)
         return { plan, execution, text: ExecutionPlan.render(plan, execution) }
       }),
+      // With the task fields braid's backends add (the mock's `mock:`), as every command reads plans.
+      Effect.provideService(Plan.TaskFields, PlanFields.taskFields),
       Effect.provide(NodeContext.layer)
     )
   )

@@ -215,10 +215,18 @@ describe("help and usage", () => {
     assert.include(braid(["plan", "x.yaml", "--wizard"]).stderr, "unknown option --wizard")
   })
 
-  it("lists the same agent backends as the registry", async () => {
-    const { Registry } = await import("@braid/agents")
+  it("lists the same agent backends as the command offers (the agents' and the testkit's mock)", async () => {
+    const Backends = await import("../src/Backends.js")
     const { BACKENDS } = await import("../src/Help.js")
-    assert.deepStrictEqual([...BACKENDS], [...Registry.backends])
+    assert.deepStrictEqual([...BACKENDS], [...Backends.names])
+  })
+
+  it("decodes plans with the task fields its backends declare", async () => {
+    const Backends = await import("../src/Backends.js")
+    const PlanFields = await import("../src/PlanFields.js")
+    const { Registry } = await import("@braid/agents")
+    assert.deepStrictEqual(PlanFields.taskFields.map((f) => f.name), ["mock"])
+    assert.deepStrictEqual([...PlanFields.taskFields], [...Registry.taskFields(Backends.all)])
   })
 
   it("offers the landing modes braid knows", async () => {

@@ -5,12 +5,12 @@
  * `--events`, `--report` and GitHub sync on (a fake GitHub). None of them is in anything braid
  * wrote or sent, and each is there as its marker instead.
  */
+import { FakeGitHub } from "@braid/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as FakeGitHub from "../src/FakeGitHub.js"
 import { braid, newRepo } from "./support/Braid.js"
 
 const ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"

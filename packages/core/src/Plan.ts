@@ -6,7 +6,7 @@
  */
 // By path, not @effect/platform's index, which would initialise every platform module at start-up (ARCHITECTURE.md).
 import * as FileSystem from "@effect/platform/FileSystem"
-import { Effect, Either, Option, ParseResult, Schema } from "effect"
+import { Context, Effect, Either, Option, ParseResult, Schema } from "effect"
 import { dirname, resolve as resolvePath } from "node:path"
 import * as YAML from "yaml"
 import * as CommandSpec from "./CommandSpec.js"
@@ -48,12 +48,6 @@ export const ROLES: Readonly<Record<StreamType, string>> = {
 export const PriorityLabel = Schema.Literal("critical", "high", "medium", "low")
 
 const StringOrList = Schema.Union(Schema.String, Schema.Array(Schema.String))
-
-/** Scripting for the harness's simulated agents (`--agents mock`): what each attempt scores. */
-export class MockScript extends Schema.Class<MockScript>("MockScript")({
-  scores: Schema.optional(Schema.Array(Schema.Number.pipe(Schema.between(0, 100)))),
-  files: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
-}) {}
 
 /**
  * Settings for one agent backend (under `agents.<backend>` in the plan or `braid.config.yaml`).
@@ -195,7 +189,6 @@ export class Task extends Schema.Class<Task>("Task")({
   dependsOn: Schema.optional(Schema.Array(Schema.String)),
   run: Schema.optional(CommandSpec.RunSpec),
   checks: Schema.optional(Schema.Array(CommandSpec.CommandSpec)),
-  mock: Schema.optional(MockScript),
   /** What this task's attempts may spend; over it, the task fails. */
   budget: Schema.optional(TaskBudget)
 }) {}
@@ -334,7 +327,47 @@ export interface Plan {
   readonly prices: Readonly<Record<string, ModelPrice>>
   /** Unknown fields that were ignored (a misspelling close to a known field is an error instead). */
   readonly warnings: ReadonlyArray<PlanProblem>
+  /** The values of the task fields the plan was decoded with (`TaskFields`): task id → field name → value. */
+  readonly declared: ReadonlyMap<string, Readonly<Record<string, unknown>>>
 }
+
+/**
+ * A field an agent backend adds to each task of the plan (the mock backend's `mock:`): its name,
+ * the Schema its value must meet, and which of its texts may span lines. A plan is decoded with
+ * the fields of the backends on offer (`TaskFields`), so a wrong value is a problem at its path
+ * (`tasks[2].mock.scores[0]`) and a misspelled field in it is found like any other; the plan
+ * itself knows no backend's fields.
+ */
+export interface TaskField<A = unknown> {
+  readonly name: string
+  readonly schema: Schema.Schema.AnyNoContext
+  /** Whether the text at `path` inside the field's value (`["files", "a.txt"]`) may span lines; any other text in it is one line. */
+  readonly multiLine: (path: ReadonlyArray<string | number>) => boolean
+  /** The field's value on `task` (undefined when the task gives none, or `plan` was decoded without this field). */
+  readonly of: (plan: Plan, task: Task) => A | undefined
+}
+
+/** Declares a task field: its name, its Schema, and (default: none) the texts in it that may span lines. */
+export const taskField = <A, I>(
+  name: string,
+  schema: Schema.Schema<A, I>,
+  options: { readonly multiLine?: (path: ReadonlyArray<string | number>) => boolean } = {}
+): TaskField<A> => ({
+  name,
+  schema,
+  multiLine: options.multiLine ?? (() => false),
+  of: (plan, task) => plan.declared.get(task.id)?.[name] as A | undefined
+})
+
+/**
+ * The task fields plans are decoded with: those of the backends a caller offers. None by
+ * default; the CLI provides its backends' (`mock`) around every command, so a plan decodes the
+ * same way in each. A library caller offering a backend with fields provides them too
+ * (`Effect.provideService(Plan.TaskFields, Registry.taskFields(backends))`).
+ */
+export class TaskFields extends Context.Reference<TaskFields>()("@braid/core/Plan/TaskFields", {
+  defaultValue: (): ReadonlyArray<TaskField> => []
+}) {}
 
 export const DEFAULT_QUALITY_THRESHOLD = 80
 export const DEFAULT_MAX_PARALLEL = 5
@@ -361,14 +394,11 @@ export const LIMITS = {
 /** Fields whose text may span lines (a line break or a tab in them is fine); every other text is one line. */
 const MULTI_LINE_FIELDS: ReadonlySet<string> = new Set(["description", "acceptanceCriteria", "rubric", "command", "args", "checks", "verify", "run", "resolve"])
 
-/** Whether the text at `path` may span lines: under a multi-line field, or a file's content in a task's `mock.files`. */
+/** Whether the text at `path` may span lines: under a multi-line field. */
 const multiLineAt = (path: PlanText.Path): boolean => {
   const names = path.filter((k): k is string => typeof k === "string")
   const last = names.at(-1)
-  if (last === undefined) return false
-  if (MULTI_LINE_FIELDS.has(last)) return true
-  if (last === "script" || last === "name") return false
-  return names.at(-2) === "files" && names.at(-3) === "mock"
+  return last !== undefined && MULTI_LINE_FIELDS.has(last)
 }
 
 /** Control characters and text that is not Unicode, in every text and record key of a decoded plan, each with its path. */
@@ -382,6 +412,35 @@ const textProblems = (root: unknown): Array<PlanProblem> => {
     const multiLine = !isKey && multiLineAt(path)
     const found = multiLine ? PlanText.textProblem(text, false) : problem
     if (found !== undefined) problems.push({ path: formatPath(path), message: isKey ? `the field name ${found}` : found })
+  })
+  return problems
+}
+
+/** The task fields a plan was decoded with, and what each task gives of them (by its index in `tasks`). */
+interface Declared {
+  readonly fields: ReadonlyArray<TaskField>
+  readonly values: ReadonlyArray<Readonly<Record<string, unknown>> | undefined>
+}
+
+const noneDeclared: Declared = { fields: [], values: [] }
+
+/** `textProblems` for the declared fields' values: each field says which of its texts may span lines. */
+const declaredTextProblems = (declared: Declared): Array<PlanProblem> => {
+  const problems: Array<PlanProblem> = []
+  declared.values.forEach((values, index) => {
+    if (values === undefined) return
+    for (const field of declared.fields) {
+      if (values[field.name] === undefined) continue
+      PlanText.strings(values[field.name], (text, pathOf, isKey) => {
+        const problem = PlanText.textProblem(text, true)
+        if (problem === undefined) return
+        const path = pathOf()
+        const found = !isKey && field.multiLine(path) ? PlanText.textProblem(text, false) : problem
+        if (found !== undefined) {
+          problems.push({ path: formatPath(["tasks", index, field.name, ...path]), message: isKey ? `the field name ${found}` : found })
+        }
+      })
+    }
   })
   return problems
 }
@@ -458,12 +517,21 @@ export const validate = (
   source = "plan",
   baseDir = process.cwd(),
   config: ConfigFile = new ConfigFile({})
+): Effect.Effect<Plan, InvalidPlan> => check(file, noneDeclared, source, baseDir, config)
+
+/** `validate`, with the values of the declared task fields the file was decoded with. */
+const check = (
+  file: PlanFile,
+  declared: Declared,
+  source: string,
+  baseDir = process.cwd(),
+  config: ConfigFile = new ConfigFile({})
 ): Effect.Effect<Plan, InvalidPlan> =>
   Effect.suspend(() => {
     const oversized = sizeProblems(file.tasks.length, file.streams.length)
     if (oversized.length > 0) return Effect.fail(new InvalidPlan({ source, problems: oversized }))
     // Text reaches commits, branch names, paths and the terminal: no control characters, valid Unicode.
-    const problems: Array<PlanProblem> = textProblems(file)
+    const problems: Array<PlanProblem> = [...textProblems(file), ...declaredTextProblems(declared)]
     const problem = (path: string, message: string) => problems.push({ path, message })
 
     const threshold = file.qualityThreshold ?? DEFAULT_QUALITY_THRESHOLD
@@ -708,7 +776,8 @@ export const validate = (
         mode: sandboxSettings(file.sandbox)?.mode ?? sandboxSettings(config.sandbox)?.mode,
         network: [...(sandboxSettings(config.sandbox)?.network ?? []), ...(sandboxSettings(file.sandbox)?.network ?? [])].map((e) => Sandbox.parseEndpoint(e)!)
       },
-      warnings: []
+      warnings: [],
+      declared: new Map(declared.values.flatMap((values, i) => values === undefined ? [] : [[file.tasks[i]!.id, values]]))
     })
   })
 
@@ -732,14 +801,24 @@ const findCycles = (edges: ReadonlyMap<string, ReadonlyArray<string>>): Array<Ar
   })
 }
 
-/** Decodes an already-parsed plan document (from JSON or YAML), reporting every problem. */
+/** Decodes an already-parsed plan document (from JSON or YAML), reporting every problem; with the `TaskFields` provided. */
 export const decode = (
   input: unknown,
   source = "plan",
   baseDir?: string,
   config?: ConfigFile
+): Effect.Effect<Plan, InvalidPlan> => Effect.flatMap(TaskFields, (fields) => decodeWith(input, fields, source, baseDir, config))
+
+const decodeWith = (
+  input: unknown,
+  fields: ReadonlyArray<TaskField>,
+  source: string,
+  baseDir: string | undefined,
+  config: ConfigFile | undefined
 ): Effect.Effect<Plan, InvalidPlan> =>
   Effect.suspend(() => {
+    const taken = fields.find((f) => f.name in Task.fields)
+    if (taken !== undefined) return Effect.dieMessage(`a backend declares the task field "${taken.name}", which is braid's own`)
     // Size and shape first, without recursion: nothing else reads a document too large, too deep or circular.
     const shape = PlanText.shapeProblem(input, LIMITS)
     if (shape !== undefined) return Effect.fail(new InvalidPlan({ source, problems: [shape] }))
@@ -750,7 +829,7 @@ export const decode = (
     const oversized = sizeProblems(lengthOf("tasks"), lengthOf("streams"))
     if (oversized.length > 0) return Effect.fail(new InvalidPlan({ source, problems: oversized }))
 
-    const unknown = Fields.unknownFields(input, planShape)
+    const unknown = Fields.unknownFields(input, shapeWith(fields))
     // An unknown field's name is printed in a warning: it must be printable too.
     const unprintable: Array<PlanProblem> = unknown.flatMap((u) => {
       const problem = PlanText.textProblem(u.field, true)
@@ -766,16 +845,16 @@ export const decode = (
     const warnings: Array<PlanProblem> = unknown.flatMap((u) =>
       u.suggestion !== undefined || refused.has(u.path) ? [] : [{ path: u.path, message: `unknown field ${quoted(u.field)} is ignored` }]
     )
-    const decoded = decodeFile(input)
+    const decoded = decodeFile(input, fields)
     if (Either.isRight(decoded) && misspelled.length === 0) {
-      return Effect.map(validate(decoded.right, source, baseDir, config), (plan) => ({ ...plan, warnings }))
+      return Effect.map(check(decoded.right.file, decoded.right, source, baseDir, config), (plan) => ({ ...plan, warnings }))
     }
     // Report every problem at once: wrong types (one plain line per field), misspellings, and
     // the semantic problems of the rest of the plan (checked with the bad fields left out).
     const typeProblems = Either.isLeft(decoded) ? decoded.left : []
-    const rest = Either.isRight(decoded) ? Either.right(decoded.right) : decodeFile(without(input, typeProblems.map((p) => p.rawPath)))
+    const rest = Either.isRight(decoded) ? Either.right(decoded.right) : decodeFile(without(input, typeProblems.map((p) => p.rawPath)), fields)
     const semantic = Either.isRight(rest)
-      ? Effect.match(validate(rest.right, source, baseDir, config), {
+      ? Effect.match(check(rest.right.file, rest.right, source, baseDir, config), {
         onFailure: (e) => e.problems,
         onSuccess: () => [] as ReadonlyArray<PlanProblem>
       })
@@ -798,21 +877,18 @@ export const decode = (
 
 /** Where each field is known: unknown fields close to these are misspellings. */
 const commandFields = ["name", "command", "timeoutSeconds"]
+const taskShape: Fields.Shape = {
+  fields: Object.keys(Task.fields),
+  nested: {
+    run: { kind: "object", shape: { fields: [...commandFields, "script"] } },
+    checks: { kind: "list", shape: { fields: commandFields } },
+    budget: { kind: "object", shape: { fields: Object.keys(TaskBudget.fields) } }
+  }
+}
 const planShape: Fields.Shape = {
   fields: Object.keys(PlanFile.fields),
   nested: {
-    tasks: {
-      kind: "list",
-      shape: {
-        fields: Object.keys(Task.fields),
-        nested: {
-          mock: { kind: "object", shape: { fields: Object.keys(MockScript.fields) } },
-          run: { kind: "object", shape: { fields: [...commandFields, "script"] } },
-          checks: { kind: "list", shape: { fields: commandFields } },
-          budget: { kind: "object", shape: { fields: Object.keys(TaskBudget.fields) } }
-        }
-      }
-    },
+    tasks: { kind: "list", shape: taskShape },
     streams: {
       kind: "list",
       shape: {
@@ -839,6 +915,27 @@ const planShape: Fields.Shape = {
     github: { kind: "object", shape: { fields: Object.keys(GitHubSettings.fields) } },
     sandbox: { kind: "object", shape: { fields: Object.keys(SandboxSettings.fields) } }
   }
+}
+
+const shapes = new WeakMap<ReadonlyArray<TaskField>, Fields.Shape>()
+
+/** `planShape` with the declared task fields, each with the fields its Schema knows. */
+const shapeWith = (fields: ReadonlyArray<TaskField>): Fields.Shape => {
+  if (fields.length === 0) return planShape
+  let shape = shapes.get(fields)
+  if (shape === undefined) {
+    const nested: Record<string, Fields.Nested> = { ...taskShape.nested }
+    for (const field of fields) {
+      const inner = Fields.nestedOf(field.schema.ast)
+      if (inner !== undefined) nested[field.name] = inner
+    }
+    shape = {
+      ...planShape,
+      nested: { ...planShape.nested, tasks: { kind: "list", shape: { fields: [...taskShape.fields, ...fields.map((f) => f.name)], nested } } }
+    }
+    shapes.set(fields, shape)
+  }
+  return shape
 }
 
 /** What a field must be, in words, for the fields people most often get wrong. */
@@ -874,33 +971,72 @@ const shown = (value: unknown): string => {
 const valueAt = (input: unknown, path: ReadonlyArray<PropertyKey>): unknown =>
   path.reduce<unknown>((v, k) => (typeof v === "object" && v !== null ? (v as Record<PropertyKey, unknown>)[k] : undefined), input)
 
-/** Decodes the plan file; on failure, one plain problem per field (the schema's alternatives are not the user's concern). */
-const decodeFile = (
-  input: unknown
-): Either.Either<PlanFile, Array<PlanProblem & { readonly rawPath: ReadonlyArray<PropertyKey> }>> =>
-  Either.mapLeft(Schema.decodeUnknownEither(PlanFile, { errors: "all", onExcessProperty: "ignore" })(input), (error) => {
-    const seen = new Set<string>()
-    const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
-    // An optional object with a wrong field also fails as "expected undefined" at the object's
-    // own path: the deeper issue is the one that says what is wrong.
-    const keyOf = (path: ReadonlyArray<PropertyKey>) => JSON.stringify(path.map((k) => typeof k === "number" ? k : String(k)))
-    const holders = new Set<string>()
-    for (const issue of issues) for (let k = 0; k < issue.path.length; k++) holders.add(keyOf(issue.path.slice(0, k)))
-    const deeper = (path: ReadonlyArray<PropertyKey>) => holders.has(keyOf(path))
-    return issues.filter((issue) => !deeper(issue.path)).flatMap((issue) => {
-      const path = formatPath(issue.path)
-      if (seen.has(path)) return []
-      seen.add(path)
-      const field = [...issue.path].reverse().find((k) => typeof k === "string") as string | undefined
-      const value = valueAt(input, issue.path)
-      const message = issue._tag === "Missing"
-        ? "is required"
-        : field !== undefined && expectations[field] !== undefined
-        ? `expected ${expectations[field]}, got ${shown(value)}`
-        : issue.message.replace(/^Expected /, "expected ").replace(/, actual /, ", got ")
-      return [{ path, message, rawPath: issue.path }]
+const declaredSchemas = new WeakMap<ReadonlyArray<TaskField>, Schema.Schema<Readonly<Record<string, unknown>>, unknown>>()
+
+/** A task's declared fields, and nothing else of it. */
+const declaredSchemaWith = (fields: ReadonlyArray<TaskField>) => {
+  let schema = declaredSchemas.get(fields)
+  if (schema === undefined) {
+    schema = Schema.Struct(Object.fromEntries(fields.map((f) => [f.name, Schema.optional(f.schema)]))) as unknown as Schema.Schema<
+      Readonly<Record<string, unknown>>,
+      unknown
+    >
+    declaredSchemas.set(fields, schema)
+  }
+  return schema
+}
+
+type FileProblem = PlanProblem & { readonly rawPath: ReadonlyArray<PropertyKey> }
+
+const decodeOptions = { errors: "all", onExcessProperty: "ignore" } as const
+
+/**
+ * Decodes the plan file, and beside it the declared task fields of the tasks that give any (the
+ * file's own Schema stays as it is, and a task without them costs nothing more); on failure, one
+ * plain problem per field of either.
+ */
+const decodeFile = (input: unknown, fields: ReadonlyArray<TaskField>): Either.Either<Declared & { readonly file: PlanFile }, Array<FileProblem>> => {
+  const file = Either.mapLeft(Schema.decodeUnknownEither(PlanFile, decodeOptions)(input), (error) => problemsOf(input, error))
+  if (fields.length === 0) return Either.map(file, (file) => ({ file, ...noneDeclared }))
+  const tasks = typeof input === "object" && input !== null ? (input as Record<string, unknown>).tasks : undefined
+  const values: Array<Readonly<Record<string, unknown>> | undefined> = []
+  const problems: Array<FileProblem> = Either.isLeft(file) ? [...file.left] : []
+  // Not a list of tasks, or a task that is not an object: the file's own problem.
+  if (Array.isArray(tasks)) {
+    tasks.forEach((task, i) => {
+      if (typeof task !== "object" || task === null || !fields.some((f) => f.name in task)) return void values.push(undefined)
+      const decoded = Schema.decodeUnknownEither(declaredSchemaWith(fields), decodeOptions)(task)
+      values.push(Either.getOrUndefined(decoded))
+      if (Either.isLeft(decoded)) problems.push(...problemsOf(input, decoded.left, ["tasks", i]))
     })
+  }
+  return Either.isRight(file) && problems.length === 0 ? Either.right({ file: file.right, fields, values }) : Either.left(problems)
+}
+
+/** One plain problem per field of a decoding error at `at` (the schema's alternatives are not the user's concern). */
+const problemsOf = (input: unknown, error: ParseResult.ParseError, at: ReadonlyArray<PropertyKey> = []): Array<FileProblem> => {
+  const seen = new Set<string>()
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => at.length === 0 ? issue : { ...issue, path: [...at, ...issue.path] })
+  // An optional object with a wrong field also fails as "expected undefined" at the object's
+  // own path: the deeper issue is the one that says what is wrong.
+  const keyOf = (path: ReadonlyArray<PropertyKey>) => JSON.stringify(path.map((k) => typeof k === "number" ? k : String(k)))
+  const holders = new Set<string>()
+  for (const issue of issues) for (let k = 0; k < issue.path.length; k++) holders.add(keyOf(issue.path.slice(0, k)))
+  const deeper = (path: ReadonlyArray<PropertyKey>) => holders.has(keyOf(path))
+  return issues.filter((issue) => !deeper(issue.path)).flatMap((issue) => {
+    const path = formatPath(issue.path)
+    if (seen.has(path)) return []
+    seen.add(path)
+    const field = [...issue.path].reverse().find((k) => typeof k === "string") as string | undefined
+    const value = valueAt(input, issue.path)
+    const message = issue._tag === "Missing"
+      ? "is required"
+      : field !== undefined && expectations[field] !== undefined
+      ? `expected ${expectations[field]}, got ${shown(value)}`
+      : issue.message.replace(/^Expected /, "expected ").replace(/, actual /, ", got ")
+    return [{ path, message, rawPath: issue.path }]
   })
+}
 
 /** A copy of `input` without the values at `paths` (to check the rest of a plan with wrong fields). */
 const without = (input: unknown, paths: ReadonlyArray<ReadonlyArray<PropertyKey>>): unknown => {
@@ -1168,6 +1304,6 @@ export const override = (plan: Plan, overrides: Overrides, source = "options"): 
     ? Effect.succeed(plan)
     : Effect.map(
       validate(new PlanFile({ ...plan.file, ...defined }), source, plan.baseDir, plan.config),
-      (overridden) => ({ ...overridden, warnings: plan.warnings })
+      (overridden) => ({ ...overridden, warnings: plan.warnings, declared: plan.declared })
     )
 }

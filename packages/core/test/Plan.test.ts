@@ -1,6 +1,6 @@
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Exit, Schema } from "effect"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -349,6 +349,79 @@ const chain = (n: number, extra: Record<string, unknown> = {}) => ({
   streams: [{ name: "s", type: "api" }],
   tasks: Array.from({ length: n }, (_, i) => ({ id: `t${i}`, title: `T${i}`, stream: "s" })),
   ...extra
+})
+
+describe("task fields a backend declares", () => {
+  // A backend's own field, as the mock's `mock:` is: core knows only that it was declared.
+  class Notes extends Schema.Class<Notes>("Notes")({
+    level: Schema.optional(Schema.Int.pipe(Schema.between(1, 3))),
+    body: Schema.optional(Schema.String),
+    tags: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
+  }) {}
+  const notes = Plan.taskField("notes", Notes, { multiLine: (path) => path.length === 1 && path[0] === "body" })
+  const base = { streams: [{ name: "api", type: "api" }] }
+  const withNotes = <A, E>(effect: Effect.Effect<A, E>) => Effect.provideService(effect, Plan.TaskFields, [notes])
+  const problemsOf = (input: unknown) =>
+    Effect.map(Effect.flip(withNotes(Plan.decode(input))), (e) => e.problems.map((p) => `${p.path}: ${p.message}`))
+
+  it.effect("a declared field's value is decoded with its Schema and kept with the plan, through overrides", () =>
+    Effect.gen(function*() {
+      const plan = yield* withNotes(Plan.decode({
+        ...base,
+        tasks: [{ id: "t1", title: "T", stream: "api", notes: { level: 2, body: "first line\nsecond line" } }, { id: "t2", title: "U", stream: "api" }]
+      }))
+      assert.deepStrictEqual(plan.warnings, [])
+      const value = notes.of(plan, plan.tasks.get("t1")!)
+      assert.instanceOf(value, Notes)
+      assert.strictEqual(value?.level, 2)
+      assert.isUndefined(notes.of(plan, plan.tasks.get("t2")!))
+      assert.notProperty(plan.tasks.get("t1")!, "notes")
+      const overridden = yield* Plan.override(plan, { maxParallel: 2 })
+      assert.strictEqual(notes.of(overridden, overridden.tasks.get("t1")!)?.body, "first line\nsecond line")
+    }))
+
+  it.effect("a wrong value is named at its path, a misspelling in it is found, every problem at once", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf({
+        ...base,
+        tasks: [
+          { id: "t1", title: "T", stream: "api", notes: { level: 7, bdy: "x" } },
+          { id: "t2", title: "U", stream: "api", notes: "loud", dependsOn: ["nope"] },
+          { id: "t3", title: "V", stream: "api", notse: {} }
+        ]
+      })
+      assert.includeMembers(problems, [
+        "tasks[0].notes.bdy: unknown field \"bdy\" — did you mean \"body\"?",
+        "tasks[2].notse: unknown field \"notse\" — did you mean \"notes\"?",
+        "tasks[1].dependsOn[0]: task \"t2\" depends on unknown task \"nope\""
+      ])
+      assert.isTrue(problems.some((p) => p.startsWith("tasks[0].notes.level: expected a number between 1 and 3")), problems.join("\n"))
+      assert.isTrue(problems.some((p) => p.startsWith("tasks[1].notes: ")), problems.join("\n"))
+    }))
+
+  it.effect("its texts are one line but where the field says, and its keys always one line", () =>
+    Effect.gen(function*() {
+      const problems = yield* problemsOf({
+        ...base,
+        tasks: [{ id: "t1", title: "T", stream: "api", notes: { body: "a\n\tb \u001b[2J", tags: { "x\ny": "z", w: "one\ntwo" } } }]
+      })
+      assert.sameMembers(problems, [
+        "tasks[0].notes.body: contains an escape character (\\x1b) at character 6; only line breaks and tabs may stand in this text, no other control character",
+        "tasks[0].notes.tags.x\ny: the field name contains a line break (\\n) at character 2; this field must be a single line of printable text",
+        "tasks[0].notes.tags.w: contains a line break (\\n) at character 4; this field must be a single line of printable text"
+      ])
+    }))
+
+  it.effect("undeclared, the field is an unknown one: ignored with a warning; a backend cannot redeclare braid's own", () =>
+    Effect.gen(function*() {
+      const plan = yield* Plan.decode({ ...base, tasks: [{ id: "t1", title: "T", stream: "api", notes: { level: 7 } }] })
+      assert.deepStrictEqual(plan.warnings.map((w) => `${w.path}: ${w.message}`), ["tasks[0].notes: unknown field \"notes\" is ignored"])
+      assert.isUndefined(notes.of(plan, plan.tasks.get("t1")!))
+      const taken = yield* Effect.exit(
+        Plan.decode({ ...base, tasks: [{ id: "t1", title: "T", stream: "api" }] }).pipe(Effect.provideService(Plan.TaskFields, [Plan.taskField("run", Schema.String)]))
+      )
+      assert.isTrue(Exit.isFailure(taken) && taken.cause._tag === "Die")
+    }))
 })
 
 describe("plans that cannot hurt", () => {

@@ -4,15 +4,12 @@
  * stand-in program) and says how to make the tool write a file, change nothing, fail, hang,
  * meet a busy provider, and what the tool received (to check that a retry's feedback got there).
  */
+import { AnthropicServer, GeminiServer, OpenAiServer, ScriptedServer } from "@braid/testkit"
 import { Effect, type Scope } from "effect"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as AnthropicServer from "../../src/AnthropicServer.js"
-import * as GeminiServer from "../../src/GeminiServer.js"
-import * as OpenAiServer from "../../src/OpenAiServer.js"
-import * as ScriptedServer from "../../src/ScriptedServer.js"
 
 /** The contract's scenarios, by name. */
 export const scenarios = ["writes", "nothing", "fails", "timeout", "interrupted", "busy", "feedback"] as const

@@ -5,11 +5,10 @@
  * Adding a backend to the suite is one more driver in `resolvers` (the `llm` backend's joins
  * here).
  */
+import { AnthropicServer, ScriptedServer } from "@braid/testkit"
 import { Effect, type Scope } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as AnthropicServer from "../../src/AnthropicServer.js"
-import * as ScriptedServer from "../../src/ScriptedServer.js"
 import { useEnv } from "./Drivers.js"
 
 /** A resolver backend set up for one test. */

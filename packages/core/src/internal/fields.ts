@@ -6,6 +6,7 @@
  *
  * @internal
  */
+import type { SchemaAST } from "effect"
 
 /** The fields known at each place of a document; `each` describes the children of a list or record. */
 export interface Shape {
@@ -73,4 +74,49 @@ export const unknownFields = (value: unknown, shape: Shape, path = ""): Array<Un
     }
   }
   return found
+}
+
+/** What a Schema holds under a field, as `Shape.nested` says it: an object, a list or a record of objects. */
+export type Nested = NonNullable<Shape["nested"]>[string]
+
+/** The Schema behind optional, refined and class wrappers (a class's fields are its `from` side). */
+const unwrap = (ast: SchemaAST.AST): SchemaAST.AST => {
+  for (;;) {
+    if (ast._tag === "Transformation" || ast._tag === "Refinement") ast = ast.from
+    else if (ast._tag === "Union") {
+      const kept = ast.types.filter((t) => t._tag !== "UndefinedKeyword" && t._tag !== "Literal")
+      if (kept.length !== 1) return ast
+      ast = kept[0]!
+    } else return ast
+  }
+}
+
+const objectShape = (ast: SchemaAST.AST): Shape | undefined => {
+  const literal = unwrap(ast)
+  if (literal._tag !== "TypeLiteral" || literal.propertySignatures.length === 0) return undefined
+  const nested: Record<string, Nested> = {}
+  for (const p of literal.propertySignatures) {
+    const inner = nestedOf(p.type)
+    if (inner !== undefined) nested[String(p.name)] = inner
+  }
+  return { fields: literal.propertySignatures.map((p) => String(p.name)), nested }
+}
+
+/**
+ * The fields a Schema knows at each place of its value, for finding misspellings in a part of
+ * the plan a backend declares (`Plan.TaskField`): undefined where it holds no object.
+ */
+export const nestedOf = (ast: SchemaAST.AST): Nested | undefined => {
+  const inner = unwrap(ast)
+  const object = objectShape(inner)
+  if (object !== undefined) return { kind: "object", shape: object }
+  if (inner._tag === "TypeLiteral" && inner.indexSignatures.length === 1) {
+    const shape = objectShape(inner.indexSignatures[0]!.type)
+    return shape === undefined ? undefined : { kind: "record", shape }
+  }
+  if (inner._tag === "TupleType" && inner.elements.length === 0 && inner.rest.length === 1) {
+    const shape = objectShape(inner.rest[0]!.type)
+    return shape === undefined ? undefined : { kind: "list", shape }
+  }
+  return undefined
 }

@@ -9,11 +9,12 @@
  *
  * @since 0.1.0
  */
+import type { Backend } from "@braid/agents"
 import { Agent, ConflictResolver, type Plan, Review, type Workspace } from "@braid/core"
 import { Duration, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import type * as Backend from "./Backend.js"
+import * as MockField from "./MockField.js"
 
 /** What one scripted attempt does. Every field is optional. */
 export interface AttemptScript {
@@ -247,8 +248,9 @@ export const make = (script: Script = {}) =>
 export const scriptFromPlan = (plan: Plan.Plan): Script => {
   const tasks: Record<string, Array<AttemptScript>> = {}
   for (const task of plan.tasks.values()) {
-    const scores = task.mock?.scores ?? []
-    const files = task.mock?.files
+    const mock = MockField.field.of(plan, task)
+    const scores = mock?.scores ?? []
+    const files = mock?.files
     tasks[task.id] = scores.length === 0
       ? [{ ...(files ? { files } : {}) }]
       : scores.map((score) => ({ score, ...(files ? { files } : {}) }))
@@ -263,6 +265,7 @@ export const scriptFromPlan = (plan: Plan.Plan): Script => {
 export const backend: Backend.Backend = {
   name: "mock",
   description: "scripted agents from each task's `mock` field, for trying a plan (no tool, no model)",
+  taskFields: [MockField.field],
   preflight: () => Effect.succeed([]),
   make: (context) =>
     Effect.map(make(scriptFromPlan(context.plan)), (h) => ({ agent: h.agent, reviewer: h.reviewer, resolver: h.resolver }))
