@@ -270,7 +270,9 @@ export const make = (context: Backend.BuildContext) =>
           ...(settings.args ?? []),
           ...files
         ]
-        const result = yield* tool.runAttempt(name, request, { argv, env, timeoutMs })
+        // Confined: the model API its settings name (OpenAI's and Anthropic's by default); no home of its own.
+        const sandbox = tool.allowance({ urls: env.OPENAI_API_BASE !== undefined ? [env.OPENAI_API_BASE] : ["https://api.openai.com", "https://api.anthropic.com"] })
+        const result = yield* tool.runAttempt(name, request, { argv, env, timeoutMs, sandbox })
         // Aider's repo-map cache appears in the worktree: what it added, it takes away again.
         for (const entry of yield* aiderEntries(worktree)) {
           if (!before.has(entry)) yield* fs.remove(path.join(worktree, entry), { recursive: true }).pipe(Effect.ignore)

@@ -561,7 +561,9 @@ export const make = (
             argv: argvOf(executable, settings, session, request.checks),
             env,
             timeoutMs,
-            stdin: prompt.right
+            stdin: prompt.right,
+            // Confined: its stream's home, the user's login read-only, the Anthropic API (or the base URL's).
+            sandbox: tool.allowance({ home: configDir, login: [userConfigDirOf(source)], urls: [env.ANTHROPIC_BASE_URL ?? "https://api.anthropic.com"] })
           })
           return outcomeOf(result, transcriptOf(result.stdout), {
             ...context,

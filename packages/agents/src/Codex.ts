@@ -635,7 +635,9 @@ export const make = (
             })
           const baseline = thread._tag === "Resume" ? (yield* readLedger(home))[thread.id] : undefined
           const { argv, stdin } = argvOf(executable, settings, { worktree, thread, prompt: prompt.right, baseUrl, keyInEnv: env.OPENAI_API_KEY !== undefined })
-          const result = yield* tool.runAttempt(name, request, { argv, env, timeoutMs, stdin, onStdout })
+          // Confined: its stream's home, the user's login read-only, the OpenAI API (or the base URL's).
+          const sandbox = tool.allowance({ home, login: [userHomeOf(source)], urls: baseUrl !== undefined ? [baseUrl] : ["https://api.openai.com", "https://chatgpt.com"] })
+          const result = yield* tool.runAttempt(name, request, { argv, env, timeoutMs, stdin, onStdout, sandbox })
           const transcript = transcriptOf(result.stdout)
           if (transcript.threadId !== undefined && transcript.usage !== undefined) yield* writeLedger(home, transcript.threadId, transcript.usage)
           const recorded = transcript.threadId !== undefined ? yield* lastTurn(home, transcript.threadId) : undefined

@@ -543,7 +543,13 @@ export const make = (context: Backend.BuildContext, options: Options = {}) =>
         Effect.gen(function*() {
           if ("id" in session) yield* request.note({ _tag: "Session", sessionId: session.id })
           const { args, stdin } = argsOf(settings, prompt, session)
-          return yield* Tool.runAttempt(name, request, { argv: [...argv, ...args], env, timeoutMs, stdin })
+          // Confined: its stream's home, the user's settings and login read-only, the Gemini API (or the base URL's).
+          const sandbox = Tool.allowance({
+            home,
+            login: [userGeminiDir(source)],
+            urls: env.GOOGLE_GEMINI_BASE_URL !== undefined ? [env.GOOGLE_GEMINI_BASE_URL] : ["https://generativelanguage.googleapis.com", "https://oauth2.googleapis.com"]
+          })
+          return yield* Tool.runAttempt(name, request, { argv: [...argv, ...args], env, timeoutMs, stdin, sandbox })
         }).pipe(Effect.provideService(CommandExecutor.CommandExecutor, executor))
 
       let result = yield* run(request.session !== undefined ? { resume: request.session } : { id: randomUUID() })

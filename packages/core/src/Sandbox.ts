@@ -55,16 +55,23 @@ export const ambient: FiberRef.FiberRef<Policy | undefined> = FiberRef.unsafeMak
 export const within = (policy: Policy | undefined) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.locally(effect, ambient, policy)
 
+/** What one process needs beyond its checkout when confined: an agent's own home, its stored login, its model API. */
+export interface Allowance {
+  readonly writable?: ReadonlyArray<string> | undefined
+  readonly readable?: ReadonlyArray<string> | undefined
+  readonly network?: ReadonlyArray<Endpoint> | undefined
+}
+
 /**
- * Adds to the confinement in force, when there is one: an agent backend's own home (writable)
- * and its model API (reachable). Nothing is added where nothing is confined.
+ * Adds to the confinement in force, when there is one (an agent backend's allowance).
+ * Nothing is added where nothing is confined.
  */
-export const allowing = (more: { readonly writable?: ReadonlyArray<string>; readonly network?: ReadonlyArray<Endpoint> }) =>
-<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+export const allowing = (more: Allowance) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.locallyWith(effect, ambient, (policy) =>
     policy === undefined ? undefined : {
       ...policy,
       writable: [...policy.writable, ...(more.writable ?? [])],
+      readable: [...(policy.readable ?? []), ...(more.readable ?? [])],
       network: [...(policy.network ?? []), ...(more.network ?? [])]
     })
 

@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import { Agent, type Plan, Process } from "@braid/core"
+import { Agent, type Plan, Process, Sandbox } from "@braid/core"
 import { CommandExecutor } from "@effect/platform"
 import type * as Backend from "../Backend.js"
 import { Effect } from "effect"
@@ -125,6 +125,8 @@ export interface Invocation {
   readonly stdin?: string | undefined
   /** Called with the tool's stdout as it arrives (see `Process.Options.onStdout`). */
   readonly onStdout?: ((text: string) => Effect.Effect<void>) | undefined
+  /** What the tool needs beyond the checkout when the run is confined: its home, its login, its model API. */
+  readonly sandbox?: Sandbox.Allowance | undefined
 }
 
 /**
@@ -148,7 +150,7 @@ export const runAttempt = (
       })
     }
     const env = { ...invocation.env, BRAID_AGENT: agentMarker(request) }
-    return yield* Process.run(invocation.argv, {
+    return yield* Sandbox.allowing(invocation.sandbox ?? {})(Process.run(invocation.argv, {
       cwd,
       env,
       timeoutMs: invocation.timeoutMs,
@@ -164,7 +166,7 @@ export const runAttempt = (
           startTime: Process.startTimeOf(pid) ?? "",
           command: invocation.argv.map((a) => path.basename(a)).slice(0, 1).join(" ")
         })
-    }).pipe(
+    })).pipe(
       Effect.catchTag("SpawnFailed", (e) =>
         Effect.fail(
           new Agent.AgentFailed({
@@ -176,6 +178,23 @@ export const runAttempt = (
         ))
     )
   })
+
+/**
+ * A tool's allowance when confined: its own home (writable), the user's login it reads, and the
+ * model APIs its URLs name (an unset URL is skipped).
+ */
+export const allowance = (options: {
+  readonly home?: string | undefined
+  readonly login?: ReadonlyArray<string | undefined> | undefined
+  readonly urls: ReadonlyArray<string | undefined>
+}): Sandbox.Allowance => ({
+  writable: options.home === undefined ? [] : [options.home],
+  readable: (options.login ?? []).filter((p): p is string => p !== undefined),
+  network: options.urls.flatMap((u) => {
+    const e = u === undefined || u === "" ? undefined : Sandbox.endpointOfUrl(u)
+    return e === undefined ? [] : [e]
+  })
+})
 
 /** The marker every process of an attempt carries in `BRAID_AGENT`. */
 export const agentMarker = (request: Pick<Agent.AttemptRequest, "runId" | "stream" | "task" | "attempt">): string =>
