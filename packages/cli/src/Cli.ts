@@ -230,6 +230,10 @@ const planCommand = Command.make(
       }`
       const backendOf = (stream: Plan.PlannedStream) => Preflight.backendOf(plan, stream, agentName)
       const preds = ExecutionPlan.predecessors(plan)
+      const confinement = yield* Sandbox.decide(plan.sandbox.mode).pipe(
+        Effect.catchTag("SandboxUnavailable", (e) => Effect.succeed<Sandbox.Decision>({ _tag: "Unconfined", reason: e.reason }))
+      )
+      const reach = (stream: Plan.PlannedStream) => [...plan.sandbox.network, ...(stream.network ?? [])].map((e) => `${e.host}:${e.port}`)
       if (args.json) {
         yield* Console.log(JSON.stringify(
           {
@@ -246,6 +250,8 @@ const planCommand = Command.make(
                 priority: stream.rank,
                 agent: backendOf(stream),
                 reviewer: Reviewers.reviewOf(plan, stream, { reviewer: Option.getOrUndefined(args.reviewer) }).kind,
+                confined: confinement._tag === "Confined",
+                reachable: reach(stream),
                 waitsOn: execution.streamDependsOn.get(name) ?? [],
                 tasks: stream.tasks.map((t) => ({
                   id: t.id,
@@ -262,6 +268,7 @@ const planCommand = Command.make(
             criticalPathTasks: execution.criticalPathTasks,
             repository: result.repository ?? null,
             landing,
+            sandbox: { mode: plan.sandbox.mode ?? "auto", confined: confinement._tag === "Confined", reason: confinement._tag === "Confined" ? null : confinement.reason },
             github: result.github._tag === "On"
               ? { sync: true, repo: result.github.repo, apiUrl: result.github.apiUrl, reason: null }
               : { sync: false, repo: plan.githubRepo ?? null, apiUrl: null, reason: result.github.reason },
@@ -275,6 +282,17 @@ const planCommand = Command.make(
       } else {
         yield* Console.log(ExecutionPlan.render(plan, execution, { backendOf }))
         yield* Console.log(`landing: ${landing}`)
+        if (confinement._tag === "Confined") {
+          yield* Console.log("confinement: bubblewrap — every process a stream starts writes only its checkout and reads the rest (no home, no .braid):")
+          for (const stream of plan.streams) {
+            const backend = backendOf(stream)
+            const extra = reach(stream)
+            const agent = TOOL_BACKENDS.has(backend) ? `its ${backend} agent also writes its own home and reaches its model API` : `its ${backend} agent reaches no model API of its own`
+            yield* Console.log(`  ${stream.name}: ${agent}; ${extra.length > 0 ? `every process reaches ${extra.join(", ")}` : "checks and scripts reach nothing"}`)
+          }
+        } else {
+          yield* Console.log(`confinement: none — ${confinement.reason}${plan.sandbox.mode === "off" ? "" : "; processes run unconfined, only the after-the-fact checks guard the repository"}`)
+        }
         yield* Console.log(GitHubHttp.describe(result.github))
       }
       yield* printFindings(args.plan, result)
@@ -283,6 +301,9 @@ const planCommand = Command.make(
 ).pipe(Command.withDescription(
   "Check a plan as braid run would before starting (agents, scripts, repository, --report folder) and print its streams, agents, checks and order. Exit 2 when run would refuse."
 ))
+
+/** The backends that run a coding tool talking to a model API (confined, it gets its home and that API; see each backend's allowance). */
+const TOOL_BACKENDS: ReadonlySet<string> = new Set(["claude-code", "codex", "gemini", "aider"])
 
 /** An output path (`--report`) whose folder does not exist: found before the run starts. */
 export class OutputPathMissing extends Schema.TaggedError<OutputPathMissing>()("OutputPathMissing", {

@@ -16,6 +16,7 @@
  * @since 0.9.0
  */
 import { Context, Effect, FiberRef, Schema, Scope } from "effect"
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -156,22 +157,23 @@ const bwrapPath = (() => {
 })()
 
 /** Whether bubblewrap can confine here: why not, or undefined when it can (tried once, then remembered). */
-let probed: Promise<string | undefined> | undefined
+let probed: { readonly why: string | undefined } | undefined
 export const unavailable = (): Effect.Effect<string | undefined> =>
-  Effect.promise(() => {
-    probed ??= (async () => {
-      if (process.platform !== "linux") return `${process.platform} has no bubblewrap (confinement runs on Linux)`
-      const bwrap = bwrapPath()
-      if (bwrap === undefined) return "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
-      const { spawnSync } = await import("node:child_process")
-      const tried = spawnSync(bwrap, [...namespaces(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", "true"], {
-        stdio: ["ignore", "ignore", "pipe"],
-        timeout: 10_000
-      })
-      return tried.status === 0 ? undefined : `bwrap cannot make namespaces here: ${String(tried.stderr ?? "").trim() || `exit ${tried.status}`}`
-    })()
-    return probed
+  Effect.sync(() => {
+    probed ??= { why: probe() }
+    return probed.why
   })
+
+const probe = (): string | undefined => {
+  if (process.platform !== "linux") return `${process.platform} has no bubblewrap (confinement runs on Linux)`
+  const bwrap = bwrapPath()
+  if (bwrap === undefined) return "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
+  const tried = spawnSync(bwrap, [...namespaces(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", "true"], {
+    stdio: ["ignore", "ignore", "pipe"],
+    timeout: 10_000
+  })
+  return tried.status === 0 ? undefined : `bwrap cannot make namespaces here: ${String(tried.stderr ?? "").trim() || `exit ${tried.status}`}`
+}
 
 const namespaces = () => [
   ...(process.getuid?.() === 0 ? [] : ["--unshare-user"]),
