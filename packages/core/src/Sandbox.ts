@@ -36,9 +36,9 @@ export interface Endpoint {
 export interface Policy {
   /** Folders it may write (its checkout, its agent home); they must exist. */
   readonly writable: ReadonlyArray<string>
-  /** Folders hidden from it (an empty folder in their place): `$HOME`, the run's `.braid`. Writable and readable folders inside them are shown again. */
+  /** Folders hidden from it (an empty, private folder in their place): `$HOME`, the run's `.braid`. Folders of the policy inside them are shown again. */
   readonly hidden?: ReadonlyArray<string> | undefined
-  /** Folders shown read-only again inside hidden ones (the repository's `.git` a checkout's git needs). */
+  /** Folders shown read-only again inside hidden ones (the repository a checkout's git and tools need, the plan's folder). */
   readonly readable?: ReadonlyArray<string> | undefined
   /** Endpoints it may connect to; none: no network at all. */
   readonly network?: ReadonlyArray<Endpoint> | undefined
@@ -260,10 +260,15 @@ export const confine = (
     }
     const bwrap = bwrapPath()!
     const args: Array<string> = [...namespaces(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-    for (const dir of hidden) if (fs.existsSync(dir)) args.push("--tmpfs", dir)
-    // Deeper folders after shallower ones, so a folder inside another is mounted over it.
+    // Deeper folders after shallower ones, so a folder inside another is mounted over it: the
+    // repository shown read-only inside a hidden home, its .braid hidden again inside it, the
+    // checkout writable inside that. Writable folders last: nothing hides or freezes them.
     const depth = (p: string) => p.split(path.sep).length
-    for (const dir of [...readable].sort((a, b) => depth(a) - depth(b))) if (fs.existsSync(dir)) args.push("--ro-bind", dir, dir)
+    const mounts = [
+      ...hidden.map((dir) => ({ dir, args: ["--tmpfs", dir] })),
+      ...readable.map((dir) => ({ dir, args: ["--ro-bind", dir, dir] }))
+    ].filter((m) => fs.existsSync(m.dir))
+    for (const m of mounts.sort((a, b) => depth(a.dir) - depth(b.dir))) args.push(...m.args)
     for (const dir of [...writable].sort((a, b) => depth(a) - depth(b))) args.push("--bind", dir, dir)
     const env: Record<string, string> = { TMPDIR: "/tmp" }
     let command: ReadonlyArray<string> = argv

@@ -65,6 +65,35 @@ describe.skipIf(why !== undefined)("Sandbox (bubblewrap)", () => {
       assert.isFalse(fs.existsSync("/var/tmp/braid-sandbox-probe"))
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.scopedLive("nested: a repository shown read-only inside a hidden home, its .braid hidden again, the checkout inside it writable", () =>
+    Effect.gen(function*() {
+      const f = folders()
+      const home = f.secret
+      const repo = path.join(home, "code", "repo")
+      const braid = path.join(repo, ".braid")
+      const mine = path.join(braid, "runs", "r", "worktrees", "api")
+      const sibling = path.join(braid, "runs", "r", "worktrees", "ui")
+      for (const d of [mine, sibling]) fs.mkdirSync(d, { recursive: true })
+      fs.writeFileSync(path.join(repo, "package.json"), "{}")
+      fs.writeFileSync(path.join(sibling, "theirs.txt"), "ui")
+      const script = [
+        `const fs = require("node:fs")`,
+        `const attempt = (what, fn) => { try { fn(); console.log(what + " ok") } catch (e) { console.log(what + " " + e.code) } }`,
+        `attempt("read-repo", () => fs.readFileSync(${JSON.stringify(path.join(repo, "package.json"))}))`,
+        `attempt("write-repo", () => fs.writeFileSync(${JSON.stringify(path.join(repo, "x"))}, "x"))`,
+        `attempt("read-sibling", () => fs.readFileSync(${JSON.stringify(path.join(sibling, "theirs.txt"))}))`,
+        `attempt("read-home", () => fs.readFileSync(${JSON.stringify(path.join(home, "key"))}))`,
+        `attempt("write-mine", () => fs.writeFileSync(${JSON.stringify(path.join(mine, "a"))}, "x"))`
+      ].join("\n")
+      const result = yield* Process.run([process.execPath, "-e", script], {
+        cwd: mine,
+        sandbox: { writable: [mine], hidden: [home, braid], readable: [repo] }
+      })
+      assert.deepStrictEqual(result.stdout.trim().split("\n"), ["read-repo ok", "write-repo EROFS", "read-sibling ENOENT", "read-home ENOENT", "write-mine ok"], result.stderr)
+      assert.isTrue(fs.existsSync(path.join(mine, "a")))
+      assert.isFalse(fs.existsSync(path.join(repo, "x")))
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.scopedLive("the policy in force (Sandbox.within) confines every process a stage starts, allowing adds a backend's own; braid's git is never confined", () =>
     Effect.gen(function*() {
       const f = folders()
