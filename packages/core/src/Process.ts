@@ -99,7 +99,10 @@ const confined = (argv: ReadonlyArray<string>, policy: Sandbox.Policy, options: 
       const confined = yield* Sandbox.confine(argv, policy, { cwd: options.cwd }).pipe(
         Effect.mapError((e) => new SpawnFailed({ argv: [...argv], message: e.message }))
       )
-      return yield* runPlain(confined.argv, { ...options, env: { ...options.env, ...confined.env } })
+      const result = yield* runPlain(confined.argv, { ...options, env: { ...options.env, ...confined.env } })
+      const sink = yield* FiberRef.get(Sandbox.denialSink)
+      if (sink !== undefined) sink.push(...Sandbox.denialsIn(`${result.stdout}\n${result.stderr}`))
+      return result
     })
   )
 

@@ -56,6 +56,36 @@ export const ambient: FiberRef.FiberRef<Policy | undefined> = FiberRef.unsafeMak
 export const within = (policy: Policy | undefined) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.locally(effect, ambient, policy)
 
+/**
+ * Where the refusals of confined processes are gathered (`collectDenials`): a line of their
+ * output that says a write hit the read-only filesystem or a connection was refused.
+ */
+export const denialSink: FiberRef.FiberRef<Array<string> | undefined> = FiberRef.unsafeMake<Array<string> | undefined>(undefined)
+
+const DENIAL_PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
+  [/EROFS|read-only file system/i, "a write outside its checkout was refused"],
+  [/ECONNREFUSED|ENETUNREACH|EAI_AGAIN|connection refused|network is unreachable|403 Forbidden/i, "a connection it is not allowed was refused"]
+]
+
+/** The refusals a confined process's output shows, one per distinct line (at most 20). */
+export const denialsIn = (output: string): Array<string> => {
+  const found = new Set<string>()
+  for (const line of output.split("\n")) {
+    for (const [pattern, what] of DENIAL_PATTERNS) {
+      if (pattern.test(line)) found.add(`${what} (confinement): ${line.trim().slice(0, 300)}`)
+    }
+    if (found.size >= 20) break
+  }
+  return [...found]
+}
+
+/** Runs `effect` and returns, beside its value, the refusals its confined processes met. */
+export const collectDenials = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<[A, ReadonlyArray<string>], E, R> =>
+  Effect.suspend(() => {
+    const sink: Array<string> = []
+    return Effect.map(Effect.locally(effect, denialSink, sink), (a) => [a, [...new Set(sink)]] as [A, ReadonlyArray<string>])
+  })
+
 /** What one process needs beyond its checkout when confined: an agent's own home, its stored login, its model API. */
 export interface Allowance {
   readonly writable?: ReadonlyArray<string> | undefined

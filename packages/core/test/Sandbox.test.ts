@@ -112,6 +112,17 @@ describe.skipIf(why !== undefined)("Sandbox (bubblewrap)", () => {
       assert.strictEqual((yield* Sandbox.allowing({ writable: [home] })(Process.run(write(path.join(f.other, "z"))))).stdout.trim(), "ok")
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.scopedLive("a refusal a confined process prints is gathered as a denial (collectDenials); an unconfined one's output is not read", () =>
+    Effect.gen(function*() {
+      const f = folders()
+      const argv = [process.execPath, "-e", `try { require("node:fs").writeFileSync("/var/tmp/braid-denied", "x") } catch (e) { console.error(e.message) }`]
+      const [, denials] = yield* Sandbox.collectDenials(Sandbox.within({ writable: [f.mine] })(Process.run(argv)))
+      assert.strictEqual(denials.length, 1)
+      assert.match(denials[0]!, /^a write outside its checkout was refused \(confinement\): EROFS/)
+      const [, none] = yield* Sandbox.collectDenials(Process.run([process.execPath, "-e", `console.error("EROFS: just words")`]))
+      assert.deepStrictEqual(none, [])
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.scopedLive("a detached process the program leaves behind dies with it (its own process namespace)", () =>
     Effect.gen(function*() {
       const f = folders()
