@@ -2,14 +2,18 @@
  * Journals written by braid as it was before the run state had classes of its own: two real
  * runs' journals (`fixtures/journal/`, made by the built `braid` — the bundled example, and a
  * run retried twice then landed, with tokens and costs) and the JSON reports those runs
- * printed. Every entry still decodes and encodes back to the very same JSON, and the fold of
- * each journal holds what the run reported.
+ * printed. Every entry still decodes and encodes back to the very same JSON, the fold of each
+ * journal holds what the run reported, and the report projected from the fold is the report
+ * the run printed.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Either, Schema } from "effect"
+import { Effect, Either, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Journal from "../src/Journal.js"
+import * as Plan from "../src/Plan.js"
+import * as RunOutcome from "../src/RunOutcome.js"
+import * as RunReport from "../src/RunReport.js"
 import * as RunState from "../src/RunState.js"
 
 const fixtures = path.join(__dirname, "fixtures/journal")
@@ -20,7 +24,8 @@ const load = (name: string) => {
   if (Either.isLeft(parsed)) throw parsed.left
   return {
     records: parsed.right.records,
-    report: JSON.parse(fs.readFileSync(path.join(fixtures, `${name}.report.json`), "utf8"))
+    report: JSON.parse(fs.readFileSync(path.join(fixtures, `${name}.report.json`), "utf8")),
+    plan: Effect.runSync(Plan.parse(fs.readFileSync(path.join(fixtures, `${name}.plan.source`), "utf8"), `${name}.plan.source`))
   }
 }
 
@@ -53,6 +58,20 @@ describe("a journal written in today's format", () => {
       }
       const spent = [...state.spent.values()].reduce((s, x) => s + x.usd, 0)
       assert.closeTo(spent, report.usage.costUsd, 1e-9)
+    })
+
+    it(`${name}: the report projected from the fold is the report the run printed`, () => {
+      const { plan, records, report } = load(name)
+      // What the journal does not hold comes from the repository and the run's services: given as the run had them.
+      const streams: Array<any> = report.streamResults
+      const projected = RunOutcome.report(RunOutcome.fromState(RunState.fold(records), {
+        plan,
+        agents: new Map(streams.map((s) => [s.streamName, s.agent])),
+        changed: new Map(streams.map((s) => [s.streamName, s.changedFiles])),
+        overlaps: Schema.decodeUnknownSync(Schema.Array(RunReport.Overlap))(report.conflictReport.overlaps),
+        integrity: report.integrity
+      }))
+      assert.deepStrictEqual(Schema.encodeSync(RunReport.RunReport)(projected), report)
     })
   }
 })
