@@ -139,7 +139,7 @@ export const promptOf = (
     `## Task ${task.id}: ${task.title}`,
     ...(task.description !== undefined ? [task.description] : []),
     criteria.length > 0 ? `Acceptance criteria:\n${criteria.map((c) => `- ${c}`).join("\n")}` : "Acceptance criteria: none given beyond the title.",
-    `## The agent's summary\n${request.output.summary === "" ? "(none)" : request.output.summary}`,
+    `## The agent's summary\n${request.recorded.summary === "" ? "(none)" : request.recorded.summary}`,
     `## Checks\n${
       checks === undefined
         ? "No checks ran for this review."

@@ -17,7 +17,7 @@
  *
  * @since 0.1.0
  */
-import { type Agent, Plan, type Review } from "@braid/core"
+import { type Agent, Plan, type Review, RunState } from "@braid/core"
 import { FileSystem } from "@effect/platform"
 import { Effect, Either, Schema } from "effect"
 import { readFileSync } from "node:fs"
@@ -341,7 +341,7 @@ export const check = (plan: Plan.Plan): Effect.Effect<ReadonlyArray<Problem>, ne
 export interface PreviewOptions {
   /** 1 (the default), 2 or 3. */
   readonly attempt?: number | undefined
-  /** The latest review, for a retry. */
+  /** The latest review, for a retry (given as journaled, its `passes` against the plan's threshold). */
   readonly feedback?: Review.Review | undefined
   /** A note from the person running braid. */
   readonly userNote?: string | undefined
@@ -382,7 +382,7 @@ export const preview = (plan: Plan.Plan, taskId: string, options: PreviewOptions
     stream,
     role: Roles.roleOf(stream),
     attempt: options.attempt ?? 1,
-    feedback: options.feedback,
+    feedback: options.feedback === undefined ? undefined : RunState.reviewRecord(options.feedback, plan.qualityThreshold),
     userNote: options.userNote,
     earlier,
     broughtIn,

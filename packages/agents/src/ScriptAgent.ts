@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Agent, CommandSpec, type Plan, Process, type Review } from "@braid/core"
+import { Agent, CommandSpec, type Plan, Process } from "@braid/core"
 import { CommandExecutor, FileSystem } from "@effect/platform"
 import { Effect } from "effect"
 import * as path from "node:path"
@@ -62,7 +62,7 @@ export const environment = (
 })
 
 /** The latest review as the script reads it: `{score, issues, suggestions}`, or empty on a first attempt. */
-export const feedbackJson = (review: Review.Review | undefined): string =>
+export const feedbackJson = (review: Agent.AttemptRequest["feedback"]): string =>
   review === undefined
     ? ""
     : JSON.stringify({ score: review.score, issues: review.issues, suggestions: review.suggestions })

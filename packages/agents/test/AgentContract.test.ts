@@ -5,7 +5,7 @@
  * aider stand-in, a stand-in program for the command and script backends, and the mock agent.
  * A scenario that cannot apply to a backend is skipped with the reason in its name.
  */
-import { Agent, CommandSpec, MemoryWorkspace, Plan, Review, Workspace } from "@braid/core"
+import { Agent, CommandSpec, MemoryWorkspace, Plan, RunState, Workspace } from "@braid/core"
 import { Harness } from "@braid/testkit"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
@@ -33,8 +33,9 @@ const status = (worktree: string) => Drivers.git(worktree, "status", "--porcelai
 const CHECK_LINE = "AssertionError: greeting() returned 'hola', expected 'hello' (contract check 7f3a)"
 
 /** The latest review of a retry: one failing check with its output. */
-const failingReview = new Review.Review({
+const failingReview = new RunState.ReviewRecord({
   score: 30,
+  passes: false,
   issues: [`api-check exited 1\n${CHECK_LINE}`],
   suggestions: ["make `api-check` pass"],
   reviewer: "checks"

@@ -3,7 +3,7 @@
  * earlier and brought-in work, the checks, the retry's review in full and the rules; a plan's
  * or stream's template replaces it, filled the same way, and a broken template is a plan problem.
  */
-import { Agent, CommandSpec, Plan, Review } from "@braid/core"
+import { Agent, CommandSpec, Plan, RunState } from "@braid/core"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
@@ -75,8 +75,9 @@ const secondTask = (plan: Plan.Plan, type: (typeof types)[number], extra: Partia
   }
 }
 
-const failingReview = new Review.Review({
+const failingReview = new RunState.ReviewRecord({
   score: 24,
+  passes: false,
   issues: [
     "npm test exited 1\nFAIL src/api/orders.test.ts\n  ✕ rejects an empty cart (12 ms)\n    Expected: 400\n    Received: 500",
     "the error body has no message"

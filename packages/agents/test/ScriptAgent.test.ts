@@ -3,7 +3,7 @@
  * script resolver and the registry that picks them — and a whole run over a real git
  * repository with them.
  */
-import { Agent, GitWorkspace, MemoryWorkspace, Orchestrator, Plan, Progress, Review, Workspace } from "@braid/core"
+import { Agent, GitWorkspace, MemoryWorkspace, Orchestrator, Plan, Progress, Review, RunState, Workspace } from "@braid/core"
 import { Harness } from "@braid/testkit"
 import type { CommandExecutor } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
@@ -118,7 +118,7 @@ describe("ScriptAgent", () => {
       assert.deepStrictEqual(one.ids, ["run-1", "api", "api", "api-developer", "t1", "Task one"])
       assert.isTrue(one.inherited)
 
-      const feedback = new Review.Review({ score: 40, issues: ["tests exited 1\nexpected 2"], suggestions: ["make `tests` pass"], reviewer: "checks" })
+      const feedback = new RunState.ReviewRecord({ score: 40, passes: false, issues: ["tests exited 1\nexpected 2"], suggestions: ["make `tests` pass"], reviewer: "checks" })
       const second = yield* attempt(planDir, request({ run: { script: "scripts/work.mjs" } }, worktree, { attempt: 2, feedback }))
       assert.isTrue(Either.isRight(second))
       const two = read()
@@ -242,7 +242,21 @@ const reviewWith = (
       stream: plan.streams[0]!,
       attempt: 1,
       threshold: 80,
-      output: new Agent.AttemptOutput({ summary: "did it" }),
+      recorded: new RunState.AttemptDone({
+        stream: "api",
+        taskId: "t1",
+        round: 0,
+        attempt: 1,
+        startedAt: "2026-11-24T10:00:00.000Z",
+        durationMs: 5,
+        commit: change.commit,
+        files: change.files,
+        summary: "did it",
+        inputTokens: 0,
+        outputTokens: 0,
+        costUsd: 0,
+        agent: null
+      }),
       change: input.commit === undefined ? change : new Workspace.AttemptChange({ commit: input.commit, files: [] }),
       files: memory.service.files("api"),
       planChecks: plan.checks

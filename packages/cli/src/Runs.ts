@@ -13,7 +13,6 @@ import type * as BraidCluster from "@braid/cluster"
 import * as FileRunStore from "@braid/core/FileRunStore"
 import * as GitWorkspace from "@braid/core/GitWorkspace"
 import * as Plan from "@braid/core/Plan"
-import type * as RunReport from "@braid/core/RunReport"
 import * as RunState from "@braid/core/RunState"
 import * as RunStore from "@braid/core/RunStore"
 import * as Terminal from "@braid/core/Terminal"
@@ -197,7 +196,7 @@ export interface StatusArgs extends RunsArgs {
  * Why a settled task did not complete: its error (failed, skipped), or for one that needs
  * review what its last review found ("the attempt changed no files").
  */
-export const whyOf = (t: RunReport.TaskResult): string | undefined => {
+export const whyOf = (t: RunState.TaskRecord): string | undefined => {
   if (t.error !== undefined) return t.error
   if (t.status !== "needs-review") return undefined
   const review = t.quality ?? t.attempts.at(-1)?.review ?? null

@@ -251,17 +251,7 @@ const executorFor = (input: {
 
 /** A task that could not be worked on at all (its plan, its clone): failed with why, so its run goes on. */
 const failedTask = (request: TaskExecutor.TaskRequest, title: string, why: string) =>
-  new RunReport.TaskResult({
-    taskId: request.taskId,
-    title,
-    result: "",
-    quality: null,
-    qualityIterations: 0,
-    status: "failed",
-    attempts: [],
-    error: why,
-    durationMs: 0
-  })
+  RunState.taskRecord({ task: { id: request.taskId, title }, attempts: [], status: "failed", error: why, durationMs: 0 })
 
 /**
  * A runner's side of a task: its stream's clone on this runner, fetched and put back at the

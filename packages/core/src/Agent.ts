@@ -7,7 +7,7 @@
 import { Context, type Effect, Schema } from "effect"
 import type * as CommandSpec from "./CommandSpec.js"
 import * as Plan from "./Plan.js"
-import type * as Review from "./Review.js"
+import type * as RunState from "./RunState.js"
 import type * as Workspace from "./Workspace.js"
 
 /** Stream type → agent role, as in the seed. */
@@ -87,8 +87,8 @@ export interface AttemptRequest {
   readonly role: string
   /** 1, 2 or 3. */
   readonly attempt: number
-  /** The latest review, on a retry. */
-  readonly feedback: Review.Review | undefined
+  /** The latest review as the journal holds it, on a retry. */
+  readonly feedback: RunState.ReviewRecord | undefined
   /** A note from the person running braid, added to the feedback (`braid retry --feedback`). */
   readonly userNote?: string | undefined
   /** The stream's earlier tasks, in order. */

@@ -22,13 +22,25 @@ export interface Spend {
 
 export const zero: Spend = { usd: 0, tokens: 0 }
 
-/** What one attempt spent, from its record (or its journaled `AttemptDone`). */
-export const spendOf = (a: {
+/** What an attempt's record holds of its spend (a journaled `AttemptDone` or attempt record, a report's attempt). */
+export interface Spent {
   readonly costUsd: number
   readonly inputTokens: number
   readonly outputTokens: number
   readonly agent?: { readonly cacheReadTokens: number; readonly cacheWriteTokens: number } | null | undefined
-}): Spend => ({
+}
+
+/** What an agent that resolved a conflict reported (a journaled or reported conflict's `agent`). */
+interface AgentSpent {
+  readonly inputTokens: number
+  readonly outputTokens: number
+  readonly cacheReadTokens: number
+  readonly cacheWriteTokens: number
+  readonly costUsd: number | null
+}
+
+/** What one attempt spent, from its record (or its journaled `AttemptDone`). */
+export const spendOf = (a: Spent): Spend => ({
   usd: a.costUsd,
   tokens: RunReport.tokensOf({
     inputTokens: a.inputTokens,
@@ -53,14 +65,22 @@ export const sum = (spends: Iterable<Spend>): Spend => {
 export const attemptId = (round: number, taskId: string, attempt: number): string => `${round}/${taskId}/${attempt}`
 
 /** What the agent that resolved a conflict spent (nothing when no agent resolved it). */
-export const spendOfConflict = (c: RunReport.ConflictRecord): Spend =>
+export const spendOfConflict = (c: { readonly agent?: AgentSpent | undefined }): Spend =>
   c.agent === undefined ? zero : { usd: c.agent.costUsd ?? 0, tokens: RunReport.tokensOf(c.agent) }
 
 /** The identity of the conflict resolutions a task's round made (bringing in its dependencies). */
 export const resolutionId = (round: number, taskId: string, index: number): string => `${round}/${taskId}/resolution/${index}`
 
 /** Counts a settled task's attempts and dependency-conflict resolutions into `into`. */
-export const countSettled = (round: number, result: RunReport.TaskResult, into: (id: string, spend: Spend) => void): void => {
+export const countSettled = (
+  round: number,
+  result: {
+    readonly taskId: string
+    readonly attempts: ReadonlyArray<Spent & { readonly attempt: number }>
+    readonly conflicts?: ReadonlyArray<{ readonly agent?: AgentSpent | undefined }> | undefined
+  },
+  into: (id: string, spend: Spend) => void
+): void => {
   for (const a of result.attempts) into(attemptId(round, result.taskId, a.attempt), spendOf(a))
   ;(result.conflicts ?? []).forEach((c, i) => into(resolutionId(round, result.taskId, i), spendOfConflict(c)))
 }

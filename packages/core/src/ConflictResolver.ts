@@ -7,9 +7,9 @@
  * @since 0.1.0
  */
 import { Context, Effect, Schema } from "effect"
+import * as Attempt from "./Attempt.js"
 import type * as CommandSpec from "./CommandSpec.js"
 import type * as Plan from "./Plan.js"
-import * as RunReport from "./RunReport.js"
 import * as Workspace from "./Workspace.js"
 
 /** What one side of a conflict set out to do: its stream's tasks and what it changed in the conflicted files. */
@@ -46,7 +46,7 @@ export interface ResolutionRequest {
 /** A resolution that was made: what the resolver said, and what its agent spent when an agent made it. */
 export interface Resolution {
   readonly summary: string
-  readonly agent?: RunReport.AgentRecord | undefined
+  readonly agent?: Attempt.AgentRecord | undefined
 }
 
 /** The resolver could not resolve the conflict (or left markers): what it said, and what it spent. */
@@ -55,7 +55,7 @@ export class ResolutionFailed extends Schema.TaggedError<ResolutionFailed>()("Re
   message: Schema.String,
   /** The resolving agent's closing message, when it got that far. */
   said: Schema.optional(Schema.String),
-  agent: Schema.optional(RunReport.AgentRecord)
+  agent: Schema.optional(Attempt.AgentRecord)
 }) {}
 
 /** The resolver port. */

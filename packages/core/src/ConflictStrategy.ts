@@ -12,22 +12,22 @@
  * @since 0.1.0
  */
 import { Array as Arr, Effect, Either } from "effect"
+import type * as Attempt from "./Attempt.js"
 import type * as ConflictResolver from "./ConflictResolver.js"
 import type * as Plan from "./Plan.js"
-import type * as RunReport from "./RunReport.js"
 import type * as RunState from "./RunState.js"
 import type * as Workspace from "./Workspace.js"
 
 /** What a strategy made of one conflict: the record's outcome, commit and detail, and who resolved it. */
 export interface Settlement {
-  readonly outcome: RunReport.ConflictRecord["outcome"]
+  readonly outcome: RunState.ConflictRecord["outcome"]
   readonly commit: string | null
   readonly detail: string
   /** The conflicted paths, when the merge found others than the probe did. */
   readonly paths?: ReadonlyArray<string> | undefined
   readonly resolver?: string | undefined
   readonly said?: string | undefined
-  readonly agent?: RunReport.AgentRecord | undefined
+  readonly agent?: Attempt.AgentRecord | undefined
 }
 
 /** A resolution the resolver made and the stage concluded: the commit, and what the resolver did. */

@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import { DateTime, Effect, Either, Schema } from "effect"
+import type * as Attempt from "./Attempt.js"
 import * as ConflictResolver from "./ConflictResolver.js"
 import * as ConflictStrategy from "./ConflictStrategy.js"
 import type * as Plan from "./Plan.js"
@@ -70,7 +71,7 @@ export const resolveDurably = Effect.fn("Conflicts.resolve")(
   }) {
     const { files, paths } = input.request
     yield* Effect.annotateCurrentSpan({ "braid.stream": input.request.stream.name, "braid.conflict.kind": input.request.kind, "braid.resolver": input.resolver.name })
-    const failed = (message: string, said?: string, agent?: RunReport.AgentRecord) =>
+    const failed = (message: string, said?: string, agent?: Attempt.AgentRecord) =>
       new ConflictResolver.ResolutionFailed({ paths: [...paths], message, ...(said !== undefined ? { said } : {}), ...(agent !== undefined ? { agent } : {}) })
     const resolved = yield* input.steps.step(
       input.key,
@@ -109,14 +110,14 @@ export interface IntegrationInput {
 /** What the integration did: every stream merged, every conflict, and where it stopped, if it did. */
 export interface IntegrationOutcome {
   readonly merged: ReadonlyArray<string>
-  readonly conflicts: ReadonlyArray<RunReport.ConflictRecord>
+  readonly conflicts: ReadonlyArray<RunState.ConflictRecord>
   /** Set when a conflict stopped the integration (manual strategy, or resolution failed). */
   readonly stoppedAt: { readonly stream: string; readonly outcome: "blocked" | "failed" } | undefined
 }
 
 /** A conflict stopped the merge of a stream; nothing is journaled, so the merge runs again when the run is continued. */
 class MergeStopped {
-  constructor(readonly conflict: RunReport.ConflictRecord, readonly outcome: "blocked" | "failed") {}
+  constructor(readonly conflict: RunState.ConflictRecord, readonly outcome: "blocked" | "failed") {}
 }
 
 /**
@@ -139,12 +140,12 @@ export const integrate = Effect.fn("Conflicts.integrate")(
     yield* workspace.beginIntegration().pipe(Effect.mapError(failed("(integration)")))
     yield* progress.publish({ _tag: "IntegrationStarted", at: yield* now, streams: input.order.map((s) => s.name), generation: g })
     const merged: Array<string> = []
-    const conflicts: Array<RunReport.ConflictRecord> = []
+    const conflicts: Array<RunState.ConflictRecord> = []
 
     const mergeOne = (stream: Plan.PlannedStream) =>
       Effect.gen(function*() {
         const fail = failed(stream.name)
-        const done = (commit: string, conflict: RunReport.ConflictRecord | null) =>
+        const done = (commit: string, conflict: RunState.ConflictRecord | null) =>
           Effect.as(
             progress.publish({ _tag: "StreamMerged", at: DateTime.formatIso(DateTime.unsafeNow()), stream: stream.name, commit }),
             new RunState.Merged({ generation: g, stream: stream.name, commit, conflict })
@@ -155,7 +156,7 @@ export const integrate = Effect.fn("Conflicts.integrate")(
         const against = (paths: ReadonlyArray<string>) =>
           input.order.filter((s) => merged.includes(s.name) && (input.changed.get(s.name) ?? []).some((f) => paths.includes(f)))
         const recordOf = (paths: ReadonlyArray<string>, s: ConflictStrategy.Settlement) =>
-          new RunReport.ConflictRecord({
+          new RunState.ConflictRecord({
             streams: [stream.name, ...against(paths).map((s) => s.name)],
             paths: [...paths],
             strategy: input.strategy,
@@ -166,7 +167,7 @@ export const integrate = Effect.fn("Conflicts.integrate")(
             ...(s.said !== undefined ? { said: s.said } : {}),
             ...(s.agent !== undefined ? { agent: s.agent } : {})
           })
-        const settled = (c: RunReport.ConflictRecord) =>
+        const settled = (c: RunState.ConflictRecord) =>
           progress.publish({
             _tag: "ConflictSettled",
             at: DateTime.formatIso(DateTime.unsafeNow()),

@@ -20,7 +20,6 @@ import * as Progress from "./Progress.js"
 import * as ProviderLimits from "./ProviderLimits.js"
 import * as QualityGate from "./QualityGate.js"
 import * as Review from "./Review.js"
-import * as RunReport from "./RunReport.js"
 import * as RunState from "./RunState.js"
 import * as Steps from "./Steps.js"
 import * as TaskExecutor from "./TaskExecutor.js"
@@ -52,8 +51,16 @@ export interface Retry {
 export interface StreamOutcome {
   readonly stream: Plan.PlannedStream
   readonly agent: string
-  /** Each task's result in its latest round, with a retried task's earlier rounds' attempts beside (`earlierAttempts`). */
-  readonly results: ReadonlyArray<RunReport.TaskResult>
+  /** Each task's result in its latest round, as journaled. */
+  readonly results: ReadonlyArray<RunState.TaskRecord>
+  /** Each retried task's latest round and its earlier rounds' results as journaled, oldest first (the report shows every attempt once). */
+  readonly rounds: ReadonlyMap<string, TaskRounds>
+}
+
+/** A task run again by `braid retry`: the round of its latest result, and its results before. */
+export interface TaskRounds {
+  readonly round: number
+  readonly earlier: ReadonlyArray<RunState.Settled>
 }
 
 /** What dispatch did: every stream's tasks, and the first thing that halted work, if any did. */
@@ -71,7 +78,7 @@ export interface DispatchOutcome {
  * The plan's gate-failure policy applied to one task's result: whether it stops the rest of
  * its stream, or the whole run. The one place this policy is computed.
  */
-export const haltOf = (plan: Plan.Plan, result: RunReport.TaskResult): { readonly stream?: string; readonly run?: string } => {
+export const haltOf = (plan: Plan.Plan, result: RunState.TaskRecord): { readonly stream?: string; readonly run?: string } => {
   if (result.status !== "needs-review" && result.status !== "failed") return {}
   const why = `task ${result.taskId} ${result.status}`
   if (result.status === "failed") return { stream: why }
@@ -83,7 +90,7 @@ export const haltOf = (plan: Plan.Plan, result: RunReport.TaskResult): { readonl
 /** A conflict bringing a dependency's work into a stream that the strategy did not settle: the task fails with it. */
 class DependencyConflict {
   readonly _tag = "DependencyConflict"
-  constructor(readonly conflict: RunReport.ConflictRecord) {}
+  constructor(readonly conflict: RunState.ConflictRecord) {}
   get message(): string {
     return this.conflict.detail
   }
@@ -121,25 +128,17 @@ const stopping = (plan: Plan.Plan, error: RunStopError): Effect.Effect<never, Pa
 
 const now = DateTime.now.pipe(Effect.map(DateTime.formatIso))
 
-const summaryOf = (attempts: ReadonlyArray<RunReport.AttemptRecord>) => attempts.at(-1)?.summary ?? ""
-
 /** Changed files of a task: every file its attempts changed. */
-const changedFilesOf = (result: RunReport.TaskResult): ReadonlyArray<string> =>
+const changedFilesOf = (result: RunState.TaskRecord): ReadonlyArray<string> =>
   [...new Set(result.attempts.flatMap((a) => a.changedFiles))].sort()
 
-/** A task that did not start, and why. */
-const skipped = (task: Plan.Task, reason: string) =>
-  new RunReport.TaskResult({
-    taskId: task.id,
-    title: task.title,
-    result: "",
-    quality: null,
-    qualityIterations: 0,
-    status: "skipped",
-    attempts: [],
-    error: reason,
-    durationMs: 0
-  })
+/** A task that did not start (`failed`: it could not), and why. */
+const skipped = (
+  task: Plan.Task,
+  reason: string,
+  status: "skipped" | "failed" = "skipped",
+  conflicts?: ReadonlyArray<RunState.ConflictRecord>
+) => RunState.taskRecord({ task, attempts: [], status, error: reason, durationMs: 0, conflicts })
 
 /** What doing a task's work needs, wherever it is done (here, or on a runner of a cluster). */
 interface WorkContext {
@@ -193,7 +192,7 @@ const makeWork = (ctx: WorkContext) => {
       const fromStream = plan.streams.find((s) => s.name === from)!
       const streams = [stream.name, from]
       const record = (settlement: ConflictStrategy.Settlement) =>
-        new RunReport.ConflictRecord({
+        new RunState.ConflictRecord({
           streams,
           paths: [...paths],
           strategy: plan.conflictStrategy,
@@ -205,7 +204,7 @@ const makeWork = (ctx: WorkContext) => {
           ...(settlement.said !== undefined ? { said: settlement.said } : {}),
           ...(settlement.agent !== undefined ? { agent: settlement.agent } : {})
         })
-      const settledAs = (c: RunReport.ConflictRecord) =>
+      const settledAs = (c: RunState.ConflictRecord) =>
         Effect.flatMap(now, (time) =>
           progress.publish({ _tag: "ConflictSettled", at: time, streams: c.streams, paths: c.paths, strategy: c.strategy, outcome: c.outcome, commit: c.commit, detail: c.detail }))
       yield* progress.publish({ _tag: "ConflictDetected", at: yield* now, streams, paths: [...paths], kind: "textual" })
@@ -269,7 +268,8 @@ const makeWork = (ctx: WorkContext) => {
     task: Plan.Task,
     at: TaskAt,
     earlier: ReadonlyArray<Agent.EarlierResult>,
-    broughtIn: ReadonlyArray<Agent.BroughtIn>
+    broughtIn: ReadonlyArray<Agent.BroughtIn>,
+    conflicts: ReadonlyArray<RunState.ConflictRecord>
   ) =>
     Effect.gen(function*() {
       const started = yield* Clock.currentTimeMillis
@@ -294,25 +294,19 @@ const makeWork = (ctx: WorkContext) => {
       }
       const failure = outcome._tag === "Left" ? outcome.left : undefined
       const attempts = outcome._tag === "Right" ? outcome.right.attempts : outcome.left.attempts
-      const last = attempts.at(-1)?.review ?? null
-      const status: RunReport.TaskStatus = outcome._tag === "Left"
+      const status: RunState.TaskStatus = outcome._tag === "Left"
         ? "failed"
         : outcome.right.passed
         ? "completed"
         : "needs-review"
-      return new RunReport.TaskResult({
-        taskId: task.id,
-        title: task.title,
-        result: summaryOf(attempts),
-        quality: last,
-        qualityIterations: Math.max(0, attempts.length - 1),
-        status,
+      return RunState.taskRecord({
+        task,
         attempts,
-        ...(failure !== undefined ? { error: failure.error.message } : {}),
-        durationMs: (yield* Clock.currentTimeMillis) - started
-        // Built from typed values, so not validated again: with classes among its fields,
-        // Schema compiles a fresh validator on every construction (~120 µs a task).
-      }, true)
+        status,
+        error: failure?.error.message,
+        durationMs: (yield* Clock.currentTimeMillis) - started,
+        conflicts
+      })
     })
 
   const perform = (
@@ -327,7 +321,7 @@ const makeWork = (ctx: WorkContext) => {
     Effect.gen(function*() {
       // A task sees the work of the tasks it depends on in other streams; a conflict
       // bringing it in is settled by the run's conflict strategy.
-      const conflicts: Array<RunReport.ConflictRecord> = []
+      const conflicts: Array<RunState.ConflictRecord> = []
       const absorbed = yield* Effect.forEach(
         deps,
         (dep) => Effect.map(bringIn(stream, dep.taskId, dep.from, dep.head, at.key), (c) => void (c !== undefined && conflicts.push(c))),
@@ -336,10 +330,9 @@ const makeWork = (ctx: WorkContext) => {
       if (absorbed._tag === "Left") {
         const e = absorbed.left
         if (e instanceof DependencyConflict) conflicts.push(e.conflict)
-        return new RunReport.TaskResult({ ...skipped(task, e.message), status: "failed", ...(conflicts.length > 0 ? { conflicts } : {}) })
+        return skipped(task, e.message, "failed", conflicts)
       }
-      const result = yield* runTask(stream, agent, task, at, earlier, broughtIn)
-      return conflicts.length === 0 ? result : new RunReport.TaskResult({ ...result, conflicts }, true)
+      return yield* runTask(stream, agent, task, at, earlier, broughtIn, conflicts)
     })
   return { perform }
 }
@@ -396,38 +389,27 @@ export const run = Effect.fn("Dispatch.run")(
     const rounds = new Map<string, Retry>()
     for (const retry of input.retries ?? []) for (const t of retry.tasks) rounds.set(t, retry)
     /**
-     * A task's result as the report has it: a retried task keeps its earlier rounds' attempts
-     * (each with its round), their conflicts and their time beside its latest round's, so every
-     * attempt the run made is counted once.
+     * A retried task's earlier rounds as journaled, beside its latest: the report shows every
+     * attempt the run made once, with its round, and counts their conflicts and time.
      */
-    const withEarlierRounds = (stream: string, result: RunReport.TaskResult, round: number) =>
+    const roundsOf = (stream: string, taskId: string, round: number) =>
       Effect.gen(function*() {
-        if (round === 0) return result
-        const before = [0, ...(input.retries ?? []).filter((r) => r.round < round && r.tasks.includes(result.taskId)).map((r) => r.round)]
+        const before = [0, ...(input.retries ?? []).filter((r) => r.round < round && r.tasks.includes(taskId)).map((r) => r.round)]
         const earlier: Array<RunState.Settled> = []
         for (const r of before) {
-          const settled = yield* steps.recall(RunState.keys.task(stream, result.taskId, r), RunState.Settled)
+          const settled = yield* steps.recall(RunState.keys.task(stream, taskId, r), RunState.Settled)
           if (settled._tag === "Some") earlier.push(settled.value)
         }
-        const inRound = (r: number) => (a: RunReport.AttemptRecord) => r === 0 ? a : new RunReport.AttemptRecord({ ...a, round: r }, true)
-        const earlierAttempts = earlier.flatMap((s) => s.result.attempts.map(inRound(s.round)))
-        const conflicts = [...earlier.flatMap((s) => s.result.conflicts ?? []), ...(result.conflicts ?? [])]
-        return new RunReport.TaskResult({
-          ...result,
-          attempts: result.attempts.map(inRound(round)),
-          durationMs: earlier.reduce((n, s) => n + s.result.durationMs, result.durationMs),
-          ...(conflicts.length > 0 ? { conflicts } : {}),
-          ...(earlierAttempts.length > 0 ? { earlierAttempts } : {})
-        }, true)
+        return { round, earlier } satisfies TaskRounds
       })
 
-    const settledOf = new Map<string, Deferred.Deferred<RunReport.TaskResult>>()
+    const settledOf = new Map<string, Deferred.Deferred<RunState.TaskRecord>>()
     // The stream head each task settled at: what a dependent task brings into its own stream.
     const settledAt = new Map<string, string>()
     // Each stream's head from its latest settled task (latest round, then latest in the stream).
     const streamHeads = new Map<string, { readonly round: number; readonly head: string }>()
     const integrity: Array<string> = []
-    for (const id of plan.tasks.keys()) settledOf.set(id, yield* Deferred.make<RunReport.TaskResult>())
+    for (const id of plan.tasks.keys()) settledOf.set(id, yield* Deferred.make<RunState.TaskRecord>())
     // A cluster run executed again (the runner it was on died) finds tasks whose work goes on
     // on other runners: they take the run's slots back before any new task gets one, so the
     // run never has more agents at work than `maxParallel`.
@@ -515,7 +497,8 @@ export const run = Effect.fn("Dispatch.run")(
         const agent = registry.forStream(stream)
         yield* Effect.annotateCurrentSpan("braid.backend", agent.name)
         yield* progress.publish({ _tag: "StreamStarted", at: yield* now, stream: stream.name })
-        const results: Array<RunReport.TaskResult> = []
+        const results: Array<RunState.TaskRecord> = []
+        const retried = new Map<string, TaskRounds>()
         // What each task is told of the ones before it, built once per result.
         const earlierResults: Array<Agent.EarlierResult> = []
         let haltedStream: string | undefined
@@ -541,7 +524,7 @@ export const run = Effect.fn("Dispatch.run")(
             const deps = yield* Effect.forEach(dependsOn, (d) => Deferred.await(settledOf.get(d)!))
             if (paused !== undefined) return yield* Effect.fail(new Paused(paused))
             const blocking = deps.find((d) => d.status === "failed" || d.status === "skipped")
-            let result: RunReport.TaskResult
+            let result: RunState.TaskRecord
             if (haltedBy !== undefined) result = skipped(task, `not started: ${haltedBy}`)
             else if (haltedStream !== undefined) result = skipped(task, `not started: ${haltedStream}`)
             else if (blocking !== undefined) {
@@ -550,7 +533,7 @@ export const run = Effect.fn("Dispatch.run")(
               const earlier = earlierResults.slice()
               const broughtIn = deps.filter((d) => plan.streamOf.get(d.taskId) !== stream.name).map((d) => ({
                 taskId: d.taskId,
-                title: d.title,
+                title: plan.tasks.get(d.taskId)?.title ?? d.title,
                 stream: plan.streamOf.get(d.taskId)!,
                 summary: d.result,
                 changedFiles: changedFilesOf(d)
@@ -600,7 +583,7 @@ export const run = Effect.fn("Dispatch.run")(
           const spends: Array<[string, Budget.Spend]> = []
           Budget.countSettled(round, settled.result, (id, s) => void spends.push([id, s]))
           yield* Effect.forEach(spends, ([id, s]) => tracker.spent(id, s), { discard: true })
-          const result = new RunReport.TaskResult({ ...settled.result, title: task.title }, true)
+          const result = settled.result
           if (settled.head !== null) settledAt.set(task.id, settled.head)
           if (settled.head !== null && settled.round >= (streamHeads.get(stream.name)?.round ?? -1)) {
             streamHeads.set(stream.name, { round: settled.round, head: settled.head })
@@ -616,10 +599,11 @@ export const run = Effect.fn("Dispatch.run")(
             durationMs: result.durationMs,
             head: settled.head
           })
-          results.push(yield* withEarlierRounds(stream.name, result, settled.round))
+          results.push(result)
+          if (settled.round > 0) retried.set(task.id, yield* roundsOf(stream.name, task.id, settled.round))
           earlierResults.push({
             taskId: result.taskId,
-            title: result.title,
+            title: task.title,
             status: result.status,
             summary: result.result,
             changedFiles: changedFilesOf(result)
@@ -635,26 +619,26 @@ export const run = Effect.fn("Dispatch.run")(
         // A stream with a task that failed or needs review keeps its worktree for a person.
         yield* closeTree(input.keepWorktrees === true || results.some((r) => r.status === "failed" || r.status === "needs-review"))
         yield* progress.publish({ _tag: "StreamFinished", at: yield* now, stream: stream.name, started: results.some((r) => r.status !== "skipped") })
-        return { stream, agent: agent.name, results } satisfies StreamOutcome
+        return { stream, agent: agent.name, results, rounds: retried } satisfies StreamOutcome
       }).pipe(
         Effect.scoped,
         // A defect in one stream must not lose the others: record it on its unsettled tasks.
         Effect.catchAllCause((cause) =>
           Cause.isInterruptedOnly(cause) || stopIn(cause) !== undefined ? Effect.failCause(cause) : Effect.gen(function*() {
             const message = Cause.pretty(cause).split("\n")[0] ?? "stream failed"
-            const results: Array<RunReport.TaskResult> = []
+            const results: Array<RunState.TaskRecord> = []
             for (const task of stream.tasks) {
               const deferred = settledOf.get(task.id)!
               const existing = yield* Deferred.poll(deferred)
               if (existing._tag === "Some") results.push(yield* existing.value)
               else {
-                const failed = new RunReport.TaskResult({ ...skipped(task, message), status: "failed" })
+                const failed = skipped(task, message, "failed")
                 yield* Deferred.succeed(deferred, failed)
                 results.push(failed)
               }
             }
             firstHalt ??= `stream ${stream.name} failed: ${message}`
-            return { stream, agent: "unknown", results } satisfies StreamOutcome
+            return { stream, agent: "unknown", results, rounds: new Map() } satisfies StreamOutcome
           })
         ),
         Effect.withSpan("Dispatch.stream", { attributes: { "braid.stream": stream.name } })

@@ -169,7 +169,7 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
       : yield* Conflicts.integrate({ runId, plan, order, changed, strategy: plan.conflictStrategy, generation })
     // Conflicts the integrations before a retry resolved: this one goes on from them (so meets
     // them no more), and what resolving them cost is the run's.
-    const resolvedBefore: Array<RunReport.ConflictRecord> = []
+    const resolvedBefore: Array<RunState.ConflictRecord> = []
     for (let g = 0; g < generation; g++) {
       for (const stream of execution.integrationOrder) {
         const merged = yield* steps.recall(RunState.keys.merge(g, stream), RunState.Merged)

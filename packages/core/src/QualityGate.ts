@@ -9,12 +9,12 @@
  */
 import { Clock, DateTime, Duration, Effect, Schedule, Schema } from "effect"
 import * as Agent from "./Agent.js"
+import * as Attempt from "./Attempt.js"
 import * as Budget from "./Budget.js"
 import * as Plan from "./Plan.js"
 import * as Progress from "./Progress.js"
 import type * as ProviderLimits from "./ProviderLimits.js"
 import * as Review from "./Review.js"
-import * as RunReport from "./RunReport.js"
 import * as RunState from "./RunState.js"
 import type * as Steps from "./Steps.js"
 import * as Workspace from "./Workspace.js"
@@ -85,20 +85,9 @@ export type GateError =
 
 const now = DateTime.now.pipe(Effect.map(DateTime.formatIso))
 
-const toQuality = (review: Review.Review, threshold: number) =>
-  new RunReport.Quality({
-    score: review.score,
-    passes: Review.passes(review, threshold),
-    issues: review.issues,
-    suggestions: review.suggestions,
-    reviewer: review.reviewer,
-    findings: review.findings,
-    samples: review.samples
-  })
-
-/** What the agent's tool reported, as the report keeps it. */
-export const agentRecord = (backend: string, output: Agent.AttemptOutput, providerWaits: number): RunReport.AgentRecord =>
-  new RunReport.AgentRecord({
+/** What the agent's tool reported, as the journal keeps it. */
+export const agentRecord = (backend: string, output: Agent.AttemptOutput, providerWaits: number): Attempt.AgentRecord =>
+  new Attempt.AgentRecord({
     backend,
     sessionId: output.sessionId ?? null,
     turns: output.turns ?? null,
@@ -116,7 +105,7 @@ export const agentRecord = (backend: string, output: Agent.AttemptOutput, provid
 
 /** The outcome of the gate: every attempt, and whether the latest review passed. */
 export interface GateOutcome {
-  readonly attempts: ReadonlyArray<RunReport.AttemptRecord>
+  readonly attempts: ReadonlyArray<RunState.AttemptRecord>
   readonly passed: boolean
 }
 
@@ -128,9 +117,9 @@ export const run = Effect.fn("QualityGate.run")(
     const { limits, progress, reviewer, steps, workspace } = services
     const budget = services.budget ?? Budget.make(undefined)
     const threshold = plan.qualityThreshold
-    const attempts: Array<RunReport.AttemptRecord> = []
+    const attempts: Array<RunState.AttemptRecord> = []
     /** Keeps an attempt's record and counts what it spent against the run's budget. */
-    const keep = (record: RunReport.AttemptRecord) =>
+    const keep = (record: RunState.AttemptRecord) =>
       Effect.suspend(() => {
         attempts.push(record)
         return budget.spent(Budget.attemptId(round, task.id, record.attempt), Budget.spendOf(record))
@@ -142,23 +131,13 @@ export const run = Effect.fn("QualityGate.run")(
     })
     const files = workspace.files(stream.name)
     let recover = input.recover
-    const latestReview = (): Review.Review | undefined => {
-      const last = attempts.at(-1)?.review
-      return last == null ? undefined : new Review.Review({
-        score: last.score,
-        issues: last.issues,
-        suggestions: last.suggestions,
-        reviewer: last.reviewer,
-        findings: last.findings
-      })
-    }
     const checks = Plan.checksOf(plan, task)
     const id = (n: number) => ({ stream: stream.name, taskId: task.id, round, attempt: n })
 
     /** Step `<task>/attempt/<n>`: the agent's attempt and its commit, journaled before the review. */
     // The attempt under way, so that one that fails (the agent failed, or it wrote outside its
     // worktree) is still recorded with what the agent spent.
-    let current: { readonly startedAt: string; readonly started: number; spent?: RunReport.AgentRecord } | undefined
+    let current: { readonly startedAt: string; readonly started: number; spent?: Attempt.AgentRecord } | undefined
 
     const attemptAndCommit = (n: number) =>
       Effect.gen(function*() {
@@ -212,7 +191,8 @@ export const run = Effect.fn("QualityGate.run")(
             )
           })
         let waits = 0
-        const feedback = latestReview()
+        // The latest review as journaled (none after an attempt that failed before its review).
+        const feedback = attempts.at(-1)?.review ?? undefined
         const output = yield* limits.run(
           input.agent.provider,
           task.id,
@@ -308,16 +288,7 @@ export const run = Effect.fn("QualityGate.run")(
           stream,
           attempt: n,
           threshold,
-          output: new Agent.AttemptOutput({
-            summary: done.summary,
-            usage: new Agent.Usage({
-              inputTokens: done.inputTokens,
-              outputTokens: done.outputTokens,
-              cacheReadTokens: done.agent?.cacheReadTokens ?? 0,
-              cacheWriteTokens: done.agent?.cacheWriteTokens ?? 0,
-              costUsd: done.costUsd
-            })
-          }),
+          recorded: done,
           change: new Workspace.AttemptChange({ commit: done.commit, files: done.files }),
           files,
           planChecks: plan.checks
@@ -330,7 +301,7 @@ export const run = Effect.fn("QualityGate.run")(
           Effect.retry(honourRetryAfter(input.reviewRetry)),
           Effect.mapError((e) => new ReviewUnavailable({ taskId: task.id, attempt: n, message: e.message }))
         )
-        const quality = toQuality(review, threshold)
+        const quality = RunState.reviewRecord(review, threshold)
         const durationMs = (yield* Clock.currentTimeMillis) - started
         yield* progress.publish({
           _tag: "ReviewRecorded",
@@ -368,7 +339,7 @@ export const run = Effect.fn("QualityGate.run")(
               (error._tag === "AgentFailed" && error.spent !== undefined ? agentRecord(input.agent.name, error.spent, 0) : undefined)
             return Effect.zipRight(
               spentOn(spent?.inputTokens ?? 0, spent?.outputTokens ?? 0, spent?.costUsd ?? 0),
-              keep(new RunReport.AttemptRecord({
+              keep(new RunState.AttemptRecord({
                 attempt: n,
                 startedAt: current.startedAt,
                 durationMs: time - current.started,

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { Context, type Effect, Schema } from "effect"
-import type * as Agent from "./Agent.js"
+import type * as Attempt from "./Attempt.js"
 import type * as Plan from "./Plan.js"
 import type * as Workspace from "./Workspace.js"
 
@@ -57,7 +57,9 @@ export interface ReviewRequest {
   readonly stream: Plan.PlannedStream
   readonly attempt: number
   readonly threshold: number
-  readonly output: Agent.AttemptOutput
+  /** The attempt as the journal holds it: its commit and files, the agent's summary, usage and session. */
+  readonly recorded: Attempt.AttemptDone
+  /** The attempt's commit and the files it changed (the recorded attempt's). */
   readonly change: Workspace.AttemptChange
   readonly files: Workspace.Files
   /** Plan-wide checks every task also runs. */

@@ -1,15 +1,19 @@
 /**
  * The typed outcomes of a run's stages, and the one pure function that turns them into the
- * run's status and its `RunReport`.
+ * run's status and its `RunReport`. The outcomes hold what the journal holds (`RunState`'s
+ * records); the report is a projection of them — made here and nowhere else — whether they
+ * come from a run that just ended or from the fold of its journal (`fromState`).
  *
  * @since 0.2.0
  */
 import * as Agent from "./Agent.js"
+import type * as Attempt from "./Attempt.js"
 import type * as Conflicts from "./Conflicts.js"
-import type * as Dispatch from "./Dispatch.js"
+import * as Dispatch from "./Dispatch.js"
 import * as Landing from "./Landing.js"
 import type * as Plan from "./Plan.js"
 import * as RunReport from "./RunReport.js"
+import type * as RunState from "./RunState.js"
 import type * as Workspace from "./Workspace.js"
 
 /** What became of landing. */
@@ -38,9 +42,9 @@ export interface Outcomes {
   /** Undefined when dispatch halted the run before integration. */
   readonly integration: Conflicts.IntegrationOutcome | undefined
   /** Conflicts the run's integrations before a retry resolved (earlier generations' merges), oldest first. */
-  readonly resolvedBefore?: ReadonlyArray<RunReport.ConflictRecord> | undefined
+  readonly resolvedBefore?: ReadonlyArray<RunState.ConflictRecord> | undefined
   /** Undefined when the integration did not complete. */
-  readonly verification: RunReport.VerificationReport | undefined
+  readonly verification: RunState.VerificationRecord | undefined
   readonly landing: LandingOutcome
   /** The integration's folder, when it has one (for next steps). */
   readonly integrationDir: string | undefined
@@ -76,10 +80,64 @@ export const reason = (o: Outcomes): string | undefined => {
   return undefined
 }
 
+/** What an agent's tool reported, as the report shows it. */
+export const agentRecord = (a: Attempt.AgentRecord): RunReport.AgentRecord => new RunReport.AgentRecord({ ...a }, true)
+
+/** A journaled review, as the report shows it. */
+export const quality = (r: RunState.ReviewRecord): RunReport.Quality => new RunReport.Quality({ ...r }, true)
+
+/** A journaled attempt, as the report shows it: with its round when it was made in a retry round. */
+export const attemptRecord = (a: RunState.AttemptRecord, round: number): RunReport.AttemptRecord => {
+  const { agent, review, ...rest } = a
+  return new RunReport.AttemptRecord({
+    ...rest,
+    review: review === null ? null : quality(review),
+    ...(agent !== undefined ? { agent: agentRecord(agent) } : {}),
+    ...(round > 0 ? { round } : {})
+  }, true)
+}
+
+/** A journaled conflict, as the report shows it. */
+export const conflictRecord = (c: RunState.ConflictRecord): RunReport.ConflictRecord => {
+  const { agent, ...rest } = c
+  return new RunReport.ConflictRecord({ ...rest, ...(agent !== undefined ? { agent: agentRecord(agent) } : {}) }, true)
+}
+
+/** A journaled verification, as the report shows it. */
+export const verificationReport = (v: RunState.VerificationRecord): RunReport.VerificationReport =>
+  new RunReport.VerificationReport({ ...v }, true)
+
+/**
+ * A task as the report shows it, from its latest round's journaled result and (a task run again
+ * by `braid retry`) its rounds before: every attempt once, each with its round, the rounds'
+ * conflicts and time added up, and what it all spent.
+ */
+export const taskResult = (
+  latest: RunState.TaskRecord,
+  rounds: Dispatch.TaskRounds | undefined,
+  title: string = latest.title
+): RunReport.TaskResult => {
+  const round = rounds?.round ?? 0
+  const earlier = rounds?.earlier ?? []
+  const { attempts, conflicts: own, quality: last, ...rest } = latest
+  const earlierAttempts = earlier.flatMap((s) => s.result.attempts.map((a) => attemptRecord(a, s.round)))
+  const conflicts = [...earlier.flatMap((s) => s.result.conflicts ?? []), ...(own ?? [])].map(conflictRecord)
+  const partial = {
+    ...rest,
+    title,
+    quality: last === null ? null : quality(last),
+    attempts: attempts.map((a) => attemptRecord(a, round)),
+    durationMs: earlier.reduce((n, s) => n + s.result.durationMs, latest.durationMs),
+    ...(conflicts.length > 0 ? { conflicts } : {}),
+    ...(earlierAttempts.length > 0 ? { earlierAttempts } : {})
+  }
+  return new RunReport.TaskResult({ ...partial, usage: RunReport.usageOfTask(partial) }, true)
+}
+
 /** The run's report, from its stages' outcomes. */
 export const report = (o: Outcomes): RunReport.RunReport => {
   const streamResults = o.dispatch.streams.map((d) => {
-    const results = d.results.map((t) => new RunReport.TaskResult({ ...t, usage: RunReport.usageOfTask(t) }, true))
+    const results = d.results.map((t) => taskResult(t, d.rounds.get(t.taskId), o.plan.tasks.get(t.taskId)?.title))
     return new RunReport.StreamResult({
       streamName: d.stream.name,
       streamType: d.stream.type,
@@ -93,8 +151,8 @@ export const report = (o: Outcomes): RunReport.RunReport => {
   const tasks = streamResults.flatMap((s) => s.results)
   const count = (s: RunReport.TaskStatus) => tasks.filter((t) => t.status === s).length
   // Every conflict the run met once, with what resolving it cost: earlier integrations' too.
-  const conflicts = [...o.resolvedBefore ?? [], ...o.integration?.conflicts ?? []]
-  const verification = o.verification ?? notRun
+  const conflicts = [...o.resolvedBefore ?? [], ...o.integration?.conflicts ?? []].map(conflictRecord)
+  const verification = o.verification === undefined ? notRun : verificationReport(o.verification)
   const landed = o.landing._tag === "Landed" ? o.landing.landing : undefined
   // A pull request is not a landing: the target moves when a person merges it.
   const landing = landed?.pullRequest === undefined ? landed : undefined
@@ -174,4 +232,75 @@ export const report = (o: Outcomes): RunReport.RunReport => {
     warnings: o.plan.warnings.map((w) => `${w.path}: ${w.message}`),
     integrity: [...(o.integrity ?? [])]
   })
+}
+
+/** What the report needs besides the journal: what the repository and the run's services know. */
+export interface Context {
+  readonly plan: Plan.Plan
+  /** The agent backend of each stream (the report names it). */
+  readonly agents: ReadonlyMap<string, string>
+  /** Every file each stream's own attempts changed. */
+  readonly changed: ReadonlyMap<string, ReadonlyArray<string>>
+  readonly overlaps: ReadonlyArray<RunReport.Overlap>
+  readonly integrationDir?: string | undefined
+  readonly integrity?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * The outcomes a run's journal holds, from its fold: every settled task in its latest round
+ * with its rounds before, the current integration, the verification and the landing; the run
+ * ends when its latest command finished. With `report`, the report is a projection of the fold.
+ */
+export const fromState = (state: RunState.RunState, context: Context): Outcomes => {
+  const { plan } = context
+  const started = state.started
+  const finished = [...state.history].reverse().find((h) => h.value._tag === "Finished")?.value
+  const finishedAt = (finished?._tag === "Finished" ? finished.at : undefined) ?? state.lastAt ?? started?.at ?? ""
+  const startedAt = started?.at ?? state.startedAt ?? finishedAt
+  const streams = plan.streams.map((stream): Dispatch.StreamOutcome => {
+    const tasks = stream.tasks.flatMap((t) => {
+      const task = state.tasks.get(t.id)
+      return task?.settled === undefined ? [] : [task]
+    })
+    return {
+      stream,
+      agent: context.agents.get(stream.name) ?? "unknown",
+      results: tasks.map((t) => t.settled!),
+      rounds: new Map(tasks.filter((t) => t.round > 0).map((t) => [t.taskId, { round: t.round, earlier: t.earlier }]))
+    }
+  })
+  const results = streams.flatMap((s) => s.results)
+  const halted = results.map((r) => Dispatch.haltOf(plan, r).stream).find((h) => h !== undefined)
+  const stopped = state.stopped
+  const integration: Conflicts.IntegrationOutcome | undefined = halted !== undefined ? undefined : {
+    merged: state.merged.map((m) => m.stream),
+    conflicts: [...state.merged.flatMap((m) => m.conflict === null ? [] : [m.conflict]), ...(stopped !== undefined ? [stopped.conflict] : [])],
+    stoppedAt: stopped === undefined ? undefined : { stream: stopped.stream, outcome: stopped.conflict.outcome === "blocked" ? "blocked" : "failed" }
+  }
+  const verification = integration?.stoppedAt === undefined ? state.verification : undefined
+  const landing: LandingOutcome = state.landed !== undefined
+    ? { _tag: "Landed", landing: state.landed }
+    : state.landRefused !== undefined
+    ? { _tag: "Refused", message: state.landRefused.message }
+    : integration !== undefined && integration.stoppedAt === undefined && results.every((r) => r.status === "completed") &&
+        (verification === undefined || !verification.ran || verification.passed)
+    ? { _tag: "NotRequested" }
+    : { _tag: "NotReached" }
+  return {
+    runId: started?.runId ?? "",
+    plan,
+    startedAt,
+    finishedAt,
+    durationMs: Math.max(0, Date.parse(finishedAt) - Date.parse(startedAt)),
+    target: started?.target ?? "",
+    dispatch: { streams, heads: new Map(), integrity: [], halted },
+    changed: context.changed,
+    overlaps: context.overlaps,
+    integration,
+    resolvedBefore: state.resolvedBefore,
+    verification,
+    landing,
+    integrationDir: context.integrationDir,
+    integrity: context.integrity
+  }
 }

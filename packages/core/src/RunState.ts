@@ -2,14 +2,21 @@
  * What a run journals through `Steps` (one tagged Schema per kind of step result or fact),
  * and the one fold of those entries into the run's state: `status`, `runs` and the resume
  * and retry commands read it; a running orchestrator replays the same entries step by step.
+ * The journal's values are this module's own classes (and `Attempt`'s), not the report's:
+ * the report is made from them (`RunOutcome`), so either can change without the other.
  *
  * @since 0.2.0
  */
 import { Either, Schema } from "effect"
+import * as Attempt from "./Attempt.js"
 import * as Budget from "./Budget.js"
-import * as RunReport from "./RunReport.js"
+import * as Plan from "./Plan.js"
+import * as Review from "./Review.js"
 import type * as Steps from "./Steps.js"
 import * as Workspace from "./Workspace.js"
+
+/** The attempt as journaled before its review (`…/attempt/<n>`), and what its agent's tool reported. */
+export { AgentRecord, AttemptDone } from "./Attempt.js"
 
 /** Step `run`: what the workspace found when the run started. */
 export class Started extends Schema.TaggedClass<Started>()("Started", {
@@ -22,22 +29,133 @@ export class Started extends Schema.TaggedClass<Started>()("Started", {
   at: Schema.String
 }) {}
 
-/** Step `…/attempt/<n>`: the attempt's commit, journaled right after it is made and before the review. */
-export class AttemptDone extends Schema.TaggedClass<AttemptDone>()("AttemptDone", {
-  stream: Schema.String,
-  taskId: Schema.String,
-  round: Schema.Number,
+/** A review as journaled: the engine's `passes` beside the reviewer's score (what the next attempt is given). */
+export class ReviewRecord extends Schema.Class<ReviewRecord>("ReviewRecord")({
+  score: Schema.Number,
+  passes: Schema.Boolean,
+  issues: Schema.Array(Schema.String),
+  suggestions: Schema.Array(Schema.String),
+  reviewer: Schema.String,
+  /** A judge's issues with their severity and file (absent in older journals). */
+  findings: Schema.optionalWith(Schema.Array(Review.Finding), { default: () => [] }),
+  /** Every answer of a judge (absent in older journals). */
+  samples: Schema.optionalWith(Schema.Array(Review.JudgeSample), { default: () => [] })
+}) {}
+
+/** A reviewer's review as the journal keeps it: whether it passes is the engine's, decided here. */
+export const reviewRecord = (review: Review.Review, threshold: number): ReviewRecord =>
+  new ReviewRecord({
+    score: review.score,
+    passes: Review.passes(review, threshold),
+    issues: review.issues,
+    suggestions: review.suggestions,
+    reviewer: review.reviewer,
+    findings: review.findings,
+    samples: review.samples
+  })
+
+/** One reviewed (or failed) attempt of a task, as a settled task's result journals it. */
+export class AttemptRecord extends Schema.Class<AttemptRecord>("AttemptRecord")({
   attempt: Schema.Number,
   startedAt: Schema.String,
+  /** The attempt's time and its review's. */
   durationMs: Schema.Number,
-  commit: Schema.NullOr(Schema.String),
-  files: Schema.Array(Schema.String),
   summary: Schema.String,
-  inputTokens: Schema.Number,
-  outputTokens: Schema.Number,
-  costUsd: Schema.Number,
-  agent: Schema.NullOr(RunReport.AgentRecord)
+  commit: Schema.NullOr(Schema.String),
+  changedFiles: Schema.Array(Schema.String),
+  /** Null: the attempt failed before it could be reviewed. */
+  review: Schema.NullOr(ReviewRecord),
+  inputTokens: Schema.optionalWith(Schema.Number, { default: () => 0 }),
+  outputTokens: Schema.optionalWith(Schema.Number, { default: () => 0 }),
+  costUsd: Schema.optionalWith(Schema.Number, { default: () => 0 }),
+  agent: Schema.optional(Attempt.AgentRecord),
+  /** Read from journals that marked it; braid journals a round's attempts without it (their round is the step's). */
+  round: Schema.optional(Schema.Number)
 }) {}
+
+/** How a task's round ended. */
+export const TaskStatus = Schema.Literal("completed", "needs-review", "failed", "skipped")
+export type TaskStatus = typeof TaskStatus.Type
+
+/** Where a conflict was met, and how it was settled, as journaled. */
+export class ConflictRecord extends Schema.Class<ConflictRecord>("ConflictRecord")({
+  /** The stream being merged, then the integrated streams it conflicts with (dependency: the stream, then the dependency's). */
+  streams: Schema.Array(Schema.String),
+  paths: Schema.Array(Schema.String),
+  strategy: Plan.ConflictStrategy,
+  outcome: Schema.Literal("resolved", "blocked", "failed"),
+  commit: Schema.NullOr(Schema.String),
+  detail: Schema.String,
+  /** Absent: integration. */
+  kind: Schema.optional(Schema.Literal("integration", "dependency")),
+  /** The resolver that settled it, under the `agent` strategy. */
+  resolver: Schema.optional(Schema.String),
+  /** What the resolving agent said. */
+  said: Schema.optional(Schema.String),
+  /** The resolving agent's session, tokens and cost. */
+  agent: Schema.optional(Attempt.AgentRecord)
+}) {}
+
+/** A task's result in one round, as journaled (`Settled`, and a cluster runner's `TaskDone`). Made by `taskRecord`. */
+export class TaskRecord extends Schema.Class<TaskRecord>("TaskRecord")({
+  taskId: Schema.String,
+  title: Schema.String,
+  /** The latest attempt's summary. */
+  result: Schema.String,
+  /** The latest attempt's review. */
+  quality: Schema.NullOr(ReviewRecord),
+  /** Refinements after the first attempt. */
+  qualityIterations: Schema.Number,
+  status: TaskStatus,
+  /** The round's attempts. */
+  attempts: Schema.Array(AttemptRecord),
+  /** Why the task failed or was skipped. */
+  error: Schema.optional(Schema.String),
+  /** The round's time. */
+  durationMs: Schema.Number,
+  /** Conflicts met bringing in the work of the tasks it depends on, and how each was settled. */
+  conflicts: Schema.optional(Schema.Array(ConflictRecord))
+}) {}
+
+/** A verification of an integration commit, as journaled. */
+export class VerificationRecord extends Schema.Class<VerificationRecord>("VerificationRecord")({
+  ran: Schema.Boolean,
+  passed: Schema.Boolean,
+  commit: Schema.NullOr(Schema.String),
+  checks: Schema.Array(Workspace.CommandResult),
+  durationMs: Schema.Number
+}) {}
+
+/** How a run's command ended. */
+export const Status = Schema.Literal("succeeded", "needs-review", "failed", "blocked", "interrupted")
+export type Status = typeof Status.Type
+
+/**
+ * A task's result in a round: the one place one is made, from the round's recorded attempts
+ * and how the round ended. `quality`, `result` and `qualityIterations` come from the attempts.
+ */
+export const taskRecord = (input: {
+  readonly task: { readonly id: string; readonly title: string }
+  readonly attempts: ReadonlyArray<AttemptRecord>
+  readonly status: TaskStatus
+  readonly durationMs: number
+  readonly error?: string | undefined
+  readonly conflicts?: ReadonlyArray<ConflictRecord> | undefined
+}): TaskRecord =>
+  new TaskRecord({
+    taskId: input.task.id,
+    title: input.task.title,
+    result: input.attempts.at(-1)?.summary ?? "",
+    quality: input.attempts.at(-1)?.review ?? null,
+    qualityIterations: Math.max(0, input.attempts.length - 1),
+    status: input.status,
+    attempts: input.attempts,
+    ...(input.error !== undefined ? { error: input.error } : {}),
+    durationMs: input.durationMs,
+    ...(input.conflicts !== undefined && input.conflicts.length > 0 ? { conflicts: input.conflicts } : {})
+    // Built from typed values, so not validated again: with classes among its fields,
+    // Schema compiles a fresh validator on every construction (~120 µs a task).
+  }, true)
 
 /** Step `…/attempt/<n>/review`: the attempt's review. */
 export class Reviewed extends Schema.TaggedClass<Reviewed>()("Reviewed", {
@@ -45,7 +163,7 @@ export class Reviewed extends Schema.TaggedClass<Reviewed>()("Reviewed", {
   taskId: Schema.String,
   round: Schema.Number,
   attempt: Schema.Number,
-  quality: RunReport.Quality,
+  quality: ReviewRecord,
   durationMs: Schema.Number
 }) {}
 
@@ -81,7 +199,7 @@ export class TaskStarted extends Schema.TaggedClass<TaskStarted>()("TaskStarted"
 export class Settled extends Schema.TaggedClass<Settled>()("Settled", {
   stream: Schema.String,
   round: Schema.Number,
-  result: RunReport.TaskResult,
+  result: TaskRecord,
   head: Schema.NullOr(Schema.String)
 }) {}
 
@@ -90,14 +208,14 @@ export class Merged extends Schema.TaggedClass<Merged>()("Merged", {
   generation: Schema.Number,
   stream: Schema.String,
   commit: Schema.String,
-  conflict: Schema.NullOr(RunReport.ConflictRecord)
+  conflict: Schema.NullOr(ConflictRecord)
 }) {}
 
 /** Fact `integration/<g>/merge/<s>/stopped`: a conflict stopped the integration (left for a person, or not resolved). */
 export class Stopped extends Schema.TaggedClass<Stopped>()("Stopped", {
   generation: Schema.Number,
   stream: Schema.String,
-  conflict: RunReport.ConflictRecord
+  conflict: ConflictRecord
 }) {}
 
 /**
@@ -111,13 +229,13 @@ export class Resolved extends Schema.TaggedClass<Resolved>()("Resolved", {
   files: Schema.Array(Schema.Struct({ path: Schema.String, content: Schema.NullOr(Schema.String) })),
   resolver: Schema.String,
   summary: Schema.String,
-  agent: Schema.NullOr(RunReport.AgentRecord)
+  agent: Schema.NullOr(Attempt.AgentRecord)
 }) {}
 
 /** Step `integration/<g>/verify/<commit>`: verification of that integration commit. */
 export class Verified extends Schema.TaggedClass<Verified>()("Verified", {
   generation: Schema.Number,
-  report: RunReport.VerificationReport
+  report: VerificationRecord
 }) {}
 
 /** Step `land/<commit>`: the commit landed on the target. */
@@ -146,7 +264,7 @@ export class LandRequested extends Schema.TaggedClass<LandRequested>()("LandRequ
 
 /** Fact `run/finished`: the status the run's latest command ended with. */
 export class Finished extends Schema.TaggedClass<Finished>()("Finished", {
-  status: RunReport.RunStatus,
+  status: Status,
   at: Schema.String
 }) {}
 
@@ -166,7 +284,7 @@ export class BudgetSet extends Schema.TaggedClass<BudgetSet>()("BudgetSet", {
 /** Every kind of journal value. */
 export const Value = Schema.Union(
   Started,
-  AttemptDone,
+  Attempt.AttemptDone,
   Reviewed,
   SessionNoted,
   ProcessNoted,
@@ -227,13 +345,15 @@ export interface TaskState {
   readonly stream: string
   readonly round: number
   /** Reviewed attempts of the round. */
-  readonly attempts: ReadonlyArray<RunReport.AttemptRecord>
+  readonly attempts: ReadonlyArray<AttemptRecord>
   /** An attempt committed but not reviewed. */
   readonly awaitingReview: number | undefined
   /** An attempt started (a session or process noted) but not committed: cut off. */
   readonly cutOff: number | undefined
   /** The round's result, once settled. */
-  readonly settled: RunReport.TaskResult | undefined
+  readonly settled: TaskRecord | undefined
+  /** The task's settled rounds before its latest (a task run again by `braid retry`), oldest first. */
+  readonly earlier: ReadonlyArray<Settled>
 }
 
 /** A run's state, folded from its journal. */
@@ -245,15 +365,17 @@ export interface RunState {
   readonly generation: number
   /** Streams merged in the current generation, in order. */
   readonly merged: ReadonlyArray<Merged>
+  /** Conflicts the integrations of earlier generations (before a retry) resolved, oldest first. */
+  readonly resolvedBefore: ReadonlyArray<ConflictRecord>
   /** The conflict that stopped the current generation's integration, if it has not been merged since. */
   readonly stopped: Stopped | undefined
   /** The latest verification. */
-  readonly verification: RunReport.VerificationReport | undefined
+  readonly verification: VerificationRecord | undefined
   readonly landed: Workspace.Landing | undefined
   readonly landRefused: LandingRefused | undefined
   readonly landRequested: boolean
   /** The status the latest command ended with, unless something happened after it. */
-  readonly finished: RunReport.RunStatus | undefined
+  readonly finished: Status | undefined
   readonly interrupted: string | undefined
   /** Agent processes of attempts that were not committed (what `resume` ends if they outlived braid). */
   readonly processes: ReadonlyArray<AgentProcessRecord>
@@ -280,23 +402,24 @@ export const fold = (entries: ReadonlyArray<FoldEntry>): RunState => {
   let started: Started | undefined
   const history: Array<{ readonly at: string | undefined; readonly value: Value }> = []
   const retries: Array<RetryRequested> = []
-  const attempts = new Map<string, Map<number, AttemptDone>>()
+  const attempts = new Map<string, Map<number, Attempt.AttemptDone>>()
   const reviews = new Map<string, Map<number, Reviewed>>()
   const notes = new Map<string, Map<number, Array<ProcessNoted>>>()
   const noted = new Map<string, number>()
   const settled = new Map<string, Settled>()
+  const roundsOf = new Map<string, Array<Settled>>()
   const roundOf = new Map<string, { stream: string; round: number }>()
   const merges: Array<Merged> = []
   const stops: Array<Stopped> = []
-  let verification: RunReport.VerificationReport | undefined
+  let verification: VerificationRecord | undefined
   let landed: Workspace.Landing | undefined
   let landRefused: LandingRefused | undefined
   let landRequested = false
-  let finished: RunReport.RunStatus | undefined
+  let finished: Status | undefined
   let interrupted: string | undefined
   let budget: BudgetSet | undefined
   const spent = new Map<string, { readonly usd: number; readonly tokens: number }>()
-  const spend = (round: number, taskId: string, a: AttemptDone) => spent.set(Budget.attemptId(round, taskId, a.attempt), Budget.spendOf(a))
+  const spend = (round: number, taskId: string, a: Attempt.AttemptDone) => spent.set(Budget.attemptId(round, taskId, a.attempt), Budget.spendOf(a))
   const id = (taskId: string, round: number) => `${round}/${taskId}`
   const touch = (taskId: string, stream: string, round: number) => {
     const known = roundOf.get(taskId)
@@ -340,6 +463,7 @@ export const fold = (entries: ReadonlyArray<FoldEntry>): RunState => {
       }
       case "Settled":
         settled.set(id(v.result.taskId, v.round), v)
+        ;(roundsOf.get(v.result.taskId) ?? roundsOf.set(v.result.taskId, []).get(v.result.taskId)!).push(v)
         touch(v.result.taskId, v.stream, v.round)
         Budget.countSettled(v.round, v.result, (key, s) => void spent.set(key, s))
         break
@@ -386,7 +510,7 @@ export const fold = (entries: ReadonlyArray<FoldEntry>): RunState => {
   const processes: Array<AgentProcessRecord> = []
   for (const [taskId, { round, stream }] of roundOf) {
     const k = id(taskId, round)
-    const done = attempts.get(k) ?? new Map<number, AttemptDone>()
+    const done = attempts.get(k) ?? new Map<number, Attempt.AttemptDone>()
     const reviewed = reviews.get(k) ?? new Map<number, Reviewed>()
     const records = [...reviewed.values()].sort((a, b) => a.attempt - b.attempt).flatMap((r) => {
       const a = done.get(r.attempt)
@@ -409,7 +533,8 @@ export const fold = (entries: ReadonlyArray<FoldEntry>): RunState => {
       attempts: result?.result.attempts ?? records,
       awaitingReview: result === undefined && lastDone > 0 && !reviewed.has(lastDone) ? lastDone : undefined,
       cutOff: result === undefined && lastNoted > lastDone ? lastNoted : undefined,
-      settled: result?.result
+      settled: result?.result,
+      earlier: (roundsOf.get(taskId) ?? []).filter((s) => s.round < round).sort((a, b) => a.round - b.round)
     })
   }
   const current = merges.filter((m) => m.generation === generation)
@@ -420,6 +545,8 @@ export const fold = (entries: ReadonlyArray<FoldEntry>): RunState => {
     retries,
     generation,
     merged: current,
+    resolvedBefore: merges.filter((m) => m.generation < generation && m.conflict !== null)
+      .sort((a, b) => a.generation - b.generation).map((m) => m.conflict!),
     stopped: stop !== undefined && !current.some((m) => m.stream === stop.stream) ? stop : undefined,
     verification,
     landed,
@@ -437,9 +564,9 @@ export const fold = (entries: ReadonlyArray<FoldEntry>): RunState => {
   }
 }
 
-/** The report's record of an attempt, from its journaled commit and review. */
-export const attemptRecord = (done: AttemptDone, review: Reviewed): RunReport.AttemptRecord =>
-  new RunReport.AttemptRecord({
+/** The record of a reviewed attempt, from its journaled commit and review. */
+export const attemptRecord = (done: Attempt.AttemptDone, review: Reviewed): AttemptRecord =>
+  new AttemptRecord({
     attempt: done.attempt,
     startedAt: done.startedAt,
     durationMs: done.durationMs + review.durationMs,

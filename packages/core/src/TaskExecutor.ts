@@ -13,7 +13,7 @@
 import { Context, type Effect, Schema } from "effect"
 import * as Agent from "./Agent.js"
 import * as Budget from "./Budget.js"
-import * as RunReport from "./RunReport.js"
+import * as RunState from "./RunState.js"
 
 /** What another stream's task left for this one: its stream's head when it settled. */
 export const Dependency = Schema.Struct({ taskId: Schema.String, stream: Schema.String, head: Schema.String })
@@ -52,7 +52,7 @@ export type TaskStop = typeof TaskStop.Type
 /** Fact `<task>/done`: the task's result as the runner that did its work reported it. */
 export class TaskDone extends Schema.TaggedClass<TaskDone>()("TaskDone", {
   runner: Schema.String,
-  result: RunReport.TaskResult
+  result: RunState.TaskRecord
 }) {}
 
 /** Fact `<task>/stopped`: a task's work stopped the run (for the execution that asked). */
@@ -80,7 +80,7 @@ export interface Service {
    * Settles one task elsewhere and makes its stream's head (its branch, as the runner pushed
    * it) this workspace's. Fails with what stops the run.
    */
-  readonly settle: (request: TaskRequest) => Effect.Effect<RunReport.TaskResult, TaskStop>
+  readonly settle: (request: TaskRequest) => Effect.Effect<RunState.TaskRecord, TaskStop>
 }
 
 /** Given to dispatch, tasks' work is done by it rather than in this process. */

@@ -7,7 +7,7 @@
 import { Clock, DateTime, Effect, Schema } from "effect"
 import type * as CommandSpec from "./CommandSpec.js"
 import * as Progress from "./Progress.js"
-import * as RunReport from "./RunReport.js"
+import * as RunState from "./RunState.js"
 import * as Workspace from "./Workspace.js"
 
 /** The verify commands could not be run at all. */
@@ -39,7 +39,7 @@ export const verify = Effect.fn("Verification.verify")(
       commit,
       checks
     })
-    return new RunReport.VerificationReport({
+    return new RunState.VerificationRecord({
       ran: commands.length > 0,
       passed,
       commit,

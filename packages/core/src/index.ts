@@ -5,6 +5,7 @@
  */
 export * as Agent from "./Agent.js"
 export * as AgentSlots from "./AgentSlots.js"
+export * as Attempt from "./Attempt.js"
 export * as Budget from "./Budget.js"
 export * as CommandSpec from "./CommandSpec.js"
 export * as ConflictResolver from "./ConflictResolver.js"

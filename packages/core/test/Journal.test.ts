@@ -6,14 +6,13 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as FileRunStore from "../src/FileRunStore.js"
 import * as Journal from "../src/Journal.js"
-import * as RunReport from "../src/RunReport.js"
 import * as RunState from "../src/RunState.js"
 import * as RunStore from "../src/RunStore.js"
 import * as Steps from "../src/Steps.js"
 
 const at = "2026-11-24T10:00:00.000Z"
 const entry = (key: string, value: RunState.Value): Steps.Entry => ({ key, value: Schema.encodeSync(RunState.Value)(value) })
-const quality = new RunReport.Quality({ score: 90, passes: true, issues: [], suggestions: [], reviewer: "checks" })
+const quality = new RunState.ReviewRecord({ score: 90, passes: true, issues: [], suggestions: [], reviewer: "checks" })
 const done = (stream: string, taskId: string, commit: string, files: Array<string>) =>
   new RunState.AttemptDone({
     stream,
@@ -43,7 +42,7 @@ const entries: Array<Steps.Entry> = [
     stream: "db",
     round: 0,
     head: "c1",
-    result: new RunReport.TaskResult({
+    result: new RunState.TaskRecord({
       taskId: "db-1",
       title: "db-1",
       result: "did db-1",

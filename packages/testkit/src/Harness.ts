@@ -64,7 +64,7 @@ export interface AgentCall {
   readonly taskId: string
   readonly attempt: number
   readonly role: string
-  readonly feedback: Review.Review | undefined
+  readonly feedback: Agent.AttemptRequest["feedback"]
   readonly earlier: ReadonlyArray<Agent.EarlierResult>
   readonly concurrent: number
 }
