@@ -28,7 +28,9 @@ export class AgentRecord extends Schema.Class<AgentRecord>("AgentRecord")({
   /** Transient provider errors the attempt waited out (none of them used a gate run). */
   providerWaits: Schema.Number,
   /** Whether `costUsd` was measured by the tool (`tool`) or priced from the table (`table`); absent: no cost. */
-  costSource: Schema.optional(Schema.Literal("tool", "table"))
+  costSource: Schema.optional(Schema.Literal("tool", "table")),
+  /** Whether its processes ran confined by the operating system (absent in journals of older versions: not confined). */
+  confined: Schema.optional(Schema.Boolean)
 }) {}
 
 /** Step `…/attempt/<n>`: the attempt's commit, journaled right after it is made and before the review. */

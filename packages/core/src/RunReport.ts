@@ -50,7 +50,9 @@ export class AgentRecord extends Schema.Class<AgentRecord>("AgentRecord")({
   /** Transient provider errors the attempt waited out (none of them used a gate run). */
   providerWaits: Schema.Number,
   /** Whether `costUsd` was measured by the tool or priced from the table (absent: no cost). Tokens are always the tool's. */
-  costSource: Schema.optional(CostSource)
+  costSource: Schema.optional(CostSource),
+  /** Whether its processes ran confined by the operating system (`--sandbox`). */
+  confined: Schema.optional(Schema.Boolean)
 }) {}
 
 /** One attempt of a task and its review. */
