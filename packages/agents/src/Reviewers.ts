@@ -61,7 +61,7 @@ export interface Service {
   readonly forStream: (stream: Plan.PlannedStream, own: Review.Service | undefined) => Review.Service
 }
 
-/** Builds the reviewers of a plan over the run's workspace. */
+/** Builds the reviewers of a plan. */
 export const make = (plan: Plan.Plan, options: Options = {}) =>
   Effect.gen(function*() {
     const checks = yield* CommandReviewer.make
@@ -92,4 +92,4 @@ export const make = (plan: Plan.Plan, options: Options = {}) =>
   })
 
 /** What building the reviewers needs. */
-export type Requirements = Workspace.Workspace | CommandExecutor.CommandExecutor
+export type Requirements = CommandExecutor.CommandExecutor

@@ -37,6 +37,12 @@ export const layer = (
   options: WiringOptions
 ): Layer.Layer<Agent.AgentRegistry | Review.Reviewer | ConflictResolver.ConflictResolver | Workspace.Workspace> => {
   const workspace = workspaceLayer(options)
-  const agents = Registry.layer(plan, { agent: options.agent, agentSource: "--agent", reviewer: options.reviewer, reviewerSource: "--reviewer" }).pipe(Layer.provide(Layer.merge(workspace, NodeContext.layer)))
+  const agents = Registry.layer(plan, {
+    agent: options.agent,
+    agentSource: "--agent",
+    reviewer: options.reviewer,
+    reviewerSource: "--reviewer",
+    workspace: options.workspace
+  }).pipe(Layer.provide(NodeContext.layer))
   return Layer.merge(agents, workspace)
 }

@@ -60,6 +60,8 @@ export interface ReviewRequest {
   readonly output: Agent.AttemptOutput
   readonly change: Workspace.AttemptChange
   readonly files: Workspace.Files
+  /** Runs a command in the stream's checkout (the checks of a command reviewer). */
+  readonly exec: Workspace.Checkout["exec"]
   /** Plan-wide checks every task also runs. */
   readonly planChecks: ReadonlyArray<import("./CommandSpec.js").Command>
 }
