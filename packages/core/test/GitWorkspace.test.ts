@@ -210,6 +210,51 @@ describe("GitWorkspace", () => {
       }))
   })
 
+  describe("stream checkouts", () => {
+    test("at most maxCheckouts are open: the one idle longest is closed to make room, one in use never is, and a stream reopened keeps its commits", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const wsOf = yield* workspace({ repo })
+        const ws = yield* wsOf.prepare({ runId: "r1", streams: ["s1", "s2", "s3"].map((name) => ({ name })), land: false, maxCheckouts: 2 })
+        // The streams' own worktrees (a closed one may be parked for reuse under `.spare-…`, on no branch).
+        const open = () =>
+          worktreePaths(repo).map((p) => path.relative(path.join(repo, ".braid/runs/r1/worktrees"), p)).filter((p) => /^s\d$/.test(p)).sort()
+        const use = <A, E>(stream: string, work: (checkout: Workspace.Checkout) => Effect.Effect<A, E>) =>
+          Effect.scoped(Effect.flatMap(ws.checkout(stream), work))
+
+        const s1Commit = yield* use("s1", (c) =>
+          Effect.gen(function*() {
+            assert.isTrue(c.opened)
+            yield* c.files.write("one.txt", "1\n")
+            return (yield* c.commitAttempt(attempt("t1"))).commit
+          }))
+        assert.isFalse(yield* use("s1", (c) => Effect.succeed(c.opened)), "still open: taken again, not reopened")
+        // s2 is in use from here on.
+        const busy = yield* Scope.make()
+        yield* ws.checkout("s2").pipe(Scope.extend(busy))
+        assert.deepStrictEqual(open(), ["s1", "s2"])
+
+        // Room for s3: the idle s1 goes, never the busy s2.
+        assert.isTrue(yield* use("s3", (c) => Effect.succeed(c.opened)))
+        assert.deepStrictEqual(open(), ["s2", "s3"])
+        // s1 again: s3 (idle) makes room; s1 is opened anew with its commit.
+        yield* use("s1", (c) =>
+          Effect.gen(function*() {
+            assert.isTrue(c.opened)
+            assert.deepStrictEqual(open(), ["s1", "s2"])
+            assert.strictEqual(yield* c.files.read("one.txt"), "1\n")
+            assert.strictEqual(yield* c.head, s1Commit)
+          }))
+        assert.strictEqual(rev(repo, "braid/r1/s1"), s1Commit)
+        assert.deepStrictEqual(yield* ws.branch("s1").changedFiles, ["one.txt"])
+
+        // s2 is given back after s1 was: s1 is the one idle longest, and it makes room for s3.
+        yield* Scope.close(busy, Exit.void)
+        yield* use("s3", () => Effect.void)
+        assert.deepStrictEqual(open(), ["s2", "s3"])
+      }))
+  })
+
   describe("refusals change nothing", () => {
     test("a folder that is not a git repository", () =>
       Effect.gen(function*() {
