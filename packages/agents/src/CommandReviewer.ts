@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { CommandSpec, Review, Workspace } from "@braid/core"
+import { CommandSpec, Review } from "@braid/core"
 import { Effect, Layer } from "effect"
 
 /** The reviewer's name, as reviews record it. */

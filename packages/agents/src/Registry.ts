@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Agent, ConflictResolver, ConflictStrategy, Plan, Review, Workspace } from "@braid/core"
+import { Agent, ConflictResolver, ConflictStrategy, Plan, Review } from "@braid/core"
 import { Context, Effect, Layer } from "effect"
 import * as AgentResolver from "./AgentResolver.js"
 import * as Aider from "./Aider.js"

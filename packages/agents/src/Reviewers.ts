@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Plan, type Review, ReviewerKind, type Workspace } from "@braid/core"
+import { Plan, type Review, ReviewerKind } from "@braid/core"
 import type { CommandExecutor } from "@effect/platform"
 import { Effect } from "effect"
 import type * as Backend from "./Backend.js"

@@ -1,7 +1,9 @@
 /**
- * The `Workspace` port: one isolated workspace per stream, the changes each stream made,
- * conflict checks, the integration of every stream, and landing the result.
- * Implementations: `GitWorkspace` (real repositories) and `MemoryWorkspace` (library, tests).
+ * The `Workspace` port: `prepare` returns a run's workspace in a `Scope` (released when it
+ * closes): one isolated checkout per stream, taken while a task works and pooled between its
+ * tasks, each stream's branch, the integration of every stream, and the target the result
+ * lands on. Implementations: `GitWorkspace` (real repositories) and `MemoryWorkspace`
+ * (library, tests).
  *
  * @since 0.1.0
  */
