@@ -476,7 +476,7 @@ const agentsSection = async () => {
       num(r.phasesMeanMs.gate),
       num(r.phasesMeanMs.settledToNextAttempt),
       s(r.beforeFirstAttemptMs),
-      `${call(r, "openStream").calls} (${s(call(r, "openStream").ms)})`,
+      `${call(r, "checkout").calls} (${s(call(r, "checkout").ms)})`,
       s(r.afterLastTaskMs),
       s(call(r, "release").ms)
     ])

@@ -347,7 +347,7 @@ report({
     commitAttemptPerCall: TimedWorkspace.gitPerCall(totals, "commitAttempt"),
     straysPerCall: TimedWorkspace.gitPerCall(totals, "strays"),
     absorbPerCall: TimedWorkspace.gitPerCall(totals, "absorb"),
-    openStreamPerCall: TimedWorkspace.gitPerCall(totals, "openStream"),
+    openStreamPerCall: TimedWorkspace.gitPerCall(totals, "checkout"),
     streamSideMs: +sum(STREAM_SIDE).toFixed(1),
     commitAttemptMs: +sum(["commitAttempt"]).toFixed(1),
     // Processes started outside any workspace method: the claude processes (and their preflight), git if any.

@@ -143,15 +143,15 @@ report({
   maxRssMb: result.maxRssMb,
   // Summed over calls; stream-side calls overlap (up to maxParallel at once), the rest run one at a time.
   phasesMs: {
-    // Worktrees are made when a stream's first task starts (openStream) and removed when it is done
-    // (closeStream): these calls overlap, so prepare and release are the wall time they took, overlaps once.
-    prepare: TimedWorkspace.unionMs(trace, ["prepare", "openStream"]),
+    // Worktrees are made when a stream's task takes its checkout (checkout) and removed when the stream is
+    // done (close): these calls overlap, so prepare and release are the wall time they took, overlaps once.
+    prepare: TimedWorkspace.unionMs(trace, ["prepare", "checkout"]),
     streamSide: sum(...STREAM_SIDE),
     overlapDetection: sum("changedFiles"),
     probes: sum("probeMerge"),
     merges: sum(...INTEGRATION.filter((n) => n !== "probeMerge")),
     land: sum("land"),
-    release: TimedWorkspace.unionMs(trace, ["release", "closeStream"])
+    release: TimedWorkspace.unionMs(trace, ["release", "close"])
   },
   perTaskMs: {
     streamSide: +(sum(...STREAM_SIDE) / tasks).toFixed(1),

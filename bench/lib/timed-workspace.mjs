@@ -11,7 +11,7 @@
  * epoch milliseconds.
  */
 import { Workspace } from "@braid/core"
-import { Effect, Fiber, FiberRef, Layer } from "effect"
+import { Effect, ExecutionStrategy, Exit, Fiber, FiberRef, Layer, Scope } from "effect"
 import { createRequire, syncBuiltinESMExports } from "node:module"
 import * as path from "node:path"
 
@@ -45,7 +45,13 @@ const hookSpawn = () => {
 /** Processes started outside any workspace method so far (the agents, preflight). */
 export const outsideSpawns = () => ({ ...outside })
 
-/** Wraps `service`; returns the wrapped service and the running totals. */
+/**
+ * Wraps `service`; returns the wrapped service and the running totals. A prepared run's parts
+ * are timed under the names the workspace methods had before the run became a handle
+ * (`prepare`, `checkout`, `close`, `release`; a checkout's `commitAttempt`, `files.write`, …; a
+ * branch's `pin`, `changedFiles`, `head`; the integration's `beginIntegration`, `mergeStream`,
+ * `integrationFiles.read`, …; the target's `land`, `push`).
+ */
 export const timed = (service, { countSpawns = false, trace } = {}) => {
   const totals = {}
   const totalOf = (name) => (totals[name] ??= { calls: 0, ms: 0, ...(countSpawns ? { git: 0, otherProcesses: 0 } : {}) })
@@ -57,10 +63,11 @@ export const timed = (service, { countSpawns = false, trace } = {}) => {
       else totalOf(method).otherProcesses++
     })
   }
-  const wrap = (name, f) => (...args) =>
+  /** Times one call of `effect` as `name` (of `stream`, when it is a stream's). */
+  const time = (name, stream, effect) =>
     Effect.suspend(() => {
       const started = performance.now()
-      const call = countSpawns ? Effect.locally(f(...args), methodRef, name) : f(...args)
+      const call = countSpawns ? Effect.locally(effect, methodRef, name) : effect
       return Effect.ensuring(
         call,
         Effect.sync(() => {
@@ -70,26 +77,75 @@ export const timed = (service, { countSpawns = false, trace } = {}) => {
           t.ms += ended - started
           trace?.push({
             name,
-            stream: typeof args[0] === "string" ? args[0] : undefined,
+            stream,
             start: +(performance.timeOrigin + started).toFixed(1),
             end: +(performance.timeOrigin + ended).toFixed(1)
           })
         })
       )
     })
-  const wrapFiles = (prefix, files) => ({
-    dir: files.dir,
-    read: wrap(`${prefix}.read`, files.read),
-    write: wrap(`${prefix}.write`, files.write),
-    remove: wrap(`${prefix}.remove`, files.remove),
-    list: wrap(`${prefix}.list`, files.list)
+  const wrap = (name, stream, f) => (...args) => time(name, stream, f(...args))
+  const wrapFiles = (prefix, stream, files) => ({
+    ...files,
+    read: wrap(`${prefix}.read`, stream, files.read),
+    write: wrap(`${prefix}.write`, stream, files.write),
+    remove: wrap(`${prefix}.remove`, stream, files.remove),
+    list: wrap(`${prefix}.list`, stream, files.list)
   })
-  const wrapped = { kind: service.kind }
-  for (const [name, value] of Object.entries(service)) {
-    if (name === "kind") continue
-    if (name === "files") wrapped.files = (stream) => wrapFiles("files", service.files(stream))
-    else if (name === "integrationFiles") wrapped.integrationFiles = () => wrapFiles("integrationFiles", service.integrationFiles())
-    else wrapped[name] = wrap(name, value)
+  const wrapCheckout = (c) => ({
+    ...c,
+    files: wrapFiles("files", c.stream, c.files),
+    head: time("head", c.stream, c.head),
+    commitAttempt: wrap("commitAttempt", c.stream, c.commitAttempt),
+    absorb: wrap("absorb", c.stream, c.absorb),
+    concludeAbsorb: wrap("concludeAbsorb", c.stream, c.concludeAbsorb),
+    discard: time("discard", c.stream, c.discard),
+    findAttempt: wrap("findAttempt", c.stream, c.findAttempt),
+    attempting: time("attempting", c.stream, c.attempting),
+    strays: time("strays", c.stream, c.strays),
+    exec: wrap("exec", c.stream, c.exec)
+  })
+  const wrapRun = (run) => {
+    const i = run.integration
+    return {
+      ...run,
+      checkout: (stream) => Effect.map(time("checkout", stream, run.checkout(stream)), wrapCheckout),
+      close: (stream, options) => time("close", stream, run.close(stream, options)),
+      branch: (stream) => {
+        const b = run.branch(stream)
+        return {
+          pin: wrap("pin", stream, b.pin),
+          diff: wrap("diff", stream, b.diff),
+          changedFiles: time("changedFiles", stream, b.changedFiles),
+          head: time("head", stream, b.head)
+        }
+      },
+      integration: {
+        begin: wrap("beginIntegration", undefined, i.begin),
+        probe: (stream) => time("probeMerge", stream, i.probe(stream)),
+        merge: (stream, side) => time("mergeStream", stream, i.merge(stream, side)),
+        conclude: (stream) => time("concludeMerge", stream, i.conclude(stream)),
+        abort: time("abortMerge", undefined, i.abort),
+        files: wrapFiles("integrationFiles", undefined, i.files),
+        mergeState: (stream) => time("mergeState", stream, i.mergeState(stream)),
+        catchUp: time("catchUp", undefined, i.catchUp),
+        head: time("head", undefined, i.head),
+        exec: wrap("exec", undefined, i.exec),
+        missing: wrap("missingFromIntegration", undefined, i.missing)
+      },
+      landing: { land: time("land", undefined, run.landing.land), push: wrap("push", undefined, run.landing.push) }
+    }
+  }
+  const wrapped = {
+    // The run's release is its scope's: timed as `release` when that scope closes.
+    prepare: (setup) =>
+      Effect.flatMap(Effect.scope, (outer) =>
+        Effect.gen(function*() {
+          const inner = yield* Scope.fork(outer, ExecutionStrategy.sequential)
+          const run = yield* time("prepare", undefined, Scope.extend(service.prepare(setup), inner))
+          yield* Effect.addFinalizer(() => time("release", undefined, Scope.close(inner, Exit.void)))
+          return wrapRun(run)
+        }))
   }
   return { service: wrapped, totals }
 }

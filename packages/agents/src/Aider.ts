@@ -235,10 +235,10 @@ export const make = (context: Backend.BuildContext) =>
     const attempt = Effect.fn("Aider.attempt")(function*(request: Agent.AttemptRequest) {
       const failed = (message: string, reason: Agent.FailureReason = "failed") =>
         new Agent.AgentFailed({ agent: name, taskId: request.task.id, message, reason })
-      const worktree = request.files.dir
-      if (worktree === undefined) {
+      if (request.files._tag !== "Worktree") {
         return yield* failed("the aider agent works in a directory (a git worktree); this workspace has none (in-memory?)", "unavailable")
       }
+      const worktree = request.files.dir
       const prompt = prompts.forAttempt(request)
       if (prompt._tag === "Left") return yield* failed(prompt.left.message, "unavailable")
       const env = tool.minimalEnv(process.env, ENV, settings, {

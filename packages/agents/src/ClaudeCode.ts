@@ -524,8 +524,7 @@ export const make = (
       })
 
     const attempt = Effect.fn("ClaudeCode.attempt")(function*(request: Agent.AttemptRequest) {
-      const worktree = request.files.dir
-      if (worktree === undefined) {
+      if (request.files._tag !== "Worktree") {
         return yield* new Agent.AgentFailed({
           agent: name,
           taskId: request.task.id,
@@ -533,6 +532,7 @@ export const make = (
           message: `claude works in a directory (a git worktree); this workspace has none (in-memory?)`
         })
       }
+      const worktree = request.files.dir
       const configDir = configDirOf(worktree, request.stream.name)
       yield* prepareHome(configDir).pipe(
         Effect.mapError((e) =>

@@ -32,7 +32,7 @@
  *
  * @since 0.1.0
  */
-import { Agent, type Plan, Process, Secrets } from "@braid/core"
+import { Agent, type Plan, Process, Secrets, Workspace } from "@braid/core"
 import { type CommandExecutor, FileSystem } from "@effect/platform"
 import { Effect, Either, Schema } from "effect"
 import * as os from "node:os"
@@ -429,7 +429,7 @@ export const userHomeOf = (source: Readonly<Record<string, string | undefined>>)
  * which git does not see), else under the system's temporary directory.
  */
 export const codexHomeOf = (request: Pick<Agent.AttemptRequest, "runId" | "stream" | "files">): string => {
-  const parent = path.dirname(request.files.dir ?? "")
+  const parent = path.dirname(Workspace.directoryOf(request.files) ?? "")
   return path.basename(parent) === "worktrees"
     ? path.join(path.dirname(parent), "codex", request.stream.name)
     : path.join(os.tmpdir(), "braid-codex", request.runId, request.stream.name)
@@ -605,10 +605,10 @@ export const make = (
 
     const attempt = Effect.fn("Codex.attempt")(function*(request: Agent.AttemptRequest) {
       const unavailable = (message: string) => new Agent.AgentFailed({ agent: name, taskId: request.task.id, reason: "unavailable", message })
-      const worktree = request.files.dir
-      if (worktree === undefined) {
+      if (request.files._tag !== "Worktree") {
         return yield* unavailable("codex works in a directory (a git worktree); this workspace has none (in-memory?)")
       }
+      const worktree = request.files.dir
       const home = codexHomeOf(request)
       yield* prepareHome(home).pipe(Effect.mapError((e) => unavailable(`cannot prepare codex's home ${home}: ${e.message}`)))
       const env = environmentOf(source, settings, home)

@@ -118,10 +118,10 @@ export const make = (context: Backend.BuildContext) =>
       if (unknown.length > 0) {
         return yield* failed(`agents.command.args: unknown placeholder {${unknown[0]!.name}}`, "unavailable")
       }
-      const worktree = request.files.dir
-      if (worktree === undefined) {
+      if (request.files._tag !== "Worktree") {
         return yield* failed("the command agent works in a directory (a git worktree); this workspace has none (in-memory?)", "unavailable")
       }
+      const worktree = request.files.dir
       const prompt = prompts.forAttempt(request)
       if (prompt._tag === "Left") return yield* failed(prompt.left.message, "unavailable")
 

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { CommandSpec, Review, Workspace } from "@braid/core"
+import { CommandSpec, Review } from "@braid/core"
 import { Effect, Layer } from "effect"
 
 /** The reviewer's name, as reviews record it. */
@@ -49,9 +49,8 @@ export const score = (outcomes: ReadonlyArray<CheckOutcome>): Review.Review => {
   })
 }
 
-/** Builds a command reviewer over the run's workspace (taken when the layer is built). */
-export const make = Effect.gen(function*() {
-  const workspace = yield* Workspace.Workspace
+/** Builds a command reviewer: its checks run in the checkout of the attempt it reviews. */
+export const make = Effect.sync(() => {
 
   const review = Effect.fn("CommandReviewer.review")(function*(request: Review.ReviewRequest) {
     return (yield* run(request)).review
@@ -61,7 +60,6 @@ export const make = Effect.gen(function*() {
   const run = Effect.fn("CommandReviewer.run")(function*(request: Review.ReviewRequest) {
     // Checking the repository, not the agent's word: no change, no pass.
     if (request.change.commit === null) return { outcomes: [] as ReadonlyArray<CheckOutcome>, review: noChange(request) }
-    const location = Workspace.streamLocation(request.stream.name)
     const env = {
       BRAID_RUN_ID: request.runId,
       BRAID_STREAM: request.stream.name,
@@ -75,7 +73,7 @@ export const make = Effect.gen(function*() {
         outcomes.push({ name: check.name, exitCode: 127, timedOut: false, outputTail: check.problem })
         continue
       }
-      const result = yield* workspace.exec(location, check, env).pipe(
+      const result = yield* request.exec(check, env).pipe(
         Effect.mapError((e) => new Review.ReviewFailed({ reviewer: name, message: `running ${check.name}: ${e.message}` }))
       )
       outcomes.push(result)
@@ -96,5 +94,5 @@ export const noChange = (request: Review.ReviewRequest): Review.Review =>
     blockers: [NO_CHANGE_ISSUE]
   })
 
-/** The reviewer layer; needs the run's workspace. */
-export const layer: Layer.Layer<Review.Reviewer, never, Workspace.Workspace> = Layer.effect(Review.Reviewer, make)
+/** The reviewer layer. */
+export const layer: Layer.Layer<Review.Reviewer> = Layer.effect(Review.Reviewer, make)

@@ -20,7 +20,7 @@
  *
  * @since 0.1.0
  */
-import { Agent, type Plan, Process, Secrets } from "@braid/core"
+import { Agent, type Plan, Process, Secrets, Workspace } from "@braid/core"
 import { CommandExecutor, FileSystem } from "@effect/platform"
 import { Effect, Either, Schema } from "effect"
 import { randomUUID } from "node:crypto"
@@ -400,7 +400,7 @@ export const outcomeOf = (
  * `…/runs/<runId>/worktrees/<stream>`), else under the system's temporary directory.
  */
 export const configHomeOf = (request: Pick<Agent.AttemptRequest, "runId" | "stream" | "files">): string => {
-  const dir = request.files.dir ?? ""
+  const dir = Workspace.directoryOf(request.files) ?? ""
   const parent = path.dirname(dir)
   return path.basename(parent) === "worktrees"
     ? path.join(path.dirname(parent), "gemini", request.stream.name)
@@ -507,7 +507,7 @@ export const make = (context: Backend.BuildContext, options: Options = {}) =>
     const attempt = Effect.fn("Gemini.attempt")(function*(request: Agent.AttemptRequest) {
       const failed = (message: string, reason: Agent.FailureReason = "failed") =>
         new Agent.AgentFailed({ agent: name, taskId: request.task.id, reason, message: Secrets.scrub(message, secrets) })
-      if (request.files.dir === undefined) {
+      if (request.files._tag !== "Worktree") {
         return yield* failed("the gemini agent works in a directory (a git worktree); this workspace has none (in-memory?)", "unavailable")
       }
       const { argv, command } = executableOf(settings, source)

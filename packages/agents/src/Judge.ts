@@ -106,7 +106,7 @@ export const diffOf = (
   Effect.gen(function*() {
     const commit = request.change.commit
     let text = ""
-    if (commit !== null && request.files.dir !== undefined) {
+    if (commit !== null && request.files._tag === "Worktree") {
       // In the stream's worktree, whose repository config an agent could have changed: braid's safe git.
       const shown = yield* Process.run(GitWorkspace.safeGitArgv(["-C", request.files.dir, "show", "--no-color", "--format=", "--patch", commit]), {
         env: GitWorkspace.safeGitEnv,

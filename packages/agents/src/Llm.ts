@@ -91,8 +91,8 @@ export const make = (context: Backend.BuildContext) =>
 
     const attempt = Effect.fn("Llm.attempt")(function*(request: Agent.AttemptRequest) {
       const unavailable = (message: string) => new Agent.AgentFailed({ agent: name, taskId: request.task.id, reason: "unavailable", message })
+      if (request.files._tag !== "Worktree") return yield* unavailable("the llm agent works in a directory (a git worktree); this workspace has none (in-memory?)")
       const worktree = request.files.dir
-      if (worktree === undefined) return yield* unavailable("the llm agent works in a directory (a git worktree); this workspace has none (in-memory?)")
       if (!Model.isProvider(provider)) return yield* unavailable(`unknown provider "${provider}" (agents.${name}.provider: ${Model.PROVIDERS.join(" or ")})`)
       const model = settings.model
       if (model === undefined) return yield* unavailable(`no model: set agents.${name}.model`)

@@ -391,7 +391,7 @@ export const preview = (plan: Plan.Plan, taskId: string, options: PreviewOptions
     session: undefined,
     note: () => Effect.void,
     files: {
-      dir: undefined,
+      _tag: "InMemory",
       read: () => Effect.succeed(undefined),
       write: () => Effect.void,
       remove: () => Effect.void,

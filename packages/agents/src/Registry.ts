@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Agent, ConflictResolver, ConflictStrategy, Plan, Review, Workspace } from "@braid/core"
+import { Agent, ConflictResolver, ConflictStrategy, Plan, Review } from "@braid/core"
 import { Context, Effect, Layer } from "effect"
 import * as AgentResolver from "./AgentResolver.js"
 import * as Aider from "./Aider.js"
@@ -60,6 +60,11 @@ export interface Options extends Reviewers.Options {
   readonly agent?: string | undefined
   /** How problems name where `agent` came from (default "options.agent"; the CLI says "--agent"). */
   readonly agentSource?: string | undefined
+  /**
+   * The workspace the run uses, as whoever chose it knows (default "git"): backends that work
+   * in a directory refuse the memory one at preflight, whose checkouts have none.
+   */
+  readonly workspace?: "git" | "memory" | undefined
 }
 
 /** The backend that runs a stream: stream > plan > `braid.config.yaml` > caller > "script". */
@@ -107,8 +112,8 @@ const resolverPath = (plan: Plan.Plan, options: Options): string =>
 /** The services a run needs from this registry. */
 export type Provided = Agent.AgentRegistry | Review.Reviewer | ConflictResolver.ConflictResolver
 
-/** What building the registry needs: the backends' needs, and the run's workspace (for the checks reviewer). */
-export type Requirements = Backend.Requirements | Workspace.Workspace
+/** What building the registry needs: the backends' needs. */
+export type Requirements = Backend.Requirements
 
 const settingsOf = (plan: Plan.Plan, name: string): Plan.AgentSettings => plan.agents[name] ?? new Plan.AgentSettings({})
 
@@ -176,7 +181,6 @@ export const make = (plan: Plan.Plan, options: Options = {}) =>
   Effect.gen(function*() {
     const list = options.backends ?? all
     const known = list.map((b) => b.name).join(", ")
-    const workspace = yield* Workspace.Workspace
     // Preflight runs later (when the run starts); it needs what building the registry had.
     const context = yield* Effect.context<Requirements>()
     const reviewers = yield* Reviewers.make(plan, options)
@@ -208,7 +212,7 @@ export const make = (plan: Plan.Plan, options: Options = {}) =>
     }
 
     const check = Effect.fn("Registry.check")(function*(checked: Plan.Plan) {
-      const problems = yield* preflight(checked, { ...options, workspaceKind: workspace.kind }).pipe(Effect.provide(context))
+      const problems = yield* preflight(checked, { ...options, workspaceKind: options.workspace ?? "git" }).pipe(Effect.provide(context))
       if (problems.length > 0) return yield* new Agent.AgentUnavailable({ problems })
     })
 

@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Plan, type Review, ReviewerKind, type Workspace } from "@braid/core"
+import { Plan, type Review, ReviewerKind } from "@braid/core"
 import type { CommandExecutor } from "@effect/platform"
 import { Effect } from "effect"
 import type * as Backend from "./Backend.js"
@@ -61,7 +61,7 @@ export interface Service {
   readonly forStream: (stream: Plan.PlannedStream, own: Review.Service | undefined) => Review.Service
 }
 
-/** Builds the reviewers of a plan over the run's workspace. */
+/** Builds the reviewers of a plan. */
 export const make = (plan: Plan.Plan, options: Options = {}) =>
   Effect.gen(function*() {
     const checks = yield* CommandReviewer.make
@@ -92,4 +92,4 @@ export const make = (plan: Plan.Plan, options: Options = {}) =>
   })
 
 /** What building the reviewers needs. */
-export type Requirements = Workspace.Workspace | CommandExecutor.CommandExecutor
+export type Requirements = CommandExecutor.CommandExecutor

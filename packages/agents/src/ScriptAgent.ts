@@ -82,13 +82,13 @@ export const make = (options: Options = {}) =>
     const attempt = Effect.fn("ScriptAgent.attempt")(function*(request: Agent.AttemptRequest) {
       const failed = (message: string, reason: Agent.FailureReason = "failed") =>
         new Agent.AgentFailed({ agent: name, taskId: request.task.id, message, reason })
-      const worktree = request.files.dir
-      if (worktree === undefined) {
+      if (request.files._tag !== "Worktree") {
         return yield* failed(
           "the script agent needs a real workspace (a git worktree) to run the task's `run` in; " +
             "this workspace has no directory (in-memory?)"
         )
       }
+      const worktree = request.files.dir
       const resolved = resolveRun(request.task, baseDir)
       if (typeof resolved === "string") {
         return yield* failed(`${resolved}; the script agent runs a task's \`run\` command`)

@@ -40,10 +40,10 @@ export const make = (options: Options) =>
             "set `resolve` in the plan, or use conflictStrategy priority or manual"
         )
       }
-      const dir = request.files.dir
-      if (dir === undefined) {
+      if (request.files._tag !== "Worktree") {
         return yield* failed("the script resolver needs a real integration workspace (a git worktree); this one has no directory")
       }
+      const dir = request.files.dir
       const result = yield* Process.run(command.argv, { cwd: dir, env: environment(request), timeoutMs: command.timeoutMs }).pipe(
         Effect.provideService(CommandExecutor.CommandExecutor, executor),
         Effect.mapError((e) => failed(`could not start ${command.name}: ${e.message}`))

@@ -51,7 +51,7 @@ const attempt = (
     const request: Agent.AttemptRequest = {
       ...Prompt.preview(plan, "api-1")!,
       runId: "run-1",
-      files: { ...Prompt.preview(plan, "api-1")!.files, dir: worktree },
+      files: { ...Prompt.preview(plan, "api-1")!.files, _tag: "Worktree", dir: worktree },
       ...options.request
     }
     return yield* Effect.either(agent.attempt(request))

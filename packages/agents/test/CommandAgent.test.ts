@@ -91,7 +91,7 @@ const attempt = (
       ...base,
       runId: "run-7",
       attempt: 2,
-      files: { ...base.files, dir: dirs.worktree },
+      files: { ...base.files, _tag: "Worktree", dir: dirs.worktree },
       ...options.request
     })).pipe(Effect.ensuring(Effect.sync(() => Object.keys(vars).forEach((k) => delete process.env[k]))))
   }).pipe(Effect.provide(NodeContext.layer))

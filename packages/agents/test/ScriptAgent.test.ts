@@ -36,13 +36,16 @@ const writeFiles = (dir: string, files: Record<string, string>) => {
 }
 
 /** A `Workspace.Files` over a plain directory: all the script agent needs of a workspace. */
-const dirFiles = (dir: string | undefined): Workspace.Files => ({
-  dir,
-  read: (p) => Effect.sync(() => (dir && fs.existsSync(path.join(dir, p)) ? fs.readFileSync(path.join(dir, p), "utf8") : undefined)),
-  write: (p, content) => Effect.sync(() => writeFiles(dir!, { [p]: content })),
-  remove: (p) => Effect.sync(() => fs.rmSync(path.join(dir!, p), { force: true })),
-  list: () => Effect.sync(() => (dir ? (fs.readdirSync(dir, { recursive: true }) as Array<string>).sort() : []))
-})
+const dirFiles = (dir: string | undefined): Workspace.Files => {
+  const ops: Workspace.FileOps = {
+    read: (p) => Effect.sync(() => (dir && fs.existsSync(path.join(dir, p)) ? fs.readFileSync(path.join(dir, p), "utf8") : undefined)),
+    write: (p, content) => Effect.sync(() => writeFiles(dir!, { [p]: content })),
+    remove: (p) => Effect.sync(() => fs.rmSync(path.join(dir!, p), { force: true })),
+    list: () => Effect.sync(() => (dir ? (fs.readdirSync(dir, { recursive: true }) as Array<string>).sort() : []))
+  }
+  // No directory: files as the memory workspace has them.
+  return dir === undefined ? { _tag: "InMemory", ...ops } : { _tag: "Worktree", dir, ...ops }
+}
 
 const stream: Plan.PlannedStream = { name: "api", type: "api", rank: 5, scope: [], agent: undefined, prompt: undefined, tasks: [] }
 
@@ -227,15 +230,16 @@ const reviewWith = (
 ) =>
   Effect.gen(function*() {
     const memory = yield* MemoryWorkspace.make({ base: { "README.md": "base\n" } })
-    yield* memory.service.prepare({ runId: "r1", streams: [{ name: "api" }], land: false })
-    yield* memory.service.files("api").write("answer.txt", "42\n")
-    const change = yield* memory.service.commitAttempt("api", { taskId: "t1", title: "Task one", attempt: 1 })
+    const run = yield* memory.service.prepare({ runId: "r1", streams: [{ name: "api" }], land: false })
+    const checkout = yield* run.checkout("api")
+    yield* checkout.files.write("answer.txt", "42\n")
+    const change = yield* checkout.commitAttempt({ taskId: "t1", title: "Task one", attempt: 1 })
     const plan = yield* Plan.decode({
       streams: [{ name: "api", type: "api" }],
       tasks: [{ id: "t1", title: "Task one", stream: "api", ...(input.checks ? { checks: input.checks } : {}) }],
       ...(input.planChecks ? { checks: input.planChecks } : {})
     })
-    const reviewer = yield* CommandReviewer.make.pipe(Effect.provideService(Workspace.Workspace, memory.service))
+    const reviewer = yield* CommandReviewer.make
     return yield* reviewer.review({
       runId: "r1",
       task: plan.tasks.get("t1")!,
@@ -258,10 +262,11 @@ const reviewWith = (
         agent: null
       }),
       change: input.commit === undefined ? change : new Workspace.AttemptChange({ commit: input.commit, files: [] }),
-      files: memory.service.files("api"),
+      files: checkout.files,
+      exec: checkout.exec,
       planChecks: plan.checks
     })
-  }).pipe(Effect.provide(NodeContext.layer))
+  }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
 
 describe("CommandReviewer", () => {
   it.live("scores 100 when every check passes, task checks and plan checks alike", () =>
@@ -412,7 +417,7 @@ describe("Registry", () => {
       const memory = Layer.effect(Workspace.Workspace, Effect.map(MemoryWorkspace.make(), (m) => m.service))
       const asMock = yield* checkWith(input, planDir, memory, { agent: "mock" })
       assert.isTrue(Either.isRight(asMock))
-      const asScript = Either.flip(yield* checkWith(input, planDir, memory)).pipe(Either.getOrThrow)
+      const asScript = Either.flip(yield* checkWith(input, planDir, memory, { workspace: "memory" })).pipe(Either.getOrThrow)
       assert.deepStrictEqual(asScript.problems.map((p) => p.path), ["streams[0].agent"])
       assert.match(asScript.problems[0]!.message, /git worktree/)
       const unknown = Either.flip(yield* checkWith(input, planDir, memory, { agent: "nope" })).pipe(Either.getOrThrow)

@@ -38,6 +38,13 @@ export const layer = (
   options: WiringOptions
 ): Layer.Layer<Agent.AgentRegistry | Review.Reviewer | ConflictResolver.ConflictResolver | Workspace.Workspace> => {
   const workspace = workspaceLayer(options)
-  const agents = Registry.layer(plan, { backends: Backends.all, agent: options.agent, agentSource: "--agent", reviewer: options.reviewer, reviewerSource: "--reviewer" }).pipe(Layer.provide(Layer.merge(workspace, NodeContext.layer)))
+  const agents = Registry.layer(plan, {
+    backends: Backends.all,
+    agent: options.agent,
+    agentSource: "--agent",
+    reviewer: options.reviewer,
+    reviewerSource: "--reviewer",
+    workspace: options.workspace
+  }).pipe(Layer.provide(NodeContext.layer))
   return Layer.merge(agents, workspace)
 }

@@ -39,7 +39,7 @@ import * as PersistedQueue from "@effect/experimental/PersistedQueue"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Workflow from "@effect/workflow/Workflow"
-import { Cause, Context, DateTime, Effect, Layer, Option, Schedule, Schema, type Scope } from "effect"
+import { Cause, Context, DateTime, Effect, Exit, Layer, Option, Schedule, Schema, Scope } from "effect"
 import { createHash } from "node:crypto"
 import * as PlanBundle from "./PlanBundle.js"
 import * as Remote from "./Remote.js"
@@ -50,11 +50,11 @@ import type * as SqlRunStore from "./SqlRunStore.js"
 export interface Host {
   /** The plan as the run uses it, from its record; the plan's files are in `baseDir`. */
   readonly planOf: (stored: RunStore.StoredRun, baseDir: string) => Effect.Effect<Plan.Plan, Plan.InvalidPlan>
-  /** The agents, the reviewer and the conflict resolver of a run, over its workspace. */
+  /** The agents, the reviewer and the conflict resolver of a run (they work in the checkouts the run hands them). */
   readonly services: (
     plan: Plan.Plan,
     stored: RunStore.StoredRun
-  ) => Layer.Layer<Agent.AgentRegistry | Review.Reviewer | ConflictResolver.ConflictResolver, never, Workspace.Workspace>
+  ) => Layer.Layer<Agent.AgentRegistry | Review.Reviewer | ConflictResolver.ConflictResolver>
 }
 
 /** This runner: its name, work folder and group, the runs' store, the host, its stream checkouts. */
@@ -67,9 +67,9 @@ export interface RunnerInfo {
   readonly checkouts: Checkouts
 }
 
-/** A stream's checkout on a runner: its clone's workspace, prepared for the run. */
+/** A stream's checkout on a runner: its clone's workspace, prepared for the run (`release` closes its scope). */
 export interface Checkout {
-  readonly workspace: Workspace.Service
+  readonly workspace: Workspace.Run
   readonly release: Effect.Effect<void>
 }
 
@@ -279,24 +279,23 @@ export const workOn = (request: TaskExecutor.TaskRequest) =>
       const open = Effect.gen(function*() {
         const git = (yield* GitWorkspace.make({ repo: dir, base: begun.base, target: begun.target })).service
         // Every attempt's commit goes to the remote at once: the stream's work outlives this runner.
-        const workspace: Workspace.Service = {
-          ...git,
-          commitAttempt: (stream, attempt) => Effect.tap(git.commitAttempt(stream, attempt), () => Remote.push(dir, branch))
-        }
-        yield* workspace.prepare({
+        const publishing = Workspace.decorate(git, {
+          checkout: (checkout) => ({ ...checkout, commitAttempt: (attempt) => Effect.tap(checkout.commitAttempt(attempt), () => Remote.push(dir, branch)) })
+        })
+        // Kept between the stream's tasks on this runner: its scope closes when the runner gives the checkout back.
+        const scope = yield* Scope.make()
+        const workspace = yield* publishing.prepare({
           runId,
           streams: plan.streams.map((s) => ({ name: s.name })),
           land: false,
-          openStreams: false,
           resume: { base: begun.base, targetAt: begun.targetAt }
-        })
-        return { workspace, release: Effect.ignore(workspace.release({ keepWorktrees: false })) } satisfies Checkout
+        }).pipe(Scope.extend(scope), Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause))))
+        return { workspace, release: Scope.close(scope, Exit.void) } satisfies Checkout
       })
       const progress = yield* SqlEvents.publisher(runId)
       const settled = yield* runner.checkouts.use(`${runId}/${request.stream}`, open, ({ workspace }) =>
-        Dispatch.settleHere({ plan, request, spent: state.spent }).pipe(
+        Dispatch.settleHere({ plan, workspace, request, spent: state.spent }).pipe(
           Effect.provide(runner.host.services(plan, stored)),
-          Effect.provideService(Workspace.Workspace, workspace),
           Effect.provideService(Steps.Steps, stepsOf(runner, runId, stored.records)),
           Effect.provideService(Progress.Progress, progress)
         )).pipe(Effect.either)
@@ -369,13 +368,15 @@ export const worker = (slots: number) =>
  */
 const publishingIntegration = (workspace: Workspace.Service, dir: string, branch: string): Workspace.Service => {
   const publish = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.tap(effect, () => Remote.push(dir, branch))
-  return {
-    ...workspace,
-    beginIntegration: (options) => publish(workspace.beginIntegration(options)),
-    mergeStream: (stream, side) => publish(workspace.mergeStream(stream, side)),
-    concludeMerge: (stream) => publish(workspace.concludeMerge(stream)),
-    catchUp: () => publish(workspace.catchUp())
-  }
+  return Workspace.decorate(workspace, {
+    integration: (integration) => ({
+      ...integration,
+      begin: (options) => publish(integration.begin(options)),
+      merge: (stream, side) => publish(integration.merge(stream, side)),
+      conclude: (stream) => publish(integration.conclude(stream)),
+      catchUp: publish(integration.catchUp)
+    })
+  })
 }
 
 /**

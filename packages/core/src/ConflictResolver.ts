@@ -87,13 +87,13 @@ export const boundDiff = (diff: string): string =>
 
 /** Each side's intent: its stream's tasks and what its branch changed in `paths`. */
 export const intentsOf = (
-  workspace: Workspace.Service,
+  workspace: Workspace.Run,
   streams: ReadonlyArray<Plan.PlannedStream>,
   paths: ReadonlyArray<string>
 ) =>
   Effect.forEach(streams, (s) =>
     Effect.map(
-      workspace.diff(s.name, paths).pipe(Effect.catchAll((e) => Effect.succeed(`(diff not available: ${e.message})`))),
+      workspace.branch(s.name).diff(paths).pipe(Effect.catchAll((e) => Effect.succeed(`(diff not available: ${e.message})`))),
       (diff): Intent => ({
         stream: s.name,
         tasks: s.tasks.map((t) => ({ taskId: t.id, title: t.title, description: t.description })),

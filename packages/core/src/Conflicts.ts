@@ -99,6 +99,8 @@ export const resolveDurably = Effect.fn("Conflicts.resolve")(
 export interface IntegrationInput {
   readonly runId: string
   readonly plan: Plan.Plan
+  /** The run's workspace: its integration, and each stream's branch (a resolver sees their diffs). */
+  readonly workspace: Workspace.Run
   /** Streams to merge, in order. */
   readonly order: ReadonlyArray<Plan.PlannedStream>
   readonly changed: ReadonlyMap<string, ReadonlyArray<string>>
@@ -129,7 +131,8 @@ class MergeStopped {
  */
 export const integrate = Effect.fn("Conflicts.integrate")(
   function*(input: IntegrationInput) {
-    const workspace = yield* Workspace.Workspace
+    const workspace = input.workspace
+    const integration = workspace.integration
     const progress = yield* Progress.Progress
     const resolver = yield* ConflictResolver.ConflictResolver
     const steps = yield* Steps.Steps
@@ -137,7 +140,7 @@ export const integrate = Effect.fn("Conflicts.integrate")(
     const g = input.generation
     const strategy = ConflictStrategy.named(input.strategy)
 
-    yield* workspace.beginIntegration().pipe(Effect.mapError(failed("(integration)")))
+    yield* integration.begin().pipe(Effect.mapError(failed("(integration)")))
     yield* progress.publish({ _tag: "IntegrationStarted", at: yield* now, streams: input.order.map((s) => s.name), generation: g })
     const merged: Array<string> = []
     const conflicts: Array<RunState.ConflictRecord> = []
@@ -150,7 +153,7 @@ export const integrate = Effect.fn("Conflicts.integrate")(
             progress.publish({ _tag: "StreamMerged", at: DateTime.formatIso(DateTime.unsafeNow()), stream: stream.name, commit }),
             new RunState.Merged({ generation: g, stream: stream.name, commit, conflict })
           )
-        const state = yield* workspace.mergeState(stream.name).pipe(Effect.mapError(fail))
+        const state = yield* integration.mergeState(stream.name).pipe(Effect.mapError(fail))
         const stopped = yield* steps.recall(RunState.keys.stopped(g, stream.name), RunState.Stopped)
         // The integrated streams whose own changes touch these paths.
         const against = (paths: ReadonlyArray<string>) =>
@@ -183,15 +186,15 @@ export const integrate = Effect.fn("Conflicts.integrate")(
         const resume = strategy.resumeInIntegration
         if (stopped._tag === "Some" && resume !== undefined && (state.merged || state.open === stream.name)) {
           const paths = stopped.value.conflict.paths
-          const files = workspace.integrationFiles()
+          const files = integration.files
           const s = yield* resume({
             paths,
-            dir: files.dir,
+            dir: Workspace.directoryOf(files),
             marked: Effect.filter(paths, (p) =>
               Effect.map(files.read(p), (text) => text !== undefined && Workspace.hasConflictMarkers(text))).pipe(Effect.mapError(fail)),
             conclude: state.merged
-              ? workspace.head(Workspace.integrationLocation).pipe(Effect.mapError(fail))
-              : workspace.concludeMerge(stream.name).pipe(Effect.mapError(fail))
+              ? integration.head.pipe(Effect.mapError(fail))
+              : integration.conclude(stream.name).pipe(Effect.mapError(fail))
           })
           const c = recordOf(s.paths ?? paths, s)
           if (s.outcome !== "resolved") return yield* Effect.fail(new MergeStopped(c, s.outcome))
@@ -199,13 +202,13 @@ export const integrate = Effect.fn("Conflicts.integrate")(
           return yield* done(s.commit!, c)
         }
         // A merge another process left open is redone from the journal.
-        if (state.open !== undefined) yield* workspace.abortMerge().pipe(Effect.mapError(fail))
+        if (state.open !== undefined) yield* integration.abort.pipe(Effect.mapError(fail))
 
-        const paths = yield* workspace.probeMerge(stream.name).pipe(
+        const paths = yield* integration.probe(stream.name).pipe(
           Effect.mapError((e) => new DetectionFailed({ message: `probing ${stream.name}: ${e.message}` }))
         )
         if (paths.length === 0) {
-          const outcome = yield* workspace.mergeStream(stream.name, "none").pipe(Effect.mapError(fail))
+          const outcome = yield* integration.merge(stream.name, "none").pipe(Effect.mapError(fail))
           if (outcome._tag === "Conflicted") {
             return yield* new IntegrationFailed({ stream: stream.name, message: `merge conflicted although the probe found none: ${outcome.paths.join(", ")}` })
           }
@@ -226,13 +229,13 @@ export const integrate = Effect.fn("Conflicts.integrate")(
           others,
           paths,
           resolverName: resolver.name,
-          dir: workspace.integrationFiles().dir,
+          dir: Workspace.directoryOf(integration.files),
           keep: (side) =>
-            Effect.flatMap(workspace.mergeStream(stream.name, side).pipe(Effect.mapError(fail)), (outcome) =>
+            Effect.flatMap(integration.merge(stream.name, side).pipe(Effect.mapError(fail)), (outcome) =>
               outcome._tag === "Conflicted"
                 ? new IntegrationFailed({ stream: stream.name, message: `conflict remained after ${strategy.name} merge: ${outcome.paths.join(", ")}` })
                 : Effect.succeed(outcome.commit)),
-          open: workspace.mergeStream(stream.name, "none").pipe(Effect.mapError(fail)),
+          open: integration.merge(stream.name, "none").pipe(Effect.mapError(fail)),
           resolve: (conflicted) =>
             Effect.gen(function*() {
               const r = yield* resolveDurably({
@@ -244,14 +247,14 @@ export const integrate = Effect.fn("Conflicts.integrate")(
                   stream,
                   against: others,
                   paths: conflicted,
-                  files: workspace.integrationFiles(),
+                  files: integration.files,
                   kind: "integration",
                   intents: yield* ConflictResolver.intentsOf(workspace, [stream, ...others], conflicted),
                   verify: input.plan.verify,
                   key
                 }
               })
-              const commit = yield* workspace.concludeMerge(stream.name).pipe(
+              const commit = yield* integration.conclude(stream.name).pipe(
                 Effect.mapError((e) => new ConflictResolver.ResolutionFailed({ paths: [...conflicted], message: e.message, said: r.summary, ...(r.agent !== null ? { agent: r.agent } : {}) }))
               )
               return Either.right({ commit, resolved: r })

@@ -27,6 +27,8 @@ import * as Workspace from "./Workspace.js"
 
 export interface DispatchInput {
   readonly runId: string
+  /** The run's workspace: each task holds its stream's checkout from it while it works. */
+  readonly workspace: Workspace.Run
   readonly plan: Plan.Plan
   readonly execution: ExecutionPlan.ExecutionPlan
   readonly reviewRetry?: Schedule.Schedule<unknown, Review.ReviewFailed>
@@ -147,7 +149,7 @@ interface WorkContext {
   readonly reviewRetry: Schedule.Schedule<unknown, Review.ReviewFailed>
   readonly tracker: Budget.Tracker
   readonly limits: ProviderLimits.Service
-  readonly workspace: Workspace.Service
+  readonly workspace: Workspace.Run
   readonly reviewer: Review.Service
   readonly progress: Progress.Service
   readonly steps: Steps.Service
@@ -182,11 +184,11 @@ const makeWork = (ctx: WorkContext) => {
    * resolution is a durable step (`<task>/absorb/<dependency>/resolve`). Unless it is resolved,
    * the task fails with the conflict.
    */
-  const bringIn = (stream: Plan.PlannedStream, depId: string, from: string, commit: string, taskKey: string) =>
+  const bringIn = (checkout: Workspace.Checkout, stream: Plan.PlannedStream, depId: string, from: string, commit: string, taskKey: string) =>
     Effect.gen(function*() {
       yield* Effect.annotateCurrentSpan({ "braid.stream": stream.name, "braid.dependency": depId, "braid.from": from })
       const reason = `${depId} from stream ${from}`
-      const outcome = yield* workspace.absorb(stream.name, commit, reason, "none")
+      const outcome = yield* checkout.absorb(commit, reason, "none")
       if (outcome._tag === "Absorbed") return undefined
       const paths = outcome.paths
       const fromStream = plan.streams.find((s) => s.name === from)!
@@ -217,11 +219,11 @@ const makeWork = (ctx: WorkContext) => {
         paths,
         conflicted: `bringing ${reason} into stream "${stream.name}" conflicts in ${paths.join(", ")}`,
         resolverName: resolver.name,
-        discard: workspace.discard(stream.name),
-        keep: (side) => Effect.map(workspace.absorb(stream.name, commit, reason, side), (merged) => merged._tag === "Absorbed" ? merged.commit : null),
+        discard: checkout.discard,
+        keep: (side) => Effect.map(checkout.absorb(commit, reason, side), (merged) => merged._tag === "Absorbed" ? merged.commit : null),
         resolve: Effect.scoped(Effect.gen(function*() {
           // The worktree is the resolver's meanwhile: other streams' confinement checks leave it alone.
-          yield* workspace.attempting(stream.name)
+          yield* checkout.attempting
           const resolved = yield* Conflicts.resolveDurably({
             key,
             resolver,
@@ -231,7 +233,7 @@ const makeWork = (ctx: WorkContext) => {
               stream,
               against: [fromStream],
               paths,
-              files: workspace.files(stream.name),
+              files: checkout.files,
               kind: "dependency",
               intents: yield* ConflictResolver.intentsOf(workspace, [stream, fromStream], paths),
               verify: plan.verify,
@@ -239,7 +241,7 @@ const makeWork = (ctx: WorkContext) => {
             }
           })
           // Nothing the resolver wrote outside the stream's worktree may go unnoticed.
-          const strays = yield* workspace.strays(stream.name).pipe(Effect.orElseSucceed(() => [] as Workspace.Strays))
+          const strays = yield* checkout.strays.pipe(Effect.orElseSucceed(() => [] as Workspace.Strays))
           if (strays.length > 0) {
             return yield* new ConflictResolver.ResolutionFailed({
               paths: [...paths],
@@ -248,7 +250,7 @@ const makeWork = (ctx: WorkContext) => {
               ...(resolved.agent !== null ? { agent: resolved.agent } : {})
             })
           }
-          const head = yield* workspace.concludeAbsorb(stream.name, reason).pipe(
+          const head = yield* checkout.concludeAbsorb(reason).pipe(
             Effect.mapError((e) =>
               new ConflictResolver.ResolutionFailed({ paths: [...paths], message: e.message, said: resolved.summary, ...(resolved.agent !== null ? { agent: resolved.agent } : {}) })
             )
@@ -263,6 +265,7 @@ const makeWork = (ctx: WorkContext) => {
     }).pipe(Effect.withSpan("Dispatch.bringIn"))
 
   const runTask = (
+    checkout: Workspace.Checkout,
     stream: Plan.PlannedStream,
     agent: Agent.Service,
     task: Plan.Task,
@@ -286,7 +289,7 @@ const makeWork = (ctx: WorkContext) => {
         key: at.key,
         round: at.round,
         recover: at.recover
-      }, { steps, workspace, reviewer, progress, limits, budget: tracker }).pipe(Effect.either)
+      }, { steps, checkout, reviewer, progress, limits, budget: tracker }).pipe(Effect.either)
       // A usage limit or the run's budget is not the task's failure: it stops or pauses the run, resumable.
       if (outcome._tag === "Left") {
         const error = outcome.left.error
@@ -310,6 +313,7 @@ const makeWork = (ctx: WorkContext) => {
     })
 
   const perform = (
+    checkout: Workspace.Checkout,
     stream: Plan.PlannedStream,
     agent: Agent.Service,
     task: Plan.Task,
@@ -324,7 +328,7 @@ const makeWork = (ctx: WorkContext) => {
       const conflicts: Array<RunState.ConflictRecord> = []
       const absorbed = yield* Effect.forEach(
         deps,
-        (dep) => Effect.map(bringIn(stream, dep.taskId, dep.from, dep.head, at.key), (c) => void (c !== undefined && conflicts.push(c))),
+        (dep) => Effect.map(bringIn(checkout, stream, dep.taskId, dep.from, dep.head, at.key), (c) => void (c !== undefined && conflicts.push(c))),
         { discard: true }
       ).pipe(Effect.either)
       if (absorbed._tag === "Left") {
@@ -332,7 +336,7 @@ const makeWork = (ctx: WorkContext) => {
         if (e instanceof DependencyConflict) conflicts.push(e.conflict)
         return skipped(task, e.message, "failed", conflicts)
       }
-      return yield* runTask(stream, agent, task, at, earlier, broughtIn, conflicts)
+      return yield* runTask(checkout, stream, agent, task, at, earlier, broughtIn, conflicts)
     })
   return { perform }
 }
@@ -344,7 +348,7 @@ const makeWork = (ctx: WorkContext) => {
  */
 export const run = Effect.fn("Dispatch.run")(
   function*(input: DispatchInput) {
-    const workspace = yield* Workspace.Workspace
+    const workspace = input.workspace
     const reviewer = yield* Review.Reviewer
     const progress = yield* Progress.Progress
     const registry = yield* Agent.AgentRegistry
@@ -428,22 +432,9 @@ export const run = Effect.fn("Dispatch.run")(
     let haltedBy: string | undefined
     let firstHalt: string | undefined
 
-    // Stream checkouts: a stream opens its worktree when one of its tasks gets an agent slot
-    // and keeps it while it waits (no churn: reopening a checkout of a large repository costs
-    // seconds), unless a stream about to work needs room. Then the checkout idle longest is
-    // given back, so the run holds at most `maxParallel` stream checkouts (plus the integration),
-    // whatever its number of streams. Streams at work are never evicted: they hold slots, and
-    // there are no more slots than room.
-    const budget = plan.maxParallel
-    const checkouts = new Map<string, { busy: boolean; since: number }>()
-    const checkoutLock = yield* Effect.makeSemaphore(1)
-    let tick = 0
-    const closeCheckout = (stream: string, keep: boolean) =>
-      Effect.suspend(() =>
-        !checkouts.has(stream)
-          ? Effect.void
-          : Effect.tap(workspace.closeStream(stream, { keep }), () => checkouts.delete(stream))
-      )
+    // Stream checkouts: a task holds its stream's checkout while it works (`Workspace.Run.checkout`):
+    // the run's workspace keeps at most `maxParallel` open (prepared so by the orchestrator),
+    // closing the one idle longest to make room; a stream's stays open while it waits.
     /**
      * The stream's branch back where the journal has it before a task builds on it: its last
      * journaled attempt of this task (a continued run), else the stream's last settled head. A
@@ -460,37 +451,12 @@ export const run = Effect.fn("Dispatch.run")(
           if (done.value.commit !== null) expected = done.value.commit
         }
         if (expected === undefined) return
-        const found = yield* workspace.pin(stream, expected, { taskId: task.id, attempt: next, step: RunState.keys.attempt(key, next) })
+        const found = yield* workspace.branch(stream).pin(expected, { taskId: task.id, attempt: next, step: RunState.keys.attempt(key, next) })
         if (found !== undefined) integrity.push(found)
       })
-    /** Takes the stream's checkout for a task (opening it, making room if needed); true when it was opened now. */
+    /** Holds the stream's checkout for a task until the scope closes, its branch put back where the journal has it. */
     const takeCheckout = (stream: string, task: Plan.Task, key: string) =>
-      checkoutLock.withPermits(1)(Effect.gen(function*() {
-        const held = checkouts.get(stream)
-        if (held !== undefined) {
-          held.busy = true
-          yield* pinStream(stream, task, key)
-          return false
-        }
-        while (checkouts.size >= budget) {
-          const idle = [...checkouts.entries()].filter(([, c]) => !c.busy).sort(([, a], [, b]) => a.since - b.since)[0]
-          if (idle === undefined) break
-          yield* closeCheckout(idle[0], input.keepWorktrees === true)
-        }
-        yield* workspace.openStream(stream)
-        checkouts.set(stream, { busy: true, since: tick++ })
-        yield* pinStream(stream, task, key)
-        return true
-      }))
-    /** The task is done with the checkout; the stream keeps it until room is needed or it finishes. */
-    const idleCheckout = (stream: string) =>
-      Effect.sync(() => {
-        const held = checkouts.get(stream)
-        if (held !== undefined) {
-          held.busy = false
-          held.since = tick++
-        }
-      })
+      Effect.tap(workspace.checkout(stream), () => pinStream(stream, task, key))
 
     const runStream = (stream: Plan.PlannedStream) =>
       Effect.gen(function*() {
@@ -504,7 +470,7 @@ export const run = Effect.fn("Dispatch.run")(
         let haltedStream: string | undefined
         // The stream's worktree: taken when one of its tasks gets an agent slot, given back when
         // its last task has settled (or earlier, when another stream needs the room).
-        const closeTree = (keep: boolean) => checkoutLock.withPermits(1)(closeCheckout(stream.name, keep))
+        const closeTree = (keep: boolean) => workspace.close(stream.name, { keep })
         yield* Effect.addFinalizer(() =>
           Effect.orDie(closeTree(input.keepWorktrees === true)).pipe(Effect.catchAllDefect(() => Effect.void))
         )
@@ -557,12 +523,14 @@ export const run = Effect.fn("Dispatch.run")(
                   })
                   const at = { key, round, note: retry?.note, recover: false }
                   if (executor._tag === "Some") return yield* elsewhere(executor.value, stream, task, at, earlier, broughtIn, heads)
-                  const opened = yield* takeCheckout(stream.name, task, key)
-                  return yield* work.perform(stream, agent, task, { ...at, recover: opened }, earlier, broughtIn, heads)
-                }).pipe(Effect.ensuring(idleCheckout(stream.name)))
+                  return yield* Effect.scoped(Effect.flatMap(
+                    takeCheckout(stream.name, task, key),
+                    (checkout) => work.perform(checkout, stream, agent, task, { ...at, recover: checkout.opened }, earlier, broughtIn, heads)
+                  ))
+                })
               )
             }
-            const head = yield* workspace.head(Workspace.streamLocation(stream.name))
+            const head = yield* workspace.branch(stream.name).head
             return new RunState.Settled({ stream: stream.name, round, result, head })
           })
           const outcome = yield* steps.step(key, RunState.Settled, Effect.ensuring(settle, reclaim(task.id))).pipe(
@@ -672,14 +640,15 @@ export const run = Effect.fn("Dispatch.run")(
  */
 export const settleHere = (input: {
   readonly plan: Plan.Plan
+  /** The run's workspace on this runner. */
+  readonly workspace: Workspace.Run
   readonly request: TaskExecutor.TaskRequest
   /** What the run's attempts spent before, counted against its budget. */
   readonly spent?: ReadonlyMap<string, Budget.Spend>
   readonly reviewRetry?: Schedule.Schedule<unknown, Review.ReviewFailed>
 }) =>
   Effect.gen(function*() {
-    const { plan, request } = input
-    const workspace = yield* Workspace.Workspace
+    const { plan, request, workspace } = input
     const registry = yield* Agent.AgentRegistry
     const stream = plan.streams.find((s) => s.name === request.stream)
     const task = plan.tasks.get(request.taskId)
@@ -698,8 +667,9 @@ export const settleHere = (input: {
       steps: yield* Steps.Steps,
       resolver: yield* ConflictResolver.ConflictResolver
     })
-    yield* workspace.openStream(stream.name)
-    return yield* work.perform(
+    return yield* Effect.scoped(Effect.flatMap(workspace.checkout(stream.name), (checkout) =>
+      work.perform(
+      checkout,
       stream,
       registry.forStream(stream),
       task,
@@ -707,7 +677,7 @@ export const settleHere = (input: {
       request.earlier,
       request.broughtIn,
       request.deps.map((d) => ({ taskId: d.taskId, from: d.stream, head: d.head }))
-    ).pipe(Effect.ensuring(Effect.ignore(workspace.closeStream(stream.name, { keep: false }))))
+    ))).pipe(Effect.ensuring(Effect.ignore(workspace.close(stream.name, { keep: false }))))
   }).pipe(
     Effect.catchIf((e): e is Paused => e instanceof Paused, (e) => Effect.fail(e.error)),
     Effect.catchAllDefect((defect) => defect instanceof RunStop ? Effect.fail(defect.error) : Effect.die(defect))

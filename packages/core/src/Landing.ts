@@ -25,10 +25,10 @@ export {
 } from "./LandingMode.js"
 
 /** Lands the integration commit in a mode and publishes `Landed`. */
-export const land = Effect.fn("Landing.land")(function*(mode: Mode, request: Request) {
+export const land = Effect.fn("Landing.land")(function*(mode: Mode, request: Request, target: Workspace.Target) {
   yield* Effect.annotateCurrentSpan({ "braid.run_id": request.runId, "braid.landing.mode": mode.name, "braid.target": request.target })
   const progress = yield* Progress.Progress
-  const landing = new Workspace.Landing(yield* mode.land(request, yield* Workspace.Workspace))
+  const landing = new Workspace.Landing(yield* mode.land(request, target))
   yield* progress.publish({
     _tag: "Landed",
     at: DateTime.formatIso(yield* DateTime.now),

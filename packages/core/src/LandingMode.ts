@@ -44,10 +44,10 @@ export interface Mode<N extends string = string> {
   readonly needsGitHub: boolean
   /** Whether it touches the local target branch (so a dirty checkout of it is refused before the run). */
   readonly local: boolean
-  /** Lands the verified integration commit through the run's workspace. */
+  /** Lands the verified integration commit on the run's target. */
   readonly land: (
     request: Request,
-    workspace: Workspace.Service
+    workspace: Workspace.Target
   ) => Effect.Effect<Landed, Workspace.WorkspaceError | GitHub.GitHubFailed | LandingRefused, Steps.Steps>
 }
 
@@ -57,7 +57,7 @@ export const local: Mode<"local"> = {
   description: "fast-forward the target branch in the repository",
   needsGitHub: false,
   local: true,
-  land: (_, workspace) => Effect.map(workspace.land(), (l) => ({ ...l, mode: "local" }))
+  land: (_, workspace) => Effect.map(workspace.land, (l) => ({ ...l, mode: "local" }))
 }
 
 /** Where a push to the remote landed (`push`: the target branch; `pr`: the pull request's head, into the target). */

@@ -10,11 +10,13 @@
  * @since 0.1.0
  */
 import { CommandExecutor } from "@effect/platform"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, type Scope } from "effect"
+import * as CheckoutPool from "./internal/checkoutPool.js"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import { FileTree } from "./internal/tree.js"
+import type * as CommandSpec from "./CommandSpec.js"
 import * as Process from "./Process.js"
 import * as Workspace from "./Workspace.js"
 
@@ -139,7 +141,7 @@ export const make = (options: Options = {}) =>
           : Effect.succeed(s)
       }
       return {
-        dir: undefined,
+        _tag: "InMemory",
         read: (p) => Effect.map(at(), (s) => s.files.get(p)),
         write: (p, content) =>
           Effect.map(at(), (s) => {
@@ -155,22 +157,49 @@ export const make = (options: Options = {}) =>
       }
     }
 
-    const treeAt = (location: Workspace.Location) =>
-      location._tag === "Stream" ? Effect.map(side(location.stream), (s) => s.files) : Effect.map(integration(), (s) => s.files)
+    const exec = (files: () => Effect.Effect<Tree, Workspace.WorkspaceFailed>) => (command: CommandSpec.Command, env?: Record<string, string>) =>
+      Effect.gen(function*() {
+        const tree = yield* files()
+        const dir = yield* Effect.tryPromise({
+          try: async () => {
+            const d = await fs.mkdtemp(path.join(os.tmpdir(), "braid-mem-"))
+            for (const [p, content] of tree) {
+              await fs.mkdir(path.dirname(path.join(d, p)), { recursive: true })
+              await fs.writeFile(path.join(d, p), content)
+            }
+            return d
+          },
+          catch: Workspace.failed("exec")
+        })
+        const result = yield* Process.run(command.argv, {
+          cwd: dir,
+          env: { ...process.env, ...env },
+          timeoutMs: command.timeoutMs
+        }).pipe(
+          Effect.provideService(CommandExecutor.CommandExecutor, executor),
+          Effect.ensuring(Effect.promise(() => fs.rm(dir, { recursive: true, force: true }))),
+          // A program that cannot start is the user's command failing (as a shell reports it:
+          // 127), not the workspace; the git workspace does the same.
+          Effect.catchTag("SpawnFailed", (e) =>
+            Effect.succeed({ exitCode: 127, stdout: "", stderr: e.message, timedOut: false, durationMs: 0 }))
+        )
+        return new Workspace.CommandResult({
+          name: command.name,
+          argv: command.argv,
+          exitCode: result.exitCode,
+          timedOut: result.timedOut,
+          durationMs: result.durationMs,
+          outputTail: Process.tail(`${result.stdout}${result.stderr}`)
+        })
+      })
 
-    const service: Workspace.Service = {
-      kind: "memory",
-      prepare: (run) =>
-        Effect.sync(() => {
-          for (const s of run.streams) {
-            if (!state.streams.has(s.name)) state.streams.set(s.name, { files: state.base, head: baseCommit, own: new Set(), touched: new Set() })
-          }
-          return { base: baseCommit, target: state.target, targetAt: state.landed ?? baseCommit }
-        }),
-      openStream: (stream) => Effect.asVoid(side(stream)),
-      closeStream: () => Effect.void,
-      files: (stream) => filesOf(() => state.streams.get(stream), `stream "${stream}"`),
-      commitAttempt: (stream, attempt) =>
+    /** A stream's checkout: the stream's side of the state (memory checkouts cost nothing to open). */
+    const checkoutOf = (stream: string, opened: boolean): Workspace.Checkout => ({
+      stream,
+      opened,
+      files: filesOf(() => state.streams.get(stream), `stream "${stream}"`),
+      head: Effect.map(side(stream), (s) => s.head),
+      commitAttempt: (attempt) =>
         Effect.map(side(stream), (s) => {
           // Only touched paths can differ from the head (every other change is recorded at once).
           const head = state.commits.get(s.head)!
@@ -182,7 +211,7 @@ export const make = (options: Options = {}) =>
           state.attempts.set(Workspace.attemptStep(stream, attempt), { commit: s.head, files })
           return new Workspace.AttemptChange({ commit: s.head, files })
         }),
-      absorb: (stream, commit, _reason, absorbSide = "none") =>
+      absorb: (commit, _reason, absorbSide = "none") =>
         Effect.gen(function*() {
           const s = yield* side(stream)
           const theirs = state.commits.get(commit)
@@ -213,7 +242,7 @@ export const make = (options: Options = {}) =>
           s.touched.clear()
           return { _tag: "Absorbed", commit: s.head } as const
         }),
-      concludeAbsorb: (stream) =>
+      concludeAbsorb: () =>
         Effect.gen(function*() {
           const s = yield* side(stream)
           const open = absorbing.get(stream)
@@ -226,35 +255,26 @@ export const make = (options: Options = {}) =>
           s.touched.clear()
           return s.head
         }),
-      diff: (stream, paths) =>
-        Effect.map(side(stream), (s) => {
-          const now = state.commits.get(s.head)!
-          return paths.flatMap((p) => {
-            const before = state.base.get(p)
-            const after = now.get(p)
-            if (before === after) return []
-            const lines = (text: string | undefined, mark: string) => (text ?? "").split("\n").filter((l, i, all) => i < all.length - 1 || l !== "").map((l) => `${mark}${l}`)
-            return [`--- a/${p}`, `+++ b/${p}`, ...lines(before, "-"), ...lines(after, "+")]
-          }).join("\n")
-        }),
-      // Memory workspaces are only written through their own `Files`: nothing can stray.
       // Nothing outside a memory workspace can be written to: no strays, nothing to mark.
-      attempting: () => Effect.void,
-      strays: () => Effect.succeed([]),
-      discard: (stream) =>
-        Effect.map(side(stream), (s) => {
-          s.files = state.commits.get(s.head)!
-          s.touched.clear()
-          absorbing.delete(stream)
-        }),
-      findAttempt: (stream, attempt) =>
+      attempting: Effect.void,
+      strays: Effect.succeed([]),
+      discard: Effect.map(side(stream), (s) => {
+        s.files = state.commits.get(s.head)!
+        s.touched.clear()
+        absorbing.delete(stream)
+      }),
+      findAttempt: (attempt) =>
         Effect.map(side(stream), (s) => {
           const found = state.attempts.get(Workspace.attemptStep(stream, attempt))
           return found !== undefined && found.commit === s.head
             ? new Workspace.AttemptChange({ commit: found.commit, files: found.files })
             : undefined
         }),
-      pin: (stream, commit) =>
+      exec: exec(() => Effect.map(side(stream), (s) => s.files))
+    })
+
+    const branchOf = (stream: string): Workspace.Branch => ({
+      pin: (commit) =>
         Effect.gen(function*() {
           const s = yield* side(stream)
           const tree = state.commits.get(commit)
@@ -268,50 +288,23 @@ export const make = (options: Options = {}) =>
           s.touched.clear()
           return `stream "${stream}" was at ${found}, not at the journaled ${commit}; put back at ${commit}`
         }),
-      missingFromIntegration: (commits) =>
-        Effect.map(integration(), (i) => {
-          const held = history(i.head)
-          return commits.filter((c) => !held.has(c))
+      diff: (paths) =>
+        Effect.map(side(stream), (s) => {
+          const now = state.commits.get(s.head)!
+          return paths.flatMap((p) => {
+            const before = state.base.get(p)
+            const after = now.get(p)
+            if (before === after) return []
+            const lines = (text: string | undefined, mark: string) => (text ?? "").split("\n").filter((l, i, all) => i < all.length - 1 || l !== "").map((l) => `${mark}${l}`)
+            return [`--- a/${p}`, `+++ b/${p}`, ...lines(before, "-"), ...lines(after, "+")]
+          }).join("\n")
         }),
-      changedFiles: (stream) => Effect.map(side(stream), (s) => [...s.own].sort()),
-      head: (location) =>
-        location._tag === "Stream" ? Effect.map(side(location.stream), (s) => s.head) : Effect.map(integration(), (s) => s.head),
-      exec: (location, command, env) =>
-        Effect.gen(function*() {
-          const tree = yield* treeAt(location)
-          const dir = yield* Effect.tryPromise({
-            try: async () => {
-              const d = await fs.mkdtemp(path.join(os.tmpdir(), "braid-mem-"))
-              for (const [p, content] of tree) {
-                await fs.mkdir(path.dirname(path.join(d, p)), { recursive: true })
-                await fs.writeFile(path.join(d, p), content)
-              }
-              return d
-            },
-            catch: Workspace.failed("exec")
-          })
-          const result = yield* Process.run(command.argv, {
-            cwd: dir,
-            env: { ...process.env, ...env },
-            timeoutMs: command.timeoutMs
-          }).pipe(
-            Effect.provideService(CommandExecutor.CommandExecutor, executor),
-            Effect.ensuring(Effect.promise(() => fs.rm(dir, { recursive: true, force: true }))),
-            // A program that cannot start is the user's command failing (as a shell reports it:
-            // 127), not the workspace; the git workspace does the same.
-            Effect.catchTag("SpawnFailed", (e) =>
-              Effect.succeed({ exitCode: 127, stdout: "", stderr: e.message, timedOut: false, durationMs: 0 }))
-          )
-          return new Workspace.CommandResult({
-            name: command.name,
-            argv: command.argv,
-            exitCode: result.exitCode,
-            timedOut: result.timedOut,
-            durationMs: result.durationMs,
-            outputTail: Process.tail(`${result.stdout}${result.stderr}`)
-          })
-        }),
-      beginIntegration: (options) =>
+      changedFiles: Effect.map(side(stream), (s) => [...s.own].sort()),
+      head: Effect.map(side(stream), (s) => s.head)
+    })
+
+    const integrationOps: Workspace.Integration = {
+      begin: (options) =>
         Effect.sync(() => {
           if (state.integration === undefined || options?.restart === true) {
             state.integration = { files: state.base, head: baseCommit, own: new Set(), touched: new Set() }
@@ -320,7 +313,7 @@ export const make = (options: Options = {}) =>
           }
           // An open merge stays: it may be a person's (the merge step decides, see mergeState).
         }),
-      probeMerge: (stream) =>
+      probe: (stream) =>
         Effect.gen(function*() {
           const s = yield* side(stream)
           const i = yield* integration()
@@ -333,7 +326,7 @@ export const make = (options: Options = {}) =>
           })
           return conflicted.sort()
         }),
-      mergeStream: (stream, mergeSide) =>
+      merge: (stream, mergeSide) =>
         Effect.gen(function*() {
           const s = yield* side(stream)
           const i = yield* integration()
@@ -356,20 +349,19 @@ export const make = (options: Options = {}) =>
           state.merged.set(stream, s.head)
           return { _tag: "Merged", commit: i.head } as const
         }),
-      integrationFiles: () => filesOf(() => state.integration, "the integration"),
+      files: filesOf(() => state.integration, "the integration"),
       mergeState: (stream) =>
         Effect.map(side(stream), (s) => ({
           merged: s.head === baseCommit || state.merged.get(stream) === s.head,
           open: state.open?.stream
         })),
-      abortMerge: () =>
-        Effect.sync(() => {
-          if (state.integration !== undefined) state.integration.files = state.commits.get(state.integration.head)!
-          state.open = undefined
-        }),
+      abort: Effect.sync(() => {
+        if (state.integration !== undefined) state.integration.files = state.commits.get(state.integration.head)!
+        state.open = undefined
+      }),
       // Nothing else moves the memory target.
-      catchUp: () => Effect.succeed(null),
-      concludeMerge: (stream) =>
+      catchUp: Effect.succeed(null),
+      conclude: (stream) =>
         Effect.gen(function*() {
           const i = yield* integration()
           const open = state.open
@@ -383,17 +375,51 @@ export const make = (options: Options = {}) =>
           i.head = record(i.files, [i.head, open.head])
           return i.head
         }),
-      land: () =>
-        Effect.gen(function*() {
-          const i = yield* integration()
-          const previous = state.landed ?? baseCommit
-          state.landed = i.head
-          return new Workspace.Landing({ target: state.target, commit: i.head, previous, fastForward: true })
-        }),
-      push: (request) =>
-        Effect.fail(new Workspace.WorkspaceRefused({ reason: "invalid-option", message: `a memory workspace has no remote to push to (${request.remote}); use the git workspace` })),
-      release: () => Effect.void
+      head: Effect.suspend(() => Effect.map(integration(), (s) => s.head)),
+      exec: exec(() => Effect.map(integration(), (s) => s.files)),
+      missing: (commits) =>
+        Effect.map(integration(), (i) => {
+          const held = history(i.head)
+          return commits.filter((c) => !held.has(c))
+        })
     }
+
+    const landing: Workspace.Target = {
+      land: Effect.gen(function*() {
+        const i = yield* integration()
+        const previous = state.landed ?? baseCommit
+        state.landed = i.head
+        return new Workspace.Landing({ target: state.target, commit: i.head, previous, fastForward: true })
+      }),
+      push: (request) =>
+        Effect.fail(new Workspace.WorkspaceRefused({ reason: "invalid-option", message: `a memory workspace has no remote to push to (${request.remote}); use the git workspace` }))
+    }
+
+    const prepare = (setup: Workspace.RunSetup): Effect.Effect<Workspace.Run, Workspace.WorkspaceError, Scope.Scope> =>
+      Effect.gen(function*() {
+        for (const s of setup.streams) {
+          if (!state.streams.has(s.name)) state.streams.set(s.name, { files: state.base, head: baseCommit, own: new Set(), touched: new Set() })
+        }
+        const pool = yield* CheckoutPool.make<Workspace.WorkspaceError>(
+          { max: setup.maxCheckouts ?? Number.POSITIVE_INFINITY, keep: setup.keepWorktrees === true },
+          { open: (stream) => Effect.asVoid(side(stream)), close: () => Effect.void }
+        )
+        return {
+          runId: setup.runId,
+          base: baseCommit,
+          target: state.target,
+          targetAt: state.landed ?? baseCommit,
+          checkout: (stream) => Effect.map(pool.take(stream), (opened) => checkoutOf(stream, opened)),
+          close: (stream, options) => pool.close(stream, options.keep),
+          branch: branchOf,
+          integration: integrationOps,
+          landing,
+          // Nothing to release: the state is the memory "repository", kept for the next run.
+          keepIntegration: Effect.void
+        } satisfies Workspace.Run
+      })
+
+    const service: Workspace.Service = { prepare }
     return { service, state }
   })
 

@@ -93,7 +93,7 @@ export const run: (plan: Plan.Plan, options?: RunOptions) => Effect.Effect<RunRe
 const runWith = (plan: Plan.Plan, options: RunOptions) =>
   Effect.gen(function*() {
     const registry = yield* Agent.AgentRegistry
-    const workspace = yield* Workspace.Workspace
+    const workspaces = yield* Workspace.Workspace
     const progress = yield* Progress.Progress
     const steps = yield* Steps.Steps
     const land = options.land ?? true
@@ -105,41 +105,53 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
 
     // Refuse before anything starts: every task needs an agent, the repository must be usable.
     yield* registry.check(plan)
-    const setup = { runId: options.runId ?? makeRunId(), streams: plan.streams.map((s) => ({ name: s.name })), land: land && mode.local, openStreams: false }
+    const setup: Workspace.RunSetup = {
+      runId: options.runId ?? makeRunId(),
+      streams: plan.streams.map((s) => ({ name: s.name })),
+      land: land && mode.local,
+      // The run holds about as many stream checkouts as agents at work, whatever its number of streams.
+      maxCheckouts: plan.maxParallel,
+      keepWorktrees: options.keepWorktrees ?? false
+    }
+    // Prepared once, in the run's scope (released on every way out: what the run does not keep
+    // is removed). A run that started before is prepared from what it recorded.
+    const recorded = yield* steps.recall(RunState.keys.run, RunState.Started)
+    const workspace = yield* workspaces.prepare(
+      recorded._tag === "Some"
+        ? { ...setup, runId: recorded.value.runId, resume: { base: recorded.value.base, targetAt: recorded.value.targetAt } }
+        : setup
+    )
     const begun = yield* steps.step(
       RunState.keys.run,
       RunState.Started,
       Effect.gen(function*() {
-        const prepared = yield* workspace.prepare(setup)
         yield* progress.publish({
           _tag: "RunStarted",
           at: startedAt,
           runId: setup.runId,
           streams: plan.streams.map((s) => s.name),
           tasks: plan.tasks.size,
-          base: prepared.base,
-          target: prepared.target,
-          targetAt: prepared.targetAt
+          base: workspace.base,
+          target: workspace.target,
+          targetAt: workspace.targetAt
         })
-        return new RunState.Started({ ...prepared, runId: setup.runId, streams: plan.streams.map((s) => s.name), tasks: plan.tasks.size, at: startedAt })
+        return new RunState.Started({
+          base: workspace.base,
+          target: workspace.target,
+          targetAt: workspace.targetAt,
+          runId: setup.runId,
+          streams: plan.streams.map((s) => s.name),
+          tasks: plan.tasks.size,
+          at: startedAt
+        })
       })
     )
     const runId = begun.runId
     yield* Effect.annotateCurrentSpan({ "braid.run_id": runId, "braid.streams": plan.streams.length, "braid.tasks": plan.tasks.size })
-    // What the workspace keeps for a person, decided by the outcome (see the release below).
-    let keepIntegration = false
-    // Prepared again from what the run recorded (at once when it has just been prepared).
-    yield* Effect.acquireRelease(
-      workspace.prepare({ ...setup, runId, resume: { base: begun.base, targetAt: begun.targetAt } }),
-      () =>
-        workspace.release({ keepWorktrees: options.keepWorktrees ?? false, keepIntegration }).pipe(
-          // Releasing is tidying up: a failure here must not hide the run's outcome.
-          Effect.catchAll(() => Effect.void)
-        )
-    )
 
     const dispatch = yield* Dispatch.run({
       runId,
+      workspace,
       plan,
       execution,
       retries,
@@ -153,12 +165,12 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
     const integrity: Array<string> = [...dispatch.integrity]
     if (dispatch.halted === undefined) {
       for (const [stream, commit] of dispatch.heads) {
-        const found = yield* workspace.pin(stream, commit)
+        const found = yield* workspace.branch(stream).pin(commit)
         if (found !== undefined) integrity.push(found)
       }
     }
     const changed = new Map<string, ReadonlyArray<string>>()
-    for (const s of plan.streams) changed.set(s.name, yield* workspace.changedFiles(s.name))
+    for (const s of plan.streams) changed.set(s.name, yield* workspace.branch(s.name).changedFiles)
 
     // Conflicts: overlaps always; the integration only when the streams' work can be merged.
     const overlaps = yield* Conflicts.detectOverlaps(plan.streams.map((s) => ({ stream: s.name, files: changed.get(s.name)! })))
@@ -166,7 +178,7 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
       .filter((s) => (changed.get(s.name) ?? []).length > 0)
     const integration = dispatch.halted !== undefined
       ? undefined
-      : yield* Conflicts.integrate({ runId, plan, order, changed, strategy: plan.conflictStrategy, generation })
+      : yield* Conflicts.integrate({ runId, plan, workspace, order, changed, strategy: plan.conflictStrategy, generation })
     // Conflicts the integrations before a retry resolved: this one goes on from them (so meets
     // them no more), and what resolving them cost is the run's.
     const resolvedBefore: Array<RunState.ConflictRecord> = []
@@ -178,7 +190,7 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
     }
 
     let head = integration !== undefined && integration.stoppedAt === undefined
-      ? yield* workspace.head(Workspace.integrationLocation)
+      ? yield* workspace.integration.head
       : undefined
     const tasks = dispatch.streams.flatMap((s) => s.results)
     // No task is reported completed whose journaled commit is not in what would land.
@@ -189,7 +201,7 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
         const commit = t.attempts.at(-1)?.commit
         if (commit != null) commits.set(commit, t.taskId)
       }
-      const missing = yield* workspace.missingFromIntegration([...commits.keys()])
+      const missing = yield* workspace.integration.missing([...commits.keys()])
       if (missing.length > 0) {
         unheld = `the integration does not hold the journaled work of ${
           missing.map((c) => `task ${commits.get(c)} (${c.slice(0, 10)})`).join(", ")
@@ -202,7 +214,7 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
     // `braid land`: the target may have moved since; its new commits are merged in and verified too.
     let refused: string | undefined
     if (ready && land && options.catchUp === true) {
-      const caught = yield* workspace.catchUp().pipe(Effect.either)
+      const caught = yield* workspace.integration.catchUp.pipe(Effect.either)
       if (caught._tag === "Left") refused = caught.left.message
       else if (caught.right !== null) head = caught.right
     }
@@ -212,7 +224,7 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
       : (yield* steps.step(
         RunState.keys.verify(generation, head),
         RunState.Verified,
-        Effect.map(Verification.verify(plan.verify), (report) => new RunState.Verified({ generation, report }))
+        Effect.map(Verification.verify(plan.verify, workspace.integration), (report) => new RunState.Verified({ generation, report }))
       )).report
     const outcomesOf = (landing: RunOutcome.LandingOutcome, finishedAt: string): RunOutcome.Outcomes => ({
       runId,
@@ -229,7 +241,7 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
       resolvedBefore,
       verification,
       landing,
-      integrationDir: workspace.integrationFiles().dir,
+      integrationDir: integration === undefined ? undefined : Workspace.directoryOf(workspace.integration.files),
       integrity
     })
     if (unheld !== undefined) {
@@ -256,7 +268,7 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
       const landed = yield* steps.step(
         RunState.keys.land(head),
         RunState.Landed,
-        Effect.map(Landing.land(mode, request), (l) => new RunState.Landed({ landing: l }))
+        Effect.map(Landing.land(mode, request, workspace.landing), (l) => new RunState.Landed({ landing: l }))
       ).pipe(Effect.either)
       if (landed._tag === "Right") landing = { _tag: "Landed", landing: landed.right.landing }
       else {
@@ -270,7 +282,7 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
     const status = RunOutcome.status(outcomes)
     yield* Effect.annotateCurrentSpan("braid.status", status)
     // A conflict left for a person, or a failed verification: the integration's worktree stays.
-    keepIntegration = integration?.stoppedAt?.outcome === "blocked" || (verification?.ran === true && !verification.passed)
+    if (integration?.stoppedAt?.outcome === "blocked" || (verification?.ran === true && !verification.passed)) yield* workspace.keepIntegration
     // Journaled before the worktrees go: a crash during release leaves a finished run whose
     // leftovers `braid clean` removes.
     yield* steps.record(RunState.keys.finished, RunState.Finished, new RunState.Finished({ status, at: outcomes.finishedAt }))

@@ -66,7 +66,8 @@ export interface GateInput {
 
 export interface GateServices {
   readonly steps: Steps.Service
-  readonly workspace: Workspace.Service
+  /** The stream's checkout, held while the task works. */
+  readonly checkout: Workspace.Checkout
   readonly reviewer: Review.Service
   readonly progress: Progress.Service
   readonly limits: ProviderLimits.Service
@@ -114,7 +115,7 @@ export const run = Effect.fn("QualityGate.run")(
   function*(input: GateInput, services: GateServices) {
     const { plan, round, stream, task } = input
     yield* Effect.annotateCurrentSpan({ "braid.stream": stream.name, "braid.task": task.id, "braid.round": round, "braid.backend": input.agent.name })
-    const { limits, progress, reviewer, steps, workspace } = services
+    const { checkout, limits, progress, reviewer, steps } = services
     const budget = services.budget ?? Budget.make(undefined)
     const threshold = plan.qualityThreshold
     const attempts: Array<RunState.AttemptRecord> = []
@@ -129,7 +130,7 @@ export const run = Effect.fn("QualityGate.run")(
       const detail = Budget.reached(task.budget, Budget.sum(attempts.map(Budget.spendOf)), (spent, limit) => spent > limit)
       return detail === undefined ? Effect.void : Effect.fail(new Budget.TaskOverBudget({ taskId: task.id, detail }))
     })
-    const files = workspace.files(stream.name)
+    const files = checkout.files
     let recover = input.recover
     const checks = Plan.checksOf(plan, task)
     const id = (n: number) => ({ stream: stream.name, taskId: task.id, round, attempt: n })
@@ -147,7 +148,7 @@ export const run = Effect.fn("QualityGate.run")(
         const step = RunState.keys.attempt(input.key, n)
         const at = { stream: stream.name, taskId: task.id, attempt: n }
         // Cut off by a crash after its commit was made: the commit is the attempt.
-        const found = recover ? yield* workspace.findAttempt(stream.name, { taskId: task.id, attempt: n, step }) : undefined
+        const found = recover ? yield* checkout.findAttempt({ taskId: task.id, attempt: n, step }) : undefined
         recover = false
         // No new attempt once the run's budget is reached (a recovered one is already made).
         if (found === undefined) yield* budget.check
@@ -242,7 +243,7 @@ export const run = Effect.fn("QualityGate.run")(
           Effect.tap(() => confined(n))
         )
         // What changed comes from the workspace, never from the agent's report.
-        const change = yield* workspace.commitAttempt(stream.name, { taskId: task.id, title: task.title, attempt: n, step, agent: input.agent.name, role: Agent.roleOf(stream) })
+        const change = yield* checkout.commitAttempt({ taskId: task.id, title: task.title, attempt: n, step, agent: input.agent.name, role: Agent.roleOf(stream) })
         const agent = agentRecord(input.agent.name, output, waits)
         yield* progress.publish({
           _tag: "AttemptFinished",
@@ -272,7 +273,7 @@ export const run = Effect.fn("QualityGate.run")(
       Effect.annotateCurrentSpan({ "braid.tokens.input": inputTokens, "braid.tokens.output": outputTokens, "braid.cost_usd": costUsd })
 
     const confined = (n: number) =>
-      Effect.flatMap(workspace.strays(stream.name), (found) =>
+      Effect.flatMap(checkout.strays, (found) =>
         found.length === 0
           ? Effect.void
           : Effect.fail(new Workspace.ChangesOutsideWorktree({ stream: stream.name, taskId: task.id, attempt: n, found })))
@@ -291,6 +292,7 @@ export const run = Effect.fn("QualityGate.run")(
           recorded: done,
           change: new Workspace.AttemptChange({ commit: done.commit, files: done.files }),
           files,
+          exec: checkout.exec,
           planChecks: plan.checks
         }).pipe(
           Effect.tapError((e) =>
@@ -325,7 +327,7 @@ export const run = Effect.fn("QualityGate.run")(
     const once = Effect.scoped(Effect.gen(function*() {
       // The worktree is this attempt's until its review is done: confinement checks after
       // other streams' attempts leave it alone meanwhile.
-      yield* workspace.attempting(stream.name)
+      yield* checkout.attempting
       const n = attempts.length + 1
       yield* Effect.annotateCurrentSpan({ "braid.stream": stream.name, "braid.task": task.id, "braid.round": round, "braid.attempt": n, "braid.backend": input.agent.name })
       current = undefined
@@ -359,7 +361,7 @@ export const run = Effect.fn("QualityGate.run")(
           (error): error is Workspace.ChangesOutsideWorktree =>
             error._tag === "ChangesOutsideWorktree" && error.found.every((f) => (f.alongside ?? []).length > 0),
           // Nothing of it lands: what it left in its worktree goes before the next gate run.
-          () => Effect.as(workspace.discard(stream.name), undefined)
+          () => Effect.as(checkout.discard, undefined)
         )
       )
       // A change outside the worktree that other agents at work could have made as well fails

@@ -62,6 +62,8 @@ export interface ReviewRequest {
   /** The attempt's commit and the files it changed (the recorded attempt's). */
   readonly change: Workspace.AttemptChange
   readonly files: Workspace.Files
+  /** Runs a command in the stream's checkout (the checks of a command reviewer). */
+  readonly exec: Workspace.Checkout["exec"]
   /** Plan-wide checks every task also runs. */
   readonly planChecks: ReadonlyArray<import("./CommandSpec.js").Command>
 }

@@ -15,13 +15,12 @@ export class VerificationUnavailable extends Schema.TaggedError<VerificationUnav
   message: Schema.String
 }) {}
 
-/** Runs the verify commands in the integration workspace. */
+/** Runs the verify commands in the run's integration. */
 export const verify = Effect.fn("Verification.verify")(
-  function*(commands: ReadonlyArray<CommandSpec.Command>) {
-    const workspace = yield* Workspace.Workspace
+  function*(commands: ReadonlyArray<CommandSpec.Command>, integration: Workspace.Integration) {
     const progress = yield* Progress.Progress
     const started = yield* Clock.currentTimeMillis
-    const commit = yield* workspace.head(Workspace.integrationLocation)
+    const commit = yield* integration.head
     yield* Effect.annotateCurrentSpan({ "braid.commit": commit, "braid.commands": commands.length })
     yield* progress.publish({
       _tag: "VerificationStarted",
@@ -29,7 +28,7 @@ export const verify = Effect.fn("Verification.verify")(
       commit,
       commands: commands.map((c) => c.name)
     })
-    const checks = yield* Effect.forEach(commands, (command) => workspace.exec(Workspace.integrationLocation, command))
+    const checks = yield* Effect.forEach(commands, (command) => integration.exec(command))
     const passed = checks.every((c) => c.exitCode === 0)
     yield* Effect.annotateCurrentSpan("braid.passed", passed)
     yield* progress.publish({

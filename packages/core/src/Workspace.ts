@@ -1,7 +1,9 @@
 /**
- * The `Workspace` port: one isolated workspace per stream, the changes each stream made,
- * conflict checks, the integration of every stream, and landing the result.
- * Implementations: `GitWorkspace` (real repositories) and `MemoryWorkspace` (library, tests).
+ * The `Workspace` port: `prepare` returns a run's workspace in a `Scope` (released when it
+ * closes): one isolated checkout per stream, taken while a task works and pooled between its
+ * tasks, each stream's branch, the integration of every stream, and the target the result
+ * lands on. Implementations: `GitWorkspace` (real repositories) and `MemoryWorkspace`
+ * (library, tests).
  *
  * @since 0.1.0
  */
@@ -97,10 +99,8 @@ export class OutwardSymlink extends Schema.TaggedError<OutwardSymlink>()("Outwar
 /** Every error a workspace can raise. */
 export type WorkspaceError = WorkspaceRefused | WorkspaceFailed | ConflictMarkersRemain | OutwardSymlink
 
-/** A view onto the files of one workspace (a stream's, or the integration's). */
-export interface Files {
-  /** The real directory behind the view, when there is one (git worktrees). */
-  readonly dir: string | undefined
+/** What a view onto a workspace's files can do, whatever is behind it. */
+export interface FileOps {
   /** The file's text, or undefined when it does not exist. */
   readonly read: (path: string) => Effect.Effect<string | undefined, WorkspaceFailed>
   readonly write: (path: string, content: string) => Effect.Effect<void, WorkspaceFailed>
@@ -108,6 +108,26 @@ export interface Files {
   /** Every file path in the workspace, sorted. */
   readonly list: () => Effect.Effect<ReadonlyArray<string>, WorkspaceFailed>
 }
+
+/** The files of a git worktree: a real directory, which agents and commands can work in. */
+export interface Worktree extends FileOps {
+  readonly _tag: "Worktree"
+  readonly dir: string
+}
+
+/** Files with no directory behind them (the memory workspace): only these operations reach them. */
+export interface InMemory extends FileOps {
+  readonly _tag: "InMemory"
+}
+
+/**
+ * A view onto the files of one workspace (a stream's checkout, or the integration's). Whether
+ * there is a directory is in its type: a backend that needs one narrows on `_tag`.
+ */
+export type Files = Worktree | InMemory
+
+/** The directory behind a view, when there is one: for telling a person where to look. */
+export const directoryOf = (files: Files): string | undefined => files._tag === "Worktree" ? files.dir : undefined
 
 /** What an attempt changed, as the workspace (not the agent) sees it. */
 export class AttemptChange extends Schema.Class<AttemptChange>("AttemptChange")({
@@ -160,13 +180,6 @@ export interface MergeState {
   readonly open: string | undefined
 }
 
-/** What `release` keeps. */
-export interface ReleaseOptions {
-  readonly keepWorktrees: boolean
-  /** Keep the integration's worktree (a conflict or a failed verification for a person to look at). */
-  readonly keepIntegration?: boolean | undefined
-}
-
 /** The `Braid-Step` key of an attempt. */
 export const attemptStep = (stream: string, attempt: AttemptId): string =>
   attempt.step ?? `stream/${stream}/task/${attempt.taskId}/attempt/${attempt.attempt}`
@@ -192,23 +205,15 @@ export interface RunSetup {
   /** Whether the run will land on the target (refuse a dirty main tree only then). */
   readonly land: boolean
   /**
-   * Make every stream's workspace now (default true). A run passes false and opens each
-   * stream's when it has work (`openStream`), so it never holds many more checkouts than
-   * agents at work.
+   * At most this many stream checkouts are open at once (default: no limit). To open another,
+   * the checkout idle longest is closed; a checkout in use is never closed. A run passes its
+   * `maxParallel`: it holds about as many checkouts as agents at work, whatever its number of streams.
    */
-  readonly openStreams?: boolean | undefined
+  readonly maxCheckouts?: number | undefined
+  /** Keep every worktree: none is removed, on eviction or at release (`--keep-worktrees`). */
+  readonly keepWorktrees?: boolean | undefined
   /** A resumed run: start from the recorded base and land against the recorded target commit. */
   readonly resume?: { readonly base: string; readonly targetAt: string } | undefined
-}
-
-/** What `prepare` found and made. */
-export interface Prepared {
-  /** The commit every stream starts from. */
-  readonly base: string
-  /** The branch a landing advances. */
-  readonly target: string
-  /** The target's commit when the run started (landing refuses if it moved). */
-  readonly targetAt: string
 }
 
 /** The result of landing the verified integration on the target. */
@@ -234,69 +239,51 @@ export class Pushed extends Schema.Class<Pushed>("Pushed")({
   previous: Schema.NullOr(Schema.String)
 }) {}
 
-/** Where a command runs. */
-export type Location = { readonly _tag: "Stream"; readonly stream: string } | { readonly _tag: "Integration" }
-
-export const streamLocation = (stream: string): Location => ({ _tag: "Stream", stream })
-export const integrationLocation: Location = { _tag: "Integration" }
-
-/** The workspace port. */
-export interface Service {
-  readonly kind: "git" | "memory"
+/**
+ * A stream's checkout, held while its scope is open (`Run.checkout`): its files, and what is
+ * done in them. Opened when the stream has work, pooled by the run between its tasks.
+ */
+export interface Checkout {
+  readonly stream: string
+  /** Whether this acquisition opened the checkout (else the pool had it open already): an attempt a crash cut off may be in it. */
+  readonly opened: boolean
+  readonly files: Files
+  /** Where braid last recorded the stream (a ref moved by anyone else is not its work). */
+  readonly head: Effect.Effect<string, WorkspaceError>
+  /** Records what the last attempt changed in the checkout (a commit, or nothing). */
+  readonly commitAttempt: (attempt: AttemptToRecord) => Effect.Effect<AttemptChange, WorkspaceError>
   /**
-   * Checks the repository and settles the run's base and target; makes every stream's
-   * workspace too, unless `openStreams` is false (then `openStream` makes each when needed).
+   * Brings another stream's committed work (a commit of its branch) into the checkout, so a
+   * task sees the work of the tasks it depends on: the new head, or null when the stream
+   * already had it. On a conflict with side "none" the merge is left open (conflicted files
+   * carry markers) for `concludeAbsorb`, or `discard` to drop it; with a side, that side wins
+   * the conflicting hunks.
    */
-  readonly prepare: (run: RunSetup) => Effect.Effect<Prepared, WorkspaceError>
-  /**
-   * Makes the stream's workspace (its branch from the base when new), or takes over one an
-   * earlier process left, dropping what was not committed there. Called when the stream has
-   * work; idempotent.
-   */
-  readonly openStream: (stream: string) => Effect.Effect<void, WorkspaceError>
-  /**
-   * Removes the stream's workspace (its branch and commits stay), or with `keep` leaves it
-   * for a person to look at: `release` leaves it too.
-   */
-  readonly closeStream: (stream: string, options: { readonly keep: boolean }) => Effect.Effect<void, WorkspaceError>
-  /** The files of a stream's workspace. */
-  readonly files: (stream: string) => Files
-  /** Records what the last attempt changed in the stream's workspace (a commit, or nothing). */
-  readonly commitAttempt: (
-    stream: string,
-    attempt: AttemptToRecord
-  ) => Effect.Effect<AttemptChange, WorkspaceError>
-  /**
-   * Brings another stream's committed work (a commit of its branch) into a stream's
-   * workspace, so a task sees the work of the tasks it depends on: the new head, or null when
-   * the stream already had it. On a conflict with side "none" the merge is left open in the
-   * stream's workspace (conflicted files carry markers) for `concludeAbsorb`, or `discard`
-   * to drop it; with a side, that side wins the conflicting hunks.
-   */
-  readonly absorb: (stream: string, commit: string, reason: string, side?: AbsorbSide) => Effect.Effect<AbsorbOutcome, WorkspaceError>
+  readonly absorb: (commit: string, reason: string, side?: AbsorbSide) => Effect.Effect<AbsorbOutcome, WorkspaceError>
   /** Completes a merge `absorb` left open, once its conflicts were edited away (markers left: `ConflictMarkersRemain`). */
-  readonly concludeAbsorb: (stream: string, reason: string) => Effect.Effect<string, WorkspaceError>
-  /** What a stream's branch changed since the base in `paths`, as a unified diff (for a resolver to see each side's intent). */
-  readonly diff: (stream: string, paths: ReadonlyArray<string>) => Effect.Effect<string, WorkspaceError>
-  /** Drops uncommitted changes in a stream's workspace (an attempt cut off by a crash). */
-  readonly discard: (stream: string) => Effect.Effect<void, WorkspaceError>
-  /** The change an attempt recorded, if the stream's head is that attempt's commit (found after a crash). */
-  readonly findAttempt: (
-    stream: string,
-    attempt: AttemptId
-  ) => Effect.Effect<AttemptChange | undefined, WorkspaceError>
+  readonly concludeAbsorb: (reason: string) => Effect.Effect<string, WorkspaceError>
+  /** Drops uncommitted changes (an attempt cut off by a crash), and a merge left open. */
+  readonly discard: Effect.Effect<void, WorkspaceError>
+  /** The change an attempt recorded, if the checkout's head is that attempt's commit (found after a crash). */
+  readonly findAttempt: (attempt: AttemptId) => Effect.Effect<AttemptChange | undefined, WorkspaceError>
   /**
-   * Marks the stream's worktree as in use by an attempt (its agent, its commit, its review)
-   * until the scope closes: `strays` leaves it alone meanwhile, and what it holds when the
-   * scope closes is the stream's own.
+   * Marks the checkout as in use by an attempt (its agent, its commit, its review) until the
+   * scope closes: `strays` leaves it alone meanwhile, and what it holds when the scope closes
+   * is the stream's own.
    */
-  readonly attempting: (stream: string) => Effect.Effect<void, never, Scope.Scope>
+  readonly attempting: Effect.Effect<void, never, Scope.Scope>
   /**
-   * Changes outside the stream's worktree that were not there before: the main checkout
-   * (`.braid/` aside) and the worktrees of streams with no attempt in progress. Called after
-   * each attempt; what it reports is reported once.
+   * Changes outside this checkout that were not there before: the main checkout (`.braid/`
+   * aside) and the checkouts of streams with no attempt in progress. Called after each
+   * attempt; what it reports is reported once.
    */
-  readonly strays: (stream: string) => Effect.Effect<Strays, WorkspaceError>
+  readonly strays: Effect.Effect<Strays, WorkspaceError>
+  /** Runs a command in the checkout (argv, stdin closed, timeout, output captured). */
+  readonly exec: (command: CommandSpec.Command, env?: Record<string, string>) => Effect.Effect<CommandResult, WorkspaceError>
+}
+
+/** A stream's branch: what needs no checkout. */
+export interface Branch {
   /**
    * Puts the stream's branch back at the commit the journal holds for it: what integrates and
    * lands is what braid recorded, never a branch tip read later. Returns what was found instead
@@ -306,46 +293,55 @@ export interface Service {
    * `keep`, a branch one commit past `commit` whose commit records that attempt (`Braid-Step`)
    * is left as it is: a crash kept it from the journal, and the gate takes it up.
    */
-  readonly pin: (stream: string, commit: string, keep?: AttemptId) => Effect.Effect<string | undefined, WorkspaceError>
-  /** Which of `commits` the integration's history does not hold (the check before landing). */
-  readonly missingFromIntegration: (commits: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<string>, WorkspaceError>
+  readonly pin: (commit: string, keep?: AttemptId) => Effect.Effect<string | undefined, WorkspaceError>
+  /** What the branch changed since the base in `paths`, as a unified diff (for a resolver to see each side's intent). */
+  readonly diff: (paths: ReadonlyArray<string>) => Effect.Effect<string, WorkspaceError>
   /** Every file the stream's own attempts changed since the base (absorbed work excluded). */
-  readonly changedFiles: (stream: string) => Effect.Effect<ReadonlyArray<string>, WorkspaceError>
-  /** The current commit of a location. */
-  readonly head: (location: Location) => Effect.Effect<string, WorkspaceError>
-  /** Runs a command in a location (argv, stdin closed, timeout, output captured). */
-  readonly exec: (location: Location, command: CommandSpec.Command, env?: Record<string, string>) => Effect.Effect<CommandResult, WorkspaceError>
+  readonly changedFiles: Effect.Effect<ReadonlyArray<string>, WorkspaceError>
+  /** The stream's commit: where braid recorded it while its checkout is open, else its branch (the base before any work). */
+  readonly head: Effect.Effect<string, WorkspaceError>
+}
+
+/** The integration of the run's streams: one checkout where streams are merged one at a time. */
+export interface Integration {
   /**
-   * Creates the integration workspace from the base, or takes over an earlier one (an open
-   * merge left by a crash is aborted); `restart` resets it to the base.
+   * Creates the integration checkout from the base, or takes over an earlier one (an open
+   * merge left by a crash is not abandoned here); `restart` resets it to the base.
    */
-  readonly beginIntegration: (options?: { readonly restart: boolean }) => Effect.Effect<void, WorkspaceError>
-  /** Paths that would conflict if the stream were merged into the integration now (touches no files). */
-  readonly probeMerge: (stream: string) => Effect.Effect<ReadonlyArray<string>, WorkspaceError>
-  /** Merges a stream into the integration; on conflict with side "none" the conflict is left in place. */
-  readonly mergeStream: (stream: string, side: MergeSide) => Effect.Effect<MergeOutcome, WorkspaceError>
-  /** The files of the integration workspace (conflicted files carry markers while a merge is open). */
-  readonly integrationFiles: () => Files
-  /**
-   * Where the stream stands in the integration: already merged (its head is in the
-   * integration's), and which stream's merge is open there, if any.
-   */
-  readonly mergeState: (stream: string) => Effect.Effect<MergeState, WorkspaceError>
-  /** Abandons a merge left open in the integration. */
-  readonly abortMerge: () => Effect.Effect<void, WorkspaceError>
-  /**
-   * Merges the target branch into the integration when the target moved past what the
-   * integration holds (so landing can fast-forward). Returns the new integration commit, or
-   * null when there was nothing to merge; a conflict aborts the merge and fails.
-   */
-  readonly catchUp: () => Effect.Effect<string | null, WorkspaceError>
+  readonly begin: (options?: { readonly restart: boolean }) => Effect.Effect<void, WorkspaceError>
+  /** Paths that would conflict if the stream were merged now (touches no files). */
+  readonly probe: (stream: string) => Effect.Effect<ReadonlyArray<string>, WorkspaceError>
+  /** Merges a stream; on conflict with side "none" the conflict is left in place. */
+  readonly merge: (stream: string, side: MergeSide) => Effect.Effect<MergeOutcome, WorkspaceError>
   /** Completes an open merge after its conflicts were edited away. */
-  readonly concludeMerge: (stream: string) => Effect.Effect<string, WorkspaceError>
+  readonly conclude: (stream: string) => Effect.Effect<string, WorkspaceError>
+  /** Abandons a merge left open. */
+  readonly abort: Effect.Effect<void, WorkspaceError>
+  /** The integration's files (conflicted files carry markers while a merge is open). */
+  readonly files: Files
+  /** Where the stream stands: already merged (its head is in the integration's), and which stream's merge is open, if any. */
+  readonly mergeState: (stream: string) => Effect.Effect<MergeState, WorkspaceError>
+  /**
+   * Merges the target branch in when the target moved past what the integration holds (so
+   * landing can fast-forward). Returns the new commit, or null when there was nothing to
+   * merge; a conflict aborts the merge and fails.
+   */
+  readonly catchUp: Effect.Effect<string | null, WorkspaceError>
+  /** The integration's commit. */
+  readonly head: Effect.Effect<string, WorkspaceError>
+  /** Runs a command in the integration checkout (argv, stdin closed, timeout, output captured). */
+  readonly exec: (command: CommandSpec.Command, env?: Record<string, string>) => Effect.Effect<CommandResult, WorkspaceError>
+  /** Which of `commits` the integration's history does not hold (the check before landing). */
+  readonly missing: (commits: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<string>, WorkspaceError>
+}
+
+/** The target branch: where the verified integration lands. */
+export interface Target {
   /**
    * Advances the target to the integration commit, fast-forward only: refused when the
-   * target has commits the integration does not hold (see `catchUp`).
+   * target has commits the integration does not hold (see `Integration.catchUp`).
    */
-  readonly land: () => Effect.Effect<Landing, WorkspaceError>
+  readonly land: Effect.Effect<Landing, WorkspaceError>
   /**
    * Pushes the integration commit to `branch` on `remote`, fast-forward only (never forced):
    * a remote branch holding commits the integration does not is `WorkspaceRefused`
@@ -353,16 +349,68 @@ export interface Service {
    * remote branch already holds succeeds.
    */
   readonly push: (request: { readonly remote: string; readonly branch: string }) => Effect.Effect<Pushed, WorkspaceError>
+}
+
+/**
+ * A workspace prepared for one run, released when the scope `prepare` ran in closes: what the
+ * run created and does not keep goes (worktrees, unless `keepWorktrees`, streams closed with
+ * `keep`, or the integration after `keepIntegration`; and the branches the target now holds).
+ */
+export interface Run {
+  readonly runId: string
+  /** The commit every stream starts from. */
+  readonly base: string
+  /** The branch a landing advances. */
+  readonly target: string
+  /** The target's commit when the run started (landing refuses if it moved). */
+  readonly targetAt: string
   /**
-   * Removes what the run created and does not keep: worktrees (all kept with
-   * `keepWorktrees`; streams closed with `keep`; the integration's with `keepIntegration`),
-   * and the branches the target now holds.
+   * The stream's checkout for as long as the scope is open: opened when needed (its branch
+   * from the base when new, or taken over from an earlier process, dropping what was not
+   * committed there), else the one the run holds. At most `maxCheckouts` are open: the idle
+   * one longest idle is closed to make room; one in use never is.
    */
-  readonly release: (options: ReleaseOptions) => Effect.Effect<void, WorkspaceError>
+  readonly checkout: (stream: string) => Effect.Effect<Checkout, WorkspaceError, Scope.Scope>
+  /**
+   * The stream is done with its checkout: it is closed (the branch and its commits stay), or
+   * with `keep` left for a person to look at (release leaves it too).
+   */
+  readonly close: (stream: string, options: { readonly keep: boolean }) => Effect.Effect<void, WorkspaceError>
+  /** A stream's branch. */
+  readonly branch: (stream: string) => Branch
+  readonly integration: Integration
+  readonly landing: Target
+  /** Keep the integration's checkout at release (a conflict or a failed verification for a person to look at). */
+  readonly keepIntegration: Effect.Effect<void>
+}
+
+/** The workspace port. */
+export interface Service {
+  /**
+   * Checks the repository and settles the run's base and target: the run's workspace, which
+   * the scope releases. Stream checkouts are opened when asked for (`Run.checkout`).
+   */
+  readonly prepare: (run: RunSetup) => Effect.Effect<Run, WorkspaceError, Scope.Scope>
 }
 
 /** The workspace a run uses. */
 export class Workspace extends Context.Tag("@braid/core/Workspace")<Workspace, Service>() {}
+
+/** Changes to what a prepared run hands out: the cluster publishes each commit of a checkout and of the integration. */
+export interface Decoration {
+  readonly checkout?: (checkout: Checkout) => Checkout
+  readonly integration?: (integration: Integration) => Integration
+}
+
+/** The workspace with every run it prepares decorated. */
+export const decorate = (service: Service, decoration: Decoration): Service => ({
+  prepare: (setup) =>
+    Effect.map(service.prepare(setup), (run): Run => ({
+      ...run,
+      checkout: (stream) => decoration.checkout === undefined ? run.checkout(stream) : Effect.map(run.checkout(stream), decoration.checkout),
+      integration: decoration.integration?.(run.integration) ?? run.integration
+    }))
+})
 
 /** Finds conflict-marker lines (`<<<<<<<`, `=======`, `>>>>>>>`) left in a text. */
 export const hasConflictMarkers = (text: string): boolean =>

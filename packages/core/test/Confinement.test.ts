@@ -19,7 +19,7 @@ import * as Plan from "../src/Plan.js"
 import * as Process from "../src/Process.js"
 import * as Progress from "../src/Progress.js"
 import * as Review from "../src/Review.js"
-import type * as Workspace from "../src/Workspace.js"
+import * as Workspace from "../src/Workspace.js"
 
 const git = (cwd: string, ...args: Array<string>): string =>
   execFileSync("git", ["-c", "user.name=user", "-c", "user.email=user@localhost", ...args], {
@@ -47,9 +47,9 @@ const tempRepo = Effect.acquireRelease(
 /** A workspace prepared for run r1 with these streams, their worktrees open. */
 const prepared = (repo: string, streams: ReadonlyArray<string>) =>
   Effect.gen(function*() {
-    const { service: ws } = yield* GitWorkspace.make({ repo })
-    yield* ws.prepare({ runId: "r1", streams: streams.map((name) => ({ name })), land: false })
-    for (const name of streams) yield* ws.openStream(name)
+    const { service: wsOf } = yield* GitWorkspace.make({ repo })
+    const ws = yield* wsOf.prepare({ runId: "r1", streams: streams.map((name) => ({ name })), land: false })
+    for (const name of streams) yield* ws.checkout(name)
     return ws
   })
 
@@ -57,13 +57,13 @@ const prepared = (repo: string, streams: ReadonlyArray<string>) =>
  * One attempt of a script agent: `node -e script` in the stream's worktree (which it is told
  * in `BRAID_WORKTREE`, the main checkout in `MAIN`), then the confinement check the gate makes.
  */
-const attempt = (ws: Workspace.Service, repo: string, stream: string, script: string) =>
+const attempt = (ws: Workspace.Run, repo: string, stream: string, script: string) =>
   Effect.scoped(Effect.gen(function*() {
-    yield* ws.attempting(stream)
-    const dir = ws.files(stream).dir!
+    yield* (yield* ws.checkout(stream)).attempting
+    const dir = Workspace.directoryOf((yield* ws.checkout(stream)).files)!
     const result = yield* Process.run([process.execPath, "-e", script], { cwd: dir, env: { BRAID_WORKTREE: dir, MAIN: repo } })
     assert.strictEqual(result.exitCode, 0, result.stderr)
-    return yield* ws.strays(stream)
+    return yield* (yield* ws.checkout(stream)).strays
   }))
 
 const test = (title: string, body: () => Effect.Effect<void, unknown, Scope.Scope | NodeContext.NodeContext>) =>
@@ -86,7 +86,7 @@ ${write(`"own.txt"`, "mine\n")}`
       )
       assert.deepStrictEqual(found, [{ where: "main checkout", paths: ["src/app.ts", "stray.txt"] }])
       // Reported once: the next look finds nothing new.
-      assert.deepStrictEqual(yield* ws.strays("api"), [])
+      assert.deepStrictEqual(yield* (yield* ws.checkout("api")).strays, [])
       // The main checkout is the user's: braid leaves what was written there for them to see.
       assert.strictEqual(fs.readFileSync(path.join(repo, "stray.txt"), "utf8"), "oops\n")
       assert.strictEqual(git(repo, "log", "--all", "--format=%H", "--", "stray.txt"), "")
@@ -99,21 +99,21 @@ ${write(`"own.txt"`, "mine\n")}`
       const begin = (stream: string) =>
         Effect.gen(function*() {
           const scope = yield* Scope.make()
-          yield* Scope.extend(ws.attempting(stream), scope)
+          yield* Scope.extend((yield* ws.checkout(stream)).attempting, scope)
           return scope
         })
       const writer = yield* begin("writer")
       const early = yield* begin("early")
       fs.writeFileSync(path.join(repo, "intrusion.txt"), "the writer's\n")
       const late = yield* begin("late")
-      fs.writeFileSync(path.join(ws.files("late").dir!, "own.txt"), "mine\n")
+      fs.writeFileSync(path.join(Workspace.directoryOf((yield* ws.checkout("late")).files)!, "own.txt"), "mine\n")
       // It finished first, but started after the write: not its deed.
-      assert.deepStrictEqual(yield* ws.strays("late"), [])
+      assert.deepStrictEqual(yield* (yield* ws.checkout("late")).strays, [])
       yield* Scope.close(late, Exit.void)
       const alongside = (s: string) => `the agents of stream ${s} were at work too when it appeared, and which one made it cannot be told`
-      assert.deepStrictEqual(yield* ws.strays("early"), [{ where: "main checkout", paths: ["intrusion.txt"], note: alongside("writer"), alongside: ["writer"] }])
+      assert.deepStrictEqual(yield* (yield* ws.checkout("early")).strays, [{ where: "main checkout", paths: ["intrusion.txt"], note: alongside("writer"), alongside: ["writer"] }])
       yield* Scope.close(early, Exit.void)
-      assert.deepStrictEqual(yield* ws.strays("writer"), [{ where: "main checkout", paths: ["intrusion.txt"], note: alongside("early"), alongside: ["early"] }])
+      assert.deepStrictEqual(yield* (yield* ws.checkout("writer")).strays, [{ where: "main checkout", paths: ["intrusion.txt"], note: alongside("early"), alongside: ["early"] }])
       yield* Scope.close(writer, Exit.void)
       // A change with no agent at work is nobody's attempt's.
       fs.writeFileSync(path.join(repo, "the-user.txt"), "a person's edit\n")
@@ -138,7 +138,7 @@ ${write(`"own.txt"`, "mine\n")}`
     Effect.gen(function*() {
       const repo = yield* tempRepo
       const ws = yield* prepared(repo, ["api", "ui"])
-      const ui = ws.files("ui").dir!
+      const ui = Workspace.directoryOf((yield* ws.checkout("ui")).files)!
       const found = yield* attempt(
         ws,
         repo,
@@ -148,7 +148,7 @@ ${write(`"own.txt"`, "mine\n")}`
       assert.deepStrictEqual(found, [{ where: "worktree of stream ui", paths: ["src/app.ts"] }])
       assert.strictEqual(fs.readFileSync(path.join(ui, "src", "app.ts"), "utf8"), "export const app = 1\n")
       // ui's next attempt records nothing of it.
-      const change = yield* ws.commitAttempt("ui", { taskId: "ui-1", title: "nothing", attempt: 1 })
+      const change = yield* (yield* ws.checkout("ui")).commitAttempt({ taskId: "ui-1", title: "nothing", attempt: 1 })
       assert.isNull(change.commit)
     }))
 
@@ -156,12 +156,12 @@ ${write(`"own.txt"`, "mine\n")}`
     Effect.gen(function*() {
       const repo = yield* tempRepo
       const ws = yield* prepared(repo, ["api", "ui"])
-      const ui = ws.files("ui").dir!
+      const ui = Workspace.directoryOf((yield* ws.checkout("ui")).files)!
       const found = yield* Effect.scoped(Effect.gen(function*() {
-        yield* ws.attempting("ui")
+        yield* (yield* ws.checkout("ui")).attempting
         // ui's own agent at work, and its review leaving a file behind after the commit.
         fs.writeFileSync(path.join(ui, "page.ts"), "page\n")
-        yield* ws.commitAttempt("ui", { taskId: "ui-1", title: "page", attempt: 1 })
+        yield* (yield* ws.checkout("ui")).commitAttempt({ taskId: "ui-1", title: "page", attempt: 1 })
         fs.writeFileSync(path.join(ui, "coverage.txt"), "from a check\n")
         return yield* attempt(ws, repo, "api", write(`"api.ts"`, "api\n"))
       }))
@@ -173,34 +173,34 @@ ${write(`"own.txt"`, "mine\n")}`
     Effect.gen(function*() {
       const repo = yield* tempRepo
       const ws = yield* prepared(repo, ["api", "ui", "docs"])
-      const files = ws.files("api")
+      const files = (yield* ws.checkout("api")).files
       const count = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
         Effect.gen(function*() {
           const before = GitWorkspace.gitCalls()
           const value = yield* effect
           return [value, GitWorkspace.gitCalls() - before] as const
         })
-      const look = Effect.scoped(Effect.zipRight(ws.attempting("api"), ws.strays("api")))
+      const look = Effect.scoped(Effect.zipRight((yield* ws.checkout("api")).attempting, (yield* ws.checkout("api")).strays))
       // The first looks may ask git about what prepare itself touched a moment before its snapshots.
       for (let i = 0; i < 3; i++) yield* look
       const [, strays] = yield* count(look)
       assert.strictEqual(strays, 0)
       yield* files.write("src/new.ts", "new\n")
       yield* files.write("src/app.ts", "changed\n")
-      const [change, commit] = yield* count(ws.commitAttempt("api", { taskId: "t1", title: "one", attempt: 1 }))
+      const [change, commit] = yield* count((yield* ws.checkout("api")).commitAttempt({ taskId: "t1", title: "one", attempt: 1 }))
       assert.deepStrictEqual(change.files, ["src/app.ts", "src/new.ts"])
       assert.strictEqual(commit, 2)
-      const [head, heads] = yield* count(ws.head({ _tag: "Stream", stream: "api" }))
+      const [head, heads] = yield* count(ws.branch("api").head)
       assert.strictEqual(head, change.commit)
       assert.strictEqual(heads, 0)
-      const [nothing, unchanged] = yield* count(ws.commitAttempt("api", { taskId: "t1", title: "one", attempt: 2 }))
+      const [nothing, unchanged] = yield* count((yield* ws.checkout("api")).commitAttempt({ taskId: "t1", title: "one", attempt: 2 }))
       assert.isNull(nothing.commit)
       assert.strictEqual(unchanged, 0)
       // An agent that staged by itself: git tells what changed (one more process), and it is still right.
       yield* files.write("src/staged.ts", "staged\n")
-      git(files.dir!, "add", "src/staged.ts")
+      git(Workspace.directoryOf(files)!, "add", "src/staged.ts")
       yield* files.write("src/later.ts", "later\n")
-      const [both, fallback] = yield* count(ws.commitAttempt("api", { taskId: "t1", title: "one", attempt: 3 }))
+      const [both, fallback] = yield* count((yield* ws.checkout("api")).commitAttempt({ taskId: "t1", title: "one", attempt: 3 }))
       assert.deepStrictEqual(both.files, ["src/later.ts", "src/staged.ts"])
       assert.strictEqual(fallback, 3)
     }))
@@ -215,7 +215,7 @@ ${write(`"own.txt"`, "mine\n")}`
             name: "script",
             attempt: (request: Agent.AttemptRequest) =>
               Process.run([process.execPath, "-e", scripts[request.task.id] ?? ""], {
-                cwd: request.files.dir!,
+                cwd: Workspace.directoryOf(request.files)!,
                 env: { MAIN: repo }
               }).pipe(
                 Effect.orDie,

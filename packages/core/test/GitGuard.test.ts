@@ -8,8 +8,7 @@
  */
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
-import type { Scope } from "effect"
+import { Effect, Exit, Layer, Scope } from "effect"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -96,11 +95,12 @@ fs.appendFileSync(path.join(common, "config"), "[core]\\n\\tfsmonitor = ${repo.s
 fs.writeFileSync(path.join(common, "hooks", "post-commit"), "#!/bin/sh\\n${repo.script}\\n", { mode: 0o755 })`
 
 /** One attempt of a script agent in the stream's worktree, then braid's commit of it. */
-const attemptIn = (ws: Workspace.Service, stream: string, script: string, attempt: number) =>
-  Effect.zipRight(
-    agent(ws.files(stream).dir!, script),
-    Effect.either(ws.commitAttempt(stream, { taskId: `${stream}-1`, title: stream, attempt }))
-  )
+const attemptIn = (ws: Workspace.Run, stream: string, script: string, attempt: number) =>
+  Effect.scoped(Effect.flatMap(ws.checkout(stream), (checkout) =>
+    Effect.zipRight(
+      agent(Workspace.directoryOf(checkout.files)!, script),
+      Effect.either(checkout.commitAttempt({ taskId: `${stream}-1`, title: stream, attempt }))
+    )))
 
 const links = (pairs: Record<string, string>) =>
   Object.entries(pairs).map(([p, t]) => `require("node:fs").symlinkSync(${JSON.stringify(t)}, ${JSON.stringify(p)})`).join("\n")
@@ -133,21 +133,23 @@ describe("braid's git and the repository's .git", () => {
       fs.rmSync(repo.marker)
       const config = fs.readFileSync(path.join(repo.gitDir, "config"))
 
-      const { service: ws } = yield* GitWorkspace.make({ repo: repo.dir })
-      yield* ws.prepare({ runId: "r1", streams: [{ name: "api" }, { name: "ui" }], land: true, openStreams: false })
-      yield* ws.openStream("api")
-      yield* ws.openStream("ui")
-      yield* ws.files("api").write("api.txt", "api\n")
-      const api = yield* ws.commitAttempt("api", { taskId: "api-1", title: "api", attempt: 1 })
-      yield* ws.files("ui").write("ui.txt", "ui\n")
-      yield* ws.absorb("ui", api.commit!, "api-1")
-      yield* ws.commitAttempt("ui", { taskId: "ui-1", title: "ui", attempt: 1 })
-      yield* ws.diff("api", ["api.txt"])
-      yield* ws.beginIntegration()
-      assert.strictEqual((yield* ws.mergeStream("api", "none"))._tag, "Merged")
-      assert.strictEqual((yield* ws.mergeStream("ui", "none"))._tag, "Merged")
-      yield* ws.land()
-      yield* ws.release({ keepWorktrees: false })
+      const { service: wsOf } = yield* GitWorkspace.make({ repo: repo.dir })
+      // Released by hand below (its git processes count too).
+      const run = yield* Scope.make()
+      const ws = yield* wsOf.prepare({ runId: "r1", streams: [{ name: "api" }, { name: "ui" }], land: true }).pipe(Scope.extend(run))
+      yield* ws.checkout("api")
+      yield* ws.checkout("ui")
+      yield* (yield* ws.checkout("api")).files.write("api.txt", "api\n")
+      const api = yield* (yield* ws.checkout("api")).commitAttempt({ taskId: "api-1", title: "api", attempt: 1 })
+      yield* (yield* ws.checkout("ui")).files.write("ui.txt", "ui\n")
+      yield* (yield* ws.checkout("ui")).absorb(api.commit!, "api-1")
+      yield* (yield* ws.checkout("ui")).commitAttempt({ taskId: "ui-1", title: "ui", attempt: 1 })
+      yield* ws.branch("api").diff(["api.txt"])
+      yield* ws.integration.begin()
+      assert.strictEqual((yield* ws.integration.merge("api", "none"))._tag, "Merged")
+      assert.strictEqual((yield* ws.integration.merge("ui", "none"))._tag, "Merged")
+      yield* ws.landing.land
+      yield* Scope.close(run, Exit.void)
 
       assert.isFalse(fs.existsSync(repo.marker), fs.existsSync(repo.marker) ? fs.readFileSync(repo.marker, "utf8") : "")
       assert.deepStrictEqual(git(repo.dir, "ls-tree", "--name-only", "main").split("\n").filter((l) => l !== ""), [
@@ -163,14 +165,14 @@ describe("braid's git and the repository's .git", () => {
   test("an agent writing core.fsmonitor, an alias and a hook into the repository's .git fails its attempt, named, and everything is put back byte for byte", () =>
     Effect.gen(function*() {
       const repo = yield* tempRepo
-      const { service: ws } = yield* GitWorkspace.make({ repo: repo.dir })
-      yield* ws.prepare({ runId: "r1", streams: [{ name: "api" }], land: false, openStreams: false })
-      yield* ws.openStream("api")
+      const { service: wsOf } = yield* GitWorkspace.make({ repo: repo.dir })
+      const ws = yield* wsOf.prepare({ runId: "r1", streams: [{ name: "api" }], land: false })
+      yield* ws.checkout("api")
       const before = gitFiles(repo.gitDir)
       const found = yield* Effect.scoped(Effect.gen(function*() {
-        yield* ws.attempting("api")
-        yield* agent(ws.files("api").dir!, `${planting(repo)}\nfs.writeFileSync("own.txt", "mine\\n")`)
-        return yield* ws.strays("api")
+        yield* (yield* ws.checkout("api")).attempting
+        yield* agent(Workspace.directoryOf((yield* ws.checkout("api")).files)!, `${planting(repo)}\nfs.writeFileSync("own.txt", "mine\\n")`)
+        return yield* (yield* ws.checkout("api")).strays
       }))
       assert.strictEqual(found.length, 1)
       assert.strictEqual(found[0]!.where, "repository's .git")
@@ -180,31 +182,31 @@ describe("braid's git and the repository's .git", () => {
       const error = new Workspace.ChangesOutsideWorktree({ stream: "api", taskId: "api-1", attempt: 1, found })
       assert.match(error.message, /repository's \.git: config, hooks\/post-commit \(braid put config, hooks\/post-commit back/)
       // Reported once.
-      assert.deepStrictEqual(yield* Effect.scoped(Effect.zipRight(ws.attempting("api"), ws.strays("api"))), [])
+      assert.deepStrictEqual(yield* Effect.scoped(Effect.zipRight((yield* ws.checkout("api")).attempting, (yield* ws.checkout("api")).strays)), [])
       // braid's own commit afterwards runs neither the fsmonitor script nor the hook.
-      yield* ws.commitAttempt("api", { taskId: "api-1", title: "api", attempt: 2 })
+      yield* (yield* ws.checkout("api")).commitAttempt({ taskId: "api-1", title: "api", attempt: 2 })
       assert.isFalse(fs.existsSync(repo.marker))
     }))
 
   test("a change is put back before braid's next git process, and told to every attempt whose agent was at work then; not to one that was not", () =>
     Effect.gen(function*() {
       const repo = yield* tempRepo
-      const { service: ws } = yield* GitWorkspace.make({ repo: repo.dir })
-      yield* ws.prepare({ runId: "r1", streams: [{ name: "api" }, { name: "ui" }, { name: "docs" }], land: false, openStreams: false })
-      for (const s of ["api", "ui", "docs"]) yield* ws.openStream(s)
+      const { service: wsOf } = yield* GitWorkspace.make({ repo: repo.dir })
+      const ws = yield* wsOf.prepare({ runId: "r1", streams: [{ name: "api" }, { name: "ui" }, { name: "docs" }], land: false })
+      for (const s of ["api", "ui", "docs"]) yield* ws.checkout(s)
       const before = gitFiles(repo.gitDir)
       const config = path.join(repo.gitDir, "config")
       yield* Effect.scoped(Effect.gen(function*() {
-        yield* ws.attempting("api")
-        yield* ws.attempting("ui")
-        yield* agent(ws.files("api").dir!, planting(repo))
+        yield* (yield* ws.checkout("api")).attempting
+        yield* (yield* ws.checkout("ui")).attempting
+        yield* agent(Workspace.directoryOf((yield* ws.checkout("api")).files)!, planting(repo))
         // Another stream's commit comes first: the config is already put back when its git starts.
-        yield* ws.files("docs").write("docs.txt", "docs\n")
-        yield* ws.commitAttempt("docs", { taskId: "docs-1", title: "docs", attempt: 1 })
+        yield* (yield* ws.checkout("docs")).files.write("docs.txt", "docs\n")
+        yield* (yield* ws.checkout("docs")).commitAttempt({ taskId: "docs-1", title: "docs", attempt: 1 })
         assert.isFalse(fs.existsSync(repo.marker))
         assert.deepStrictEqual(gitFiles(repo.gitDir), before)
-        const api = yield* ws.strays("api")
-        const ui = yield* ws.strays("ui")
+        const api = yield* (yield* ws.checkout("api")).strays
+        const ui = yield* (yield* ws.checkout("ui")).strays
         assert.deepStrictEqual(api.map((f) => [f.where, f.paths]), [["repository's .git", ["config", "hooks/post-commit"]]])
         assert.deepStrictEqual(ui.map((f) => [f.where, f.paths]), [["repository's .git", ["config", "hooks/post-commit"]]])
         assert.match(api[0]!.note ?? "", /the agents of stream ui were at work too/)
@@ -212,11 +214,11 @@ describe("braid's git and the repository's .git", () => {
       }))
       // With no agent at work (a person, a resolver), it is put back and no attempt is blamed.
       fs.appendFileSync(config, "[core]\n\tfsmonitor = /bin/false\n")
-      yield* ws.head({ _tag: "Stream", stream: "api" })
-      yield* ws.files("api").write("x.txt", "x\n")
-      yield* ws.commitAttempt("api", { taskId: "api-1", title: "api", attempt: 1 })
+      yield* ws.branch("api").head
+      yield* (yield* ws.checkout("api")).files.write("x.txt", "x\n")
+      yield* (yield* ws.checkout("api")).commitAttempt({ taskId: "api-1", title: "api", attempt: 1 })
       assert.deepStrictEqual(gitFiles(repo.gitDir), before)
-      assert.deepStrictEqual(yield* Effect.scoped(Effect.zipRight(ws.attempting("api"), ws.strays("api"))), [])
+      assert.deepStrictEqual(yield* Effect.scoped(Effect.zipRight((yield* ws.checkout("api")).attempting, (yield* ws.checkout("api")).strays)), [])
     }))
 
   test("info/ files, a hook made executable, a replaced hooks folder and config.worktree are found and put back", () =>
@@ -224,14 +226,14 @@ describe("braid's git and the repository's .git", () => {
       const repo = yield* tempRepo
       const hooks = path.join(repo.gitDir, "hooks")
       fs.writeFileSync(path.join(hooks, "pre-push"), "#!/bin/sh\nexit 0\n", { mode: 0o644 })
-      const { service: ws } = yield* GitWorkspace.make({ repo: repo.dir })
-      yield* ws.prepare({ runId: "r1", streams: [{ name: "api" }], land: false, openStreams: false })
-      yield* ws.openStream("api")
+      const { service: wsOf } = yield* GitWorkspace.make({ repo: repo.dir })
+      const ws = yield* wsOf.prepare({ runId: "r1", streams: [{ name: "api" }], land: false })
+      yield* ws.checkout("api")
       const before = gitFiles(repo.gitDir)
       const elsewhere = path.join(path.dirname(repo.dir), "elsewhere")
       fs.mkdirSync(elsewhere)
       const found = yield* Effect.scoped(Effect.gen(function*() {
-        yield* ws.attempting("api")
+        yield* (yield* ws.checkout("api")).attempting
         fs.writeFileSync(path.join(repo.gitDir, "info", "attributes"), "* filter=evil\n")
         fs.appendFileSync(path.join(repo.gitDir, "info", "exclude"), "secret/\n")
         fs.writeFileSync(path.join(repo.gitDir, "config.worktree"), "[core]\n\tfsmonitor = /bin/true\n")
@@ -239,7 +241,7 @@ describe("braid's git and the repository's .git", () => {
         // The hooks folder moved away and a link put in its place.
         fs.renameSync(hooks, path.join(elsewhere, "hooks"))
         fs.symlinkSync(path.join(elsewhere, "hooks"), hooks)
-        return yield* ws.strays("api")
+        return yield* (yield* ws.checkout("api")).strays
       }))
       assert.strictEqual(found.length, 1)
       assert.includeMembers([...found[0]!.paths], ["config.worktree", "hooks", "hooks/pre-push", "info/attributes", "info/exclude"])
@@ -273,10 +275,10 @@ describe("symbolic links leading out of the repository", () => {
   test("an attempt making passwd-link -> /etc/passwd and shadow-link -> ../../…/etc/shadow fails, naming both; nothing of it is committed", () =>
     Effect.gen(function*() {
       const repo = yield* tempRepo
-      const { service: ws } = yield* GitWorkspace.make({ repo: repo.dir })
-      yield* ws.prepare({ runId: "r1", streams: [{ name: "api" }], land: false, openStreams: false })
-      yield* ws.openStream("api")
-      const head = yield* ws.head({ _tag: "Stream", stream: "api" })
+      const { service: wsOf } = yield* GitWorkspace.make({ repo: repo.dir })
+      const ws = yield* wsOf.prepare({ runId: "r1", streams: [{ name: "api" }], land: false })
+      yield* ws.checkout("api")
+      const head = yield* ws.branch("api").head
       const result = yield* attemptIn(
         ws,
         "api",
@@ -293,9 +295,9 @@ require("node:fs").writeFileSync("work.txt", "work\\n")`,
       ])
       assert.match(error.message, /passwd-link -> \/etc\/passwd, shadow-link -> \.\.\/\.\.\/\.\.\/\.\.\/\.\.\/\.\.\/\.\.\/\.\.\/etc\/shadow/)
       // The attempt's changes are gone, its branch did not move.
-      const dir = ws.files("api").dir!
+      const dir = Workspace.directoryOf((yield* ws.checkout("api")).files)!
       for (const name of ["passwd-link", "shadow-link", "ok-link", "work.txt"]) assert.isFalse(fs.existsSync(path.join(dir, name)) || isLink(path.join(dir, name)))
-      assert.strictEqual(yield* ws.head({ _tag: "Stream", stream: "api" }), head)
+      assert.strictEqual(yield* ws.branch("api").head, head)
       assert.strictEqual(git(repo.dir, "log", "--all", "--format=%H", "--", "passwd-link", "shadow-link"), "")
       // The next attempt starts clean and records its own work.
       const next = yield* attemptIn(ws, "api", links({ "ok-link": "src/a.txt" }), 2)
@@ -305,9 +307,9 @@ require("node:fs").writeFileSync("work.txt", "work\\n")`,
   test("links inside the repository are committed as links", () =>
     Effect.gen(function*() {
       const repo = yield* tempRepo
-      const { service: ws } = yield* GitWorkspace.make({ repo: repo.dir })
-      yield* ws.prepare({ runId: "r1", streams: [{ name: "api" }], land: false, openStreams: false })
-      yield* ws.openStream("api")
+      const { service: wsOf } = yield* GitWorkspace.make({ repo: repo.dir })
+      const ws = yield* wsOf.prepare({ runId: "r1", streams: [{ name: "api" }], land: false })
+      yield* ws.checkout("api")
       const result = yield* attemptIn(ws, "api", `require("node:fs").mkdirSync("docs")\n${links({ "ok-link": "src/a.txt", "docs/readme": "../README.md" })}`, 1)
       assert.strictEqual(result._tag, "Right")
       const change = (result as { right: Workspace.AttemptChange }).right
@@ -318,10 +320,10 @@ require("node:fs").writeFileSync("work.txt", "work\\n")`,
   test("an outward link the agent committed by itself fails too, and its commits are dropped from the branch", () =>
     Effect.gen(function*() {
       const repo = yield* tempRepo
-      const { service: ws } = yield* GitWorkspace.make({ repo: repo.dir })
-      yield* ws.prepare({ runId: "r1", streams: [{ name: "api" }], land: false, openStreams: false })
-      yield* ws.openStream("api")
-      const head = yield* ws.head({ _tag: "Stream", stream: "api" })
+      const { service: wsOf } = yield* GitWorkspace.make({ repo: repo.dir })
+      const ws = yield* wsOf.prepare({ runId: "r1", streams: [{ name: "api" }], land: false })
+      yield* ws.checkout("api")
+      const head = yield* ws.branch("api").head
       const result = yield* attemptIn(
         ws,
         "api",
@@ -335,7 +337,7 @@ require("node:fs").writeFileSync("later.txt", "later\\n")`,
       assert.deepStrictEqual(((result as { left: Workspace.WorkspaceError }).left as Workspace.OutwardSymlink).links, [
         { path: "passwd-link", target: "/etc/passwd" }
       ])
-      const dir = ws.files("api").dir!
+      const dir = Workspace.directoryOf((yield* ws.checkout("api")).files)!
       assert.strictEqual(git(dir, "rev-parse", "HEAD").trim(), head)
       assert.isFalse(isLink(path.join(dir, "passwd-link")))
     }))
@@ -350,7 +352,7 @@ describe("a whole run", () => {
         forStream: () => ({
           name: "script",
           attempt: (request: Agent.AttemptRequest) =>
-            Process.run([process.execPath, "-e", scripts[request.task.id] ?? ""], { cwd: request.files.dir! }).pipe(
+            Process.run([process.execPath, "-e", scripts[request.task.id] ?? ""], { cwd: Workspace.directoryOf(request.files)! }).pipe(
               Effect.orDie,
               Effect.map((r) => new Agent.AttemptOutput({ summary: `exit ${r.exitCode}` })),
               Effect.provide(NodeContext.layer)

@@ -4,8 +4,7 @@
  */
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
-import type { Scope } from "effect"
+import { Effect, Either, Exit, Scope } from "effect"
 import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -81,16 +80,20 @@ const workspace = (options: GitWorkspace.Options) => Effect.map(GitWorkspace.mak
 
 const attempt = (taskId: string, n = 1, title = `do ${taskId}`) => ({ taskId, title, attempt: n })
 
-/** Prepares run r1 with these streams, each writing and committing its files. */
-const withStreams = (repo: string, edits: Record<string, Record<string, string>>, land = true) =>
+/** Prepares run r1 with these streams, each writing and committing its files; `release` closes the run's scope. */
+const withStreams = (repo: string, edits: Record<string, Record<string, string>>, land = true, keepWorktrees = false) =>
   Effect.gen(function*() {
-    const ws = yield* workspace({ repo })
-    const prepared = yield* ws.prepare({ runId: "r1", streams: Object.keys(edits).map((name) => ({ name })), land })
+    const wsOf = yield* workspace({ repo })
+    const run = yield* Scope.make()
+    yield* Effect.addFinalizer(() => Scope.close(run, Exit.void))
+    const ws = yield* wsOf.prepare({ runId: "r1", streams: Object.keys(edits).map((name) => ({ name })), land, keepWorktrees }).pipe(
+      Scope.extend(run)
+    )
     for (const [stream, files] of Object.entries(edits)) {
-      for (const [p, content] of Object.entries(files)) yield* ws.files(stream).write(p, content)
-      yield* ws.commitAttempt(stream, attempt(`${stream}-task`))
+      for (const [p, content] of Object.entries(files)) yield* (yield* ws.checkout(stream)).files.write(p, content)
+      yield* (yield* ws.checkout(stream)).commitAttempt(attempt(`${stream}-task`))
     }
-    return { ws, prepared }
+    return { ws, prepared: ws, release: Scope.close(run, Exit.void) }
   })
 
 const refusalOf = (error: Workspace.WorkspaceError): Workspace.WorkspaceRefused => {
@@ -106,16 +109,19 @@ describe("GitWorkspace", () => {
     test("creates one branch and one worktree per stream from the base commit", () =>
       Effect.gen(function*() {
         const repo = yield* tempRepo()
-        const ws = yield* workspace({ repo })
-        const prepared = yield* ws.prepare({ runId: "r1", streams: [{ name: "api" }, { name: "ui" }, { name: "db" }], land: true })
-        assert.deepStrictEqual(prepared, { base: rev(repo, "main"), target: "main", targetAt: rev(repo, "main") })
+        const wsOf = yield* workspace({ repo })
+        const ws = yield* wsOf.prepare({ runId: "r1", streams: [{ name: "api" }, { name: "ui" }, { name: "db" }], land: true })
+        assert.deepStrictEqual({ base: ws.base, target: ws.target, targetAt: ws.targetAt }, { base: rev(repo, "main"), target: "main", targetAt: rev(repo, "main") })
+        // Nothing is made before a stream's checkout is asked for.
+        assert.deepStrictEqual(braidBranches(repo), [])
+        for (const stream of ["api", "ui", "db"]) yield* ws.checkout(stream)
 
         assert.deepStrictEqual(braidBranches(repo), ["braid/r1/api", "braid/r1/db", "braid/r1/ui"])
         const listing = git(repo, "worktree", "list", "--porcelain")
         for (const stream of ["api", "ui", "db"]) {
           const dir = path.join(repo, ".braid/runs/r1/worktrees", stream)
-          assert.include(listing, `worktree ${dir}\nHEAD ${prepared.base}\nbranch refs/heads/braid/r1/${stream}\n`)
-          assert.strictEqual(ws.files(stream).dir, dir)
+          assert.include(listing, `worktree ${dir}\nHEAD ${ws.base}\nbranch refs/heads/braid/r1/${stream}\n`)
+          assert.strictEqual(Workspace.directoryOf((yield* ws.checkout(stream)).files), dir)
           assert.strictEqual(fs.readFileSync(path.join(dir, "a.txt"), "utf8"), "base\n")
         }
         // The user's checkout is where it was.
@@ -126,35 +132,43 @@ describe("GitWorkspace", () => {
       Effect.gen(function*() {
         const repo = yield* tempRepo()
         fs.writeFileSync(path.join(repo, ".git/info/exclude"), "# user's own\n*.tmp")
-        const ws = yield* workspace({ repo })
-        yield* ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: true })
+        const wsOf = yield* workspace({ repo })
+        const ws = yield* wsOf.prepare({ runId: "r1", streams: [{ name: "s1" }], land: true })
         const exclude = fs.readFileSync(path.join(repo, ".git/info/exclude"), "utf8")
         assert.include(exclude, "*.tmp\n")
         assert.include(exclude.split("\n"), "/.braid/")
         assert.strictEqual(fs.readFileSync(path.join(repo, ".gitignore"), "utf8"), "*.log\n")
         assert.strictEqual(git(repo, "status", "--porcelain", "--untracked-files=all"), "")
         // A second run does not add the line again.
-        const again = yield* workspace({ repo })
-        yield* again.prepare({ runId: "r2", streams: [{ name: "s1" }], land: false })
+        const againOf = yield* workspace({ repo })
+        const again = yield* againOf.prepare({ runId: "r2", streams: [{ name: "s1" }], land: false })
         assert.strictEqual(fs.readFileSync(path.join(repo, ".git/info/exclude"), "utf8"), exclude)
       }))
 
-    test("a prepare stopped half-way can be run again, taking over what exists", () =>
+    test("a run stopped half-way (a checkout it could not make) can be prepared again, taking over what exists", () =>
       Effect.gen(function*() {
         const repo = yield* tempRepo()
         // A branch under braid/r1/s2/ makes creating braid/r1/s2 itself fail, after s1 was made.
         git(repo, "branch", "braid/r1/s2/blocker", "main")
-        const ws = yield* workspace({ repo })
+        const wsOf = yield* workspace({ repo })
         const setup = { runId: "r1", streams: [{ name: "s1" }, { name: "s2" }], land: false }
-        const error = yield* Effect.flip(ws.prepare(setup))
+        // As a process that stopped there leaves it: its worktrees stay.
+        const error = yield* Effect.flip(Effect.scoped(Effect.gen(function*() {
+          const first = yield* wsOf.prepare({ ...setup, keepWorktrees: true })
+          yield* first.checkout("s1")
+          yield* first.checkout("s2")
+        })))
         assert.strictEqual(error._tag, "WorkspaceFailed")
         assert.include(braidBranches(repo), "braid/r1/s1")
 
         git(repo, "branch", "-D", "braid/r1/s2/blocker")
-        yield* ws.prepare(setup)
+        const released = yield* Scope.make()
+        const ws = yield* wsOf.prepare(setup).pipe(Scope.extend(released))
+        yield* ws.checkout("s1")
+        yield* ws.checkout("s2")
         assert.deepStrictEqual(braidBranches(repo), ["braid/r1/s1", "braid/r1/s2"])
         assert.strictEqual(worktreePaths(repo).length, 3)
-        yield* ws.release({ keepWorktrees: false })
+        yield* Scope.close(released, Exit.void)
         assert.deepStrictEqual(worktreePaths(repo), [repo])
       }))
 
@@ -166,7 +180,7 @@ describe("GitWorkspace", () => {
           fs.writeFileSync(path.join(repo, ".git/hooks", hook), `#!/bin/sh\necho ${hook} >> ${marker}\nexit 1\n`, { mode: 0o755 })
         }
         const { ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" } })
-        assert.isNotNull(yield* ws.head(Workspace.streamLocation("s1")))
+        assert.isNotNull(yield* ws.branch("s1").head)
         assert.notStrictEqual(rev(repo, "braid/r1/s1"), rev(repo, "main"))
         assert.isFalse(fs.existsSync(marker))
       }))
@@ -175,11 +189,12 @@ describe("GitWorkspace", () => {
       Effect.gen(function*() {
         const repo = yield* tempRepo()
         const { ws: first } = yield* withStreams(repo, { s1: { "a.txt": "one\n" } })
-        const commit = yield* first.head(Workspace.streamLocation("s1"))
-        const second = yield* workspace({ repo })
-        yield* second.prepare({ runId: "r1", streams: [{ name: "s1" }, { name: "s2" }], land: true })
-        assert.strictEqual(yield* second.head(Workspace.streamLocation("s1")), commit)
-        assert.strictEqual(yield* second.files("s1").read("a.txt"), "one\n")
+        const commit = yield* first.branch("s1").head
+        const secondOf = yield* workspace({ repo })
+        const second = yield* secondOf.prepare({ runId: "r1", streams: [{ name: "s1" }, { name: "s2" }], land: true })
+        yield* second.checkout("s2")
+        assert.strictEqual(yield* second.branch("s1").head, commit)
+        assert.strictEqual(yield* (yield* second.checkout("s1")).files.read("a.txt"), "one\n")
         assert.deepStrictEqual(braidBranches(repo), ["braid/r1/s1", "braid/r1/s2"])
       }))
 
@@ -187,11 +202,56 @@ describe("GitWorkspace", () => {
       Effect.gen(function*() {
         const repo = yield* tempRepo()
         const { ws: first } = yield* withStreams(repo, { s1: { "a.txt": "one\n" } })
-        fs.rmSync(first.files("s1").dir!, { recursive: true, force: true })
-        const second = yield* workspace({ repo })
-        yield* second.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
-        assert.strictEqual(yield* second.files("s1").read("a.txt"), "one\n")
+        fs.rmSync(Workspace.directoryOf((yield* first.checkout("s1")).files)!, { recursive: true, force: true })
+        const secondOf = yield* workspace({ repo })
+        const second = yield* secondOf.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
+        assert.strictEqual(yield* (yield* second.checkout("s1")).files.read("a.txt"), "one\n")
         assert.strictEqual(worktreePaths(repo).length, 2)
+      }))
+  })
+
+  describe("stream checkouts", () => {
+    test("at most maxCheckouts are open: the one idle longest is closed to make room, one in use never is, and a stream reopened keeps its commits", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const wsOf = yield* workspace({ repo })
+        const ws = yield* wsOf.prepare({ runId: "r1", streams: ["s1", "s2", "s3"].map((name) => ({ name })), land: false, maxCheckouts: 2 })
+        // The streams' own worktrees (a closed one may be parked for reuse under `.spare-…`, on no branch).
+        const open = () =>
+          worktreePaths(repo).map((p) => path.relative(path.join(repo, ".braid/runs/r1/worktrees"), p)).filter((p) => /^s\d$/.test(p)).sort()
+        const use = <A, E>(stream: string, work: (checkout: Workspace.Checkout) => Effect.Effect<A, E>) =>
+          Effect.scoped(Effect.flatMap(ws.checkout(stream), work))
+
+        const s1Commit = yield* use("s1", (c) =>
+          Effect.gen(function*() {
+            assert.isTrue(c.opened)
+            yield* c.files.write("one.txt", "1\n")
+            return (yield* c.commitAttempt(attempt("t1"))).commit
+          }))
+        assert.isFalse(yield* use("s1", (c) => Effect.succeed(c.opened)), "still open: taken again, not reopened")
+        // s2 is in use from here on.
+        const busy = yield* Scope.make()
+        yield* ws.checkout("s2").pipe(Scope.extend(busy))
+        assert.deepStrictEqual(open(), ["s1", "s2"])
+
+        // Room for s3: the idle s1 goes, never the busy s2.
+        assert.isTrue(yield* use("s3", (c) => Effect.succeed(c.opened)))
+        assert.deepStrictEqual(open(), ["s2", "s3"])
+        // s1 again: s3 (idle) makes room; s1 is opened anew with its commit.
+        yield* use("s1", (c) =>
+          Effect.gen(function*() {
+            assert.isTrue(c.opened)
+            assert.deepStrictEqual(open(), ["s1", "s2"])
+            assert.strictEqual(yield* c.files.read("one.txt"), "1\n")
+            assert.strictEqual(yield* c.head, s1Commit)
+          }))
+        assert.strictEqual(rev(repo, "braid/r1/s1"), s1Commit)
+        assert.deepStrictEqual(yield* ws.branch("s1").changedFiles, ["one.txt"])
+
+        // s2 is given back after s1 was: s1 is the one idle longest, and it makes room for s3.
+        yield* Scope.close(busy, Exit.void)
+        yield* use("s3", () => Effect.void)
+        assert.deepStrictEqual(open(), ["s2", "s3"])
       }))
   })
 
@@ -199,8 +259,8 @@ describe("GitWorkspace", () => {
     test("a folder that is not a git repository", () =>
       Effect.gen(function*() {
         const dir = yield* tempDir
-        const ws = yield* workspace({ repo: dir })
-        const refusal = refusalOf(yield* Effect.flip(ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: true })))
+        const wsOf = yield* workspace({ repo: dir })
+        const refusal = refusalOf(yield* Effect.flip(wsOf.prepare({ runId: "r1", streams: [{ name: "s1" }], land: true })))
         assert.strictEqual(refusal.reason, "not-a-repository")
         assert.include(refusal.message, dir)
         assert.deepStrictEqual(fs.readdirSync(dir), [])
@@ -209,8 +269,8 @@ describe("GitWorkspace", () => {
     test("a folder that does not exist", () =>
       Effect.gen(function*() {
         const dir = path.join(yield* tempDir, "nowhere")
-        const ws = yield* workspace({ repo: dir })
-        const refusal = refusalOf(yield* Effect.flip(ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })))
+        const wsOf = yield* workspace({ repo: dir })
+        const refusal = refusalOf(yield* Effect.flip(wsOf.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })))
         assert.strictEqual(refusal.reason, "not-a-repository")
         assert.include(refusal.message, dir)
         assert.isFalse(fs.existsSync(dir))
@@ -220,8 +280,8 @@ describe("GitWorkspace", () => {
       Effect.gen(function*() {
         const repo = yield* tempRepo()
         const before = repoState(repo)
-        const ws = yield* workspace({ repo, base: "no-such-branch" })
-        const refusal = refusalOf(yield* Effect.flip(ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: true })))
+        const wsOf = yield* workspace({ repo, base: "no-such-branch" })
+        const refusal = refusalOf(yield* Effect.flip(wsOf.prepare({ runId: "r1", streams: [{ name: "s1" }], land: true })))
         assert.strictEqual(refusal.reason, "unknown-base")
         assert.include(refusal.message, "no-such-branch")
         assert.include(refusal.message, repo)
@@ -235,16 +295,17 @@ describe("GitWorkspace", () => {
         fs.writeFileSync(path.join(repo, "a.txt"), "user's unsaved work\n")
         fs.writeFileSync(path.join(repo, "scratch.txt"), "untracked files do not count\n")
         const before = repoState(repo)
-        const ws = yield* workspace({ repo })
-        const refusal = refusalOf(yield* Effect.flip(ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: true })))
+        const wsOf = yield* workspace({ repo })
+        const refusal = refusalOf(yield* Effect.flip(wsOf.prepare({ runId: "r1", streams: [{ name: "s1" }], land: true })))
         assert.strictEqual(refusal.reason, "dirty-working-tree")
         assert.include(refusal.message, repo)
         assert.include(refusal.message, "a.txt")
         assert.notInclude(refusal.message, "scratch.txt")
         assert.deepStrictEqual(repoState(repo), before)
 
-        const noLanding = yield* workspace({ repo })
-        yield* noLanding.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
+        const noLandingOf = yield* workspace({ repo })
+        const noLanding = yield* noLandingOf.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
+        yield* noLanding.checkout("s1")
         assert.deepStrictEqual(braidBranches(repo), ["braid/r1/s1"])
         assert.strictEqual(fs.readFileSync(path.join(repo, "a.txt"), "utf8"), "user's unsaved work\n")
       }))
@@ -254,8 +315,8 @@ describe("GitWorkspace", () => {
         const repo = yield* tempDir
         git(repo, "init", "--quiet", "--initial-branch=main")
         const before = repoState(repo)
-        const ws = yield* workspace({ repo })
-        const refusal = refusalOf(yield* Effect.flip(ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: true })))
+        const wsOf = yield* workspace({ repo })
+        const refusal = refusalOf(yield* Effect.flip(wsOf.prepare({ runId: "r1", streams: [{ name: "s1" }], land: true })))
         assert.strictEqual(refusal.reason, "invalid-option")
         assert.include(refusal.message, "no commits")
         assert.deepStrictEqual(repoState(repo), before)
@@ -266,8 +327,8 @@ describe("GitWorkspace", () => {
         const repo = yield* tempRepo()
         const before = repoState(repo)
         for (const streams of [[{ name: "a/b" }], [{ name: "integration" }], [{ name: "s1" }, { name: "s1" }], [{ name: "x..y" }]]) {
-          const ws = yield* workspace({ repo })
-          const refusal = refusalOf(yield* Effect.flip(ws.prepare({ runId: "r1", streams, land: false })))
+          const wsOf = yield* workspace({ repo })
+          const refusal = refusalOf(yield* Effect.flip(wsOf.prepare({ runId: "r1", streams, land: false })))
           assert.strictEqual(refusal.reason, "invalid-option")
         }
         assert.deepStrictEqual(repoState(repo), before)
@@ -279,8 +340,8 @@ describe("GitWorkspace", () => {
         git(repo, "branch", "side")
         git(repo, "commit", "--quiet", "--allow-empty", "-m", "main moves on")
         const before = repoState(repo)
-        const ws = yield* workspace({ repo, base: "side", target: "main" })
-        const refusal = refusalOf(yield* Effect.flip(ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: true })))
+        const wsOf = yield* workspace({ repo, base: "side", target: "main" })
+        const refusal = refusalOf(yield* Effect.flip(wsOf.prepare({ runId: "r1", streams: [{ name: "s1" }], land: true })))
         assert.strictEqual(refusal.reason, "invalid-option")
         assert.include(refusal.message, "fast-forward")
         assert.deepStrictEqual(repoState(repo), before)
@@ -310,10 +371,10 @@ describe("GitWorkspace", () => {
     test("each attempt is one commit by braid with the step key as a trailer", () =>
       Effect.gen(function*() {
         const repo = yield* tempRepo()
-        const ws = yield* workspace({ repo })
-        yield* ws.prepare({ runId: "r1", streams: [{ name: "api" }], land: false })
-        yield* ws.files("api").write("src/login.ts", "export {}\n")
-        const change = yield* ws.commitAttempt("api", attempt("t1", 2, "Add login\nendpoint"))
+        const wsOf = yield* workspace({ repo })
+        const ws = yield* wsOf.prepare({ runId: "r1", streams: [{ name: "api" }], land: false })
+        yield* (yield* ws.checkout("api")).files.write("src/login.ts", "export {}\n")
+        const change = yield* (yield* ws.checkout("api")).commitAttempt(attempt("t1", 2, "Add login\nendpoint"))
         assert.strictEqual(change.commit, rev(repo, "braid/r1/api"))
         assert.deepStrictEqual(change.files, ["src/login.ts"])
 
@@ -337,21 +398,21 @@ describe("GitWorkspace", () => {
     test("commits carry the configured author", () =>
       Effect.gen(function*() {
         const repo = yield* tempRepo()
-        const ws = yield* workspace({ repo, author: { name: "Bot", email: "bot@example.com" } })
-        yield* ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
-        yield* ws.files("s1").write("x.txt", "x\n")
-        yield* ws.commitAttempt("s1", attempt("t1"))
+        const wsOf = yield* workspace({ repo, author: { name: "Bot", email: "bot@example.com" } })
+        const ws = yield* wsOf.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
+        yield* (yield* ws.checkout("s1")).files.write("x.txt", "x\n")
+        yield* (yield* ws.checkout("s1")).commitAttempt(attempt("t1"))
         assert.strictEqual(git(repo, "log", "-1", "--format=%an <%ae>", "braid/r1/s1").trim(), "Bot <bot@example.com>")
       }))
 
     test("an attempt that changed nothing makes no commit", () =>
       Effect.gen(function*() {
         const repo = yield* tempRepo()
-        const ws = yield* workspace({ repo })
-        yield* ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
+        const wsOf = yield* workspace({ repo })
+        const ws = yield* wsOf.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
         // An ignored file is no change either.
-        yield* ws.files("s1").write("debug.log", "noise\n")
-        const change = yield* ws.commitAttempt("s1", attempt("t1"))
+        yield* (yield* ws.checkout("s1")).files.write("debug.log", "noise\n")
+        const change = yield* (yield* ws.checkout("s1")).commitAttempt(attempt("t1"))
         assert.isNull(change.commit)
         assert.deepStrictEqual(change.files, [])
         assert.strictEqual(rev(repo, "braid/r1/s1"), rev(repo, "main"))
@@ -360,28 +421,28 @@ describe("GitWorkspace", () => {
     test("an attempt whose agent committed by itself is recorded from git", () =>
       Effect.gen(function*() {
         const repo = yield* tempRepo()
-        const ws = yield* workspace({ repo })
-        yield* ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
-        const dir = ws.files("s1").dir!
+        const wsOf = yield* workspace({ repo })
+        const ws = yield* wsOf.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
+        const dir = Workspace.directoryOf((yield* ws.checkout("s1")).files)!
         writeFile(dir, "committed.txt", "by the agent\n")
         git(dir, "add", "committed.txt")
         git(dir, "commit", "--quiet", "-m", "agent's own commit")
         writeFile(dir, "left.txt", "not committed by the agent\n")
-        const change = yield* ws.commitAttempt("s1", attempt("t1"))
+        const change = yield* (yield* ws.checkout("s1")).commitAttempt(attempt("t1"))
         assert.strictEqual(change.commit, rev(repo, "braid/r1/s1"))
         assert.deepStrictEqual(change.files, ["committed.txt", "left.txt"])
 
         git(dir, "commit", "--quiet", "--allow-empty", "-m", "agent commits nothing")
-        const next = yield* ws.commitAttempt("s1", attempt("t1", 2))
+        const next = yield* (yield* ws.checkout("s1")).commitAttempt(attempt("t1", 2))
         assert.isNull(next.commit)
       }))
 
     test("changed files come from git, whatever wrote them", () =>
       Effect.gen(function*() {
         const repo = yield* tempRepo()
-        const ws = yield* workspace({ repo })
-        yield* ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
-        const dir = ws.files("s1").dir!
+        const wsOf = yield* workspace({ repo })
+        const ws = yield* wsOf.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
+        const dir = Workspace.directoryOf((yield* ws.checkout("s1")).files)!
         // Someone edits and commits in the worktree behind braid's back, and leaves a file uncommitted.
         git(dir, "mv", "a.txt", "renamed.txt")
         fs.rmSync(path.join(dir, "b.txt"))
@@ -389,21 +450,21 @@ describe("GitWorkspace", () => {
         git(dir, "add", "--all")
         git(dir, "commit", "--quiet", "-m", "by hand")
         writeFile(dir, "uncommitted.txt", "later\n")
-        assert.deepStrictEqual(yield* ws.changedFiles("s1"), ["a.txt", "b.txt", "new/file.txt", "renamed.txt"])
+        assert.deepStrictEqual(yield* ws.branch("s1").changedFiles, ["a.txt", "b.txt", "new/file.txt", "renamed.txt"])
       }))
 
     test("attempts in five worktrees commit in parallel", () =>
       Effect.gen(function*() {
         const repo = yield* tempRepo()
-        const ws = yield* workspace({ repo })
+        const wsOf = yield* workspace({ repo })
         const streams = ["s1", "s2", "s3", "s4", "s5"]
-        yield* ws.prepare({ runId: "r1", streams: streams.map((name) => ({ name })), land: false })
+        const ws = yield* wsOf.prepare({ runId: "r1", streams: streams.map((name) => ({ name })), land: false })
         const changes = yield* Effect.all(
           streams.map((s) =>
             Effect.gen(function*() {
-              yield* ws.files(s).write(`${s}.txt`, `${s}\n`)
-              yield* ws.files(s).write("a.txt", `${s} was here\n`)
-              return yield* ws.commitAttempt(s, attempt(`${s}-t1`))
+              yield* (yield* ws.checkout(s)).files.write(`${s}.txt`, `${s}\n`)
+              yield* (yield* ws.checkout(s)).files.write("a.txt", `${s} was here\n`)
+              return yield* (yield* ws.checkout(s)).commitAttempt(attempt(`${s}-t1`))
             })
           ),
           { concurrency: "unbounded" }
@@ -411,7 +472,7 @@ describe("GitWorkspace", () => {
         assert.strictEqual(new Set(changes.map((c) => c.commit)).size, 5)
         for (const [i, s] of streams.entries()) {
           assert.strictEqual(changes[i]!.commit, rev(repo, `braid/r1/${s}`))
-          assert.deepStrictEqual(yield* ws.changedFiles(s), ["a.txt", `${s}.txt`])
+          assert.deepStrictEqual(yield* ws.branch(s).changedFiles, ["a.txt", `${s}.txt`])
         }
         git(repo, "fsck", "--no-progress")
       }))
@@ -421,24 +482,24 @@ describe("GitWorkspace", () => {
     test("list holds tracked and untracked files, not ignored or deleted ones", () =>
       Effect.gen(function*() {
         const repo = yield* tempRepo()
-        const ws = yield* workspace({ repo })
-        yield* ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
-        const files = ws.files("s1")
+        const wsOf = yield* workspace({ repo })
+        const ws = yield* wsOf.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
+        const files = (yield* ws.checkout("s1")).files
         yield* files.write("z/new.txt", "new\n")
         yield* files.write("debug.log", "ignored\n")
         yield* files.remove("b.txt")
         assert.deepStrictEqual(yield* files.list(), [".gitignore", "a.txt", "z/new.txt"])
-        assert.strictEqual(fs.readFileSync(path.join(files.dir!, "z/new.txt"), "utf8"), "new\n")
+        assert.strictEqual(fs.readFileSync(path.join(Workspace.directoryOf(files)!, "z/new.txt"), "utf8"), "new\n")
       }))
 
     test("paths reaching outside the worktree are refused", () =>
       Effect.gen(function*() {
         const repo = yield* tempRepo()
         const outside = yield* tempDir
-        const ws = yield* workspace({ repo })
-        yield* ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
-        const files = ws.files("s1")
-        fs.symlinkSync(outside, path.join(files.dir!, "link"))
+        const wsOf = yield* workspace({ repo })
+        const ws = yield* wsOf.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
+        const files = (yield* ws.checkout("s1")).files
+        fs.symlinkSync(outside, path.join(Workspace.directoryOf(files)!, "link"))
         for (const p of ["../escape.txt", "x/../../escape.txt", path.join(outside, "abs.txt"), ".git/config", "link/through.txt"]) {
           const error = yield* Effect.flip(files.write(p, "nope"))
           assert.strictEqual(error._tag, "WorkspaceFailed", p)
@@ -469,45 +530,46 @@ describe("GitWorkspace", () => {
           s2: { "a.txt": "two\n", "b.txt": "two\n" },
           s3: { "c.txt": "sea\n" }
         })
-        yield* ws.beginIntegration()
-        yield* ws.mergeStream("s1", "none")
+        yield* ws.integration.begin()
+        yield* ws.integration.merge("s1", "none")
         // Uncommitted work in a stream must survive a probe too.
-        writeFile(ws.files("s2").dir!, "wip.txt", "work in progress\n")
-        const dirs = [repo, ws.integrationFiles().dir!, ...["s1", "s2", "s3"].map((s) => ws.files(s).dir!)]
+        writeFile(Workspace.directoryOf((yield* ws.checkout("s2")).files)!, "wip.txt", "work in progress\n")
+        const dirs = [repo, Workspace.directoryOf(ws.integration.files)!]
+        for (const s of ["s1", "s2", "s3"]) dirs.push(Workspace.directoryOf((yield* ws.checkout(s)).files)!)
         const before = treesState(dirs)
 
-        assert.deepStrictEqual(yield* ws.probeMerge("s2"), ["a.txt"])
-        assert.deepStrictEqual(yield* ws.probeMerge("s3"), [])
+        assert.deepStrictEqual(yield* ws.integration.probe("s2"), ["a.txt"])
+        assert.deepStrictEqual(yield* ws.integration.probe("s3"), [])
         assert.deepStrictEqual(treesState(dirs), before)
-        assert.isFalse(mergeOpen(ws.integrationFiles().dir!))
+        assert.isFalse(mergeOpen(Workspace.directoryOf(ws.integration.files)!))
       }))
 
     test("probeMerge sees a file deleted by one side and changed by the other", () =>
       Effect.gen(function*() {
         const repo = yield* tempRepo()
         const { ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" }, s2: {} })
-        yield* ws.files("s2").remove("a.txt")
-        yield* ws.commitAttempt("s2", attempt("t2"))
-        yield* ws.beginIntegration()
-        yield* ws.mergeStream("s1", "none")
-        assert.deepStrictEqual(yield* ws.probeMerge("s2"), ["a.txt"])
+        yield* (yield* ws.checkout("s2")).files.remove("a.txt")
+        yield* (yield* ws.checkout("s2")).commitAttempt(attempt("t2"))
+        yield* ws.integration.begin()
+        yield* ws.integration.merge("s1", "none")
+        assert.deepStrictEqual(yield* ws.integration.probe("s2"), ["a.txt"])
       }))
 
     test("a conflict merged with no side stays open with markers in the file", () =>
       Effect.gen(function*() {
         const repo = yield* tempRepo()
         const { ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" }, s2: { "a.txt": "two\n" } })
-        yield* ws.beginIntegration()
-        const first = yield* ws.mergeStream("s1", "none")
+        yield* ws.integration.begin()
+        const first = yield* ws.integration.merge("s1", "none")
         assert.strictEqual(first._tag, "Merged")
-        const dir = ws.integrationFiles().dir!
+        const dir = Workspace.directoryOf(ws.integration.files)!
         assert.strictEqual(rev(repo, "braid/r1/integration"), first._tag === "Merged" ? first.commit : "")
         assert.deepStrictEqual(git(dir, "log", "-1", "--format=%s%n%P").trim().split("\n"), [
           "braid: merge stream s1",
           `${rev(repo, "main")} ${rev(repo, "braid/r1/s1")}`
         ])
 
-        const outcome = yield* ws.mergeStream("s2", "none")
+        const outcome = yield* ws.integration.merge("s2", "none")
         assert.deepStrictEqual(outcome, { _tag: "Conflicted", paths: ["a.txt"] })
         const text = fs.readFileSync(path.join(dir, "a.txt"), "utf8")
         assert.match(text, /^<<<<<<< .*\none\n=======\ntwo\n>>>>>>> .*\n$/)
@@ -515,27 +577,27 @@ describe("GitWorkspace", () => {
         assert.isTrue(mergeOpen(dir))
 
         // While it is open, another merge is refused and nothing lands.
-        assert.strictEqual((yield* Effect.flip(ws.mergeStream("s1", "none")))._tag, "WorkspaceFailed")
-        assert.strictEqual((yield* Effect.flip(ws.land()))._tag, "WorkspaceFailed")
+        assert.strictEqual((yield* Effect.flip(ws.integration.merge("s1", "none")))._tag, "WorkspaceFailed")
+        assert.strictEqual((yield* Effect.flip(ws.landing.land))._tag, "WorkspaceFailed")
       }))
 
     test("concludeMerge refuses while markers remain, then commits the resolution as the merge", () =>
       Effect.gen(function*() {
         const repo = yield* tempRepo()
         const { ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" }, s2: { "a.txt": "two\n" } })
-        yield* ws.beginIntegration()
-        yield* ws.mergeStream("s1", "none")
+        yield* ws.integration.begin()
+        yield* ws.integration.merge("s1", "none")
         const before = rev(repo, "braid/r1/integration")
-        yield* ws.mergeStream("s2", "none")
+        yield* ws.integration.merge("s2", "none")
 
-        assert.strictEqual((yield* Effect.flip(ws.concludeMerge("s1")))._tag, "WorkspaceFailed")
-        const refusal = yield* Effect.flip(ws.concludeMerge("s2"))
+        assert.strictEqual((yield* Effect.flip(ws.integration.conclude("s1")))._tag, "WorkspaceFailed")
+        const refusal = yield* Effect.flip(ws.integration.conclude("s2"))
         assert.strictEqual(refusal._tag, "ConflictMarkersRemain")
         assert.strictEqual(rev(repo, "braid/r1/integration"), before)
 
-        yield* ws.integrationFiles().write("a.txt", "one, two\n")
-        const commit = yield* ws.concludeMerge("s2")
-        const dir = ws.integrationFiles().dir!
+        yield* ws.integration.files.write("a.txt", "one, two\n")
+        const commit = yield* ws.integration.conclude("s2")
+        const dir = Workspace.directoryOf(ws.integration.files)!
         assert.strictEqual(commit, rev(repo, "braid/r1/integration"))
         assert.deepStrictEqual(git(dir, "log", "-1", "--format=%s%n%P").trim().split("\n"), [
           "braid: merge stream s2 (conflicts resolved)",
@@ -553,33 +615,33 @@ describe("GitWorkspace", () => {
           s2: { "a.txt": "1 by s2\n2\n3\n4\n5\n6\n7\n8\n9 by s2\n" },
           s3: { "a.txt": "1 by s3\n2\n3\n4\n5 by s3\n6\n7\n8\n9\n" }
         })
-        yield* ws.beginIntegration()
-        yield* ws.mergeStream("s1", "none")
-        yield* ws.mergeStream("s2", "integration")
-        assert.strictEqual(yield* ws.integrationFiles().read("a.txt"), "1 by s1\n2\n3\n4\n5\n6\n7\n8\n9 by s2\n")
-        yield* ws.mergeStream("s3", "stream")
-        assert.strictEqual(yield* ws.integrationFiles().read("a.txt"), "1 by s3\n2\n3\n4\n5 by s3\n6\n7\n8\n9 by s2\n")
+        yield* ws.integration.begin()
+        yield* ws.integration.merge("s1", "none")
+        yield* ws.integration.merge("s2", "integration")
+        assert.strictEqual(yield* ws.integration.files.read("a.txt"), "1 by s1\n2\n3\n4\n5\n6\n7\n8\n9 by s2\n")
+        yield* ws.integration.merge("s3", "stream")
+        assert.strictEqual(yield* ws.integration.files.read("a.txt"), "1 by s3\n2\n3\n4\n5 by s3\n6\n7\n8\n9 by s2\n")
       }))
 
     test("a conflict no side can settle (changed here, deleted there) is aborted with an explanation", () =>
       Effect.gen(function*() {
         const repo = yield* tempRepo()
         const { ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" }, s2: {} })
-        yield* ws.files("s2").remove("a.txt")
-        yield* ws.commitAttempt("s2", attempt("t2"))
-        yield* ws.beginIntegration()
-        yield* ws.mergeStream("s1", "none")
+        yield* (yield* ws.checkout("s2")).files.remove("a.txt")
+        yield* (yield* ws.checkout("s2")).commitAttempt(attempt("t2"))
+        yield* ws.integration.begin()
+        yield* ws.integration.merge("s1", "none")
         const before = rev(repo, "braid/r1/integration")
-        const error = yield* Effect.flip(ws.mergeStream("s2", "stream"))
+        const error = yield* Effect.flip(ws.integration.merge("s2", "stream"))
         assert.strictEqual(error._tag, "WorkspaceFailed")
         assert.include(error.message, "a.txt")
         assert.include(error.message, "aborted")
-        const dir = ws.integrationFiles().dir!
+        const dir = Workspace.directoryOf(ws.integration.files)!
         assert.strictEqual(rev(repo, "braid/r1/integration"), before)
         assert.strictEqual(git(dir, "status", "--porcelain"), "")
         assert.isFalse(mergeOpen(dir))
         // The same merge with no side opens it for a resolver.
-        const open = yield* ws.mergeStream("s2", "none")
+        const open = yield* ws.integration.merge("s2", "none")
         assert.deepStrictEqual(open, { _tag: "Conflicted", paths: ["a.txt"] })
       }))
 
@@ -587,11 +649,11 @@ describe("GitWorkspace", () => {
       Effect.gen(function*() {
         const repo = yield* tempRepo()
         const { ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" } })
-        yield* ws.beginIntegration()
-        yield* ws.mergeStream("s1", "none")
-        const head = yield* ws.head(Workspace.integrationLocation)
-        yield* ws.beginIntegration()
-        assert.strictEqual(yield* ws.head(Workspace.integrationLocation), head)
+        yield* ws.integration.begin()
+        yield* ws.integration.merge("s1", "none")
+        const head = yield* ws.integration.head
+        yield* ws.integration.begin()
+        assert.strictEqual(yield* ws.integration.head, head)
         assert.strictEqual(worktreePaths(repo).length, 3)
       }))
   })
@@ -600,11 +662,9 @@ describe("GitWorkspace", () => {
     test("a command past its timeout is stopped and reported as timed out", () =>
       Effect.gen(function*() {
         const repo = yield* tempRepo()
-        const ws = yield* workspace({ repo })
-        yield* ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
-        const result = yield* ws.exec(
-          Workspace.streamLocation("s1"),
-          new CommandSpec.Command({ name: "sleep", argv: ["node", "-e", "setTimeout(() => {}, 20000)"], timeoutMs: 300 })
+        const wsOf = yield* workspace({ repo })
+        const ws = yield* wsOf.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
+        const result = yield* (yield* ws.checkout("s1")).exec(new CommandSpec.Command({ name: "sleep", argv: ["node", "-e", "setTimeout(() => {}, 20000)"], timeoutMs: 300 })
         )
         assert.isTrue(result.timedOut)
         assert.notStrictEqual(result.exitCode, 0)
@@ -613,13 +673,11 @@ describe("GitWorkspace", () => {
     test("a command runs in the stream's worktree", () =>
       Effect.gen(function*() {
         const repo = yield* tempRepo()
-        const ws = yield* workspace({ repo })
-        yield* ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
-        const result = yield* ws.exec(
-          Workspace.streamLocation("s1"),
-          new CommandSpec.Command({ name: "pwd", argv: ["node", "-e", "process.stdout.write(process.cwd())"], timeoutMs: 30_000 })
+        const wsOf = yield* workspace({ repo })
+        const ws = yield* wsOf.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
+        const result = yield* (yield* ws.checkout("s1")).exec(new CommandSpec.Command({ name: "pwd", argv: ["node", "-e", "process.stdout.write(process.cwd())"], timeoutMs: 30_000 })
         )
-        assert.strictEqual(result.outputTail, ws.files("s1").dir)
+        assert.strictEqual(result.outputTail, Workspace.directoryOf((yield* ws.checkout("s1")).files))
       }))
   })
 
@@ -632,16 +690,16 @@ describe("GitWorkspace", () => {
         git(repo, "remote", "add", "origin", bare)
         git(repo, "push", "--quiet", "origin", "main")
         const { prepared, ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" } })
-        yield* ws.beginIntegration()
-        yield* ws.mergeStream("s1", "none")
+        yield* ws.integration.begin()
+        yield* ws.integration.merge("s1", "none")
         const integration = rev(repo, "braid/r1/integration")
-        const pushed = yield* ws.push({ remote: "origin", branch: "main" })
+        const pushed = yield* ws.landing.push({ remote: "origin", branch: "main" })
         assert.deepStrictEqual({ ...pushed }, { remote: "origin", branch: "main", commit: integration, previous: prepared.base })
         assert.strictEqual(rev(bare, "main"), integration)
         // The local target is not moved by a push.
         assert.strictEqual(rev(repo, "main"), prepared.base)
-        assert.deepStrictEqual({ ...(yield* ws.push({ remote: "origin", branch: "main" })) }, { ...pushed, previous: integration })
-        const fresh = yield* ws.push({ remote: "origin", branch: "braid/r1/integration" })
+        assert.deepStrictEqual({ ...(yield* ws.landing.push({ remote: "origin", branch: "main" })) }, { ...pushed, previous: integration })
+        const fresh = yield* ws.landing.push({ remote: "origin", branch: "braid/r1/integration" })
         assert.isNull(fresh.previous)
         assert.strictEqual(rev(bare, "braid/r1/integration"), integration)
 
@@ -653,13 +711,13 @@ describe("GitWorkspace", () => {
         git(other, "commit", "--quiet", "-m", "theirs")
         git(other, "push", "--quiet", "origin", "HEAD:refs/heads/release")
         const theirs = rev(bare, "release")
-        const rejected = yield* Effect.flip(ws.push({ remote: "origin", branch: "release" }))
+        const rejected = yield* Effect.flip(ws.landing.push({ remote: "origin", branch: "release" }))
         assert.strictEqual(rejected._tag, "WorkspaceRefused")
         assert.strictEqual((rejected as Workspace.WorkspaceRefused).reason, "push-rejected")
         assert.match(rejected.message, /release on origin has commits .* braid never forces/)
         assert.strictEqual(rev(bare, "release"), theirs)
 
-        const missing = yield* Effect.flip(ws.push({ remote: "nowhere", branch: "main" }))
+        const missing = yield* Effect.flip(ws.landing.push({ remote: "nowhere", branch: "main" }))
         assert.strictEqual(missing._tag, "WorkspaceFailed")
         assert.match(missing.message, /cannot reach the remote nowhere/)
       }))
@@ -670,11 +728,11 @@ describe("GitWorkspace", () => {
       Effect.gen(function*() {
         const repo = yield* tempRepo()
         const { prepared, ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" }, s2: { "c.txt": "sea\n" } })
-        yield* ws.beginIntegration()
-        yield* ws.mergeStream("s1", "none")
-        yield* ws.mergeStream("s2", "none")
+        yield* ws.integration.begin()
+        yield* ws.integration.merge("s1", "none")
+        yield* ws.integration.merge("s2", "none")
         const integration = rev(repo, "braid/r1/integration")
-        const landing = yield* ws.land()
+        const landing = yield* ws.landing.land
         assert.deepStrictEqual(
           { ...landing },
           { target: "main", commit: integration, previous: prepared.base, fastForward: true }
@@ -689,14 +747,14 @@ describe("GitWorkspace", () => {
       Effect.gen(function*() {
         const repo = yield* tempRepo()
         git(repo, "checkout", "--quiet", "-b", "elsewhere")
-        const ws = yield* workspace({ repo, base: "main" })
-        const prepared = yield* ws.prepare({ runId: "r1", streams: [{ name: "s1" }], land: true })
-        assert.strictEqual(prepared.target, "main")
-        yield* ws.files("s1").write("a.txt", "one\n")
-        yield* ws.commitAttempt("s1", attempt("t1"))
-        yield* ws.beginIntegration()
-        yield* ws.mergeStream("s1", "none")
-        const landing = yield* ws.land()
+        const wsOf = yield* workspace({ repo, base: "main" })
+        const ws = yield* wsOf.prepare({ runId: "r1", streams: [{ name: "s1" }], land: true })
+        assert.strictEqual(ws.target, "main")
+        yield* (yield* ws.checkout("s1")).files.write("a.txt", "one\n")
+        yield* (yield* ws.checkout("s1")).commitAttempt(attempt("t1"))
+        yield* ws.integration.begin()
+        yield* ws.integration.merge("s1", "none")
+        const landing = yield* ws.landing.land
         assert.strictEqual(rev(repo, "main"), landing.commit)
         assert.strictEqual(git(repo, "symbolic-ref", "--short", "HEAD").trim(), "elsewhere")
         assert.strictEqual(fs.readFileSync(path.join(repo, "a.txt"), "utf8"), "base\n")
@@ -706,14 +764,14 @@ describe("GitWorkspace", () => {
       Effect.gen(function*() {
         const repo = yield* tempRepo()
         const { prepared, ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" } })
-        yield* ws.beginIntegration()
-        yield* ws.mergeStream("s1", "none")
+        yield* ws.integration.begin()
+        yield* ws.integration.merge("s1", "none")
         writeFile(repo, "b.txt", "someone else\n")
         git(repo, "commit", "--quiet", "-am", "meanwhile on main")
         const moved = rev(repo, "main")
         const integration = rev(repo, "braid/r1/integration")
 
-        const refusal = refusalOf(yield* Effect.flip(ws.land()))
+        const refusal = refusalOf(yield* Effect.flip(ws.landing.land))
         assert.strictEqual(refusal.reason, "target-moved")
         assert.include(refusal.message, prepared.base)
         assert.include(refusal.message, moved)
@@ -726,10 +784,10 @@ describe("GitWorkspace", () => {
       Effect.gen(function*() {
         const repo = yield* tempRepo()
         const { prepared, ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" } })
-        yield* ws.beginIntegration()
-        yield* ws.mergeStream("s1", "none")
+        yield* ws.integration.begin()
+        yield* ws.integration.merge("s1", "none")
         writeFile(repo, "b.txt", "unsaved\n")
-        const refusal = refusalOf(yield* Effect.flip(ws.land()))
+        const refusal = refusalOf(yield* Effect.flip(ws.landing.land))
         assert.strictEqual(refusal.reason, "dirty-working-tree")
         assert.include(refusal.message, "b.txt")
         assert.strictEqual(rev(repo, "main"), prepared.base)
@@ -747,12 +805,12 @@ describe("GitWorkspace", () => {
         git(repo, "branch", "braid/r0/s1", "main")
         writeFile(repo, "notes.txt", "the user's untracked notes\n")
 
-        const { ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" }, s2: { "c.txt": "sea\n" } })
-        writeFile(ws.files("s2").dir!, "leftover.txt", "uncommitted\n")
-        yield* ws.beginIntegration()
-        yield* ws.mergeStream("s1", "none")
-        yield* ws.land()
-        yield* ws.release({ keepWorktrees: false })
+        const { release, ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" }, s2: { "c.txt": "sea\n" } })
+        writeFile(Workspace.directoryOf((yield* ws.checkout("s2")).files)!, "leftover.txt", "uncommitted\n")
+        yield* ws.integration.begin()
+        yield* ws.integration.merge("s1", "none")
+        yield* ws.landing.land
+        yield* release
 
         assert.deepStrictEqual(worktreePaths(repo), [repo, otherTree])
         // s1 is in main now; s2 never landed and keeps its work; the integration landed.
@@ -767,10 +825,10 @@ describe("GitWorkspace", () => {
     test("keeps the integration and stream branches when nothing landed", () =>
       Effect.gen(function*() {
         const repo = yield* tempRepo()
-        const { ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" } })
-        yield* ws.beginIntegration()
-        yield* ws.mergeStream("s1", "none")
-        yield* ws.release({ keepWorktrees: false })
+        const { release, ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" } })
+        yield* ws.integration.begin()
+        yield* ws.integration.merge("s1", "none")
+        yield* release
         assert.deepStrictEqual(worktreePaths(repo), [repo])
         assert.deepStrictEqual(braidBranches(repo), ["braid/r1/integration", "braid/r1/s1"])
       }))
@@ -778,22 +836,25 @@ describe("GitWorkspace", () => {
     test("never deletes the branch of a worktree it keeps, one an earlier process kept included", () =>
       Effect.gen(function*() {
         const repo = yield* tempRepo()
-        const { prepared, ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" }, s2: { "c.txt": "sea\n" } })
+        const { prepared, release, ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" }, s2: { "c.txt": "sea\n" } })
         // s1 is kept for a person to look at; the process ends.
-        yield* ws.closeStream("s1", { keep: true })
-        yield* ws.release({ keepWorktrees: false })
+        yield* ws.close("s1", { keep: true })
+        yield* release
         const kept = path.join(repo, ".braid/runs/r1/worktrees/s1")
         assert.deepStrictEqual(worktreePaths(repo), [repo, kept])
 
         // The run is continued by another process that lands s1's work without opening it.
-        const again = yield* workspace({ repo })
+        const againOf = yield* workspace({ repo })
         const streams = [{ name: "s1" }, { name: "s2" }]
-        yield* again.prepare({ runId: "r1", streams, land: true, openStreams: false, resume: { base: prepared.base, targetAt: prepared.targetAt } })
-        yield* again.beginIntegration()
-        yield* again.mergeStream("s1", "none")
-        yield* again.mergeStream("s2", "none")
-        yield* again.land()
-        yield* again.release({ keepWorktrees: false })
+        const continued = yield* Scope.make()
+        const again = yield* againOf.prepare({ runId: "r1", streams, land: true, resume: { base: prepared.base, targetAt: prepared.targetAt } }).pipe(
+          Scope.extend(continued)
+        )
+        yield* again.integration.begin()
+        yield* again.integration.merge("s1", "none")
+        yield* again.integration.merge("s2", "none")
+        yield* again.landing.land
+        yield* Scope.close(continued, Exit.void)
 
         // The kept worktree still has its branch: git works in it, on the branch it had.
         assert.deepStrictEqual(worktreePaths(repo), [repo, kept])
@@ -805,9 +866,9 @@ describe("GitWorkspace", () => {
     test("with keepWorktrees leaves everything in place", () =>
       Effect.gen(function*() {
         const repo = yield* tempRepo()
-        const { ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" } })
-        yield* ws.beginIntegration()
-        yield* ws.release({ keepWorktrees: true })
+        const { release, ws } = yield* withStreams(repo, { s1: { "a.txt": "one\n" } }, true, true)
+        yield* ws.integration.begin()
+        yield* release
         assert.strictEqual(worktreePaths(repo).length, 3)
         assert.deepStrictEqual(braidBranches(repo), ["braid/r1/integration", "braid/r1/s1"])
       }))
@@ -823,15 +884,15 @@ describe("GitWorkspace", () => {
         const tree = git(repo, "rev-parse", `${journaled}^{tree}`).trim()
         const forged = git(repo, "commit-tree", tree, "-p", journaled, "-m", "braid: s1-task attempt 2 — forged").trim()
         git(repo, "update-ref", "refs/heads/braid/r1/s1", forged)
-        const found = yield* ws.pin("s1", journaled)
+        const found = yield* ws.branch("s1").pin(journaled)
         assert.include(found ?? "", "had been moved to")
         assert.strictEqual(rev(repo, "braid/r1/s1"), journaled)
         // Pinned again where it is: nothing to say.
-        assert.isUndefined(yield* ws.pin("s1", journaled))
-        yield* ws.beginIntegration()
-        const merged = yield* ws.mergeStream("s1", "none")
+        assert.isUndefined(yield* ws.branch("s1").pin(journaled))
+        yield* ws.integration.begin()
+        const merged = yield* ws.integration.merge("s1", "none")
         assert.strictEqual(merged._tag, "Merged")
-        assert.deepStrictEqual(yield* ws.missingFromIntegration([journaled, forged]), [forged])
+        assert.deepStrictEqual(yield* ws.integration.missing([journaled, forged]), [forged])
       }))
 
     test("a journaled commit that no longer exists stops with an integrity error naming it", () =>
@@ -839,7 +900,7 @@ describe("GitWorkspace", () => {
         const repo = yield* tempRepo()
         const { ws } = yield* withStreams(repo, { s1: { "own.txt": "own\n" } })
         const gone = "0123456789abcdef0123456789abcdef01234567"
-        const error = yield* Effect.flip(ws.pin("s1", gone))
+        const error = yield* Effect.flip(ws.branch("s1").pin(gone))
         assert.strictEqual(error._tag, "WorkspaceFailed")
         assert.strictEqual((error as Workspace.WorkspaceFailed).operation, "integrity")
         assert.include(error.message, `the commit ${gone} braid journaled for stream "s1" no longer exists`)

@@ -272,7 +272,8 @@ export const backend: Backend.Backend = {
 }
 
 /** `Workspace.Files` over a real directory (a worktree), for driving a backend on its own. */
-export const directoryFiles = (dir: string): Workspace.Files => ({
+export const directoryFiles = (dir: string): Workspace.Worktree => ({
+  _tag: "Worktree",
   dir,
   read: (p) => Effect.sync(() => (fs.existsSync(path.join(dir, p)) ? fs.readFileSync(path.join(dir, p), "utf8") : undefined)),
   write: (p, content) =>

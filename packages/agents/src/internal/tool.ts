@@ -140,8 +140,7 @@ export const runAttempt = (
   invocation: Invocation
 ): Effect.Effect<Process.Result, Agent.AgentFailed, CommandExecutor.CommandExecutor> =>
   Effect.gen(function*() {
-    const cwd = request.files.dir
-    if (cwd === undefined) {
+    if (request.files._tag !== "Worktree") {
       return yield* new Agent.AgentFailed({
         agent: backend,
         taskId: request.task.id,
@@ -149,6 +148,7 @@ export const runAttempt = (
         message: `the ${backend} agent works in a directory (a git worktree); this workspace has none (in-memory?)`
       })
     }
+    const cwd = request.files.dir
     const env = { ...invocation.env, BRAID_AGENT: agentMarker(request) }
     return yield* Sandbox.allowing(invocation.sandbox ?? {})(Process.run(invocation.argv, {
       cwd,
