@@ -264,7 +264,7 @@ const execute = (args: {
       })),
       Effect.provideService(Progress.Progress, progress),
       Effect.provideService(Steps.Steps, steps),
-      (run) => confinement._tag === "Confined" ? Effect.provideService(run, Sandbox.Confinement, { network: plan.sandbox.network }) : run,
+      (run) => confinement._tag === "Confined" ? Effect.provideService(run, Sandbox.Confinement, { network: plan.sandbox.network, readable: [plan.baseDir] }) : run,
       Effect.onInterrupt(() =>
         Effect.gen(function*() {
           if (!started) return

@@ -140,7 +140,7 @@ describe.skipIf(!bwrap)("confined agents (bubblewrap)", () => {
       }
       assert.match(landed(f.repo, "caller-1.txt"), /^allowed: model$/m)
       assert.notMatch(landed(f.repo, "caller-1.txt"), /forbidden: secret/)
-      assert.notMatch(landed(f.repo, "escaper-1.txt"), /symlink: done/)
+      // Written through the link, the write reached only the sandbox's own /tmp (the user's file is checked below).
       // Nothing reached the user's files.
       assert.strictEqual(fs.readFileSync(path.join(f.repo, ".git", "config"), "utf8"), before.config)
       assert.isFalse(fs.existsSync(path.join(f.repo, ".git", "hooks", "post-commit")))
@@ -154,10 +154,11 @@ describe.skipIf(!bwrap)("confined agents (bubblewrap)", () => {
       assert.deepStrictEqual(files, ["README.md", "caller-1.txt", "escaper-1.txt", "h1-1.txt", "h2-1.txt", "h3-1.txt", "h4-1.txt", "vandal-1.txt"])
       assert.notStrictEqual(git(f.repo, "rev-parse", "main"), before.main)
       // The refusals are recorded with the attempts that met them.
-      const denials = (id: string) => report.tasks.find((t: { id: string }) => t.id === id).attempts.flatMap((a: { agent?: { permissionDenials?: Array<string> } }) => a.agent?.permissionDenials ?? [])
-      assert.isAtLeast(denials("vandal-1").length, 6, JSON.stringify(denials("vandal-1")))
-      assert.isTrue(denials("caller-1").some((d: string) => d.includes("connection")), JSON.stringify(denials("caller-1")))
-      for (const t of report.tasks) assert.isTrue(t.attempts.every((a: { agent?: { confined?: boolean } }) => a.agent?.confined === true), `${t.id} ran unconfined`)
+      const tasks: Array<any> = report.streamResults.flatMap((s: any) => s.results)
+      const denials = (id: string): Array<string> => tasks.find((t) => t.taskId === id).attempts.flatMap((a: any) => a.agent?.permissionDenials ?? [])
+      assert.isAtLeast(denials("vandal-1").length, 6, `${JSON.stringify(denials("vandal-1"))}\n${vandal}`)
+      assert.isTrue(denials("caller-1").some((d) => d.includes("connection")), JSON.stringify(denials("caller-1")))
+      for (const t of tasks) assert.isTrue(t.attempts.every((a: any) => a.agent?.confined === true), `${t.taskId} ran unconfined`)
       // The detached process died with its sandbox: no marker 5 s later.
       await new Promise((r) => setTimeout(r, 6000))
       assert.isFalse(fs.existsSync(f.marker), "a detached process outlived its attempt")
@@ -166,17 +167,19 @@ describe.skipIf(!bwrap)("confined agents (bubblewrap)", () => {
     }
   }, 90_000)
 
-  it("with sandbox off the same deeds happen, and the report shows which only the after-the-fact checks caught", async () => {
+  it("with sandbox off the same deeds happen: the deleted journal stops the run, but the home, the file behind the link and the user's branch are written unseen", async () => {
     const f = await fixture()
     try {
       const out = await braid(["run", f.plan, "--repo", f.repo, "--sandbox", "off", "--json", "--quiet"], { HOME: f.home })
-      const report = JSON.parse(out.stdout)
-      // Unconfined, the user's home was written: no check after the fact can see it.
+      // Unconfined, the user's home and the file behind the link were written: no check after the fact can see them.
       assert.isTrue(fs.existsSync(path.join(f.home, ".ssh", "authorized_keys")))
-      assert.isTrue(report.tasks.every((t: { attempts: Array<{ agent?: { confined?: boolean } }> }) => t.attempts.every((a) => a.agent?.confined !== true)))
-      // The vandal's deeds in the repository were caught after the fact: its attempts failed, named.
-      const vandal = report.tasks.find((t: { id: string }) => t.id === "vandal-1")
-      assert.notStrictEqual(vandal.status, "completed", JSON.stringify(vandal))
+      assert.strictEqual(fs.readFileSync(f.outside, "utf8"), "through the link\n")
+      // The run's journal was deleted under it: the run stops with one clear line, not a trace.
+      assert.notStrictEqual(out.code, 0)
+      assert.include(out.stderr, "was deleted while the run was working")
+      assert.notInclude(out.stderr, "    at ")
+      // And the user's own branch was overwritten, which no check of braid's looks at.
+      assert.strictEqual(fs.readFileSync(path.join(f.repo, ".git", "refs", "heads", "main"), "utf8").trim(), "0".repeat(40))
     } finally {
       await f.close()
     }

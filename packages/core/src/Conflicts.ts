@@ -14,6 +14,7 @@ import type * as Plan from "./Plan.js"
 import * as Progress from "./Progress.js"
 import * as RunReport from "./RunReport.js"
 import * as RunState from "./RunState.js"
+import * as Sandbox from "./Sandbox.js"
 import * as Steps from "./Steps.js"
 import * as Workspace from "./Workspace.js"
 
@@ -77,7 +78,8 @@ export const resolveDurably = Effect.fn("Conflicts.resolve")(
       input.key,
       RunState.Resolved,
       Effect.gen(function*() {
-        const r = yield* input.resolver.resolve(input.request)
+        // Confined to the files it resolves in (the integration's, or the stream's checkout).
+        const r = yield* Effect.flatMap(Sandbox.policyOf(files), (policy) => Sandbox.within(policy)(input.resolver.resolve(input.request)))
         const left = yield* ConflictResolver.markersLeft(files, paths).pipe(Effect.mapError((e) => failed(e.message, r.summary, r.agent)))
         if (left.length > 0) {
           return yield* failed(`conflict markers remain in ${left.join(", ")}; the resolution is refused`, r.summary, r.agent)

@@ -101,7 +101,7 @@ const confined = (argv: ReadonlyArray<string>, policy: Sandbox.Policy, options: 
       )
       const result = yield* runPlain(confined.argv, { ...options, env: { ...options.env, ...confined.env } })
       const sink = yield* FiberRef.get(Sandbox.denialSink)
-      if (sink !== undefined) sink.push(...Sandbox.denialsIn(`${result.stdout}\n${result.stderr}`))
+      if (sink !== undefined) sink.push(...Sandbox.denialsIn(`${result.stdout}\n${result.stderr}`, policy))
       return result
     })
   )

@@ -16,6 +16,7 @@ import * as Progress from "./Progress.js"
 import type * as ProviderLimits from "./ProviderLimits.js"
 import * as Review from "./Review.js"
 import * as RunState from "./RunState.js"
+import * as Sandbox from "./Sandbox.js"
 import type * as Steps from "./Steps.js"
 import * as Workspace from "./Workspace.js"
 
@@ -87,7 +88,7 @@ export type GateError =
 const now = DateTime.now.pipe(Effect.map(DateTime.formatIso))
 
 /** What the agent's tool reported, as the journal keeps it. */
-export const agentRecord = (backend: string, output: Agent.AttemptOutput, providerWaits: number): Attempt.AgentRecord =>
+export const agentRecord = (backend: string, output: Agent.AttemptOutput, providerWaits: number, confined = false): Attempt.AgentRecord =>
   new Attempt.AgentRecord({
     backend,
     sessionId: output.sessionId ?? null,
@@ -101,7 +102,8 @@ export const agentRecord = (backend: string, output: Agent.AttemptOutput, provid
     durationMs: output.durationMs ?? null,
     permissionDenials: output.permissionDenials,
     providerWaits,
-    ...(output.usage?.costUsd !== undefined ? { costSource: output.usage.costSource ?? "tool" } : {})
+    ...(output.usage?.costUsd !== undefined ? { costSource: output.usage.costSource ?? "tool" } : {}),
+    ...(confined ? { confined } : {})
   }, true)
 
 /** The outcome of the gate: every attempt, and whether the latest review passed. */
@@ -131,6 +133,11 @@ export const run = Effect.fn("QualityGate.run")(
       return detail === undefined ? Effect.void : Effect.fail(new Budget.TaskOverBudget({ taskId: task.id, detail }))
     })
     const files = checkout.files
+    // Confined (`Sandbox.Confinement`): the agent, its checks and its scripts write only the
+    // checkout, read the repository and the plan's folder, and reach the run's and the stream's
+    // endpoints (an agent its model API too); what they were refused becomes the attempt's denials.
+    const policy = yield* Sandbox.policyOf(files, { network: stream.network ?? [] })
+    const confine = Sandbox.within(policy)
     let recover = input.recover
     const checks = Plan.checksOf(plan, task)
     const id = (n: number) => ({ stream: stream.name, taskId: task.id, round, attempt: n })
@@ -198,7 +205,7 @@ export const run = Effect.fn("QualityGate.run")(
           input.agent.provider,
           task.id,
           () =>
-            input.agent.attempt({
+            withDenials(input.agent.attempt({
               runId: input.runId,
               projectName: plan.projectName,
               featureName: plan.featureName,
@@ -217,7 +224,7 @@ export const run = Effect.fn("QualityGate.run")(
               sessionCostUsd: attempts.reduce((sum, a) => (a.agent?.sessionId === session && session !== undefined ? sum + a.costUsd : sum), 0),
               note,
               files
-            }),
+            })),
           (wait) => {
             waits++
             return Effect.flatMap(now, (time) => progress.publish({ _tag: "ProviderWaited", at: time, ...at, ...wait }))
@@ -237,14 +244,14 @@ export const run = Effect.fn("QualityGate.run")(
               }))),
           Effect.tap((output) =>
             Effect.sync(() => {
-              if (current !== undefined) current.spent = agentRecord(input.agent.name, output, waits)
+              if (current !== undefined) current.spent = agentRecord(input.agent.name, output, waits, policy !== undefined)
             })
           ),
           Effect.tap(() => confined(n))
         )
         // What changed comes from the workspace, never from the agent's report.
         const change = yield* checkout.commitAttempt({ taskId: task.id, title: task.title, attempt: n, step, agent: input.agent.name, role: Agent.roleOf(stream) })
-        const agent = agentRecord(input.agent.name, output, waits)
+        const agent = agentRecord(input.agent.name, output, waits, policy !== undefined)
         yield* progress.publish({
           _tag: "AttemptFinished",
           at: yield* now,
@@ -272,6 +279,13 @@ export const run = Effect.fn("QualityGate.run")(
     const spentOn = (inputTokens: number, outputTokens: number, costUsd: number) =>
       Effect.annotateCurrentSpan({ "braid.tokens.input": inputTokens, "braid.tokens.output": outputTokens, "braid.cost_usd": costUsd })
 
+    /** The attempt confined, with the refusals its processes met added to what its tool reported. */
+    const withDenials = <E, R>(attempt: Effect.Effect<Agent.AttemptOutput, E, R>) =>
+      Effect.map(Sandbox.collectDenials(confine(attempt)), ([output, denials]) =>
+        denials.length === 0
+          ? output
+          : new Agent.AttemptOutput({ ...output, permissionDenials: [...new Set([...output.permissionDenials, ...denials])] }))
+
     const confined = (n: number) =>
       Effect.flatMap(checkout.strays, (found) =>
         found.length === 0
@@ -295,6 +309,7 @@ export const run = Effect.fn("QualityGate.run")(
           exec: checkout.exec,
           planChecks: plan.checks
         }).pipe(
+          confine,
           Effect.tapError((e) =>
             Effect.flatMap(now, (at) =>
               progress.publish({ _tag: "ReviewRetried", at, stream: stream.name, taskId: task.id, attempt: n, message: e.message })

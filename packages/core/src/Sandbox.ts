@@ -67,12 +67,21 @@ const DENIAL_PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
   [/ECONNREFUSED|ENETUNREACH|EAI_AGAIN|connection refused|network is unreachable|403 Forbidden/i, "a connection it is not allowed was refused"]
 ]
 
-/** The refusals a confined process's output shows, one per distinct line (at most 20). */
-export const denialsIn = (output: string): Array<string> => {
+/**
+ * The refusals a confined process's output shows, one per distinct line (at most 20): a
+ * read-only write, a refused connection, and — given the policy — a path braid hid from it
+ * (not found inside a hidden folder, outside what it may write).
+ */
+export const denialsIn = (output: string, policy?: Policy): Array<string> => {
   const found = new Set<string>()
+  const hidden = (policy?.hidden ?? []).filter((h) => h !== "" && h !== "/")
+  const own = policy?.writable ?? []
   for (const line of output.split("\n")) {
     for (const [pattern, what] of DENIAL_PATTERNS) {
       if (pattern.test(line)) found.add(`${what} (confinement): ${line.trim().slice(0, 300)}`)
+    }
+    if (/ENOENT|EBUSY|no such file or directory|resource busy/i.test(line) && hidden.some((h) => line.includes(h)) && !own.some((w) => line.includes(`${w}/`))) {
+      found.add(`a path outside its checkout was hidden from it (confinement): ${line.trim().slice(0, 300)}`)
     }
     if (found.size >= 20) break
   }
@@ -122,7 +131,28 @@ export class SandboxUnavailable extends Schema.TaggedError<SandboxUnavailable>()
  */
 export class Confinement extends Context.Tag("@braid/core/Sandbox/Confinement")<Confinement, {
   readonly network: ReadonlyArray<Endpoint>
+  /** Folders every confined process may read even where they are hidden (the plan's folder: its scripts). */
+  readonly readable?: ReadonlyArray<string> | undefined
 }>() {}
+
+/**
+ * The confinement of what a stage starts in a checkout's files, when the run is confined and the
+ * files are a directory: the worktree's own policy (`Workspace.Worktree.confinement`), the
+ * run's readable folders and endpoints, and `more` (a stream's endpoints). Undefined: run unconfined.
+ */
+export const policyOf = (
+  files: { readonly _tag: string; readonly dir?: string; readonly confinement?: Policy | undefined },
+  more: { readonly readable?: ReadonlyArray<string>; readonly network?: ReadonlyArray<Endpoint> } = {}
+): Effect.Effect<Policy | undefined> =>
+  Effect.map(Effect.serviceOption(Confinement), (on) => {
+    if (on._tag === "None" || files.dir === undefined) return undefined
+    const own = files.confinement ?? { writable: [files.dir] }
+    return {
+      ...own,
+      readable: [...(own.readable ?? []), ...(on.value.readable ?? []), ...(more.readable ?? [])],
+      network: [...(own.network ?? []), ...on.value.network, ...(more.network ?? [])]
+    }
+  })
 
 /** What a mode comes to on this machine: confined, or not and why. */
 export type Decision =

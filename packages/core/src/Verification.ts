@@ -8,6 +8,7 @@ import { Clock, DateTime, Effect, Schema } from "effect"
 import type * as CommandSpec from "./CommandSpec.js"
 import * as Progress from "./Progress.js"
 import * as RunState from "./RunState.js"
+import * as Sandbox from "./Sandbox.js"
 import * as Workspace from "./Workspace.js"
 
 /** The verify commands could not be run at all. */
@@ -28,7 +29,9 @@ export const verify = Effect.fn("Verification.verify")(
       commit,
       commands: commands.map((c) => c.name)
     })
-    const checks = yield* Effect.forEach(commands, (command) => integration.exec(command))
+    // Confined to the integration's checkout when the run is.
+    const confine = Sandbox.within(yield* Sandbox.policyOf(integration.files))
+    const checks = yield* confine(Effect.forEach(commands, (command) => integration.exec(command)))
     const passed = checks.every((c) => c.exitCode === 0)
     yield* Effect.annotateCurrentSpan("braid.passed", passed)
     yield* progress.publish({

@@ -10,6 +10,7 @@
 import { Context, Effect, Schema, type Scope } from "effect"
 import type * as CommandSpec from "./CommandSpec.js"
 import * as LandingMode from "./LandingMode.js"
+import type * as Sandbox from "./Sandbox.js"
 
 /** The workspace refused to start: the repository is not in a state a run can use. */
 export class WorkspaceRefused extends Schema.TaggedError<WorkspaceRefused>()("WorkspaceRefused", {
@@ -113,6 +114,12 @@ export interface FileOps {
 export interface Worktree extends FileOps {
   readonly _tag: "Worktree"
   readonly dir: string
+  /**
+   * What a process confined to this worktree may touch (`Sandbox`): write the worktree, read
+   * the repository, see neither the home folder nor the run's other worktrees and journal.
+   * Absent: the worktree alone.
+   */
+  readonly confinement?: Sandbox.Policy | undefined
 }
 
 /** Files with no directory behind them (the memory workspace): only these operations reach them. */

@@ -116,7 +116,7 @@ export const prepare = (executor: CommandExecutor.CommandExecutor, settings: Set
       keepIntegration: false,
       spares: [],
       sparesMade: 0,
-      repo: makeRepo(git, executor, commonDir),
+      repo: makeRepo(git, executor, commonDir, { top, runFolder }),
       confinement,
       indexWritten: new Map(),
       openAbsorbs: new Map()

@@ -7,9 +7,11 @@
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { Effect, Either } from "effect"
 import * as fs from "node:fs/promises"
+import * as os from "node:os"
 import * as path from "node:path"
 import type * as CommandSpec from "../../CommandSpec.js"
 import * as Process from "../../Process.js"
+import type * as Sandbox from "../../Sandbox.js"
 import * as Workspace from "../../Workspace.js"
 import * as Git from "../git.js"
 
@@ -95,7 +97,20 @@ export type Repo = ReturnType<typeof makeRepo>
  * The git questions a workspace asks, over `git`. Once `commonDir` (the repository's common
  * git directory) is known, branch heads are read from its files.
  */
-export const makeRepo = (git: Git.Git, executor: CommandExecutor.CommandExecutor, commonDir?: string) => {
+export const makeRepo = (
+  git: Git.Git,
+  executor: CommandExecutor.CommandExecutor,
+  commonDir?: string,
+  places?: { readonly top: string; readonly runFolder: string }
+) => {
+  // A process confined to a worktree writes it, reads the repository (its tools, its .git),
+  // and sees neither the home folder nor the run's folder (the other worktrees, the journal).
+  const confinementOf = (dir: string): Sandbox.Policy | undefined =>
+    places === undefined ? undefined : {
+      writable: [dir],
+      hidden: [os.homedir(), places.runFolder],
+      readable: [places.top, ...(commonDir !== undefined ? [commonDir] : [])]
+    }
   /** The commit a ref points at, or undefined when there is no such ref. */
   const resolveCommit = (ref: string, cwd: string) =>
     Effect.suspend(() => {
@@ -173,6 +188,7 @@ export const makeRepo = (git: Git.Git, executor: CommandExecutor.CommandExecutor
     return {
       _tag: "Worktree",
       dir,
+      confinement: confinementOf(dir),
       read: (relative) =>
         Effect.flatMap(at("files.read", relative), (full) =>
           Effect.tryPromise({
