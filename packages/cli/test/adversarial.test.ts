@@ -1,8 +1,9 @@
 /**
  * Misbehaving agents beside honest ones, run by the built `braid` at maxParallel 8 so their
- * attempts overlap in time. With braid's defaults every bad attempt fails (or its deed is
- * undone and named), no honest attempt fails, nothing forged or foreign lands, and the report's
- * tasks match what landed.
+ * attempts overlap in time, unconfined (`--sandbox off`): what braid's checks after the fact
+ * catch when the operating system does not confine the agents (confined: `sandbox.test.ts`).
+ * Every bad attempt fails (or its deed is undone and named), no honest attempt fails, nothing
+ * forged or foreign lands, and the report's tasks match what landed.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as fs from "node:fs"
@@ -146,7 +147,7 @@ describe("misbehaving agents", () => {
       "  - { id: deleter-1, title: Deleter, stream: deleter, dependsOn: [ui-1], run: [node, AGENTS/deleter.mjs, ui] }",
       ...["h1", "h2", "h3", "h4"].map((s) => `  - { id: ${s}-1, title: Honest ${s}, stream: ${s}, run: { script: agents/honest.mjs } }`)
     ])
-    const out = await braid(["run", f.plan, "--repo", f.repo, "--json", "--quiet"])
+    const out = await braid(["run", f.plan, "--repo", f.repo, "--sandbox", "off", "--json", "--quiet"])
     const report = JSON.parse(out.stdout)
     assert.strictEqual(out.code, 0, `${out.stderr}${summaryOf(report)}`)
     assert.strictEqual(report.status, "succeeded")
@@ -173,7 +174,7 @@ describe("misbehaving agents", () => {
       "  - { id: late-1, title: Late, stream: late, dependsOn: [witness-1], run: { script: agents/honest.mjs } }",
       ...["h1", "h2"].map((s) => `  - { id: ${s}-1, title: Honest ${s}, stream: ${s}, dependsOn: [late-1], run: { script: agents/honest.mjs } }`)
     ])
-    const out = await braid(["run", f.plan, "--repo", f.repo, "--json", "--quiet"], { PAUSE_MS: "100" })
+    const out = await braid(["run", f.plan, "--repo", f.repo, "--sandbox", "off", "--json", "--quiet"], { PAUSE_MS: "100" })
     const report = JSON.parse(out.stdout)
     assert.strictEqual(out.code, 0, `${out.stderr}${summaryOf(report)}`)
     const tasks = tasksOf(report)
@@ -201,7 +202,7 @@ describe("misbehaving agents", () => {
       "  - { id: victim-2, title: Victim two, stream: victim, dependsOn: [witness-1], run: { script: agents/honest.mjs } }",
       `  - { id: intruder-1, title: Intruder, stream: intruder, dependsOn: [victim-1], run: [node, AGENTS/writer.mjs, ${flags}, victim] }`
     ])
-    const out = await braid(["run", f.plan, "--repo", f.repo, "--json", "--quiet"], { PAUSE_MS: "100" })
+    const out = await braid(["run", f.plan, "--repo", f.repo, "--sandbox", "off", "--json", "--quiet"], { PAUSE_MS: "100" })
     const report = JSON.parse(out.stdout)
     assert.strictEqual(out.code, 0, `${out.stderr}${summaryOf(report)}`)
     const tasks = tasksOf(report)
@@ -227,7 +228,7 @@ describe("misbehaving agents", () => {
     const config = fs.readFileSync(path.join(f.repo, ".git", "config"), "utf8")
     const main = git(f.repo, "rev-parse", "main")
     // The honest agents pause long enough to still be at work: they are told too, and go on.
-    const out = await braid(["run", f.plan, "--repo", f.repo, "--json", "--quiet"], { PAUSE_MS: "1500" })
+    const out = await braid(["run", f.plan, "--repo", f.repo, "--sandbox", "off", "--json", "--quiet"], { PAUSE_MS: "1500" })
     const report = JSON.parse(out.stdout)
     const tasks = tasksOf(report)
     const planter = tasks.find((t: any) => t.taskId === "planter-1")
