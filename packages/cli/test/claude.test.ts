@@ -387,7 +387,7 @@ describe.skipIf(process.platform !== "linux")("braid on the real claude", () => 
     }
   }, 90_000)
 
-  it("a Bash write into the main checkout fails the attempt naming the file; nothing lands", async () => {
+  it("unconfined (--sandbox off), a Bash write into the main checkout fails the attempt naming the file; nothing lands", async () => {
     const { dir, home, plan, repo } = setup()
     const stray = path.join(repo, "stray.txt")
     const server = await ScriptedServer.listen(
@@ -410,7 +410,7 @@ describe.skipIf(process.platform !== "linux")("braid on the real claude", () => 
       const before = git(repo, "rev-parse", "main")
       const reportFile = path.join(dir, "r.md")
       const env = envOf(home, { ANTHROPIC_API_KEY: "sk-ant-test-PLANTED-0000", ANTHROPIC_BASE_URL: server.url })
-      const run = await braid(["run", plan, "--repo", repo, "--json", "--report", reportFile], env)
+      const run = await braid(["run", plan, "--repo", repo, "--sandbox", "off", "--json", "--report", reportFile], env)
       // claude did run the command (its Bash tool reported no error) and the file is there.
       const bashCall = turnRequests(server).flatMap((r) => lastUserBlocks(r.body)).find((b) => b.type === "tool_result")
       assert.isDefined(bashCall, "claude sent the Bash result back")
@@ -437,6 +437,70 @@ describe.skipIf(process.platform !== "linux")("braid on the real claude", () => 
     }
   }, 90_000)
 
+  it("confined, the same Bash write is refused by the system and recorded as a denial; the task's own work lands", async () => {
+    const { dir, home, plan, repo } = setup()
+    const stray = path.join(repo, "stray.txt")
+    const server = await ScriptedServer.listen(
+      AnthropicServer.provider,
+      flows(() => [
+        bash(`node -e "require('fs').writeFileSync('${stray}', 'x')"`),
+        write("notes.txt", "inside\n"),
+        { text: "Wrote the notes." }
+      ])
+    )
+    try {
+      writePlan(
+        plan,
+        {
+          streams: [{ name: "docs", type: "docs", scope: "docs/", priority: 1 }],
+          tasks: [{ id: "docs-1", title: "Notes", stream: "docs", streamType: "docs", acceptanceCriteria: ["notes.txt"], checks: [["node", "-e", "require('fs').accessSync('notes.txt')"]] }]
+        },
+        { allowedTools: ["Bash(node:*)"] }
+      )
+      const env = envOf(home, { ANTHROPIC_API_KEY: "sk-ant-test-PLANTED-0000", ANTHROPIC_BASE_URL: server.url })
+      const run = await braid(["run", plan, "--repo", repo, "--sandbox", "required", "--json"], env)
+      // claude's Bash tool got the refusal back from the system, and told the model.
+      const bashCall = turnRequests(server).flatMap((r) => lastUserBlocks(r.body)).find((b) => b.type === "tool_result")
+      assert.strictEqual(bashCall?.is_error, true, JSON.stringify(bashCall))
+      assert.include(JSON.stringify(bashCall), "EROFS")
+      assert.isFalse(fs.existsSync(stray))
+      assert.strictEqual(run.code, 0, run.stderr)
+      const report = JSON.parse(run.stdout)
+      assert.isTrue(report.mergeResult.landed)
+      assert.strictEqual(git(repo, "show", "main:notes.txt"), "inside")
+      const attempt = report.streamResults[0].results[0].attempts[0]
+      assert.isTrue(attempt.agent.confined)
+      assert.isTrue(attempt.agent.permissionDenials.some((d: string) => d.includes("stray.txt") && d.includes("refused")), JSON.stringify(attempt.agent.permissionDenials))
+    } finally {
+      await server.close()
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }, 90_000)
+
+  it("confined, kill -9 of braid while claude waits on the model takes claude with it (no orphan to end)", async () => {
+    const { dir, home, plan, repo } = setup()
+    const server = await ScriptedServer.listen(AnthropicServer.provider, () => ({ hang: true }))
+    try {
+      writePlan(plan, {
+        streams: [{ name: "docs", type: "docs", priority: 1 }],
+        tasks: [{ id: "docs-1", title: "Notes", stream: "docs", streamType: "docs", checks: [["node", "-e", "require('fs').accessSync('notes.txt')"]] }]
+      })
+      const env = envOf(home, { ANTHROPIC_API_KEY: "sk-ant-test-PLANTED-0000", ANTHROPIC_BASE_URL: server.url })
+      let claude: Array<{ pid: number; marker: string; command: string }> = []
+      await braid(["run", plan, "--repo", repo, "--sandbox", "required"], env, (child) => {
+        void until("claude's request to reach the server", () => server.inFlight().now > 0).then(() => {
+          claude = markedBy(runIdOf(repo))
+          child.kill("SIGKILL")
+        }, () => child.kill("SIGKILL"))
+      })
+      assert.isAbove(claude.length, 0, "no process carried the run's BRAID_AGENT marker")
+      await until("the confined claude to end with braid", () => claude.every((p) => !alive(p.pid)), 10_000)
+    } finally {
+      await server.close()
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }, 90_000)
+
   it("kill -9 of braid while claude waits on the model; braid resume ends the orphaned claude before its attempt runs again", async () => {
     const { dir, home, plan, repo } = setup()
     let hanging = true
@@ -457,7 +521,8 @@ describe.skipIf(process.platform !== "linux")("braid on the real claude", () => 
       const env = envOf(home, { ANTHROPIC_API_KEY: "sk-ant-test-PLANTED-0000", ANTHROPIC_BASE_URL: server.url })
       let runId = ""
       let claude: Array<{ pid: number; marker: string; command: string }> = []
-      const killed = await braid(["run", plan, "--repo", repo], env, (child) => {
+      // Unconfined: confined, claude dies with braid (its own process namespace; see the next test).
+      const killed = await braid(["run", plan, "--repo", repo, "--sandbox", "off"], env, (child) => {
         void until("claude's request to reach the server", () => server.inFlight().now > 0).then(() => {
           runId = runIdOf(repo)
           claude = markedBy(runId)
