@@ -360,7 +360,7 @@ describe("task fields a backend declares", () => {
   }) {}
   const notes = Plan.taskField("notes", Notes, { multiLine: (path) => path.length === 1 && path[0] === "body" })
   const base = { streams: [{ name: "api", type: "api" }] }
-  const withNotes = <A, E>(effect: Effect.Effect<A, E>) => Effect.provideService(effect, Plan.TaskFields, [notes])
+  const withNotes = <A, E>(effect: Effect.Effect<A, E>) => Effect.provideService(effect, Plan.BackendFields, { taskFields: [notes], settings: {} })
   const problemsOf = (input: unknown) =>
     Effect.map(Effect.flip(withNotes(Plan.decode(input))), (e) => e.problems.map((p) => `${p.path}: ${p.message}`))
 
@@ -418,7 +418,7 @@ describe("task fields a backend declares", () => {
       assert.deepStrictEqual(plan.warnings.map((w) => `${w.path}: ${w.message}`), ["tasks[0].notes: unknown field \"notes\" is ignored"])
       assert.isUndefined(notes.of(plan, plan.tasks.get("t1")!))
       const taken = yield* Effect.exit(
-        Plan.decode({ ...base, tasks: [{ id: "t1", title: "T", stream: "api" }] }).pipe(Effect.provideService(Plan.TaskFields, [Plan.taskField("run", Schema.String)]))
+        Plan.decode({ ...base, tasks: [{ id: "t1", title: "T", stream: "api" }] }).pipe(Effect.provideService(Plan.BackendFields, { taskFields: [Plan.taskField("run", Schema.String)], settings: {} }))
       )
       assert.isTrue(Exit.isFailure(taken) && taken.cause._tag === "Die")
     }))
