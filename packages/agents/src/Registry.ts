@@ -131,10 +131,27 @@ const preflightOf = (plan: Plan.Plan, backend: Backend.Backend, context: Omit<Ba
     onRight: (settings) => backend.preflight({ ...context, plan, settings })
   })
 
-/** A backend built with its settings; wrong settings here are a defect (a plan decoded without them, and never preflighted). */
-const makeOf = (plan: Plan.Plan, backend: Backend.Backend) =>
+/**
+ * A backend built with its settings. Wrong ones (a plan decoded without them) build an agent
+ * that fails every attempt as unavailable: the registry's `check` reports them before any starts.
+ */
+const makeOf = (plan: Plan.Plan, backend: Backend.Backend): Effect.Effect<Backend.Built, never, Backend.Requirements> =>
   Either.match(settingsOf(plan, backend), {
-    onLeft: (problems) => Effect.dieMessage(problems.map((p) => `${p.path}: ${p.message}`).join("\n")),
+    onLeft: (problems) =>
+      Effect.succeed({
+        agent: {
+          name: backend.name,
+          attempt: (request) =>
+            Effect.fail(
+              new Agent.AgentFailed({
+                agent: backend.name,
+                taskId: request.task.id,
+                reason: "unavailable",
+                message: problems.map((p) => `${p.path}: ${p.message}`).join("; ")
+              })
+            )
+        }
+      }),
     onRight: (settings) => backend.make({ plan, settings })
   })
 

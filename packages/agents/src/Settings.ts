@@ -124,9 +124,14 @@ export const of = <A, I>(
 ): Either.Either<A, ReadonlyArray<{ readonly path: string; readonly message: string }>> =>
   Either.mapLeft(
     Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "ignore" })(plan.agents[name] ?? {}),
-    (error) =>
-      ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
-        path: ["agents", name, ...issue.path].map(String).join("."),
-        message: issue.message
-      }))
+    (error) => {
+      // One problem per field: an optional field's value is also "not undefined".
+      const seen = new Set<string>()
+      return ParseResult.ArrayFormatter.formatErrorSync(error).flatMap((issue) => {
+        const path = ["agents", name, ...issue.path].map(String).join(".")
+        if (seen.has(path)) return []
+        seen.add(path)
+        return [{ path, message: issue.message.replace(/^Expected /, "expected ").replace(/, actual /, ", got ") }]
+      })
+    }
   )

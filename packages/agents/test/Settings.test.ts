@@ -134,4 +134,13 @@ describe("each backend's settings", () => {
       const problems = Settings.of(wrong, "codex", Settings.Codex)
       assert.isTrue(Either.isLeft(problems) && problems.left[0]!.path === "agents.codex.timeoutSeconds", JSON.stringify(problems))
     }))
+
+  it.effect("the registry's preflight names a backend's wrong setting in a plan decoded without the Schemas", () =>
+    Effect.gen(function*() {
+      const plan = yield* Plan.decode({ ...base, agent: "codex", agents: { codex: { timeoutSeconds: "soon" } } })
+      const problems = yield* Registry.preflight(plan, { workspaceKind: "memory" })
+      assert.deepStrictEqual(problems.filter((p) => p.path.startsWith("agents.")).map((p) => `${p.path}: ${p.message}`), [
+        "agents.codex.timeoutSeconds: expected number, got \"soon\""
+      ])
+    }).pipe(Effect.provide(NodeContext.layer)))
 })
