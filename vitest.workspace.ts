@@ -11,6 +11,7 @@ const alias = [
   // One module of @braid/core by its path (`@braid/core/Plan`), as the command's start-up path imports it.
   { find: /^@braid\/core\/(.+)$/, replacement: path.resolve(__dirname, "packages/core/src/$1.ts") },
   { find: "@braid/core", replacement: path.resolve(__dirname, "packages/core/src/index.ts") },
+  { find: /^@braid\/agents\/(.+)$/, replacement: path.resolve(__dirname, "packages/agents/src/$1.ts") },
   { find: "@braid/agents", replacement: path.resolve(__dirname, "packages/agents/src/index.ts") },
   { find: /^@braid\/testkit\/(.+)$/, replacement: path.resolve(__dirname, "packages/testkit/src/$1.ts") },
   { find: "@braid/testkit", replacement: path.resolve(__dirname, "packages/testkit/src/index.ts") },

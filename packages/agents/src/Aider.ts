@@ -27,6 +27,11 @@ import type * as Backend from "./Backend.js"
 import * as tool from "./internal/tool.js"
 import * as Pricing from "./Pricing.js"
 import * as Prompt from "./Prompt.js"
+import * as BackendSettings from "./Settings.js"
+
+/** What the backend reads under `agents.aider` (`Settings.Aider`). */
+export const Settings = BackendSettings.Aider
+export type Settings = BackendSettings.Aider
 
 /** The backend's name, as streams and plans select it. */
 export const name = "aider"
@@ -80,7 +85,7 @@ export const FIXED_OPTIONS = [
 ] as const
 
 /** The provider whose limits aider's attempts count against: the settings', else the model's. */
-export const providerOf = (settings: Plan.AgentSettings): string => {
+export const providerOf = (settings: Settings): string => {
   if (settings.provider !== undefined) return settings.provider
   const model = settings.model?.toLowerCase() ?? ""
   if (model.startsWith("anthropic/") || model.startsWith("claude")) return "anthropic"
@@ -220,7 +225,7 @@ const aiderEntries = (worktree: string) =>
   })
 
 /** Builds the aider agent; its dependencies are resolved here, so attempts need nothing. */
-export const make = (context: Backend.BuildContext) =>
+export const make = (context: Backend.BuildContext<Settings>) =>
   Effect.gen(function*() {
     const executor = yield* CommandExecutor.CommandExecutor
     const fs = yield* FileSystem.FileSystem
@@ -329,9 +334,10 @@ export const make = (context: Backend.BuildContext) =>
   })
 
 /** The aider backend: aider-chat, one message per attempt, judged by the plan's checks. */
-export const backend: Backend.Backend = {
+export const backend: Backend.Backend<Settings> = {
   name,
   description: "aider (aider-chat): one --message-file per attempt in the stream's worktree; any model aider supports",
+  settings: Settings,
   preflight: (context) =>
     Effect.gen(function*() {
       const problems: Array<Backend.Problem> = []

@@ -37,6 +37,11 @@ import type * as Backend from "./Backend.js"
 import * as tool from "./internal/tool.js"
 import * as Pricing from "./Pricing.js"
 import * as Prompt from "./Prompt.js"
+import * as BackendSettings from "./Settings.js"
+
+/** What the backend reads under `agents.claude-code` (`Settings.ClaudeCode`). */
+export const Settings = BackendSettings.ClaudeCode
+export type Settings = BackendSettings.ClaudeCode
 
 /** The backend's name, as streams and plans select it. */
 export const name = "claude-code"
@@ -412,7 +417,7 @@ const outputOf = (result: Result, transcript: Transcript, context: RunContext, d
 export const shellWord = (word: string): string => /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`
 
 /** The tools claude may use without asking: the settings' list, else one `Bash(…)` per check command. */
-export const allowedToolsOf = (settings: Plan.AgentSettings, checks: ReadonlyArray<CommandSpec.Command>): ReadonlyArray<string> =>
+export const allowedToolsOf = (settings: Settings, checks: ReadonlyArray<CommandSpec.Command>): ReadonlyArray<string> =>
   settings.allowedTools ?? [...new Set(checks.map((c) => `Bash(${c.argv.map(shellWord).join(" ")})`))]
 
 /** How claude is asked to carry the session: a new one with this id, or an earlier one continued. */
@@ -421,7 +426,7 @@ export type SessionChoice = { readonly _tag: "Open"; readonly id: string } | { r
 /** The argv of one attempt (the prompt goes on stdin). */
 export const argvOf = (
   command: ReadonlyArray<string>,
-  settings: Plan.AgentSettings,
+  settings: Settings,
   session: SessionChoice,
   checks: ReadonlyArray<CommandSpec.Command>
 ): ReadonlyArray<string> => {
@@ -471,7 +476,7 @@ export const configDirOf = (worktree: string, stream: string): string => {
  */
 export const environmentOf = (
   source: Readonly<Record<string, string | undefined>>,
-  settings: Plan.AgentSettings,
+  settings: Settings,
   options: { readonly configDir: string | undefined; readonly timeoutMs: number }
 ): Record<string, string> => {
   const passed = new Set(settings.env ?? [])
@@ -497,7 +502,7 @@ const secretsOf = (env: Readonly<Record<string, string>>): ReadonlyArray<string>
 
 /** Builds the claude agent for a plan's settings; `source` is the environment it draws from. */
 export const make = (
-  context: Backend.BuildContext,
+  context: Backend.BuildContext<Settings>,
   source: Readonly<Record<string, string | undefined>> = process.env
 ) =>
   Effect.gen(function*() {
@@ -596,7 +601,7 @@ export const make = (
 
 /** Everything that stops claude from running a plan, found before anything starts. */
 export const preflight = (
-  context: Backend.PreflightContext,
+  context: Backend.PreflightContext<Settings>,
   source: Readonly<Record<string, string | undefined>> = process.env
 ) =>
   Effect.gen(function*() {
@@ -659,9 +664,10 @@ export const preflight = (
   })
 
 /** The claude-code backend: Claude Code in each stream's worktree, reviewed by the plan's checks. */
-export const backend: Backend.Backend = {
+export const backend: Backend.Backend<Settings> = {
   name,
   description: "Claude Code (`claude -p`) in each stream's worktree; sessions continue across a task's attempts",
+  settings: Settings,
   preflight: (context) => preflight(context),
   make: (context) => Effect.map(make(context), (agent) => ({ agent }))
 }

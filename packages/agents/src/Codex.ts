@@ -41,6 +41,11 @@ import type * as Backend from "./Backend.js"
 import * as tool from "./internal/tool.js"
 import * as Pricing from "./Pricing.js"
 import * as Prompt from "./Prompt.js"
+import * as BackendSettings from "./Settings.js"
+
+/** What the backend reads under `agents.codex` (`Settings.Codex`). */
+export const Settings = BackendSettings.Codex
+export type Settings = BackendSettings.Codex
 
 /** The backend's name, as streams and plans select it. */
 export const name = "codex"
@@ -351,7 +356,7 @@ const outputOf = (transcript: Transcript, context: RunContext, durationMs: numbe
 // Invocation
 
 /** The API base codex is routed to: the settings', else `OPENAI_BASE_URL`; a bare host gets `/v1`. */
-export const baseUrlOf = (settings: Plan.AgentSettings, source: Readonly<Record<string, string | undefined>>): string | undefined => {
+export const baseUrlOf = (settings: Settings, source: Readonly<Record<string, string | undefined>>): string | undefined => {
   const raw = settings.baseUrl ?? (source.OPENAI_BASE_URL !== "" ? source.OPENAI_BASE_URL : undefined)
   if (raw === undefined) return undefined
   const trimmed = raw.replace(/\/+$/, "")
@@ -388,7 +393,7 @@ export type ThreadChoice = { readonly _tag: "New" } | { readonly _tag: "Resume";
 /** The argv of one attempt, and what goes on stdin (the prompt, when it is too long for an argument). */
 export const argvOf = (
   command: ReadonlyArray<string>,
-  settings: Plan.AgentSettings,
+  settings: Settings,
   options: {
     readonly worktree: string
     readonly thread: ThreadChoice
@@ -535,7 +540,7 @@ export const scratchOf = (codexHome: string): string => path.join(codexHome, "tm
  */
 export const environmentOf = (
   source: Readonly<Record<string, string | undefined>>,
-  settings: Plan.AgentSettings,
+  settings: Settings,
   codexHome: string | undefined
 ): Record<string, string> =>
   tool.minimalEnv(source, ENV, settings, {
@@ -550,7 +555,7 @@ const keyOf = (env: Readonly<Record<string, string | undefined>>): string | unde
 
 /** Builds the codex agent for a plan's settings; `source` is the environment it draws from. */
 export const make = (
-  context: Backend.BuildContext,
+  context: Backend.BuildContext<Settings>,
   source: Readonly<Record<string, string | undefined>> = process.env
 ) =>
   Effect.gen(function*() {
@@ -674,7 +679,7 @@ export const make = (
 
 /** Everything that stops codex from running a plan, found before anything starts. */
 export const preflight = (
-  context: Backend.PreflightContext,
+  context: Backend.PreflightContext<Settings>,
   source: Readonly<Record<string, string | undefined>> = process.env
 ) =>
   Effect.gen(function*() {
@@ -731,9 +736,10 @@ export const preflight = (
   })
 
 /** The codex backend: OpenAI's Codex CLI in each stream's worktree, reviewed by the plan's checks. */
-export const backend: Backend.Backend = {
+export const backend: Backend.Backend<Settings> = {
   name,
   description: "OpenAI's Codex CLI (`codex exec --json -s workspace-write`) in each stream's worktree; threads continue across a task's attempts",
+  settings: Settings,
   preflight: (context) => preflight(context),
   make: (context) => Effect.map(make(context), (agent) => ({ agent }))
 }

@@ -25,6 +25,11 @@ import type * as Backend from "./Backend.js"
 import * as tool from "./internal/tool.js"
 import * as Pricing from "./Pricing.js"
 import * as Prompt from "./Prompt.js"
+import * as BackendSettings from "./Settings.js"
+
+/** What the backend reads under `agents.command` (`Settings.Command`). */
+export const Settings = BackendSettings.Command
+export type Settings = BackendSettings.Command
 
 /** The backend's name, as streams and plans select it. */
 export const name = "command"
@@ -91,13 +96,13 @@ const lastLine = (text: string): string | undefined =>
   text.split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("{")).at(-1)
 
 /** The argv: the executable's words, then `args`. */
-const templateOf = (settings: Backend.BuildContext["settings"]): { readonly command: ReadonlyArray<string>; readonly args: ReadonlyArray<string> } => {
+const templateOf = (settings: Settings): { readonly command: ReadonlyArray<string>; readonly args: ReadonlyArray<string> } => {
   const command = settings.command === undefined ? [] : tool.commandOf(settings, name)
   return { command, args: [...command.slice(1), ...(settings.args ?? [])] }
 }
 
 /** Builds the command agent; its dependencies are resolved here, so attempts need nothing. */
-export const make = (context: Backend.BuildContext) =>
+export const make = (context: Backend.BuildContext<Settings>) =>
   Effect.gen(function*() {
     const executor = yield* CommandExecutor.CommandExecutor
     const fs = yield* FileSystem.FileSystem
@@ -181,9 +186,10 @@ export const make = (context: Backend.BuildContext) =>
   })
 
 /** The command backend: any program, given the prompt in a file; judged by the plan's checks. */
-export const backend: Backend.Backend = {
+export const backend: Backend.Backend<Settings> = {
   name,
   description: "any program as the agent: agents.command.command + args with {promptFile}, {taskId}, … placeholders",
+  settings: Settings,
   preflight: (context) =>
     Effect.sync(() => {
       const problems: Array<Backend.Problem> = []

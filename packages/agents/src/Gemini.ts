@@ -30,6 +30,11 @@ import type * as Backend from "./Backend.js"
 import * as Tool from "./internal/tool.js"
 import * as Pricing from "./Pricing.js"
 import * as Prompt from "./Prompt.js"
+import * as BackendSettings from "./Settings.js"
+
+/** What the backend reads under `agents.gemini` (`Settings.Gemini`). */
+export const Settings = BackendSettings.Gemini
+export type Settings = BackendSettings.Gemini
 
 /** The backend's name, as streams and plans select it. */
 export const name = "gemini"
@@ -437,7 +442,7 @@ export const settingsFor = (
 }
 
 /** Writes a stream's config home: the merged settings and copies of the user's login files. */
-const prepareHome = (home: string, env: Readonly<Record<string, string | undefined>>, settings: Plan.AgentSettings, apiKey: boolean) =>
+const prepareHome = (home: string, env: Readonly<Record<string, string | undefined>>, settings: Settings, apiKey: boolean) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const own = path.join(home, ".gemini")
@@ -462,7 +467,7 @@ const prepareHome = (home: string, env: Readonly<Record<string, string | undefin
 // ---------------------------------------------------------------------------------------------
 // the backend
 
-const executableOf = (settings: Plan.AgentSettings, env: Readonly<Record<string, string | undefined>>) => {
+const executableOf = (settings: Settings, env: Readonly<Record<string, string | undefined>>) => {
   const [command, ...rest] = Tool.commandOf(settings, "gemini")
   const file = command === undefined ? undefined : Tool.which(command, env)
   return { command: command ?? "gemini", argv: file === undefined ? undefined : [file, ...rest] }
@@ -473,7 +478,7 @@ const apiKeyOf = (env: Readonly<Record<string, string | undefined>>): string | u
 
 /** The arguments of one run: the prompt (or a pointer to stdin), output format, approvals, model, session. */
 export const argsOf = (
-  settings: Plan.AgentSettings,
+  settings: Settings,
   prompt: string,
   session: { readonly resume: string } | { readonly id: string }
 ): { readonly args: ReadonlyArray<string>; readonly stdin: string | undefined } => {
@@ -495,7 +500,7 @@ export const argsOf = (
 }
 
 /** Builds the gemini agent; its dependencies are resolved here, so attempts need nothing. */
-export const make = (context: Backend.BuildContext, options: Options = {}) =>
+export const make = (context: Backend.BuildContext<Settings>, options: Options = {}) =>
   Effect.gen(function*() {
     const executor = yield* CommandExecutor.CommandExecutor
     const fs = yield* FileSystem.FileSystem
@@ -569,7 +574,7 @@ export const make = (context: Backend.BuildContext, options: Options = {}) =>
   })
 
 /** Every problem that stops the gemini backend from running: the executable, its start, credentials, the workspace. */
-export const preflight = (context: Backend.PreflightContext, options: Options = {}) =>
+export const preflight = (context: Backend.PreflightContext<Settings>, options: Options = {}) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const source = options.env ?? process.env
@@ -598,9 +603,10 @@ export const preflight = (context: Backend.PreflightContext, options: Options = 
   })
 
 /** The gemini backend: Google's Gemini CLI, headless, in each stream's worktree. */
-export const backend: Backend.Backend = {
+export const backend: Backend.Backend<Settings> = {
   name,
   description: "Google's Gemini CLI (`gemini -p … -o stream-json --approval-mode auto_edit`) in each stream's worktree",
+  settings: Settings,
   preflight: (context) => preflight(context),
   make: (context) => make(context)
 }

@@ -18,12 +18,14 @@
  */
 import { GitWorkspace, Plan, Process, Review } from "@braid/core"
 import type { CommandExecutor } from "@effect/platform"
-import { Effect, Option, Schema } from "effect"
+import { Effect, Either, Option, Schema } from "effect"
 import type * as Backend from "./Backend.js"
 import type * as CommandReviewer from "./CommandReviewer.js"
 import * as Model from "./internal/model.js"
+import * as Llm from "./Llm.js"
 import * as Pricing from "./Pricing.js"
 import * as Roles from "./Roles.js"
+import * as BackendSettings from "./Settings.js"
 
 /** The reviewer's name, as reviews record it. */
 export const name = "judge"
@@ -57,7 +59,8 @@ export interface Resolved {
 
 /** The judge settings of a stream, with the `llm` backend's provider, model and base URL as defaults. */
 export const resolve = (plan: Plan.Plan, judge: Plan.JudgeSettings | undefined): Resolved => {
-  const llm = plan.agents.llm
+  // Read as the `llm` backend reads them (a wrong value there is its preflight's to report).
+  const llm = Either.getOrUndefined(BackendSettings.of(plan, Llm.name, Llm.Settings))
   return {
     provider: judge?.provider ?? llm?.provider ?? "anthropic",
     model: judge?.model ?? llm?.model,

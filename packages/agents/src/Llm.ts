@@ -33,6 +33,11 @@ import * as tool from "./internal/tool.js"
 import type * as WorktreeToolsModule from "./internal/worktreeTools.js"
 import * as Pricing from "./Pricing.js"
 import * as Prompt from "./Prompt.js"
+import * as BackendSettings from "./Settings.js"
+
+/** What the backend reads under `agents.llm` (`Settings.Llm`). */
+export const Settings = BackendSettings.Llm
+export type Settings = BackendSettings.Llm
 
 /** The backend's name, as streams and plans select it. */
 export const name = "llm"
@@ -78,7 +83,7 @@ interface Session {
 }
 
 /** Builds the `llm` agent for a plan's settings. */
-export const make = (context: Backend.BuildContext) =>
+export const make = (context: Backend.BuildContext<Settings>) =>
   Effect.gen(function*() {
     const executor = yield* Effect.context<CommandExecutor.CommandExecutor>()
     const { plan, settings } = context
@@ -221,7 +226,7 @@ export const make = (context: Backend.BuildContext) =>
   })
 
 /** Everything that stops the `llm` backend from running a plan: no worktree, an unknown provider, no model, no key. */
-export const preflight = (context: Backend.PreflightContext) =>
+export const preflight = (context: Backend.PreflightContext<Settings>) =>
   Effect.gen(function*() {
     const { settings } = context
     const at = (field: string) => `agents.${name}.${field}`
@@ -240,9 +245,10 @@ export const preflight = (context: Backend.PreflightContext) =>
   })
 
 /** The llm backend. */
-export const backend: Backend.Backend = {
+export const backend: Backend.Backend<Settings> = {
   name,
   description: "a model API (Anthropic or OpenAI, through @effect/ai) in a tool loop confined to each stream's worktree",
+  settings: Settings,
   preflight: (context) => preflight(context),
   make: (context) => Effect.map(make(context), (agent) => ({ agent }))
 }

@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import { Agent, ConflictResolver, ConflictStrategy, Plan, Review } from "@braid/core"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Either, Layer } from "effect"
 import * as AgentResolver from "./AgentResolver.js"
 import * as Aider from "./Aider.js"
 import type * as Backend from "./Backend.js"
@@ -22,6 +22,7 @@ import * as Llm from "./Llm.js"
 import * as Prompt from "./Prompt.js"
 import * as Reviewers from "./Reviewers.js"
 import * as ScriptAgent from "./ScriptAgent.js"
+import * as BackendSettings from "./Settings.js"
 
 /**
  * Every backend this package holds. Adding one: a module exporting a `Backend`, an entry here,
@@ -45,12 +46,22 @@ export const backends: ReadonlyArray<string> = all.map((b) => b.name)
 export const find = (name: string, list: ReadonlyArray<Backend.Backend> = all): Backend.Backend | undefined =>
   list.find((b) => b.name === name)
 
-/**
- * The task fields `list`'s backends declare, to decode plans with:
- * `Plan.decode(doc).pipe(Effect.provideService(Plan.TaskFields, Registry.taskFields(backends)))`.
- */
+/** The task fields `list`'s backends declare. */
 export const taskFields = (list: ReadonlyArray<Backend.Backend> = all): ReadonlyArray<Plan.TaskField> =>
   list.flatMap((b) => b.taskFields ?? [])
+
+/** The settings Schemas of `list`'s backends, by name (`agents.<name>`). */
+export const settings = (list: ReadonlyArray<Backend.Backend> = all): Readonly<Record<string, Backend.Backend["settings"]>> =>
+  Object.fromEntries(list.map((b) => [b.name, b.settings]))
+
+/**
+ * What `list`'s backends add to plans, to decode plans with:
+ * `Plan.decode(doc).pipe(Effect.provideService(Plan.BackendFields, Registry.planFields(backends)))`.
+ */
+export const planFields = (list: ReadonlyArray<Backend.Backend> = all): Plan.Declarations => ({
+  taskFields: taskFields(list),
+  settings: settings(list)
+})
 
 /** The caller's choices (the CLI's flags). */
 export interface Options extends Reviewers.Options {
@@ -115,7 +126,39 @@ export type Provided = Agent.AgentRegistry | Review.Reviewer | ConflictResolver.
 /** What building the registry needs: the backends' needs. */
 export type Requirements = Backend.Requirements
 
-const settingsOf = (plan: Plan.Plan, name: string): Plan.AgentSettings => plan.agents[name] ?? new Plan.AgentSettings({})
+/** A backend's settings in `plan`, decoded with its Schema (`Settings.of`). */
+const settingsOf = (plan: Plan.Plan, backend: Backend.Backend) => BackendSettings.of(plan, backend.name, backend.settings)
+
+/** A backend's preflight with its settings, or the problems of its settings when they are wrong (a plan decoded without them). */
+const preflightOf = (plan: Plan.Plan, backend: Backend.Backend, context: Omit<Backend.PreflightContext, "settings" | "plan">) =>
+  Either.match(settingsOf(plan, backend), {
+    onLeft: (problems) => Effect.succeed(problems),
+    onRight: (settings) => backend.preflight({ ...context, plan, settings })
+  })
+
+/**
+ * A backend built with its settings. Wrong ones (a plan decoded without them) build an agent
+ * that fails every attempt as unavailable: the registry's `check` reports them before any starts.
+ */
+const makeOf = (plan: Plan.Plan, backend: Backend.Backend): Effect.Effect<Backend.Built, never, Backend.Requirements> =>
+  Either.match(settingsOf(plan, backend), {
+    onLeft: (problems) =>
+      Effect.succeed({
+        agent: {
+          name: backend.name,
+          attempt: (request) =>
+            Effect.fail(
+              new Agent.AgentFailed({
+                agent: backend.name,
+                taskId: request.task.id,
+                reason: "unavailable",
+                message: problems.map((p) => `${p.path}: ${p.message}`).join("; ")
+              })
+            )
+        }
+      }),
+    onRight: (settings) => backend.make({ plan, settings })
+  })
 
 /** Every problem that stops `plan` from running with its backends (empty when it can run). */
 export const preflight = (
@@ -140,10 +183,8 @@ export const preflight = (
       }
     })
     for (const [name, streams] of chosen) {
-      problems.push(...(yield* find(name, list)!.preflight({
-        plan,
+      problems.push(...(yield* preflightOf(plan, find(name, list)!, {
         streams,
-        settings: settingsOf(plan, name),
         path: backendPath(plan, streams[0]!.index, options),
         workspaceKind: options.workspaceKind
       })))
@@ -155,10 +196,8 @@ export const preflight = (
       if (backend === undefined) {
         if (!unknown.has(name)) problems.push({ path: resolverPath(plan, options), message: `unknown resolver agent "${name}" (known: ${known})` })
       } else if (!chosen.has(name)) {
-        problems.push(...(yield* backend.preflight({
-          plan,
+        problems.push(...(yield* preflightOf(plan, backend, {
           streams: [],
-          settings: settingsOf(plan, name),
           path: resolverPath(plan, options),
           workspaceKind: options.workspaceKind
         })))
@@ -191,7 +230,7 @@ export const make = (plan: Plan.Plan, options: Options = {}) =>
       const name = backendOf(plan, stream, options)
       const backend = find(name, list)
       if (backend === undefined || built.has(name)) continue
-      built.set(name, yield* backend.make({ plan, settings: settingsOf(plan, name) }))
+      built.set(name, yield* makeOf(plan, backend))
     }
     const unknownAgent = (name: string): Agent.Service => ({
       name,
@@ -235,7 +274,7 @@ export const make = (plan: Plan.Plan, options: Options = {}) =>
     const resolverName = resolverBackendOf(plan, options)
     const resolverBackend = find(resolverName, list)
     if (resolverBackend !== undefined && !built.has(resolverName)) {
-      built.set(resolverName, yield* resolverBackend.make({ plan, settings: settingsOf(plan, resolverName) }))
+      built.set(resolverName, yield* makeOf(plan, resolverBackend))
     }
     const resolverBuilt = built.get(resolverName)
     const resolver: ConflictResolver.Service = resolverBuilt === undefined

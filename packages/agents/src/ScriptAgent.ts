@@ -13,6 +13,7 @@ import * as path from "node:path"
 import type * as Backend from "./Backend.js"
 import { agentMarker, worktreeProblems } from "./internal/tool.js"
 import * as ScriptResolver from "./ScriptResolver.js"
+import * as BackendSettings from "./Settings.js"
 
 /** The backend's name, as streams and plans select it. */
 export const name = "script"
@@ -143,9 +144,10 @@ export const make = (options: Options = {}) =>
   })
 
 /** The script backend: each task's own `run`, offline; reviewed by the plan's checks. */
-export const backend: Backend.Backend = {
+export const backend: Backend.Backend<Plan.AgentSettings> = {
   name,
   description: "runs each task's own `run` script or command in the stream's worktree (offline)",
+  settings: BackendSettings.Plain,
   preflight: (context) =>
     Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem

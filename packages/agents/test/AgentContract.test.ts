@@ -71,7 +71,7 @@ const setUp = (driver: Drivers.Driver, scenario: Drivers.Scenario) =>
           },
           "plan.yaml",
           rig.root
-        ).pipe(Effect.provideService(Plan.TaskFields, Registry.taskFields(backends)), Effect.orDie)
+        ).pipe(Effect.provideService(Plan.BackendFields, Registry.planFields(backends)), Effect.orDie)
         const built = yield* backend.make({ plan, settings: plan.agents[driver.name]! })
         const { notes, request } = Harness.firstAttempt(plan, rig.worktree, { runId, ...extra })
         return { agent: built.agent, request, notes, marker: tool.agentMarker(request) }

@@ -36,14 +36,14 @@ const attempt = (
   worktree: string,
   options: {
     readonly vars?: Record<string, string>
-    readonly settings?: Partial<ConstructorParameters<typeof Plan.AgentSettings>[0]>
+    readonly settings?: Partial<ConstructorParameters<typeof Aider.Settings>[0]>
     readonly description?: string
     readonly request?: Partial<Agent.AttemptRequest>
   } = {}
 ) =>
   Effect.gen(function*() {
     const plan = yield* planOf(options.description ?? "Write `greeting.txt` containing: hello from aider")
-    const settings = new Plan.AgentSettings({
+    const settings = new Aider.Settings({
       command: ["env", ...Object.entries(options.vars ?? {}).map(([k, v]) => `${k}=${v}`), standIn],
       ...options.settings
     })
@@ -176,7 +176,7 @@ describe("aider backend", () => {
       const missing = yield* Aider.backend.preflight({
         plan,
         streams,
-        settings: new Plan.AgentSettings({ command: "/nonexistent/aider" }),
+        settings: new Aider.Settings({ command: "/nonexistent/aider" }),
         path: "streams[0].agent",
         workspaceKind: "memory"
       })
@@ -185,7 +185,7 @@ describe("aider backend", () => {
       const ok = yield* Aider.backend.preflight({
         plan,
         streams,
-        settings: new Plan.AgentSettings({ command: standIn }),
+        settings: new Aider.Settings({ command: standIn }),
         path: "agent",
         workspaceKind: "git"
       })

@@ -400,14 +400,14 @@ describe("claude-code backend (real claude, scripted server)", () => {
 
 describe("claude-code backend: invocation and reading", () => {
   it("argv: acceptEdits, the session, and one Bash rule per check, shell-quoted", () => {
-    const settings = new Plan.AgentSettings({ model: "claude-sonnet-4-5", maxTurns: 12 })
+    const settings = new ClaudeCode.Settings({ model: "claude-sonnet-4-5", maxTurns: 12 })
     const checks = [{ name: "test", argv: ["npm", "test"] as const, timeoutMs: 1 }, { name: "e", argv: ["node", "-e", "it's"] as const, timeoutMs: 1 }]
     assert.deepStrictEqual(ClaudeCode.argvOf(["claude"], settings, { _tag: "Resume", id: "s-1" }, checks as never), [
       "claude", "-p", "--output-format", "stream-json", "--verbose", "--permission-mode", "acceptEdits",
       "--resume", "s-1", "--model", "claude-sonnet-4-5", "--max-turns", "12",
       "--allowedTools", "Bash(npm test)", "Bash(node -e 'it'\\''s')"
     ])
-    const own = new Plan.AgentSettings({ allowedTools: ["Read"], permissionMode: "plan" })
+    const own = new ClaudeCode.Settings({ allowedTools: ["Read"], permissionMode: "plan" })
     const argv = ClaudeCode.argvOf(["claude"], own, { _tag: "Open", id: "u" }, checks as never)
     assert.deepStrictEqual(argv.slice(-2), ["--allowedTools", "Read"])
     assert.include(argv.join(" "), "--permission-mode plan --session-id u")
@@ -416,7 +416,7 @@ describe("claude-code backend: invocation and reading", () => {
   it("environment: only what claude needs, braid's bounds, the stream's home and the user's login store", () => {
     const env = ClaudeCode.environmentOf(
       { PATH: "/bin", HOME: "/h", ANTHROPIC_API_KEY: KEY, OPENAI_API_KEY: "sk-other", GITHUB_TOKEN: "gh", ANTHROPIC_BASE_URL: "https://x" },
-      new Plan.AgentSettings({ baseUrl: "http://127.0.0.1:1" }),
+      new ClaudeCode.Settings({ baseUrl: "http://127.0.0.1:1" }),
       { configDir: "/r/claude/api", timeoutMs: 60_000 }
     )
     assert.deepStrictEqual(env, {
@@ -432,7 +432,7 @@ describe("claude-code backend: invocation and reading", () => {
       CLAUDE_CODE_MAX_RETRIES: "2",
       API_TIMEOUT_MS: "60000"
     })
-    const mine = ClaudeCode.environmentOf({ HOME: "/h", CLAUDE_CONFIG_DIR: "/mine" }, new Plan.AgentSettings({}), { configDir: "/s", timeoutMs: 3_600_000 })
+    const mine = ClaudeCode.environmentOf({ HOME: "/h", CLAUDE_CONFIG_DIR: "/mine" }, new ClaudeCode.Settings({}), { configDir: "/s", timeoutMs: 3_600_000 })
     assert.strictEqual(mine.CLAUDE_SECURESTORAGE_CONFIG_DIR, "/mine")
     assert.strictEqual(mine.API_TIMEOUT_MS, String(ClaudeCode.MAX_REQUEST_TIMEOUT_MS))
   })
@@ -549,7 +549,7 @@ describe("claude-code preflight", () => {
   const context = (plan: Plan.Plan, workspaceKind: "git" | "memory" = "git") => ({
     plan,
     streams: plan.streams.map((stream, index) => ({ index, stream })),
-    settings: plan.agents["claude-code"] ?? new Plan.AgentSettings({}),
+    settings: plan.agents["claude-code"] ?? new ClaudeCode.Settings({}),
     path: "agent",
     workspaceKind
   })

@@ -438,8 +438,8 @@ describe("codex backend (real codex, scripted server)", () => {
     }))
 
   it("the argv: a new or resumed thread, the prompt after `--` (or on stdin when long), braid's provider for a custom base, never a sandbox braid refuses", () => {
-    const settings = new Plan.AgentSettings({ model: "m1", permissionMode: "danger-full-access" })
-    const base = Codex.baseUrlOf(new Plan.AgentSettings({}), { OPENAI_BASE_URL: "http://127.0.0.1:9/" })
+    const settings = new Codex.Settings({ model: "m1", permissionMode: "danger-full-access" })
+    const base = Codex.baseUrlOf(new Codex.Settings({}), { OPENAI_BASE_URL: "http://127.0.0.1:9/" })
     assert.strictEqual(base, "http://127.0.0.1:9/v1")
     const fresh = Codex.argvOf(["codex"], settings, { worktree: "/w", thread: { _tag: "New" }, prompt: "-starts with a dash", baseUrl: base, keyInEnv: true })
     assert.deepStrictEqual(fresh.argv.slice(0, 8), ["codex", "exec", "--json", "-s", "workspace-write", "-C", "/w", "--skip-git-repo-check"])

@@ -70,7 +70,7 @@ const attempt = (
   options: {
     readonly vars?: Record<string, string>
     readonly args?: ReadonlyArray<string>
-    readonly settings?: Partial<ConstructorParameters<typeof Plan.AgentSettings>[0]>
+    readonly settings?: Partial<ConstructorParameters<typeof CommandAgent.Settings>[0]>
     readonly request?: Partial<Agent.AttemptRequest>
   } = {}
 ) =>
@@ -79,7 +79,7 @@ const attempt = (
     const vars = { AGENT_LOG: dirs.log, AGENT_EXIT: "0", ...options.vars }
     // Set for the program through the passthrough list, as a user would.
     for (const [k, v] of Object.entries(vars)) process.env[k] = v
-    const settings = new Plan.AgentSettings({
+    const settings = new CommandAgent.Settings({
       command: "./bin/agent.mjs",
       args: options.args ?? ["--prompt", "{promptFile}"],
       env: Object.keys(vars),
@@ -171,10 +171,10 @@ describe("command backend", () => {
   it.effect("preflight names a missing command, a program not found and an unknown placeholder", () =>
     Effect.gen(function*() {
       const plan = yield* planOf(os.tmpdir())
-      const context = (settings: ConstructorParameters<typeof Plan.AgentSettings>[0]) => ({
+      const context = (settings: ConstructorParameters<typeof CommandAgent.Settings>[0]) => ({
         plan,
         streams: [{ index: 0, stream: plan.streams[0]! }],
-        settings: new Plan.AgentSettings(settings),
+        settings: new CommandAgent.Settings(settings),
         path: "agent",
         workspaceKind: "git" as const
       })

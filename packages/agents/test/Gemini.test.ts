@@ -53,7 +53,7 @@ const attempt = (
 ) =>
   Effect.gen(function*() {
     const p = yield* plan
-    const settings = new Plan.AgentSettings({ model: "gemini-2.5-pro", baseUrl: server.url, timeoutSeconds: 60 })
+    const settings = new Gemini.Settings({ model: "gemini-2.5-pro", baseUrl: server.url, timeoutSeconds: 60 })
     const env = { PATH: process.env.PATH, HOME: dirs.home, GEMINI_API_KEY: KEY, ...options.env }
     const { agent } = yield* Gemini.make({ plan: p, settings }, { env })
     return yield* agent.attempt(requestOf(p, dirs.worktree, options.notes ?? [], options.extra)).pipe(Effect.either)
@@ -258,7 +258,7 @@ describe("a run with the gemini agent over git", () => {
 })
 
 describe("Gemini preflight", () => {
-  const context = (p: Plan.Plan, settings = new Plan.AgentSettings({})) => ({
+  const context = (p: Plan.Plan, settings = new Gemini.Settings({})) => ({
     plan: p,
     streams: [{ index: 0, stream: p.streams[0]! }],
     settings,
@@ -276,7 +276,7 @@ describe("Gemini preflight", () => {
       fs.mkdirSync(path.join(dirs.home, ".gemini"), { recursive: true })
       fs.writeFileSync(path.join(dirs.home, ".gemini", "oauth_creds.json"), "{}")
       const loggedIn = yield* Gemini.preflight(context(p), { env })
-      const missing = yield* Gemini.preflight(context(p, new Plan.AgentSettings({ command: "no-such-gemini" })), { env: { ...env, GEMINI_API_KEY: KEY } })
+      const missing = yield* Gemini.preflight(context(p, new Gemini.Settings({ command: "no-such-gemini" })), { env: { ...env, GEMINI_API_KEY: KEY } })
 
       assert.deepStrictEqual(ok, [])
       assert.strictEqual(noKey.length, 1)

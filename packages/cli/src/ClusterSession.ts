@@ -56,7 +56,7 @@ export const host: Engine.Host = {
   // The backends' task fields provided here as well as in Main: the workflow engine may run this outside the command's context.
   planOf: (stored, baseDir) =>
     Session.planOf(stored, RunState.fold(stored.records), baseDir).pipe(
-      Effect.provideService(Plan.TaskFields, PlanFields.taskFields),
+      Effect.provideService(Plan.BackendFields, PlanFields.declarations),
       Effect.provide(NodeContext.layer)
     ),
   services: (plan, stored) => {

@@ -90,8 +90,8 @@ const parsed = (argv: ReadonlyArray<string>) =>
 /** Runs the command line with `argv` (as `process.argv`), setting `process.exitCode`. */
 export const main = (argv: ReadonlyArray<string>) =>
   (direct(argv) ?? parsed(argv)).pipe(
-    // Every command reads plans with the fields its backends add to tasks.
-    Effect.provideService(Plan.TaskFields, PlanFields.taskFields),
+    // Every command reads plans with what its backends add: task fields, their settings.
+    Effect.provideService(Plan.BackendFields, PlanFields.declarations),
     Effect.catchAllCause((cause) =>
       Effect.gen(function*() {
         const failure = Cause.failureOption(cause)

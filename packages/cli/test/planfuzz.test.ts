@@ -261,7 +261,7 @@ const readAsBraidPlan = async (file: string) => {
         return { plan, execution, text: ExecutionPlan.render(plan, execution) }
       }),
       // With the task fields braid's backends add (the mock's `mock:`), as every command reads plans.
-      Effect.provideService(Plan.TaskFields, PlanFields.taskFields),
+      Effect.provideService(Plan.BackendFields, PlanFields.declarations),
       Effect.provide(NodeContext.layer)
     )
   )

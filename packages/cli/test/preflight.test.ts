@@ -229,6 +229,15 @@ describe("help and usage", () => {
     assert.deepStrictEqual([...PlanFields.taskFields], [...Registry.taskFields(Backends.all)])
   })
 
+  it("decodes plans with the settings Schemas its backends declare, by name", async () => {
+    const Backends = await import("../src/Backends.js")
+    const PlanFields = await import("../src/PlanFields.js")
+    const { Registry } = await import("@braid/agents")
+    const declared = Registry.settings(Backends.all)
+    assert.deepStrictEqual(Object.keys(PlanFields.settings), [...Backends.names])
+    for (const name of Backends.names) assert.strictEqual(PlanFields.settings[name], declared[name], name)
+  })
+
   it("offers the landing modes braid knows", async () => {
     const { Landing } = await import("@braid/core")
     const { LAND_MODES } = await import("../src/Help.js")

@@ -50,29 +50,13 @@ export const PriorityLabel = Schema.Literal("critical", "high", "medium", "low")
 const StringOrList = Schema.Union(Schema.String, Schema.Array(Schema.String))
 
 /**
- * Settings for one agent backend (under `agents.<backend>` in the plan or `braid.config.yaml`).
- * Each backend reads the fields it knows and documents them.
+ * What braid itself reads of every agent backend's settings (under `agents.<backend>` in the
+ * plan or `braid.config.yaml`): the provider whose limits its attempts count against. Each
+ * backend declares the rest as its own Schema, which holds these fields too (`BackendFields`).
  */
 export class AgentSettings extends Schema.Class<AgentSettings>("AgentSettings")({
-  /** The executable to run instead of the backend's default (an argv or a command line). */
-  command: Schema.optional(Schema.Union(Schema.String, Schema.NonEmptyArray(Schema.String))),
-  /** Extra arguments; for the `command` backend, the argv template after the executable. */
-  args: Schema.optional(Schema.Array(Schema.String)),
-  model: Schema.optional(Schema.String),
-  maxTurns: Schema.optional(Schema.Int.pipe(Schema.positive())),
-  permissionMode: Schema.optional(Schema.String),
-  /** Tools the agent may use without asking (claude-code `--allowedTools`). */
-  allowedTools: Schema.optional(Schema.Array(Schema.String)),
-  /** How long one attempt may take (default 30 minutes). */
-  timeoutSeconds: Schema.optional(Schema.Number.pipe(Schema.positive())),
-  /** Names of environment variables passed through to the tool, beyond the ones it needs. */
-  env: Schema.optional(Schema.Array(Schema.String)),
-  /** The provider's API base URL (a proxy, an enterprise endpoint, a local server). */
-  baseUrl: Schema.optional(Schema.String),
   /** The provider whose limits the backend's attempts count against (for `llm`: the API it speaks). */
-  provider: Schema.optional(Schema.String),
-  /** The token budget of one attempt (input and output tokens of every model turn; `llm`). */
-  maxTokens: Schema.optional(Schema.Int.pipe(Schema.positive()))
+  provider: Schema.optional(Schema.String)
 }) {}
 
 /**
@@ -151,7 +135,8 @@ export class GitHubSettings extends Schema.Class<GitHubSettings>("GitHubSettings
   apiUrl: Schema.optional(Schema.String)
 }) {}
 
-const AgentSettingsMap = Schema.Record({ key: Schema.String, value: AgentSettings })
+/** `agents:` as written: each backend's settings, decoded with that backend's Schema beside the file (`BackendFields`). */
+const AgentSettingsMap = Schema.Record({ key: Schema.String, value: Schema.Record({ key: Schema.String, value: Schema.Unknown }) })
 const ProviderLimits = Schema.Record({ key: Schema.String, value: ProviderLimit })
 const Prices = Schema.Record({ key: Schema.String, value: ModelPrice })
 
@@ -316,7 +301,10 @@ export interface Plan {
   readonly configAgent: string | undefined
   /** The `braid.config.yaml` the plan was read with (empty when there was none). */
   readonly config: ConfigFile
-  /** Settings per backend: the plan's over the config file's. */
+  /**
+   * Settings per backend: the plan's over the config file's, field by field, each decoded with its
+   * backend's Schema (`BackendFields`), so a value holds that backend's fields (`agents.llm` is `llm`'s).
+   */
   readonly agents: Readonly<Record<string, AgentSettings>>
   /** The plan's prompt template file (absolute), if it overrides the roles'. */
   readonly prompt: string | undefined
@@ -327,14 +315,14 @@ export interface Plan {
   readonly prices: Readonly<Record<string, ModelPrice>>
   /** Unknown fields that were ignored (a misspelling close to a known field is an error instead). */
   readonly warnings: ReadonlyArray<PlanProblem>
-  /** The values of the task fields the plan was decoded with (`TaskFields`): task id → field name → value. */
+  /** The values of the task fields the plan was decoded with (`BackendFields`): task id → field name → value. */
   readonly declared: ReadonlyMap<string, Readonly<Record<string, unknown>>>
 }
 
 /**
  * A field an agent backend adds to each task of the plan (the mock backend's `mock:`): its name,
  * the Schema its value must meet, and which of its texts may span lines. A plan is decoded with
- * the fields of the backends on offer (`TaskFields`), so a wrong value is a problem at its path
+ * the fields of the backends on offer (`BackendFields`), so a wrong value is a problem at its path
  * (`tasks[2].mock.scores[0]`) and a misspelled field in it is found like any other; the plan
  * itself knows no backend's fields.
  */
@@ -359,14 +347,28 @@ export const taskField = <A, I>(
   of: (plan, task) => plan.declared.get(task.id)?.[name] as A | undefined
 })
 
+/** What the backends a caller offers add to plans. */
+export interface Declarations {
+  /** The fields they add to tasks. */
+  readonly taskFields: ReadonlyArray<TaskField>
+  /**
+   * Each backend's settings Schema by its name, for `agents.<name>` in the plan and
+   * `braid.config.yaml`; each holds `AgentSettings`' fields beside its own.
+   */
+  readonly settings: Readonly<Record<string, Schema.Schema.AnyNoContext>>
+}
+
+const noDeclarations: Declarations = { taskFields: [], settings: {} }
+
 /**
- * The task fields plans are decoded with: those of the backends a caller offers. None by
- * default; the CLI provides its backends' (`mock`) around every command, so a plan decodes the
- * same way in each. A library caller offering a backend with fields provides them too
- * (`Effect.provideService(Plan.TaskFields, Registry.taskFields(backends))`).
+ * The task fields and settings plans are decoded with: those of the backends a caller offers.
+ * None by default; the CLI provides its backends' around every command, so a plan decodes the
+ * same way in each. A library caller offering backends provides theirs
+ * (`Effect.provideService(Plan.BackendFields, Registry.planFields(backends))`); without them a
+ * backend's settings are kept as written, for the registry to decode.
  */
-export class TaskFields extends Context.Reference<TaskFields>()("@braid/core/Plan/TaskFields", {
-  defaultValue: (): ReadonlyArray<TaskField> => []
+export class BackendFields extends Context.Reference<BackendFields>()("@braid/core/Plan/BackendFields", {
+  defaultValue: (): Declarations => noDeclarations
 }) {}
 
 export const DEFAULT_QUALITY_THRESHOLD = 80
@@ -416,10 +418,11 @@ const textProblems = (root: unknown): Array<PlanProblem> => {
   return problems
 }
 
-/** The task fields a plan was decoded with, and what each task gives of them (by its index in `tasks`). */
+/** The task fields a plan was decoded with, and what each task gives of them (by its index in `tasks`); the backends' settings, decoded. */
 interface Declared {
   readonly fields: ReadonlyArray<TaskField>
   readonly values: ReadonlyArray<Readonly<Record<string, unknown>> | undefined>
+  readonly agents?: Readonly<Record<string, AgentSettings>> | undefined
 }
 
 const noneDeclared: Declared = { fields: [], values: [] }
@@ -741,10 +744,7 @@ const check = (
       network: (s.sandbox?.network ?? []).map((e) => Sandbox.parseEndpoint(e)!),
       tasks: streamTasks.get(s.name)!
     }))
-    const agents: Record<string, AgentSettings> = { ...config.agents }
-    for (const [name, settings] of Object.entries(file.agents ?? {})) {
-      agents[name] = new AgentSettings({ ...agents[name], ...settings })
-    }
+    const agents = declared.agents ?? readAgents(file.agents, config.agents, noDeclarations.settings).values
     return Effect.succeed<Plan>({
       file,
       projectName: file.projectName ?? "project",
@@ -801,22 +801,23 @@ const findCycles = (edges: ReadonlyMap<string, ReadonlyArray<string>>): Array<Ar
   })
 }
 
-/** Decodes an already-parsed plan document (from JSON or YAML), reporting every problem; with the `TaskFields` provided. */
+/** Decodes an already-parsed plan document (from JSON or YAML), reporting every problem; with the `BackendFields` provided. */
 export const decode = (
   input: unknown,
   source = "plan",
   baseDir?: string,
   config?: ConfigFile
-): Effect.Effect<Plan, InvalidPlan> => Effect.flatMap(TaskFields, (fields) => decodeWith(input, fields, source, baseDir, config))
+): Effect.Effect<Plan, InvalidPlan> => Effect.flatMap(BackendFields, (declarations) => decodeWith(input, declarations, source, baseDir, config))
 
 const decodeWith = (
   input: unknown,
-  fields: ReadonlyArray<TaskField>,
+  declarations: Declarations,
   source: string,
   baseDir: string | undefined,
   config: ConfigFile | undefined
 ): Effect.Effect<Plan, InvalidPlan> =>
   Effect.suspend(() => {
+    const fields = declarations.taskFields
     const taken = fields.find((f) => f.name in Task.fields)
     if (taken !== undefined) return Effect.dieMessage(`a backend declares the task field "${taken.name}", which is braid's own`)
     // Size and shape first, without recursion: nothing else reads a document too large, too deep or circular.
@@ -845,14 +846,26 @@ const decodeWith = (
     const warnings: Array<PlanProblem> = unknown.flatMap((u) =>
       u.suggestion !== undefined || refused.has(u.path) ? [] : [{ path: u.path, message: `unknown field ${quoted(u.field)} is ignored` }]
     )
-    const decoded = decodeFile(input, fields)
-    if (Either.isRight(decoded) && misspelled.length === 0) {
-      return Effect.map(check(decoded.right.file, decoded.right, source, baseDir, config), (plan) => ({ ...plan, warnings }))
+    // Each backend's settings with its own Schema, the plan's and the config file's.
+    const agents = readAgents(
+      typeof input === "object" && input !== null ? (input as Record<string, unknown>).agents : undefined,
+      config?.agents,
+      declarations.settings
+    )
+    misspelled.push(...agents.misspelled)
+    warnings.push(...agents.warnings)
+    const file = decodeFile(input, fields)
+    const typeProblems = [...(Either.isLeft(file) ? file.left : []), ...agents.typeProblems]
+    if (Either.isRight(file) && typeProblems.length === 0 && misspelled.length === 0) {
+      const decoded = withAgents(file.right, agents)
+      return Effect.map(check(decoded.file, decoded, source, baseDir, config), (plan) => ({ ...plan, warnings }))
     }
     // Report every problem at once: wrong types (one plain line per field), misspellings, and
     // the semantic problems of the rest of the plan (checked with the bad fields left out).
-    const typeProblems = Either.isLeft(decoded) ? decoded.left : []
-    const rest = Either.isRight(decoded) ? Either.right(decoded.right) : decodeFile(without(input, typeProblems.map((p) => p.rawPath)), fields)
+    const rest = Either.map(
+      Either.isRight(file) ? file : decodeFile(without(input, typeProblems.map((p) => p.rawPath)), fields),
+      (decoded) => withAgents(decoded, agents)
+    )
     const semantic = Either.isRight(rest)
       ? Effect.match(check(rest.right.file, rest.right, source, baseDir, config), {
         onFailure: (e) => e.problems,
@@ -909,7 +922,6 @@ const planShape: Fields.Shape = {
     resolve: { kind: "object", shape: { fields: [...commandFields, "script"] } },
     resolver: { kind: "object", shape: { fields: Object.keys(ResolverSettings.fields) } },
     budget: { kind: "object", shape: { fields: Object.keys(Budget.fields) } },
-    agents: { kind: "record", shape: { fields: Object.keys(AgentSettings.fields) } },
     limits: { kind: "record", shape: { fields: Object.keys(ProviderLimit.fields) } },
     prices: { kind: "record", shape: { fields: Object.keys(ModelPrice.fields) } },
     github: { kind: "object", shape: { fields: Object.keys(GitHubSettings.fields) } },
@@ -1012,6 +1024,111 @@ const decodeFile = (input: unknown, fields: ReadonlyArray<TaskField>): Either.Ei
   }
   return Either.isRight(file) && problems.length === 0 ? Either.right({ file: file.right, fields, values }) : Either.left(problems)
 }
+
+/** A backend's settings fields (its Schema's), or none when it holds no object. */
+const settingsFields = new WeakMap<Schema.Schema.AnyNoContext, ReadonlyArray<string>>()
+const fieldsOfSettings = (schema: Schema.Schema.AnyNoContext): ReadonlyArray<string> => {
+  let fields = settingsFields.get(schema)
+  if (fields === undefined) {
+    const nested = Fields.nestedOf(schema.ast)
+    fields = nested?.kind === "object" ? nested.shape.fields : []
+    settingsFields.set(schema, fields)
+  }
+  return fields
+}
+
+/** Every settings field some backend on offer reads (`AgentSettings`' among them). */
+const allSettingsFields = new WeakMap<Declarations["settings"], ReadonlyArray<string>>()
+const settingsFieldsOfAll = (settings: Declarations["settings"]): ReadonlyArray<string> => {
+  let fields = allSettingsFields.get(settings)
+  if (fields === undefined) {
+    fields = [...new Set([...Object.keys(AgentSettings.fields), ...Object.values(settings).flatMap(fieldsOfSettings)])]
+    allSettingsFields.set(settings, fields)
+  }
+  return fields
+}
+
+/** The backends' settings of a plan and its config file, decoded, and what was wrong or unknown in them. */
+interface AgentsRead {
+  /** The plan's own, each decoded with its backend's Schema (the file keeps these). */
+  readonly plan: Record<string, AgentSettings>
+  /** The plan's over the config file's, field by field. */
+  readonly values: Record<string, AgentSettings>
+  readonly misspelled: Array<PlanProblem>
+  readonly warnings: Array<PlanProblem>
+  readonly typeProblems: Array<FileProblem>
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value)
+
+const definedOf = (value: object): Record<string, unknown> => Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined))
+
+/**
+ * `agents:` of the plan and of `braid.config.yaml` (its problems named `braid.config.yaml: agents.<name>.<field>`),
+ * each `agents.<name>` decoded with that backend's Schema: a misspelling is one of its own fields',
+ * a field another backend reads is ignored with a warning. A name no backend on offer has keeps
+ * `AgentSettings`' fields, checked against every backend's; decoded with none declared (a library
+ * caller that offers none), its fields are kept as written for the registry to decode.
+ */
+const readAgents = (plan: unknown, config: unknown, settings: Declarations["settings"]): AgentsRead => {
+  const read: AgentsRead = { plan: {}, values: {}, misspelled: [], warnings: [], typeProblems: [] }
+  const known = settingsFieldsOfAll(settings)
+  const anyDeclared = Object.keys(settings).length > 0
+  const layers = new Map<string, Array<Record<string, unknown>>>()
+  for (const [raw, prefix] of [[config, "braid.config.yaml: "], [plan, ""]] as const) {
+    // Not a record of objects: the file's own Schema says so.
+    if (!isRecord(raw)) continue
+    for (const [name, value] of Object.entries(raw)) {
+      if (!isRecord(value)) continue
+      const schema = Object.hasOwn(settings, name) ? settings[name] : undefined
+      const own = schema === undefined ? undefined : fieldsOfSettings(schema)
+      for (const field of Object.keys(value)) {
+        if ((own ?? known).includes(field)) continue
+        const path = `${prefix}agents.${name}.${field}`
+        const unprintable = PlanText.textProblem(field, true)
+        if (unprintable !== undefined) {
+          read.misspelled.push({ path, message: `the field name ${unprintable}` })
+        } else if (own !== undefined && known.includes(field)) {
+          read.warnings.push({ path, message: `unknown field ${quoted(field)} is ignored: the ${name} backend has no such setting` })
+        } else {
+          const suggestion = Fields.closest(field, own ?? known)
+          if (suggestion !== undefined) read.misspelled.push({ path, message: `unknown field ${quoted(field)} — did you mean "${suggestion}"?` })
+          else if (own !== undefined || anyDeclared) read.warnings.push({ path, message: `unknown field ${quoted(field)} is ignored` })
+        }
+      }
+      const decoded = Schema.decodeUnknownEither(schema ?? AgentSettings, decodeOptions)(value)
+      if (Either.isLeft(decoded)) {
+        const problems = problemsOf({ agents: raw }, decoded.left, ["agents", name])
+        // A config file's problem is not at a path of the plan (`rawPath` leaves the plan's values alone).
+        read.typeProblems.push(...(prefix === "" ? problems : problems.map((p) => ({ ...p, path: `${prefix}${p.path}`, rawPath: [] }))))
+        continue
+      }
+      const kept = schema === undefined && !anyDeclared ? { ...value, ...definedOf(decoded.right) } : decoded.right
+      if (prefix === "") read.plan[name] = kept as AgentSettings
+      const same = layers.get(name)
+      if (same === undefined) layers.set(name, [kept])
+      else same.push(kept)
+    }
+  }
+  for (const [name, [first, ...over]] of layers) {
+    const schema = Object.hasOwn(settings, name) ? settings[name] : undefined
+    const merged = over.length === 0 ? first! : Object.assign({}, ...[first!, ...over].map(definedOf))
+    read.values[name] = (over.length === 0 || schema === undefined
+      ? merged
+      : Either.getOrElse(Schema.decodeUnknownEither(schema, decodeOptions)(merged), () => merged)) as AgentSettings
+  }
+  return read
+}
+
+/** A decoded plan file with its backends' settings, decoded (its own in `file.agents`, merged with the config file's in `agents`). */
+const withAgents = (
+  decoded: Declared & { readonly file: PlanFile },
+  agents: AgentsRead
+): Declared & { readonly file: PlanFile } => ({
+  ...decoded,
+  file: decoded.file.agents === undefined ? decoded.file : new PlanFile({ ...decoded.file, agents: agents.plan as unknown as NonNullable<PlanFile["agents"]> }, true),
+  agents: agents.values
+})
 
 /** One plain problem per field of a decoding error at `at` (the schema's alternatives are not the user's concern). */
 const problemsOf = (input: unknown, error: ParseResult.ParseError, at: ReadonlyArray<PropertyKey> = []): Array<FileProblem> => {
@@ -1304,6 +1421,6 @@ export const override = (plan: Plan, overrides: Overrides, source = "options"): 
     ? Effect.succeed(plan)
     : Effect.map(
       validate(new PlanFile({ ...plan.file, ...defined }), source, plan.baseDir, plan.config),
-      (overridden) => ({ ...overridden, warnings: plan.warnings, declared: plan.declared })
+      (overridden) => ({ ...overridden, warnings: plan.warnings, declared: plan.declared, agents: plan.agents })
     )
 }

@@ -360,7 +360,7 @@ describe("task fields a backend declares", () => {
   }) {}
   const notes = Plan.taskField("notes", Notes, { multiLine: (path) => path.length === 1 && path[0] === "body" })
   const base = { streams: [{ name: "api", type: "api" }] }
-  const withNotes = <A, E>(effect: Effect.Effect<A, E>) => Effect.provideService(effect, Plan.TaskFields, [notes])
+  const withNotes = <A, E>(effect: Effect.Effect<A, E>) => Effect.provideService(effect, Plan.BackendFields, { taskFields: [notes], settings: {} })
   const problemsOf = (input: unknown) =>
     Effect.map(Effect.flip(withNotes(Plan.decode(input))), (e) => e.problems.map((p) => `${p.path}: ${p.message}`))
 
@@ -418,9 +418,60 @@ describe("task fields a backend declares", () => {
       assert.deepStrictEqual(plan.warnings.map((w) => `${w.path}: ${w.message}`), ["tasks[0].notes: unknown field \"notes\" is ignored"])
       assert.isUndefined(notes.of(plan, plan.tasks.get("t1")!))
       const taken = yield* Effect.exit(
-        Plan.decode({ ...base, tasks: [{ id: "t1", title: "T", stream: "api" }] }).pipe(Effect.provideService(Plan.TaskFields, [Plan.taskField("run", Schema.String)]))
+        Plan.decode({ ...base, tasks: [{ id: "t1", title: "T", stream: "api" }] }).pipe(Effect.provideService(Plan.BackendFields, { taskFields: [Plan.taskField("run", Schema.String)], settings: {} }))
       )
       assert.isTrue(Exit.isFailure(taken) && taken.cause._tag === "Die")
+    }))
+})
+
+describe("settings a backend declares", () => {
+  // A backend's own settings Schema: core's fields and its own; core knows only that it was declared.
+  class ToolSettings extends Schema.Class<ToolSettings>("ToolSettings")({
+    ...Plan.AgentSettings.fields,
+    model: Schema.optional(Schema.String),
+    maxTurns: Schema.optional(Schema.Int.pipe(Schema.positive()))
+  }) {}
+  class ApiSettings extends Schema.Class<ApiSettings>("ApiSettings")({
+    ...Plan.AgentSettings.fields,
+    baseUrl: Schema.optional(Schema.String)
+  }) {}
+  const base = { streams: [{ name: "api", type: "api" }], tasks: [{ id: "t1", title: "T", stream: "api" }] }
+  const declared = <A, E>(effect: Effect.Effect<A, E>) =>
+    Effect.provideService(effect, Plan.BackendFields, { taskFields: [], settings: { tool: ToolSettings, api: ApiSettings } })
+  const lines = (problems: ReadonlyArray<Plan.PlanProblem>) => problems.map((p) => `${p.path}: ${p.message}`)
+
+  it.effect("each agents.<name> is decoded with its Schema, the plan's over the config's field by field, through overrides", () =>
+    Effect.gen(function*() {
+      const config = new Plan.ConfigFile({ agents: { tool: { model: "c", maxTurns: 4 }, api: { baseUrl: "http://c" } } })
+      const plan = yield* declared(Plan.decode({ ...base, agents: { tool: { model: "p", provider: "x" } } }, "plan", undefined, config))
+      assert.deepStrictEqual(plan.warnings, [])
+      assert.instanceOf(plan.agents.tool, ToolSettings)
+      assert.deepInclude({ ...plan.agents.tool } as Record<string, unknown>, { model: "p", maxTurns: 4, provider: "x" })
+      assert.instanceOf(plan.agents.api, ApiSettings)
+      const overridden = yield* Plan.override(plan, { maxParallel: 2 })
+      assert.strictEqual(overridden.agents.tool, plan.agents.tool)
+    }))
+
+  it.effect("a misspelling is one of its own fields', another backend's field a warning, a wrong value named at its path", () =>
+    Effect.gen(function*() {
+      const problems = yield* Effect.flip(declared(Plan.decode({ ...base, agents: { tool: { modle: "m", maxTurns: 0 }, api: { baseURL: "u" } } })))
+      assert.sameMembers(lines(problems.problems).map((l) => l.split(", got")[0]!), [
+        "agents.tool.modle: unknown field \"modle\" — did you mean \"model\"?",
+        "agents.api.baseURL: unknown field \"baseURL\" — did you mean \"baseUrl\"?",
+        "agents.tool.maxTurns: expected a positive number"
+      ])
+      const plan = yield* declared(Plan.decode({ ...base, agents: { api: { maxTurns: 3 } } }))
+      assert.deepStrictEqual(lines(plan.warnings), ["agents.api.maxTurns: unknown field \"maxTurns\" is ignored: the api backend has no such setting"])
+      assert.notProperty(plan.agents.api, "maxTurns")
+    }))
+
+  it.effect("undeclared, a backend's settings are kept as written, with core's fields checked", () =>
+    Effect.gen(function*() {
+      const plan = yield* Plan.decode({ ...base, agents: { tool: { model: "m", maxTurns: 3 } } })
+      assert.deepStrictEqual(plan.warnings, [])
+      assert.deepInclude({ ...plan.agents.tool } as Record<string, unknown>, { model: "m", maxTurns: 3 })
+      const problems = yield* Effect.flip(Plan.decode({ ...base, agents: { tool: { provider: 5 } } }))
+      assert.deepStrictEqual(problems.problems.map((p) => p.path), ["agents.tool.provider"])
     }))
 })
 

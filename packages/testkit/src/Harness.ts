@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import type { Backend } from "@braid/agents"
-import { Agent, ConflictResolver, type Plan, Review, type Workspace } from "@braid/core"
+import { Agent, ConflictResolver, Plan, Review, type Workspace } from "@braid/core"
 import { Duration, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -262,10 +262,12 @@ export const scriptFromPlan = (plan: Plan.Plan): Script => {
  * The mock backend (`agent: mock`): the harness's scripted agents, driven by each task's
  * `mock` field; its own scripted reviewer judges them and its resolver keeps both sides.
  */
-export const backend: Backend.Backend = {
+export const backend: Backend.Backend<Plan.AgentSettings> = {
   name: "mock",
   description: "scripted agents from each task's `mock` field, for trying a plan (no tool, no model)",
   taskFields: [MockField.field],
+  // It reads nothing of its own under `agents.mock`: braid's `provider` only.
+  settings: Plan.AgentSettings,
   preflight: () => Effect.succeed([]),
   make: (context) =>
     Effect.map(make(scriptFromPlan(context.plan)), (h) => ({ agent: h.agent, reviewer: h.reviewer, resolver: h.resolver }))

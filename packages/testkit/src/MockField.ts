@@ -1,7 +1,7 @@
 /**
  * The mock backend's field in a plan's tasks, `mock:`: the scores a task's attempts get and the
  * files they write. The mock backend declares it (`Harness.backend.taskFields`), so plans are
- * decoded with it wherever the mock is offered (the CLI provides it as `Plan.TaskFields`); core's
+ * decoded with it wherever the mock is offered (the CLI provides it in `Plan.BackendFields`); core's
  * plan knows nothing of it. Kept apart from the harness so reading a plan loads no backend.
  *
  * @since 0.1.0

@@ -12,7 +12,7 @@ import { Effect, Layer } from "effect"
 
 /** The backends the CLI offers: the agents' and the mock. */
 const backends = [...Registry.all, Harness.backend]
-const withMock = <A, E>(effect: Effect.Effect<A, E>) => Effect.provideService(effect, Plan.TaskFields, Registry.taskFields(backends))
+const withMock = <A, E>(effect: Effect.Effect<A, E>) => Effect.provideService(effect, Plan.BackendFields, Registry.planFields(backends))
 const problemsOf = (input: unknown) =>
   Effect.map(Effect.flip(withMock(Plan.decode(input, "plan.yaml"))), (e) => e.problems.map((p) => `${p.path}: ${p.message}`))
 

@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import { Agent, type Plan, Process, Sandbox } from "@braid/core"
+import { Agent, Process, Sandbox } from "@braid/core"
 import { CommandExecutor } from "@effect/platform"
 import type * as Backend from "../Backend.js"
 import { Effect } from "effect"
@@ -35,7 +35,7 @@ export const NETWORK_ENV = [
 export const minimalEnv = (
   source: Readonly<Record<string, string | undefined>>,
   names: ReadonlyArray<string>,
-  settings: Plan.AgentSettings,
+  settings: { readonly env?: ReadonlyArray<string> | undefined },
   set: Readonly<Record<string, string | undefined>> = {}
 ): Record<string, string> => {
   const env: Record<string, string> = {}
@@ -51,7 +51,7 @@ export const minimalEnv = (
 }
 
 /** The executable a backend runs: `settings.command` (its first word) or the default name. */
-export const commandOf = (settings: Plan.AgentSettings, fallback: string): ReadonlyArray<string> =>
+export const commandOf = (settings: { readonly command?: string | ReadonlyArray<string> | undefined }, fallback: string): ReadonlyArray<string> =>
   settings.command === undefined
     ? [fallback]
     : typeof settings.command === "string"
@@ -213,7 +213,7 @@ export const jsonLines = (text: string): Array<unknown> =>
   })
 
 /** The attempt's timeout: the settings' `timeoutSeconds`, else the backend's default. */
-export const timeoutMsOf = (settings: Plan.AgentSettings, defaultSeconds: number): number =>
+export const timeoutMsOf = (settings: { readonly timeoutSeconds?: number | undefined }, defaultSeconds: number): number =>
   Math.round((settings.timeoutSeconds ?? defaultSeconds) * 1000)
 
 /** `Retry-After` (seconds or an HTTP date) in milliseconds, when it says something usable. */
