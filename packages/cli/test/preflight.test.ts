@@ -93,20 +93,48 @@ describe("braid plan as a preflight", () => {
     assert.include(text.stdout, "api (api, priority 5, agent script), waits on db")
     assert.include(text.stdout, "checks: lint, unit; waits for: d1")
     assert.notInclude(text.stdout.toLowerCase(), "batch")
-    const json = braid(["plan", file, "--json"], repo)
+    // Unconfined on purpose: whether this machine can confine is not what is checked here.
+    const json = braid(["plan", file, "--json", "--sandbox", "off"], repo)
     assert.strictEqual(json.code, 0, json.stderr)
     const parsed = JSON.parse(json.stdout)
     assert.isUndefined(parsed.batches)
     assert.strictEqual(parsed.ready, true)
+    assert.deepStrictEqual(parsed.sandbox, { mode: "off", confined: false, reason: "sandbox: off" })
     assert.deepStrictEqual(parsed.streams[1], {
       name: "api",
       type: "api",
       priority: 5,
       agent: "script",
       reviewer: "checks",
+      confined: false,
+      reachable: [],
       waitsOn: ["db"],
       tasks: [{ id: "a1", title: "A1", checks: ["lint", "unit"], waitsFor: ["d1"] }]
     })
+  })
+
+  it("sandbox: required where bubblewrap is missing is refused before anything starts (exit 2, naming it); auto warns and runs unconfined", () => {
+    const { repo } = repository()
+    const file = path.join(repo, "plan.yaml")
+    fs.writeFileSync(file, ["streams: [{name: s, type: api}]", "tasks: [{id: a, title: A, stream: s, run: [node, -e, \"require('fs').writeFileSync('a.txt', 'a')\"]}]", ""].join("\n"))
+    spawnSync("git", ["add", "plan.yaml"], { cwd: repo })
+    spawnSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "plan"], { cwd: repo })
+    // A PATH with git and node and no bwrap: a machine without bubblewrap.
+    const bin = tmp()
+    fs.symlinkSync(spawnSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).stdout.trim(), path.join(bin, "git"))
+    fs.symlinkSync(process.execPath, path.join(bin, "node"))
+    const noBwrap = { PATH: bin }
+    const plan = braid(["plan", file, "--sandbox", "required"], repo, noBwrap)
+    assert.strictEqual(plan.code, 2, plan.stderr)
+    assert.include(plan.stderr, "sandbox: required, but confinement is unavailable: bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
+    const run = braid(["run", file, "--sandbox", "required"], repo, noBwrap)
+    assert.strictEqual(run.code, 2, run.stderr)
+    assert.include(run.stderr, "bubblewrap (bwrap) is not installed")
+    assert.notInclude(run.stderr, "    at ")
+    assert.isFalse(fs.existsSync(path.join(repo, ".braid", "runs")) && fs.readdirSync(path.join(repo, ".braid", "runs")).length > 0, "a refused run leaves no record")
+    const auto = braid(["run", file], repo, noBwrap)
+    assert.strictEqual(auto.code, 0, auto.stderr)
+    assert.include(auto.stderr, "processes run unconfined: bubblewrap (bwrap) is not installed")
   })
 
   it("counts the longest chain in tasks (effort points named as such) and lists each wait once", () => {
@@ -178,7 +206,8 @@ describe("output paths", () => {
     fs.writeFileSync(file, `streams:\n  - {name: s, type: api}\ntasks:\n  - {id: a, title: A, stream: s, run: [node, -e, ${JSON.stringify(task)}]}\n`)
     git("add", "plan.yaml")
     git("commit", "-q", "-m", "plan")
-    const result = braid(["run", file, "--report", path.join(out, "r.md")], repo)
+    // Unconfined: the task's script removes the report's folder, outside its checkout.
+    const result = braid(["run", file, "--sandbox", "off", "--report", path.join(out, "r.md")], repo)
     assert.strictEqual(result.code, 0, result.stderr)
     assert.include(result.stderr, `warning: could not write the report to ${path.join(out, "r.md")}`)
     assert.include(result.stderr, "landed")
