@@ -32,9 +32,9 @@
  *
  * @since 0.1.0
  */
-import { Agent, type Plan, Process, Secrets, Workspace } from "@braid/core"
+import { Agent, type Plan, Process, Sandbox, Secrets, Workspace } from "@braid/core"
 import { type CommandExecutor, FileSystem } from "@effect/platform"
-import { Effect, Either, Schema } from "effect"
+import { Effect, Either, FiberRef, Schema } from "effect"
 import * as os from "node:os"
 import * as path from "node:path"
 import type * as Backend from "./Backend.js"
@@ -400,6 +400,12 @@ export const argvOf = (
     readonly prompt: string
     readonly baseUrl: string | undefined
     readonly keyInEnv: boolean
+    /**
+     * braid confines the attempt itself (bubblewrap): codex's own sandbox cannot be nested in it
+     * (its commands' writes are lost), so it is switched off in favour of braid's, which keeps the
+     * same bounds — the worktree and codex's home writable, the model API the only host.
+     */
+    readonly confinedByBraid?: boolean | undefined
   }
 ): { readonly argv: ReadonlyArray<string>; readonly stdin: string | undefined } => {
   const long = Buffer.byteLength(options.prompt) > PROMPT_ARG_LIMIT
@@ -409,8 +415,9 @@ export const argvOf = (
       "exec",
       "--json",
       "-s",
-      // Never a sandbox braid does not allow, even when preflight was skipped.
-      SANDBOXES.includes(settings.permissionMode ?? "") ? settings.permissionMode! : DEFAULT_SANDBOX,
+      // Never a sandbox braid does not allow, even when preflight was skipped; inside braid's own
+      // confinement codex's is off (`danger-full-access` there is braid's choice, never a setting's).
+      options.confinedByBraid === true ? "danger-full-access" : SANDBOXES.includes(settings.permissionMode ?? "") ? settings.permissionMode! : DEFAULT_SANDBOX,
       "-C",
       options.worktree,
       "--skip-git-repo-check",
@@ -639,7 +646,8 @@ export const make = (
               }
             })
           const baseline = thread._tag === "Resume" ? (yield* readLedger(home))[thread.id] : undefined
-          const { argv, stdin } = argvOf(executable, settings, { worktree, thread, prompt: prompt.right, baseUrl, keyInEnv: env.OPENAI_API_KEY !== undefined })
+          const confinedByBraid = (yield* FiberRef.get(Sandbox.ambient)) !== undefined
+          const { argv, stdin } = argvOf(executable, settings, { worktree, thread, prompt: prompt.right, baseUrl, keyInEnv: env.OPENAI_API_KEY !== undefined, confinedByBraid })
           // Confined: its stream's home, the user's login read-only, the OpenAI API (or the base URL's).
           const sandbox = tool.allowance({ home, login: [userHomeOf(source)], urls: baseUrl !== undefined ? [baseUrl] : ["https://api.openai.com", "https://chatgpt.com"] })
           const result = yield* tool.runAttempt(name, request, { argv, env, timeoutMs, stdin, onStdout, sandbox })

@@ -5,7 +5,7 @@
  * aider stand-in, a stand-in program for the command and script backends, and the mock agent.
  * A scenario that cannot apply to a backend is skipped with the reason in its name.
  */
-import { Agent, CommandSpec, MemoryWorkspace, Plan, RunState, Workspace } from "@braid/core"
+import { Agent, CommandSpec, MemoryWorkspace, Plan, RunState, Sandbox, Workspace } from "@braid/core"
 import { Harness } from "@braid/testkit"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
@@ -107,6 +107,10 @@ const until = (done: () => boolean, seconds: number, what: string) =>
 
 const TEST_TIMEOUT = 90_000
 
+/** The real coding tools, run once more confined (the others run braid's own processes, confined the same way). */
+const CONFINED_TOOLS: ReadonlySet<string> = new Set(["claude-code", "codex", "gemini"])
+const bwrapMissing = Effect.runSync(Sandbox.unavailable()) !== undefined
+
 describe("the backends are the registry's", () => {
   it("every backend in Registry.all, and the testkit's mock, has a driver in the contract", () => {
     assert.deepStrictEqual([...Drivers.all.map((d) => d.name)].sort(), backends.map((b) => b.name).sort())
@@ -137,6 +141,24 @@ describe.each(Drivers.all.map((d) => [d.name, d] as const))("agent contract: %s"
       if (driver.reports.process) assert.isTrue(notes.some((n) => n._tag === "Process"), "the tool's process was journaled")
       t.keepsSecrets(out)
     }))
+
+  if (CONFINED_TOOLS.has(driver.name) && bwrapMissing) it.skip("writes a file confined by bubblewrap — bubblewrap is not available here", () => {})
+  else if (CONFINED_TOOLS.has(driver.name)) {
+    it.scopedLive("writes a file confined by bubblewrap: the real tool starts, reaches its model server and writes only its worktree", () =>
+      Effect.gen(function*() {
+        const t = yield* setUp(driver, "writes")
+        const content = "hello from inside the sandbox\n"
+        const repo = path.join(t.rig.root, "repo")
+        // As a run's checkout: the worktree writable, the repository readable, the run folder and the home hidden.
+        const policy = { writable: [t.rig.worktree], hidden: [t.rig.home, path.join(repo, ".braid")], readable: [repo] }
+        const { outcome } = yield* Sandbox.within(policy)(t.attempt(t.stage.writes("notes/hello.txt", content)))
+        const out = output(outcome)
+        assert.strictEqual(fs.readFileSync(path.join(t.rig.worktree, "notes/hello.txt"), "utf8"), content)
+        assert.strictEqual(status(t.rig.worktree), "?? notes/hello.txt")
+        assert.isTrue(t.stage.reachedModel?.() ?? true, "the tool reached its model server from inside")
+        t.keepsSecrets(out)
+      }), TEST_TIMEOUT)
+  }
 
   scenario("nothing", "changes nothing: the attempt succeeds and the worktree is as it was", () =>
     Effect.gen(function*() {
