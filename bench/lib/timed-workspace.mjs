@@ -32,7 +32,8 @@ const hookSpawn = () => {
   const original = childProcess.spawn
   childProcess.spawn = function spawn(command, ...rest) {
     const fiber = Fiber.getCurrentFiber()
-    const method = fiber._tag === "Some" ? fiber.value.getFiberRef(methodRef) : undefined
+    const current = fiber._tag === "Some" ? fiber.value.getFiberRef(methodRef) : undefined
+    const method = typeof current === "object" ? current.name : current
     const kind = path.basename(String(command)) === "git" ? "git" : "other"
     if (method === undefined) outside[kind]++
     for (const listener of spawnListeners) listener(method, kind)
@@ -63,11 +64,14 @@ export const timed = (service, { countSpawns = false, trace } = {}) => {
       else totalOf(method).otherProcesses++
     })
   }
-  /** Times one call of `effect` as `name` (of `stream`, when it is a stream's). */
-  const time = (name, stream, effect) =>
+  /**
+   * Times one call of `effect` as `name` (of `stream`, when it is a stream's). `as` (a `{ name }`
+   * box) is what the processes it starts are counted against, when it is not `name`.
+   */
+  const time = (name, stream, effect, as) =>
     Effect.suspend(() => {
       const started = performance.now()
-      const call = countSpawns ? Effect.locally(effect, methodRef, name) : effect
+      const call = countSpawns ? Effect.locally(effect, methodRef, as ?? name) : effect
       return Effect.ensuring(
         call,
         Effect.sync(() => {
@@ -142,7 +146,11 @@ export const timed = (service, { countSpawns = false, trace } = {}) => {
       Effect.flatMap(Effect.scope, (outer) =>
         Effect.gen(function*() {
           const inner = yield* Scope.fork(outer, ExecutionStrategy.sequential)
-          const run = yield* time("prepare", undefined, Scope.extend(service.prepare(setup), inner))
+          // A finalizer runs with the fiber refs of when it was added (within prepare): the box it
+          // sees is renamed once prepare is done, so the release's git processes count as release's.
+          const counted = { name: "prepare" }
+          const run = yield* time("prepare", undefined, Scope.extend(service.prepare(setup), inner), counted)
+          counted.name = "release"
           yield* Effect.addFinalizer(() => time("release", undefined, Scope.close(inner, Exit.void)))
           return wrapRun(run)
         }))

@@ -6,7 +6,7 @@
  * @internal
  */
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
-import { Effect, type Scope } from "effect"
+import { Effect } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import * as Workspace from "../../Workspace.js"
@@ -157,4 +157,4 @@ export const prepare = (executor: CommandExecutor.CommandExecutor, settings: Set
       keepIntegration: Effect.sync(() => void (ctx.keepIntegration = true))
     }
     return run
-  }) as (setup: Workspace.RunSetup) => Effect.Effect<Workspace.Run, Workspace.WorkspaceError, Scope.Scope>
+  })
