@@ -4,12 +4,27 @@
  * The one list of them; `vitest.config.ts` hands it to `test.projects` (vitest 3.2 warns
  * about a workspace file it loads itself, not about this list imported into `projects`).
  */
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { defineProject, type TestProjectConfiguration } from "vitest/config"
 
+/**
+ * One module of @braid/core by its name (`@braid/core/Plan`), as the command's start-up path
+ * imports it: where its source is, read from the package's own `exports` (`./Plan` →
+ * `./dist/run/Plan.js` → `src/run/Plan.ts`), the one list of its public modules.
+ */
+const coreExports: Record<string, { readonly default: string } | null> = JSON.parse(
+  fs.readFileSync(path.resolve(__dirname, "packages/core/package.json"), "utf8")
+).exports
+const coreModules = Object.entries(coreExports).flatMap(([name, target]) =>
+  name === "." || target === null || name.includes("*") ? [] : [{
+    find: `@braid/core/${name.slice(2)}`,
+    replacement: path.resolve(__dirname, "packages/core", target.default.replace(/^\.\/dist\//, "src/").replace(/\.js$/, ".ts"))
+  }]
+)
+
 const alias = [
-  // One module of @braid/core by its path (`@braid/core/Plan`), as the command's start-up path imports it.
-  { find: /^@braid\/core\/(.+)$/, replacement: path.resolve(__dirname, "packages/core/src/$1.ts") },
+  ...coreModules,
   { find: "@braid/core", replacement: path.resolve(__dirname, "packages/core/src/index.ts") },
   { find: /^@braid\/agents\/(.+)$/, replacement: path.resolve(__dirname, "packages/agents/src/$1.ts") },
   { find: "@braid/agents", replacement: path.resolve(__dirname, "packages/agents/src/index.ts") },

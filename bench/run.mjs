@@ -250,7 +250,7 @@ const scheduleSection = async () => {
 
 const gitSection = async () => {
   log()
-  const source = fileURLToPath(new URL("../packages/core/src/GitWorkspace.ts", import.meta.url))
+  const source = fileURLToPath(new URL("../packages/core/src/workspaces/GitWorkspace.ts", import.meta.url))
   if (!fs.existsSync(source)) {
     log("3. git: GitWorkspace not available")
     return { available: false }

@@ -12,8 +12,8 @@ const short = (url) => url.replace(/^file:\/\//, "").replace(/.*\/node_modules\/
 /** Where a source file belongs, for a coarse breakdown. */
 const categoryOf = (file, fn) => {
   if (fn === "(garbage collector)") return "garbage collection"
-  if (file.startsWith("core/dist/MemoryWorkspace") || file.startsWith("core/dist/internal/tree")) return "MemoryWorkspace"
-  if (file.startsWith("core/dist/GitWorkspace") || file.startsWith("core/dist/internal/git")) return "GitWorkspace"
+  if (file.startsWith("core/dist/workspaces/MemoryWorkspace") || file.startsWith("core/dist/internal/tree")) return "MemoryWorkspace"
+  if (file.startsWith("core/dist/workspaces/GitWorkspace") || file.startsWith("core/dist/internal/gitWorkspace") || file.startsWith("core/dist/internal/git")) return "GitWorkspace"
   if (file.startsWith("core/dist/")) return "braid core (dispatch, gate, stages)"
   if (file.startsWith("agents/dist/")) return "mocked harness"
   if (/^effect\/dist\/esm\/(Schema|ParseResult|SchemaAST)\.js/.test(file)) return "effect Schema (class construction, validation)"

@@ -9,9 +9,9 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as CommandSpec from "../src/CommandSpec.js"
-import * as GitWorkspace from "../src/GitWorkspace.js"
-import * as Workspace from "../src/Workspace.js"
+import * as CommandSpec from "../src/run/CommandSpec.js"
+import * as GitWorkspace from "../src/workspaces/GitWorkspace.js"
+import * as Workspace from "../src/ports/Workspace.js"
 
 const baseFiles: Record<string, string> = {
   "a.txt": "base\n",

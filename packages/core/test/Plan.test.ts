@@ -5,9 +5,9 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as ExecutionPlan from "../src/ExecutionPlan.js"
-import * as Plan from "../src/Plan.js"
-import * as Terminal from "../src/Terminal.js"
+import * as ExecutionPlan from "../src/pipeline/ExecutionPlan.js"
+import * as Plan from "../src/run/Plan.js"
+import * as Terminal from "../src/present/Terminal.js"
 
 const seedPlan = path.resolve(__dirname, "../../../examples/seed-shape/plan.json")
 

@@ -5,8 +5,8 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as Process from "../src/Process.js"
-import * as ProcessTree from "../src/ProcessTree.js"
+import * as Process from "../src/system/Process.js"
+import * as ProcessTree from "../src/system/ProcessTree.js"
 
 /** Running, not merely an unreaped zombie. */
 const alive = (pid: number) => ProcessTree.startTimeOf(pid) !== undefined

@@ -10,11 +10,11 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as Journal from "../src/Journal.js"
-import * as Plan from "../src/Plan.js"
-import * as RunOutcome from "../src/RunOutcome.js"
-import * as RunReport from "../src/RunReport.js"
-import * as RunState from "../src/RunState.js"
+import * as Journal from "../src/run/Journal.js"
+import * as Plan from "../src/run/Plan.js"
+import * as RunOutcome from "../src/run/RunOutcome.js"
+import * as RunReport from "../src/present/RunReport.js"
+import * as RunState from "../src/run/RunState.js"
 
 const fixtures = path.join(__dirname, "fixtures/journal")
 

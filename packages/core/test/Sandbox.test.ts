@@ -6,8 +6,8 @@ import * as http from "node:http"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as Process from "../src/Process.js"
-import * as Sandbox from "../src/Sandbox.js"
+import * as Process from "../src/system/Process.js"
+import * as Sandbox from "../src/system/Sandbox.js"
 
 const why = await Effect.runPromise(Sandbox.unavailable())
 

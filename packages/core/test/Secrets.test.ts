@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { randomBytes } from "node:crypto"
-import * as Secrets from "../src/Secrets.js"
+import * as Secrets from "../src/system/Secrets.js"
 
 // Random keys of each shape, made here so no real-looking key sits in the repository.
 const ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"

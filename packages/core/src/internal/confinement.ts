@@ -23,7 +23,7 @@
  * @internal
  */
 import { Effect, type Scope } from "effect"
-import type * as Workspace from "../Workspace.js"
+import type * as Workspace from "../ports/Workspace.js"
 import * as GitGuard from "./gitGuard.js"
 import * as Snapshot from "./snapshot.js"
 

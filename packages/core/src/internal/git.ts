@@ -10,8 +10,8 @@ import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as Process from "../Process.js"
-import * as Workspace from "../Workspace.js"
+import * as Process from "../system/Process.js"
+import * as Workspace from "../ports/Workspace.js"
 
 /** Who braid's commits are made by. */
 export interface Identity {

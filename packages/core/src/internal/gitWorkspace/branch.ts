@@ -5,7 +5,7 @@
  * @internal
  */
 import { Effect } from "effect"
-import * as Workspace from "../../Workspace.js"
+import * as Workspace from "../../ports/Workspace.js"
 import * as Git from "../git.js"
 import { noteIndex, type RunContext } from "./context.js"
 import { exists, failure, oneLine, pinnedOf, type StreamTree } from "./repo.js"

@@ -7,7 +7,7 @@
  * @internal
  */
 import { Effect } from "effect"
-import * as Workspace from "../../Workspace.js"
+import * as Workspace from "../../ports/Workspace.js"
 import * as Git from "../git.js"
 import * as GitIndex from "../gitIndex.js"
 import * as Links from "../links.js"

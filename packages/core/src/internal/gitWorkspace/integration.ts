@@ -7,7 +7,7 @@
  */
 import { Effect } from "effect"
 import * as path from "node:path"
-import * as Workspace from "../../Workspace.js"
+import * as Workspace from "../../ports/Workspace.js"
 import * as Git from "../git.js"
 import type { RunContext } from "./context.js"
 import { failure, INTEGRATION_BRANCH, INTEGRATION_DIR, pinnedOf, type Tree } from "./repo.js"

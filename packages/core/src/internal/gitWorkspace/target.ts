@@ -6,7 +6,7 @@
  */
 import { Effect } from "effect"
 import * as fs from "node:fs/promises"
-import * as Workspace from "../../Workspace.js"
+import * as Workspace from "../../ports/Workspace.js"
 import type { RunContext } from "./context.js"
 import { begun } from "./integration.js"
 import { exists, failure, oneLine, realpath, redactUrl, refused, type Tree } from "./repo.js"

@@ -10,9 +10,9 @@
  * @since 0.1.0
  */
 import { Array as Arr, Effect, Option, Schema } from "effect"
-import * as GitHub from "./GitHub.js"
-import * as Steps from "./Steps.js"
-import type * as Workspace from "./Workspace.js"
+import * as GitHub from "../ports/GitHub.js"
+import * as Steps from "../ports/Steps.js"
+import type * as Workspace from "../ports/Workspace.js"
 
 /** The target could not be reached (it moved, the working tree is dirty, a push was rejected or failed). */
 export class LandingRefused extends Schema.TaggedError<LandingRefused>()("LandingRefused", {

@@ -5,8 +5,8 @@
  * @since 0.1.0
  */
 import { Context, type Effect, Schema } from "effect"
-import type * as Attempt from "./Attempt.js"
-import type * as Plan from "./Plan.js"
+import type * as Attempt from "../run/Attempt.js"
+import type * as Plan from "../run/Plan.js"
 import type * as Workspace from "./Workspace.js"
 
 /** How much an issue a judge found matters. */
@@ -65,7 +65,7 @@ export interface ReviewRequest {
   /** Runs a command in the stream's checkout (the checks of a command reviewer). */
   readonly exec: Workspace.Checkout["exec"]
   /** Plan-wide checks every task also runs. */
-  readonly planChecks: ReadonlyArray<import("./CommandSpec.js").Command>
+  readonly planChecks: ReadonlyArray<import("../run/CommandSpec.js").Command>
 }
 
 /** The reviewer could not produce a review (an error, not a low score); retried with backoff. */

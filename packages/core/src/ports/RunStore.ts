@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { Context, type Effect, Schema, type Scope } from "effect"
-import type * as Journal from "./Journal.js"
+import type * as Journal from "../run/Journal.js"
 import type * as Steps from "./Steps.js"
 
 /** The store itself failed (disk full, a read-only file system, permissions); `message` says what to do. */

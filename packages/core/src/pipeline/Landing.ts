@@ -7,8 +7,8 @@
  */
 import { DateTime, Effect } from "effect"
 import { LandingRefused, type Mode, type Request } from "./LandingMode.js"
-import * as Progress from "./Progress.js"
-import * as Workspace from "./Workspace.js"
+import * as Progress from "../ports/Progress.js"
+import * as Workspace from "../ports/Workspace.js"
 
 export {
   type Landed,

@@ -8,17 +8,17 @@
  * @since 0.1.0
  */
 import { Clock, DateTime, Duration, Effect, Schedule, Schema } from "effect"
-import * as Agent from "./Agent.js"
-import * as Attempt from "./Attempt.js"
+import * as Agent from "../ports/Agent.js"
+import * as Attempt from "../run/Attempt.js"
 import * as Budget from "./Budget.js"
-import * as Plan from "./Plan.js"
-import * as Progress from "./Progress.js"
+import * as Plan from "../run/Plan.js"
+import * as Progress from "../ports/Progress.js"
 import type * as ProviderLimits from "./ProviderLimits.js"
-import * as Review from "./Review.js"
-import * as RunState from "./RunState.js"
-import * as Sandbox from "./Sandbox.js"
-import type * as Steps from "./Steps.js"
-import * as Workspace from "./Workspace.js"
+import * as Review from "../ports/Review.js"
+import * as RunState from "../run/RunState.js"
+import * as Sandbox from "../system/Sandbox.js"
+import type * as Steps from "../ports/Steps.js"
+import * as Workspace from "../ports/Workspace.js"
 
 /** At most this many attempt+review runs per task. */
 export const MAX_RUNS = 3

@@ -8,22 +8,22 @@
  * @since 0.1.0
  */
 import { Cause, Clock, DateTime, Deferred, Effect, Either, type Schedule } from "effect"
-import * as Agent from "./Agent.js"
+import * as Agent from "../ports/Agent.js"
 import * as AgentSlots from "./AgentSlots.js"
 import * as Budget from "./Budget.js"
-import * as ConflictResolver from "./ConflictResolver.js"
+import * as ConflictResolver from "../ports/ConflictResolver.js"
 import * as ConflictStrategy from "./ConflictStrategy.js"
 import * as Conflicts from "./Conflicts.js"
 import type * as ExecutionPlan from "./ExecutionPlan.js"
-import type * as Plan from "./Plan.js"
-import * as Progress from "./Progress.js"
+import type * as Plan from "../run/Plan.js"
+import * as Progress from "../ports/Progress.js"
 import * as ProviderLimits from "./ProviderLimits.js"
 import * as QualityGate from "./QualityGate.js"
-import * as Review from "./Review.js"
-import * as RunState from "./RunState.js"
-import * as Steps from "./Steps.js"
+import * as Review from "../ports/Review.js"
+import * as RunState from "../run/RunState.js"
+import * as Steps from "../ports/Steps.js"
 import * as TaskExecutor from "./TaskExecutor.js"
-import * as Workspace from "./Workspace.js"
+import * as Workspace from "../ports/Workspace.js"
 
 export interface DispatchInput {
   readonly runId: string

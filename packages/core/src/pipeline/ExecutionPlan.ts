@@ -9,10 +9,10 @@
  *
  * @since 0.1.0
  */
-import * as CommandSpec from "./CommandSpec.js"
-import * as Graph from "./internal/graph.js"
-import * as Plan from "./Plan.js"
-import * as Terminal from "./Terminal.js"
+import * as CommandSpec from "../run/CommandSpec.js"
+import * as Graph from "../internal/graph.js"
+import * as Plan from "../run/Plan.js"
+import * as Terminal from "../present/Terminal.js"
 
 export interface Batch {
   readonly index: number

@@ -11,8 +11,8 @@
  * @since 0.1.0
  */
 import { Deferred, Duration, Effect, Random } from "effect"
-import * as Agent from "./Agent.js"
-import type * as Plan from "./Plan.js"
+import * as Agent from "../ports/Agent.js"
+import type * as Plan from "../run/Plan.js"
 
 /** Transient errors tolerated per attempt when the plan says nothing. */
 export const DEFAULT_RETRIES = 6

@@ -7,9 +7,9 @@
  * @since 0.1.0
  */
 import { Context, Effect, Schema } from "effect"
-import * as Attempt from "./Attempt.js"
-import type * as CommandSpec from "./CommandSpec.js"
-import type * as Plan from "./Plan.js"
+import * as Attempt from "../run/Attempt.js"
+import type * as CommandSpec from "../run/CommandSpec.js"
+import type * as Plan from "../run/Plan.js"
 import * as Workspace from "./Workspace.js"
 
 /** What one side of a conflict set out to do: its stream's tasks and what it changed in the conflicted files. */

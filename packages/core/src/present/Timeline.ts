@@ -16,7 +16,7 @@
  */
 import * as Document from "./Document.js"
 import * as RunReport from "./RunReport.js"
-import * as RunState from "./RunState.js"
+import * as RunState from "../run/RunState.js"
 
 /** One attempt of a task. */
 export interface AttemptBar {

@@ -13,13 +13,13 @@
  * @since 0.3.0
  */
 import { Duration, Effect, Option, type Scope } from "effect"
-import * as GitHub from "./GitHub.js"
-import type * as Plan from "./Plan.js"
-import type * as Progress from "./Progress.js"
+import * as GitHub from "../ports/GitHub.js"
+import type * as Plan from "../run/Plan.js"
+import type * as Progress from "../ports/Progress.js"
 import * as RunReport from "./RunReport.js"
-import * as Secrets from "./Secrets.js"
-import type * as RunState from "./RunState.js"
-import type * as Steps from "./Steps.js"
+import * as Secrets from "../system/Secrets.js"
+import type * as RunState from "../run/RunState.js"
+import type * as Steps from "../ports/Steps.js"
 
 /** What the sync needs. */
 export interface Options {

@@ -11,9 +11,9 @@
  * @since 0.5.0
  */
 import { Context, type Effect, Schema } from "effect"
-import * as Agent from "./Agent.js"
+import * as Agent from "../ports/Agent.js"
 import * as Budget from "./Budget.js"
-import * as RunState from "./RunState.js"
+import * as RunState from "../run/RunState.js"
 
 /** What another stream's task left for this one: its stream's head when it settled. */
 export const Dependency = Schema.Struct({ taskId: Schema.String, stream: Schema.String, head: Schema.String })

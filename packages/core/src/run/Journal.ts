@@ -8,8 +8,8 @@
  * @since 0.1.0
  */
 import { Either, ParseResult, Schema } from "effect"
-import * as Secrets from "./Secrets.js"
-import type * as Steps from "./Steps.js"
+import * as Secrets from "../system/Secrets.js"
+import type * as Steps from "../ports/Steps.js"
 
 /** The journal format this build writes and reads. */
 export const SCHEMA_VERSION = 2

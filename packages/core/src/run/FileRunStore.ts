@@ -17,8 +17,8 @@ import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import * as Journal from "./Journal.js"
-import * as RunStore from "./RunStore.js"
-import * as Steps from "./Steps.js"
+import * as RunStore from "../ports/RunStore.js"
+import * as Steps from "../ports/Steps.js"
 
 /** An operating system error in words. */
 const REASONS: Record<string, string> = {

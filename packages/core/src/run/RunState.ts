@@ -9,11 +9,11 @@
  */
 import { Either, Schema } from "effect"
 import * as Attempt from "./Attempt.js"
-import * as Budget from "./Budget.js"
+import * as Budget from "../pipeline/Budget.js"
 import * as Plan from "./Plan.js"
-import * as Review from "./Review.js"
-import type * as Steps from "./Steps.js"
-import * as Workspace from "./Workspace.js"
+import * as Review from "../ports/Review.js"
+import type * as Steps from "../ports/Steps.js"
+import * as Workspace from "../ports/Workspace.js"
 
 /** The attempt as journaled before its review (`…/attempt/<n>`), and what its agent's tool reported. */
 export { AgentRecord, AttemptDone } from "./Attempt.js"

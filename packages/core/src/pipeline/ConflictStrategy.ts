@@ -12,11 +12,11 @@
  * @since 0.1.0
  */
 import { Array as Arr, Effect, Either } from "effect"
-import type * as Attempt from "./Attempt.js"
-import type * as ConflictResolver from "./ConflictResolver.js"
-import type * as Plan from "./Plan.js"
-import type * as RunState from "./RunState.js"
-import type * as Workspace from "./Workspace.js"
+import type * as Attempt from "../run/Attempt.js"
+import type * as ConflictResolver from "../ports/ConflictResolver.js"
+import type * as Plan from "../run/Plan.js"
+import type * as RunState from "../run/RunState.js"
+import type * as Workspace from "../ports/Workspace.js"
 
 /** What a strategy made of one conflict: the record's outcome, commit and detail, and who resolved it. */
 export interface Settlement {

@@ -8,9 +8,9 @@
  * @since 0.1.0
  */
 import { Context, Effect, Schema, type Scope } from "effect"
-import type * as CommandSpec from "./CommandSpec.js"
-import * as LandingMode from "./LandingMode.js"
-import type * as Sandbox from "./Sandbox.js"
+import type * as CommandSpec from "../run/CommandSpec.js"
+import * as LandingMode from "../pipeline/LandingMode.js"
+import type * as Sandbox from "../system/Sandbox.js"
 
 /** The workspace refused to start: the repository is not in a state a run can use. */
 export class WorkspaceRefused extends Schema.TaggedError<WorkspaceRefused>()("WorkspaceRefused", {

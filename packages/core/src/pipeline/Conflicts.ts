@@ -7,16 +7,16 @@
  * @since 0.1.0
  */
 import { DateTime, Effect, Either, Schema } from "effect"
-import type * as Attempt from "./Attempt.js"
-import * as ConflictResolver from "./ConflictResolver.js"
+import type * as Attempt from "../run/Attempt.js"
+import * as ConflictResolver from "../ports/ConflictResolver.js"
 import * as ConflictStrategy from "./ConflictStrategy.js"
-import type * as Plan from "./Plan.js"
-import * as Progress from "./Progress.js"
-import * as RunReport from "./RunReport.js"
-import * as RunState from "./RunState.js"
-import * as Sandbox from "./Sandbox.js"
-import * as Steps from "./Steps.js"
-import * as Workspace from "./Workspace.js"
+import type * as Plan from "../run/Plan.js"
+import * as Progress from "../ports/Progress.js"
+import * as RunReport from "../present/RunReport.js"
+import * as RunState from "../run/RunState.js"
+import * as Sandbox from "../system/Sandbox.js"
+import * as Steps from "../ports/Steps.js"
+import * as Workspace from "../ports/Workspace.js"
 
 /** Detection failed: the workspace could not answer. */
 export class DetectionFailed extends Schema.TaggedError<DetectionFailed>()("DetectionFailed", {

@@ -5,9 +5,9 @@
  * @since 0.1.0
  */
 import { Context, type Effect, Schema } from "effect"
-import type * as CommandSpec from "./CommandSpec.js"
-import * as Plan from "./Plan.js"
-import type * as RunState from "./RunState.js"
+import type * as CommandSpec from "../run/CommandSpec.js"
+import * as Plan from "../run/Plan.js"
+import type * as RunState from "../run/RunState.js"
 import type * as Workspace from "./Workspace.js"
 
 /** Stream type → agent role, as in the seed. */

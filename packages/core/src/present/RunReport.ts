@@ -8,11 +8,11 @@
  */
 import { Schema } from "effect"
 import * as Document from "./Document.js"
-import * as LandingMode from "./LandingMode.js"
-import * as Plan from "./Plan.js"
-import * as Review from "./Review.js"
-import * as Secrets from "./Secrets.js"
-import * as Workspace from "./Workspace.js"
+import * as LandingMode from "../pipeline/LandingMode.js"
+import * as Plan from "../run/Plan.js"
+import * as Review from "../ports/Review.js"
+import * as Secrets from "../system/Secrets.js"
+import * as Workspace from "../ports/Workspace.js"
 
 /** A review as recorded: the engine's `passes` beside the reviewer's score. */
 export class Quality extends Schema.Class<Quality>("Quality")({

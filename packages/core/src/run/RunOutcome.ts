@@ -6,15 +6,15 @@
  *
  * @since 0.2.0
  */
-import * as Agent from "./Agent.js"
+import * as Agent from "../ports/Agent.js"
 import type * as Attempt from "./Attempt.js"
-import type * as Conflicts from "./Conflicts.js"
-import * as Dispatch from "./Dispatch.js"
-import * as Landing from "./Landing.js"
+import type * as Conflicts from "../pipeline/Conflicts.js"
+import * as Dispatch from "../pipeline/Dispatch.js"
+import * as Landing from "../pipeline/Landing.js"
 import type * as Plan from "./Plan.js"
-import * as RunReport from "./RunReport.js"
+import * as RunReport from "../present/RunReport.js"
 import type * as RunState from "./RunState.js"
-import type * as Workspace from "./Workspace.js"
+import type * as Workspace from "../ports/Workspace.js"
 
 /** What became of landing. */
 export type LandingOutcome =

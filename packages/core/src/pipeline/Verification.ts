@@ -5,11 +5,11 @@
  * @since 0.1.0
  */
 import { Clock, DateTime, Effect, Schema } from "effect"
-import type * as CommandSpec from "./CommandSpec.js"
-import * as Progress from "./Progress.js"
-import * as RunState from "./RunState.js"
-import * as Sandbox from "./Sandbox.js"
-import * as Workspace from "./Workspace.js"
+import type * as CommandSpec from "../run/CommandSpec.js"
+import * as Progress from "../ports/Progress.js"
+import * as RunState from "../run/RunState.js"
+import * as Sandbox from "../system/Sandbox.js"
+import * as Workspace from "../ports/Workspace.js"
 
 /** The verify commands could not be run at all. */
 export class VerificationUnavailable extends Schema.TaggedError<VerificationUnavailable>()("VerificationUnavailable", {

@@ -11,8 +11,8 @@
  * @since 0.3.0
  */
 import { Effect, Schema } from "effect"
-import type * as Plan from "./Plan.js"
-import * as RunReport from "./RunReport.js"
+import type * as Plan from "../run/Plan.js"
+import * as RunReport from "../present/RunReport.js"
 
 /** What some attempts spent. */
 export interface Spend {

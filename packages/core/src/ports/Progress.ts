@@ -5,10 +5,10 @@
  * @since 0.1.0
  */
 import { Context, Effect, Fiber, Layer, Option, PubSub, Queue, type Scope, Schema, Stream } from "effect"
-import * as LandingMode from "./LandingMode.js"
-import * as Plan from "./Plan.js"
-import * as RunReport from "./RunReport.js"
-import * as Secrets from "./Secrets.js"
+import * as LandingMode from "../pipeline/LandingMode.js"
+import * as Plan from "../run/Plan.js"
+import * as RunReport from "../present/RunReport.js"
+import * as Secrets from "../system/Secrets.js"
 import { CommandResult } from "./Workspace.js"
 
 const at = { at: Schema.String }

@@ -11,14 +11,14 @@
  */
 import { CommandExecutor } from "@effect/platform"
 import { Effect, Layer, type Scope } from "effect"
-import * as CheckoutPool from "./internal/checkoutPool.js"
+import * as CheckoutPool from "../internal/checkoutPool.js"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
-import { FileTree } from "./internal/tree.js"
-import type * as CommandSpec from "./CommandSpec.js"
-import * as Process from "./Process.js"
-import * as Workspace from "./Workspace.js"
+import { FileTree } from "../internal/tree.js"
+import type * as CommandSpec from "../run/CommandSpec.js"
+import * as Process from "../system/Process.js"
+import * as Workspace from "../ports/Workspace.js"
 
 /** One version of a workspace's files (`get(path)` reads a file). */
 export type Tree = FileTree

@@ -13,11 +13,11 @@ import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { Effect, Layer } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import * as Git from "./internal/git.js"
-import * as Checks from "./internal/gitWorkspace/checks.js"
-import * as Prepare from "./internal/gitWorkspace/prepare.js"
-import { isInside, makeRepo, realpath, refused } from "./internal/gitWorkspace/repo.js"
-import * as Workspace from "./Workspace.js"
+import * as Git from "../internal/git.js"
+import * as Checks from "../internal/gitWorkspace/checks.js"
+import * as Prepare from "../internal/gitWorkspace/prepare.js"
+import { isInside, makeRepo, realpath, refused } from "../internal/gitWorkspace/repo.js"
+import * as Workspace from "../ports/Workspace.js"
 
 /** How a git workspace finds its repository and names what it creates. */
 export interface Options {
