@@ -2,7 +2,7 @@
  * braid benchmarks: `npm run bench` (builds the packages first), or `node bench/run.mjs`
  * after a build. Prints a table per section and writes bench/results.json.
  *
- *   --only=dispatch,schedule,git,agents,startup,cluster,plan   run some sections
+ *   --only=dispatch,schedule,git,agents,startup,cluster,plan,sandbox   run some sections
  *   --quick                        fewer repetitions and plans (a smoke test, not for figures)
  *
  * Every measured case runs in its own `node --expose-gc` child process (bench/lib/*-case.mjs),
@@ -686,6 +686,69 @@ const clusterSection = async () => {
 // 7. braid plan at the size limits
 // ---------------------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------------------
+// 8. Confinement
+// ---------------------------------------------------------------------------------------
+
+const sandboxSection = async () => {
+  log()
+  log("8. Confinement — what bubblewrap costs: per process start (Process.run of `true` and `node -e 0`, unconfined,")
+  log("   confined, confined with one allowed endpoint so the network relay starts too; interleaved), and per attempt of the")
+  log("   real claude (one stream of 4 tasks against the scripted server, confined and unconfined runs taking turns)")
+  const starts = await runChild("./sandbox-case.mjs", { rounds: quick ? 10 : 60 })
+  if (starts.unavailable) {
+    log(`8. confinement: ${starts.unavailable}`)
+    return { available: false, unavailable: starts.unavailable }
+  }
+  const rows = []
+  const perStart = {}
+  for (const [key, samples] of Object.entries(starts.samples)) {
+    const [program, variant] = key.split(" · ")
+    const base = median(starts.samples[`${program} · unconfined`])
+    perStart[key] = { median: median(samples), min: Math.min(...samples), max: Math.max(...samples), addedMs: median(samples) - base }
+    rows.push([program, variant, num(median(samples), 1), num(Math.min(...samples), 1), num(Math.max(...samples), 1), variant === "unconfined" ? "" : num(median(samples) - base, 1)])
+  }
+  log()
+  log(table(["program", "run", "median ms", "min", "max", "added (median)"], rows))
+  const claude = fileURLToPath(new URL("../node_modules/.bin/claude", import.meta.url))
+  const attempts = { confined: [], unconfined: [] }
+  if (fs.existsSync(claude)) {
+    const turns = quick ? 1 : 3
+    for (let i = 0; i < turns; i++) {
+      for (const confined of [false, true]) {
+        progress(`confinement: claude run ${i + 1}/${turns}, ${confined ? "confined" : "unconfined"}`)
+        const server = await startChild("./agents-server.mjs", { delayMs: 200 })
+        let r
+        try {
+          r = await runChild("./agents-case.mjs", {
+            name: `sandbox-${confined ? "on" : "off"}-${i}`,
+            serverUrl: server.url,
+            streams: 1,
+            tasksPerStream: 4,
+            dependsOn: {},
+            maxParallel: 1,
+            timeoutSeconds: 120,
+            confined
+          }, { timeoutMs: 600_000 })
+        } finally {
+          await server.stop()
+        }
+        if (r.failed) throw new Error(`confinement: the ${confined ? "confined" : "unconfined"} claude run failed: ${r.failed}`)
+        attempts[confined ? "confined" : "unconfined"].push(r.wallMs / r.reviewedAttempts)
+      }
+    }
+    const on = median(attempts.confined)
+    const off = median(attempts.unconfined)
+    log()
+    log(table(["claude attempt", "median wall ms per attempt", "runs"], [
+      ["unconfined", num(off), attempts.unconfined.map((m) => num(m)).join(" ")],
+      ["confined", num(on), attempts.confined.map((m) => num(m)).join(" ")],
+      ["added", `${num(on - off)} (${num((on / off - 1) * 100, 1)} %)`, ""]
+    ]))
+  }
+  return { available: true, perStart, claudeAttempt: attempts }
+}
+
 const planSection = async () => {
   log()
   const bin = fileURLToPath(new URL("../packages/cli/bin/braid", import.meta.url))
@@ -777,6 +840,7 @@ if (wanted("agents")) results.agents = await agentsSection()
 if (wanted("startup")) results.startup = await startupSection()
 if (wanted("cluster")) results.cluster = await clusterSection()
 if (wanted("plan")) results.plan = await planSection()
+if (wanted("sandbox")) results.sandbox = await sandboxSection()
 
 results.durationMs = Date.now() - started
 results.machine.loadAverageAtEnd = os.loadavg().map((l) => +l.toFixed(2))

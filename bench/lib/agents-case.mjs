@@ -3,7 +3,8 @@
  * `Orchestrator.run` over `GitWorkspace` on a temporary repository, against a scripted
  * Anthropic server that runs in another process (bench/lib/agents-server.mjs). Input:
  * { name, serverUrl, streams, tasksPerStream, dependsOn: { task: [deps] }, maxParallel,
- *   limits?, boundConcurrency?, timeoutSeconds, profile? }. With `profile`, the run is
+ *   limits?, boundConcurrency?, timeoutSeconds, profile?, confined? }. With `confined`, the run's
+ * processes run in bubblewrap (section 8). With `profile`, the run is
  * CPU-profiled through the inspector and summarised (the engine's CPU then includes the profiler's).
  *
  * Set up as packages/agents/test/ClaudeCode.test.ts sets up a real-claude run: a throwaway
@@ -138,6 +139,9 @@ const runPlan = () =>
     const timing = TimedWorkspace.timed(service, { countSpawns: true, trace })
     const outcome = yield* Orchestrator.run(plan, { runId: "bench" }).pipe(
       Effect.provide(Layer.mergeAll(Registry.layer(plan).pipe(Layer.provideMerge(TimedWorkspace.layer(timing.service))), progress)),
+      // `confined`: every process of a stream in bubblewrap, as `braid run --sandbox required` does.
+      // The measuring wrapper and its log (in this case's temporary folder) stay reachable inside.
+      (run) => input.confined ? Effect.provideService(run, core.Sandbox.Confinement, { network: [], readable: [tmp], writable: [tmp] }) : run,
       Effect.either
     )
     return { outcome, totals: timing.totals }

@@ -133,6 +133,8 @@ export class Confinement extends Context.Tag("@braid/core/Sandbox/Confinement")<
   readonly network: ReadonlyArray<Endpoint>
   /** Folders every confined process may read even where they are hidden (the plan's folder: its scripts). */
   readonly readable?: ReadonlyArray<string> | undefined
+  /** Folders every confined process may write besides its checkout (none by default; a library caller's choice). */
+  readonly writable?: ReadonlyArray<string> | undefined
 }>() {}
 
 /**
@@ -149,6 +151,7 @@ export const policyOf = (
     const own = files.confinement ?? { writable: [files.dir] }
     return {
       ...own,
+      writable: [...own.writable, ...(on.value.writable ?? [])],
       readable: [...(own.readable ?? []), ...(on.value.readable ?? []), ...(more.readable ?? [])],
       network: [...(own.network ?? []), ...on.value.network, ...(more.network ?? [])]
     }
