@@ -36,10 +36,19 @@ export interface Outcome {
   readonly stderr: string
 }
 
+/**
+ * `braid run` unconfined unless the test says otherwise: these tests check the engine's
+ * semantics with script agents that log and keep counters outside their checkout, which
+ * confinement would refuse. Confinement has tests of its own (`sandbox.test.ts`, the real
+ * tools' in `claude.test.ts` and the agent contract), which pass `--sandbox`.
+ */
+export const unconfined = (args: ReadonlyArray<string>): ReadonlyArray<string> =>
+  args[0] === "run" && !args.includes("--sandbox") ? [...args, "--sandbox", "off"] : args
+
 /** Runs the built `braid` with `args`, stdin closed, this environment plus `env`, without blocking the worker. */
 export const braid = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Outcome> =>
   new Promise<Outcome>((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, NO_COLOR: "1", ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, [bin, ...unconfined(args)], { env: { ...process.env, NO_COLOR: "1", ...env }, stdio: ["ignore", "pipe", "pipe"] })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d) => (stdout += d))
