@@ -68,7 +68,8 @@ export const host: Engine.Host = {
 }
 
 const git = (args: ReadonlyArray<string>) =>
-  GitWorkspace.runGit(args, { operation: "ls-remote", timeoutMs: 60_000 }).pipe(Effect.mapError((e) => e.message))
+  // What git said, without the command's name (the caller names the remote).
+  GitWorkspace.runGit(args, { operation: "ls-remote", timeoutMs: 60_000 }).pipe(Effect.mapError((e) => e.message.replace(/^git [^:]*: /, "")))
 
 /** The remote's branch a run starts from and lands on: the one asked for, checked, or the remote's default. */
 const targetOn = (remote: string, target: string | undefined) =>

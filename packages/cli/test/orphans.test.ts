@@ -8,6 +8,7 @@ import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { unconfined } from "./support/Braid.js"
 
 const root = path.resolve(__dirname, "../../..")
 const bin = path.join(root, "packages/cli/dist/bin.js")
@@ -28,7 +29,7 @@ const alive = (pid: number) => {
 
 const braid = (args: Array<string>, onStderr?: (child: ReturnType<typeof spawn>) => void) =>
   new Promise<{ code: number | null; signal: string | null; stderr: string; stdout: string }>((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, [bin, ...unconfined(args)], { stdio: ["ignore", "pipe", "pipe"] })
     let stderr = ""
     let stdout = ""
     child.stdout.on("data", (d) => (stdout += d))
