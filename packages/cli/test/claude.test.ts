@@ -387,9 +387,10 @@ describe.skipIf(process.platform !== "linux")("braid on the real claude", () => 
     }
   }, 90_000)
 
-  it("unconfined (--sandbox off), a Bash write into the main checkout fails the attempt naming the file; nothing lands", async () => {
-    const { dir, home, plan, repo } = setup()
-    const stray = path.join(repo, "stray.txt")
+  /** A docs task whose claude first writes `stray.txt` into the main checkout with Bash, then its own notes. */
+  const strayWriter = async () => {
+    const rig = setup()
+    const stray = path.join(rig.repo, "stray.txt")
     const server = await ScriptedServer.listen(
       AnthropicServer.provider,
       flows(() => [
@@ -398,15 +399,20 @@ describe.skipIf(process.platform !== "linux")("braid on the real claude", () => 
         { text: "Wrote the notes." }
       ])
     )
+    writePlan(
+      rig.plan,
+      {
+        streams: [{ name: "docs", type: "docs", scope: "docs/", priority: 1 }],
+        tasks: [{ id: "docs-1", title: "Notes", stream: "docs", streamType: "docs", acceptanceCriteria: ["notes.txt"], checks: [["node", "-e", "require('fs').accessSync('notes.txt')"]] }]
+      },
+      { allowedTools: ["Bash(node:*)"] }
+    )
+    return { ...rig, server, stray }
+  }
+
+  it("unconfined (--sandbox off), a Bash write into the main checkout fails the attempt naming the file; nothing lands", async () => {
+    const { dir, home, plan, repo, server, stray } = await strayWriter()
     try {
-      writePlan(
-        plan,
-        {
-          streams: [{ name: "docs", type: "docs", scope: "docs/", priority: 1 }],
-          tasks: [{ id: "docs-1", title: "Notes", stream: "docs", streamType: "docs", acceptanceCriteria: ["notes.txt"], checks: [["node", "-e", "require('fs').accessSync('notes.txt')"]] }]
-        },
-        { allowedTools: ["Bash(node:*)"] }
-      )
       const before = git(repo, "rev-parse", "main")
       const reportFile = path.join(dir, "r.md")
       const env = envOf(home, { ANTHROPIC_API_KEY: "sk-ant-test-PLANTED-0000", ANTHROPIC_BASE_URL: server.url })
@@ -438,25 +444,8 @@ describe.skipIf(process.platform !== "linux")("braid on the real claude", () => 
   }, 90_000)
 
   it("confined, the same Bash write is refused by the system and recorded as a denial; the task's own work lands", async () => {
-    const { dir, home, plan, repo } = setup()
-    const stray = path.join(repo, "stray.txt")
-    const server = await ScriptedServer.listen(
-      AnthropicServer.provider,
-      flows(() => [
-        bash(`node -e "require('fs').writeFileSync('${stray}', 'x')"`),
-        write("notes.txt", "inside\n"),
-        { text: "Wrote the notes." }
-      ])
-    )
+    const { dir, home, plan, repo, server, stray } = await strayWriter()
     try {
-      writePlan(
-        plan,
-        {
-          streams: [{ name: "docs", type: "docs", scope: "docs/", priority: 1 }],
-          tasks: [{ id: "docs-1", title: "Notes", stream: "docs", streamType: "docs", acceptanceCriteria: ["notes.txt"], checks: [["node", "-e", "require('fs').accessSync('notes.txt')"]] }]
-        },
-        { allowedTools: ["Bash(node:*)"] }
-      )
       const env = envOf(home, { ANTHROPIC_API_KEY: "sk-ant-test-PLANTED-0000", ANTHROPIC_BASE_URL: server.url })
       const run = await braid(["run", plan, "--repo", repo, "--sandbox", "required", "--json"], env)
       // claude's Bash tool got the refusal back from the system, and told the model.
