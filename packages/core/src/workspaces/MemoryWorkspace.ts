@@ -174,7 +174,9 @@ export const make = (options: Options = {}) =>
         const result = yield* Process.run(command.argv, {
           cwd: dir,
           env: { ...process.env, ...env },
-          timeoutMs: command.timeoutMs
+          timeoutMs: command.timeoutMs,
+          // A check's output is shown and kept as it is: credentials in it never are.
+          redact: []
         }).pipe(
           Effect.provideService(CommandExecutor.CommandExecutor, executor),
           Effect.ensuring(Effect.promise(() => fs.rm(dir, { recursive: true, force: true }))),

@@ -225,7 +225,8 @@ export const makeRepo = (
   const exec = (cwd: string, command: CommandSpec.Command, env?: Record<string, string>) =>
     Effect.gen(function*() {
       const started = Date.now()
-      const outcome = yield* Process.run(command.argv, { cwd, env, timeoutMs: command.timeoutMs }).pipe(
+      // A check's or verify command's output is shown and kept as it is: credentials in it never are.
+      const outcome = yield* Process.run(command.argv, { cwd, env, timeoutMs: command.timeoutMs, redact: [] }).pipe(
         Effect.provideService(CommandExecutor.CommandExecutor, executor),
         Effect.either
       )
