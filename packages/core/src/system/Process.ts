@@ -90,16 +90,20 @@ export const run = (
 ): Effect.Effect<Result, SpawnFailed, CommandExecutor.CommandExecutor> =>
   Effect.flatMap(FiberRef.get(Sandbox.ambient), (ambient) => {
     const policy = options.unconfined === true ? undefined : options.sandbox ?? ambient
-    return policy === undefined ? runPlain(argv, options) : confined(argv, policy, options)
+    return policy === undefined ? runPlain(argv, options) : runConfined(argv, policy, options)
   })
 
-const confined = (argv: ReadonlyArray<string>, policy: Sandbox.Policy, options: Options) =>
+/** Runs `argv` in bubblewrap under `policy`, gathering what it was refused when a stage collects denials. */
+const runConfined = (argv: ReadonlyArray<string>, policy: Sandbox.Policy, options: Options) =>
   Effect.scoped(
     Effect.gen(function*() {
-      const confined = yield* Sandbox.confine(argv, policy, { cwd: options.cwd }).pipe(
+      const wrapped = yield* Sandbox.confine(argv, policy, { cwd: options.cwd }).pipe(
         Effect.mapError((e) => new SpawnFailed({ argv: [...argv], message: e.message }))
       )
-      const result = yield* runPlain(confined.argv, { ...options, env: { ...options.env, ...confined.env } })
+      // The relay's proxy settings win; a caller's own TMPDIR (codex's and gemini's scratch in their writable home) stays.
+      const tmpdir = options.env?.TMPDIR
+      const env = { ...options.env, ...wrapped.env, ...(tmpdir !== undefined ? { TMPDIR: tmpdir } : {}) }
+      const result = yield* runPlain(wrapped.argv, { ...options, env })
       const sink = yield* FiberRef.get(Sandbox.denialSink)
       if (sink !== undefined) sink.push(...Sandbox.denialsIn(`${result.stdout}\n${result.stderr}`, policy))
       return result
