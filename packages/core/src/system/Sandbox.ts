@@ -255,6 +255,12 @@ const prefixOf = (file: string) => {
   return path.basename(dir) === "bin" ? path.dirname(dir) : dir
 }
 
+/** What a program needs to run: the `node_modules` it is installed in (its dependencies too), else its install prefix. */
+const installOf = (file: string) => {
+  const at = file.indexOf(`${path.sep}node_modules${path.sep}`)
+  return at >= 0 ? file.slice(0, at + `${path.sep}node_modules`.length) : prefixOf(file)
+}
+
 const inside = (child: string, parent: string) => child === parent || child.startsWith(parent.endsWith(path.sep) ? parent : parent + path.sep)
 
 /**
@@ -316,10 +322,11 @@ export const confine = (
     const writable = policy.writable.map(real)
     const hidden = (policy.hidden ?? []).map(real)
     const readable = (policy.readable ?? []).map(real)
-    // The programs themselves stay visible: node and the program, when installed under a hidden folder.
+    // The programs themselves stay visible: node and the program, when installed under a hidden
+    // folder or the private /tmp — the whole node_modules a script of a package runs from.
     const program = argv[0]!.includes("/") ? real(argv[0]!) : undefined
     for (const file of [process.execPath, program]) {
-      if (file !== undefined && hidden.some((h) => inside(file, h))) readable.push(prefixOf(real(file)))
+      if (file !== undefined && [...hidden, "/tmp"].some((h) => inside(file, h))) readable.push(installOf(file))
     }
     const bwrap = bwrapPath()!
     const args: Array<string> = [...namespaces(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
