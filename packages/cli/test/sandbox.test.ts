@@ -68,7 +68,7 @@ import { spawn } from "node:child_process"
 ${report}
 const [marker, outside] = process.argv.slice(2)
 spawn("env", ["-i", "setsid", "nohup", "sh", "-c", "sleep 5; echo late > " + marker], { detached: true, stdio: "ignore" }).unref()
-attempt("symlink", () => { fs.symlinkSync(outside, "link"); fs.writeFileSync("link", "through the link\\n"); fs.rmSync("link") })
+attempt("symlink", () => { fs.symlinkSync(outside, "link"); try { fs.writeFileSync("link", "through the link\\n") } finally { fs.rmSync("link") } })
 finish()
 `
 
@@ -98,7 +98,7 @@ const fixture = async () => {
   const forbidden = await listen("secret")
   const port = (s: http.Server) => (s.address() as net.AddressInfo).port
   const marker = path.join(dir, "late-marker")
-  const outside = path.join(dir, "outside.txt")
+  const outside = path.join(home, ".profile")
   fs.writeFileSync(outside, "the user's file\n")
   const plan = path.join(dir, "plan", "plan.yaml")
   fs.writeFileSync(
@@ -135,12 +135,12 @@ describe.skipIf(!bwrap)("confined agents (bubblewrap)", () => {
       assert.strictEqual(report.status, "succeeded")
       // What each bad agent saw: every deed refused (read-only, or not there at all).
       const vandal = landed(f.repo, "vandal-1.txt")
-      for (const deed of ["sibling", "main", "git-config", "git-hook", "git-ref", "journal"]) {
+      for (const deed of ["sibling", "main", "git-config", "git-hook", "git-ref", "journal", "ssh", "bashrc"]) {
         assert.notMatch(vandal, new RegExp(`^${deed}: done$`, "m"), `${deed} was done:\n${vandal}`)
       }
       assert.match(landed(f.repo, "caller-1.txt"), /^allowed: model$/m)
       assert.notMatch(landed(f.repo, "caller-1.txt"), /forbidden: secret/)
-      // Written through the link, the write reached only the sandbox's own /tmp (the user's file is checked below).
+      assert.match(landed(f.repo, "escaper-1.txt"), /^symlink: EROFS$/m)
       // Nothing reached the user's files.
       assert.strictEqual(fs.readFileSync(path.join(f.repo, ".git", "config"), "utf8"), before.config)
       assert.isFalse(fs.existsSync(path.join(f.repo, ".git", "hooks", "post-commit")))
@@ -156,8 +156,12 @@ describe.skipIf(!bwrap)("confined agents (bubblewrap)", () => {
       // The refusals are recorded with the attempts that met them.
       const tasks: Array<any> = report.streamResults.flatMap((s: any) => s.results)
       const denials = (id: string): Array<string> => tasks.find((t) => t.taskId === id).attempts.flatMap((a: any) => a.agent?.permissionDenials ?? [])
-      assert.isAtLeast(denials("vandal-1").length, 6, `${JSON.stringify(denials("vandal-1"))}\n${vandal}`)
+      assert.isAtLeast(denials("vandal-1").length, 8, `${JSON.stringify(denials("vandal-1"))}\n${vandal}`)
+      for (const deed of ["ssh", "bashrc"]) assert.isTrue(denials("vandal-1").some((d) => d.includes(`${deed} refused`)), `${deed}: ${JSON.stringify(denials("vandal-1"))}`)
       assert.isTrue(denials("caller-1").some((d) => d.includes("connection")), JSON.stringify(denials("caller-1")))
+      const escaper = denials("escaper-1")
+      assert.isTrue(escaper.some((d) => d.includes("symlink refused")), JSON.stringify(escaper))
+      assert.isTrue(escaper.some((d) => d.startsWith("a process it left behind was ended")), JSON.stringify(escaper))
       for (const t of tasks) assert.isTrue(t.attempts.every((a: any) => a.agent?.confined === true), `${t.taskId} ran unconfined`)
       // The detached process died with its sandbox: no marker 5 s later.
       await new Promise((r) => setTimeout(r, 6000))

@@ -50,16 +50,18 @@ describe.skipIf(why !== undefined)("Sandbox (bubblewrap)", () => {
         `attempt("other", () => fs.writeFileSync(${JSON.stringify(path.join(f.other, "b"))}, "x"))`,
         `attempt("read-secret", () => fs.readFileSync(${JSON.stringify(path.join(f.secret, "key"))}))`,
         `attempt("write-tmp", () => fs.writeFileSync(${JSON.stringify(path.join(f.root, "c"))}, "x"))`,
-        `attempt("write-var", () => fs.writeFileSync("/var/tmp/braid-sandbox-probe", "x"))`
+        `attempt("write-var", () => fs.writeFileSync("/var/tmp/braid-sandbox-probe", "x"))`,
+        `attempt("write-secret", () => fs.writeFileSync(${JSON.stringify(path.join(f.secret, "planted"))}, "x"))`
       ].join("\n")
       const result = yield* Process.run([process.execPath, "-e", script], {
         cwd: f.mine,
         sandbox: { writable: [f.mine], hidden: [f.secret], readable: [f.other] }
       })
       assert.strictEqual(result.exitCode, 0, result.stderr)
-      assert.deepStrictEqual(result.stdout.trim().split("\n"), ["mine ok", "other EROFS", "read-secret ENOENT", "write-tmp ok", "write-var EROFS"])
+      assert.deepStrictEqual(result.stdout.trim().split("\n"), ["mine ok", "other EROFS", "read-secret ENOENT", "write-tmp ok", "write-var EROFS", "write-secret EROFS"])
       assert.deepStrictEqual(fs.readdirSync(f.mine), ["a"])
       assert.deepStrictEqual(fs.readdirSync(f.other), [])
+      assert.deepStrictEqual(fs.readdirSync(f.secret), ["key"])
       // Its /tmp is its own: what it wrote there is gone, and /var/tmp was not written.
       assert.deepStrictEqual(fs.readdirSync(f.root).sort(), ["home", "mine", "other"])
       assert.isFalse(fs.existsSync("/var/tmp/braid-sandbox-probe"))
@@ -123,13 +125,18 @@ describe.skipIf(why !== undefined)("Sandbox (bubblewrap)", () => {
       assert.deepStrictEqual(none, [])
     }).pipe(Effect.provide(NodeContext.layer)))
 
-  it.scopedLive("a detached process the program leaves behind dies with it (its own process namespace)", () =>
+  it.scopedLive("a detached process the program leaves behind dies with it (its own process namespace) and is named as a denial; the program's exit code is kept", () =>
     Effect.gen(function*() {
       const f = folders()
       const marker = path.join(f.mine, "marker")
-      const script = `require("node:child_process").spawn("sh", ["-c", "sleep 2; echo late > ${marker}"], { detached: true, stdio: "ignore" }).unref()`
-      const result = yield* Process.run(["setsid", process.execPath, "-e", script], { sandbox: { writable: [f.mine] } })
-      assert.strictEqual(result.exitCode, 0, result.stderr)
+      const script = `require("node:child_process").spawn("sh", ["-c", "sleep 2; echo late > ${marker}"], { detached: true, stdio: "ignore" }).unref(); process.exitCode = 3`
+      const [result, denials] = yield* Sandbox.collectDenials(Process.run(["setsid", process.execPath, "-e", script], { sandbox: { writable: [f.mine] } }))
+      assert.strictEqual(result.exitCode, 3, result.stderr)
+      assert.match(result.stderr, /^braid sandbox: (sh|sleep) \(pid \d+\) was left running by the command; ended with its sandbox$/m)
+      assert.isTrue(denials.some((d) => d.startsWith("a process it left behind was ended with its sandbox (confinement)")), JSON.stringify(denials))
+      // A program that leaves nothing behind says nothing more.
+      const clean = yield* Process.run([process.execPath, "-e", "console.error('fine')"], { sandbox: { writable: [f.mine] } })
+      assert.strictEqual(clean.stderr.trim(), "fine")
       yield* Effect.sleep("3 seconds")
       assert.isFalse(fs.existsSync(marker), "the detached process outlived the sandbox and wrote its marker")
     }).pipe(Effect.provide(NodeContext.layer)))

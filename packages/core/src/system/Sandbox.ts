@@ -64,7 +64,8 @@ export const denialSink: FiberRef.FiberRef<Array<string> | undefined> = FiberRef
 
 const DENIAL_PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
   [/EROFS|read-only file system/i, "a write outside its checkout was refused"],
-  [/ECONNREFUSED|ENETUNREACH|EAI_AGAIN|connection refused|network is unreachable|403 Forbidden/i, "a connection it is not allowed was refused"]
+  [/ECONNREFUSED|ENETUNREACH|EAI_AGAIN|connection refused|network is unreachable|403 Forbidden/i, "a connection it is not allowed was refused"],
+  [/^braid sandbox: .* left running/, "a process it left behind was ended with its sandbox"]
 ]
 
 /**
@@ -291,6 +292,13 @@ Promise.all(listening).then(() => {
 }, (e) => { process.stderr.write("braid sandbox relay: " + e.message + "\\n"); process.exit(126) })
 `
 
+/**
+ * The shell run first inside the sandbox (its own process namespace): runs the program, then
+ * names on stderr every process the program left running (ended as the sandbox closes) and
+ * exits with the program's code.
+ */
+const REAPER = `"$@"; s=$?; for p in /proc/[0-9]*; do n=\${p#/proc/}; [ "$n" = 1 ] || [ "$n" = $$ ] || { read -r c 2>/dev/null < "$p/comm" && echo "braid sandbox: $c (pid $n) was left running by the command; ended with its sandbox" >&2; }; done; exit $s`
+
 /** The port the relay's `CONNECT` proxy listens on inside the sandbox. */
 export const PROXY_PORT = 3128
 
@@ -340,6 +348,9 @@ export const confine = (
     ].filter((m) => fs.existsSync(m.dir))
     for (const m of mounts.sort((a, b) => depth(a.dir) - depth(b.dir))) args.push(...m.args)
     for (const dir of [...writable].sort((a, b) => depth(a) - depth(b))) args.push("--bind", dir, dir)
+    // Hidden folders are empty and read-only (only that mount: what is shown inside keeps its
+    // own mode): a write into the user's home fails there and says so, rather than vanishing.
+    for (const m of mounts) if (hidden.includes(m.dir)) args.push("--remount-ro", m.dir)
     const env: Record<string, string> = { TMPDIR: "/tmp" }
     let command: ReadonlyArray<string> = argv
     const endpoints = policy.network ?? []
@@ -370,7 +381,7 @@ export const confine = (
       })
     }
     if (options.cwd !== undefined) args.push("--chdir", real(options.cwd))
-    return { argv: [bwrap, ...args, "--", ...command], env }
+    return { argv: [bwrap, ...args, "--", "/bin/sh", "-c", REAPER, "braid-sandbox", ...command], env }
   })
 
 /** A Unix socket that connects whatever reaches it to `endpoint`, closed with the scope. */
