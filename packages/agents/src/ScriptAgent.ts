@@ -90,6 +90,7 @@ export const make = (options: Options = {}) =>
         )
       }
       const worktree = request.files.dir
+      const ownEnv = request.files.env
       const resolved = resolveRun(request.task, baseDir)
       if (typeof resolved === "string") {
         return yield* failed(`${resolved}; the script agent runs a task's \`run\` command`)
@@ -105,7 +106,7 @@ export const make = (options: Options = {}) =>
         yield* fs.writeFileString(feedbackFile, feedbackJson(request.feedback))
         // The marker lets braid end whatever the script starts, and a resumed run the orphans of a crashed one.
         const marker = agentMarker(request)
-        const env = { ...environment(request, { baseDir, worktree, feedbackFile }), BRAID_AGENT: marker }
+        const env = { ...ownEnv, ...environment(request, { baseDir, worktree, feedbackFile }), BRAID_AGENT: marker }
         // Each line the script prints, as it prints it (shown with --verbose).
         let pending = ""
         const onStdout = (text: string) =>

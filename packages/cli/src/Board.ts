@@ -5,7 +5,7 @@
  *
  * @since 0.3.0
  */
-import { Agent, type Plan, type Progress, type RunState, Terminal } from "@braid/core"
+import { Agent, type Plan, type Progress, RunReport, type RunState, Terminal } from "@braid/core"
 
 /** What a board knows before any event: the plan's streams, their roles, backends and tasks. */
 export interface Layout {
@@ -38,6 +38,7 @@ export type Activity =
   | { readonly _tag: "WaitsForDependency"; readonly on: ReadonlyArray<string> }
   | { readonly _tag: "WaitsForSlot" }
   | { readonly _tag: "Preparing" }
+  | { readonly _tag: "SettingUp" }
   | { readonly _tag: "Working" }
   | { readonly _tag: "Reviewing" }
   | { readonly _tag: "WaitsForProvider"; readonly provider: string; readonly until: number; readonly message: string }
@@ -298,8 +299,21 @@ export const apply = (state: BoardState, event: Progress.RunEvent): BoardState =
     case "AgentSession":
     case "AgentProcess":
       return state
+    case "EnvironmentStarted":
+      return event.stream === null
+        ? notable("setting up the integration's checkout")
+        : stream(event.stream, (row) => ({ ...row, activity: { _tag: "SettingUp" } }))
+    case "EnvironmentReady": {
+      const r = event.record
+      const where = r.stream ?? "integration"
+      if (r.stream !== null) next = stream(r.stream, (row) => ({ ...row, activity: { _tag: "Preparing" } }))
+      return notable(`${where} · checkout set up in ${seconds(r.durationMs)}: ${RunReport.environmentSummary(r)}`)
+    }
+    case "EnvironmentFailed":
+      return notable(`${event.stream ?? "integration"} · setup FAILED: ${event.message.split("\n")[0]}`, "bad")
   }
 }
+
 
 /** How a piece of text is shown when colour is on. */
 export type Tone = "plain" | "good" | "warn" | "bad" | "dim" | "bold" | "accent"
@@ -348,6 +362,8 @@ const activityText = (row: StreamRow, now: number): Segment => {
       return ["waits for an agent slot", "warn"]
     case "Preparing":
       return ["opening its checkout", "accent"]
+    case "SettingUp":
+      return ["setting up its checkout", "accent"]
     case "Working":
       return ["agent working", "accent"]
     case "Reviewing":
@@ -435,6 +451,7 @@ export interface RenderOptions {
 const rank = (row: StreamRow) => {
   switch (row.activity._tag) {
     case "Preparing":
+    case "SettingUp":
     case "Working":
     case "Reviewing":
     case "WaitsForProvider":

@@ -296,6 +296,17 @@ const execute = (args: {
               `continue it with a raised budget: ${resumeCommand(runId, top)} --budget <amount, e.g. 10usd or 500000tokens>\n`
           )
         })),
+      // A checkout's setup failed: the run stops before the task used a gate run; `resume` sets it up again.
+      Effect.tapErrorTag("SetupFailed", (failed) =>
+        Effect.gen(function*() {
+          if (!started) return
+          yield* stop(failed.message.split("\n")[0]!).pipe(Effect.ignore)
+          render.close()
+          process.stderr.write(
+            `\nbraid: run ${runId} stopped: its branches are kept; settled work is not redone.\n` +
+              `fix the setup (the command, or what it needs), then resume it with: ${resumeCommand(runId, top)}\n`
+          )
+        })),
       // A journal write that failed (a full disk, the journal deleted under the run) stops the
       // run as one clear line, not as a defect's trace; what is journaled stays resumable.
       Effect.catchSomeDefect((defect) =>

@@ -149,7 +149,8 @@ export const runAttempt = (
       })
     }
     const cwd = request.files.dir
-    const env = { ...invocation.env, BRAID_AGENT: agentMarker(request) }
+    // The checkout's own variables (its ports) too; braid's marker wins.
+    const env = { ...invocation.env, ...request.files.env, BRAID_AGENT: agentMarker(request) }
     return yield* Sandbox.allowing(invocation.sandbox ?? {})(Process.run(invocation.argv, {
       cwd,
       env,

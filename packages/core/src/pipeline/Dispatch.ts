@@ -22,6 +22,7 @@ import * as QualityGate from "./QualityGate.js"
 import * as Review from "../ports/Review.js"
 import * as RunState from "../run/RunState.js"
 import * as Steps from "../ports/Steps.js"
+import * as Environment from "./Environment.js"
 import * as TaskExecutor from "./TaskExecutor.js"
 import * as Workspace from "../ports/Workspace.js"
 
@@ -40,6 +41,8 @@ export interface DispatchInput {
   readonly spent?: ReadonlyMap<string, Budget.Spend>
   /** Which execution of the run this is, for a `TaskExecutor` (default: the run id). */
   readonly executionId?: string
+  /** How each checkout is made ready as it is opened (`environment:`; default: as it is). */
+  readonly environments?: Environment.Environments
 }
 
 /** A retry round: these tasks run again, each with three fresh gate runs and the note. */
@@ -98,8 +101,8 @@ class DependencyConflict {
   }
 }
 
-/** What stops a whole run, resumable: a provider's usage limit, or the run's budget. */
-type RunStopError = Agent.UsageLimitReached | Budget.BudgetReached
+/** What stops a whole run, resumable: a provider's usage limit, the run's budget, or a checkout's failed setup. */
+type RunStopError = Agent.UsageLimitReached | Budget.BudgetReached | Environment.SetupFailed
 
 /**
  * Carries what stops the run out of a stream's fiber past the handler that turns defects into
@@ -126,7 +129,7 @@ class Paused {
  * lets it finish what is at work (`Paused`).
  */
 const stopping = (plan: Plan.Plan, error: RunStopError): Effect.Effect<never, Paused> =>
-  error._tag === "UsageLimitReached" || plan.budget?.onExceeded === "stop" ? Effect.die(new RunStop(error)) : Effect.fail(new Paused(error))
+  error._tag !== "BudgetReached" || plan.budget?.onExceeded === "stop" ? Effect.die(new RunStop(error)) : Effect.fail(new Paused(error))
 
 const now = DateTime.now.pipe(Effect.map(DateTime.formatIso))
 
@@ -454,9 +457,18 @@ export const run = Effect.fn("Dispatch.run")(
         const found = yield* workspace.branch(stream).pin(expected, { taskId: task.id, attempt: next, step: RunState.keys.attempt(key, next) })
         if (found !== undefined) integrity.push(found)
       })
-    /** Holds the stream's checkout for a task until the scope closes, its branch put back where the journal has it. */
-    const takeCheckout = (stream: string, task: Plan.Task, key: string) =>
-      Effect.tap(workspace.checkout(stream), () => pinStream(stream, task, key))
+    /**
+     * Holds the stream's checkout for a task until the scope closes, its branch put back where
+     * the journal has it, its environment ready: a failed setup stops the run before the task
+     * uses a gate run.
+     */
+    const environments = input.environments ?? Environment.none
+    const takeCheckout = (stream: Plan.PlannedStream, task: Plan.Task, key: string) =>
+      workspace.checkout(stream.name).pipe(
+        Effect.tap(() => pinStream(stream.name, task, key)),
+        Effect.flatMap((checkout) => environments.ready(checkout, stream)),
+        Effect.catchTag("SetupFailed", (e) => Effect.die(new RunStop(e)))
+      )
 
     const runStream = (stream: Plan.PlannedStream) =>
       Effect.gen(function*() {
@@ -524,7 +536,7 @@ export const run = Effect.fn("Dispatch.run")(
                   const at = { key, round, note: retry?.note, recover: false }
                   if (executor._tag === "Some") return yield* elsewhere(executor.value, stream, task, at, earlier, broughtIn, heads)
                   return yield* Effect.scoped(Effect.flatMap(
-                    takeCheckout(stream.name, task, key),
+                    takeCheckout(stream, task, key),
                     (checkout) => work.perform(checkout, stream, agent, task, { ...at, recover: checkout.opened }, earlier, broughtIn, heads)
                   ))
                 })

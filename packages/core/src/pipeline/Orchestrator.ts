@@ -20,6 +20,7 @@ import * as RunReport from "../present/RunReport.js"
 import * as RunOutcome from "../run/RunOutcome.js"
 import * as RunState from "../run/RunState.js"
 import * as Steps from "../ports/Steps.js"
+import * as Environment from "./Environment.js"
 import * as Verification from "./Verification.js"
 import * as Workspace from "../ports/Workspace.js"
 
@@ -57,6 +58,7 @@ export type RunError =
   | Workspace.WorkspaceError
   | Conflicts.ConflictError
   | Verification.VerificationUnavailable
+  | Environment.SetupFailed
 
 /** Every service a run needs. */
 export type RunServices =
@@ -111,8 +113,11 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
       land: land && mode.local,
       // The run holds about as many stream checkouts as agents at work, whatever its number of streams.
       maxCheckouts: plan.maxParallel,
-      keepWorktrees: options.keepWorktrees ?? false
+      keepWorktrees: options.keepWorktrees ?? false,
+      // A checkout closed for good gets its environment's teardown (made ready below, once the workspace is).
+      beforeClose: (checkout) => Effect.suspend(() => environments.teardown(checkout))
     }
+    let environments: Environment.Environments = Environment.none
     // Prepared once, in the run's scope (released on every way out: what the run does not keep
     // is removed). A run that started before is prepared from what it recorded.
     const recorded = yield* steps.recall(RunState.keys.run, RunState.Started)
@@ -121,6 +126,7 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
         ? { ...setup, runId: recorded.value.runId, resume: { base: recorded.value.base, targetAt: recorded.value.targetAt } }
         : setup
     )
+    environments = yield* Environment.make({ plan, source: workspace.source })
     const begun = yield* steps.step(
       RunState.keys.run,
       RunState.Started,
@@ -158,7 +164,8 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
       keepWorktrees: options.keepWorktrees ?? false,
       ...(options.executionId !== undefined ? { executionId: options.executionId } : {}),
       ...(options.spent !== undefined ? { spent: options.spent } : {}),
-      ...(options.reviewRetry ? { reviewRetry: options.reviewRetry } : {})
+      ...(options.reviewRetry ? { reviewRetry: options.reviewRetry } : {}),
+      environments
     })
     // What integrates is what the journal holds: each stream's branch is put back at its
     // journaled head (a branch moved, forged or deleted since is named in the report).
@@ -224,8 +231,13 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
       : (yield* steps.step(
         RunState.keys.verify(generation, head),
         RunState.Verified,
-        Effect.map(Verification.verify(plan.verify, workspace.integration), (report) => new RunState.Verified({ generation, report }))
+        // The integration's checkout is made ready for the verify commands first (the plan's environment).
+        environments.integration(workspace.integration).pipe(
+          Effect.flatMap((integration) => Verification.verify(plan.verify, integration)),
+          Effect.map((report) => new RunState.Verified({ generation, report }))
+        )
       )).report
+    const prepared = yield* environments.records
     const outcomesOf = (landing: RunOutcome.LandingOutcome, finishedAt: string): RunOutcome.Outcomes => ({
       runId,
       plan,
@@ -242,7 +254,8 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
       verification,
       landing,
       integrationDir: integration === undefined ? undefined : Workspace.directoryOf(workspace.integration.files),
-      integrity
+      integrity,
+      environments: prepared
     })
     if (unheld !== undefined) {
       landing = { _tag: "Refused", message: unheld }

@@ -176,6 +176,13 @@ export const RunFinished = Schema.TaggedStruct("RunFinished", { ...at, status: R
 /** The run was interrupted (Ctrl-C, SIGTERM); it can be resumed. */
 export const RunInterrupted = Schema.TaggedStruct("RunInterrupted", { ...at, reason: Schema.String })
 
+/** A checkout's environment is being made ready (`stream` null: the integration's). */
+export const EnvironmentStarted = Schema.TaggedStruct("EnvironmentStarted", { ...at, stream: Schema.NullOr(Schema.String) })
+/** A checkout's environment is ready: what was copied, shared and run. */
+export const EnvironmentReady = Schema.TaggedStruct("EnvironmentReady", { ...at, record: RunReport.EnvironmentRecord })
+/** A checkout's setup failed: the run stops, resumable. */
+export const EnvironmentFailed = Schema.TaggedStruct("EnvironmentFailed", { ...at, stream: Schema.NullOr(Schema.String), message: Schema.String })
+
 /** Every event a run publishes. */
 export const RunEvent = Schema.Union(
   RunStarted,
@@ -203,7 +210,10 @@ export const RunEvent = Schema.Union(
   Landed,
   LandingRefused,
   RunFinished,
-  RunInterrupted
+  RunInterrupted,
+  EnvironmentStarted,
+  EnvironmentReady,
+  EnvironmentFailed
 )
 export type RunEvent = typeof RunEvent.Type
 

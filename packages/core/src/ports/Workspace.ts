@@ -120,6 +120,8 @@ export interface Worktree extends FileOps {
    * Absent: the worktree alone.
    */
   readonly confinement?: Sandbox.Policy | undefined
+  /** Variables every process started in this checkout gets (its ports: `BRAID_PORT`, `BRAID_PORTS`). */
+  readonly env?: Readonly<Record<string, string>> | undefined
 }
 
 /** Files with no directory behind them (the memory workspace): only these operations reach them. */
@@ -221,6 +223,8 @@ export interface RunSetup {
   readonly keepWorktrees?: boolean | undefined
   /** A resumed run: start from the recorded base and land against the recorded target commit. */
   readonly resume?: { readonly base: string; readonly targetAt: string } | undefined
+  /** Runs as a stream's checkout is closed for good (removed, or parked for another stream; not when kept): its environment's teardown. */
+  readonly beforeClose?: ((checkout: Checkout) => Effect.Effect<void>) | undefined
 }
 
 /** The result of landing the verified integration on the target. */
@@ -287,6 +291,8 @@ export interface Checkout {
   readonly strays: Effect.Effect<Strays, WorkspaceError>
   /** Runs a command in the checkout (argv, stdin closed, timeout, output captured). */
   readonly exec: (command: CommandSpec.Command, env?: Record<string, string>) => Effect.Effect<CommandResult, WorkspaceError>
+  /** Runs braid's own work in the checkout (its environment's setup): nothing it changes there is taken for another agent's stray. */
+  readonly busy: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
 
 /** A stream's branch: what needs no checkout. */
@@ -389,6 +395,15 @@ export interface Run {
   readonly landing: Target
   /** Keep the integration's checkout at release (a conflict or a failed verification for a person to look at). */
   readonly keepIntegration: Effect.Effect<void>
+  /** The user's own checkout, where a checkout's environment copies files from; none in a workspace without one. */
+  readonly source?: Source | undefined
+}
+
+/** The user's own checkout, as a checkout's environment sees it. */
+export interface Source {
+  readonly dir: string
+  /** Its untracked and ignored files matching `patterns` (gitignore syntax), relative to `dir`; never braid's run folder. */
+  readonly untracked: (patterns: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<string>, WorkspaceError>
 }
 
 /** The workspace port. */

@@ -248,6 +248,20 @@ export class VerificationReport extends Schema.Class<VerificationReport>("Verifi
   durationMs: Schema.Number
 }) {}
 
+/** How a checkout was made ready (`environment:`): the files copied into it, its shared folders, its ports, its setup commands. */
+export class EnvironmentRecord extends Schema.Class<EnvironmentRecord>("EnvironmentRecord")({
+  /** The stream whose checkout it was; null: the integration's. */
+  stream: Schema.NullOr(Schema.String),
+  copied: Schema.Array(Schema.String),
+  /** Each shared folder and where it came from: the cache, the user's checkout, built here, or already there. */
+  shared: Schema.Array(Schema.Struct({ path: Schema.String, from: Schema.Literal("cache", "main", "built", "kept") })),
+  /** Its ports, `first-last`. */
+  ports: Schema.optional(Schema.String),
+  /** The setup commands (and shared folders' builds) that ran, in order. */
+  setup: Schema.Array(Workspace.CommandResult),
+  durationMs: Schema.Number
+}) {}
+
 export class MergeResult extends Schema.Class<MergeResult>("MergeResult")({
   landed: Schema.Boolean,
   target: Schema.String,
@@ -327,7 +341,9 @@ export class RunReport extends Schema.Class<RunReport>("RunReport")({
   /** What braid found in the repository that it had not recorded (a branch moved, forged or deleted) and put right, or that stopped the landing. */
   integrity: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
   /** GitHub sync, when it was on. */
-  github: Schema.optional(GitHubReport)
+  github: Schema.optional(GitHubReport),
+  /** How the run's checkouts were made ready (`environment:`), in order. */
+  environments: Schema.optionalWith(Schema.Array(EnvironmentRecord), { default: () => [] })
 }) {}
 
 /** The report as JSON-ready data. */
@@ -704,6 +720,25 @@ export const sections: ReadonlyArray<Section> = [
     }
   },
   {
+    name: "environments",
+    render: (r) =>
+      r.environments.length === 0 ? [] : [
+        Document.heading(2, "Environments"),
+        Document.table(
+          ["checkout", "took", "what was done"],
+          r.environments.map((e) => [e.stream === null ? "integration" : `stream ${e.stream}`, ms(e.durationMs), environmentSummary(e)])
+        ),
+        ...r.environments.flatMap((e) =>
+          e.setup.filter((c) => c.outputTail.trim() !== "").map((c) =>
+            Document.details(
+              `${e.stream ?? "integration"} · ${c.name} (exit ${c.exitCode}, ${ms(c.durationMs)})`,
+              [Document.codeBlock(c.outputTail)]
+            )
+          )
+        )
+      ]
+  },
+  {
     name: "durations",
     render: (r) => [
       Document.heading(2, "Durations"),
@@ -756,6 +791,15 @@ export const sections: ReadonlyArray<Section> = [
     ]
   }
 ]
+
+/** What making a checkout ready did, in a few words (the report's table, the board's line). */
+export const environmentSummary = (r: EnvironmentRecord): string =>
+  [
+    r.copied.length > 0 ? `${r.copied.length} file${r.copied.length === 1 ? "" : "s"} copied` : undefined,
+    ...r.shared.map((s) => `${s.path} from ${s.from === "main" ? "your checkout" : s.from === "built" ? "a fresh build" : s.from === "kept" ? "before" : "the cache"}`),
+    r.ports !== undefined ? `ports ${r.ports}` : undefined,
+    r.setup.length > 0 ? `ran ${r.setup.map((c) => c.name).join(", ")}` : undefined
+  ].filter((x) => x !== undefined).join(" · ") || "nothing to do"
 
 /** The report as document blocks: `sections` (or the ones given) in order. */
 export const toDocument = (report: RunReport, list: ReadonlyArray<Section> = sections): Array<Document.Block> =>

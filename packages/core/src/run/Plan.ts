@@ -161,6 +161,63 @@ const SandboxSetting = Schema.Union(Sandbox.Mode, SandboxSettings)
 const sandboxSettings = (s: typeof SandboxSetting.Type | undefined): SandboxSettings | undefined =>
   s === undefined ? undefined : typeof s === "string" ? new SandboxSettings({ mode: s }) : s
 
+/** A path inside a checkout, relative to its top, that stays inside it. */
+const CheckoutPath = Schema.NonEmptyTrimmedString.pipe(
+  Schema.filter((p) =>
+    (!p.startsWith("/") && !p.split(/[\\/]/).includes("..") && p.split(/[\\/]/)[0] !== ".git") ||
+    `expected a path inside the checkout (relative, no "..", not .git), got ${JSON.stringify(p)}`
+  )
+)
+
+/**
+ * A folder rebuilt expensively in every checkout (`node_modules`, `.venv`, `target`), kept in
+ * braid's cache keyed by the contents of its `key` files: a checkout whose key files match a
+ * cached build gets a copy of it (copy-on-write where the filesystem can) instead of building.
+ */
+export class SharedPath extends Schema.Class<SharedPath>("SharedPath")({
+  path: CheckoutPath,
+  key: Schema.NonEmptyArray(CheckoutPath),
+  /** What builds it when the cache has no build for its key (before `setup`); without one, `setup` builds it. */
+  build: Schema.optional(CommandSpec.CommandSpec)
+}) {}
+
+/** How each checkout is made ready (`environment:` in the plan, a stream, or `braid.config.yaml`). */
+export class EnvironmentSettings extends Schema.Class<EnvironmentSettings>("EnvironmentSettings")({
+  /** Commands run in a checkout when it is made or handed to another stream, before any agent or check. */
+  setup: Schema.optional(Schema.Array(CommandSpec.CommandSpec)),
+  /** Commands run when a checkout is given back or removed (best effort). */
+  teardown: Schema.optional(Schema.Array(CommandSpec.CommandSpec)),
+  /** Patterns (gitignore syntax) of untracked or ignored files copied from the main checkout (`.env`). */
+  copy: Schema.optional(Schema.Array(Schema.NonEmptyTrimmedString)),
+  share: Schema.optional(Schema.Array(SharedPath)),
+  /** How many ports each checkout gets to itself (`BRAID_PORT`, `BRAID_PORTS=first-last`). */
+  ports: Schema.optional(Schema.Int.pipe(Schema.between(1, 1000)))
+}) {}
+
+/** A shared path, ready. */
+export interface Shared {
+  readonly path: string
+  readonly key: ReadonlyArray<string>
+  readonly build: CommandSpec.Command | undefined
+}
+
+/** How each checkout of a stream (or the integration's) is made ready, resolved: every field given. */
+export interface Environment {
+  readonly setup: ReadonlyArray<CommandSpec.Command>
+  readonly teardown: ReadonlyArray<CommandSpec.Command>
+  readonly copy: ReadonlyArray<string>
+  readonly share: ReadonlyArray<Shared>
+  /** Ports per checkout; 0: none. */
+  readonly ports: number
+}
+
+/** An environment that does nothing. */
+export const noEnvironment: Environment = { setup: [], teardown: [], copy: [], share: [], ports: 0 }
+
+/** Whether an environment does anything at all. */
+export const hasEnvironment = (e: Environment): boolean =>
+  e.setup.length + e.teardown.length + e.copy.length + e.share.length + e.ports > 0
+
 /** One unit of work, carried out by its stream's agent. */
 export class Task extends Schema.Class<Task>("Task")({
   id: Schema.NonEmptyTrimmedString,
@@ -192,7 +249,9 @@ export class Stream extends Schema.Class<Stream>("Stream")({
   /** The judge of this stream's attempts (field by field over its role's and the plan's). */
   judge: Schema.optional(JudgeSettings),
   /** Endpoints this stream's processes may reach beyond the plan's (`network`; the mode is the run's). */
-  sandbox: Schema.optional(StreamSandbox)
+  sandbox: Schema.optional(StreamSandbox),
+  /** This stream's checkout environment, field by field over the plan's. */
+  environment: Schema.optional(EnvironmentSettings)
 }) {}
 
 /** The plan file as written. */
@@ -231,7 +290,9 @@ export class PlanFile extends Schema.Class<PlanFile>("PlanFile")({
   /** Review settings per role (`api-developer`, …), between the plan's and a stream's. */
   roles: Schema.optional(Schema.Record({ key: Schema.String, value: RoleSettings })),
   /** Confinement of every process a stream starts: `auto` (default), `required`, `off`, or `{ mode, network: [host:port] }`. */
-  sandbox: Schema.optional(SandboxSetting)
+  sandbox: Schema.optional(SandboxSetting),
+  /** How each checkout is made ready: setup and teardown commands, copied files, shared folders, ports. */
+  environment: Schema.optional(EnvironmentSettings)
 }) {}
 
 /** A stream with its tasks resolved, in the order they run. */
@@ -249,6 +310,8 @@ export interface PlannedStream {
   readonly judge?: JudgeSettings | undefined
   /** Endpoints the stream's processes may reach beyond the plan's `sandbox.network`. */
   readonly network?: ReadonlyArray<Sandbox.Endpoint> | undefined
+  /** How the stream's checkout is made ready (the plan's, its own fields over them). */
+  readonly environment?: Environment | undefined
   readonly tasks: ReadonlyArray<Task>
 }
 
@@ -262,7 +325,8 @@ export class ConfigFile extends Schema.Class<ConfigFile>("ConfigFile")({
   agents: Schema.optional(AgentSettingsMap),
   limits: Schema.optional(ProviderLimits),
   prices: Schema.optional(Prices),
-  sandbox: Schema.optional(SandboxSetting)
+  sandbox: Schema.optional(SandboxSetting),
+  environment: Schema.optional(EnvironmentSettings)
 }) {}
 
 /** The config file names looked for beside a plan, in order. */
@@ -310,6 +374,8 @@ export interface Plan {
   readonly prompt: string | undefined
   /** Confinement: the plan's mode over `braid.config.yaml`'s (undefined: the caller's, else `auto`), and the endpoints both allow every stream. */
   readonly sandbox: { readonly mode: Sandbox.Mode | undefined; readonly network: ReadonlyArray<Sandbox.Endpoint> }
+  /** How the integration's checkout is made ready before verify (the plan's over `braid.config.yaml`'s, field by field); streams have their own. */
+  readonly environment: Environment
   readonly limits: Readonly<Record<string, ProviderLimit>>
   /** Prices per model (USD per million tokens), the plan's over the config file's over braid's table. */
   readonly prices: Readonly<Record<string, ModelPrice>>
@@ -711,6 +777,25 @@ const check = (
       })
     const checks = normalise(file.checks, "checks")
     const verify = normalise(file.verify, "verify")
+    /** An environment's fields over another's, field by field; its commands ready. */
+    const environmentOf = (own: EnvironmentSettings | undefined, under: Environment, at: string): Environment =>
+      own === undefined ? under : {
+        setup: own.setup === undefined ? under.setup : normalise(own.setup, `${at}.setup`),
+        teardown: own.teardown === undefined ? under.teardown : normalise(own.teardown, `${at}.teardown`),
+        copy: own.copy ?? under.copy,
+        share: own.share === undefined ? under.share : own.share.map((shared, i) => {
+          let build: CommandSpec.Command | undefined
+          if (shared.build !== undefined) {
+            const made = CommandSpec.toCommand(shared.build)
+            if (typeof made === "string") problem(`${at}.share[${i}].build`, made)
+            else build = made
+          }
+          return { path: shared.path, key: shared.key, build }
+        }),
+        ports: own.ports ?? under.ports
+      }
+    const environment = environmentOf(file.environment, environmentOf(config.environment, noEnvironment, "braid.config.yaml environment"), "environment")
+    const streamEnvironments = file.streams.map((s, i) => environmentOf(s.environment, environment, `streams[${i}].environment`))
     let resolve: CommandSpec.Command | undefined
     if (file.resolve !== undefined) {
       const r = CommandSpec.toRun(file.resolve, baseDir)
@@ -732,7 +817,7 @@ const check = (
 
     if (problems.length > 0) return Effect.fail(new InvalidPlan({ source, problems }))
 
-    const streams: Array<PlannedStream> = file.streams.map((s) => ({
+    const streams: Array<PlannedStream> = file.streams.map((s, i) => ({
       name: s.name,
       type: s.type as StreamType,
       rank: rankOf(s.priority),
@@ -742,6 +827,7 @@ const check = (
       reviewer: s.reviewer,
       judge: s.judge,
       network: (s.sandbox?.network ?? []).map((e) => Sandbox.parseEndpoint(e)!),
+      environment: streamEnvironments[i],
       tasks: streamTasks.get(s.name)!
     }))
     const agents = declared.agents ?? readAgents(file.agents, config.agents, noDeclarations.settings).values
@@ -776,6 +862,7 @@ const check = (
         mode: sandboxSettings(file.sandbox)?.mode ?? sandboxSettings(config.sandbox)?.mode,
         network: [...(sandboxSettings(config.sandbox)?.network ?? []), ...(sandboxSettings(file.sandbox)?.network ?? [])].map((e) => Sandbox.parseEndpoint(e)!)
       },
+      environment,
       warnings: [],
       declared: new Map(declared.values.flatMap((values, i) => values === undefined ? [] : [[file.tasks[i]!.id, values]]))
     })
@@ -898,6 +985,14 @@ const taskShape: Fields.Shape = {
     budget: { kind: "object", shape: { fields: Object.keys(TaskBudget.fields) } }
   }
 }
+const environmentShape: Fields.Shape = {
+  fields: Object.keys(EnvironmentSettings.fields),
+  nested: {
+    setup: { kind: "list", shape: { fields: commandFields } },
+    teardown: { kind: "list", shape: { fields: commandFields } },
+    share: { kind: "list", shape: { fields: Object.keys(SharedPath.fields), nested: { build: { kind: "object", shape: { fields: commandFields } } } } }
+  }
+}
 const planShape: Fields.Shape = {
   fields: Object.keys(PlanFile.fields),
   nested: {
@@ -908,7 +1003,8 @@ const planShape: Fields.Shape = {
         fields: Object.keys(Stream.fields),
         nested: {
           judge: { kind: "object", shape: { fields: Object.keys(JudgeSettings.fields) } },
-          sandbox: { kind: "object", shape: { fields: Object.keys(StreamSandbox.fields) } }
+          sandbox: { kind: "object", shape: { fields: Object.keys(StreamSandbox.fields) } },
+          environment: { kind: "object", shape: environmentShape }
         }
       }
     },
@@ -925,7 +1021,8 @@ const planShape: Fields.Shape = {
     limits: { kind: "record", shape: { fields: Object.keys(ProviderLimit.fields) } },
     prices: { kind: "record", shape: { fields: Object.keys(ModelPrice.fields) } },
     github: { kind: "object", shape: { fields: Object.keys(GitHubSettings.fields) } },
-    sandbox: { kind: "object", shape: { fields: Object.keys(SandboxSettings.fields) } }
+    sandbox: { kind: "object", shape: { fields: Object.keys(SandboxSettings.fields) } },
+    environment: { kind: "object", shape: environmentShape }
   }
 }
 

@@ -50,6 +50,8 @@ export interface Outcomes {
   readonly integrationDir: string | undefined
   /** What braid found in the repository that it had not recorded (a moved or deleted branch), and what it did. */
   readonly integrity?: ReadonlyArray<string> | undefined
+  /** How the run's checkouts were made ready (`environment:`). */
+  readonly environments?: ReadonlyArray<RunReport.EnvironmentRecord> | undefined
 }
 
 const notRun = new RunReport.VerificationReport({ ran: false, passed: false, commit: null, checks: [], durationMs: 0 })
@@ -230,7 +232,8 @@ export const report = (o: Outcomes): RunReport.RunReport => {
       : {}),
     nextSteps,
     warnings: o.plan.warnings.map((w) => `${w.path}: ${w.message}`),
-    integrity: [...(o.integrity ?? [])]
+    integrity: [...(o.integrity ?? [])],
+    environments: [...(o.environments ?? [])]
   })
 }
 
@@ -301,6 +304,7 @@ export const fromState = (state: RunState.RunState, context: Context): Outcomes 
     verification,
     landing,
     integrationDir: context.integrationDir,
-    integrity: context.integrity
+    integrity: context.integrity,
+    environments: state.environments
   }
 }

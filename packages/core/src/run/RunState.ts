@@ -12,6 +12,7 @@ import * as Attempt from "./Attempt.js"
 import * as Budget from "../pipeline/Budget.js"
 import * as Plan from "./Plan.js"
 import * as Review from "../ports/Review.js"
+import * as RunReport from "../present/RunReport.js"
 import type * as Steps from "../ports/Steps.js"
 import * as Workspace from "../ports/Workspace.js"
 
@@ -238,6 +239,11 @@ export class Verified extends Schema.TaggedClass<Verified>()("Verified", {
   report: VerificationRecord
 }) {}
 
+/** Step `stream/<stream>/environment/<checkout>`: a checkout was made ready (`environment:`). */
+export class EnvironmentReady extends Schema.TaggedClass<EnvironmentReady>()("EnvironmentReady", {
+  record: RunReport.EnvironmentRecord
+}) {}
+
 /** Step `land/<commit>`: the commit landed on the target. */
 export class Landed extends Schema.TaggedClass<Landed>()("Landed", {
   landing: Workspace.Landing
@@ -300,7 +306,8 @@ export const Value = Schema.Union(
   LandRequested,
   Finished,
   Interrupted,
-  BudgetSet
+  BudgetSet,
+  EnvironmentReady
 )
 export type Value = typeof Value.Type
 
@@ -326,6 +333,8 @@ export const keys = {
   /** A conflict met bringing a dependency's work into the task's stream, resolved. */
   absorbResolution: (task: string, dependency: string) => `${task}/absorb/${dependency}/resolve`,
   verify: (generation: number, commit: string) => `integration/${generation}/verify/${commit}`,
+  /** A checkout's environment, once per checkout (`checkout`: the folder's identity); a null stream is the integration's. */
+  environment: (stream: string | null, checkout: string) => stream === null ? `integration/environment/${checkout}` : `stream/${stream}/environment/${checkout}`,
   land: (commit: string) => `land/${commit}`
 } as const
 
@@ -384,6 +393,8 @@ export interface RunState {
   readonly spent: ReadonlyMap<string, { readonly usd: number; readonly tokens: number }>
   /** The budget a person set on the run last (`braid resume --budget`), if any. */
   readonly budget: BudgetSet | undefined
+  /** How each checkout was made ready, in order (`environment:`). */
+  readonly environments: ReadonlyArray<RunReport.EnvironmentRecord>
   readonly startedAt: string | undefined
   readonly lastAt: string | undefined
   /** Every braid entry of the journal, decoded, in order, with when it was written (the timeline's input). */
@@ -418,6 +429,7 @@ export const fold = (entries: ReadonlyArray<FoldEntry>): RunState => {
   let finished: Status | undefined
   let interrupted: string | undefined
   let budget: BudgetSet | undefined
+  const environments: Array<RunReport.EnvironmentRecord> = []
   const spent = new Map<string, { readonly usd: number; readonly tokens: number }>()
   const spend = (round: number, taskId: string, a: Attempt.AttemptDone) => spent.set(Budget.attemptId(round, taskId, a.attempt), Budget.spendOf(a))
   const id = (taskId: string, round: number) => `${round}/${taskId}`
@@ -502,6 +514,9 @@ export const fold = (entries: ReadonlyArray<FoldEntry>): RunState => {
       case "BudgetSet":
         budget = v
         break
+      case "EnvironmentReady":
+        environments.push(v.record)
+        break
     }
   }
 
@@ -558,6 +573,7 @@ export const fold = (entries: ReadonlyArray<FoldEntry>): RunState => {
     progress: { settled: [...tasks.values()].filter((t) => t.settled !== undefined).length, total: started?.tasks ?? 0 },
     spent,
     budget,
+    environments,
     startedAt: started?.at ?? entries[0]?.at,
     lastAt: entries.at(-1)?.at,
     history

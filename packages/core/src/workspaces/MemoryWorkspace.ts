@@ -201,6 +201,7 @@ export const make = (options: Options = {}) =>
       opened,
       files: filesOf(() => state.streams.get(stream), `stream "${stream}"`),
       head: Effect.map(side(stream), (s) => s.head),
+      busy: (effect) => effect,
       commitAttempt: (attempt) =>
         Effect.map(side(stream), (s) => {
           // Only touched paths can differ from the head (every other change is recorded at once).

@@ -231,6 +231,7 @@ export const checkoutOf = (ctx: RunContext, tree: StreamTree, stream: string, op
     strays: Effect.withSpan(confinement.strays(stream), "GitWorkspace.strays"),
     exec: Effect.fn("GitWorkspace.exec")(function*(command, env?: Record<string, string>) {
       return yield* ctx.repo.exec(tree.dir, command, env)
-    })
+    }),
+    busy: (effect) => confinement.occupied(stream, effect)
   }
 }

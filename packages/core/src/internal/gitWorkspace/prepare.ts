@@ -133,9 +133,20 @@ export const prepare = (executor: CommandExecutor.CommandExecutor, settings: Set
       top,
       (relative) => relative === ".braid" || relative.startsWith(".braid/") || isInside(runFolder, path.join(top, relative))
     )
+    // A checkout closed for good (not kept for a person) gets its environment's teardown first.
+    const beforeClose = (stream: string, keep: boolean) =>
+      Effect.suspend(() => {
+        const tree = streams.get(stream)
+        return keep || setup.beforeClose === undefined || tree === undefined || !ctx.owned.includes(tree)
+          ? Effect.void
+          : confinement.occupied(stream, setup.beforeClose(Checkout.checkoutOf(ctx, tree, stream, false)))
+      })
     const pool = yield* CheckoutPool.make<Workspace.WorkspaceError>(
       { max: setup.maxCheckouts ?? Number.POSITIVE_INFINITY, keep: setup.keepWorktrees === true },
-      { open: (stream) => Streams.open(ctx, stream), close: (stream, keep) => Streams.close(ctx, stream, keep) }
+      {
+        open: (stream) => Streams.open(ctx, stream),
+        close: (stream, keep) => Effect.zipRight(beforeClose(stream, keep), Streams.close(ctx, stream, keep))
+      }
     )
     const checkout = (stream: string) =>
       Effect.suspend(() => {
@@ -154,7 +165,15 @@ export const prepare = (executor: CommandExecutor.CommandExecutor, settings: Set
       branch: (stream) => Branch.branchOf(ctx, stream),
       integration: Integration.make(ctx),
       landing: Target.make(ctx),
-      keepIntegration: Effect.sync(() => void (ctx.keepIntegration = true))
+      keepIntegration: Effect.sync(() => void (ctx.keepIntegration = true)),
+      source: {
+        dir: top,
+        untracked: (patterns) =>
+          patterns.length === 0 ? Effect.succeed([]) : Effect.map(
+            plain.git.ok(["ls-files", "-z", "--others", "--ignored", ...patterns.flatMap((p) => ["-x", p])], { cwd: top, operation: "environment.copy" }),
+            (out) => Git.splitZ(out).filter((relative) => !isInside(runFolder, path.join(top, relative)))
+          )
+      }
     }
     return run
   })

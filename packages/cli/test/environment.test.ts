@@ -1,0 +1,192 @@
+/**
+ * Checkout environments (`environment:`) with the built `braid` on real repositories: files
+ * copied from the user's checkout (`copy`, `.worktreeinclude`), a shared `node_modules` built
+ * once by `npm ci` from a `file:` tarball (offline) and copied into later checkouts, a task that
+ * adds a dependency changing neither the cache nor another stream's copy, disjoint port blocks,
+ * and a failing setup that stops the run before any gate run and resumes after the fix.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { braid, git } from "./support/Braid.js"
+
+const npm = process.platform === "win32" ? "npm.cmd" : "npm"
+
+/** A package tarball in `dir` (`npm pack`, offline): its file name. */
+const pack = (dir: string, name: string, value: string) => {
+  const src = path.join(dir, `src-${name}`)
+  fs.mkdirSync(src, { recursive: true })
+  fs.writeFileSync(path.join(src, "package.json"), JSON.stringify({ name, version: "1.0.0", main: "index.js" }))
+  fs.writeFileSync(path.join(src, "index.js"), `module.exports = ${JSON.stringify(value)}\n`)
+  execFileSync(npm, ["pack", "--silent", "--pack-destination", dir], { cwd: src, stdio: "ignore" })
+  fs.rmSync(src, { recursive: true })
+  return `${name}-1.0.0.tgz`
+}
+
+/** What each script agent writes: the dependency it loads, the copied files, its ports. */
+const probe = `
+import * as fs from "node:fs"
+import { createRequire } from "node:module"
+const require = createRequire(process.cwd() + "/")
+const read = (f) => { try { return fs.readFileSync(f, "utf8").trim() } catch { return "missing" } }
+let dep
+try { dep = require("leftpad-local") } catch (e) { dep = "cannot load: " + e.code }
+if (process.env.ADD_DEPENDENCY === process.env.BRAID_TASK_ID) {
+  const { execFileSync } = await import("node:child_process")
+  execFileSync("npm", ["install", "--offline", "--no-audit", "--no-fund", "--silent", process.env.EXTRA_TARBALL], { stdio: "ignore" })
+}
+fs.writeFileSync(process.env.BRAID_TASK_ID + ".txt", [
+  "dep=" + dep, "env=" + read(".env"), "local=" + read("config/local.json"), "ports=" + process.env.BRAID_PORTS
+].join("\\n") + "\\n")
+`
+
+const fixture = (streams: ReadonlyArray<string>, environment: string, extra: ReadonlyArray<string> = []) => {
+  const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "braid-env-")))
+  const repo = path.join(dir, "repo")
+  fs.mkdirSync(path.join(repo, "vendor"), { recursive: true })
+  const tarball = pack(path.join(repo, "vendor"), "leftpad-local", "padded")
+  const extraTarball = pack(dir, "extra-local", "extra")
+  fs.writeFileSync(path.join(repo, "package.json"), JSON.stringify({ name: "app", version: "1.0.0", dependencies: { "leftpad-local": `file:vendor/${tarball}` } }, null, 2))
+  execFileSync(npm, ["install", "--offline", "--no-audit", "--no-fund", "--silent", "--package-lock-only"], { cwd: repo, stdio: "ignore" })
+  fs.writeFileSync(path.join(repo, ".gitignore"), "node_modules\n.env\nconfig/local.json\n")
+  fs.writeFileSync(path.join(repo, ".worktreeinclude"), "# Claude Code's convention\nconfig/local.json\n")
+  git(repo, "init", "-q", "-b", "main")
+  git(repo, "add", "-A")
+  git(repo, "commit", "-q", "-m", "base")
+  // The user's own ignored files: never committed, wanted in every checkout.
+  fs.writeFileSync(path.join(repo, ".env"), "SECRET=from-main")
+  fs.mkdirSync(path.join(repo, "config"))
+  fs.writeFileSync(path.join(repo, "config", "local.json"), "{\"local\":true}")
+  const agents = path.join(dir, "plan")
+  fs.mkdirSync(agents)
+  fs.writeFileSync(path.join(agents, "probe.mjs"), probe)
+  const log = path.join(dir, "setup.log")
+  const plan = path.join(agents, "plan.yaml")
+  fs.writeFileSync(
+    plan,
+    [
+      "projectName: env",
+      "featureName: environments",
+      ...extra,
+      environment.replaceAll("LOG", log),
+      "streams:",
+      ...streams.map((s) => `  - { name: ${s}, type: api }`),
+      "tasks:",
+      ...streams.map((s) => `  - { id: ${s}-1, title: Probe ${s}, stream: ${s}, run: { script: probe.mjs } }`),
+      ""
+    ].join("\n")
+  )
+  const cache = path.join(dir, "cache")
+  return { dir, repo, plan, log, cache, env: { XDG_CACHE_HOME: cache, EXTRA_TARBALL: path.join(dir, extraTarball) } }
+}
+
+const landed = (repo: string, file: string) => Object.fromEntries(git(repo, "show", `main:${file}`).split("\n").map((l) => l.split(/=(.*)/s).slice(0, 2) as [string, string]))
+
+const setupLines = (log: string) => fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n").filter((l) => l !== "") : []
+
+describe("checkout environments", () => {
+  it("copies the user's ignored files, builds node_modules once and copies it into later checkouts; a task adding a dependency changes neither the cache nor another stream's copy", async () => {
+    const f = fixture(["a", "b", "c"], [
+      "environment:",
+      "  copy: [.env]",
+      "  share: [{ path: node_modules, key: [package-lock.json], build: npm ci --offline --no-audit --no-fund }]",
+      `  setup: [[node, -e, "require('fs').appendFileSync('LOG', process.cwd() + '\\\\n')"]]`
+    ].join("\n"), ["maxParallel: 1"])
+    const out = await braid(["run", f.plan, "--repo", f.repo, "--json", "--quiet", "--keep-worktrees"], { ...f.env, ADD_DEPENDENCY: "c-1" })
+    assert.strictEqual(out.code, 0, out.stderr)
+    const report = JSON.parse(out.stdout)
+    assert.strictEqual(report.status, "succeeded")
+    for (const s of ["a", "b", "c"]) {
+      const seen = landed(f.repo, `${s}-1.txt`)
+      assert.strictEqual(seen.dep, "padded", `${s}: ${JSON.stringify(seen)}`)
+      assert.strictEqual(seen.env, "SECRET=from-main")
+      assert.strictEqual(seen.local, "{\"local\":true}", "the .worktreeinclude file was copied")
+    }
+    // Never committed: copied and shared files are the checkout's, not the task's work.
+    const files = git(f.repo, "ls-tree", "-r", "--name-only", "main")
+    assert.notInclude(files, ".env")
+    assert.notInclude(files, "node_modules")
+    // One setup per checkout (the integration's too, before verify); the first built node_modules,
+    // the later ones copied it from the cache; the integration, with c's new dependency in its
+    // lock file, built its own.
+    assert.strictEqual(setupLines(f.log).length, 4)
+    const envs: Array<any> = report.environments
+    assert.deepStrictEqual(envs.map((e) => `${e.stream}:${e.shared.map((s: any) => s.from).join(",")}`), ["a:built", "b:cache", "c:cache", "null:built"])
+    assert.isTrue(envs.find((e) => e.stream === "a").setup.some((c: any) => c.argv.includes("ci")), "npm ci ran in the first checkout")
+    assert.isFalse(envs.find((e) => e.stream === "b").setup.some((c: any) => c.argv.includes("ci")), "npm ci did not run in the second")
+    // Stream c added a dependency in its own copy: the cache and stream a's checkout do not have it.
+    assert.include(git(f.repo, "show", "main:package.json"), "extra-local")
+    const cached = fs.readdirSync(path.join(f.cache, "braid", "share")).filter((n) => !n.startsWith("."))
+    assert.strictEqual(cached.length, 2, "the base's build and the integration's")
+    const cacheTree = path.join(f.cache, "braid", "share", cached.find((n) => !fs.existsSync(path.join(f.cache, "braid", "share", n, "tree", "extra-local")))!, "tree")
+    assert.isFalse(fs.existsSync(path.join(cacheTree, "extra-local")))
+    assert.notInclude(fs.readFileSync(path.join(cacheTree, ".package-lock.json"), "utf8"), "extra-local")
+    const checkouts = git(f.repo, "worktree", "list", "--porcelain").split("\n").filter((l) => l.startsWith("worktree ")).map((l) => l.slice(9))
+    const of = (s: string) => checkouts.find((c) => path.basename(c) === s)!
+    assert.isTrue(fs.existsSync(path.join(of("c"), "node_modules", "extra-local")))
+    assert.isFalse(fs.existsSync(path.join(of("a"), "node_modules", "extra-local")))
+    assert.notInclude(fs.readFileSync(path.join(of("a"), "node_modules", ".package-lock.json"), "utf8"), "extra-local")
+    // The report shows it.
+    const md = await braid(["report", report.runId, "--repo", f.repo], f.env)
+    assert.include(md.stdout, "## Environments")
+    assert.match(md.stdout, /node\\?_modules from the cache/)
+  }, 90_000)
+
+  it("five parallel streams get disjoint port blocks, in their setup and their agent alike", async () => {
+    const streams = ["s1", "s2", "s3", "s4", "s5"]
+    const f = fixture(streams, [
+      "environment:",
+      "  ports: 4",
+      `  setup: [[node, -e, "require('fs').appendFileSync('LOG', process.env.BRAID_PORTS + '\\\\n')"]]`
+    ].join("\n"), ["maxParallel: 5"])
+    const out = await braid(["run", f.plan, "--repo", f.repo, "--json", "--quiet"], f.env)
+    assert.strictEqual(out.code, 0, out.stderr)
+    const blocks = streams.map((s) => landed(f.repo, `${s}-1.txt`).ports!)
+    const ports = blocks.flatMap((b) => {
+      const [first, last] = b.split("-").map(Number)
+      assert.strictEqual(last! - first! + 1, 4, b)
+      return [first!, first! + 1, first! + 2, last!]
+    })
+    assert.strictEqual(new Set(ports).size, 20, `overlapping blocks: ${blocks.join(" ")}`)
+    // The integration's checkout is set up too, before verify: a sixth block (given back ones are used again).
+    const lines = setupLines(f.log)
+    assert.strictEqual(lines.length, 6, lines.join("\n"))
+    assert.includeMembers(lines, blocks)
+  }, 90_000)
+
+  it("a failing setup stops the run before any gate run, naming the command and its output; resume sets it up after the fix, and not again where it had succeeded", async () => {
+    const f = fixture(["a", "b"], [
+      "environment:",
+      `  setup: [[node, -e, "require('fs').appendFileSync('LOG', process.cwd() + '\\\\n')"]]`,
+      "streams_placeholder"
+    ].join("\n"), ["maxParallel: 1"])
+    // Stream b's setup needs a file that is not there yet.
+    const need = path.join(f.dir, "fixed")
+    const plan = fs.readFileSync(f.plan, "utf8").replace("streams_placeholder\n", "").replace(
+      "  - { name: b, type: api }",
+      `  - { name: b, type: api, environment: { setup: [[node, -e, "require('fs').appendFileSync('${f.log}', process.cwd() + '\\\\n'); if (!require('fs').existsSync('${need}')) { console.error('database not ready'); process.exit(3) }"]] } }`
+    )
+    fs.writeFileSync(f.plan, plan)
+    const first = await braid(["run", f.plan, "--repo", f.repo, "--json", "--quiet"], f.env)
+    assert.notStrictEqual(first.code, 0)
+    assert.include(first.stderr, `the environment's setup failed in stream "b"'s checkout`)
+    assert.include(first.stderr, "exited 3")
+    assert.include(first.stderr, "database not ready")
+    assert.include(first.stderr, "braid resume")
+    assert.notInclude(first.stderr, "    at ")
+    const runId = /braid resume (\S+)/.exec(first.stderr)![1]!
+    // No attempt of b's task ran: no gate run used.
+    const journal = fs.readFileSync(path.join(f.repo, ".braid", "runs", runId, "journal.jsonl"), "utf8")
+    assert.notInclude(journal, "stream/b/task/b-1/attempt/1")
+    assert.strictEqual(setupLines(f.log).length, 2)
+    fs.writeFileSync(need, "")
+    const resumed = await braid(["resume", runId, "--repo", f.repo, "--json", "--quiet"], f.env)
+    assert.strictEqual(resumed.code, 0, resumed.stderr)
+    assert.strictEqual(JSON.parse(resumed.stdout).status, "succeeded")
+    // b was set up again (its setup failed); a, whose checkout was set up before, was not.
+    const lines = setupLines(f.log)
+    assert.deepStrictEqual(lines.map((l) => path.basename(l)), ["a", "b", "b", "_integration"])
+  }, 90_000)
+})
