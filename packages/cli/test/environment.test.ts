@@ -190,3 +190,22 @@ describe("checkout environments", () => {
     assert.deepStrictEqual(lines.map((l) => path.basename(l)), ["a", "b", "b", "_integration"])
   }, 90_000)
 })
+
+const bwrap = execFileSync("sh", ["-c", "command -v bwrap || true"], { encoding: "utf8" }).trim() !== ""
+
+describe.skipIf(!bwrap)("checkout environments, confined", () => {
+  it("setup runs confined as the stream's agent: npm ci works (its downloads in braid's cache), a write into the main checkout is refused", async () => {
+    const f = fixture(["a"], [
+      "environment:",
+      "  share: [{ path: node_modules, key: [package-lock.json], build: npm ci --offline --no-audit --no-fund }]",
+      `  setup: [[node, -e, "try { require('fs').writeFileSync('${"MAIN"}/planted', 'x') } catch (e) { console.error('refused ' + e.code) }"]]`
+    ].join("\n"))
+    fs.writeFileSync(f.plan, fs.readFileSync(f.plan, "utf8").replace("MAIN", f.repo))
+    const out = await braid(["run", f.plan, "--repo", f.repo, "--json", "--quiet", "--sandbox", "required"], f.env)
+    assert.strictEqual(out.code, 0, out.stderr)
+    const report = JSON.parse(out.stdout)
+    assert.strictEqual(landed(f.repo, "a-1.txt").dep, "padded")
+    assert.isFalse(fs.existsSync(path.join(f.repo, "planted")))
+    assert.include(report.environments[0].setup.at(-1).outputTail, "refused EROFS")
+  }, 90_000)
+})

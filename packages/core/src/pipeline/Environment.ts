@@ -261,8 +261,13 @@ export const make = (input: {
       network: ReadonlyArray<Sandbox.Endpoint>
     ) =>
       Effect.gen(function*() {
-        const confine = Sandbox.within(yield* Sandbox.policyOf(files, { network }))
-        const result = yield* confine(exec(command, env))
+        // Confined, the home folder is read-only: package managers keep their downloads in braid's own cache instead.
+        const policy = yield* Sandbox.policyOf(files, { network })
+        const tools = path.join(path.dirname(root), "tools")
+        if (policy !== undefined) yield* Effect.promise(() => fs.promises.mkdir(tools, { recursive: true }))
+        const confine = Sandbox.within(policy === undefined ? undefined : { ...policy, writable: [...policy.writable, tools] })
+        const toolEnv = policy === undefined ? {} : { npm_config_cache: path.join(tools, "npm"), XDG_CACHE_HOME: path.join(tools, "cache") }
+        const result = yield* confine(exec(command, { ...toolEnv, ...env }))
         if (result.exitCode !== 0) {
           return yield* new SetupFailed({ stream, command: command.argv.join(" "), exitCode: result.exitCode, timedOut: result.timedOut, outputTail: result.outputTail })
         }
