@@ -252,6 +252,7 @@ const planCommand = Command.make(
                 reviewer: Reviewers.reviewOf(plan, stream, { reviewer: Option.getOrUndefined(args.reviewer) }).kind,
                 confined: confinement._tag === "Confined",
                 reachable: reach(stream),
+                environment: environmentOf(stream),
                 waitsOn: execution.streamDependsOn.get(name) ?? [],
                 tasks: stream.tasks.map((t) => ({
                   id: t.id,
@@ -293,6 +294,12 @@ const planCommand = Command.make(
         } else {
           yield* Console.log(`confinement: none — ${confinement.reason}${plan.sandbox.mode === "off" ? "" : "; processes run unconfined, only the after-the-fact checks guard the repository"}`)
         }
+        const described = plan.streams.map((s) => [s.name, describeEnvironment(s.environment ?? plan.environment)] as const)
+        if (described.some(([, d]) => d !== undefined) || describeEnvironment(plan.environment) !== undefined) {
+          yield* Console.log("environments: each checkout is made ready before any agent or check runs there:")
+          for (const [name, d] of described) yield* Console.log(`  ${name}: ${d ?? "as checked out"}`)
+          yield* Console.log(`  integration (before verify): ${describeEnvironment(plan.environment) ?? "as checked out"}`)
+        }
         yield* Console.log(GitHubHttp.describe(result.github))
       }
       yield* printFindings(args.plan, result)
@@ -301,6 +308,30 @@ const planCommand = Command.make(
 ).pipe(Command.withDescription(
   "Check a plan as braid run would before starting (agents, scripts, repository, --report folder) and print its streams, agents, checks and order. Exit 2 when run would refuse."
 ))
+
+/** A stream's environment as `braid plan --json` shows it. */
+const environmentOf = (stream: Plan.PlannedStream) => {
+  const e = stream.environment
+  return e === undefined || !Plan.hasEnvironment(e) ? null : {
+    setup: e.setup.map((c) => c.argv.join(" ")),
+    teardown: e.teardown.map((c) => c.argv.join(" ")),
+    copy: e.copy,
+    share: e.share.map((s) => ({ path: s.path, key: s.key, build: s.build?.argv.join(" ") ?? null })),
+    ports: e.ports
+  }
+}
+
+/** An environment in one line, or undefined when it does nothing. */
+const describeEnvironment = (e: Plan.Environment): string | undefined => {
+  if (!Plan.hasEnvironment(e)) return undefined
+  return [
+    e.copy.length > 0 ? `copies ${e.copy.join(", ")}` : undefined,
+    ...e.share.map((s) => `shares ${s.path} (key ${s.key.join(", ")}${s.build !== undefined ? `; built by ${s.build.argv.join(" ")}` : ""})`),
+    e.ports > 0 ? `${e.ports} ports (BRAID_PORT, BRAID_PORTS)` : undefined,
+    e.setup.length > 0 ? `setup: ${e.setup.map((c) => c.argv.join(" ")).join("; ")}` : undefined,
+    e.teardown.length > 0 ? `teardown: ${e.teardown.map((c) => c.argv.join(" ")).join("; ")}` : undefined
+  ].filter((x) => x !== undefined).join(" · ")
+}
 
 /** The backends that run a coding tool talking to a model API (confined, it gets its home and that API; see each backend's allowance). */
 const TOOL_BACKENDS: ReadonlySet<string> = new Set(["claude-code", "codex", "gemini", "aider"])
@@ -778,7 +809,32 @@ export class RunActive extends Schema.TaggedError<RunActive>()("RunActive", { ru
   }
 }
 
-const cleanCommand = Command.make("clean", { runId: runIdArg, repo }, (args) =>
+const cacheOption = Options.boolean("cache").pipe(Options.withDescription(Help.describe("cache")))
+
+/** `braid clean` names neither a run nor `--cache`. */
+export class NothingToClean extends Schema.TaggedError<NothingToClean>()("NothingToClean", {}) {
+  override get message(): string {
+    return "name the run to remove (braid clean <runId>; braid runs lists them), or empty the shared folders' cache with braid clean --cache"
+  }
+}
+
+const cleanCommand = Command.make("clean", { runId: Args.optional(runIdArg), repo, cache: cacheOption }, (args) =>
+  Effect.gen(function*() {
+    if (args.cache) {
+      const Environment = yield* Effect.promise(() => import("@braid/core/Environment"))
+      const root = Environment.cacheRoot()
+      const freed = yield* Environment.clearCache(root)
+      yield* Console.log(`emptied the shared folders' cache ${root}: ${(freed / 1024 / 1024).toFixed(1)} MB freed`)
+    }
+    if (Option.isNone(args.runId)) {
+      if (!args.cache) return yield* new NothingToClean()
+      return
+    }
+    const runId = args.runId.value
+    yield* cleanRun({ runId, repo: args.repo })
+  })).pipe(Command.withDescription("Remove a run's worktrees, branches and record (never the landed target); --cache empties the shared folders' cache."))
+
+const cleanRun = (args: { readonly runId: string; readonly repo: Option.Option<string> }) =>
   Effect.gen(function*() {
     const { store, top } = yield* Runs.storeFor(Option.getOrElse(args.repo, () => process.cwd()))
     // A damaged record is cleaned too: only a run that is not there is refused.
@@ -791,7 +847,7 @@ const cleanCommand = Command.make("clean", { runId: runIdArg, repo }, (args) =>
         cleaned.branches.length > 0 ? ` (${cleaned.branches.join(", ")})` : ""
       }`
     )
-  })).pipe(Command.withDescription("Remove a run's worktrees, branches and record (never the landed target)."))
+  })
 
 const summaryLine = (report: RunReport.RunReport, reportFile: string | undefined, boardShown = false) => {
   const s = report.summary

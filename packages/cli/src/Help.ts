@@ -72,6 +72,7 @@ export const options = {
     description:
       "git: each stream works in its own worktree and branch of the repository, journaled so the run can resume (default). memory: in-memory files, for trying a plan with mock agents."
   },
+  cache: { description: "Empty the cache of shared checkout folders (environment.share), $XDG_CACHE_HOME/braid/share." },
   repo: { value: "dir", description: "The git repository the run changes (default: the one containing the current directory)." },
   base: {
     value: "ref",
@@ -305,9 +306,9 @@ export const commands: ReadonlyArray<CommandHelp> = [
   },
   {
     name: "clean",
-    summary: "Remove a run's worktrees, branches and record (never the landed target).",
-    args: [runIdRequired],
-    options: ["repo"]
+    summary: "Remove a run's worktrees, branches and record (never the landed target); --cache empties the shared folders' cache.",
+    args: [{ ...runIdRequired, optional: true }],
+    options: ["repo", "cache"]
   }
 ]
 

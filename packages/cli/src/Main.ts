@@ -20,6 +20,7 @@ export const ExitCode = { success: 0, failed: 1, usage: 2, paused: 75 } as const
 
 /** Errors that are the user's to fix (bad input, a refused repository state): exit 2. */
 const userErrors = new Set([
+  "NothingToClean",
   "InvalidPlan",
   "OutputPathMissing",
   "LandModeUnavailable",

@@ -123,7 +123,62 @@ export const warningsOf = (plan: Plan.Plan, repository: string | undefined): Arr
       }
     }
   }
+  if (repository !== undefined) warnings.push(...environmentWarnings(plan, repository))
   return warnings
+}
+
+/** Package managers whose commands need the project's dependencies installed in the checkout. */
+const NEEDS_DEPENDENCIES: ReadonlyArray<readonly [RegExp, string, string]> = [
+  [/^(npm|npx|pnpm|yarn)$/, "package.json", "node_modules"],
+  [/^(pytest|tox|python3?)$/, "requirements.txt", ".venv"],
+  [/^(pytest|tox|python3?)$/, "pyproject.toml", ".venv"]
+]
+
+/**
+ * What a fresh checkout will lack: a `share` key file or `copy` source that is not in the
+ * repository, and a check naming a package manager (`npm test`) in a project whose
+ * dependencies no environment installs (a checkout has no `node_modules` of its own).
+ */
+const environmentWarnings = (plan: Plan.Plan, repository: string): Array<Finding> => {
+  const found: Array<Finding> = []
+  const environments: Array<[string, Plan.Environment]> = [["environment", plan.environment]]
+  plan.streams.forEach((s, i) => {
+    if (plan.file.streams[i]?.environment !== undefined && s.environment !== undefined) environments.push([`streams[${i}].environment`, s.environment])
+  })
+  for (const [where, env] of environments) {
+    env.share.forEach((shared, i) => {
+      for (const key of shared.key) {
+        if (!fs.existsSync(path.join(repository, key))) {
+          found.push({ path: `${where}.share[${i}].key`, message: `"${key}" is not in the repository (${repository}): every checkout gets the same key, whatever it installs` })
+        }
+      }
+    })
+    env.copy.forEach((pattern, i) => {
+      const plain = !/[*?[\]!]/.test(pattern)
+      if (plain && !fs.existsSync(path.join(repository, pattern))) {
+        found.push({ path: `${where}.copy[${i}]`, message: `"${pattern}" is not in your checkout (${repository}): nothing will be copied for it` })
+      }
+    })
+  }
+  const installs = (env: Plan.Environment | undefined, folder: string) =>
+    env !== undefined && (env.setup.length > 0 || env.share.some((s) => s.path === folder))
+  const checks = [...plan.checks.map((c) => ({ c, where: "checks" })), ...plan.verify.map((c) => ({ c, where: "verify" }))]
+  for (const { c, where } of checks) {
+    const tool = path.basename(c.argv[0]!)
+    for (const [pattern, manifest, folder] of NEEDS_DEPENDENCIES) {
+      if (!pattern.test(tool) || !fs.existsSync(path.join(repository, manifest))) continue
+      const bare = plan.streams.some((s) => !installs(s.environment ?? plan.environment, folder))
+      if (bare && !installs(plan.environment, folder)) {
+        found.push({
+          path: where,
+          message: `\`${c.argv.join(" ")}\` runs in a fresh checkout, which has no ${folder} of its own: give the plan an environment that installs it ` +
+            `(e.g. environment: { share: [{ path: ${folder}, key: [${manifest === "package.json" ? "package-lock.json" : manifest}], build: ${manifest === "package.json" ? "npm ci" : "…"} }] })`
+        })
+        break
+      }
+    }
+  }
+  return found
 }
 
 /** A run needs at least this much free space where it keeps its journal and worktrees (`<repo>/.braid`). */

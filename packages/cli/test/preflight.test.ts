@@ -60,6 +60,42 @@ describe("braid plan as a preflight", () => {
     assert.strictEqual(git("branch", "--list").stdout.trim(), "* main")
   })
 
+  it("shows each stream's environment; warns of a share key or copy source not in the repository and of npm checks no environment prepares", () => {
+    const { git, repo } = repository()
+    fs.writeFileSync(path.join(repo, "package.json"), "{}\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "package")
+    const file = path.join(repo, "plan.yaml")
+    const plan = (environment: string) =>
+      fs.writeFileSync(file, [
+        "checks: [npm test]",
+        environment,
+        "streams:",
+        "  - {name: api, type: api}",
+        "  - {name: web, type: ui, environment: {ports: 3}}",
+        "tasks:",
+        "  - {id: a, title: A, stream: api, run: [node, -e, '0']}",
+        "  - {id: w, title: W, stream: web, run: [node, -e, '0']}",
+        ""
+      ].join("\n"))
+    plan("")
+    const bare = braid(["plan", file, "--no-land"], repo)
+    assert.strictEqual(bare.code, 0, bare.stderr)
+    assert.include(bare.stderr, "`npm test` runs in a fresh checkout, which has no node_modules of its own")
+    plan("environment: {copy: [.env], share: [{path: node_modules, key: [package-lock.json], build: npm ci}]}")
+    const shown = braid(["plan", file, "--no-land"], repo)
+    assert.strictEqual(shown.code, 0, shown.stderr)
+    assert.include(shown.stdout, "api: copies .env · shares node_modules (key package-lock.json; built by npm ci)")
+    assert.include(shown.stdout, "web: copies .env · shares node_modules (key package-lock.json; built by npm ci) · 3 ports (BRAID_PORT, BRAID_PORTS)")
+    assert.include(shown.stderr, `environment.share[0].key: "package-lock.json" is not in the repository`)
+    assert.include(shown.stderr, `environment.copy[0]: ".env" is not in your checkout`)
+    assert.notInclude(shown.stderr, "has no node_modules of its own")
+    const json = JSON.parse(braid(["plan", file, "--no-land", "--json"], repo).stdout)
+    assert.deepStrictEqual(json.streams.find((s: any) => s.name === "web").environment, {
+      setup: [], teardown: [], copy: [".env"], share: [{ path: "node_modules", key: ["package-lock.json"], build: "npm ci" }], ports: 3
+    })
+  })
+
   it("finds a dirty checkout when the run would land, not with --no-land", () => {
     const { repo } = repository()
     const file = path.join(repo, "plan.yaml")
@@ -108,6 +144,7 @@ describe("braid plan as a preflight", () => {
       reviewer: "checks",
       confined: false,
       reachable: [],
+      environment: null,
       waitsOn: ["db"],
       tasks: [{ id: "a1", title: "A1", checks: ["lint", "unit"], waitsFor: ["d1"] }]
     })
