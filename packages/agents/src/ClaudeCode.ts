@@ -420,6 +420,10 @@ export const shellWord = (word: string): string => /^[\w@%+=:,./-]+$/.test(word)
 export const allowedToolsOf = (settings: Settings, checks: ReadonlyArray<CommandSpec.Command>): ReadonlyArray<string> =>
   settings.allowedTools ?? [...new Set(checks.map((c) => `Bash(${c.argv.map(shellWord).join(" ")})`))]
 
+/** The commands that set up a stream's checkout (`environment.setup`, shared folders' `build`). */
+export const setupCommandsOf = (stream: { readonly environment?: Plan.Environment | undefined }): ReadonlyArray<CommandSpec.Command> =>
+  stream.environment === undefined ? [] : [...stream.environment.share.flatMap((s) => s.build ?? []), ...stream.environment.setup]
+
 /** How claude is asked to carry the session: a new one with this id, or an earlier one continued. */
 export type SessionChoice = { readonly _tag: "Open"; readonly id: string } | { readonly _tag: "Resume"; readonly id: string }
 
@@ -563,7 +567,8 @@ export const make = (
           // Journaled before claude starts: a crash from here on can still continue this session.
           yield* request.note({ _tag: "Session", sessionId: session.id })
           const result = yield* tool.runAttempt(name, request, {
-            argv: argvOf(executable, settings, session, request.checks),
+            // Its checks, and its checkout's setup commands: a task that adds a dependency can install it.
+            argv: argvOf(executable, settings, session, [...request.checks, ...setupCommandsOf(request.stream)]),
             env,
             timeoutMs,
             stdin: prompt.right,

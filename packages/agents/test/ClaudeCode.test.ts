@@ -413,6 +413,16 @@ describe("claude-code backend: invocation and reading", () => {
     assert.include(argv.join(" "), "--permission-mode plan --session-id u")
   })
 
+  it("a stream's setup commands (environment.setup, shared folders' builds) are allowed like its checks: a task adding a dependency can install it", () => {
+    const command = (name: string, ...argv: Array<string>) => ({ name, argv, timeoutMs: 1 })
+    const stream = { environment: { setup: [command("migrate", "npm", "run", "migrate")], teardown: [], copy: [], share: [{ path: "node_modules", key: ["package-lock.json"], build: command("ci", "npm", "ci") }], ports: 0 } }
+    const setup = ClaudeCode.setupCommandsOf(stream as never)
+    assert.deepStrictEqual(setup.map((c) => c.name), ["ci", "migrate"])
+    const argv = ClaudeCode.argvOf(["claude"], new ClaudeCode.Settings({}), { _tag: "Open", id: "u" }, [command("test", "npm", "test"), ...setup] as never)
+    assert.deepStrictEqual(argv.slice(argv.indexOf("--allowedTools")), ["--allowedTools", "Bash(npm test)", "Bash(npm ci)", "Bash(npm run migrate)"])
+    assert.deepStrictEqual(ClaudeCode.setupCommandsOf({}), [])
+  })
+
   it("environment: only what claude needs, braid's bounds, the stream's home and the user's login store", () => {
     const env = ClaudeCode.environmentOf(
       { PATH: "/bin", HOME: "/h", ANTHROPIC_API_KEY: KEY, OPENAI_API_KEY: "sk-other", GITHUB_TOKEN: "gh", ANTHROPIC_BASE_URL: "https://x" },
