@@ -6,11 +6,11 @@
  * and a failing setup that stops the run before any gate run and resumes after the fix.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { braid, git } from "./support/Braid.js"
+import { bin, braid, git } from "./support/Braid.js"
 
 const npm = process.platform === "win32" ? "npm.cmd" : "npm"
 
@@ -31,6 +31,10 @@ import * as fs from "node:fs"
 import { createRequire } from "node:module"
 const require = createRequire(process.cwd() + "/")
 const read = (f) => { try { return fs.readFileSync(f, "utf8").trim() } catch { return "missing" } }
+if (process.env.WAIT_FOR !== undefined) {
+  fs.writeFileSync(process.env.WAIT_FOR + ".started", "")
+  while (!fs.existsSync(process.env.WAIT_FOR)) await new Promise((r) => setTimeout(r, 100))
+}
 let dep
 try { dep = require("leftpad-local") } catch (e) { dep = "cannot load: " + e.code }
 if (process.env.ADD_DEPENDENCY === process.env.BRAID_TASK_ID) {
@@ -188,6 +192,35 @@ describe("checkout environments", () => {
     // b was set up again (its setup failed); a, whose checkout was set up before, was not.
     const lines = setupLines(f.log)
     assert.deepStrictEqual(lines.map((l) => path.basename(l)), ["a", "b", "b", "_integration"])
+  }, 90_000)
+})
+
+describe("checkout environments across a crash", () => {
+  it("braid killed while an agent works: resume finds the checkout still there and does not set it up again", async () => {
+    const f = fixture(["a"], [
+      "environment:",
+      "  copy: [.env]",
+      `  setup: [[node, -e, "require('fs').appendFileSync('LOG', process.cwd() + '\\\\n')"]]`
+    ].join("\n"))
+    const go = path.join(f.dir, "go")
+    const child = spawn(process.execPath, [bin, "run", f.plan, "--repo", f.repo, "--quiet", "--sandbox", "off"], {
+      env: { ...process.env, NO_COLOR: "1", ...f.env, WAIT_FOR: go },
+      stdio: "ignore"
+    })
+    try {
+      for (let i = 0; i < 300 && !fs.existsSync(`${go}.started`); i++) await new Promise((r) => setTimeout(r, 100))
+      assert.isTrue(fs.existsSync(`${go}.started`), "the agent never started")
+    } finally {
+      child.kill("SIGKILL")
+    }
+    await new Promise((r) => child.once("exit", r))
+    assert.deepStrictEqual(setupLines(f.log).map((l) => path.basename(l)), ["a"])
+    fs.writeFileSync(go, "")
+    const resumed = await braid(["resume", "--repo", f.repo, "--json", "--quiet"], { ...f.env, WAIT_FOR: go })
+    assert.strictEqual(resumed.code, 0, resumed.stderr)
+    assert.strictEqual(landed(f.repo, "a-1.txt").env, "SECRET=from-main")
+    // The checkout was set up once; the integration's before verify.
+    assert.deepStrictEqual(setupLines(f.log).map((l) => path.basename(l)), ["a", "_integration"])
   }, 90_000)
 })
 
