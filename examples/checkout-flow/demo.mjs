@@ -34,6 +34,9 @@ fs.cpSync(path.join(here, "project"), repo, { recursive: true })
 git("init", "-q", "-b", "main")
 git("add", "-A")
 git("commit", "-q", "-m", "checkout-service: starting point")
+// The project's .env (the shop's local settings) came along but is ignored by its .gitignore, as
+// a real one is: the plan's environment copies it into every checkout (and installs
+// money-format from its tarball there).
 
 console.log(`braid demo: repository ${repo}`)
 const withGitHub = process.argv.includes("--github")

@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 import type { Progress } from "@braid/core"
+import * as RunReport from "@braid/core/RunReport"
 import * as Terminal from "@braid/core/Terminal"
 
 const short = (commit: string | null) => commit === null ? "no change" : commit.slice(0, 10)
@@ -73,5 +74,11 @@ const describe = (event: Progress.RunEvent, options: { readonly verbose?: boolea
       return `run ${event.status}`
     case "RunInterrupted":
       return `run interrupted: ${event.reason}`
+    case "EnvironmentStarted":
+      return undefined
+    case "EnvironmentReady":
+      return `  ${event.record.stream ?? "integration"} · checkout set up in ${(event.record.durationMs / 1000).toFixed(1)} s: ${RunReport.environmentSummary(event.record)}`
+    case "EnvironmentFailed":
+      return `  ${event.stream ?? "integration"} · setup failed: ${event.message.split("\n")[0]}`
   }
 }

@@ -19,8 +19,8 @@ const example = path.join(root, "examples/checkout-flow")
 const golden = path.join(__dirname, "golden/checkout-flow.report.md")
 const chromium = "/usr/bin/chromium"
 
-const braid = (args: Array<string>, cwd = root) => {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } })
+const braid = (args: Array<string>, cwd = root, env: Record<string, string> = {}) => {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: "utf8", env: { ...process.env, NO_COLOR: "1", ...env } })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 const git = (repo: string, ...args: Array<string>) =>
@@ -38,7 +38,7 @@ beforeAll(() => {
   git(repo, "init", "-q", "-b", "main")
   git(repo, "add", "-A")
   git(repo, "commit", "-q", "-m", "start")
-  run = braid(["run", path.join(example, "plan.yaml"), "--repo", repo, "--events", "--report", path.join(tmp, "report.md")])
+  run = braid(["run", path.join(example, "plan.yaml"), "--repo", repo, "--events", "--report", path.join(tmp, "report.md")], root, { XDG_CACHE_HOME: path.join(tmp, "cache") })
   runId = fs.readdirSync(path.join(repo, ".braid/runs"))[0]!
 }, 90_000)
 
@@ -56,6 +56,8 @@ const normalise = (markdown: string) =>
     .replace(/\b\d+ min \d+ s\b/g, "<duration>")
     .replace(/duration_ms:? [\d.]+/g, "duration_ms <n>")
     .replace(/:\d+:\d+\)/g, ":<line>)")
+    // Which checkout builds node_modules first depends on timing: the section is checked on its own.
+    .replace(/## Environments\n[\s\S]*?\n(?=## )/, "## Environments\n\n<environments>\n\n")
     // The merged suite's output comes in the order its files finish: kept out of the comparison.
     .replace(/(<details><summary><code>unit and end-to-end tests<\/code>[^\n]*\n\n```\n)[\s\S]*?\n```/, "$1<verify output>\n```")
 
@@ -114,6 +116,12 @@ describe("a run of the bundled example, piped", () => {
     const text = normalise(written)
     if (process.env.UPDATE_GOLDEN === "1") fs.writeFileSync(golden, text)
     assert.strictEqual(text, fs.readFileSync(golden, "utf8"))
+    // Every checkout made ready (the plan's environment): one build of node_modules at least, the rest copies.
+    const environments = /## Environments\n[\s\S]*?\n(?=## )/.exec(written)![0]
+    for (const checkout of ["stream database", "stream api", "stream ui", "stream testing", "stream docs", "integration"]) {
+      assert.match(environments, new RegExp(`\\| ${checkout} \\| [^|]+ \\| 1 file copied · node\\\\_modules from (a fresh build · ran npm ci --offline --no-audit --no-fund, |the cache · ran ).env from .env.example where missing \\|`), environments)
+    }
+    assert.include(environments, "from the cache")
     // What drove the retry, and the conflict, in words a reader follows.
     assert.include(written, "**Feedback that drove attempt 2** (the review of attempt 1 by checks: score 0, under the threshold of 80):")
     assert.include(written, "total must multiply price by quantity")

@@ -679,7 +679,12 @@ export const settleHere = (input: {
       steps: yield* Steps.Steps,
       resolver: yield* ConflictResolver.ConflictResolver
     })
-    return yield* Effect.scoped(Effect.flatMap(workspace.checkout(stream.name), (checkout) =>
+    const environments = yield* Environment.make({ plan, source: workspace.source })
+    const checkout = workspace.checkout(stream.name).pipe(
+      Effect.flatMap((c) => environments.ready(c, stream)),
+      Effect.catchTag("SetupFailed", (e) => Effect.die(new RunStop(e)))
+    )
+    return yield* Effect.scoped(Effect.flatMap(checkout, (checkout) =>
       work.perform(
       checkout,
       stream,
