@@ -9,6 +9,7 @@ import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 // By path, as Cli.ts imports it: the command's start needs no other platform module.
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Console, Effect, Schema } from "effect"
+import * as nodeFs from "node:fs"
 import * as path from "node:path"
 import * as Help from "./Help.js"
 
@@ -26,7 +27,7 @@ export class WouldOverwrite extends Schema.TaggedError<WouldOverwrite>()("WouldO
 }
 
 /** The starter plan: two streams, a dependency across them, checks and verify, every field explained. */
-export const starterPlan = `# A braid plan: one change carried out as parallel work streams, each by a coding agent in
+const starterPlanText = `# A braid plan: one change carried out as parallel work streams, each by a coding agent in
 # its own git worktree and branch. Check it with \`braid plan plan.yaml\` (changes nothing),
 # run it with \`braid run plan.yaml\`. The seed's fields come first, braid's additions after;
 # every field is explained beside it.
@@ -90,6 +91,7 @@ tasks:
       - [node, -e, "require('node:fs').accessSync('docs/greeting.md')"]
     run: [node, -e, "require('node:fs').mkdirSync('docs', { recursive: true }); require('node:fs').writeFileSync('docs/greeting.md', '# greet(name)\\\\n\\\\nReturns a greeting.\\\\n')"]
 
+ENVIRONMENT
 # Commands run on the merged result of every stream; all must pass before anything lands.
 verify:
   - name: greeting works
@@ -105,6 +107,62 @@ conflictStrategy: priority
 # halt-stream, fail-run. Nothing lands while a task needs review.
 onGateFailure: continue
 `
+
+/** The starter plan with the `environment` found for the project in `dir` (see `environmentFor`). */
+export const starterPlan = (dir?: string): string => starterPlanText.replace("ENVIRONMENT\n", environmentFor(dir))
+
+/** What a package manager's lock file (or manifest) says a checkout needs: the folder it builds, its key, the command. */
+const MANAGERS: ReadonlyArray<{ readonly file: string; readonly what: string; readonly share?: string; readonly key?: string; readonly build: string; readonly registry?: string }> = [
+  { file: "pnpm-lock.yaml", what: "pnpm", share: "node_modules", build: "[pnpm, install, --frozen-lockfile]", registry: "registry.npmjs.org:443" },
+  { file: "yarn.lock", what: "yarn", share: "node_modules", build: "[yarn, install, --frozen-lockfile]", registry: "registry.yarnpkg.com:443" },
+  { file: "package-lock.json", what: "npm", share: "node_modules", build: "[npm, ci]", registry: "registry.npmjs.org:443" },
+  { file: "requirements.txt", what: "Python", share: ".venv", build: "[sh, -c, \"python3 -m venv .venv && .venv/bin/pip install -r requirements.txt\"]", registry: "pypi.org:443" },
+  { file: "pyproject.toml", what: "Python", share: ".venv", build: "[sh, -c, \"python3 -m venv .venv && .venv/bin/pip install -e .\"]", registry: "pypi.org:443" },
+  { file: "Cargo.lock", what: "Rust", share: "target", build: "[cargo, build, --locked]", registry: "index.crates.io:443" },
+  { file: "go.sum", what: "Go", key: "go.sum", build: "[go, mod, download]", registry: "proxy.golang.org:443" }
+]
+
+/**
+ * The `environment` section for the project in `dir`: for the package managers its lock files
+ * name, their folder shared between checkouts (built once, copied into the others) and a `.env`
+ * copied when there is one; a commented example when none is found.
+ */
+export const environmentFor = (dir?: string): string => {
+  const has = (file: string) => dir !== undefined && nodeFs.existsSync(path.join(dir, file))
+  const found = MANAGERS.filter((m) => has(m.file)).filter((m, _, all) =>
+    // One manager per folder: pnpm or yarn over npm, requirements.txt over pyproject.toml.
+    !all.some((other) => other !== m && other.share === m.share && MANAGERS.indexOf(other) < MANAGERS.indexOf(m))
+  )
+  const header = [
+    "# How each checkout is made ready before any agent or check runs there (a fresh checkout has",
+    "# no dependencies and no ignored files): `copy` brings untracked files from your checkout,",
+    "# `share` builds a folder once per key and copies it into the others, `setup` runs in each,",
+    "# `ports` gives each its own block (BRAID_PORT, BRAID_PORTS)."
+  ]
+  if (found.length === 0 && !has(".env")) {
+    return [...header, "# environment:", "#   copy: [.env]", "#   share: [{ path: node_modules, key: [package-lock.json], build: [npm, ci] }]", "#   setup: [[npm, run, build]]", ""].join("\n") + "\n"
+  }
+  const shared = found.filter((m) => m.share !== undefined)
+  const setup = found.filter((m) => m.share === undefined)
+  const registries = found.flatMap((m) => m.registry === undefined ? [] : [`"${m.registry}"`])
+  return [
+    ...header,
+    `# Found here: ${[...found.map((m) => `${m.what} (${m.file})`), ...(has(".env") ? [".env"] : [])].join(", ")}.`,
+    "environment:",
+    ...(has(".env") ? ["  copy: [.env]"] : []),
+    ...(shared.length > 0 ? ["  share:", ...shared.map((m) => `    - { path: ${m.share}, key: [${m.file}], build: ${m.build} }`)] : []),
+    ...(setup.length > 0 ? [`  setup: [${setup.map((m) => m.build).join(", ")}]`] : []),
+    ...(registries.length > 0
+      ? ["# Confined (the default where bubblewrap is installed), installs reach only what is listed here:", `sandbox: { network: [${registries.join(", ")}] }`]
+      : []),
+    ""
+  ].join("\n") + "\n"
+}
+
+const environmentNote = (dir: string) => {
+  const found = MANAGERS.filter((m) => nodeFs.existsSync(path.join(dir, m.file))).map((m) => m.what)
+  return found.length === 0 ? "" : `; an environment for ${found.join(", ")}`
+}
 
 /** The config file: the agent backend for streams that name none. */
 export const starterConfig = (agent: string) =>
@@ -149,11 +207,11 @@ export const command = Command.make("init", { agent }, (args) =>
         yield* fs.rename(tmp, path.join(dir, file))
         written.push(file)
       })
-    yield* Effect.all([write(PLAN_FILE, starterPlan), write(CONFIG_FILE, starterConfig(args.agent))], { discard: true }).pipe(
+    yield* Effect.all([write(PLAN_FILE, starterPlan(dir)), write(CONFIG_FILE, starterConfig(args.agent))], { discard: true }).pipe(
       Effect.tapError(() => Effect.forEach(written, (f) => fs.remove(path.join(dir, f)).pipe(Effect.ignore), { discard: true }))
     )
     yield* Console.log(
-      `wrote ${PLAN_FILE} (a starter plan, every field explained) and ${CONFIG_FILE} (agent: ${args.agent})\n` +
+      `wrote ${PLAN_FILE} (a starter plan, every field explained${environmentNote(dir)}) and ${CONFIG_FILE} (agent: ${args.agent})\n` +
         `next: edit ${PLAN_FILE}, then check it with: braid plan ${PLAN_FILE}   and run it with: braid run ${PLAN_FILE}`
     )
   })).pipe(Command.withDescription("Write a starter plan.yaml (every field explained) and braid.config.yaml into the current directory; never overwrites."))

@@ -55,6 +55,38 @@ describe("braid init", () => {
     }
   }, 60_000)
 
+  it("detects the project's package managers and writes a matching environment that braid plan accepts", () => {
+    const dir = freshRepo()
+    try {
+      fs.writeFileSync(path.join(dir, "package.json"), "{}\n")
+      fs.writeFileSync(path.join(dir, "package-lock.json"), "{\"lockfileVersion\": 3, \"packages\": {}}\n")
+      fs.writeFileSync(path.join(dir, "requirements.txt"), "pytest\n")
+      fs.writeFileSync(path.join(dir, ".gitignore"), ".env\n")
+      fs.writeFileSync(path.join(dir, ".env"), "KEY=local\n")
+      const init = braid(dir, ["init"])
+      assert.strictEqual(init.code, 0, init.stderr)
+      assert.include(init.stdout, "an environment for npm, Python")
+      const plan = fs.readFileSync(path.join(dir, "plan.yaml"), "utf8")
+      assert.include(plan, "# Found here: npm (package-lock.json), Python (requirements.txt), .env.")
+      assert.include(plan, "  copy: [.env]")
+      assert.include(plan, "    - { path: node_modules, key: [package-lock.json], build: [npm, ci] }")
+      assert.include(plan, "    - { path: .venv, key: [requirements.txt], build: [sh, -c, \"python3 -m venv .venv && .venv/bin/pip install -r requirements.txt\"] }")
+      assert.include(plan, `sandbox: { network: ["registry.npmjs.org:443", "pypi.org:443"] }`)
+      const checked = braid(dir, ["plan", "plan.yaml", "--json", "--no-land"])
+      assert.strictEqual(checked.code, 0, checked.stderr)
+      const api = JSON.parse(checked.stdout).streams.find((s: { name: string }) => s.name === "api")
+      assert.deepStrictEqual(api.environment.share.map((s: { path: string }) => s.path), ["node_modules", ".venv"])
+      assert.deepStrictEqual(api.environment.copy, [".env"])
+      // Without any: the section is there, commented out, for the user to fill in.
+      const bare = freshRepo()
+      assert.strictEqual(braid(bare, ["init"]).code, 0)
+      assert.include(fs.readFileSync(path.join(bare, "plan.yaml"), "utf8"), "# environment:\n#   copy: [.env]")
+      fs.rmSync(bare, { recursive: true, force: true })
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+
   it("names the backend given with --agent, and refuses an unknown one", () => {
     const dir = freshRepo()
     try {
