@@ -2,7 +2,7 @@
  * braid benchmarks: `npm run bench` (builds the packages first), or `node bench/run.mjs`
  * after a build. Prints a table per section and writes bench/results.json.
  *
- *   --only=dispatch,schedule,git,agents,startup,cluster,plan,sandbox   run some sections
+ *   --only=dispatch,schedule,git,agents,startup,cluster,plan,sandbox,environment   run some sections
  *   --quick                        fewer repetitions and plans (a smoke test, not for figures)
  *
  * Every measured case runs in its own `node --expose-gc` child process (bench/lib/*-case.mjs),
@@ -749,6 +749,100 @@ const sandboxSection = async () => {
   return { available: true, perStart, claudeAttempt: attempts }
 }
 
+// ---------------------------------------------------------------------------------------
+// 9. Checkout environments
+// ---------------------------------------------------------------------------------------
+
+/** A mid-size project's dependencies (about 250 packages once installed), from the npm registry. */
+const MID_SIZE = {
+  dependencies: { express: "4.21.2", lodash: "4.17.21", "date-fns": "3.6.0", zod: "3.23.8", axios: "1.7.9", commander: "12.1.0", yaml: "2.6.1" },
+  devDependencies: { eslint: "8.57.1", typescript: "5.6.3", prettier: "3.3.3" }
+}
+
+const environmentSection = async () => {
+  log()
+  log("9. Checkout environments — `npm ci` of a mid-size project (about 250 packages; the npm cache warm, as a user's is) in")
+  log("   every checkout of a run (setup: npm ci), against a shared node_modules (built by npm ci in the first checkout, copied")
+  log("   into the others); 4 streams one after another, unconfined; the time braid's report gives each checkout's environment,")
+  log("   and the disk its node_modules takes")
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "braid-bench-env-"))
+  const bin = fileURLToPath(new URL("../packages/cli/dist/bin.js", import.meta.url))
+  const du = (p) => Number(execFileSync("du", ["-sk", p], { encoding: "utf8" }).split(/\s/)[0]) * 1024
+  try {
+    const project = path.join(dir, "project")
+    fs.mkdirSync(project)
+    fs.writeFileSync(path.join(project, "package.json"), JSON.stringify({ name: "mid", version: "1.0.0", private: true, ...MID_SIZE }, null, 2))
+    fs.writeFileSync(path.join(project, ".gitignore"), "node_modules\n")
+    const npmEnv = { ...process.env, npm_config_cache: path.join(dir, "npm-cache"), npm_config_audit: "false", npm_config_fund: "false" }
+    // The lock file, and a warm npm cache (one install before anything is measured).
+    const locked = spawnSync("npm", ["install", "--silent"], { cwd: project, env: npmEnv, encoding: "utf8", timeout: 600_000 })
+    if (locked.status !== 0) {
+      const why = `npm install from the registry failed (${(locked.stderr || "").trim().split("\n").at(-1) ?? locked.status}): no figures`
+      log(`9. environments: ${why}`)
+      return { available: false, unavailable: why }
+    }
+    const packages = fs.readdirSync(path.join(project, "node_modules")).length
+    fs.rmSync(path.join(project, "node_modules"), { recursive: true })
+    const clones = spawnSync("sh", ["-c", `echo x > ${dir}/a && cp --reflink=always ${dir}/a ${dir}/b`]).status === 0
+    const runs = {}
+    for (const variant of ["every checkout", "shared"]) {
+      progress(`environments: ${variant}`)
+      const repo = path.join(dir, variant.replace(" ", "-"))
+      fs.cpSync(project, repo, { recursive: true })
+      const git = (...a) => execFileSync("git", ["-c", "user.name=bench", "-c", "user.email=bench@localhost", ...a], { cwd: repo })
+      git("init", "-q", "-b", "main")
+      git("add", "-A")
+      git("commit", "-q", "-m", "base")
+      const plan = path.join(dir, `${variant.replace(" ", "-")}.yaml`)
+      const environment = variant === "shared"
+        ? "environment: { share: [{ path: node_modules, key: [package-lock.json], build: [npm, ci, --silent] }] }"
+        : "environment: { setup: [[npm, ci, --silent]] }"
+      fs.writeFileSync(plan, [
+        "projectName: bench",
+        "featureName: environments",
+        "maxParallel: 1",
+        environment,
+        "streams:",
+        ...[1, 2, 3, 4].map((i) => `  - { name: s${i}, type: api }`),
+        "tasks:",
+        ...[1, 2, 3, 4].map((i) => `  - { id: t${i}, title: T${i}, stream: s${i}, run: [node, -e, "require('fs').writeFileSync('t${i}.txt', 'x')"] }`),
+        ""
+      ].join("\n"))
+      const out = spawnSync(process.execPath, [bin, "run", plan, "--repo", repo, "--json", "--quiet", "--sandbox", "off", "--keep-worktrees"], {
+        env: { ...npmEnv, XDG_CACHE_HOME: path.join(dir, `cache-${variant.replace(" ", "-")}`) },
+        encoding: "utf8",
+        timeout: 1_200_000
+      })
+      if (out.status !== 0) throw new Error(`environments (${variant}): braid run exited ${out.status}: ${out.stderr}`)
+      const report = JSON.parse(out.stdout)
+      const checkouts = report.environments.filter((e) => e.stream !== null)
+      const worktrees = execFileSync("git", ["worktree", "list", "--porcelain"], { cwd: repo, encoding: "utf8" })
+        .split("\n").filter((l) => l.startsWith("worktree ")).map((l) => l.slice(9)).filter((w) => w !== repo)
+      runs[variant] = {
+        ms: checkouts.map((e) => e.durationMs),
+        from: checkouts.map((e) => e.shared[0]?.from ?? "setup"),
+        diskBytes: du(path.join(worktrees[0], "node_modules"))
+      }
+      execFileSync(process.execPath, [bin, "clean", report.runId, "--repo", repo], { env: npmEnv })
+    }
+    const every = runs["every checkout"]
+    const shared = runs.shared
+    const cold = median(every.ms)
+    const cached = median(shared.ms.filter((_, i) => shared.from[i] === "cache"))
+    log()
+    log(table(["setup per checkout", "checkout 1", "2", "3", "4", "median of the cached ones"], [
+      ["npm ci in every checkout", ...every.ms.map((m) => num(m)), ""],
+      ["shared node_modules", ...shared.ms.map((m, i) => `${num(m)} (${shared.from[i]})`), num(cached)]
+    ]))
+    log(`   a cached checkout's setup: ${num(cached)} ms, ${num((cached / cold) * 100, 1)} % of npm ci's ${num(cold)} ms (goal under 10 %)`)
+    log(`   disk per checkout: node_modules ${num(every.diskBytes / 2 ** 20, 1)} MB with npm ci, ${num(shared.diskBytes / 2 ** 20, 1)} MB copied from the cache` +
+      ` (${packages} top-level packages); this filesystem ${clones ? "clones blocks (reflink): a copy shares them" : "cannot clone blocks (no reflink): a copy takes the full size"}`)
+    return { available: true, packages, reflink: clones, everyCheckout: every, shared, coldMs: cold, cachedMs: cached, cachedShare: cached / cold }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 const planSection = async () => {
   log()
   const bin = fileURLToPath(new URL("../packages/cli/bin/braid", import.meta.url))
@@ -841,12 +935,13 @@ if (wanted("startup")) results.startup = await startupSection()
 if (wanted("cluster")) results.cluster = await clusterSection()
 if (wanted("plan")) results.plan = await planSection()
 if (wanted("sandbox")) results.sandbox = await sandboxSection()
+if (wanted("environment")) results.environment = await environmentSection()
 
 results.durationMs = Date.now() - started
 results.machine.loadAverageAtEnd = os.loadavg().map((l) => +l.toFixed(2))
 const out = fileURLToPath(new URL("./results.json", import.meta.url))
 // With --only, the sections not run keep their figures from the last run that had them.
-const SECTIONS = ["dispatch", "schedule", "git", "agents", "startup", "cluster", "plan"]
+const SECTIONS = ["dispatch", "schedule", "git", "agents", "startup", "cluster", "plan", "sandbox", "environment"]
 if (only !== undefined && fs.existsSync(out)) {
   const previous = JSON.parse(fs.readFileSync(out, "utf8"))
   const kept = SECTIONS.filter((k) => !wanted(k) && previous[k] !== undefined)
