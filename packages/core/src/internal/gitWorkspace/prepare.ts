@@ -74,10 +74,6 @@ export const prepare = (executor: CommandExecutor.CommandExecutor, settings: Set
         `the worktrees folder ${worktrees} is inside the repository ${top}: its tools would see every checkout; choose a folder outside it`
       )
     }
-    yield* Effect.tryPromise({
-      try: () => Places.record(runFolder, setup.runId, worktrees),
-      catch: Workspace.failed("record the worktrees folder")
-    })
     const streams = new Map<string, StreamTree>(
       names.map((name) => [name, { branch: `braid/${setup.runId}/${name}`, dir: path.join(worktrees, name), recorded: base }])
     )
@@ -102,6 +98,11 @@ export const prepare = (executor: CommandExecutor.CommandExecutor, settings: Set
         return yield* refused("invalid-option", `${tree.dir} already exists and is not the worktree of ${tree.branch}`)
       }
     }
+    // Recorded before any checkout is made, so that resume, clean and status find them.
+    yield* Effect.tryPromise({
+      try: () => Places.record(runFolder, setup.runId, worktrees),
+      catch: Workspace.failed("record the worktrees folder")
+    })
     const commonDir = Git.firstLine(
       yield* plain.git.ok(["rev-parse", "--path-format=absolute", "--git-common-dir"], { cwd: top, operation: "rev-parse" })
     )
