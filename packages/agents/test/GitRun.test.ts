@@ -114,7 +114,7 @@ describe("runs over git", () => {
       assert.isFalse(report.mergeResult.landed)
       assert.strictEqual(git(repo, "rev-parse", "main"), before)
       assert.strictEqual(git(repo, "rev-parse", "braid/r1/integration"), report.integrationResult.commit)
-      assert.isTrue(fs.existsSync(path.join(repo, ".braid", "runs", "r1", "worktrees", "_integration", "ui.txt")))
+      assert.isTrue(fs.existsSync(path.join(checkoutsOf(repo), "_integration", "ui.txt")))
     }))
 
   it.scopedLive("a task depending on another stream's task sees its work, which stays that stream's change", () =>
