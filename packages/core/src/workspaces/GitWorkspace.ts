@@ -176,7 +176,7 @@ export const cleanRun = (options: { readonly repo: string; readonly runId: strin
       })
       const branches = refs.split("\n").map((l) => l.trim()).filter((l) => l !== "")
       for (const ref of branches) yield* git.ok(["update-ref", "-d", ref], { cwd: top, operation: "clean" })
-      yield* Effect.promise(() => fs.rm(worktreesDir, { recursive: true, force: true }))
+      yield* Effect.promise(() => fs.rm(worktreesDir, { recursive: true, force: true }).then(() => Places.tidy(worktreesDir)))
       return { worktrees: removed, branches: branches.map((b) => b.replace(/^refs\/heads\//, "")) } satisfies Cleaned
     }))
   })

@@ -72,3 +72,13 @@ export const record = async (runFolder: string, runId: string, worktrees: string
   const current = await fs.readFile(file, "utf8").then((t) => t.trim(), () => "")
   if (current !== worktrees) await fs.writeFile(file, `${worktrees}\n`)
 }
+
+/**
+ * Removes a run's folder of checkouts when it is empty, and then the repository's folder in the
+ * cache when that is empty too (never a folder the user named: only under {@link cacheRoot}).
+ */
+export const tidy = async (worktrees: string): Promise<void> => {
+  await fs.rmdir(worktrees).catch(() => undefined)
+  const parent = path.dirname(worktrees)
+  if (path.dirname(parent) === cacheRoot()) await fs.rmdir(parent).catch(() => undefined)
+}
