@@ -110,6 +110,13 @@ describe("a run's checkouts", () => {
     assert.strictEqual(byFlag.folder, path.join(chosen, byFlag.runId))
     assert.sameMembers(checkouts(repo).filter((p) => isInside(chosen, p)), ["api", "web", "_integration"].map((s) => path.join(byFlag.folder, s)))
 
+    // A folder braid cannot make is found before anything starts, naming the way out.
+    const blocker = path.join(chosen, "a-file")
+    fs.writeFileSync(blocker, "")
+    const unmakeable = await braid(["run", planIn(planDir), "--repo", repo, "--quiet", "--worktrees-dir", path.join(blocker, "sub")])
+    assert.strictEqual(unmakeable.code, 2, unmakeable.stderr)
+    assert.include(unmakeable.stderr, `braid makes the run's checkouts in ${path.join(blocker, "sub")}; make it writable, or choose another folder with --worktrees-dir`)
+
     // A folder inside the repository is refused, naming it.
     const inside = await braid(["run", planIn(planDir), "--repo", repo, "--quiet", "--worktrees-dir", path.join(repo, "checkouts")])
     assert.strictEqual(inside.code, 2, inside.stderr)
