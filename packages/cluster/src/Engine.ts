@@ -281,7 +281,7 @@ export const workOn = (request: TaskExecutor.TaskRequest) =>
           repo: dir,
           base: begun.base,
           target: begun.target,
-          worktreesDir: Remote.checkoutsOf(runner.workdir, runId, request.stream)
+          worktreesDir: Remote.checkoutsOf(dir)
         })).service
         // Every attempt's commit goes to the remote at once: the stream's work outlives this runner.
         const publishing = Workspace.decorate(git, {
@@ -425,7 +425,7 @@ export const executeRun = (payload: RunPayload, executionId: string) =>
         Effect.provide(runner.host.services(plan, stored)),
         Effect.provide(Layer.effect(
           Workspace.Workspace,
-          Effect.map(GitWorkspace.make({ repo: dir, base, target: options.target, worktreesDir: Remote.checkoutsOf(runner.workdir, runId, undefined) }), (made) => publishingIntegration(made.service, dir, integration))
+          Effect.map(GitWorkspace.make({ repo: dir, base, target: options.target, worktreesDir: Remote.checkoutsOf(dir) }), (made) => publishingIntegration(made.service, dir, integration))
         )),
         Effect.provide(NodeContext.layer),
         Effect.provideService(Steps.Steps, stepsOf(runner, runId, stored.records)),
