@@ -44,6 +44,8 @@ const projects: Array<TestProjectConfiguration> = packages.map((name) =>
       name,
       root: path.resolve(__dirname, "packages", name),
       include: ["test/**/*.test.ts"],
+      // A cache folder per test file (the default home of a run's checkouts), never ~/.cache.
+      setupFiles: [path.resolve(__dirname, "vitest.setup.ts")],
       testTimeout: 60_000,
       // Tests never reach GitHub: a token in the caller's environment would turn sync on for
       // plans with a githubRepo (the seed-shaped example); the GitHub tests set their own.

@@ -69,7 +69,12 @@ gitIn("add", "-A")
 gitIn("commit", "-q", "-m", "base")
 const plan = path.join(repo, ".git", "plan.yaml")
 fs.writeFileSync(plan, "agent: script\nstreams:\n  - {name: s, type: docs}\ntasks:\n  - {id: a, title: A, stream: s, run: [node, -e, \"require('fs').writeFileSync('a.txt', 'a')\"]}\n")
-execFileSync(process.execPath, [path.join(dist, "bin.js"), "run", plan, "--repo", repo, "-q", "--report", path.join(repo, ".git", "report.md")], { stdio: "ignore", env: { ...process.env, NO_COLOR: "1" } })
+// Its checkouts go in a cache folder of the build's own (removed at the end), not the user's ~/.cache.
+const runCache = fs.mkdtempSync(path.join(os.tmpdir(), "braid-bundle-cache-"))
+execFileSync(process.execPath, [path.join(dist, "bin.js"), "run", plan, "--repo", repo, "-q", "--report", path.join(repo, ".git", "report.md")], {
+  stdio: "ignore",
+  env: { ...process.env, NO_COLOR: "1", XDG_CACHE_HOME: runCache }
+})
 
 // The start-up snapshot of `braid runs` and `braid status`. Its bundle leaves out what those two
 // never load there (Snapshot.start hands every other command line to the ordinary command): the
@@ -105,6 +110,7 @@ if (made.status === 0 && fs.existsSync(`${snapshot}.partial`)) {
 
 process.on("exit", () => {
   fs.rmSync(repo, { recursive: true, force: true })
+  fs.rmSync(runCache, { recursive: true, force: true })
   fs.writeFileSync(`${cache}.partial`, loaded.script.createCachedData())
   fs.renameSync(`${cache}.partial`, cache)
   process.exitCode = 0

@@ -463,10 +463,12 @@ export const userGlobalConfigOf = (source: Readonly<Record<string, string | unde
     : path.join(source.HOME ?? os.homedir(), ".claude.json")
 
 /**
- * A stream's own claude home, beside the run's worktrees (`.braid/runs/<run>/claude/<stream>`,
- * which git does not see): its transcripts and memory are the stream's alone.
+ * A stream's own claude home, in the run's folder (`runDir`, else beside an old-layout worktree:
+ * `.braid/runs/<run>/claude/<stream>`, which git does not see): its transcripts and memory are the
+ * stream's alone.
  */
-export const configDirOf = (worktree: string, stream: string): string => {
+export const configDirOf = (worktree: string, stream: string, runDir?: string): string => {
+  if (runDir !== undefined) return path.join(runDir, "claude", stream)
   const parent = path.dirname(worktree)
   return path.basename(parent) === "worktrees"
     ? path.join(path.dirname(parent), "claude", stream)
@@ -542,7 +544,7 @@ export const make = (
         })
       }
       const worktree = request.files.dir
-      const configDir = configDirOf(worktree, request.stream.name)
+      const configDir = configDirOf(worktree, request.stream.name, request.files.runDir)
       yield* prepareHome(configDir).pipe(
         Effect.mapError((e) =>
           new Agent.AgentFailed({ agent: name, taskId: request.task.id, reason: "unavailable", message: `cannot prepare claude's home ${configDir}: ${e.message}` })

@@ -437,10 +437,12 @@ export const userHomeOf = (source: Readonly<Record<string, string | undefined>>)
   source.CODEX_HOME !== undefined && source.CODEX_HOME !== "" ? source.CODEX_HOME : path.join(source.HOME ?? os.homedir(), ".codex")
 
 /**
- * A stream's own `CODEX_HOME`, beside the run's worktrees (`.braid/runs/<run>/codex/<stream>`,
- * which git does not see), else under the system's temporary directory.
+ * A stream's own `CODEX_HOME`, in the run's folder (`.braid/runs/<run>/codex/<stream>`, which
+ * git does not see; for a worktree with no `runDir`, beside an old-layout `…/worktrees/<stream>`),
+ * else under the system's temporary directory.
  */
 export const codexHomeOf = (request: Pick<Agent.AttemptRequest, "runId" | "stream" | "files">): string => {
+  if (request.files._tag === "Worktree" && request.files.runDir !== undefined) return path.join(request.files.runDir, "codex", request.stream.name)
   const parent = path.dirname(Workspace.directoryOf(request.files) ?? "")
   return path.basename(parent) === "worktrees"
     ? path.join(path.dirname(parent), "codex", request.stream.name)

@@ -400,11 +400,12 @@ export const outcomeOf = (
 // the stream's config home
 
 /**
- * Where a stream's Gemini config home lives: beside the run's worktrees
- * (`<repo>/.braid/runs/<runId>/gemini/<stream>` for a worktree at
- * `…/runs/<runId>/worktrees/<stream>`), else under the system's temporary directory.
+ * Where a stream's Gemini config home lives: in the run's folder
+ * (`<repo>/.braid/runs/<runId>/gemini/<stream>`: the worktree's `runDir`, or beside an old-layout
+ * worktree at `…/runs/<runId>/worktrees/<stream>`), else under the system's temporary directory.
  */
 export const configHomeOf = (request: Pick<Agent.AttemptRequest, "runId" | "stream" | "files">): string => {
+  if (request.files._tag === "Worktree" && request.files.runDir !== undefined) return path.join(request.files.runDir, "gemini", request.stream.name)
   const dir = Workspace.directoryOf(request.files) ?? ""
   const parent = path.dirname(dir)
   return path.basename(parent) === "worktrees"

@@ -447,7 +447,8 @@ describe("claude-code backend: invocation and reading", () => {
     assert.strictEqual(mine.API_TIMEOUT_MS, String(ClaudeCode.MAX_REQUEST_TIMEOUT_MS))
   })
 
-  it("a stream's claude home sits beside the run's worktrees", () => {
+  it("a stream's claude home sits in the run's folder, wherever the checkout is (beside an old-layout checkout without one)", () => {
+    assert.strictEqual(ClaudeCode.configDirOf("/cache/braid/worktrees/repo-0a1b/r1/api", "api", "/repo/.braid/runs/r1"), "/repo/.braid/runs/r1/claude/api")
     assert.strictEqual(ClaudeCode.configDirOf("/repo/.braid/runs/r1/worktrees/api", "api"), "/repo/.braid/runs/r1/claude/api")
   })
 

@@ -437,6 +437,14 @@ describe("codex backend (real codex, scripted server)", () => {
       assert.deepStrictEqual(left, [])
     }))
 
+  it("a stream's codex home sits in the run's folder, wherever the checkout is (beside an old-layout checkout without one)", () => {
+    const stream = { name: "api" } as Agent.AttemptRequest["stream"]
+    const outside = { ...Harness.directoryFiles("/cache/braid/worktrees/repo-0a1b/r1/api"), runDir: "/repo/.braid/runs/r1" }
+    assert.strictEqual(Codex.codexHomeOf({ runId: "r1", stream, files: outside }), "/repo/.braid/runs/r1/codex/api")
+    const old = Harness.directoryFiles("/repo/.braid/runs/r1/worktrees/api")
+    assert.strictEqual(Codex.codexHomeOf({ runId: "r1", stream, files: old }), "/repo/.braid/runs/r1/codex/api")
+  })
+
   it("the argv: a new or resumed thread, the prompt after `--` (or on stdin when long), braid's provider for a custom base, never a sandbox braid refuses", () => {
     const settings = new Codex.Settings({ model: "m1", permissionMode: "danger-full-access" })
     const base = Codex.baseUrlOf(new Codex.Settings({}), { OPENAI_BASE_URL: "http://127.0.0.1:9/" })

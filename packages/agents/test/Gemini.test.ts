@@ -293,6 +293,14 @@ describe("Gemini outcomes (exit codes and reported errors)", () => {
     Gemini.outcomeOf(r, { taskId: "t1", prices: {}, model: undefined, secrets: [KEY] })
   const tagOf = (r: Process.Result) => Either.match(outcome(r), { onLeft: (e) => e._tag === "AgentFailed" ? `AgentFailed/${e.reason}` : e._tag, onRight: () => "ok" })
 
+  it("a stream's gemini home sits in the run's folder, wherever the checkout is (beside an old-layout checkout without one)", () => {
+    const stream = { name: "api" } as Agent.AttemptRequest["stream"]
+    const outside = { ...Harness.directoryFiles("/cache/braid/worktrees/repo-0a1b/r1/api"), runDir: "/repo/.braid/runs/r1" }
+    assert.strictEqual(Gemini.configHomeOf({ runId: "r1", stream, files: outside }), "/repo/.braid/runs/r1/gemini/api")
+    const old = Harness.directoryFiles("/repo/.braid/runs/r1/worktrees/api")
+    assert.strictEqual(Gemini.configHomeOf({ runId: "r1", stream, files: old }), "/repo/.braid/runs/r1/gemini/api")
+  })
+
   it("maps the CLI's exit codes and API errors to the errors the engine acts on", () => {
     assert.strictEqual(tagOf(run(247, errorLine("[API Error: The model is overloaded.]"))), "ProviderBusy")
     assert.strictEqual(tagOf(run(244, "")), "ProviderBusy")

@@ -27,6 +27,10 @@ const tempRepo = Effect.acquireRelease(
   (repo) => Effect.sync(() => fs.rmSync(repo, { recursive: true, force: true }))
 )
 
+/** The folder of run `runId`'s checkouts, as the run recorded it (outside the repository). */
+const checkoutsOf = (repo: string, runId = "r1") =>
+  fs.readFileSync(path.join(repo, ".braid", "runs", runId, GitWorkspace.WORKTREES_RECORD), "utf8").trim()
+
 const planOf = (extra: Record<string, unknown>) =>
   Plan.decode({
     streams: [{ name: "api", type: "api", priority: 1 }, { name: "ui", type: "ui", priority: 2 }],
@@ -91,7 +95,7 @@ describe("runs over git", () => {
       assert.strictEqual(report.status, "blocked")
       assert.isFalse(report.mergeResult.landed)
       assert.strictEqual(git(repo, "rev-parse", "main"), before)
-      const integration = path.join(repo, ".braid", "runs", "r1", "worktrees", "_integration")
+      const integration = path.join(checkoutsOf(repo), "_integration")
       assert.match(fs.readFileSync(path.join(integration, "routes.txt"), "utf8"), /^<<<<<<< /m)
       assert.isTrue(report.nextSteps.some((s) => s.includes(integration) && s.includes("routes.txt")))
       // Nothing is removed when a run stops blocked.
@@ -110,7 +114,7 @@ describe("runs over git", () => {
       assert.isFalse(report.mergeResult.landed)
       assert.strictEqual(git(repo, "rev-parse", "main"), before)
       assert.strictEqual(git(repo, "rev-parse", "braid/r1/integration"), report.integrationResult.commit)
-      assert.isTrue(fs.existsSync(path.join(repo, ".braid", "runs", "r1", "worktrees", "_integration", "ui.txt")))
+      assert.isTrue(fs.existsSync(path.join(checkoutsOf(repo), "_integration", "ui.txt")))
     }))
 
   it.scopedLive("a task depending on another stream's task sees its work, which stays that stream's change", () =>

@@ -20,6 +20,7 @@ import * as Timeline from "@braid/core/Timeline"
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Config, Console, Effect, Layer, Option, ParseResult, Schema } from "effect"
+import * as nodePath from "node:path"
 import type * as GitHubHttp from "./GitHubHttp.js"
 import * as Help from "./Help.js"
 import * as Init from "./Init.js"
@@ -124,6 +125,10 @@ const remote = Options.text("remote").pipe(Options.optional, Options.withDescrip
 const noGithub = Options.boolean("no-github").pipe(Options.withDescription(Help.describe("no-github")))
 const keepWorktrees = Options.boolean("keep-worktrees").pipe(
   Options.withDescription(Help.describe("keep-worktrees"))
+)
+const worktreesDir = Options.text("worktrees-dir").pipe(
+  Options.optional,
+  Options.withDescription(Help.describe("worktrees-dir"))
 )
 const events = Options.boolean("events").pipe(Options.withDescription(Help.describe("events")))
 const quiet = Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription(Help.describe("quiet")))
@@ -549,6 +554,7 @@ const runCommand = Command.make(
     remote,
     noGithub,
     keepWorktrees,
+    worktreesDir,
     budget,
     sandbox,
     quiet,
@@ -582,6 +588,8 @@ const runCommand = Command.make(
           landMode: Option.getOrUndefined(args.landMode),
           remote: Option.getOrUndefined(args.remote),
           noGithub: args.noGithub ? true : undefined,
+          // Relative to where the command runs, as a path on the command line reads.
+          worktreesDir: Option.getOrUndefined(Option.map(args.worktreesDir, (dir) => nodePath.resolve(dir))),
           ...overrides
         })
       }

@@ -94,6 +94,11 @@ export const options = {
     description:
       "Keep every worktree (each stream's and the integration's) and its braid/<run>/… branch after the run, landed or not. Default: a stream's worktree is removed when the stream finishes, and a run branch once the target holds its work; a worktree kept for you (a failed or needs-review task, a conflict, a failed verification) keeps its branch."
   },
+  "worktrees-dir": {
+    value: "dir",
+    description:
+      "Put the run's stream checkouts in DIR/<run>/<stream> (relative to the current directory; overrides the plan's and braid.config.yaml's worktreesDir). Default: outside the repository, in $XDG_CACHE_HOME/braid/worktrees/<repo>-<hash>/ (~/.cache when XDG_CACHE_HOME is unset), so the repository's own tools never see them; braid status <run> names a kept checkout. Not inside the repository (except under .braid). A resumed run keeps the folder it started with."
+  },
   otlp: {
     value: "url",
     description:
@@ -183,6 +188,7 @@ export const commands: ReadonlyArray<CommandHelp> = [
       "remote",
       "no-github",
       "keep-worktrees",
+      "worktrees-dir",
       "report",
       "json",
       "events",

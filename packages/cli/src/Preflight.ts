@@ -181,7 +181,7 @@ const environmentWarnings = (plan: Plan.Plan, repository: string): Array<Finding
   return found
 }
 
-/** A run needs at least this much free space where it keeps its journal and worktrees (`<repo>/.braid`). */
+/** A run needs at least this much free space where it keeps its journal (`<repo>/.braid`) and where its checkouts go. */
 export const MIN_FREE_BYTES = 8 * 1024 * 1024
 
 /** How long a lock held by a live git process is waited for before the run is refused. */
@@ -301,6 +301,8 @@ export const stateProblems = (input: {
   readonly top: string
   readonly target: string
   readonly runId?: string | undefined
+  /** The folder the run's checkouts go in (default: the workspace's default, outside the repository). */
+  readonly worktrees?: string | undefined
 }): Effect.Effect<Array<string>, never, CommandExecutor.CommandExecutor> =>
   Effect.gen(function*() {
     const problems: Array<string> = []
@@ -309,13 +311,31 @@ export const stateProblems = (input: {
     const dir = deepest([path.join(braidDir, "runs"), braidDir, input.top])!
     const why = yield* Effect.promise(() => unwritable(dir))
     if (why !== undefined) {
-      problems.push(`${dir} ${why}: braid keeps its runs' journals and worktrees in ${braidDir}; make it writable (or mount it read-write), then run again`)
+      problems.push(`${dir} ${why}: braid keeps its runs' journals in ${braidDir}; make it writable (or mount it read-write), then run again`)
     } else {
       const free = yield* Effect.promise(() => fsp.statfs(dir).then((s) => s.bavail * s.bsize, () => undefined))
       if (free !== undefined && free < MIN_FREE_BYTES) {
         problems.push(
-          `no space left on the device of ${braidDir} (${Math.floor(free / 1024)} KB free; a run needs at least ${MIN_FREE_BYTES / 1024 / 1024} MB for its journal and worktrees): free space, then run again`
+          `no space left on the device of ${braidDir} (${Math.floor(free / 1024)} KB free; a run needs at least ${MIN_FREE_BYTES / 1024 / 1024} MB for its journal): free space, then run again`
         )
+      }
+    }
+    // The checkouts live outside the repository by default: their folder must be writable too.
+    const worktrees = input.worktrees ?? (yield* GitWorkspace.defaultWorktreesDir(input.top))
+    const ancestors: Array<string> = []
+    for (let d = worktrees; ancestors.at(-1) !== d; d = path.dirname(d)) ancestors.push(d)
+    const existing = deepest(ancestors)
+    if (existing !== undefined && !(existing === dir || (why === undefined && existing.startsWith(`${braidDir}${path.sep}`)))) {
+      const problem = yield* Effect.promise(() => unwritable(existing))
+      if (problem !== undefined) {
+        problems.push(`${existing} ${problem}: braid makes the run's checkouts in ${worktrees}; make it writable, or choose another folder with --worktrees-dir (or worktreesDir in the plan), then run again`)
+      } else {
+        const free = yield* Effect.promise(() => fsp.statfs(existing).then((s) => s.bavail * s.bsize, () => undefined))
+        if (free !== undefined && free < MIN_FREE_BYTES) {
+          problems.push(
+            `no space left on the device of ${worktrees} (${Math.floor(free / 1024)} KB free; a run needs at least ${MIN_FREE_BYTES / 1024 / 1024} MB for its checkouts): free space or choose another folder with --worktrees-dir, then run again`
+          )
+        }
       }
     }
     // Where git keeps the locks a run's git commands take (one git process for both).
@@ -336,7 +356,12 @@ export const stateProblems = (input: {
   })
 
 /** `stateProblems`, as the refusal of a command about to run. */
-export const refuseState = (input: { readonly top: string; readonly target: string; readonly runId?: string | undefined }) =>
+export const refuseState = (input: {
+  readonly top: string
+  readonly target: string
+  readonly runId?: string | undefined
+  readonly worktrees?: string | undefined
+}) =>
   Effect.flatMap(stateProblems(input), (problems) => problems.length === 0 ? Effect.void : Effect.fail(new RepositoryNotReady({ problems })))
 
 /** Everything `braid run` with these options would refuse before it starts, and the warnings. */
@@ -380,7 +405,7 @@ export const check = (plan: Plan.Plan, options: Options): Effect.Effect<Result, 
           problems.push({ path: refused.value._tag === "WorkspaceRefused" ? `repository (${refused.value.reason})` : "repository", message: refused.value.message })
         }
         const target = yield* targetOf(top.right, { base: options.base, target: options.target })
-        for (const message of yield* stateProblems({ top: top.right, target })) problems.push({ path: "repository", message })
+        for (const message of yield* stateProblems({ top: top.right, target, worktrees: plan.worktreesDir })) problems.push({ path: "repository", message })
         if (options.land && !mode.local) {
           const remote = options.remote ?? "origin"
           const known = yield* Process.run(GitWorkspace.safeGitArgv(["remote", "get-url", "--", remote]), { cwd: top.right, env: GitWorkspace.safeGitEnv }).pipe(

@@ -247,11 +247,21 @@ export const status = (args: StatusArgs) =>
     }))
     // A cluster run's integration is on the runner that ran it, not here; and the folder is
     // named only while it is there (a run keeps it for a conflict or a failed verification).
-    const integrationFolder = where.top === undefined ? undefined : `${where.top}/.braid/runs/${r.runId}/worktrees/_integration`
-    const integrationDir = integrationFolder !== undefined &&
-        (yield* (yield* FileSystem.FileSystem).exists(integrationFolder).pipe(Effect.orElseSucceed(() => false)))
-      ? integrationFolder
-      : undefined
+    // The run's checkouts are where it recorded them (outside the repository unless it is of the old layout).
+    const worktrees = where.top === undefined ? undefined : yield* GitWorkspace.worktreesOf({ top: where.top, runId: r.runId })
+    const fileSystem = yield* FileSystem.FileSystem
+    const present = (dir: string) => fileSystem.exists(dir).pipe(Effect.orElseSucceed(() => false))
+    const integrationFolder = worktrees === undefined ? undefined : path.join(worktrees, "_integration")
+    const integrationDir = integrationFolder !== undefined && (yield* present(integrationFolder)) ? integrationFolder : undefined
+    // The checkouts still there (kept for a person, or of a run at work): where to look at a stream's work.
+    const checkouts: Array<{ readonly stream: string; readonly dir: string }> = []
+    if (worktrees !== undefined) {
+      for (const s of plan.streams) {
+        const dir = path.join(worktrees, s.name)
+        if (yield* present(dir)) checkouts.push({ stream: s.name, dir })
+      }
+      if (integrationDir !== undefined) checkouts.push({ stream: "integration", dir: integrationDir })
+    }
     const next = continuation(r.runId, where.flag, r.state, r.status === "running", integrationDir)
     if (args.json) {
       yield* Console.log(JSON.stringify(
@@ -268,7 +278,9 @@ export const status = (args: StatusArgs) =>
           landed: r.state.landed?.pullRequest === undefined ? r.state.landed?.commit ?? null : null,
           pullRequest: r.state.landed?.pullRequest ?? null,
           landingRefused: r.state.landRefused?.message ?? null,
-          next: next ?? null
+          next: next ?? null,
+          worktreesDir: worktrees ?? null,
+          checkouts
         },
         null,
         2
@@ -303,5 +315,6 @@ export const status = (args: StatusArgs) =>
     } else if (r.state.landed) {
       yield* say(`  landed ${r.state.landed.commit.slice(0, 10)} on ${r.state.landed.target}${r.state.landed.remote !== undefined ? ` of ${r.state.landed.remote}` : ""}`)
     }
+    for (const c of checkouts) yield* say(`  checkout of ${c.stream}: ${c.dir}`)
     if (next !== undefined) yield* say(`continue with: ${next}`)
   }))

@@ -11,6 +11,7 @@ import {
   FileRunStore,
   GitHub,
   GitHubSync,
+  GitWorkspace,
   Landing,
   Orchestrator,
   Plan,
@@ -59,7 +60,9 @@ export const StoredOptions = Schema.Struct({
   /** `--no-github`: no progress sync. */
   noGithub: Schema.optional(Schema.Boolean),
   /** `--sandbox`: the confinement mode that replaces the plan's. */
-  sandbox: Schema.optional(Sandbox.Mode)
+  sandbox: Schema.optional(Sandbox.Mode),
+  /** `--worktrees-dir` (absolute): where the run's checkouts go, over the plan's and config's `worktreesDir`. */
+  worktreesDir: Schema.optional(Schema.String)
 })
 export type StoredOptions = typeof StoredOptions.Type
 
@@ -260,7 +263,8 @@ const execute = (args: {
         reviewer: options.reviewer,
         repo: options.repo ?? top,
         base: options.base,
-        target: options.target
+        target: options.target,
+        worktreesDir: options.worktreesDir ?? plan.worktreesDir
       })),
       Effect.provideService(Progress.Progress, progress),
       Effect.provideService(Steps.Steps, steps),
@@ -336,7 +340,7 @@ export const start = (input: {
     const { store, top } = yield* Runs.storeFor(input.options.repo ?? process.cwd())
     // What would stop the run midway or at its end is found before anything starts.
     const target = yield* Preflight.targetOf(top, input.options)
-    yield* Preflight.refuseState({ top, target })
+    yield* Preflight.refuseState({ top, target, worktrees: input.options.worktreesDir ?? input.plan.worktreesDir })
     const runId = Orchestrator.makeRunId()
     yield* store.create(
       new RunStore.RunManifest({
@@ -427,7 +431,7 @@ const loadRun = (input: { readonly repo: string | undefined; readonly runId: str
     const plan = yield* planOf({ ...stored, planText }, state, manifest.planBaseDir)
     const target = state.started?.target ?? (yield* Preflight.targetOf(top, options))
     // What would stop the run midway or at its end is found before it goes on.
-    yield* Preflight.refuseState({ top, target, runId })
+    yield* Preflight.refuseState({ top, target, runId, worktrees: yield* GitWorkspace.worktreesOf({ top, runId }) })
     return { store, top, runId, state, options, plan, target }
   })
 

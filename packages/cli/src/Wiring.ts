@@ -20,6 +20,8 @@ export interface WiringOptions {
   readonly repo: string | undefined
   readonly base: string | undefined
   readonly target: string | undefined
+  /** Where a new run's checkouts go (absolute; default: the workspace's, outside the repository). */
+  readonly worktreesDir?: string | undefined
 }
 
 /** The workspace layer the options choose. */
@@ -29,7 +31,8 @@ export const workspaceLayer = (options: WiringOptions): Layer.Layer<Workspace.Wo
     : GitWorkspace.layer({
       repo: options.repo ?? process.cwd(),
       ...(options.base !== undefined ? { base: options.base } : {}),
-      ...(options.target !== undefined ? { target: options.target } : {})
+      ...(options.target !== undefined ? { target: options.target } : {}),
+      ...(options.worktreesDir !== undefined ? { worktreesDir: options.worktreesDir } : {})
     })).pipe(Layer.provide(NodeContext.layer))
 
 /** Every service `Orchestrator.run` needs except `Progress`. */

@@ -16,6 +16,7 @@ import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { worktreesOf } from "./support/Braid.js"
 
 const root = path.resolve(__dirname, "../../..")
 const bin = path.join(root, "packages/cli/dist/bin.js")
@@ -209,7 +210,7 @@ describe.skipIf(process.platform !== "linux")("braid on the real claude", () => 
     const server = await ScriptedServer.listen(AnthropicServer.provider, (conversation, index) => {
       const runs = path.join(repo, ".braid", "runs")
       for (const run of fs.existsSync(runs) ? fs.readdirSync(runs) : []) {
-        for (const file of filesUnder(path.join(runs, run, "worktrees"))) inWorktrees.set(file, fs.readFileSync(file, "latin1"))
+        for (const file of filesUnder(worktreesOf(repo, run))) inWorktrees.set(file, fs.readFileSync(file, "latin1"))
       }
       return model(conversation, index)
     })
@@ -311,10 +312,13 @@ describe.skipIf(process.platform !== "linux")("braid on the real claude", () => 
       assert.isTrue(stored.some((f) => f.endsWith("journal.jsonl")))
       assert.isTrue(stored.some((f) => f.endsWith("report.json")))
       assert.isTrue(stored.some((f) => f.includes(`${path.sep}claude${path.sep}api${path.sep}`)), "the stream's claude home is searched")
-      assert.isTrue(stored.some((f) => f.includes(`${path.sep}worktrees${path.sep}_integration${path.sep}src`)), "the integration worktree is searched")
-      for (const file of [...filesUnder(dir), ...filesUnder(home)]) places.push([file, fs.readFileSync(file, "latin1")])
-      const seen = [...inWorktrees.keys()].map((f) => path.relative(braidDir, f))
-      assert.isTrue(seen.some((f) => f.endsWith(`worktrees${path.sep}api${path.sep}src${path.sep}api${path.sep}checkout.js`)), seen.join(", "))
+      // The run's checkouts are outside the repository (kept: --keep-worktrees).
+      const checkouts = worktreesOf(repo, runIdOf(repo))
+      const kept = filesUnder(checkouts)
+      assert.isTrue(kept.some((f) => f.startsWith(`${path.join(checkouts, "_integration", "src")}${path.sep}`)), "the integration worktree is searched")
+      for (const file of [...filesUnder(dir), ...filesUnder(home), ...kept]) places.push([file, fs.readFileSync(file, "latin1")])
+      const seen = [...inWorktrees.keys()].map((f) => path.relative(checkouts, f))
+      assert.isTrue(seen.some((f) => f === path.join("api", "src", "api", "checkout.js")), seen.join(", "))
       for (const [file, text] of inWorktrees) places.push([`${file} (while claude worked)`, text])
       places.push(["git history", git(repo, "log", "--all", "-p")])
       server.requests.forEach((r, i) => {

@@ -3,6 +3,7 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { worktreesOf } from "./support/Braid.js"
 
 // The built executable, as a user runs it (`npm test` builds first).
 const bin = path.resolve(__dirname, "../dist/bin.js")
@@ -121,7 +122,7 @@ describe("braid run with the scripted agents", () => {
     assert.deepStrictEqual(branches(), [`braid/${run}/api`, `braid/${run}/integration`, `braid/${run}/web`])
     assert.strictEqual(worktrees(), 4)
     for (const stream of ["api", "web"]) {
-      const dir = path.join(repo, ".braid", "runs", run!, "worktrees", stream)
+      const dir = path.join(worktreesOf(repo, run!), stream)
       // A kept worktree is usable: on its branch, nothing pending.
       assert.strictEqual(git(dir, "symbolic-ref", "--short", "HEAD").trim(), `braid/${run}/${stream}`)
       assert.strictEqual(git(dir, "status", "--porcelain"), "")

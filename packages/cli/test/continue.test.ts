@@ -8,7 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { git, type Outcome, root, braid as run } from "./support/Braid.js"
+import { git, type Outcome, root, braid as run, worktreesOf } from "./support/Braid.js"
 
 /**
  * The agent every task runs: it appends a line to its task's file and logs its run. A task
@@ -91,7 +91,7 @@ const fixture = (options: { readonly conflictStrategy?: string; readonly env?: R
 
 const runsOf = (f: Fixture) => fs.existsSync(f.log) ? fs.readFileSync(f.log, "utf8").split("\n").filter((l) => l !== "") : []
 const runIdOf = (f: Fixture) => fs.readdirSync(path.join(f.repo, ".braid", "runs")).sort().at(-1)!
-const integrationDir = (f: Fixture) => path.join(f.repo, ".braid", "runs", runIdOf(f), "worktrees", "_integration")
+const integrationDir = (f: Fixture) => path.join(worktreesOf(f.repo, runIdOf(f)), "_integration")
 const report = (o: Outcome) => JSON.parse(o.stdout)
 const mainFile = (f: Fixture, file: string) => git(f.repo, "show", `main:${file}`)
 const attemptCommits = (r: any, task: string) =>
@@ -141,8 +141,8 @@ describe("continuing a run that stopped", () => {
     assert.include(status.stdout, "continue with: braid retry")
     // b keeps its worktree for a person to look at; a, done, has none left.
     const worktrees = git(f.repo, "worktree", "list")
-    assert.include(worktrees, path.join("worktrees", "b"))
-    assert.notInclude(worktrees, path.join("worktrees", "a "))
+    assert.include(worktrees, `${path.join(worktreesOf(f.repo, runIdOf(f)), "b")} `)
+    assert.notInclude(worktrees, `${path.join(worktreesOf(f.repo, runIdOf(f)), "a")} `)
 
     const retried = await run(["retry", "--repo", f.repo, "--feedback", "use the hint", "--json", "--quiet"], f.env)
     assert.strictEqual(retried.code, 0, retried.stderr)

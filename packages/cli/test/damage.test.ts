@@ -21,13 +21,11 @@ import { braid, git, journalOf, latestRun } from "./support/Braid.js"
 const agent = `
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { execFileSync } from "node:child_process"
 const task = process.env.BRAID_TASK_ID
 if (process.env.DELETE_JOURNAL === task && !fs.existsSync(process.env.MARKER)) {
   fs.writeFileSync(process.env.MARKER, "")
-  // The worktree is <repo>/.braid/runs/<run>/worktrees/<stream>.
-  const top = execFileSync("git", ["rev-parse", "--show-toplevel"], { encoding: "utf8" }).trim()
-  fs.rmSync(path.join(top, "..", "..", "journal.jsonl"))
+  // The journal is in the repository's run folder; the worktree is elsewhere (the cache folder).
+  fs.rmSync(path.join(process.env.REPO, ".braid", "runs", process.env.BRAID_RUN_ID, "journal.jsonl"))
 }
 if (process.env.WAIT_FOR_TASK === task) {
   while (!fs.existsSync(process.env.WAIT_FOR)) await new Promise((resolve) => setTimeout(resolve, 100))
@@ -59,7 +57,7 @@ const fixture = () => {
       ""
     ].join("\n")
   )
-  return { dir, repo, plan, env: { MARKER: path.join(dir, "deleted-once") } }
+  return { dir, repo, plan, env: { MARKER: path.join(dir, "deleted-once"), REPO: repo } }
 }
 
 /** What landed on main: the tasks' files. */
@@ -276,7 +274,7 @@ describe("a disk that cannot be written", () => {
       assert.strictEqual(ran.code, 2, ran.stderr)
       assert.strictEqual(
         ran.stderr,
-        `braid: ${dir} is on a read-only file system: braid keeps its runs' journals and worktrees in ${dir}; make it writable (or mount it read-write), then run again\n`
+        `braid: ${dir} is on a read-only file system: braid keeps its runs' journals in ${dir}; make it writable (or mount it read-write), then run again\n`
       )
       const checked = await braid(["plan", plan, "--repo", repo])
       assert.strictEqual(checked.code, 2)
@@ -293,7 +291,7 @@ describe("a disk that cannot be written", () => {
       assert.strictEqual(ran.code, 2, ran.stderr)
       assert.strictEqual(
         ran.stderr,
-        `braid: no space left on the device of ${dir} (0 KB free; a run needs at least 8 MB for its journal and worktrees): free space, then run again\n`
+        `braid: no space left on the device of ${dir} (0 KB free; a run needs at least 8 MB for its journal): free space, then run again\n`
       )
       assert.deepStrictEqual(fs.readdirSync(dir), ["filler"])
     })

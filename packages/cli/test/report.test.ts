@@ -12,6 +12,7 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { worktreesOf } from "./support/Braid.js"
 
 const root = path.resolve(__dirname, "../../..")
 const bin = path.join(root, "packages/cli/dist/bin.js")
@@ -47,6 +48,8 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))
 /** The report with what changes from run to run replaced by placeholders. */
 const normalise = (markdown: string) =>
   markdown
+    // The run's checkouts are outside the repository (under the test's own cache folder).
+    .replaceAll(worktreesOf(repo, runId), "<checkouts>")
     .replaceAll(runId, "<run>")
     .replaceAll(repo, "<repo>")
     .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, "<time>")

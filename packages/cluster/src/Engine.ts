@@ -277,7 +277,12 @@ export const workOn = (request: TaskExecutor.TaskRequest) =>
       yield* Remote.trackTarget(dir, begun.target)
       yield* Remote.adopt(dir, branch, begun.base)
       const open = Effect.gen(function*() {
-        const git = (yield* GitWorkspace.make({ repo: dir, base: begun.base, target: begun.target })).service
+        const git = (yield* GitWorkspace.make({
+          repo: dir,
+          base: begun.base,
+          target: begun.target,
+          worktreesDir: Remote.checkoutsOf(dir)
+        })).service
         // Every attempt's commit goes to the remote at once: the stream's work outlives this runner.
         const publishing = Workspace.decorate(git, {
           checkout: (checkout) => ({ ...checkout, commitAttempt: (attempt) => Effect.tap(checkout.commitAttempt(attempt), () => Remote.push(dir, branch)) })
@@ -420,7 +425,7 @@ export const executeRun = (payload: RunPayload, executionId: string) =>
         Effect.provide(runner.host.services(plan, stored)),
         Effect.provide(Layer.effect(
           Workspace.Workspace,
-          Effect.map(GitWorkspace.make({ repo: dir, base, target: options.target }), (made) => publishingIntegration(made.service, dir, integration))
+          Effect.map(GitWorkspace.make({ repo: dir, base, target: options.target, worktreesDir: Remote.checkoutsOf(dir) }), (made) => publishingIntegration(made.service, dir, integration))
         )),
         Effect.provide(NodeContext.layer),
         Effect.provideService(Steps.Steps, stepsOf(runner, runId, stored.records)),

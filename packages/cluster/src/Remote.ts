@@ -19,6 +19,12 @@ import * as path from "node:path"
 export const runFolder = (workdir: string, runId: string) => path.join(workdir, "runs", runId)
 export const integrationClone = (workdir: string, runId: string) => path.join(runFolder(workdir, runId), "integration")
 export const streamClone = (workdir: string, runId: string, stream: string) => path.join(runFolder(workdir, runId), "streams", stream)
+/**
+ * Where the checkouts of a clone's workspace go: in the clone's own `.braid` (a runner's clone is
+ * braid's, not a user's repository), so they go with the clone when a runner drops it — never the
+ * user's cache folder.
+ */
+export const checkoutsOf = (clone: string) => path.join(clone, ".braid", "checkouts")
 /** Where a runner puts the files that came with the run's plan. */
 export const planFolder = (workdir: string, runId: string) => path.join(runFolder(workdir, runId), "plan")
 

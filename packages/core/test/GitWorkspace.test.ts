@@ -76,6 +76,10 @@ const worktreePaths = (repo: string) =>
     l.slice("worktree ".length)
   )
 
+/** The folder holding run `runId`'s checkouts, as the run recorded it (outside the repository by default). */
+const runWorktrees = (repo: string, runId = "r1") =>
+  fs.readFileSync(path.join(repo, ".braid/runs", runId, GitWorkspace.WORKTREES_RECORD), "utf8").trim()
+
 const workspace = (options: GitWorkspace.Options) => Effect.map(GitWorkspace.make(options), (m) => m.service)
 
 const attempt = (taskId: string, n = 1, title = `do ${taskId}`) => ({ taskId, title, attempt: n })
@@ -119,7 +123,7 @@ describe("GitWorkspace", () => {
         assert.deepStrictEqual(braidBranches(repo), ["braid/r1/api", "braid/r1/db", "braid/r1/ui"])
         const listing = git(repo, "worktree", "list", "--porcelain")
         for (const stream of ["api", "ui", "db"]) {
-          const dir = path.join(repo, ".braid/runs/r1/worktrees", stream)
+          const dir = path.join(runWorktrees(repo), stream)
           assert.include(listing, `worktree ${dir}\nHEAD ${ws.base}\nbranch refs/heads/braid/r1/${stream}\n`)
           assert.strictEqual(Workspace.directoryOf((yield* ws.checkout(stream)).files), dir)
           assert.strictEqual(fs.readFileSync(path.join(dir, "a.txt"), "utf8"), "base\n")
@@ -143,6 +147,94 @@ describe("GitWorkspace", () => {
         const againOf = yield* workspace({ repo })
         const again = yield* againOf.prepare({ runId: "r2", streams: [{ name: "s1" }], land: false })
         assert.strictEqual(fs.readFileSync(path.join(repo, ".git/info/exclude"), "utf8"), exclude)
+      }))
+
+    test("a run's checkouts are outside the repository, under the cache folder, recorded in the run's folder and hidden from confined processes", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const wsOf = yield* workspace({ repo })
+        const ws = yield* wsOf.prepare({ runId: "r1", streams: [{ name: "api" }, { name: "ui" }], land: false })
+        const checkout = yield* ws.checkout("api")
+        const dir = Workspace.directoryOf(checkout.files)!
+        // vitest.setup.ts points XDG_CACHE_HOME at a folder of this test file's own.
+        const cache = path.join(process.env.XDG_CACHE_HOME!, "braid", "worktrees")
+        const root = yield* GitWorkspace.defaultWorktreesDir(repo)
+        assert.strictEqual(path.dirname(root), cache)
+        assert.match(path.basename(root), new RegExp(`^${path.basename(repo)}-[0-9a-f]{12}$`))
+        assert.strictEqual(dir, path.join(root, "r1", "api"))
+        assert.strictEqual(path.relative(repo, dir).split(path.sep)[0], "..", `${dir} is inside ${repo}`)
+        assert.strictEqual(runWorktrees(repo), path.join(root, "r1"))
+        assert.strictEqual(yield* GitWorkspace.worktreesOf({ top: repo, runId: "r1" }), path.join(root, "r1"))
+        assert.strictEqual(fs.readFileSync(path.join(dir, "a.txt"), "utf8"), "base\n")
+        // The other streams' checkouts are hidden from a confined process; its own is writable; tool homes stay in the run's folder.
+        assert.isDefined(checkout.files._tag === "Worktree" ? checkout.files.confinement : undefined)
+        if (checkout.files._tag !== "Worktree") return
+        assert.deepStrictEqual(checkout.files.confinement!.writable, [dir])
+        assert.includeMembers([...checkout.files.confinement!.hidden!], [path.join(repo, ".braid"), path.join(root, "r1")])
+        assert.strictEqual(checkout.files.runDir, path.join(repo, ".braid/runs/r1"))
+        // Nothing of the checkouts shows in the main checkout.
+        assert.strictEqual(git(repo, "status", "--porcelain", "--untracked-files=all"), "")
+      }))
+
+    test("worktreesDir puts a run's checkouts where asked; prepared again, the run keeps the folder it recorded", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const chosen = yield* tempDir
+        const first = yield* Effect.scoped(Effect.gen(function*() {
+          const ws = yield* (yield* workspace({ repo, worktreesDir: chosen })).prepare({ runId: "r1", streams: [{ name: "s1" }], land: false, keepWorktrees: true })
+          return Workspace.directoryOf((yield* ws.checkout("s1")).files)!
+        }))
+        assert.strictEqual(first, path.join(chosen, "r1", "s1"))
+        assert.strictEqual(runWorktrees(repo), path.join(chosen, "r1"))
+        const other = yield* tempDir
+        const ws = yield* (yield* workspace({ repo, worktreesDir: other })).prepare({ runId: "r1", streams: [{ name: "s1" }], land: false })
+        assert.strictEqual(Workspace.directoryOf((yield* ws.checkout("s1")).files), first)
+        // A new run goes where it is told now.
+        const next = yield* (yield* workspace({ repo, worktreesDir: other })).prepare({ runId: "r2", streams: [{ name: "s1" }], land: false })
+        assert.strictEqual(Workspace.directoryOf((yield* next.checkout("s1")).files), path.join(other, "r2", "s1"))
+      }))
+
+    test("refuses a worktreesDir inside the repository (but under its .braid)", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        const wsOf = yield* workspace({ repo, worktreesDir: "checkouts" })
+        const error = yield* Effect.flip(wsOf.prepare({ runId: "r1", streams: [{ name: "s1" }], land: false }))
+        assert.include(refusalOf(error).message, `the worktrees folder ${path.join(repo, "checkouts", "r1")} is inside the repository`)
+        assert.isFalse(fs.existsSync(path.join(repo, ".braid/runs/r1", GitWorkspace.WORKTREES_RECORD)))
+      }))
+
+    test("a run of the old layout (no record, checkouts in .braid/runs/<run>/worktrees) is prepared again in place and cleaned", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo()
+        // Made as braid made runs before the record: its checkouts moved where they then were, the record gone.
+        yield* Effect.scoped(Effect.gen(function*() {
+          const ws = yield* (yield* workspace({ repo })).prepare({ runId: "r1", streams: [{ name: "s1" }, { name: "s2" }], land: false, keepWorktrees: true })
+          for (const stream of ["s1", "s2"]) {
+            const c = yield* ws.checkout(stream)
+            yield* c.files.write(`${stream}.txt`, `${stream}\n`)
+            yield* c.commitAttempt(attempt(`${stream}-task`))
+          }
+        }))
+        const legacy = path.join(repo, ".braid/runs/r1/worktrees")
+        fs.mkdirSync(legacy, { recursive: true })
+        for (const stream of ["s1", "s2"]) git(repo, "worktree", "move", path.join(runWorktrees(repo), stream), path.join(legacy, stream))
+        fs.rmSync(path.join(repo, ".braid/runs/r1", GitWorkspace.WORKTREES_RECORD))
+        assert.strictEqual(yield* GitWorkspace.worktreesOf({ top: repo, runId: "r1" }), legacy)
+
+        yield* Effect.scoped(Effect.gen(function*() {
+          const ws = yield* (yield* workspace({ repo })).prepare({ runId: "r1", streams: [{ name: "s1" }, { name: "s2" }], land: false, keepWorktrees: true })
+          const c = yield* ws.checkout("s1")
+          assert.strictEqual(Workspace.directoryOf(c.files), path.join(legacy, "s1"))
+          assert.strictEqual(yield* c.files.read("s1.txt"), "s1\n")
+        }))
+        assert.deepStrictEqual(worktreePaths(repo).sort(), [repo, path.join(legacy, "s1"), path.join(legacy, "s2")].sort())
+
+        fs.rmSync(path.join(repo, ".braid/runs/r1", GitWorkspace.WORKTREES_RECORD), { force: true })
+        const cleaned = yield* GitWorkspace.cleanRun({ repo, runId: "r1" })
+        assert.deepStrictEqual([...cleaned.worktrees].sort(), [path.join(legacy, "s1"), path.join(legacy, "s2")])
+        assert.deepStrictEqual(worktreePaths(repo), [repo])
+        assert.deepStrictEqual(braidBranches(repo), [])
+        assert.isFalse(fs.existsSync(legacy))
       }))
 
     test("a run stopped half-way (a checkout it could not make) can be prepared again, taking over what exists", () =>
@@ -218,7 +310,7 @@ describe("GitWorkspace", () => {
         const ws = yield* wsOf.prepare({ runId: "r1", streams: ["s1", "s2", "s3"].map((name) => ({ name })), land: false, maxCheckouts: 2 })
         // The streams' own worktrees (a closed one may be parked for reuse under `.spare-…`, on no branch).
         const open = () =>
-          worktreePaths(repo).map((p) => path.relative(path.join(repo, ".braid/runs/r1/worktrees"), p)).filter((p) => /^s\d$/.test(p)).sort()
+          worktreePaths(repo).map((p) => path.relative(runWorktrees(repo), p)).filter((p) => /^s\d$/.test(p)).sort()
         const use = <A, E>(stream: string, work: (checkout: Workspace.Checkout) => Effect.Effect<A, E>) =>
           Effect.scoped(Effect.flatMap(ws.checkout(stream), work))
 
@@ -817,7 +909,7 @@ describe("GitWorkspace", () => {
         assert.deepStrictEqual(braidBranches(repo), ["braid/r0/s1", "braid/r1/s2"])
         assert.include(git(repo, "branch", "--list", "feature"), "feature")
         assert.isTrue(fs.existsSync(path.join(otherTree, "a.txt")))
-        assert.isFalse(fs.existsSync(path.join(repo, ".braid/runs/r1/worktrees")))
+        assert.isFalse(fs.existsSync(runWorktrees(repo)))
         assert.strictEqual(fs.readFileSync(path.join(repo, "notes.txt"), "utf8"), "the user's untracked notes\n")
         assert.strictEqual(fs.readFileSync(path.join(repo, ".gitignore"), "utf8"), "*.log\n")
       }))
@@ -840,7 +932,7 @@ describe("GitWorkspace", () => {
         // s1 is kept for a person to look at; the process ends.
         yield* ws.close("s1", { keep: true })
         yield* release
-        const kept = path.join(repo, ".braid/runs/r1/worktrees/s1")
+        const kept = path.join(runWorktrees(repo), "s1")
         assert.deepStrictEqual(worktreePaths(repo), [repo, kept])
 
         // The run is continued by another process that lands s1's work without opening it.

@@ -618,11 +618,11 @@ describe("plans that cannot hurt", () => {
       assert.deepStrictEqual(yield* problemsOf({ streams: [{ name: long, type: "api" }, { name: "front/end", type: "ui" }], tasks: [{ id: "a", title: "A", stream: long }] }), [
         {
           path: "streams[0].name",
-          message: `stream name "${"x".repeat(40)}…${"x".repeat(10)}" cannot name the stream's git branch braid/<run>/<name> and folder .braid/runs/<run>/worktrees/<name> (it is 252 bytes long, more than 128)`
+          message: `stream name "${"x".repeat(40)}…${"x".repeat(10)}" cannot name the stream's git branch braid/<run>/<name> and checkout folder <worktrees>/<run>/<name> (it is 252 bytes long, more than 128)`
         },
         {
           path: "streams[1].name",
-          message: "stream name \"front/end\" cannot name the stream's git branch braid/<run>/<name> and folder .braid/runs/<run>/worktrees/<name> (it contains \"/\")"
+          message: "stream name \"front/end\" cannot name the stream's git branch braid/<run>/<name> and checkout folder <worktrees>/<run>/<name> (it contains \"/\")"
         }
       ])
       const longId = "é".repeat(65)

@@ -32,6 +32,8 @@ const tempRepo = () => {
 
 const worktrees = (repo: string) =>
   git(repo, "worktree", "list", "--porcelain").split("\n").filter((l) => l.startsWith("worktree ")).map((l) => l.slice(9)).filter((p) => p !== repo)
+/** The folder of run `runId`'s checkouts, as recorded in its run folder (outside the repository). */
+const checkouts = (repo: string, runId = "r1") => fs.readFileSync(path.join(repo, ".braid", "runs", runId, "worktrees-dir"), "utf8").trim()
 const branches = (repo: string) => git(repo, "branch", "--list", "braid/*", "--format=%(refname:short)").split("\n").filter((l) => l !== "").sort()
 
 const plan = Plan.decode({
@@ -88,7 +90,7 @@ describe("a library run's workspace", () => {
       const report = yield* runIn(repo)
       assert.strictEqual(report.status, "failed")
       // The failed stream's worktree stays for a person to look at, with what its agent left.
-      assert.deepStrictEqual(worktrees(repo), [path.join(repo, ".braid", "runs", "r1", "worktrees", "bad")])
+      assert.deepStrictEqual(worktrees(repo), [path.join(checkouts(repo), "bad")])
       assert.strictEqual(fs.readFileSync(path.join(worktrees(repo)[0]!, "bad.txt"), "utf8"), "half done\n")
       // Branches: the work of ok and later (kept for a retry), and bad's, checked out in its worktree.
       assert.deepStrictEqual(branches(repo), ["braid/r1/bad", "braid/r1/later", "braid/r1/ok"])
@@ -102,10 +104,10 @@ describe("a library run's workspace", () => {
       const fiber = yield* Effect.fork(runIn(repo, hold))
       yield* Deferred.await(hold)
       // later-1 is at work in its worktree: the run is interrupted there.
-      assert.include(worktrees(repo), path.join(repo, ".braid", "runs", "r1", "worktrees", "later"))
+      assert.include(worktrees(repo), path.join(checkouts(repo), "later"))
       yield* Fiber.interrupt(fiber)
       // Only the worktree of the stream whose task had failed before: later's is gone.
-      assert.deepStrictEqual(worktrees(repo), [path.join(repo, ".braid", "runs", "r1", "worktrees", "bad")])
+      assert.deepStrictEqual(worktrees(repo), [path.join(checkouts(repo), "bad")])
       // Branches hold committed work only: ok-1's, ok's work brought into later (later-1 itself was
       // cut off before its commit), and bad's, checked out in its worktree.
       assert.deepStrictEqual(branches(repo), ["braid/r1/bad", "braid/r1/later", "braid/r1/ok"])

@@ -96,6 +96,35 @@ describe.skipIf(why !== undefined)("Sandbox (bubblewrap)", () => {
       assert.isFalse(fs.existsSync(path.join(repo, "x")))
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.scopedLive("a checkout outside the repository (the cache folder in a hidden home): writable, its sibling checkouts hidden, the repository readable", () =>
+    Effect.gen(function*() {
+      const f = folders()
+      const home = f.secret
+      const repo = path.join(home, "code", "repo")
+      const braid = path.join(repo, ".braid")
+      const run = path.join(home, ".cache", "braid", "worktrees", "repo-0123456789ab", "r")
+      const mine = path.join(run, "api")
+      const sibling = path.join(run, "ui")
+      for (const d of [mine, sibling, braid]) fs.mkdirSync(d, { recursive: true })
+      fs.writeFileSync(path.join(repo, "package.json"), "{}")
+      fs.writeFileSync(path.join(sibling, "theirs.txt"), "ui")
+      const script = [
+        `const fs = require("node:fs")`,
+        `const attempt = (what, fn) => { try { fn(); console.log(what + " ok") } catch (e) { console.log(what + " " + e.code) } }`,
+        `attempt("read-repo", () => fs.readFileSync(${JSON.stringify(path.join(repo, "package.json"))}))`,
+        `attempt("read-sibling", () => fs.readFileSync(${JSON.stringify(path.join(sibling, "theirs.txt"))}))`,
+        `attempt("write-sibling", () => fs.writeFileSync(${JSON.stringify(path.join(sibling, "x"))}, "x"))`,
+        `attempt("write-mine", () => fs.writeFileSync(${JSON.stringify(path.join(mine, "a"))}, "x"))`
+      ].join("\n")
+      const result = yield* Process.run([process.execPath, "-e", script], {
+        cwd: mine,
+        sandbox: { writable: [mine], hidden: [home, braid, run], readable: [repo] }
+      })
+      assert.deepStrictEqual(result.stdout.trim().split("\n"), ["read-repo ok", "read-sibling ENOENT", "write-sibling ENOENT", "write-mine ok"], result.stderr)
+      assert.isTrue(fs.existsSync(path.join(mine, "a")))
+      assert.deepStrictEqual(fs.readdirSync(sibling), ["theirs.txt"])
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.scopedLive("the policy in force (Sandbox.within) confines every process a stage starts, allowing adds a backend's own; braid's git is never confined", () =>
     Effect.gen(function*() {
       const f = folders()

@@ -56,6 +56,17 @@ export const braid = (args: ReadonlyArray<string>, env: Record<string, string> =
     child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
   })
 
+/**
+ * The folder holding run `runId`'s checkouts, as the run recorded it (`worktrees-dir` in its
+ * run folder), else the old layout's `.braid/runs/<run>/worktrees`. By default it is outside the
+ * repository, under `$XDG_CACHE_HOME/braid/worktrees`: `vitest.setup.ts` points XDG_CACHE_HOME
+ * at a folder of each test file's own (removed after it), which the `braid` processes inherit.
+ */
+export const worktreesOf = (repo: string, runId: string): string => {
+  const record = path.join(repo, ".braid", "runs", runId, "worktrees-dir")
+  return fs.existsSync(record) ? fs.readFileSync(record, "utf8").trim() : path.join(repo, ".braid", "runs", runId, "worktrees")
+}
+
 /** The newest run recorded in `repo`: its id and folder. */
 export const latestRun = (repo: string) => {
   const runs = path.join(repo, ".braid", "runs")

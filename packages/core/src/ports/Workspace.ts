@@ -115,8 +115,15 @@ export interface Worktree extends FileOps {
   readonly _tag: "Worktree"
   readonly dir: string
   /**
+   * The run's own folder (`<repo>/.braid/runs/<runId>`), which git does not see: backends keep
+   * a stream's tool home there (`claude/<stream>`, `codex/<stream>`, …). The checkouts
+   * themselves live elsewhere (outside the repository by default). Absent: no run folder.
+   */
+  readonly runDir?: string | undefined
+  /**
    * What a process confined to this worktree may touch (`Sandbox`): write the worktree, read
-   * the repository, see neither the home folder nor the run's other worktrees and journal.
+   * the repository, see neither the home folder, the run's folder of checkouts (the other
+   * streams' worktrees) nor its journal.
    * Absent: the worktree alone.
    */
   readonly confinement?: Sandbox.Policy | undefined

@@ -292,7 +292,9 @@ export class PlanFile extends Schema.Class<PlanFile>("PlanFile")({
   /** Confinement of every process a stream starts: `auto` (default), `required`, `off`, or `{ mode, network: [host:port] }`. */
   sandbox: Schema.optional(SandboxSetting),
   /** How each checkout is made ready: setup and teardown commands, copied files, shared folders, ports. */
-  environment: Schema.optional(EnvironmentSettings)
+  environment: Schema.optional(EnvironmentSettings),
+  /** Where a run's stream checkouts go (`<dir>/<runId>/<stream>`), relative to the plan's folder (default: the user's cache folder). */
+  worktreesDir: Schema.optional(Schema.String)
 }) {}
 
 /** A stream with its tasks resolved, in the order they run. */
@@ -326,7 +328,9 @@ export class ConfigFile extends Schema.Class<ConfigFile>("ConfigFile")({
   limits: Schema.optional(ProviderLimits),
   prices: Schema.optional(Prices),
   sandbox: Schema.optional(SandboxSetting),
-  environment: Schema.optional(EnvironmentSettings)
+  environment: Schema.optional(EnvironmentSettings),
+  /** Where runs' stream checkouts go, relative to the config file's folder (below the plan's `worktreesDir`). */
+  worktreesDir: Schema.optional(Schema.String)
 }) {}
 
 /** The config file names looked for beside a plan, in order. */
@@ -376,6 +380,12 @@ export interface Plan {
   readonly sandbox: { readonly mode: Sandbox.Mode | undefined; readonly network: ReadonlyArray<Sandbox.Endpoint> }
   /** How the integration's checkout is made ready before verify (the plan's over `braid.config.yaml`'s, field by field); streams have their own. */
   readonly environment: Environment
+  /**
+   * Where the run's stream checkouts go (absolute): the plan's `worktreesDir` (relative to its
+   * folder) over `braid.config.yaml`'s (relative to the config's folder); undefined: the caller's
+   * (`--worktrees-dir`), else the workspace's default outside the repository.
+   */
+  readonly worktreesDir?: string | undefined
   readonly limits: Readonly<Record<string, ProviderLimit>>
   /** Prices per model (USD per million tokens), the plan's over the config file's over braid's table. */
   readonly prices: Readonly<Record<string, ModelPrice>>
@@ -656,7 +666,7 @@ const check = (
       if (branchProblem !== undefined) {
         problem(
           `streams[${i}].name`,
-          `stream name ${quoted(stream.name)} cannot name the stream's git branch braid/<run>/<name> and folder .braid/runs/<run>/worktrees/<name> (${branchProblem})`
+          `stream name ${quoted(stream.name)} cannot name the stream's git branch braid/<run>/<name> and checkout folder <worktrees>/<run>/<name> (${branchProblem})`
         )
       }
       if (typeof stream.priority === "number" && stream.priority < 1) {
@@ -863,6 +873,11 @@ const check = (
         network: [...(sandboxSettings(config.sandbox)?.network ?? []), ...(sandboxSettings(file.sandbox)?.network ?? [])].map((e) => Sandbox.parseEndpoint(e)!)
       },
       environment,
+      worktreesDir: file.worktreesDir !== undefined && file.worktreesDir !== ""
+        ? resolvePath(baseDir, file.worktreesDir)
+        : config.worktreesDir !== undefined && config.worktreesDir !== ""
+        ? resolvePath(baseDir, config.worktreesDir)
+        : undefined,
       warnings: [],
       declared: new Map(declared.values.flatMap((values, i) => values === undefined ? [] : [[file.tasks[i]!.id, values]]))
     })
@@ -1429,7 +1444,7 @@ export const effortWeight = (effort: string | number | undefined): number =>
 
 /**
  * Why `name` (a stream's or a run's) cannot name a branch `braid/<run>/<name>` and a folder
- * `.braid/runs/<run>/worktrees/<name>`: git's check-ref-format rules for one part of a ref, one
+ * `<worktrees>/<run>/<name>`: git's check-ref-format rules for one part of a ref, one
  * folder (no "/" or "\\"), and a length every file system takes (`LIMITS.nameBytes`).
  */
 export const branchNameProblem = (name: string): string | undefined => {

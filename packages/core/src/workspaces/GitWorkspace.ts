@@ -15,6 +15,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import * as Git from "../internal/git.js"
 import * as Checks from "../internal/gitWorkspace/checks.js"
+import * as Places from "../internal/gitWorkspace/places.js"
 import * as Prepare from "../internal/gitWorkspace/prepare.js"
 import { isInside, makeRepo, realpath, refused } from "../internal/gitWorkspace/repo.js"
 import * as Workspace from "../ports/Workspace.js"
@@ -29,8 +30,15 @@ export interface Options {
   readonly target?: string
   /** Who braid's commits are made by (default `braid <braid@localhost>`). */
   readonly author?: { readonly name: string; readonly email: string }
-  /** Where runs keep their worktrees; relative to the repository's top (default `<repo>/.braid`). */
+  /** Where runs keep their journals and records; relative to the repository's top (default `<repo>/.braid`). */
   readonly runFolder?: string
+  /**
+   * The folder under which a new run's checkouts go, as `<worktreesDir>/<runId>/<stream>`;
+   * relative to the repository's top. Default: {@link defaultWorktreesDir}, outside the
+   * repository. Inside the repository only under the run folder. A run prepared again (resumed)
+   * keeps the folder it recorded.
+   */
+  readonly worktreesDir?: string
 }
 
 /** A git version as `git --version` reports it. */
@@ -50,7 +58,8 @@ const settingsOf = (options: Options): Prepare.Settings => ({
   base: options.base,
   target: options.target,
   author: options.author,
-  runFolder: options.runFolder
+  runFolder: options.runFolder,
+  worktreesDir: options.worktreesDir
 })
 
 /** Builds a git workspace. Its methods need nothing from the context. */
@@ -109,6 +118,24 @@ export const repositoryTop = (dir: string) =>
     return Git.firstLine(result.stdout)
   })
 
+/**
+ * The folder a repository's runs keep their checkouts in unless told otherwise:
+ * `$XDG_CACHE_HOME/braid/worktrees/<repo basename>-<short hash of its real top>` (XDG_CACHE_HOME
+ * unset or empty: `~/.cache`). A run's checkouts are in `<that>/<runId>/<stream>`.
+ */
+export const defaultWorktreesDir = (top: string): Effect.Effect<string> => Effect.promise(() => Places.defaultRoot(top))
+
+/** The file in a run's folder (`<runFolder>/runs/<runId>/worktrees-dir`) naming the folder of its checkouts. */
+export const WORKTREES_RECORD = Places.RECORD
+
+/**
+ * The folder holding the checkouts of run `runId` of the repository whose top is `top`: the one
+ * recorded when it was prepared, else (a run of the old layout) `<runFolder>/runs/<runId>/worktrees`
+ * when it exists; undefined when neither.
+ */
+export const worktreesOf = (options: { readonly top: string; readonly runId: string; readonly runFolder?: string }) =>
+  Effect.promise(() => Places.find(path.resolve(options.top, options.runFolder ?? ".braid"), options.runId))
+
 /** What `cleanRun` removed. */
 export interface Cleaned {
   readonly worktrees: ReadonlyArray<string>
@@ -126,7 +153,8 @@ export const cleanRun = (options: { readonly repo: string; readonly runId: strin
     const git = Git.make(executor, { name: "braid", email: "braid@localhost" })
     const top = yield* repositoryTop(options.repo)
     const runFolder = path.resolve(top, options.runFolder ?? ".braid")
-    const worktreesDir = path.join(runFolder, "runs", options.runId, "worktrees")
+    const worktreesDir = (yield* Effect.promise(() => Places.find(runFolder, options.runId))) ??
+      Places.legacyOf(runFolder, options.runId)
     const commonDir = Git.firstLine(
       yield* git.ok(["rev-parse", "--path-format=absolute", "--git-common-dir"], { cwd: top, operation: "clean" })
     )
@@ -148,7 +176,7 @@ export const cleanRun = (options: { readonly repo: string; readonly runId: strin
       })
       const branches = refs.split("\n").map((l) => l.trim()).filter((l) => l !== "")
       for (const ref of branches) yield* git.ok(["update-ref", "-d", ref], { cwd: top, operation: "clean" })
-      yield* Effect.promise(() => fs.rm(worktreesDir, { recursive: true, force: true }))
+      yield* Effect.promise(() => fs.rm(worktreesDir, { recursive: true, force: true }).then(() => Places.tidy(worktreesDir)))
       return { worktrees: removed, branches: branches.map((b) => b.replace(/^refs\/heads\//, "")) } satisfies Cleaned
     }))
   })

@@ -19,6 +19,7 @@ import * as Checkout from "./checkout.js"
 import { checks } from "./checks.js"
 import type { RunContext } from "./context.js"
 import * as Integration from "./integration.js"
+import * as Places from "./places.js"
 import { failure, isInside, isMissing, makeRepo, realpath, refused, type Repo, type StreamTree } from "./repo.js"
 import * as Streams from "./streams.js"
 import * as Target from "./target.js"
@@ -30,6 +31,7 @@ export interface Settings {
   readonly target?: string | undefined
   readonly author?: Git.Identity | undefined
   readonly runFolder?: string | undefined
+  readonly worktreesDir?: string | undefined
 }
 
 /** Who braid's commits are made by when the repository configures no `user.name`/`user.email`. */
@@ -61,7 +63,17 @@ export const prepare = (executor: CommandExecutor.CommandExecutor, settings: Set
     const plain = makeRepo(Git.make(executor, settings.author ?? braidIdentity), executor)
     const { base, names, runFolder, target, targetHead, top } = yield* checks(plain, settings.repo, settings, setup)
     const identity = settings.author ?? (yield* Git.configuredIdentity(executor, top)) ?? braidIdentity
-    const worktrees = path.join(runFolder, "runs", setup.runId, "worktrees")
+    // An existing run's checkouts stay where it recorded them; a new run's go outside the repository.
+    const worktrees = yield* Effect.tryPromise({
+      try: () => Places.choose(top, runFolder, setup.runId, settings.worktreesDir),
+      catch: Workspace.failed("choose the worktrees folder")
+    })
+    if (isInside(top, worktrees) && !isInside(runFolder, worktrees)) {
+      return yield* refused(
+        "invalid-option",
+        `the worktrees folder ${worktrees} is inside the repository ${top}: its tools would see every checkout; choose a folder outside it`
+      )
+    }
     const streams = new Map<string, StreamTree>(
       names.map((name) => [name, { branch: `braid/${setup.runId}/${name}`, dir: path.join(worktrees, name), recorded: base }])
     )
@@ -86,6 +98,11 @@ export const prepare = (executor: CommandExecutor.CommandExecutor, settings: Set
         return yield* refused("invalid-option", `${tree.dir} already exists and is not the worktree of ${tree.branch}`)
       }
     }
+    // Recorded before any checkout is made, so that resume, clean and status find them.
+    yield* Effect.tryPromise({
+      try: () => Places.record(runFolder, setup.runId, worktrees),
+      catch: Workspace.failed("record the worktrees folder")
+    })
     const commonDir = Git.firstLine(
       yield* plain.git.ok(["rev-parse", "--path-format=absolute", "--git-common-dir"], { cwd: top, operation: "rev-parse" })
     )
@@ -116,7 +133,7 @@ export const prepare = (executor: CommandExecutor.CommandExecutor, settings: Set
       keepIntegration: false,
       spares: [],
       sparesMade: 0,
-      repo: makeRepo(git, executor, commonDir, { top, runFolder }),
+      repo: makeRepo(git, executor, commonDir, { top, runFolder, worktrees, runDir: Places.runDirOf(runFolder, setup.runId) }),
       confinement,
       indexWritten: new Map(),
       openAbsorbs: new Map()

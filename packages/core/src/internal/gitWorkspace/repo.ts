@@ -101,14 +101,22 @@ export const makeRepo = (
   git: Git.Git,
   executor: CommandExecutor.CommandExecutor,
   commonDir?: string,
-  places?: { readonly top: string; readonly runFolder: string }
+  places?: {
+    readonly top: string
+    readonly runFolder: string
+    /** The folder holding this run's checkouts (outside the repository unless the run is of the old layout). */
+    readonly worktrees: string
+    /** The run's own folder (`<runFolder>/runs/<runId>`), where agents keep their tool homes. */
+    readonly runDir: string
+  }
 ) => {
   // A process confined to a worktree writes it, reads the repository (its tools, its .git),
-  // and sees neither the home folder nor the run's folder (the other worktrees, the journal).
+  // and sees neither the home folder, the run's folder (the journal) nor the folder of the
+  // run's checkouts (the other streams' worktrees); its own checkout is bound writable over that.
   const confinementOf = (dir: string): Sandbox.Policy | undefined =>
     places === undefined ? undefined : {
       writable: [dir],
-      hidden: [os.homedir(), places.runFolder],
+      hidden: [os.homedir(), places.runFolder, places.worktrees],
       readable: [places.top, ...(commonDir !== undefined ? [commonDir] : [])]
     }
   /** The commit a ref points at, or undefined when there is no such ref. */
@@ -188,6 +196,7 @@ export const makeRepo = (
     return {
       _tag: "Worktree",
       dir,
+      ...(places !== undefined ? { runDir: places.runDir } : {}),
       confinement: confinementOf(dir),
       read: (relative) =>
         Effect.flatMap(at("files.read", relative), (full) =>

@@ -5,10 +5,10 @@
  * @internal
  */
 import { Effect } from "effect"
-import * as fs from "node:fs/promises"
 import * as Workspace from "../../ports/Workspace.js"
 import type { RunContext } from "./context.js"
 import { begun } from "./integration.js"
+import * as Places from "./places.js"
 import { exists, failure, oneLine, realpath, redactUrl, refused, type Tree } from "./repo.js"
 
 /** The target of the prepared run `ctx`. */
@@ -140,5 +140,5 @@ export const release = Effect.fn("GitWorkspace.release")(function*(ctx: RunConte
   ctx.spares.length = 0
   if (ctx.integration !== undefined && !stays.includes(ctx.integration)) ctx.integration = undefined
   // Only if empty: anything else in it is not ours to delete.
-  yield* Effect.promise(() => fs.rmdir(ctx.worktrees).catch(() => undefined))
+  yield* Effect.promise(() => Places.tidy(ctx.worktrees))
 })
