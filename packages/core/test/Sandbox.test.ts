@@ -39,20 +39,26 @@ const folders = () => {
   return { root, mine, other, secret }
 }
 
+/** A node script that tries each deed and prints `<what> ok` or `<what> <error code>`, one line each. */
+const deeds = (lines: ReadonlyArray<string>) =>
+  [
+    `const fs = require("node:fs")`,
+    `const attempt = (what, fn) => { try { fn(); console.log(what + " ok") } catch (e) { console.log(what + " " + e.code) } }`,
+    ...lines
+  ].join("\n")
+
 describe.skipIf(why !== undefined)("Sandbox (bubblewrap)", () => {
   it.scopedLive("writes only its writable folders and a private /tmp; hidden folders are empty; the rest is read-only", () =>
     Effect.gen(function*() {
       const f = folders()
-      const script = [
-        `const fs = require("node:fs")`,
-        `const attempt = (what, fn) => { try { fn(); console.log(what + " ok") } catch (e) { console.log(what + " " + e.code) } }`,
+      const script = deeds([
         `attempt("mine", () => fs.writeFileSync(${JSON.stringify(path.join(f.mine, "a"))}, "x"))`,
         `attempt("other", () => fs.writeFileSync(${JSON.stringify(path.join(f.other, "b"))}, "x"))`,
         `attempt("read-secret", () => fs.readFileSync(${JSON.stringify(path.join(f.secret, "key"))}))`,
         `attempt("write-tmp", () => fs.writeFileSync(${JSON.stringify(path.join(f.root, "c"))}, "x"))`,
         `attempt("write-var", () => fs.writeFileSync("/var/tmp/braid-sandbox-probe", "x"))`,
         `attempt("write-secret", () => fs.writeFileSync(${JSON.stringify(path.join(f.secret, "planted"))}, "x"))`
-      ].join("\n")
+      ])
       const result = yield* Process.run([process.execPath, "-e", script], {
         cwd: f.mine,
         sandbox: { writable: [f.mine], hidden: [f.secret], readable: [f.other] }
@@ -78,15 +84,13 @@ describe.skipIf(why !== undefined)("Sandbox (bubblewrap)", () => {
       for (const d of [mine, sibling]) fs.mkdirSync(d, { recursive: true })
       fs.writeFileSync(path.join(repo, "package.json"), "{}")
       fs.writeFileSync(path.join(sibling, "theirs.txt"), "ui")
-      const script = [
-        `const fs = require("node:fs")`,
-        `const attempt = (what, fn) => { try { fn(); console.log(what + " ok") } catch (e) { console.log(what + " " + e.code) } }`,
+      const script = deeds([
         `attempt("read-repo", () => fs.readFileSync(${JSON.stringify(path.join(repo, "package.json"))}))`,
         `attempt("write-repo", () => fs.writeFileSync(${JSON.stringify(path.join(repo, "x"))}, "x"))`,
         `attempt("read-sibling", () => fs.readFileSync(${JSON.stringify(path.join(sibling, "theirs.txt"))}))`,
         `attempt("read-home", () => fs.readFileSync(${JSON.stringify(path.join(home, "key"))}))`,
         `attempt("write-mine", () => fs.writeFileSync(${JSON.stringify(path.join(mine, "a"))}, "x"))`
-      ].join("\n")
+      ])
       const result = yield* Process.run([process.execPath, "-e", script], {
         cwd: mine,
         sandbox: { writable: [mine], hidden: [home, braid], readable: [repo] }
@@ -108,14 +112,12 @@ describe.skipIf(why !== undefined)("Sandbox (bubblewrap)", () => {
       for (const d of [mine, sibling, braid]) fs.mkdirSync(d, { recursive: true })
       fs.writeFileSync(path.join(repo, "package.json"), "{}")
       fs.writeFileSync(path.join(sibling, "theirs.txt"), "ui")
-      const script = [
-        `const fs = require("node:fs")`,
-        `const attempt = (what, fn) => { try { fn(); console.log(what + " ok") } catch (e) { console.log(what + " " + e.code) } }`,
+      const script = deeds([
         `attempt("read-repo", () => fs.readFileSync(${JSON.stringify(path.join(repo, "package.json"))}))`,
         `attempt("read-sibling", () => fs.readFileSync(${JSON.stringify(path.join(sibling, "theirs.txt"))}))`,
         `attempt("write-sibling", () => fs.writeFileSync(${JSON.stringify(path.join(sibling, "x"))}, "x"))`,
         `attempt("write-mine", () => fs.writeFileSync(${JSON.stringify(path.join(mine, "a"))}, "x"))`
-      ].join("\n")
+      ])
       const result = yield* Process.run([process.execPath, "-e", script], {
         cwd: mine,
         sandbox: { writable: [mine], hidden: [home, braid, run], readable: [repo] }
