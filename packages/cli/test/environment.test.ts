@@ -195,6 +195,27 @@ describe("checkout environments", () => {
   }, 90_000)
 })
 
+describe("checkout environments as checkouts come and go", () => {
+  it("a checkout closed to make room is torn down, and set up again when its stream opens it anew", async () => {
+    const f = fixture(["a", "b"], [
+      "environment:",
+      `  setup: [[node, -e, "require('fs').appendFileSync('LOG', 'setup ' + require('path').basename(process.cwd()) + '\\\\n')"]]`,
+      `  teardown: [[node, -e, "require('fs').appendFileSync('LOG', 'teardown ' + require('path').basename(process.cwd()) + '\\\\n')"]]`
+    ].join("\n"), ["maxParallel: 1"])
+    // a-2 waits for b-1: stream a's checkout is closed for b's, then opened again.
+    fs.writeFileSync(f.plan, fs.readFileSync(f.plan, "utf8").replace(
+      "  - { id: b-1,",
+      "  - { id: a-2, title: Probe a again, stream: a, dependsOn: [b-1], run: { script: probe.mjs } }\n  - { id: b-1,"
+    ))
+    const out = await braid(["run", f.plan, "--repo", f.repo, "--json", "--quiet"], f.env)
+    assert.strictEqual(out.code, 0, out.stderr)
+    const lines = setupLines(f.log)
+    assert.deepStrictEqual(lines.slice(0, 5), ["setup a", "teardown a", "setup b", "teardown b", "setup a"], lines.join("\n"))
+    assert.include(lines, "setup _integration")
+    assert.strictEqual(landed(f.repo, "a-2.txt").local, "{\"local\":true}", "the copied file is there again")
+  }, 90_000)
+})
+
 describe("checkout environments across a crash", () => {
   it("braid killed while an agent works: resume finds the checkout still there and does not set it up again", async () => {
     const f = fixture(["a"], [
