@@ -299,7 +299,7 @@ const planCommand = Command.make(
         } else {
           yield* Console.log(`confinement: none — ${confinement.reason}${plan.sandbox.mode === "off" ? "" : "; processes run unconfined, only the after-the-fact checks guard the repository"}`)
         }
-        const described = plan.streams.map((s) => [s.name, describeEnvironment(s.environment ?? plan.environment)] as const)
+        const described = plan.streams.map((s) => [s.name, describeEnvironment(s.environment ?? plan.environment, s)] as const)
         if (described.some(([, d]) => d !== undefined) || describeEnvironment(plan.environment) !== undefined) {
           yield* Console.log("environments: each checkout is made ready before any agent or check runs there:")
           for (const [name, d] of described) yield* Console.log(`  ${name}: ${d ?? "as checked out"}`)
@@ -317,19 +317,22 @@ const planCommand = Command.make(
 /** A stream's environment as `braid plan --json` shows it. */
 const environmentOf = (stream: Plan.PlannedStream) => {
   const e = stream.environment
-  return e === undefined || !Plan.hasEnvironment(e) ? null : {
+  return e === undefined || (!Plan.hasEnvironment(e) && e.sparse === undefined) ? null : {
     setup: e.setup.map((c) => c.argv.join(" ")),
     teardown: e.teardown.map((c) => c.argv.join(" ")),
     copy: e.copy,
     share: e.share.map((s) => ({ path: s.path, key: s.key, build: s.build?.argv.join(" ") ?? null })),
-    ports: e.ports
+    ports: e.ports,
+    sparse: e.sparse ?? null
   }
 }
 
 /** An environment in one line, or undefined when it does nothing. */
-const describeEnvironment = (e: Plan.Environment): string | undefined => {
-  if (!Plan.hasEnvironment(e)) return undefined
+const describeEnvironment = (e: Plan.Environment, stream?: Plan.PlannedStream): string | undefined => {
+  const sparse = stream === undefined ? undefined : Plan.sparseOf(stream)
+  if (!Plan.hasEnvironment(e) && sparse === undefined) return undefined
   return [
+    sparse !== undefined ? `sparse: ${sparse.join(", ")} (and the files at the top)` : undefined,
     e.copy.length > 0 ? `copies ${e.copy.join(", ")}` : undefined,
     ...e.share.map((s) => `shares ${s.path} (key ${s.key.join(", ")}${s.build !== undefined ? `; built by ${s.build.argv.join(" ")}` : ""})`),
     e.ports > 0 ? `${e.ports} ports (BRAID_PORT, BRAID_PORTS)` : undefined,

@@ -216,6 +216,44 @@ describe("checkout environments as checkouts come and go", () => {
   }, 90_000)
 })
 
+describe("sparse checkouts", () => {
+  it("a sparse stream's checkout holds only its scope, its listed folders and the top's files; it commits there; the integration is complete", async () => {
+    const repo = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "braid-sparse-")))
+    for (const [file, text] of Object.entries({ "README.md": "top\n", "src/api/a.js": "api\n", "src/ui/u.js": "ui\n", "docs/d.md": "docs\n", "shared/s.js": "shared\n" })) {
+      fs.mkdirSync(path.dirname(path.join(repo, file)), { recursive: true })
+      fs.writeFileSync(path.join(repo, file), text)
+    }
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
+    const look = `const fs = require("fs"); fs.mkdirSync("src/api", { recursive: true }); fs.writeFileSync("src/api/seen.txt", ["README.md", "src/api/a.js", "src/ui/u.js", "docs/d.md", "shared/s.js"].map((f) => f + "=" + fs.existsSync(f)).join("\\n") + "\\n")`
+    const plan = path.join(repo, "..", `${path.basename(repo)}-plan.yaml`)
+    fs.writeFileSync(plan, [
+      "projectName: sparse",
+      "featureName: sparse",
+      "streams:",
+      "  - { name: api, type: api, scope: src/api/, environment: { sparse: [shared] } }",
+      "  - { name: ui, type: ui, scope: src/ui/ }",
+      "tasks:",
+      `  - { id: api-1, title: Look, stream: api, run: [node, -e, ${JSON.stringify(look)}] }`,
+      `  - { id: ui-1, title: Touch, stream: ui, run: [node, -e, "require('fs').writeFileSync('src/ui/v.js', 'v')"] }`,
+      `verify: [[node, -e, "for (const f of ['src/api/seen.txt', 'src/ui/v.js', 'docs/d.md', 'shared/s.js']) require('fs').accessSync(f)"]]`,
+      ""
+    ].join("\n"))
+    const shown = await braid(["plan", plan, "--repo", repo])
+    assert.include(shown.stdout, "api: sparse: shared, src/api (and the files at the top)")
+    const out = await braid(["run", plan, "--repo", repo, "--json", "--quiet"])
+    assert.strictEqual(out.code, 0, out.stderr)
+    assert.strictEqual(JSON.parse(out.stdout).integrationResult.passed, true)
+    assert.deepStrictEqual(git(repo, "show", "main:src/api/seen.txt").split("\n"), [
+      "README.md=true", "src/api/a.js=true", "src/ui/u.js=false", "docs/d.md=false", "shared/s.js=true"
+    ])
+    // What the sparse checkout did not hold is still in the result: nothing was deleted.
+    assert.strictEqual(git(repo, "show", "main:docs/d.md"), "docs")
+    assert.strictEqual(git(repo, "show", "main:src/ui/u.js"), "ui")
+  }, 90_000)
+})
+
 describe("checkout environments across a crash", () => {
   it("braid killed while an agent works: resume finds the checkout still there and does not set it up again", async () => {
     const f = fixture(["a"], [

@@ -92,7 +92,7 @@ describe("braid plan as a preflight", () => {
     assert.notInclude(shown.stderr, "has no node_modules of its own")
     const json = JSON.parse(braid(["plan", file, "--no-land", "--json"], repo).stdout)
     assert.deepStrictEqual(json.streams.find((s: any) => s.name === "web").environment, {
-      setup: [], teardown: [], copy: [".env"], share: [{ path: "node_modules", key: ["package-lock.json"], build: "npm ci" }], ports: 3
+      setup: [], teardown: [], copy: [".env"], share: [{ path: "node_modules", key: ["package-lock.json"], build: "npm ci" }], ports: 3, sparse: null
     })
   })
 

@@ -12,7 +12,7 @@ import type * as ConflictResolver from "../ports/ConflictResolver.js"
 import * as Dispatch from "./Dispatch.js"
 import * as ExecutionPlan from "./ExecutionPlan.js"
 import * as Landing from "./Landing.js"
-import type * as Plan from "../run/Plan.js"
+import * as Plan from "../run/Plan.js"
 import * as Progress from "../ports/Progress.js"
 import type * as Review from "../ports/Review.js"
 import * as GitHubSync from "../present/GitHubSync.js"
@@ -109,7 +109,7 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
     yield* registry.check(plan)
     const setup: Workspace.RunSetup = {
       runId: options.runId ?? makeRunId(),
-      streams: plan.streams.map((s) => ({ name: s.name })),
+      streams: plan.streams.map((s) => ({ name: s.name, sparse: Plan.sparseOf(s) })),
       land: land && mode.local,
       // The run holds about as many stream checkouts as agents at work, whatever its number of streams.
       maxCheckouts: plan.maxParallel,

@@ -203,6 +203,8 @@ export const attemptStep = (stream: string, attempt: AttemptId): string =>
 /** A stream as the workspace needs to know it. */
 export interface StreamSetup {
   readonly name: string
+  /** A sparse checkout (cone mode) of these folders (files at the top are always there); undefined: the whole tree. */
+  readonly sparse?: ReadonlyArray<string> | undefined
 }
 
 /** An attempt to record: its id, its task's title, and who did it (trailers of its commit). */

@@ -191,7 +191,9 @@ export class EnvironmentSettings extends Schema.Class<EnvironmentSettings>("Envi
   copy: Schema.optional(Schema.Array(Schema.NonEmptyTrimmedString)),
   share: Schema.optional(Schema.Array(SharedPath)),
   /** How many ports each checkout gets to itself (`BRAID_PORT`, `BRAID_PORTS=first-last`). */
-  ports: Schema.optional(Schema.Int.pipe(Schema.between(1, 1000)))
+  ports: Schema.optional(Schema.Int.pipe(Schema.between(1, 1000))),
+  /** A sparse checkout (cone mode) of the stream's scope and these folders; the integration's is always complete. */
+  sparse: Schema.optional(Schema.Array(CheckoutPath))
 }) {}
 
 /** A shared path, ready. */
@@ -209,10 +211,24 @@ export interface Environment {
   readonly share: ReadonlyArray<Shared>
   /** Ports per checkout; 0: none. */
   readonly ports: number
+  /** Folders of a sparse checkout besides the stream's scope; undefined: the whole tree. */
+  readonly sparse?: ReadonlyArray<string> | undefined
 }
 
 /** An environment that does nothing. */
 export const noEnvironment: Environment = { setup: [], teardown: [], copy: [], share: [], ports: 0 }
+
+/**
+ * The folders of a stream's sparse checkout (cone mode): its scope's folders (a scope is a list,
+ * or one text of paths separated by commas or spaces; globs are left out) and the environment's
+ * `sparse` ones. Undefined: the stream's checkout is complete.
+ */
+export const sparseOf = (stream: PlannedStream): ReadonlyArray<string> | undefined => {
+  const extra = stream.environment?.sparse
+  if (extra === undefined) return undefined
+  const scope = stream.scope.flatMap((s) => s.split(/[\s,]+/)).map((p) => p.replace(/^\.\//, "").replace(/\/+$/, ""))
+  return [...new Set([...scope, ...extra.map((p) => p.replace(/\/+$/, ""))].filter((p) => p !== "" && p !== "." && !/[*?[]/.test(p)))].sort()
+}
 
 /** Whether an environment does anything at all. */
 export const hasEnvironment = (e: Environment): boolean =>
@@ -802,7 +818,8 @@ const check = (
           }
           return { path: shared.path, key: shared.key, build }
         }),
-        ports: own.ports ?? under.ports
+        ports: own.ports ?? under.ports,
+        sparse: own.sparse ?? under.sparse
       }
     const environment = environmentOf(file.environment, environmentOf(config.environment, noEnvironment, "braid.config.yaml environment"), "environment")
     const streamEnvironments = file.streams.map((s, i) => environmentOf(s.environment, environment, `streams[${i}].environment`))

@@ -75,7 +75,12 @@ export const prepare = (executor: CommandExecutor.CommandExecutor, settings: Set
       )
     }
     const streams = new Map<string, StreamTree>(
-      names.map((name) => [name, { branch: `braid/${setup.runId}/${name}`, dir: path.join(worktrees, name), recorded: base }])
+      names.map((name) => [name, {
+        branch: `braid/${setup.runId}/${name}`,
+        dir: path.join(worktrees, name),
+        recorded: base,
+        sparse: setup.streams.find((s) => s.name === name)?.sparse
+      }])
     )
     // Checkouts an earlier process of this run left on no branch (parked for reuse, or cut
     // off while being moved between streams) hold nothing the journal needs: every attempt
@@ -108,6 +113,12 @@ export const prepare = (executor: CommandExecutor.CommandExecutor, settings: Set
     )
     const lock = Git.lockFor(yield* realpath(commonDir))
     yield* lock.withPermits(1)(excludeRunFolder(plain, top, runFolder, commonDir))
+    // A sparse checkout in a linked worktree keeps its settings in the worktree's own config,
+    // which git reads once the repository says so (as `git sparse-checkout` itself would set):
+    // set now, before the repository's config is guarded.
+    if (setup.streams.some((s) => s.sparse !== undefined)) {
+      yield* lock.withPermits(1)(plain.git.ok(["config", "extensions.worktreeConfig", "true"], { cwd: top, operation: "prepare" }))
+    }
 
     // Before every git process of the run: the repository's git files as they were at prepare (an agent may have changed them).
     const git = Git.make(executor, identity, { before: () => confinement.checkRepository() })

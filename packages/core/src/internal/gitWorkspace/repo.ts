@@ -24,6 +24,8 @@ export interface Tree {
 /** A stream's tree and the commit its last attempt was recorded at. */
 export interface StreamTree extends Tree {
   recorded: string
+  /** The folders of its sparse checkout; undefined: the whole tree. */
+  readonly sparse?: ReadonlyArray<string> | undefined
   /** The commit the journal holds for the stream (`pin`): while braid has not moved the branch since, it is what integrates. */
   pinned?: string | undefined
 }

@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import * as path from "node:path"
 import { dropChanges } from "./checkout.js"
 import { noteIndex, type RunContext } from "./context.js"
-import { exists, failure } from "./repo.js"
+import { exists, failure, type StreamTree } from "./repo.js"
 
 /** At most this many closed checkouts wait to be reused. */
 const MAX_SPARES = 2
@@ -51,6 +51,7 @@ export const open = Effect.fn("GitWorkspace.openStream")(function*(ctx: RunConte
   } else {
     yield* ctx.lock.withPermits(1)(ensureWorktree(ctx.top, tree, ctx.base))
   }
+  yield* sparseCheckout(ctx, tree)
   ctx.owned.push(tree)
   ctx.kept.delete(stream)
   // The next attempt's change starts from the branch head.
@@ -62,6 +63,25 @@ export const open = Effect.fn("GitWorkspace.openStream")(function*(ctx: RunConte
   yield* ctx.confinement.watchStream(stream, tree.dir, !present)
   noteIndex(ctx, stream, tree.dir)
 })
+
+/**
+ * The checkout as sparse as its stream asks (cone mode: its folders, and every file at the
+ * top), or complete again (a parked checkout of a sparse stream handed to another). Its
+ * settings are the worktree's own (`config.worktree`), never the repository's.
+ */
+const sparseCheckout = (ctx: RunContext, tree: StreamTree) =>
+  Effect.gen(function*() {
+    const { git } = ctx.repo
+    const cwd = tree.dir
+    if (tree.sparse !== undefined) {
+      yield* git.ok(["sparse-checkout", "set", "--cone", "--", ...tree.sparse], { cwd, operation: "openStream" })
+      return
+    }
+    const sparse = yield* git.exec(["config", "--worktree", "--get", "core.sparseCheckout"], { cwd })
+    if (sparse.exitCode === 0 && sparse.stdout.trim() === "true") {
+      yield* git.ok(["sparse-checkout", "disable"], { cwd, operation: "openStream" })
+    }
+  })
 
 /**
  * Removes the stream's worktree (its branch and commits stay), or with `keep` leaves it for
