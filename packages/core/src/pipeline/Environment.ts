@@ -218,6 +218,19 @@ const withEnv = (checkout: Workspace.Checkout, env: Record<string, string>): Wor
 
 const nowIso = Effect.map(DateTime.now, DateTime.formatIso)
 
+/** A file operation of braid's in a checkout; its failure is the workspace's, named. */
+const io = <A>(operation: string, f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: Workspace.failed(operation) })
+
+/** Copies the user's file at `from` to `relative` in the checkout `dir`, never through a link leading out of it. */
+const copyInto = async (dir: string, relative: string, from: string) => {
+  const to = path.join(dir, relative)
+  await fs.promises.mkdir(path.dirname(to), { recursive: true })
+  const [root, parent] = await Promise.all([fs.promises.realpath(dir), fs.promises.realpath(path.dirname(to))])
+  if (parent !== root && !parent.startsWith(root + path.sep)) throw new Error(`${relative} would be copied outside the checkout ${dir} (through a link)`)
+  await fs.promises.rm(to, { force: true })
+  await copyTree(from, to)
+}
+
 /** A run's environments. */
 export interface Environments {
   /** The stream's checkout made ready when it was just opened; with its ports either way. */
@@ -314,7 +327,7 @@ export const make = (input: {
             const from = path.join(source.dir, relative)
             const stat = yield* Effect.promise(() => fs.promises.lstat(from).catch(() => undefined))
             if (stat === undefined || !stat.isFile()) continue
-            yield* Effect.promise(() => copyTree(from, path.join(dir, relative)))
+            yield* io("environment.copy", () => copyInto(dir, relative, from))
             copied.push(relative)
           }
         }
@@ -329,7 +342,7 @@ export const make = (input: {
           const key = keyOf(dir, s)
           const cached = path.join(root, key)
           if (yield* Effect.promise(() => exists(path.join(cached, "ready")))) {
-            yield* Effect.promise(async () => {
+            yield* io("environment.share", async () => {
               await copyTree(path.join(cached, "tree"), at)
               const now = new Date()
               await fs.promises.utimes(path.join(cached, "ready"), now, now).catch(() => undefined)
@@ -339,7 +352,7 @@ export const make = (input: {
           }
           const mine = source === undefined ? undefined : path.join(source.dir, s.path)
           if (mine !== undefined && keyOf(source!.dir, s) === key && (yield* Effect.promise(() => exists(mine)))) {
-            yield* Effect.promise(() => copyTree(mine, at))
+            yield* io("environment.share", () => copyTree(mine, at))
             shared.push({ path: s.path, from: "main" })
             toStore.push({ key, at, path: s.path })
             continue
@@ -350,7 +363,12 @@ export const make = (input: {
         }
         for (const command of environment.setup) setup.push(yield* run(files, exec, stream, command, env, network))
         // Built here (or taken from the user's checkout): cached for the next checkout with the same key.
-        for (const s of toStore) if (yield* Effect.promise(() => exists(s.at))) yield* store(root, s.key, s.at)
+        // A cache that cannot be written (a full disk) costs the next checkout a build, nothing more.
+        for (const s of toStore) {
+          if (yield* Effect.promise(() => exists(s.at))) {
+            yield* store(root, s.key, s.at).pipe(Effect.catchAllDefect((e) => Effect.logWarning(`the shared ${s.path} was not cached: ${String(e)}`)))
+          }
+        }
         return new RunReport.EnvironmentRecord({
           stream,
           copied,
