@@ -107,6 +107,8 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
 
     // Refuse before anything starts: every task needs an agent, the repository must be usable.
     yield* registry.check(plan)
+    // How each checkout is made ready: made once the workspace is (it copies from the user's checkout).
+    let environments: Environment.Environments = Environment.none
     const setup: Workspace.RunSetup = {
       runId: options.runId ?? makeRunId(),
       streams: plan.streams.map((s) => ({ name: s.name, sparse: Plan.sparseOf(s) })),
@@ -117,7 +119,6 @@ const runWith = (plan: Plan.Plan, options: RunOptions) =>
       // A checkout closed for good gets its environment's teardown (made ready below, once the workspace is).
       beforeClose: (checkout) => Effect.suspend(() => environments.teardown(checkout))
     }
-    let environments: Environment.Environments = Environment.none
     // Prepared once, in the run's scope (released on every way out: what the run does not keep
     // is removed). A run that started before is prepared from what it recorded.
     const recorded = yield* steps.recall(RunState.keys.run, RunState.Started)
