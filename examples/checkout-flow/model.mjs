@@ -69,11 +69,13 @@ const answered = (raw) => {
   return { id: result.tool_use_id, text }
 }
 
-/** The worktree of `stream` in the demo repository's one run. */
+/** The checkout of `stream` in the demo repository's one run: where its record (`worktrees-dir`) says, else the old layout's `.braid/runs/<run>/worktrees`. */
 const worktreeOf = (repo, stream) => {
   const runs = path.join(repo, ".braid", "runs")
   for (const run of fs.existsSync(runs) ? fs.readdirSync(runs) : []) {
-    const dir = path.join(runs, run, "worktrees", stream)
+    const record = path.join(runs, run, "worktrees-dir")
+    const folder = fs.existsSync(record) ? fs.readFileSync(record, "utf8").trim() : path.join(runs, run, "worktrees")
+    const dir = path.join(folder, stream)
     if (fs.existsSync(dir)) return dir
   }
   return undefined

@@ -343,7 +343,7 @@ export class RunReport extends Schema.Class<RunReport>("RunReport")({
   /** GitHub sync, when it was on. */
   github: Schema.optional(GitHubReport),
   /** How the run's checkouts were made ready (`environment:`), in order. */
-  environments: Schema.optionalWith(Schema.Array(EnvironmentRecord), { default: () => [] })
+  environments: Schema.optional(Schema.Array(EnvironmentRecord))
 }) {}
 
 /** The report as JSON-ready data. */
@@ -722,7 +722,7 @@ export const sections: ReadonlyArray<Section> = [
   {
     name: "environments",
     render: (r) =>
-      r.environments.length === 0 ? [] : [
+      r.environments === undefined || r.environments.length === 0 ? [] : [
         Document.heading(2, "Environments"),
         Document.table(
           ["checkout", "took", "what was done"],

@@ -233,7 +233,7 @@ export const report = (o: Outcomes): RunReport.RunReport => {
     nextSteps,
     warnings: o.plan.warnings.map((w) => `${w.path}: ${w.message}`),
     integrity: [...(o.integrity ?? [])],
-    environments: [...(o.environments ?? [])]
+    ...(o.environments !== undefined && o.environments.length > 0 ? { environments: [...o.environments] } : {})
   })
 }
 
