@@ -8,7 +8,7 @@
 import { Progress, RunReport } from "@braid/core"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Either, Schema } from "effect"
-import { execFileSync, spawnSync } from "node:child_process"
+import { execFileSync, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -32,14 +32,26 @@ let repo = ""
 let run: ReturnType<typeof braid>
 let runId = ""
 
-beforeAll(() => {
+beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "braid-report-"))
   repo = path.join(tmp, "repo")
   fs.cpSync(path.join(example, "project"), repo, { recursive: true })
   git(repo, "init", "-q", "-b", "main")
   git(repo, "add", "-A")
   git(repo, "commit", "-q", "-m", "start")
-  run = braid(["run", path.join(example, "plan.yaml"), "--repo", repo, "--events", "--report", path.join(tmp, "report.md")], root, { XDG_CACHE_HOME: path.join(tmp, "cache") })
+  // Spawned without blocking the worker (a whole run holds it longer than vitest's RPC waits under load).
+  run = await new Promise<ReturnType<typeof braid>>((resolve) => {
+    const child = spawn(process.execPath, [bin, "run", path.join(example, "plan.yaml"), "--repo", repo, "--events", "--report", path.join(tmp, "report.md")], {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: "1", XDG_CACHE_HOME: path.join(tmp, "cache") },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d))
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d))
+    child.on("close", (code) => resolve({ code, stdout, stderr }))
+  })
   runId = fs.readdirSync(path.join(repo, ".braid/runs"))[0]!
 }, 90_000)
 
