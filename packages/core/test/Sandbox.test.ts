@@ -73,6 +73,16 @@ describe.skipIf(why !== undefined)("Sandbox (bubblewrap)", () => {
       assert.isFalse(fs.existsSync("/var/tmp/braid-sandbox-probe"))
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.scopedLive("a hidden folder inside a writable one is that folder's (bound over it), and the program still starts", () =>
+    Effect.gen(function*() {
+      const f = folders()
+      const result = yield* Process.run([process.execPath, "-e", deeds([
+        `attempt("write-secret", () => fs.writeFileSync(${JSON.stringify(path.join(f.secret, "x"))}, "x"))`
+      ])], { cwd: f.mine, sandbox: { writable: [f.root], hidden: [f.secret] } })
+      assert.strictEqual(result.exitCode, 0, result.stderr)
+      assert.strictEqual(result.stdout.trim(), "write-secret ok")
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.scopedLive("nested: a repository shown read-only inside a hidden home, its .braid hidden again, the checkout inside it writable", () =>
     Effect.gen(function*() {
       const f = folders()

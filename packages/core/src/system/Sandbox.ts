@@ -350,7 +350,10 @@ export const confine = (
     for (const dir of [...writable].sort((a, b) => depth(a) - depth(b))) args.push("--bind", dir, dir)
     // Hidden folders are empty and read-only (only that mount: what is shown inside keeps its
     // own mode): a write into the user's home fails there and says so, rather than vanishing.
-    for (const m of mounts) if (hidden.includes(m.dir)) args.push("--remount-ro", m.dir)
+    // (One inside a writable folder is that folder's again once it is bound over it: not remounted.)
+    for (const m of mounts) {
+      if (hidden.includes(m.dir) && !writable.some((w) => inside(m.dir, w))) args.push("--remount-ro", m.dir)
+    }
     const env: Record<string, string> = { TMPDIR: "/tmp" }
     let command: ReadonlyArray<string> = argv
     const endpoints = policy.network ?? []
