@@ -208,12 +208,12 @@ const identityOf = (dir: string) => {
 const portEnv = (first: number | undefined, size: number): Record<string, string> =>
   first === undefined ? {} : { BRAID_PORT: String(first), BRAID_PORTS: `${first}-${first + size - 1}` }
 
-/** The checkout with its environment's variables in every process started there. */
-const withEnv = (checkout: Workspace.Checkout, env: Record<string, string>): Workspace.Checkout =>
+/** A checkout (a stream's or the integration's) with its environment's variables in every process started there. */
+const withEnv = <C extends Pick<Workspace.Checkout, "files" | "exec">>(checkout: C, env: Record<string, string>): C =>
   Object.keys(env).length === 0 ? checkout : {
     ...checkout,
     files: checkout.files._tag === "Worktree" ? { ...checkout.files, env: { ...checkout.files.env, ...env } } : checkout.files,
-    exec: (command, more) => checkout.exec(command, { ...env, ...more })
+    exec: (command: CommandSpec.Command, more?: Record<string, string>) => checkout.exec(command, { ...env, ...more })
   }
 
 const nowIso = Effect.map(DateTime.now, DateTime.formatIso)
@@ -436,12 +436,7 @@ export const make = (input: {
           (env) => withEnv(checkout, env)
         ),
       integration: (integration) =>
-        Effect.map(once(integration.files, integration.exec, (effect) => effect, null, plan.sandbox.network), (env) =>
-          Object.keys(env).length === 0 ? integration : {
-            ...integration,
-            files: integration.files._tag === "Worktree" ? { ...integration.files, env } : integration.files,
-            exec: (command, more) => integration.exec(command, { ...env, ...more })
-          }),
+        Effect.map(once(integration.files, integration.exec, (effect) => effect, null, plan.sandbox.network), (env) => withEnv(integration, env)),
       teardown: (checkout) =>
         Effect.gen(function*() {
           const environment = environmentOf(checkout.stream)
