@@ -10,6 +10,7 @@ import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as zlib from "node:zlib"
 import * as Process from "../system/Process.js"
 import * as Workspace from "../ports/Workspace.js"
 
@@ -411,24 +412,97 @@ export const topOf = (dir: string, env: NodeJS.ProcessEnv = process.env): string
 
 const OBJECT_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/
 
+/** A full object id (SHA-1 or SHA-256), as git prints one. */
+export const isObjectId = (text: string): boolean => OBJECT_ID.test(text)
+
 /**
  * A branch's commit read from the common git directory's files (its loose ref, else
- * `packed-refs`), without starting git. Undefined when it cannot be read that way (no such
- * branch, a reftable repository, anything unexpected): ask git then.
+ * `packed-refs`), without starting git. `null` when the branch certainly does not exist (no
+ * loose ref file, none in `packed-refs`); undefined when it cannot be read that way (a
+ * reftable repository, a symbolic ref, anything unexpected): ask git then.
  */
-export const readBranch = (commonDir: string, branch: string): string | undefined => {
+export const readBranch = (commonDir: string, branch: string): string | null | undefined => {
   if (fs.existsSync(path.join(commonDir, "reftable"))) return undefined
   const ref = `refs/heads/${branch}`
-  const loose = readText(path.join(commonDir, ref))?.trim()
-  if (loose !== undefined) return OBJECT_ID.test(loose) ? loose : undefined
-  for (const line of (readText(path.join(commonDir, "packed-refs")) ?? "").split("\n")) {
+  let loose: string
+  try {
+    loose = fs.readFileSync(path.join(commonDir, ref), "utf8").trim()
+  } catch (e) {
+    // A missing file (or a missing folder on its way) is no loose ref; anything else is a question for git.
+    const code = (e as NodeJS.ErrnoException).code
+    if (code !== "ENOENT" && code !== "ENOTDIR") return undefined
+    return packedRef(commonDir, ref)
+  }
+  return OBJECT_ID.test(loose) ? loose : undefined
+}
+
+const packedRef = (commonDir: string, ref: string): string | null | undefined => {
+  let packed: string
+  try {
+    packed = fs.readFileSync(path.join(commonDir, "packed-refs"), "utf8")
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "ENOENT" ? null : undefined
+  }
+  for (const line of packed.split("\n")) {
     const space = line.indexOf(" ")
     if (space > 0 && line.slice(space + 1).trim() === ref) {
       const id = line.slice(0, space)
       return OBJECT_ID.test(id) ? id : undefined
     }
   }
-  return undefined
+  return null
+}
+
+/**
+ * The commit a working tree's open merge brings in (the first line of its `MERGE_HEAD`), read
+ * without starting git. `null` when no merge is open (no such file); undefined when it cannot
+ * be read that way (ask git then).
+ */
+export const readMergeHead = (worktree: string): string | null | undefined => {
+  const dirs = gitDirsOf(worktree)
+  if (dirs === undefined) return undefined
+  try {
+    const first = fs.readFileSync(path.join(dirs.gitDir, "MERGE_HEAD"), "utf8").split("\n")[0]!.trim()
+    return OBJECT_ID.test(first) ? first : undefined
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "ENOENT" ? null : undefined
+  }
+}
+
+/** The commit a working tree's HEAD is at (detached, or through its branch), read without starting git; undefined when it cannot be read so. */
+export const readHead = (dirs: GitDirs): string | undefined => {
+  const text = readText(path.join(dirs.gitDir, "HEAD"))?.trim()
+  if (text === undefined) return undefined
+  if (OBJECT_ID.test(text)) return text
+  const ref = /^ref: refs\/heads\/(\S+)$/.exec(text)?.[1]
+  return ref === undefined ? undefined : readBranch(dirs.commonDir, ref) ?? undefined
+}
+
+/**
+ * A commit's parents and message, read from its loose object (zlib-deflated
+ * `commit <size>\0<headers>\n\n<message>`) without starting git. Undefined when it is not a
+ * loose object (packed), or anything could make git see it otherwise (grafts, a shallow
+ * repository): ask git then.
+ */
+export const readCommit = (commonDir: string, id: string): { readonly parents: ReadonlyArray<string>; readonly message: string } | undefined => {
+  if (!OBJECT_ID.test(id)) return undefined
+  if (fs.existsSync(path.join(commonDir, "info", "grafts")) || fs.existsSync(path.join(commonDir, "shallow"))) return undefined
+  let raw: Buffer
+  try {
+    raw = zlib.inflateSync(fs.readFileSync(path.join(commonDir, "objects", id.slice(0, 2), id.slice(2))))
+  } catch {
+    return undefined
+  }
+  const nul = raw.indexOf(0)
+  const header = raw.subarray(0, nul).toString("latin1")
+  if (nul < 0 || !/^commit \d+$/.test(header) || Number(header.slice(7)) !== raw.length - nul - 1) return undefined
+  const text = raw.subarray(nul + 1).toString("utf8")
+  const end = text.indexOf("\n\n")
+  const headers = (end < 0 ? text : text.slice(0, end)).split("\n")
+  // An encoding other than UTF-8 is git's to convert.
+  if (headers.some((h) => h.startsWith("encoding ") && !/^encoding utf-?8$/i.test(h))) return undefined
+  const parents = headers.filter((h) => h.startsWith("parent ")).map((h) => h.slice("parent ".length))
+  return { parents, message: end < 0 ? "" : text.slice(end + 2) }
 }
 
 /** The ref a working tree's HEAD names (`refs/heads/…`), read from its git directory; undefined when detached or unreadable. */

@@ -198,11 +198,18 @@ const findAttemptIn = Effect.fn("GitWorkspace.findAttempt")(function*(
 ) {
   const { git } = ctx.repo
   const cwd = tree.dir
-  const message = yield* git.ok(["log", "-1", "--format=%B%x00%P", "HEAD"], { cwd, operation: "findAttempt" })
-  const [body = "", parents = ""] = message.split("\0")
+  // A branch still at the base holds no attempt (not even one of an earlier run's, landed there).
+  if (tree.recorded === ctx.base) return undefined
+  // The head commit read from git's object files when it can be (no git process): asked at every checkout's first attempt.
+  const dirs = Git.gitDirsOf(cwd)
+  const head = dirs === undefined ? undefined : Git.readHead(dirs)
+  const read = head === undefined || dirs === undefined ? undefined : Git.readCommit(dirs.commonDir, head)
+  const [body = "", parents = ""] = read !== undefined
+    ? [read.message, read.parents.join(" ")]
+    : (yield* git.ok(["log", "-1", "--format=%B%x00%P", "HEAD"], { cwd, operation: "findAttempt" })).split("\0")
   const step = `Braid-Step: ${Workspace.attemptStep(stream, attempt)}`
   if (!body.split("\n").some((l) => l.trim() === step)) return undefined
-  const commit = Git.firstLine(yield* git.ok(["rev-parse", "HEAD"], { cwd, operation: "findAttempt" }))
+  const commit = read !== undefined ? head! : Git.firstLine(yield* git.ok(["rev-parse", "HEAD"], { cwd, operation: "findAttempt" }))
   const parent = parents.trim().split(" ")[0]!
   const files = Git.sortedUnique(Git.splitZ(
     yield* git.ok(["diff", "--name-only", "--no-renames", "--no-ext-diff", "-z", parent, commit], { cwd, operation: "findAttempt" })

@@ -185,12 +185,7 @@ export const make = (ctx: RunContext): Workspace.Integration => {
   const missing = Effect.fn("GitWorkspace.missingFromIntegration")(function*(commits: ReadonlyArray<string>) {
     const integration = yield* begun(ctx, "missingFromIntegration")
     const head = yield* branchHead("missingFromIntegration", integration.branch, ctx.top)
-    const held: Array<string> = []
-    for (const c of commits) {
-      const there = c === head || (yield* git.exec(["merge-base", "--is-ancestor", c, head], { cwd: ctx.top })).exitCode === 0
-      if (!there) held.push(c)
-    }
-    return held
+    return yield* ctx.repo.notAncestors(commits, head, ctx.top)
   })
 
   return {

@@ -128,6 +128,7 @@ export const makeRepo = (
       const read = commonDir !== undefined && ref.startsWith("refs/heads/")
         ? Git.readBranch(commonDir, ref.slice("refs/heads/".length))
         : undefined
+      if (read === null) return Effect.succeed<string | undefined>(undefined)
       return read !== undefined ? Effect.succeed<string | undefined>(read) : Effect.map(
         git.exec(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`], { cwd }),
         (r) => r.exitCode === 0 ? Git.firstLine(r.stdout) : undefined
@@ -146,6 +147,29 @@ export const makeRepo = (
         ? Effect.succeed(r.exitCode === 0)
         : Effect.fail(failure("merge-base", Git.describeFailure(["merge-base", "--is-ancestor", ancestor, descendant], cwd, r))))
 
+  /**
+   * Which of `commits` are not ancestors of `descendant` (nor it): one `git rev-list` for all
+   * of them (what it lists is reachable from them but not from `descendant`), or one
+   * `merge-base --is-ancestor` each when that cannot answer (an abbreviated or missing commit).
+   */
+  const notAncestors = (commits: ReadonlyArray<string>, descendant: string, cwd: string) =>
+    Effect.gen(function*() {
+      const asked = [...new Set(commits)].filter((c) => c !== descendant)
+      if (asked.length > 1 && asked.every((c) => Git.isObjectId(c))) {
+        const listed = yield* git.exec(["rev-list", "--stdin"], { cwd, stdin: `${asked.join("\n")}\n^${descendant}\n` })
+        if (listed.exitCode === 0) {
+          const beyond = new Set(listed.stdout.split("\n"))
+          return commits.filter((c) => c !== descendant && beyond.has(c))
+        }
+      }
+      const held: Array<string> = []
+      for (const c of asked) {
+        const there = (yield* git.exec(["merge-base", "--is-ancestor", c, descendant], { cwd })).exitCode === 0
+        if (!there) held.push(c)
+      }
+      return commits.filter((c) => held.includes(c))
+    })
+
   const listWorktrees = (cwd: string) =>
     Effect.map(git.ok(["worktree", "list", "--porcelain", "-z"], { cwd, operation: "worktree list" }), Git.parseWorktrees)
 
@@ -162,7 +186,13 @@ export const makeRepo = (
       (out) => Git.sortedUnique(Git.splitZ(out))
     )
 
-  const mergeHead = (dir: string) => resolveCommit("MERGE_HEAD", dir)
+  /** The commit being merged in the working tree at `dir`, read from its git directory when it can be (a run asks around every merge). */
+  const mergeHead = (dir: string) =>
+    Effect.suspend(() => {
+      const read = Git.readMergeHead(dir)
+      if (read === null) return Effect.succeed<string | undefined>(undefined)
+      return read !== undefined ? Effect.succeed<string | undefined>(read) : resolveCommit("MERGE_HEAD", dir)
+    })
 
   /**
    * Makes sure `branch` is checked out in a worktree at `dir`: creates both from `start`,
@@ -170,22 +200,28 @@ export const makeRepo = (
    */
   const ensureWorktree = (top: string, tree: Tree, start: string) =>
     Effect.gen(function*() {
-      const wanted = yield* realpath(tree.dir)
       const present = yield* exists(tree.dir)
-      let stale = false
-      for (const entry of yield* listWorktrees(top)) {
-        if ((yield* realpath(entry.path)) !== wanted) continue
-        if (present && entry.branch === `refs/heads/${tree.branch}`) return
-        // Registered at our path but its folder was deleted by hand: re-adding needs --force.
-        stale = stale || !present
+      if (present) {
+        const wanted = yield* realpath(tree.dir)
+        for (const entry of yield* listWorktrees(top)) {
+          if ((yield* realpath(entry.path)) === wanted && entry.branch === `refs/heads/${tree.branch}`) return
+        }
       }
       const existing = yield* resolveCommit(`refs/heads/${tree.branch}`, top)
-      const force = stale ? ["--force"] : []
-      const args = existing === undefined
-        // --no-track: parallel adds would otherwise race on .git/config.
-        ? ["worktree", "add", "--quiet", ...force, "--no-track", "-b", tree.branch, tree.dir, start]
-        : ["worktree", "add", "--quiet", ...force, tree.dir, tree.branch]
-      yield* git.ok(args, { cwd: top, operation: "worktree add" })
+      const add = (force: ReadonlyArray<string>) =>
+        existing === undefined
+          // --no-track: parallel adds would otherwise race on .git/config.
+          ? ["worktree", "add", "--quiet", ...force, "--no-track", "-b", tree.branch, tree.dir, start]
+          : ["worktree", "add", "--quiet", ...force, tree.dir, tree.branch]
+      // The usual case needs no listing of the worktrees first: git names the one it refuses.
+      const first = yield* git.exec(add([]), { cwd: top })
+      if (first.exitCode === 0) return
+      // Registered at our path but its folder was deleted by hand: re-adding needs --force.
+      if (!present && /missing but (?:already registered|locked) worktree/.test(first.stderr)) {
+        yield* git.ok(add(["--force"]), { cwd: top, operation: "worktree add" })
+        return
+      }
+      return yield* failure("worktree add", Git.describeFailure(add([]), top, first))
     })
 
   /** The files of the worktree at `dir` (which may not exist yet: each operation fails then). */
@@ -265,5 +301,5 @@ export const makeRepo = (
       })
     })
 
-  return { git, resolveCommit, branchHead, isAncestor, listWorktrees, dirtyPaths, unmergedPaths, mergeHead, ensureWorktree, filesAt, exec }
+  return { git, resolveCommit, branchHead, isAncestor, notAncestors, listWorktrees, dirtyPaths, unmergedPaths, mergeHead, ensureWorktree, filesAt, exec }
 }

@@ -6,7 +6,9 @@
  * @internal
  */
 import { Effect } from "effect"
+import * as fs from "node:fs"
 import * as path from "node:path"
+import * as Git from "../git.js"
 import { dropChanges } from "./checkout.js"
 import { noteIndex, type RunContext } from "./context.js"
 import { exists, failure, type StreamTree } from "./repo.js"
@@ -77,6 +79,9 @@ const sparseCheckout = (ctx: RunContext, tree: StreamTree) =>
       yield* git.ok(["sparse-checkout", "set", "--cone", "--", ...tree.sparse], { cwd, operation: "openStream" })
       return
     }
+    // A checkout that never had settings of its own (no config.worktree) is not sparse: no git to ask.
+    const dirs = Git.gitDirsOf(cwd)
+    if (dirs !== undefined && !fs.existsSync(path.join(dirs.gitDir, "config.worktree"))) return
     const sparse = yield* git.exec(["config", "--worktree", "--get", "core.sparseCheckout"], { cwd })
     if (sparse.exitCode === 0 && sparse.stdout.trim() === "true") {
       yield* git.ok(["sparse-checkout", "disable"], { cwd, operation: "openStream" })

@@ -101,7 +101,7 @@ export const make = (ctx: RunContext): Workspace.Target => {
  */
 export const release = Effect.fn("GitWorkspace.release")(function*(ctx: RunContext, keepWorktrees: boolean) {
   if (keepWorktrees) return
-  const { git, isAncestor, listWorktrees, resolveCommit } = ctx.repo
+  const { git, listWorktrees, notAncestors, resolveCommit } = ctx.repo
   const keep = (tree: Tree) =>
     (tree === ctx.integration && ctx.keepIntegration) ||
     [...ctx.kept].some((name) => ctx.streams.get(name)?.dir === tree.dir)
@@ -126,12 +126,25 @@ export const release = Effect.fn("GitWorkspace.release")(function*(ctx: RunConte
     const branches = [...ctx.streams].filter(([name]) => !ctx.kept.has(name)).map(([, t]) => t.branch)
     // Until something landed, the integration branch is the only record of the merges.
     if (ctx.integration !== undefined && ctx.landed !== undefined) branches.push(ctx.integration.branch)
+    if (target === undefined) return
+    const heads: Array<readonly [string, string]> = []
     for (const branch of branches) {
       if (checkedOut.has(`refs/heads/${branch}`)) continue
       const sha = yield* resolveCommit(`refs/heads/${branch}`, ctx.top)
-      if (sha === undefined || target === undefined || !(yield* isAncestor(sha, target, ctx.top))) continue
-      // Delete only if it still points where we checked: a branch moved meanwhile is kept.
-      yield* git.ok(["update-ref", "-d", `refs/heads/${branch}`, sha], { cwd: ctx.top, operation: "release" })
+      if (sha !== undefined) heads.push([`refs/heads/${branch}`, sha])
+    }
+    const unlanded = new Set(yield* notAncestors(heads.map(([, sha]) => sha), target, ctx.top))
+    const landed = heads.filter(([, sha]) => !unlanded.has(sha))
+    if (landed.length === 0) return
+    // Deleted only if each still points where we checked: a branch moved meanwhile is kept.
+    // One transaction for all; should one have moved, each is deleted on its own.
+    const together = yield* git.exec(["update-ref", "--stdin"], {
+      cwd: ctx.top,
+      stdin: landed.map(([ref, sha]) => `delete ${ref} ${sha}\n`).join("")
+    })
+    if (together.exitCode === 0) return
+    for (const [ref, sha] of landed) {
+      yield* git.exec(["update-ref", "-d", ref, sha], { cwd: ctx.top })
     }
   }))
   const stays = ctx.owned.filter(keep)
