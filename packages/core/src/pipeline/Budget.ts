@@ -140,11 +140,19 @@ export interface Tracker {
 /** A tracker for `budget`, starting from what a journal holds (`before`: spend per `attemptId`). */
 export const make = (budget: Plan.Budget | undefined, before: ReadonlyMap<string, Spend> = new Map()): Tracker => {
   const byAttempt = new Map(before)
-  const total = () => sum(byAttempt.values())
+  // Kept as attempts are counted (a check per attempt summing every attempt was quadratic in a run's size).
+  let running = sum(byAttempt.values())
+  const total = () => running
   return {
     budget,
-    spent: (id, spend) => Effect.sync(() => void byAttempt.set(id, spend)),
+    spent: (id, spend) =>
+      Effect.sync(() => {
+        const was = byAttempt.get(id) ?? zero
+        byAttempt.set(id, spend)
+        running = { usd: running.usd - was.usd + spend.usd, tokens: running.tokens - was.tokens + spend.tokens }
+      }),
     check: Effect.suspend(() => {
+      if (budget === undefined) return Effect.void
       const spend = total()
       const detail = reached(budget, spend)
       return detail === undefined ? Effect.void : Effect.fail(new BudgetReached({ detail, spentUsd: spend.usd, spentTokens: spend.tokens }))
