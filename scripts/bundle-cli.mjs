@@ -8,6 +8,8 @@
  *   packages/cli/dist/braid.snapshot.js  Snapshot.ts and what it imports, without the parser and the cluster
  *   packages/cli/dist/braid.snapshot   the V8 start-up snapshot of that bundle, warmed on a finished run
  *   packages/cli/dist/braid.snapshot.node  the node that made it (its path; its modification time)
+ *   packages/cli/dist/braid.snapshot.js.id  the snapshot bundle's identity (a hash of it): where an
+ *                                      installed command keeps the snapshot it makes (bin/snapshot.mjs)
  *
  * `dist/bin.js` loads the first two through `Bundle.load` (see packages/cli/src/Bundle.ts for
  * why); bin/braid starts `braid runs` and `braid status` from the snapshot (src/Snapshot.ts).
@@ -15,11 +17,13 @@
  * still reads.
  */
 import { build } from "esbuild"
-import { execFileSync, spawnSync } from "node:child_process"
+import { execFileSync } from "node:child_process"
+import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
+import { makeSnapshot } from "../packages/cli/bin/snapshot.mjs"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const dist = path.join(root, "packages/cli/dist")
@@ -91,22 +95,12 @@ await build({
   format: "iife",
   external: ["@anthropic-ai/tokenizer", "gpt-tokenizer", "gpt-tokenizer/*", "./Cli.js", "./ClusterSession.js", "@braid/cluster", "@effect/cli/*"]
 })
-const made = spawnSync(process.execPath, ["--no-warnings", "--snapshot-blob", `${snapshot}.partial`, "--build-snapshot", snapshotBundle], {
-  cwd: repo,
-  encoding: "utf8",
-  env: { ...process.env, BRAID_SNAPSHOT_REPO: repo, NO_COLOR: "1" }
-})
-if (made.status === 0 && fs.existsSync(`${snapshot}.partial`)) {
-  fs.renameSync(`${snapshot}.partial`, snapshot)
-  const node = fs.realpathSync(process.execPath)
-  fs.writeFileSync(`${snapshot}.node`, `${node}\n`)
-  const { atime, mtime } = fs.statSync(node)
-  fs.utimesSync(`${snapshot}.node`, atime, mtime)
-} else {
-  // Without it `braid runs` and `braid status` are only slower: say so, do not fail the build.
-  fs.rmSync(`${snapshot}.partial`, { force: true })
-  process.stderr.write(`bundle-cli: no start-up snapshot (node --build-snapshot: exit ${made.status})\n${made.stderr}`)
-}
+// Its identity, by content: an installed command keeps the snapshot it makes in the user's cache
+// folder under this name (bin/braid), so a reinstalled braid never starts from an old one's.
+fs.writeFileSync(`${snapshotBundle}.id`, `${createHash("sha256").update(fs.readFileSync(snapshotBundle)).digest("hex").slice(0, 16)}\n`)
+const why = makeSnapshot(dist, snapshot, { repo })
+// Without it `braid runs` and `braid status` are only slower: say so, do not fail the build.
+if (why !== undefined) process.stderr.write(`bundle-cli: no start-up snapshot (${why})\n`)
 
 process.on("exit", () => {
   fs.rmSync(repo, { recursive: true, force: true })

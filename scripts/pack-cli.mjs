@@ -54,10 +54,11 @@ const copyPackage = (from, to) => {
     if (fs.existsSync(source)) {
       fs.cpSync(source, path.join(to, entry), {
         recursive: true,
-        // Not the start-up snapshot (dist/braid.snapshot*): it is for the node that built it, and
-        // npm gives every file in a tarball one old modification time, so bin/braid would never
-        // find its record matching the node and would only carry 10 MB it cannot use.
-        filter: (file) => runs(file) && !path.basename(file).startsWith("braid.snapshot")
+        // Not the start-up snapshot (dist/braid.snapshot and its record): it is for the node that
+        // built it, and npm gives every file in a tarball one old modification time, so bin/braid
+        // would never find its record matching the node and would only carry 10 MB it cannot use.
+        // Its bundle and identity travel: the installed command makes its own snapshot from them.
+        filter: (file) => runs(file) && !["braid.snapshot", "braid.snapshot.node"].includes(path.basename(file))
       })
     }
   }

@@ -87,7 +87,7 @@ describe("braid installed from the packed tarball", () => {
     assert.notMatch(help.stdout, /\u001b\[/)
   })
 
-  it("runs a plan with the script agent in a fresh repository and lands it", () => {
+  it("runs a plan with the script agent in a fresh repository and lands it; runs and status start from a snapshot it makes", async () => {
     const repo = path.join(work, "project")
     fs.mkdirSync(repo)
     const git = (...args: Array<string>) => run("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], repo, userEnv)
@@ -110,14 +110,38 @@ describe("braid installed from the packed tarball", () => {
     assert.strictEqual(JSON.parse(result.stdout).success, true)
     assert.strictEqual(git("show", "main:hello.txt").stdout, "hello\n")
     assert.strictEqual(git("status", "--porcelain").stdout, "")
-    // braid runs and status answer about it through the installed bin/braid, which finds no
-    // start-up snapshot there (the tarball carries none) and starts the ordinary command.
+    // braid runs and status answer about it through the installed bin/braid. The tarball carries
+    // no start-up snapshot (it is for the node that makes it): the first call starts the ordinary
+    // command and makes one in the background, into the user's cache folder; later calls start
+    // from it. `sh -x` shows the command bin/braid hands over to.
     assert.isFalse(fs.existsSync(path.join(installed, "dist", "braid.snapshot")))
-    const runs = braid(["runs"], repo)
-    assert.strictEqual(runs.code, 0, runs.stderr)
-    assert.match(runs.stdout, /\tsucceeded\t/)
-    const status = braid(["status", "--json"], repo)
-    assert.strictEqual(status.code, 0, status.stderr)
-    assert.strictEqual(JSON.parse(status.stdout).runId, JSON.parse(result.stdout).runId)
-  })
+    const traced = (args: Array<string>) => {
+      const r = run("sh", ["-x", path.join(prefix, "bin", "braid"), ...args], repo, userEnv)
+      const lines = r.stderr.split("\n")
+      return {
+        code: r.code,
+        stdout: r.stdout,
+        stderr: lines.filter((l) => !l.startsWith("+")).join("\n"),
+        fromSnapshot: lines.some((l) => l.startsWith("+ exec ") && l.includes("--snapshot-blob"))
+      }
+    }
+    const first = traced(["runs"])
+    assert.strictEqual(first.code, 0, first.stderr)
+    assert.match(first.stdout, /\tsucceeded\t/)
+    assert.isFalse(first.fromSnapshot)
+    const id = fs.readFileSync(path.join(installed, "dist", "braid.snapshot.js.id"), "utf8").trim()
+    const made = path.join(home, ".cache", "braid", "snapshot", id, "braid.snapshot")
+    const until = Date.now() + 80_000
+    // Waited for without blocking this worker (vitest's own calls need its event loop).
+    while (!fs.existsSync(`${made}.node`) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 500))
+    assert.isTrue(fs.existsSync(`${made}.node`), `no start-up snapshot was made at ${made}`)
+    assert.strictEqual(fs.readFileSync(`${made}.node`, "utf8").trim(), fs.realpathSync(process.execPath))
+    for (const args of [["runs"], ["status", "--json"]]) {
+      const fast = traced(args)
+      assert.isTrue(fast.fromSnapshot, `${args.join(" ")}: not from the snapshot made at ${made}`)
+      assert.strictEqual(fast.code, 0, fast.stderr)
+      if (args[0] === "runs") assert.strictEqual(fast.stdout, first.stdout)
+      else assert.strictEqual(JSON.parse(fast.stdout).runId, JSON.parse(result.stdout).runId)
+    }
+  }, 120_000)
 })
