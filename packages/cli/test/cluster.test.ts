@@ -10,23 +10,9 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, describe, it } from "vitest"
-import { braid, git, root } from "./support/Braid.js"
+import { braid, exampleWithoutEnvironment, git } from "./support/Braid.js"
 import { type AgentLine, agentsOf, peak, query, seed, startRunner, useCluster } from "./support/Cluster.js"
 import * as Postgres from "./support/Postgres.js"
-
-/**
- * The bundled example without its checkout environment (an `npm ci` and copies per checkout,
- * tested in environment.test.ts): what this test checks is the cluster's, and three runners
- * with three runs are near the time one test may take.
- */
-const exampleWithoutEnvironment = (dir: string) => {
-  const copy = path.join(dir, "example-plan")
-  fs.cpSync(path.join(root, "examples/checkout-flow"), copy, { recursive: true })
-  fs.rmSync(path.join(copy, "project", "test", "money.test.js"))
-  const plan = path.join(copy, "plan.yaml")
-  fs.writeFileSync(plan, fs.readFileSync(plan, "utf8").replace(/^environment:\n(?:  .*\n|    .*\n)*/m, ""))
-  return copy
-}
 
 describe.skipIf(Postgres.skipReason() !== undefined)("three runners, one killed in the middle of an agent", () => {
   const c = useCluster("braid-cluster-", { runners: ["machine-1", "machine-2", "machine-3"] })

@@ -8,14 +8,19 @@ import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { bin, braid, git, type JournalRecord, journalOf, root } from "./support/Braid.js"
+import { bin, braid, exampleWithoutEnvironment, git, type JournalRecord, journalOf } from "./support/Braid.js"
 
-const plan = path.join(root, "examples/checkout-flow/plan.yaml")
+/**
+ * The bundled example without its checkout environment (whose crash and resume
+ * environment.test.ts tries): what this file checks is the journal's, at each kind of record.
+ */
+const example = exampleWithoutEnvironment(fs.mkdtempSync(path.join(os.tmpdir(), "braid-resume-example-")))
+const plan = path.join(example, "plan.yaml")
 
 /** A fresh repository holding the example project. */
 const freshRepo = () => {
   const repo = fs.mkdtempSync(path.join(os.tmpdir(), "braid-resume-"))
-  fs.cpSync(path.join(root, "examples/checkout-flow/project"), repo, { recursive: true })
+  fs.cpSync(path.join(example, "project"), repo, { recursive: true })
   git(repo, "init", "-q", "-b", "main")
   git(repo, "add", "-A")
   git(repo, "commit", "-q", "-m", "base")

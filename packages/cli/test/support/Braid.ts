@@ -18,6 +18,22 @@ export const git = (repo: string, ...args: Array<string>): string =>
   execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: repo, encoding: "utf8" }).trim()
 
 /** A new repository in the temporary folder (its real path), on `main`, with one commit of `src/README.md`. */
+/**
+ * A copy of the bundled example (in `dir`) without its checkout environment: an `npm ci` and
+ * copies per checkout, tested in environment.test.ts. For the tests whose subject is elsewhere
+ * (crashes, the cluster) and which run the example many times. Returns the copy's folder
+ * (`plan.yaml`, `project/`, `agents/`).
+ */
+export const exampleWithoutEnvironment = (dir: string): string => {
+  const copy = path.join(dir, "example-plan")
+  fs.cpSync(path.join(root, "examples/checkout-flow"), copy, { recursive: true })
+  // The one test that needs the installed package.
+  fs.rmSync(path.join(copy, "project", "test", "money.test.js"))
+  const plan = path.join(copy, "plan.yaml")
+  fs.writeFileSync(plan, fs.readFileSync(plan, "utf8").replace(/^environment:\n(?:  .*\n|    .*\n)*/m, ""))
+  return copy
+}
+
 export const newRepo = (prefix: string): string => {
   const repo = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)))
   git(repo, "init", "-q", "-b", "main")
