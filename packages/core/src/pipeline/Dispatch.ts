@@ -526,7 +526,7 @@ export const run = Effect.fn("Dispatch.run")(
                   if (paused !== undefined) return yield* Effect.fail(new Paused(paused))
                   if (haltedBy !== undefined) return skipped(task, `not started: ${haltedBy}`)
                   const startedAt = yield* now
-                  yield* steps.record(RunState.keys.taskStarted(key), RunState.TaskStarted, new RunState.TaskStarted({ stream: stream.name, taskId: task.id, round, at: startedAt }))
+                  yield* steps.record(RunState.keys.taskStarted(key), RunState.TaskStarted, new RunState.TaskStarted({ stream: stream.name, taskId: task.id, round, at: startedAt }, RunState.unchecked))
                   yield* progress.publish({ _tag: "TaskStarted", at: startedAt, stream: stream.name, taskId: task.id, round })
                   const heads = deps.flatMap((dep) => {
                     const from = plan.streamOf.get(dep.taskId)!
@@ -543,7 +543,7 @@ export const run = Effect.fn("Dispatch.run")(
               )
             }
             const head = yield* workspace.branch(stream.name).head
-            return new RunState.Settled({ stream: stream.name, round, result, head })
+            return new RunState.Settled({ stream: stream.name, round, result, head }, RunState.unchecked)
           })
           const outcome = yield* steps.step(key, RunState.Settled, Effect.ensuring(settle, reclaim(task.id))).pipe(
             Effect.tap((settled) => Effect.annotateCurrentSpan("braid.status", settled.result.status)),

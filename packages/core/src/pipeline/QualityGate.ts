@@ -171,7 +171,7 @@ export const run = Effect.fn("QualityGate.run")(
             outputTokens: 0,
             costUsd: 0,
             agent: null
-          })
+          }, RunState.unchecked)
         }
         yield* progress.publish({ _tag: "AttemptStarted", at: startedAt, ...at })
         // A session this attempt noted before it was cut off is continued; else the previous attempt's.
@@ -272,7 +272,7 @@ export const run = Effect.fn("QualityGate.run")(
           outputTokens: output.usage?.outputTokens ?? 0,
           costUsd: output.usage?.costUsd ?? 0,
           agent
-        })
+        }, RunState.unchecked)
       })
 
     /** What an attempt spent, on its span. */
@@ -304,7 +304,7 @@ export const run = Effect.fn("QualityGate.run")(
           attempt: n,
           threshold,
           recorded: done,
-          change: new Workspace.AttemptChange({ commit: done.commit, files: done.files }),
+          change: new Workspace.AttemptChange({ commit: done.commit, files: done.files }, RunState.unchecked),
           files,
           exec: checkout.exec,
           planChecks: plan.checks
@@ -336,7 +336,7 @@ export const run = Effect.fn("QualityGate.run")(
           outputTokens: done.outputTokens,
           costUsd: done.costUsd
         })
-        return new RunState.Reviewed({ ...id(n), quality, durationMs })
+        return new RunState.Reviewed({ ...id(n), quality, durationMs }, RunState.unchecked)
       }).pipe(Effect.withSpan("QualityGate.review", { attributes: { "braid.stream": stream.name, "braid.task": task.id, "braid.attempt": n } }))
 
     const once = Effect.scoped(Effect.gen(function*() {

@@ -67,8 +67,9 @@ export const make = (
         done.has(key)
           ? decode(key, schema, done.get(key))
           : Effect.tap(effect, (value) => write(key, schema, value))
-      ).pipe(Effect.withSpan("Steps.step", { attributes: { key } })),
-    record: (key, schema, value) => write(key, schema, value).pipe(Effect.withSpan("Steps.record", { attributes: { key } })),
+        // No stack trace per span: the key says which step, and a run makes thousands of them.
+      ).pipe(Effect.withSpan("Steps.step", { attributes: { key }, captureStackTrace: false })),
+    record: (key, schema, value) => write(key, schema, value).pipe(Effect.withSpan("Steps.record", { attributes: { key }, captureStackTrace: false })),
     recall: (key, schema) =>
       Effect.suspend(() => done.has(key) ? Effect.map(decode(key, schema, done.get(key)), Option.some) : Effect.succeed(Option.none()))
   }
