@@ -4,70 +4,15 @@
  * script appends both to a file); `on:` filters; `braid.config.yaml`'s notifiers run beside the
  * plan's; a notifier that fails (exit 1, not there, hanging past its timeout) is a warning and
  * leaves the run's outcome and exit code alone; the desktop notifier is off under CI and called
- * once without it; an unknown field in a notifier refuses the plan, naming it. The plan's rules
- * and the delivery's in detail: core's `Notify.test.ts`.
+ * once without it; an unknown field in a notifier refuses the plan, naming it. Paused and the
+ * pull request: `notify-landing.test.ts`; the plan's rules and the delivery in detail: core's
+ * `Notify.test.ts`.
  */
-// By path: the testkit's index would load the engine into the test worker for nothing.
-import * as FakeGitHub from "@braid/testkit/FakeGitHub"
 import { assert, describe, it } from "@effect/vitest"
-import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
-import { braid, git } from "./support/Braid.js"
-
-/** Appends what it is told (stdin, then $BRAID_EVENT) as one JSON line to the file named by its argument. */
-const recorder = `
-const fs = require("node:fs")
-let stdin = ""
-process.stdin.on("data", (d) => (stdin += d))
-process.stdin.on("end", () => fs.appendFileSync(process.argv[2], JSON.stringify({ stdin: JSON.parse(stdin), env: JSON.parse(process.env.BRAID_EVENT) }) + "\\n"))
-`
-
-/** A temporary folder with a repository (`repo`, on main) and the recorder; `told(name)` reads what recorder `name` was told. */
-const setUp = () => {
-  const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "braid-notify-")))
-  const repo = path.join(dir, "repo")
-  fs.mkdirSync(path.join(repo, "src"), { recursive: true })
-  git(repo, "init", "-q", "-b", "main")
-  fs.writeFileSync(path.join(repo, "src", "routes.js"), "module.exports = ['home']\n")
-  git(repo, "add", "-A")
-  git(repo, "commit", "-q", "-m", "base")
-  const program = path.join(dir, "recorder.cjs")
-  fs.writeFileSync(program, recorder)
-  const record = (name: string) => [process.execPath, program, path.join(dir, `${name}.log`)]
-  const told = (name: string): Array<Record<string, any>> => {
-    const file = path.join(dir, `${name}.log`)
-    if (!fs.existsSync(file)) return []
-    return fs.readFileSync(file, "utf8").split("\n").filter((l) => l !== "").map((l) => {
-      const { env, stdin } = JSON.parse(l)
-      // The same payload both ways.
-      assert.deepStrictEqual(env, stdin)
-      return stdin
-    })
-  }
-  const writePlan = (plan: Record<string, unknown>) => {
-    const file = path.join(dir, "plan.json")
-    fs.writeFileSync(file, JSON.stringify({ projectName: "shop", featureName: "notes", ...plan }))
-    return file
-  }
-  /** A fake `notify-send` first on PATH, logging its arguments. */
-  const fakeDesktop = () => {
-    const bin = path.join(dir, "bin")
-    fs.mkdirSync(bin, { recursive: true })
-    fs.writeFileSync(path.join(bin, "notify-send"), `#!/bin/sh\necho "$@" >> ${JSON.stringify(path.join(dir, "desktop.log"))}\n`, { mode: 0o755 })
-    return { PATH: `${bin}${path.delimiter}${process.env.PATH}` }
-  }
-  const desktopCalls = () => {
-    const file = path.join(dir, "desktop.log")
-    return fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter((l) => l !== "") : []
-  }
-  return { dir, repo, record, told, writePlan, fakeDesktop, desktopCalls, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) }
-}
-
-const writes = (file: string, content: string) => [process.execPath, "-e", `require('fs').writeFileSync(${JSON.stringify(file)}, ${JSON.stringify(content)})`]
-
-const reportOf = (repo: string, runId: string) => JSON.parse(fs.readFileSync(path.join(repo, ".braid", "runs", runId, "report.json"), "utf8"))
+import { braid } from "./support/Braid.js"
+import { reportOf, setUp, writes } from "./support/Notify.js"
 
 describe("notifications", () => {
   it("finished (failed): every notifier that hears it runs once with the event's JSON; on: filters; the config's run too; failing notifiers are warnings and the exit code stays the run's; the desktop is off under CI", async () => {
@@ -160,70 +105,6 @@ describe("notifications", () => {
       assert.lengthOf(calls, 1)
       assert.strictEqual(calls[0], `--app-name=braid braid · finished notes: run ${report.runId} blocked; not landed: ${report.mergeResult.reason}`)
     } finally {
-      f.cleanup()
-    }
-  }, 60_000)
-
-  it("paused by the budget: paused once, with how to continue; resumed with more, finished (landed) once and paused not again", async () => {
-    const f = setUp()
-    try {
-      const agent = path.join(f.dir, "agent.cjs")
-      fs.writeFileSync(
-        agent,
-        `require("node:fs").writeFileSync(process.argv[2] + ".txt", "done\\n")\nconsole.log(JSON.stringify({ summary: "written", usage: { inputTokens: 1000, outputTokens: 200, costUsd: 0.5 } }))\n`
-      )
-      const plan = f.writePlan({
-        agent: "command",
-        agents: { command: { command: [process.execPath, agent], args: ["{taskId}"], timeoutSeconds: 30 } },
-        budget: { usd: 0.4 },
-        streams: [{ name: "api", type: "api" }],
-        tasks: [{ id: "api-1", title: "one", stream: "api" }, { id: "api-2", title: "two", stream: "api" }],
-        notify: [{ command: f.record("all") }]
-      })
-      const run = await braid(["run", plan, "--repo", f.repo])
-      assert.strictEqual(run.code, 75, run.stderr)
-      const told = f.told("all")
-      assert.deepStrictEqual(told.map((n) => n.kind), ["paused"])
-      assert.match(told[0]!.message, /paused: .*budget is reached.*--budget/)
-
-      const resumed = await braid(["resume", "--repo", f.repo, "--budget", "10usd", "-q"])
-      assert.strictEqual(resumed.code, 0, resumed.stderr)
-      const after = f.told("all")
-      assert.deepStrictEqual(after.map((n) => n.kind), ["paused", "finished"])
-      assert.deepInclude(after[1], { runId: told[0]!.runId, outcome: "succeeded", landed: true })
-      assert.match(after[1]!.message, new RegExp(`^run ${told[0]!.runId} succeeded; landed [0-9a-f]{10} on main$`))
-    } finally {
-      f.cleanup()
-    }
-  }, 60_000)
-
-  it("pull-request once the pull request is open (--land pr on a fake GitHub), and finished with its URL", async () => {
-    const f = setUp()
-    const TOKEN = "ghp_braidNOTIFYtest0000000000000000000000"
-    const github = await FakeGitHub.start({ repo: "acme/shop", issues: [], token: TOKEN })
-    try {
-      const bare = path.join(f.dir, "origin.git")
-      execFileSync("git", ["init", "-q", "--bare", "-b", "main", bare])
-      git(f.repo, "remote", "add", "origin", bare)
-      git(f.repo, "push", "-q", "origin", "main")
-      const plan = f.writePlan({
-        githubRepo: "acme/shop",
-        streams: [{ name: "api", type: "api" }],
-        tasks: [{ id: "api-1", title: "checkout route", stream: "api", run: writes("src/routes.js", "module.exports = ['home', 'checkout']\n") }],
-        notify: [{ command: f.record("all"), on: ["pull-request", "finished"] }]
-      })
-      const run = await braid(["run", plan, "--repo", f.repo, "--land", "pr", "-q"], { GITHUB_TOKEN: TOKEN, GITHUB_API_URL: github.url, BRAID_GITHUB_DEBOUNCE_MS: "0" })
-      assert.strictEqual(run.code, 0, run.stderr)
-      assert.lengthOf(github.state.pulls, 1)
-      const url = github.state.pulls[0]!.html_url
-      const told = f.told("all")
-      assert.deepStrictEqual(told.map((n) => n.kind), ["pull-request", "finished"])
-      assert.deepInclude(told[0], { pullRequest: url, outcome: null })
-      assert.include(told[0]!.message, url)
-      // Proposed, not landed: the pull request lands it.
-      assert.deepInclude(told[1], { pullRequest: url, outcome: "succeeded", landed: false })
-    } finally {
-      await github.close()
       f.cleanup()
     }
   }, 60_000)

@@ -151,7 +151,7 @@ export const desktopArgv = (
 
 /** The first line of a text, cut short. */
 const firstLine = (text: string): string => {
-  const line = text.trim().split("\n").at(-1)?.trim() ?? ""
+  const line = text.trim().split("\n")[0]?.trim() ?? ""
   return line.length > 200 ? `${line.slice(0, 199)}…` : line
 }
 
