@@ -311,6 +311,8 @@ export const apply = (state: BoardState, event: Progress.RunEvent): BoardState =
     }
     case "EnvironmentFailed":
       return notable(`${event.stream ?? "integration"} · setup FAILED: ${event.message.split("\n")[0]}`, "bad")
+    case "NotificationFailed":
+      return notable(`warning: notifier ${event.notifier} (${event.event}) failed: ${event.message}`, "warn")
   }
 }
 

@@ -39,6 +39,7 @@ const lazy = {
   doctor: Effect.promise(() => import("./Doctor.js")),
   gitHubHttp: Effect.promise(() => import("./GitHubHttp.js")),
   landing: Effect.promise(() => import("@braid/core/Landing")),
+  notify: Effect.promise(() => import("@braid/core/Notify")),
   orchestrator: Effect.promise(() => import("@braid/core/Orchestrator")),
   preflight: Effect.promise(() => import("./Preflight.js")),
   progress: Effect.promise(() => import("@braid/core/Progress")),
@@ -209,6 +210,7 @@ const planCommand = Command.make(
     Effect.gen(function*() {
       const Preflight = yield* lazy.preflight
       const GitHubHttp = yield* lazy.gitHubHttp
+      const Notify = yield* lazy.notify
       const { Reviewers } = yield* lazy.agents
       const plan = yield* loadPlan(args.plan, {
         maxParallel: Option.getOrUndefined(args.maxParallel),
@@ -239,6 +241,16 @@ const planCommand = Command.make(
         Effect.catchTag("SandboxUnavailable", (e) => Effect.succeed<Sandbox.Decision>({ _tag: "Unconfined", reason: e.reason }))
       )
       const reach = (stream: Plan.PlannedStream) => [...plan.sandbox.network, ...(stream.network ?? [])].map((e) => `${e.host}:${e.port}`)
+      // The desktop's notifier says whether it shows anything here (never under CI, or without a display).
+      const desktop = Notify.desktopArgv("braid", "", process.platform, process.env)
+      const notifiers = plan.notify.map((n) => ({
+        name: n.name,
+        kind: n._tag === "Command" ? "command" as const : "desktop" as const,
+        command: n._tag === "Command" ? [...n.argv] : null,
+        on: n.on,
+        timeoutSeconds: n.timeoutMs / 1000,
+        off: n._tag === "Desktop" && desktop._tag === "None" ? desktop.reason : null
+      }))
       if (args.json) {
         yield* Console.log(JSON.stringify(
           {
@@ -274,6 +286,7 @@ const planCommand = Command.make(
             criticalPathTasks: execution.criticalPathTasks,
             repository: result.repository ?? null,
             landing,
+            notify: notifiers,
             sandbox: { mode: plan.sandbox.mode ?? "auto", confined: confinement._tag === "Confined", reason: confinement._tag === "Confined" ? null : confinement.reason },
             github: result.github._tag === "On"
               ? { sync: true, repo: result.github.repo, apiUrl: result.github.apiUrl, reason: null }
@@ -306,6 +319,12 @@ const planCommand = Command.make(
           yield* Console.log(`  integration (before verify): ${describeEnvironment(plan.environment) ?? "as checked out"}`)
         }
         yield* Console.log(GitHubHttp.describe(result.github))
+        for (const n of notifiers) {
+          const on = n.on.length === Plan.NotifyEvent.literals.length ? "every event" : n.on.join(", ")
+          yield* Console.log(
+            `notify: ${Terminal.safeLine(n.name)} on ${on}${n.kind === "command" ? ` (within ${n.timeoutSeconds} s)` : ""}${n.off !== null ? ` — off here: ${n.off}` : ""}`
+          )
+        }
       }
       yield* printFindings(args.plan, result)
       if (result.problems.length > 0) yield* Effect.sync(() => void (process.exitCode = 2))

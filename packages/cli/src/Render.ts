@@ -80,5 +80,7 @@ const describe = (event: Progress.RunEvent, options: { readonly verbose?: boolea
       return `  ${event.record.stream ?? "integration"} · checkout set up in ${(event.record.durationMs / 1000).toFixed(1)} s: ${RunReport.environmentSummary(event.record)}`
     case "EnvironmentFailed":
       return `  ${event.stream ?? "integration"} · setup failed: ${event.message.split("\n")[0]}`
+    case "NotificationFailed":
+      return `braid: warning: notifier ${event.notifier} (${event.event}) failed: ${event.message}`
   }
 }

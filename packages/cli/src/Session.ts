@@ -13,6 +13,7 @@ import {
   GitHubSync,
   GitWorkspace,
   Landing,
+  Notify,
   Orchestrator,
   Plan,
   Process,
@@ -86,7 +87,12 @@ export const boardOn = (): boolean => process.stderr.isTTY === true && process.e
 export const renderer = (
   display: Display,
   board?: { readonly plan: Plan.Plan; readonly agent: string | undefined; readonly runId?: string | undefined; readonly state?: RunState.RunState | undefined }
-): { readonly service: Progress.Service; readonly close: () => void } => {
+): {
+  readonly service: Progress.Service
+  readonly close: () => void
+  /** Whether the service still shows a line for people (not quiet, and no board closed): else a warning is written apart. */
+  readonly showsLines: () => boolean
+} => {
   // NDJSON on the same terminal would tear the board: then the plain lines.
   const live = !display.quiet && board !== undefined && boardOn() && !(display.events === true && process.stdout.isTTY === true)
     ? Board.terminal(
@@ -99,6 +105,7 @@ export const renderer = (
       }
     )
     : undefined
+  let closed = false
   return {
     // Scrubbed once here, for the lines, the board and `--events` alike.
     service: Progress.scrubbed({
@@ -111,7 +118,11 @@ export const renderer = (
           if (text !== undefined) process.stderr.write(`${text}\n`)
         })
     }),
-    close: () => live?.close()
+    close: () => {
+      closed = true
+      live?.close()
+    },
+    showsLines: () => !display.quiet && (live === undefined || !closed)
   }
 }
 
@@ -233,13 +244,30 @@ const execute = (args: {
       debounceMs: debounceMs(),
       onWarning: (message) => process.stderr.write(`braid: warning: ${message}\n`)
     })
+    // Notifications: a subscriber too, delivering off the run's path; a failed notifier is a warning.
+    const notifications = yield* Notify.make({
+      runId,
+      plan,
+      reportPath: path.join(top, ".braid", "runs", runId, "report.json"),
+      env: process.env,
+      platform: process.platform,
+      told: toldOf(state, args.continuation),
+      onFailure: (event) =>
+        Effect.zipRight(
+          render.service.publish(event),
+          Effect.sync(() => {
+            if (!render.showsLines()) process.stderr.write(`${Render.line(event)}\n`)
+          })
+        )
+    })
+    const subscribers = Progress.fanOut(render.service, ...(sync === undefined ? [] : [sync.progress]), notifications.progress)
     const progress: Progress.Service = {
       publish: (event) =>
         Effect.zipRight(
           Effect.sync(() => {
             if (event._tag === "RunStarted") started = true
           }),
-          sync === undefined ? render.service.publish(event) : Progress.fanOut(render.service, sync.progress).publish(event)
+          subscribers.publish(event)
         )
     }
     const stop = (reason: string) =>
@@ -284,6 +312,7 @@ const execute = (args: {
         Effect.gen(function*() {
           if (!started) return
           yield* stop(Agent.describeUsageLimit(limit)).pipe(Effect.ignore)
+          yield* notifications.notify("paused", { message: `run ${runId} paused: ${Agent.describeUsageLimit(limit)}; resume it with: ${resumeCommand(runId, top)}` })
           render.close()
           process.stderr.write(
             `\nbraid: run ${runId} paused: ${Agent.describeUsageLimit(limit)}. Its branches are kept; settled work is not redone.\n` +
@@ -295,6 +324,7 @@ const execute = (args: {
         Effect.gen(function*() {
           if (!started) return
           yield* stop(reached.message).pipe(Effect.ignore)
+          yield* notifications.notify("paused", { message: `run ${runId} paused: ${reached.message}; resume it with a raised budget: ${resumeCommand(runId, top)} --budget <amount>` })
           process.stderr.write(
             `\nbraid: run ${runId} paused: ${reached.message}. Its branches are kept; settled work is not redone.\n` +
               `continue it with a raised budget: ${resumeCommand(runId, top)} --budget <amount, e.g. 10usd or 500000tokens>\n`
@@ -316,7 +346,14 @@ const execute = (args: {
       Effect.catchSomeDefect((defect) =>
         defect instanceof RunStore.StoreFailed || defect instanceof RunStore.JournalReplaced ? Option.some(Effect.fail(defect)) : Option.none()
       ),
-      Effect.tapError(() => started ? Effect.void : args.onNotStarted)
+      // Any other error that ends a started run (a setup that failed, a journal that cannot be written): finished, stopped.
+      Effect.tapError((e) =>
+        !started
+          ? args.onNotStarted
+          : e._tag === "UsageLimitReached" || e._tag === "BudgetReached"
+          ? Effect.void
+          : notifications.notify("finished", { outcome: "stopped", landed: false, message: `run ${runId} stopped: ${e.message.split("\n")[0]}` })
+      )
     )
     const report = sync === undefined || github._tag !== "On" ? ran : new RunReport.RunReport({
       ...ran,
@@ -325,8 +362,20 @@ const execute = (args: {
     // Saved, printed and shown scrubbed of the credentials agents printed (GitHub's copy is scrubbed as it is sent).
     const shown = RunReport.scrub(report)
     yield* store.saveReport(runId, JSON.stringify(RunReport.encode(shown), null, 2))
+    // Told once the report is on disk, and delivered before braid exits.
+    yield* notifications.finished(shown)
+    yield* notifications.drain
     return shown
   }))
+
+/**
+ * The tasks whose review-needed an earlier process of the run told (settled needs-review in the
+ * journal): their settling replays on resume. Not those a retry runs again.
+ */
+const toldOf = (state: RunState.RunState, continuation: Continuation | undefined): ReadonlySet<string> => {
+  const again = new Set((continuation?.retries ?? []).slice(state.retries.length).flatMap((r) => r.tasks))
+  return new Set([...state.tasks.values()].filter((t) => t.settled?.status === "needs-review" && !again.has(t.taskId)).map((t) => t.taskId))
+}
 
 /** Starts a new journaled run in the repository at `repo`. */
 export const start = (input: {

@@ -183,6 +183,16 @@ export const EnvironmentReady = Schema.TaggedStruct("EnvironmentReady", { ...at,
 /** A checkout's setup failed: the run stops, resumable. */
 export const EnvironmentFailed = Schema.TaggedStruct("EnvironmentFailed", { ...at, stream: Schema.NullOr(Schema.String), message: Schema.String })
 
+/** A notifier failed (it exited non-zero, could not start, or ran past its timeout and was killed): a warning; the run goes on unchanged. */
+export const NotificationFailed = Schema.TaggedStruct("NotificationFailed", {
+  ...at,
+  /** The event it was told of. */
+  event: Plan.NotifyEvent,
+  /** The notifier's name (its command line, or "desktop"). */
+  notifier: Schema.String,
+  message: Schema.String
+})
+
 /** Every event a run publishes. */
 export const RunEvent = Schema.Union(
   RunStarted,
@@ -213,7 +223,8 @@ export const RunEvent = Schema.Union(
   RunInterrupted,
   EnvironmentStarted,
   EnvironmentReady,
-  EnvironmentFailed
+  EnvironmentFailed,
+  NotificationFailed
 )
 export type RunEvent = typeof RunEvent.Type
 

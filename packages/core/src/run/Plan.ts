@@ -161,6 +161,36 @@ const SandboxSetting = Schema.Union(Sandbox.Mode, SandboxSettings)
 const sandboxSettings = (s: typeof SandboxSetting.Type | undefined): SandboxSettings | undefined =>
   s === undefined ? undefined : typeof s === "string" ? new SandboxSettings({ mode: s }) : s
 
+/** What a notifier hears about: a task needs a person's review, the run paused, a conflict is left for a person, the run finished, its pull request is open. */
+export const NotifyEvent = Schema.Literal("review-needed", "paused", "conflict-left", "finished", "pull-request")
+export type NotifyEvent = typeof NotifyEvent.Type
+
+/**
+ * One notifier (an element of `notify:` in the plan or `braid.config.yaml`): a `command` (an argv,
+ * or a line split into words; never a shell) run with the event's JSON on stdin and in
+ * `BRAID_EVENT`, or `desktop: true` for the platform's desktop notification; `on` the events
+ * it hears (default: all).
+ */
+export class NotifierSettings extends Schema.Class<NotifierSettings>("NotifierSettings")({
+  /** What the warnings and `braid plan` call it (default: the command line, or "desktop"). */
+  name: Schema.optional(Schema.NonEmptyTrimmedString),
+  command: Schema.optional(Schema.Union(Schema.String, Schema.NonEmptyArray(Schema.String))),
+  /** A desktop notification where the platform has one (`notify-send`, `osascript`); never under CI or without a display. */
+  desktop: Schema.optional(Schema.Boolean),
+  /** The events it hears (default: all of them). */
+  on: Schema.optional(Schema.Array(NotifyEvent)),
+  /** How long the command may take before it is killed (default 10 s). */
+  timeoutSeconds: Schema.optional(Schema.Number.pipe(Schema.positive()))
+}) {}
+
+/** How long a notifier may take by default before it is killed. */
+export const NOTIFY_TIMEOUT_MS = 10_000
+
+/** A notifier, ready: a command's argv, or the desktop's; and the events it hears. */
+export type Notifier =
+  | { readonly _tag: "Command"; readonly name: string; readonly argv: readonly [string, ...Array<string>]; readonly timeoutMs: number; readonly on: ReadonlyArray<NotifyEvent> }
+  | { readonly _tag: "Desktop"; readonly name: string; readonly timeoutMs: number; readonly on: ReadonlyArray<NotifyEvent> }
+
 /** A path inside a checkout, relative to its top, that stays inside it. */
 const CheckoutPath = Schema.NonEmptyTrimmedString.pipe(
   Schema.filter((p) =>
@@ -310,7 +340,9 @@ export class PlanFile extends Schema.Class<PlanFile>("PlanFile")({
   /** How each checkout is made ready: setup and teardown commands, copied files, shared folders, ports. */
   environment: Schema.optional(EnvironmentSettings),
   /** Where a run's stream checkouts go (`<dir>/<runId>/<stream>`), relative to the plan's folder (default: the user's cache folder). */
-  worktreesDir: Schema.optional(Schema.String)
+  worktreesDir: Schema.optional(Schema.String),
+  /** Who is told when the run needs a person or is done: commands and the desktop, each for the events it names (after `braid.config.yaml`'s). */
+  notify: Schema.optional(Schema.Array(NotifierSettings))
 }) {}
 
 /** A stream with its tasks resolved, in the order they run. */
@@ -346,7 +378,9 @@ export class ConfigFile extends Schema.Class<ConfigFile>("ConfigFile")({
   sandbox: Schema.optional(SandboxSetting),
   environment: Schema.optional(EnvironmentSettings),
   /** Where runs' stream checkouts go, relative to the config file's folder (below the plan's `worktreesDir`). */
-  worktreesDir: Schema.optional(Schema.String)
+  worktreesDir: Schema.optional(Schema.String),
+  /** Notifiers for every plan in the folder; a plan's own run too, after these. */
+  notify: Schema.optional(Schema.Array(NotifierSettings))
 }) {}
 
 /** The config file names looked for beside a plan, in order. */
@@ -402,6 +436,8 @@ export interface Plan {
    * (`--worktrees-dir`), else the workspace's default outside the repository.
    */
   readonly worktreesDir?: string | undefined
+  /** Who is told of the run's events: `braid.config.yaml`'s notifiers, then the plan's (both run). */
+  readonly notify: ReadonlyArray<Notifier>
   readonly limits: Readonly<Record<string, ProviderLimit>>
   /** Prices per model (USD per million tokens), the plan's over the config file's over braid's table. */
   readonly prices: Readonly<Record<string, ModelPrice>>
@@ -842,6 +878,11 @@ const check = (
       if (!knownRoles.includes(role)) problem(`roles.${role}`, `unknown role "${role}" (roles: ${knownRoles.join(", ")})`)
     }
 
+    const notify = [
+      ...notifiersOf(config.notify, "braid.config.yaml: notify", problem),
+      ...notifiersOf(file.notify, "notify", problem)
+    ]
+
     if (problems.length > 0) return Effect.fail(new InvalidPlan({ source, problems }))
 
     const streams: Array<PlannedStream> = file.streams.map((s, i) => ({
@@ -895,9 +936,40 @@ const check = (
         : config.worktreesDir !== undefined && config.worktreesDir !== ""
         ? resolvePath(baseDir, config.worktreesDir)
         : undefined,
+      notify,
       warnings: [],
       declared: new Map(declared.values.flatMap((values, i) => values === undefined ? [] : [[file.tasks[i]!.id, values]]))
     })
+  })
+
+/** Notifiers as written, ready; each problem reported at `at[i]`. */
+const notifiersOf = (
+  written: ReadonlyArray<NotifierSettings> | undefined,
+  at: string,
+  problem: (path: string, message: string) => void
+): Array<Notifier> =>
+  (written ?? []).flatMap((n, i): Array<Notifier> => {
+    const path = `${at}[${i}]`
+    const on = n.on ?? NotifyEvent.literals
+    if (n.on !== undefined && n.on.length === 0) problem(`${path}.on`, "lists no event: name at least one, or leave on out for every event")
+    const timeoutMs = n.timeoutSeconds !== undefined ? n.timeoutSeconds * 1000 : NOTIFY_TIMEOUT_MS
+    if (n.command !== undefined && n.desktop !== undefined) {
+      problem(path, "give command or desktop, not both (two notifiers are two entries)")
+      return []
+    }
+    if (n.command !== undefined) {
+      const made = CommandSpec.toCommand(n.command)
+      if (typeof made === "string") {
+        problem(`${path}.command`, made)
+        return []
+      }
+      return [{ _tag: "Command", name: n.name ?? made.name, argv: made.argv, timeoutMs, on }]
+    }
+    if (n.desktop === undefined) {
+      problem(path, "a notifier needs command: [program, args…] or desktop: true")
+      return []
+    }
+    return n.desktop ? [{ _tag: "Desktop", name: n.name ?? "desktop", timeoutMs, on }] : []
   })
 
 /** Elementary cycles, one per strongly connected component (Tarjan), members in dependency order. */
@@ -955,13 +1027,15 @@ const decodeWith = (
       const problem = PlanText.textProblem(u.field, true)
       return problem === undefined ? [] : [{ path: u.path, message: `the field name ${problem}` }]
     })
+    const isNotifier = (u: Fields.Unknown) => u.path.startsWith("notify[")
     const misspelled: Array<PlanProblem> = [
       ...unprintable,
       ...unknown.flatMap((u) =>
-        u.suggestion === undefined ? [] : [{ path: u.path, message: `unknown field ${quoted(u.field)} — did you mean "${u.suggestion}"?` }]
-      )
+        u.suggestion === undefined || isNotifier(u) ? [] : [{ path: u.path, message: `unknown field ${quoted(u.field)} — did you mean "${u.suggestion}"?` }]
+      ),
+      ...unknownNotifierFields(typeof input === "object" && input !== null ? (input as Record<string, unknown>).notify : undefined, "")
     ]
-    const refused = new Set(unprintable.map((p) => p.path))
+    const refused = new Set([...unprintable.map((p) => p.path), ...unknown.filter(isNotifier).map((u) => u.path)])
     const warnings: Array<PlanProblem> = unknown.flatMap((u) =>
       u.suggestion !== undefined || refused.has(u.path) ? [] : [{ path: u.path, message: `unknown field ${quoted(u.field)} is ignored` }]
     )
@@ -1025,6 +1099,16 @@ const environmentShape: Fields.Shape = {
     share: { kind: "list", shape: { fields: Object.keys(SharedPath.fields), nested: { build: { kind: "object", shape: { fields: commandFields } } } } }
   }
 }
+/** A notifier's fields: an unknown one is an error, not a warning (a notifier that silently means less is never noticed). */
+const notifierShape: Fields.Shape = { fields: Object.keys(NotifierSettings.fields) }
+
+/** Unknown fields of the notifiers in `notify` (a plan's or a config file's), each a problem at `prefix` + its path. */
+const unknownNotifierFields = (notify: unknown, prefix: string): Array<PlanProblem> =>
+  Fields.unknownFields({ notify }, { fields: ["notify"], nested: { notify: { kind: "list", shape: notifierShape } } }).map((u) => ({
+    path: `${prefix}${u.path}`,
+    message: `unknown field ${quoted(u.field)}${u.suggestion !== undefined ? ` — did you mean "${u.suggestion}"?` : ""} (a notifier has ${notifierShape.fields.join(", ")})`
+  }))
+
 const planShape: Fields.Shape = {
   fields: Object.keys(PlanFile.fields),
   nested: {
@@ -1054,7 +1138,8 @@ const planShape: Fields.Shape = {
     prices: { kind: "record", shape: { fields: Object.keys(ModelPrice.fields) } },
     github: { kind: "object", shape: { fields: Object.keys(GitHubSettings.fields) } },
     sandbox: { kind: "object", shape: { fields: Object.keys(SandboxSettings.fields) } },
-    environment: { kind: "object", shape: environmentShape }
+    environment: { kind: "object", shape: environmentShape },
+    notify: { kind: "list", shape: notifierShape }
   }
 }
 
@@ -1100,6 +1185,9 @@ const expectations: Readonly<Record<string, string>> = {
   id: "a non-empty text",
   name: "a non-empty text",
   title: "a text",
+  on: `a list of events (${NotifyEvent.literals.join(", ")})`,
+  desktop: "true or false",
+  notify: "a list of notifiers ({ command: [program, args…] } or { desktop: true })",
   tasks: "a list of tasks",
   streams: "a list of streams"
 }
@@ -1425,6 +1513,8 @@ export const readConfig = (baseDir: string): Effect.Effect<ConfigFile, InvalidPl
       if (Either.isLeft(read)) return yield* new InvalidPlan({ source: file, problems: read.left })
       const shape = PlanText.shapeProblem(read.right, LIMITS)
       if (shape !== undefined) return yield* new InvalidPlan({ source: file, problems: [shape] })
+      const strict = unknownNotifierFields(isRecord(read.right) ? read.right.notify : undefined, "")
+      if (strict.length > 0) return yield* new InvalidPlan({ source: file, problems: strict })
       const config = yield* Schema.decodeUnknown(ConfigFile, { errors: "all", onExcessProperty: "ignore" })(read.right ?? {}).pipe(
         Effect.mapError((error) =>
           new InvalidPlan({
