@@ -121,7 +121,8 @@ export const pathsIn = (text: string): Array<string> => {
     word = word.replace(/^(\.\/)+/, "").replace(/[^A-Za-z0-9_]+$/, "")
     if (word === "" || !/^[A-Za-z0-9_.\-+/]+$/.test(word)) continue
     if (word.split("/").some((segment) => segment === "" || segment === "." || segment === "..")) continue
-    if (word.includes("/") || EXTENSION.test(word)) found.push(word)
+    // "e.g", "i.e": abbreviations, not files.
+    if (word.includes("/") || (EXTENSION.test(word) && !/^[A-Za-z]\.[A-Za-z]$/.test(word))) found.push(word)
   }
   return found
 }
@@ -140,15 +141,38 @@ const listed = (items: ReadonlyArray<string>, max = 4): string => {
 }
 
 /**
+ * How much work each part of the forecast does at most (steps of its walks over the plan's
+ * dependencies, its scopes, its named files, the history), so that a plan of 10,000 streams or
+ * tasks is forecast in moments: past it, a part gives what it found so far.
+ *
+ * @since 0.1.0
+ */
+export const WORK = 1_000_000
+
+/**
+ * At most this many collisions of each kind are reported: a plan with more wants rethinking, not a list.
+ *
+ * @since 0.1.0
+ */
+export const MAX_COLLISIONS = 50
+
+/** A budget of steps: `spend(n)` is false once it is used up. */
+const budgetOf = (steps: number) => {
+  let left = steps
+  return { spend: (n = 1) => (left -= n) >= 0, spent: () => left < 0 }
+}
+
+/**
  * Which tasks and streams wait for which, through every path of dependencies (`dependsOn`, and a
  * stream's order): for telling the pairs that can run side by side from those that are serialised.
+ * Each walk is done once, when first asked.
  */
-const dependencies = (plan: Plan.Plan) => {
+const dependencies = (plan: Plan.Plan, budget: ReturnType<typeof budgetOf>) => {
   const preds = ExecutionPlan.predecessors(plan)
   const reach = (starts: Iterable<string>): Set<string> => {
     const seen = new Set<string>()
     const stack = [...starts]
-    while (stack.length > 0) {
+    while (stack.length > 0 && budget.spend()) {
       for (const p of preds.get(stack.pop()!) ?? []) {
         if (!seen.has(p)) {
           seen.add(p)
@@ -182,34 +206,87 @@ const dependencies = (plan: Plan.Plan) => {
   }
 }
 
+/** `p` and the folders above it: `src/api/x.js`, `src/api`, `src`. */
+const selfAndAbove = (p: string): Array<string> => {
+  const found = [p]
+  for (let i = p.lastIndexOf("/"); i > 0; i = p.lastIndexOf("/", i - 1)) found.push(p.slice(0, i))
+  return found
+}
+
+const byText = (x: string, y: string) => x < y ? -1 : x > y ? 1 : 0
+
 /**
  * The collisions of `plan` given what the repository says (pure; `forecast` reads the repository).
- * Streams are paired in the plan's order, the stream earlier in it first.
+ * Only candidates are paired (streams whose scopes, named files or changed files meet), so a plan
+ * of 10,000 streams costs what its overlaps cost. Each collision names its two streams in the
+ * plan's order; the collisions come by kind (scope, file, cochange), then in the plan's order.
  *
  * @since 0.1.0
  */
 export const collisions = (plan: Plan.Plan, repository: Repository = empty): Array<Collision> => {
-  const found: Array<Collision> = []
+  const order = dependencies(plan, budgetOf(WORK))
   const scopes = scopesOf(plan)
-  const order = dependencies(plan)
-  const names = plan.streams.map((s) => s.name)
+  const index = new Map(plan.streams.map((s, i) => [s.name, i]))
+  const byPlan = (x: string, y: string) => index.get(x)! - index.get(y)!
   const tasksOf = (stream: string) => Plan.streamNamed(plan, stream)?.tasks.map((t) => t.id) ?? []
-  const streamsOfPath = (p: string) => names.filter((n) => scopes.get(n)!.some((prefix) => under(p, prefix)))
-  const pairs: Array<readonly [string, string]> = []
-  for (let i = 0; i < names.length; i++) {
-    for (let j = i + 1; j < names.length; j++) {
-      if (tasksOf(names[i]!).length > 0 && tasksOf(names[j]!).length > 0 && !order.streamsOrdered(names[i]!, names[j]!)) pairs.push([names[i]!, names[j]!])
+  /** Scope prefix → the streams whose scope it is. */
+  const owners = new Map<string, Array<string>>()
+  for (const [name, prefixes] of scopes) for (const p of prefixes) owners.set(p, [...(owners.get(p) ?? []), name])
+  const streamsOfPathMemo = new Map<string, ReadonlyArray<string>>()
+  /** The streams whose scope holds `p`, in the plan's order. */
+  const streamsOfPath = (p: string): ReadonlyArray<string> => {
+    let found = streamsOfPathMemo.get(p)
+    if (found === undefined) streamsOfPathMemo.set(p, found = [...new Set(selfAndAbove(p).flatMap((q) => owners.get(q) ?? []))].sort(byPlan))
+    return found
+  }
+  const verdicts = new Map<string, boolean>()
+  /** Two streams (in the plan's order) run side by side: both have tasks, and no path of dependencies joins them. */
+  const sideBySide = (a: string, b: string): boolean => {
+    const key = `${a}\0${b}`
+    let verdict = verdicts.get(key)
+    if (verdict === undefined) {
+      verdict = a !== b && tasksOf(a).length > 0 && tasksOf(b).length > 0 && !order.streamsOrdered(a, b)
+      verdicts.set(key, verdict)
+    }
+    return verdict
+  }
+  /** Findings grouped by pair of streams (a before b in the plan), at most MAX_COLLISIONS pairs. */
+  const grouped = <A>() => {
+    const groups = new Map<string, { readonly a: string; readonly b: string; readonly items: Array<A> }>()
+    return {
+      add: (a: string, b: string, item: A, same: (x: A, y: A) => boolean) => {
+        const key = `${a}\0${b}`
+        let group = groups.get(key)
+        if (group === undefined) {
+          if (groups.size >= MAX_COLLISIONS || !sideBySide(a, b)) return
+          groups.set(key, group = { a, b, items: [] })
+        }
+        if (!group.items.some((i) => same(i, item))) group.items.push(item)
+      },
+      inOrder: () => [...groups.values()].sort((x, y) => byPlan(x.a, y.a) || byPlan(x.b, y.b))
     }
   }
   /** The stream-level fix: the second stream's first task waits for the first's last. */
   const serialise = (a: string, b: string) => `add dependsOn: [${tasksOf(a).at(-1)}] to task ${tasksOf(b)[0]} (so ${b} starts from ${a}'s work)`
+  const found: Array<Collision> = []
 
-  // 1. Overlapping scopes.
-  for (const [a, b] of pairs) {
-    const overlaps: Array<readonly [string, string]> = []
-    for (const p of scopes.get(a)!) for (const q of scopes.get(b)!) if (under(p, q) || under(q, p)) overlaps.push([p, q])
-    if (overlaps.length === 0) continue
-    const paths = [...new Set(overlaps.flat())].sort()
+  // 1. Overlapping scopes: each prefix against itself and the folders above it.
+  const overlaps = grouped<readonly [string, string]>()
+  let budget = budgetOf(WORK)
+  scopes: for (const stream of plan.streams) {
+    for (const p of scopes.get(stream.name)!) {
+      for (const q of selfAndAbove(p)) {
+        for (const other of owners.get(q) ?? []) {
+          if (!budget.spend()) break scopes
+          if (other === stream.name) continue
+          const [a, b] = byPlan(stream.name, other) < 0 ? [stream.name, other] : [other, stream.name]
+          overlaps.add(a, b, a === stream.name ? [p, q] : [q, p], (x, y) => x[0] === y[0] && x[1] === y[1])
+        }
+      }
+    }
+  }
+  for (const { a, b, items } of overlaps.inOrder()) {
+    const paths = [...new Set(items.flat())].sort(byText)
     const tasks = [...tasksOf(a), ...tasksOf(b)]
     found.push({
       kind: "scope",
@@ -217,7 +294,7 @@ export const collisions = (plan: Plan.Plan, repository: Repository = empty): Arr
       tasks,
       paths,
       fix: `Let one stream own ${listed(paths)} by narrowing the other's scope, or ${serialise(a, b)}.`,
-      message: `streams ${a} and ${b} overlap in scope (${listed(overlaps.map(([p, q]) => p === q ? `${p}/ in both` : `${p}/ of ${a} and ${q}/ of ${b}`))}): ` +
+      message: `streams ${a} and ${b} overlap in scope (${listed(items.map(([p, q]) => p === q ? `${p}/ in both` : `${p}/ of ${a} and ${q}/ of ${b}`))}): ` +
         `their tasks ${listed(tasks)} may change the same files side by side`
     })
   }
@@ -235,18 +312,26 @@ export const collisions = (plan: Plan.Plan, repository: Repository = empty): Arr
       }
     }
   }
-  for (const [a, b] of pairs) {
-    const clashes: Array<{ readonly path: string; readonly x: string; readonly y: string }> = []
-    for (const [p, byStream] of named) {
-      for (const x of byStream.get(a) ?? []) {
-        for (const y of byStream.get(b) ?? []) if (!order.tasksOrdered(x, y)) clashes.push({ path: p, x, y })
+  const clashes = grouped<{ readonly path: string; readonly x: string; readonly y: string }>()
+  budget = budgetOf(WORK)
+  files: for (const [p, byStream] of [...named].sort(([x], [y]) => byText(x, y))) {
+    const names = [...byStream.keys()].sort(byPlan)
+    for (let i = 0; i < names.length; i++) {
+      for (let j = i + 1; j < names.length; j++) {
+        for (const x of byStream.get(names[i]!)!) {
+          for (const y of byStream.get(names[j]!)!) {
+            if (!budget.spend()) break files
+            if (!order.tasksOrdered(x, y)) clashes.add(names[i]!, names[j]!, { path: p, x, y }, (u, v) => u.path === v.path && u.x === v.x && u.y === v.y)
+          }
+        }
       }
     }
-    if (clashes.length === 0) continue
-    const paths = [...new Set(clashes.map((c) => c.path))].sort()
-    const xs = [...new Set(clashes.map((c) => c.x))]
-    const ys = [...new Set(clashes.map((c) => c.y))]
-    const first = clashes[0]!
+  }
+  for (const { a, b, items } of clashes.inOrder()) {
+    const paths = [...new Set(items.map((c) => c.path))].sort(byText)
+    const xs = [...new Set(items.map((c) => c.x))]
+    const ys = [...new Set(items.map((c) => c.y))]
+    const first = items[0]!
     found.push({
       kind: "file",
       streams: [a, b],
@@ -258,108 +343,88 @@ export const collisions = (plan: Plan.Plan, repository: Repository = empty): Arr
     })
   }
 
-  // 3. Co-change from history.
+  // 3. Co-change from history: counts of each file's commits, and of each pair with a file in some scope.
   const commits = repository.history.filter((files) => files.length > 1 && files.length <= SWEEP_FILES)
-  if (commits.length > 0 && pairs.length > 0) {
-    const changes = new Map<string, number>()
-    const together = new Map<string, Map<string, number>>()
-    const streamsOf = new Map<string, ReadonlyArray<string>>()
-    const streamsOfCached = (p: string) => {
-      let s = streamsOf.get(p)
-      if (s === undefined) streamsOf.set(p, s = streamsOfPath(p))
-      return s
-    }
-    for (const files of commits) {
-      const unique = [...new Set(files)]
-      for (const f of unique) changes.set(f, (changes.get(f) ?? 0) + 1)
+  const changes = new Map<string, number>()
+  const together = new Map<string, Map<string, number>>()
+  budget = budgetOf(WORK)
+  history: for (const files of commits) {
+    const unique = [...new Set(files)]
+    for (const f of unique) changes.set(f, (changes.get(f) ?? 0) + 1)
+    for (const f of unique) {
       // Only pairs with a file in some scope can make a collision.
-      for (const f of unique) {
-        if (streamsOfCached(f).length === 0) continue
-        for (const g of unique) {
-          if (g === f) continue
-          const row = together.get(f) ?? new Map<string, number>()
-          together.set(f, row)
-          row.set(g, (row.get(g) ?? 0) + 1)
+      if (streamsOfPath(f).length === 0) continue
+      const row = together.get(f) ?? new Map<string, number>()
+      together.set(f, row)
+      for (const g of unique) {
+        if (!budget.spend()) break history
+        if (g !== f) row.set(g, (row.get(g) ?? 0) + 1)
+      }
+    }
+  }
+  /** Whether f and g change together, and how often ("3 of 4 commits"). */
+  const coupling = (f: string, g: string): string | undefined => {
+    const both = together.get(f)?.get(g) ?? 0
+    const fewer = Math.min(changes.get(f) ?? 0, changes.get(g) ?? 0)
+    return both >= COCHANGE_MIN_COMMITS && both >= COCHANGE_MIN_SHARE * fewer ? `${both} of ${fewer} commits` : undefined
+  }
+  const links = grouped<{ readonly text: string; readonly paths: ReadonlyArray<string> }>()
+  const samePaths = (x: { readonly paths: ReadonlyArray<string> }, y: { readonly paths: ReadonlyArray<string> }) =>
+    [...x.paths].sort(byText).join("\0") === [...y.paths].sort(byText).join("\0")
+  const scoped = [...together.keys()].sort(byText)
+  /** A file in no scope (a shared registry) → the scoped files it changes together with. */
+  const outside = new Map<string, Array<{ readonly file: string; readonly how: string }>>()
+  for (const f of scoped) {
+    for (const g of [...together.get(f)!.keys()].sort(byText)) {
+      const how = coupling(f, g)
+      if (how === undefined) continue
+      if (streamsOfPath(g).length === 0) {
+        outside.set(g, [...(outside.get(g) ?? []), { file: f, how }])
+        continue
+      }
+      if (g < f) continue // each pair of scoped files once
+      for (const a of streamsOfPath(f)) {
+        for (const b of streamsOfPath(g)) {
+          if (a === b) continue
+          if (byPlan(a, b) < 0) links.add(a, b, { text: `${f} (${a}) and ${g} (${b}) changed together in ${how}`, paths: [f, g] }, samePaths)
+          else links.add(b, a, { text: `${g} (${b}) and ${f} (${a}) changed together in ${how}`, paths: [g, f] }, samePaths)
         }
       }
     }
-    /** Whether f and g change together, and how often ("3 of 4 commits"). */
-    const coupling = (f: string, g: string): string | undefined => {
-      const both = together.get(f)?.get(g) ?? 0
-      const fewer = Math.min(changes.get(f) ?? 0, changes.get(g) ?? 0)
-      return both >= COCHANGE_MIN_COMMITS && both >= COCHANGE_MIN_SHARE * fewer ? `${both} of ${fewer} commits` : undefined
-    }
-    const links = new Map<string, Array<{ readonly text: string; readonly paths: ReadonlyArray<string> }>>() // "a\0b" → findings
-    const pairKeys = new Set(pairs.map(([a, b]) => `${a}\0${b}`))
-    /** A finding between a and b, when they are a pair (in the plan's order) that nothing serialises. */
-    const add = (a: string, b: string, text: string, paths: ReadonlyArray<string>) => {
-      const key = `${a}\0${b}`
-      if (!pairKeys.has(key)) return
-      const list = links.get(key) ?? []
-      links.set(key, list)
-      if (!list.some((l) => l.text === text)) list.push({ text, paths })
-    }
-    const scoped = [...together.keys()].sort()
-    for (const f of scoped) {
-      for (const [g] of [...together.get(f)!].sort(([x], [y]) => x < y ? -1 : x > y ? 1 : 0)) {
-        const gStreams = streamsOfCached(g)
-        if (gStreams.length > 0 && f < g) {
-          const how = coupling(f, g)
-          if (how === undefined) continue
-          for (const a of streamsOfCached(f)) {
-            for (const b of gStreams) {
-              add(a, b, `${f} (${a}) and ${g} (${b}) changed together in ${how}`, [f, g])
-              add(b, a, `${g} (${b}) and ${f} (${a}) changed together in ${how}`, [g, f])
-            }
+  }
+  budget = budgetOf(WORK)
+  registry: for (const [o, partners] of [...outside].sort(([x], [y]) => byText(x, y))) {
+    for (const p of partners) {
+      for (const q of partners) {
+        for (const a of streamsOfPath(p.file)) {
+          for (const b of streamsOfPath(q.file)) {
+            if (!budget.spend()) break registry
+            if (a === b || byPlan(a, b) > 0) continue
+            links.add(a, b, {
+              text: `${o} (in no scope) changed with ${p.file} (${a}) in ${p.how} and with ${q.file} (${b}) in ${q.how}`,
+              paths: [o, p.file, q.file]
+            }, samePaths)
           }
         }
       }
     }
-    // A file in no scope (a shared registry) changing with files of two streams.
-    const outside = new Map<string, Array<{ readonly file: string; readonly how: string }>>()
-    for (const f of scoped) {
-      for (const [o] of together.get(f)!) {
-        if (streamsOfCached(o).length > 0) continue
-        const how = coupling(f, o)
-        if (how !== undefined) outside.set(o, [...(outside.get(o) ?? []), { file: f, how }])
-      }
-    }
-    for (const [o, partners] of [...outside].sort(([x], [y]) => x < y ? -1 : x > y ? 1 : 0)) {
-      for (const p of partners) {
-        for (const q of partners) {
-          for (const a of streamsOfCached(p.file)) {
-            for (const b of streamsOfCached(q.file)) {
-              add(a, b, `${o} (in no scope) changed with ${p.file} (${a}) in ${p.how} and with ${q.file} (${b}) in ${q.how}`, [o, p.file, q.file])
-            }
-          }
-        }
-      }
-    }
-    for (const [a, b] of pairs) {
-      const list = links.get(`${a}\0${b}`)
-      if (list === undefined) continue
-      // Two streams' files beside one registry can be found twice (each file of a stream under both scopes).
-      const seen = new Set<string>()
-      const unique = list.filter((l) => {
-        const key = [...l.paths].sort().join("\0")
-        return seen.has(key) ? false : (seen.add(key), true)
-      })
-      const paths = [...new Set(unique.flatMap((l) => l.paths))].sort()
-      const shared = [...new Set(unique.filter((l) => l.paths.length === 3).map((l) => l.paths[0]!))]
-      const tasks = [...tasksOf(a), ...tasksOf(b)]
-      found.push({
-        kind: "cochange",
-        streams: [a, b],
-        tasks,
-        paths,
-        fix: shared.length > 0
-          ? `Let one stream own ${listed(shared)} (widen its scope to it), or ${serialise(a, b)}.`
-          : `Let one stream own these files, or ${serialise(a, b)}.`,
-        message: `streams ${a} and ${b} (tasks ${listed(tasks)}) change files that the last ${HISTORY_COMMITS} commits changed together: ${
-          listed(unique.map((l) => l.text), 3)
-        }`
-      })
-    }
+  }
+  for (const { a, b, items } of links.inOrder()) {
+    const paths = [...new Set(items.flatMap((l) => l.paths))].sort(byText)
+    const shared = [...new Set(items.filter((l) => l.paths.length === 3).map((l) => l.paths[0]!))]
+    const tasks = [...tasksOf(a), ...tasksOf(b)]
+    found.push({
+      kind: "cochange",
+      streams: [a, b],
+      tasks,
+      paths,
+      fix: shared.length > 0
+        ? `Let one stream own ${listed(shared)} (widen its scope to it), or ${serialise(a, b)}.`
+        : `Let one stream own these files, or ${serialise(a, b)}.`,
+      message: `streams ${a} and ${b} (tasks ${listed(tasks)}) change files that the last ${HISTORY_COMMITS} commits changed together: ${
+        listed(items.map((l) => l.text), 3)
+      }`
+    })
   }
   return found
 }
