@@ -82,13 +82,12 @@ export interface Repository {
 /** Nothing known about the repository. */
 const empty: Repository = { files: new Set(), history: [] }
 
-/** `p` is `prefix` or lies under it (path segments, not characters: `src/apix` is not under `src/api`). */
-const under = (p: string, prefix: string) => p === prefix || p.startsWith(`${prefix}/`)
-
 /**
  * The path prefix a scope entry stands for: the entry itself, or for a glob the folder before
  * its first wildcard (`src/**\/*.ts` → `src`); undefined for one covering the whole repository
  * (`.`, `*.md`), which would overlap everything and say nothing.
+ *
+ * @since 0.1.0
  */
 export const prefixOf = (entry: string): string | undefined => {
   const wild = entry.search(/[*?[]/)
@@ -206,7 +205,7 @@ const dependencies = (plan: Plan.Plan, budget: ReturnType<typeof budgetOf>) => {
   }
 }
 
-/** `p` and the folders above it: `src/api/x.js`, `src/api`, `src`. */
+/** `p` and the folders above it, `src/api/x.js`, `src/api`, `src`: the prefixes that hold it (by path segments: `src/apix` is not under `src/api`). */
 const selfAndAbove = (p: string): Array<string> => {
   const found = [p]
   for (let i = p.lastIndexOf("/"); i > 0; i = p.lastIndexOf("/", i - 1)) found.push(p.slice(0, i))
@@ -446,8 +445,8 @@ const read = (repository: string): Effect.Effect<Repository, never, CommandExecu
     )
   ], { concurrency: 2 }).pipe(
     Effect.map(([files, history]) => ({ files, history })),
-    // git missing altogether, or any other surprise: the forecast goes on without the repository.
-    Effect.catchAllCause(() => Effect.succeed(empty))
+    // Any other surprise: the forecast goes on without the repository.
+    Effect.catchAllDefect(() => Effect.succeed(empty))
   )
 
 /**
