@@ -21,6 +21,7 @@ import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Config, Console, Effect, Layer, Option, ParseResult, Schema } from "effect"
 import * as nodePath from "node:path"
+import type * as Forecast from "./Forecast.js"
 import type * as GitHubHttp from "./GitHubHttp.js"
 import * as Help from "./Help.js"
 import * as Init from "./Init.js"
@@ -37,6 +38,7 @@ import type * as Wiring from "./Wiring.js"
 const lazy = {
   agents: Effect.promise(() => import("@braid/agents")),
   doctor: Effect.promise(() => import("./Doctor.js")),
+  forecast: Effect.promise(() => import("./Forecast.js")),
   gitHubHttp: Effect.promise(() => import("./GitHubHttp.js")),
   landing: Effect.promise(() => import("@braid/core/Landing")),
   notify: Effect.promise(() => import("@braid/core/Notify")),
@@ -203,12 +205,25 @@ const printFindings = (planPath: string, result: Preflight.Result) =>
     }
   })
 
+/**
+ * The conflict forecast on stderr, after the warnings, in a part of its own: each collision on
+ * one line, its fix on the next. Nothing when no two streams collide.
+ */
+const printForecast = (planPath: string, collisions: ReadonlyArray<Forecast.Collision>) =>
+  collisions.length === 0 ? Effect.void : Console.error(
+    [
+      Terminal.safeLine(`braid: ${planPath}: conflict forecast: ${collisions.length} collision${collisions.length === 1 ? "" : "s"} between streams that run side by side:`),
+      ...collisions.flatMap((c) => [Terminal.safeLine(`  - ${c.kind}: ${c.message}`), Terminal.safeLine(`    fix: ${c.fix}`)])
+    ].join("\n")
+  )
+
 const planCommand = Command.make(
   "plan",
   { plan: planFile, maxParallel, qualityThreshold, sandbox, json, agent, reviewer, workspace, repo, base, target, noLand, landMode, remote, noGithub, report },
   (args) =>
     Effect.gen(function*() {
       const Preflight = yield* lazy.preflight
+      const Forecast = yield* lazy.forecast
       const GitHubHttp = yield* lazy.gitHubHttp
       const Notify = yield* lazy.notify
       const { Reviewers } = yield* lazy.agents
@@ -232,6 +247,8 @@ const planCommand = Command.make(
         remote: Option.getOrUndefined(args.remote),
         noGithub: args.noGithub
       })
+      // The repository preflight found, else the folder the run would look in.
+      const collisions = yield* Forecast.forecast(plan, result.repository ?? Option.getOrElse(args.repo, () => process.cwd()))
       const landing = args.noLand ? "none (--no-land)" : `${Option.getOrElse(args.landMode, () => "local" as const)}${
         Option.getOrElse(args.landMode, () => "local") === "local" ? "" : ` to ${Option.getOrElse(args.remote, () => "origin")}`
       }`
@@ -293,7 +310,8 @@ const planCommand = Command.make(
               : { sync: false, repo: plan.githubRepo ?? null, apiUrl: null, reason: result.github.reason },
             ready: result.problems.length === 0,
             problems: result.problems,
-            warnings: [...plan.warnings, ...result.warnings]
+            warnings: [...plan.warnings, ...result.warnings],
+            forecast: collisions
           },
           null,
           2
@@ -327,6 +345,7 @@ const planCommand = Command.make(
         }
       }
       yield* printFindings(args.plan, result)
+      yield* printForecast(args.plan, collisions)
       if (result.problems.length > 0) yield* Effect.sync(() => void (process.exitCode = 2))
     })
 ).pipe(Command.withDescription(

@@ -161,7 +161,7 @@ export const commands: ReadonlyArray<CommandHelp> = [
     name: "plan",
     summary: "Check a plan as braid run would before starting, and show its streams.",
     description:
-      "Checks everything braid run would refuse before it starts — the plan, the agent backends and their executables, scripts and prompt templates, the repository (base, target, a dirty checkout when landing), the --report folder — and prints each stream's agent and each task's checks and what it waits for. Warns about tasks nothing can fail, a threshold under 50 and paths that exist beside the plan but not in the repository. Exit 2 when run would refuse. Changes nothing.",
+      "Checks everything braid run would refuse before it starts — the plan, the agent backends and their executables, scripts and prompt templates, the repository (base, target, a dirty checkout when landing), the --report folder — and prints each stream's agent and each task's checks and what it waits for. Warns about tasks nothing can fail, a threshold under 50 and paths that exist beside the plan but not in the repository, then forecasts conflicts: streams that run side by side with overlapping scopes, tasks of two streams naming one file, files the recent history changes together across two streams — each with a suggested fix. Exit 2 when run would refuse. Changes nothing.",
     args: [planArg],
     options: ["agent", "reviewer", "repo", "base", "target", "no-land", "land", "remote", "no-github", "report", "workspace", "max-parallel", "quality-threshold", "sandbox", "json"]
   },

@@ -249,14 +249,21 @@ export interface Environment {
 export const noEnvironment: Environment = { setup: [], teardown: [], copy: [], share: [], ports: 0 }
 
 /**
- * The folders of a stream's sparse checkout (cone mode): its scope's folders (a scope is a list,
- * or one text of paths separated by commas or spaces; globs are left out) and the environment's
- * `sparse` ones. Undefined: the stream's checkout is complete.
+ * A stream's scope as paths: a scope is a list, or one text of paths separated by commas or
+ * spaces (`"db/, src/db/"`); each without a leading `./` or trailing `/`, empty ones left out.
+ * Globs are kept as written.
+ */
+export const scopePathsOf = (stream: Pick<PlannedStream, "scope">): ReadonlyArray<string> =>
+  stream.scope.flatMap((s) => s.split(/[\s,]+/)).map((p) => p.replace(/^\.\//, "").replace(/\/+$/, "")).filter((p) => p !== "")
+
+/**
+ * The folders of a stream's sparse checkout (cone mode): its scope's folders ({@link scopePathsOf};
+ * globs are left out) and the environment's `sparse` ones. Undefined: the stream's checkout is complete.
  */
 export const sparseOf = (stream: PlannedStream): ReadonlyArray<string> | undefined => {
   const extra = stream.environment?.sparse
   if (extra === undefined) return undefined
-  const scope = stream.scope.flatMap((s) => s.split(/[\s,]+/)).map((p) => p.replace(/^\.\//, "").replace(/\/+$/, ""))
+  const scope = scopePathsOf(stream)
   return [...new Set([...scope, ...extra.map((p) => p.replace(/\/+$/, ""))].filter((p) => p !== "" && p !== "." && !/[*?[]/.test(p)))].sort()
 }
 
