@@ -63,8 +63,17 @@ export const clone = (remote: string, dir: string) =>
     yield* fetch(dir)
   })
 
-/** The commits of some refs of a clone (absent: no such ref), in one git call. */
+/**
+ * The commits of some refs of a clone (absent: no such ref): read from its files (a runner asks
+ * around every attempt), else in one git call.
+ */
 const refs = (dir: string, names: ReadonlyArray<string>) =>
+  Effect.suspend(() => {
+    const read = GitWorkspace.readRefs(path.join(dir, ".git"), names)
+    return read !== undefined ? Effect.succeed(read) : refsFromGit(dir, names)
+  })
+
+const refsFromGit = (dir: string, names: ReadonlyArray<string>) =>
   Effect.map(git(["for-each-ref", "--format=%(refname) %(objectname)", ...names], dir, "for-each-ref"), (out) => {
     const found = new Map<string, string>()
     for (const line of out.split("\n")) {
@@ -103,9 +112,9 @@ export const push = (dir: string, branch: string) =>
     const found = yield* refs(dir, [`refs/heads/${branch}`, `refs/remotes/origin/${branch}`])
     const ours = found.get(`refs/heads/${branch}`)
     if (ours === undefined || ours === found.get(`refs/remotes/origin/${branch}`)) return ours
-    // Pushed to its remote-tracking ref too, so the next push knows what the remote has.
+    // git moves the remote-tracking ref too (the clone's fetch refspec maps the branch to it),
+    // so the next push knows what the remote has.
     yield* git(["push", "--quiet", "--force", "origin", `refs/heads/${branch}:refs/heads/${branch}`], dir, "push")
-    yield* git(["update-ref", `refs/remotes/origin/${branch}`, ours], dir, "update-ref")
     return ours
   })
 

@@ -96,6 +96,12 @@ describe("git's files read without git", () => {
       assert.strictEqual(Git.readBranch(common, "braid/run/stream"), null)
       git(repo, "symbolic-ref", "refs/heads/alias", "refs/heads/main")
       assert.strictEqual(Git.readBranch(common, "alias"), undefined)
+      // Any ref under refs/, as the cluster's clones read their remote-tracking refs.
+      git(repo, "update-ref", "refs/remotes/origin/main", head)
+      assert.strictEqual(Git.readRef(common, "refs/remotes/origin/main"), head)
+      assert.strictEqual(Git.readRef(common, "refs/remotes/origin/gone"), null)
+      assert.strictEqual(Git.readRef(common, "refs/heads/../../config"), undefined)
+      assert.strictEqual(Git.readRef(path.join(repo, "README.md"), "refs/heads/main"), undefined)
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true })
     }

@@ -421,9 +421,13 @@ export const isObjectId = (text: string): boolean => OBJECT_ID.test(text)
  * loose ref file, none in `packed-refs`); undefined when it cannot be read that way (a
  * reftable repository, a symbolic ref, anything unexpected): ask git then.
  */
-export const readBranch = (commonDir: string, branch: string): string | null | undefined => {
+export const readBranch = (commonDir: string, branch: string): string | null | undefined => readRef(commonDir, `refs/heads/${branch}`)
+
+/** A ref's commit (`refs/…`), read as `readBranch` reads a branch: null when certainly absent, undefined when git must say. */
+export const readRef = (commonDir: string, ref: string): string | null | undefined => {
+  if (!ref.startsWith("refs/") || ref.split("/").some((part) => part === "" || part === "." || part === "..")) return undefined
+  if (fs.statSync(commonDir, { throwIfNoEntry: false })?.isDirectory() !== true) return undefined
   if (fs.existsSync(path.join(commonDir, "reftable"))) return undefined
-  const ref = `refs/heads/${branch}`
   let loose: string
   try {
     loose = fs.readFileSync(path.join(commonDir, ref), "utf8").trim()

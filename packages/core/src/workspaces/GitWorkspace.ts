@@ -93,6 +93,24 @@ export const safeGitArgv = (args: ReadonlyArray<string>): Array<string> => Git.s
 /** Runs one hardened git command outside a workspace through `Process.run`: its stdout, or `WorkspaceFailed` for `operation`. */
 export const runGit = Git.run
 
+/**
+ * The commits of refs of the repository whose git directory is `gitDir` (`refs/heads/…`,
+ * `refs/remotes/…`), read from its files without starting git: absent refs are left out.
+ * Undefined when any cannot be read that way (ask git then).
+ *
+ * @since 0.6.0
+ */
+export const readRefs = (gitDir: string, refs: ReadonlyArray<string>): ReadonlyMap<string, string> | undefined => {
+  const found = new Map<string, string>()
+  for (const ref of refs) {
+    const sha = Git.readRef(gitDir, ref)
+    if (sha === undefined) return undefined
+    if (sha !== null) found.set(ref, sha)
+  }
+  return found
+}
+
+
 /** The environment to add to the inherited one for {@link safeGitArgv}: no prompts, no editor or pager, no replace refs. */
 export const safeGitEnv: Readonly<Record<string, string>> = Git.safeEnv
 
