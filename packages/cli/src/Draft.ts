@@ -537,7 +537,8 @@ export const architect = (
           task,
           stream: plan.streams[0]!,
           role: "architect",
-          attempt: 1,
+          // A new attempt each round: a backend that continues the session sends this round's prompt in it.
+          attempt: round,
           feedback: undefined,
           earlier: [],
           broughtIn: [],

@@ -48,7 +48,9 @@ const userErrors = new Set([
   "DatabaseUnreachable",
   "WorkdirInUse",
   "RunIdTaken",
-  "SandboxUnavailable"
+  "SandboxUnavailable",
+  "DraftInputInvalid",
+  "DraftRejected"
 ])
 
 /**
