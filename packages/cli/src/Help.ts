@@ -297,7 +297,19 @@ export const commands: ReadonlyArray<CommandHelp> = [
     description:
       "An agent in the architect role (--agent, else braid.config.yaml's agent) reads the repository in a read-only checkout of HEAD (a temporary worktree, confined where the sandbox is available) and answers with a plan in the seed's shape. braid checks it as braid plan does (unknown fields, types, unknown streams, cycles) and sends every problem back with its path, at most 3 times; then writes the plan (--out) and shows its streams, tasks and waves. A draft that still fails is kept beside the plan file with its problems listed (exit 2). Nothing runs unless --run.",
     args: [{ name: "description", optional: true, description: "The feature to plan, in words (or --from FILE, or --issue N)." }],
-    options: ["from", "issue", "out", "force", "agent", "prompt", "print-prompt", "github", "github-repo", "repo", "run", "yes"]
+    options: [
+      "from",
+      "issue",
+      "out",
+      "force",
+      { name: "agent", value: "name", description: `The architect's agent backend (default: braid.config.yaml's agent beside --out). A coding agent: ${BACKENDS.filter((b) => b !== "script" && b !== "mock").join(", ")}.` },
+      "prompt",       "print-prompt",
+      "github",
+      "github-repo",
+      "repo",
+      "run",
+      "yes"
+    ]
   },
   {
     name: "runner",
