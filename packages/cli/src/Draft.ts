@@ -18,6 +18,7 @@ import { Agent, type CommandSpec, GitWorkspace, Plan, Process, Sandbox, Workspac
 import type { CommandExecutor } from "@effect/platform"
 import { FileSystem } from "@effect/platform"
 import { Context, Effect, Either, Schema, type Scope } from "effect"
+import { spawn } from "node:child_process"
 import * as nodeFs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -91,7 +92,7 @@ export class DraftAgentFailed extends Schema.TaggedError<DraftAgentFailed>()("Dr
   problem: Schema.String
 }) {
   override get message(): string {
-    return `braid draft: the ${this.agent} agent could not draft a plan: ${this.problem}`
+    return `the ${this.agent} agent could not draft a plan: ${this.problem}`
   }
 }
 
@@ -463,6 +464,9 @@ export const readOnlyCheckout = (repository: string): Effect.Effect<Checkout, Dr
     return { dir, runDir, repository }
   })
 
+/** Backends whose tools run inside braid's process, where the sandbox (which wraps processes) does not reach. */
+const IN_PROCESS: ReadonlySet<string> = new Set(["llm"])
+
 /** The plan the architect's backend is built from: the config's settings, one infrastructure (architect) stream. */
 export const shellPlan = (options: { readonly baseDir: string; readonly config: Plan.ConfigFile; readonly projectName: string }) =>
   Plan.parse(
@@ -515,7 +519,7 @@ export const architect = (
     const { checkout } = options
     // Read-only: the checkout and the repository readable, the home hidden; the tool's allowance adds its own home and API.
     const policy: Sandbox.Policy | undefined = decision._tag === "Confined"
-      ? { writable: [], hidden: [os.homedir()], readable: [checkout.dir, checkout.repository], network: plan.sandbox.network }
+      ? { writable: [], hidden: [os.homedir(), path.join(checkout.repository, ".braid")], readable: [checkout.dir, checkout.repository], network: plan.sandbox.network }
       : undefined
     const files: Workspace.Worktree = {
       _tag: "Worktree",
@@ -566,7 +570,9 @@ export const architect = (
         }
         return { text: output.summary, session: output.sessionId, changed: status } satisfies Reply
       })
-    return { name, confined: decision._tag === "Confined" ? undefined : decision.reason, ask }
+    // The llm backend's tools run inside braid's own process: confinement (which wraps processes) cannot reach them.
+    const unconfined = decision._tag === "Unconfined" ? decision.reason : IN_PROCESS.has(name) ? "its tools run inside braid; what they write in the checkout is put back after each round" : undefined
+    return { name, unconfined, ask }
   })
 
 // ---------------------------------------------------------------------------------------------
@@ -828,7 +834,7 @@ export const draft = (options: Options) =>
     const repository = yield* describeRepository(checkout.dir)
     const architectAgent = yield* architect(shell, { agent: options.agent, checkout })
     const say = (line: string) => Effect.sync(() => void process.stderr.write(`${line}\n`))
-    yield* say(`braid draft: the ${architectAgent.name} agent reads ${top} in a read-only checkout${architectAgent.confined !== undefined ? ` (unconfined: ${architectAgent.confined})` : " (confined)"}`)
+    yield* say(`braid draft: the ${architectAgent.name} agent reads ${top} in a read-only checkout${architectAgent.unconfined !== undefined ? ` (not confined: ${architectAgent.unconfined})` : " (confined: it can write nothing but its own home)"}`)
     const checkDraft = (text: string | undefined) => check(text, { source: options.out ?? Init.PLAN_FILE, baseDir, config, repository: top, forecast: options.forecast })
     const outcome = yield* loop({
       prompt: (input) => fill(template, input),
@@ -882,11 +888,11 @@ export const draft = (options: Options) =>
       )
     }
     yield* Effect.sync(() => process.stdout.write(`wrote ${path.relative(process.cwd(), out) || out} (${outcome.rounds} round${outcome.rounds === 1 ? "" : "s"})\nnext: braid plan ${path.relative(process.cwd(), out) || out}   then: braid run ${path.relative(process.cwd(), out) || out}\n`))
-    if (options.run) yield* runPlan(out, options.yes)
+    if (options.run) yield* runPlan(out, top, options.yes)
   }).pipe(Effect.scoped)
 
 /** Runs the written plan with `braid run`, after the user says yes on the terminal (or `--yes`). */
-const runPlan = (out: string, yes: boolean) =>
+const runPlan = (out: string, repository: string, yes: boolean) =>
   Effect.gen(function*() {
     if (!yes) {
       const answer = yield* Effect.async<string>((resume) => {
@@ -904,9 +910,8 @@ const runPlan = (out: string, yes: boolean) =>
         return
       }
     }
-    const { spawn } = yield* Effect.promise(() => import("node:child_process"))
     const code = yield* Effect.async<number>((resume) => {
-      const child = spawn(process.execPath, [process.argv[1]!, "run", out], { stdio: "inherit" })
+      const child = spawn(process.execPath, [process.argv[1]!, "run", out, "--repo", repository], { stdio: "inherit" })
       child.on("close", (c) => resume(Effect.succeed(c ?? 1)))
       child.on("error", () => resume(Effect.succeed(1)))
     })
