@@ -4,8 +4,8 @@
  * folder, confined where the sandbox is available) and answers with a plan in the seed's shape;
  * braid extracts it, checks it as `braid plan` decodes plans (`Plan.parse`: unknown fields,
  * types, unknown streams, cycles…), and sends every problem back with its path, at most
- * `FIX_ROUNDS` times. Non-blocking findings (the plan's warnings, the conflict forecast) go back
- * too. Only braid writes the plan file; a draft that never passes is kept beside it with its
+ * `FIX_ROUNDS` times. Non-blocking findings (the plan's and `braid plan`'s warnings, the
+ * conflict forecast) go back too. Only braid writes the plan file; a draft that never passes is kept beside it with its
  * problems.
  *
  * The architect's prompt is a template (`DEFAULT_TEMPLATE`, or the user's `--prompt FILE`) with
@@ -26,6 +26,7 @@ import * as YAML from "yaml"
 import * as Backends from "./Backends.js"
 import type * as GitHubHttp from "./GitHubHttp.js"
 import * as Init from "./Init.js"
+import * as Preflight from "./Preflight.js"
 
 /** Fix rounds after the first draft: a draft is checked at most `1 + FIX_ROUNDS` times. */
 export const FIX_ROUNDS = 3
@@ -158,6 +159,8 @@ export const check = (
       problems: [],
       notes: [
         ...plan.warnings,
+        // braid plan's warnings about the plan itself (tasks nothing can fail, what a fresh checkout lacks).
+        ...Preflight.warningsOf(plan, options.repository),
         ...forecasts.map((f) => ({ path: "forecast", message: f.message, fix: f.fix }))
       ]
     }

@@ -7,18 +7,15 @@ import { AnthropicServer, ScriptedServer } from "@braid/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { braid, root } from "./support/Braid.js"
-import { BAD, envOf, fenced, setUp, stateOf } from "./support/Draft.js"
+import { braid } from "./support/Braid.js"
+import { architectPrompts, BAD, claudeSetUp, fenced, stateOf } from "./support/Draft.js"
 
 describe.skipIf(process.platform !== "linux")("braid draft on the real claude, never passing", () => {
   it("four rounds, exit 2, the draft kept with its problems, the repository unchanged", async () => {
-    const { dir, plans, repo } = setUp()
-    const home = path.join(dir, "home")
-    fs.mkdirSync(home)
-    fs.writeFileSync(path.join(plans, "braid.config.yaml"), "agent: claude-code\nagents:\n  claude-code: { timeoutSeconds: 60 }\n")
+    const { dir, plans, repo, envWith } = claudeSetUp()
     const server = await ScriptedServer.listen(AnthropicServer.provider, (c) => c.lastUserText.includes("You are the architect of") ? { text: fenced(BAD) } : { text: "ok" })
     try {
-      const env = envOf({ HOME: home, PATH: `${path.join(root, "node_modules/.bin")}${path.delimiter}${process.env.PATH ?? ""}`, ANTHROPIC_BASE_URL: server.url })
+      const env = envWith({ ANTHROPIC_BASE_URL: server.url })
       const before = stateOf(repo)
       const rejected = await braid(["draft", "Add a checkout flow", "--repo", repo, "--out", path.join(plans, "never.yaml")], env)
       assert.strictEqual(rejected.code, 2, rejected.stderr)
@@ -26,7 +23,7 @@ describe.skipIf(process.platform !== "linux")("braid draft on the real claude, n
       assert.include(fs.readFileSync(path.join(plans, "never.draft.yaml"), "utf8"), "#   - tasks[0].titel: unknown field")
       assert.isFalse(fs.existsSync(path.join(plans, "never.yaml")))
       assert.strictEqual(stateOf(repo), before)
-      assert.strictEqual(server.requests.filter((r) => r.conversation?.lastUserText.includes("You are the architect of") === true).length, 4)
+      assert.strictEqual(architectPrompts(server).length, 4)
     } finally {
       await server.close()
       fs.rmSync(dir, { recursive: true, force: true })

@@ -65,6 +65,7 @@ environment:
   copy: [.env]
   share:
     - { path: node_modules, key: [package-lock.json], build: [npm, ci, --offline] }
+checks: [[npm, test]]
 verify:
   - { name: unit tests, command: [npm, test], timeoutSeconds: 300 }
 streams:
@@ -104,3 +105,22 @@ export const BAD = GOOD
 
 export const turnsOf = (server: ScriptedServer.Server) => server.requests.filter((r) => r.conversation !== undefined)
 
+
+/** `setUp` for the real claude: a throwaway HOME, claude on PATH, `agent: claude-code` beside the plan. */
+export const claudeSetUp = () => {
+  const made = setUp()
+  const home = path.join(made.dir, "home")
+  fs.mkdirSync(home)
+  fs.writeFileSync(path.join(made.plans, "braid.config.yaml"), "agent: claude-code\nagents:\n  claude-code: { timeoutSeconds: 60 }\n")
+  const envWith = (vars: Record<string, string>) =>
+    envOf({ HOME: home, PATH: `${path.join(root, "node_modules/.bin")}${path.delimiter}${process.env.PATH ?? ""}`, ...vars })
+  return { ...made, home, envWith }
+}
+
+/** The architect's prompts a scripted server was sent (not a tool's side requests), in order, with claude's session id. */
+export const architectPrompts = (server: ScriptedServer.Server) =>
+  server.requests.flatMap((r) =>
+    r.conversation !== undefined && r.conversation.lastUserText.includes("You are the architect of")
+      ? [{ text: r.conversation.lastUserText, session: String(r.headers["x-claude-code-session-id"]) }]
+      : []
+  )
