@@ -17,7 +17,7 @@ import { Registry } from "@braid/agents"
 import { Agent, type CommandSpec, GitWorkspace, Plan, Process, Sandbox, Workspace } from "@braid/core"
 import type { CommandExecutor } from "@effect/platform"
 import { FileSystem } from "@effect/platform"
-import { Context, Effect, Either, Schema, type Scope } from "effect"
+import { Context, Effect, Either, Schedule, Schema, type Scope } from "effect"
 import { spawn } from "node:child_process"
 import * as nodeFs from "node:fs"
 import * as os from "node:os"
@@ -94,6 +94,27 @@ export class DraftAgentFailed extends Schema.TaggedError<DraftAgentFailed>()("Dr
 }) {
   override get message(): string {
     return `the ${this.agent} agent could not draft a plan: ${this.problem}`
+  }
+}
+
+/** No agent can draft: none chosen but the script one, or the chosen one cannot run here (no model, no key, not installed). */
+export class DraftAgentUnavailable extends Schema.TaggedError<DraftAgentUnavailable>()("DraftAgentUnavailable", {
+  agent: Schema.String,
+  problem: Schema.String
+}) {
+  override get message(): string {
+    return `the ${this.agent} agent cannot draft a plan: ${this.problem}`
+  }
+}
+
+/** Filing the tasks on GitHub failed after the plan was written (without their issue numbers). */
+export class DraftGitHubFailed extends Schema.TaggedError<DraftGitHubFailed>()("DraftGitHubFailed", {
+  repo: Schema.String,
+  written: Schema.String,
+  problem: Schema.String
+}) {
+  override get message(): string {
+    return `filing the tasks on ${this.repo} failed: ${this.problem}; the plan is written to ${this.written} without their issue numbers (issues already made are found again by the next braid draft --github)`
   }
 }
 
@@ -506,19 +527,21 @@ export const architect = (
 ) =>
   Effect.gen(function*() {
     const name = backendOf(plan, options.agent)
+    if (name === "script" || name === "mock") {
+      return yield* new DraftAgentUnavailable({
+        agent: name,
+        problem: "it runs scripts, not a model: choose a coding agent with --agent (claude-code, codex, gemini, llm, command…) or agent: in the braid.config.yaml beside the plan"
+      })
+    }
     const problems = yield* Registry.preflight(plan, { backends: Backends.all, agent: options.agent, agentSource: "--agent", workspaceKind: "git" })
     if (problems.length > 0) {
-      return yield* new DraftAgentFailed({ agent: name, problem: problems.map((p) => `${p.path}: ${p.message}`).join("; ") })
-    }
-    if (name === "script" || name === "mock") {
-      return yield* new DraftAgentFailed({
-        agent: name,
-        problem: "it runs scripts, not a model: choose a coding agent with --agent (claude-code, codex, gemini, llm, command…) or agent: in braid.config.yaml"
-      })
+      return yield* new DraftAgentUnavailable({ agent: name, problem: problems.map((p) => `${p.path}: ${p.message}`).join("; ") })
     }
     const registry = yield* Registry.make(plan, { backends: Backends.all, agent: options.agent, agentSource: "--agent" })
     const agent = Context.get(registry, Agent.AgentRegistry).forStream(plan.streams[0]!)
-    const decision = yield* Sandbox.decide(plan.sandbox.mode).pipe(Effect.orElseSucceed((): Sandbox.Decision => ({ _tag: "Unconfined", reason: "unavailable" })))
+    const decision = yield* Sandbox.decide(plan.sandbox.mode).pipe(
+      Effect.catchTag("SandboxUnavailable", (e) => Effect.fail(new DraftAgentUnavailable({ agent: name, problem: `sandbox: required (braid.config.yaml), but ${e.message}` })))
+    )
     const { checkout } = options
     // Read-only: the checkout and the repository readable, the home hidden; the tool's allowance adds its own home and API.
     const policy: Sandbox.Policy | undefined = decision._tag === "Confined"
@@ -558,7 +581,11 @@ export const architect = (
         }
         const output = yield* agent.attempt(request).pipe(
           Sandbox.within(policy),
-          Effect.retry({ while: (e) => e._tag === "ProviderBusy", times: 4 }),
+          // A busy provider is waited out, as a run's attempts and resolutions do; it is not the round failing.
+          Effect.retry({
+            while: (e) => e._tag === "ProviderBusy",
+            schedule: Schedule.exponential("2 seconds").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(4)))
+          }),
           Effect.mapError((e) => new DraftAgentFailed({ agent: name, problem: `round ${round}: ${e.message}` }))
         )
         const status = yield* Process.run(GitWorkspace.safeGitArgv(["status", "--porcelain", "-z", "--untracked-files=all"]), {
@@ -733,10 +760,11 @@ export const githubRepoOfUrl = (url: string): string | undefined => {
   return m === null ? undefined : `${m[1]}/${m[2]}`
 }
 
-/** Sets top-level fields of a plan's text (githubRepo, githubIssueNumber), keeping the rest as written. */
+/** Sets top-level fields of a plan's text (githubRepo, githubIssueNumber), keeping the rest as the agent wrote it. */
 export const withTopFields = (text: string, fields: Readonly<Record<string, string | number | undefined>>): string => {
   const doc = YAML.parseDocument(text)
-  for (const [k, v] of Object.entries(fields)) if (v !== undefined && !doc.has(k)) doc.set(k, v)
+  // braid's values win: the issues were filed on this repository, under this issue.
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined) doc.set(k, v)
   return doc.toString({ lineWidth: 0 })
 }
 
@@ -863,22 +891,28 @@ export const draft = (options: Options) =>
     }
 
     let text = outcome.text
-    let plan = outcome.plan
     if (options.github || options.issue !== undefined) {
       text = withTopFields(text, { githubRepo, githubIssueNumber: options.issue })
     }
+    // What is written is checked once more (the GitHub fields added to it), and written whole.
+    const write = (t: string) =>
+      Effect.gen(function*() {
+        const checked = yield* Plan.parse(t, options.out ?? Init.PLAN_FILE, baseDir, config)
+        const tmp = `${out}.tmp-${process.pid}`
+        yield* fs.writeFileString(tmp, t).pipe(Effect.zipRight(fs.rename(tmp, out)), Effect.orDie)
+        return checked
+      })
+    let plan = yield* write(text)
     let filed: Filed | undefined
     if (options.github) {
       const issues = yield* githubOn
+      // The plan is on disk already: a GitHub failure loses no draft.
       filed = yield* fileIssues(issues, plan, options.issue).pipe(
-        Effect.catchTag("GitHubFailed", (e) => Effect.fail(new DraftAgentFailed({ agent: "github", problem: `filing the tasks on ${githubRepo} failed: ${e.message}` })))
+        Effect.catchTag("GitHubFailed", (e) => Effect.fail(new DraftGitHubFailed({ repo: githubRepo ?? "?", written: path.relative(process.cwd(), out) || out, problem: e.message })))
       )
       text = withIssueNumbers(text, filed.numbers)
+      plan = yield* write(text)
     }
-    // What is written is checked once more (the GitHub fields added to it).
-    plan = yield* Plan.parse(text, options.out ?? Init.PLAN_FILE, baseDir, config)
-    const tmp = `${out}.tmp-${process.pid}`
-    yield* fs.writeFileString(tmp, text).pipe(Effect.zipRight(fs.rename(tmp, out)), Effect.orDie)
 
     const ExecutionPlan = yield* Effect.promise(() => import("@braid/core/ExecutionPlan"))
     yield* Effect.sync(() => process.stdout.write(`${ExecutionPlan.render(plan, ExecutionPlan.make(plan), { backendOf: (s) => Registry.backendOf(plan, s, { agent: options.agent }) })}\n`))

@@ -438,6 +438,8 @@ export const root = (style: Style): string =>
     table(exitCodes.map(([code, text]) => [String(code), text])),
     "",
     header("Examples:", style),
+    "  braid draft \"Add a checkout flow\" --agent claude-code",
+    "      Draft plan.yaml: an architect agent reads the repository (read-only), braid checks its plan.",
     "  braid plan plan.yaml --agent claude-code",
     "      Check the plan as braid run would, in the repository of the current directory; changes nothing.",
     "  braid run plan.yaml --agent claude-code --report report.md",

@@ -50,6 +50,7 @@ const userErrors = new Set([
   "RunIdTaken",
   "SandboxUnavailable",
   "DraftInputInvalid",
+  "DraftAgentUnavailable",
   "DraftRejected"
 ])
 
