@@ -1,5 +1,5 @@
 /**
- * The `braid` command: `plan`, `prompt`, `run`, `resume`, `retry`, `land`, `runs`, `status`, `doctor`, `report`, `clean`.
+ * The `braid` command: `plan`, `prompt`, `run`, `resume`, `retry`, `land`, `runs`, `status`, `doctor`, `report`, `clean`, `init`, `draft`.
  *
  * @since 0.1.0
  */
@@ -38,6 +38,7 @@ import type * as Wiring from "./Wiring.js"
 const lazy = {
   agents: Effect.promise(() => import("@braid/agents")),
   doctor: Effect.promise(() => import("./Doctor.js")),
+  draft: Effect.promise(() => import("./Draft.js")),
   forecast: Effect.promise(() => import("./Forecast.js")),
   gitHubHttp: Effect.promise(() => import("./GitHubHttp.js")),
   landing: Effect.promise(() => import("@braid/core/Landing")),
@@ -1015,6 +1016,44 @@ const submitCommand = Command.make(
     })
 ).pipe(Command.withDescription("Send a plan to a cluster's runners: print the run's id, or follow it with --wait."))
 
+const draftCommand = Command.make(
+  "draft",
+  {
+    description: Args.text({ name: "description" }).pipe(Args.withDescription("The feature to plan, in words (or --from FILE, or --issue N)."), Args.optional),
+    from: Options.text("from").pipe(Options.optional, Options.withDescription(Help.describe("from"))),
+    issue: Options.integer("issue").pipe(Options.optional, Options.withDescription(Help.describe("issue"))),
+    out: Options.text("out").pipe(Options.optional, Options.withDescription(Help.describe("out"))),
+    force: Options.boolean("force").pipe(Options.withDescription(Help.describe("force"))),
+    agent,
+    prompt: Options.text("prompt").pipe(Options.optional, Options.withDescription(Help.describe("prompt"))),
+    printPrompt: Options.boolean("print-prompt").pipe(Options.withDescription(Help.describe("print-prompt"))),
+    github: Options.boolean("github").pipe(Options.withDescription(Help.describe("github"))),
+    githubRepo: Options.text("github-repo").pipe(Options.optional, Options.withDescription(Help.describe("github-repo"))),
+    repo,
+    run: Options.boolean("run").pipe(Options.withDescription(Help.describe("run"))),
+    yes: Options.boolean("yes").pipe(Options.withDescription(Help.describe("yes")))
+  },
+  (args) =>
+    Effect.flatMap(lazy.draft, (Draft) =>
+      Draft.draft({
+        description: Option.getOrUndefined(args.description),
+        from: Option.getOrUndefined(args.from),
+        issue: Option.getOrUndefined(args.issue),
+        out: Option.getOrUndefined(args.out),
+        force: args.force,
+        agent: Option.getOrUndefined(args.agent),
+        prompt: Option.getOrUndefined(args.prompt),
+        printPrompt: args.printPrompt,
+        github: args.github,
+        githubRepo: Option.getOrUndefined(args.githubRepo),
+        repo: Option.getOrUndefined(args.repo),
+        run: args.run,
+        yes: args.yes
+      }))
+).pipe(Command.withDescription(
+  "Draft a plan from a feature (a description, --from FILE or --issue N): an architect agent reads the repository read-only, braid checks its plan as braid plan does and sends the problems back (at most 3 times), then writes it."
+))
+
 /** Errors only the cluster's commands raise. */
 export type ClusterError =
   | BraidCluster.Database.DatabaseUrlInvalid
@@ -1038,6 +1077,7 @@ export const braid = Command.make("braid").pipe(
     reportCommand,
     cleanCommand,
     Init.command,
+    draftCommand,
     runnerCommand,
     submitCommand
   ])

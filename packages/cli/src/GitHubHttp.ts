@@ -63,13 +63,19 @@ const header = (response: HttpClientResponse.HttpClientResponse, name: string): 
   return typeof value === "string" ? value : undefined
 }
 
-/** A GitHub service over HTTP for one repository. */
-export const make = (
-  options: { readonly repo: string; readonly apiUrl: string; readonly token: Redacted.Redacted<string>; readonly limits?: Partial<Limits> }
-): Effect.Effect<GitHub.Service, never, HttpClient.HttpClient> =>
+/** What a client of one repository is made with. */
+interface ClientOptions {
+  readonly repo: string
+  readonly apiUrl: string
+  readonly token: Redacted.Redacted<string>
+  readonly limits?: Partial<Limits>
+}
+
+/** Requests to one repository's REST API, with GitHub's limits honoured (shared by `make` and `issues`). */
+const client = (options: ClientOptions) =>
   Effect.gen(function*() {
     const limits = { ...defaultLimits, ...options.limits }
-    const client = (yield* HttpClient.HttpClient)
+    const http = yield* HttpClient.HttpClient
     const base = `${options.apiUrl}/repos/${options.repo}`
     // When GitHub said no requests are left, nothing is sent before this time (ms since epoch).
     let blockedUntil = 0
@@ -97,7 +103,7 @@ export const make = (
         for (let attempt = 0;; attempt++) {
           const now = Date.now()
           if (blockedUntil > now) yield* wait(blockedUntil - now, "GitHub's rate limit is used up")
-          const result = yield* client.execute(authorized).pipe(
+          const result = yield* http.execute(authorized).pipe(
             Effect.timeout(Duration.millis(limits.timeoutMs)),
             Effect.either
           )
@@ -147,7 +153,13 @@ export const make = (
     const json = (method: "POST" | "PATCH", url: string, body: unknown) =>
       HttpClientRequest.make(method)(url).pipe(HttpClientRequest.bodyUnsafeJson(Secrets.scrubValue(body)))
     const must = <A>(effect: Effect.Effect<A | undefined, GitHub.GitHubFailed>) => effect as Effect.Effect<A, GitHub.GitHubFailed>
+    return { send, json, must, base }
+  })
 
+/** A GitHub service over HTTP for one repository. */
+export const make = (options: ClientOptions): Effect.Effect<GitHub.Service, never, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const { base, json, must, send } = yield* client(options)
     const service: GitHub.Service = {
       repo: options.repo,
       listComments: (issue) =>
@@ -186,5 +198,67 @@ export const live = (s: Extract<Settings, { _tag: "On" }>, limits?: Partial<Limi
     Effect.flatMap((NodeHttpClient) => Layer.build(NodeHttpClient.layerUndici)),
     Effect.flatMap((context) =>
       make({ repo: s.repo, apiUrl: s.apiUrl, token: s.token, ...(limits !== undefined ? { limits } : {}) }).pipe(Effect.provide(context))
+    )
+  )
+
+/** An issue with what drafting a plan reads of it: its id (for sub-issues), title and body. */
+export const IssueText = Schema.Struct({
+  id: Schema.Number,
+  number: Schema.Number,
+  title: Schema.optionalWith(Schema.String, { default: () => "" }),
+  body: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
+  /** Present on pull requests, which share the issues' list. */
+  pull_request: Schema.optional(Schema.Unknown)
+})
+export type IssueText = typeof IssueText.Type
+
+/** The issue operations `braid draft` uses: read an issue and its comments, find, create and link issues. */
+export interface Issues {
+  readonly repo: string
+  readonly getIssue: (issue: number) => Effect.Effect<IssueText, GitHub.GitHubFailed>
+  readonly listComments: (issue: number) => Effect.Effect<ReadonlyArray<GitHub.Comment>, GitHub.GitHubFailed>
+  /** Every issue of the repository, open and closed (at most `pages` pages of 100). */
+  readonly listIssues: (pages?: number) => Effect.Effect<ReadonlyArray<IssueText>, GitHub.GitHubFailed>
+  readonly createIssue: (issue: { readonly title: string; readonly body: string }) => Effect.Effect<IssueText, GitHub.GitHubFailed>
+  /** Makes `subIssueId` (an issue's id, not its number) a sub-issue of `parent`; false where the endpoint is not found (404). */
+  readonly addSubIssue: (parent: number, subIssueId: number) => Effect.Effect<boolean, GitHub.GitHubFailed>
+  readonly updateBody: (issue: number, body: string) => Effect.Effect<void, GitHub.GitHubFailed>
+}
+
+/** The issue operations over HTTP for settings that are on, over Node's HTTP client (which lives as long as the scope). */
+export const issues = (s: Extract<Settings, { _tag: "On" }>, limits?: Partial<Limits>): Effect.Effect<Issues, never, Scope.Scope> =>
+  Effect.promise(() => import("@effect/platform-node/NodeHttpClient")).pipe(
+    Effect.flatMap((NodeHttpClient) => Layer.build(NodeHttpClient.layerUndici)),
+    Effect.flatMap((context) =>
+      Effect.gen(function*() {
+        const { base, json, must, send } = yield* client({ repo: s.repo, apiUrl: s.apiUrl, token: s.token, ...(limits !== undefined ? { limits } : {}) })
+        const service: Issues = {
+          repo: s.repo,
+          getIssue: (issue) => must(send("read issue", HttpClientRequest.get(`${base}/issues/${issue}`), IssueText)),
+          listComments: (issue) =>
+            must(send("list comments", HttpClientRequest.get(`${base}/issues/${issue}/comments?per_page=100`), Schema.Array(GitHub.Comment))),
+          listIssues: (pages = 10) =>
+            Effect.gen(function*() {
+              const all: Array<IssueText> = []
+              for (let page = 1; page <= pages; page++) {
+                const got = yield* must<ReadonlyArray<IssueText>>(
+                  send("list issues", HttpClientRequest.get(`${base}/issues?state=all&per_page=100&page=${page}`), Schema.Array(IssueText))
+                )
+                all.push(...got.filter((i) => i.pull_request === undefined))
+                if (got.length < 100) break
+              }
+              return all
+            }),
+          createIssue: (issue) => must(send("create issue", json("POST", `${base}/issues`, issue), IssueText)),
+          addSubIssue: (parent, subIssueId) =>
+            send("add sub-issue", json("POST", `${base}/issues/${parent}/sub_issues`, { sub_issue_id: subIssueId }), undefined).pipe(
+              Effect.as(true),
+              // GitHub Enterprise versions and repositories without sub-issues answer 404: the caller falls back to a task list.
+              Effect.catchAll((e) => e.status === 404 ? Effect.succeed(false) : Effect.fail(e))
+            ),
+          updateBody: (issue, body) => Effect.asVoid(send("edit issue", json("PATCH", `${base}/issues/${issue}`, { body }), undefined))
+        }
+        return service
+      }).pipe(Effect.provide(context))
     )
   )

@@ -130,6 +130,24 @@ export const options = {
   name: { value: "text", description: "How this runner is named in logs and in the runs' journals (default: its address)." },
   wait: { description: "Follow the run to its end with the same board and exit code as braid run (default: print its id and return)." },
   id: { value: "runId", description: "The run's id (default: a new one). Submitting the same id again does not run it twice." },
+  from: { value: "file", description: "Draft from this file's text (a PRD, a spec) instead of a description on the command line." },
+  issue: {
+    value: "n",
+    description: "Draft from GitHub issue n: its title, body and comments, read from --github-repo (else the origin remote's GitHub repository) with GITHUB_TOKEN."
+  },
+  out: { value: "file", description: "Where the drafted plan is written (default: plan.yaml, as braid init names it). A draft that never passes is kept beside it (plan.draft.yaml)." },
+  force: { description: "Replace the --out file when it exists (braid draft writes nothing over a plan otherwise)." },
+  prompt: {
+    value: "file",
+    description: "A template replacing the architect's prompt; its {{placeholders}}: feature, projectName, tree, readme, files, environment, schema, rules, round, findings (rules and findings are appended when left out)."
+  },
+  "print-prompt": { description: "Print the architect's first prompt and exit, without calling any agent or writing anything." },
+  github: {
+    description: "File one GitHub issue per task (a sub-issue of --issue n, or a task list in its body where sub-issues are unavailable) and write their numbers into the plan; a second run finds them again and creates none."
+  },
+  "github-repo": { value: "owner/name", description: "The GitHub repository for --issue and --github (default: the origin remote's, when it is on github.com)." },
+  run: { description: "Run the drafted plan with braid run once it is written, after you confirm on the terminal (--yes: without asking)." },
+  yes: { description: "With --run: run without asking (needed without a terminal, as in CI)." },
   repair: {
     description:
       "Repair what can be: drop journal lines that are not records (the steps they recorded run again when the run is continued) and remove temporary files left by failed writes. The journal as it was is copied to journal.jsonl.bak-<time> first. Refused while a braid process works on the run."
@@ -274,6 +292,26 @@ export const commands: ReadonlyArray<CommandHelp> = [
     options: [{ name: "agent", value: "name", description: `The agent backend braid.config.yaml names (default: script). One of: ${BACKENDS.join(", ")}.` }]
   },
   {
+    name: "draft",
+    summary: "Draft a plan from a feature: an architect agent reads the repository, braid checks its plan and sends problems back.",
+    description:
+      "An agent in the architect role (--agent, else braid.config.yaml's agent) reads the repository in a read-only checkout of HEAD (a temporary worktree, confined where the sandbox is available) and answers with a plan in the seed's shape. braid checks it as braid plan does (unknown fields, types, unknown streams, cycles) and sends every problem back with its path, at most 3 times; then writes the plan (--out) and shows its streams, tasks and waves. A draft that still fails is kept beside the plan file with its problems listed (exit 2). Nothing runs unless --run.",
+    args: [{ name: "description", optional: true, description: "The feature to plan, in words (or --from FILE, or --issue N)." }],
+    options: [
+      "from",
+      "issue",
+      "out",
+      "force",
+      { name: "agent", value: "name", description: `The architect's agent backend (default: braid.config.yaml's agent beside --out). A coding agent: ${BACKENDS.filter((b) => b !== "script" && b !== "mock").join(", ")}.` },
+      "prompt",       "print-prompt",
+      "github",
+      "github-repo",
+      "repo",
+      "run",
+      "yes"
+    ]
+  },
+  {
     name: "runner",
     summary: "Join a cluster as a runner and work on its runs until stopped (Ctrl-C hands the work over).",
     description:
@@ -400,6 +438,8 @@ export const root = (style: Style): string =>
     table(exitCodes.map(([code, text]) => [String(code), text])),
     "",
     header("Examples:", style),
+    "  braid draft \"Add a checkout flow\" --agent claude-code",
+    "      Draft plan.yaml: an architect agent reads the repository (read-only), braid checks its plan.",
     "  braid plan plan.yaml --agent claude-code",
     "      Check the plan as braid run would, in the repository of the current directory; changes nothing.",
     "  braid run plan.yaml --agent claude-code --report report.md",

@@ -48,7 +48,10 @@ const userErrors = new Set([
   "DatabaseUnreachable",
   "WorkdirInUse",
   "RunIdTaken",
-  "SandboxUnavailable"
+  "SandboxUnavailable",
+  "DraftInputInvalid",
+  "DraftAgentUnavailable",
+  "DraftRejected"
 ])
 
 /**

@@ -1,6 +1,6 @@
 /**
  * A local stand-in for the parts of GitHub's REST API braid uses, on 127.0.0.1: issues with
- * comments and labels, commit statuses and pull requests, all in memory; faults on demand (a
+ * titles, bodies, comments, labels and sub-issues (created, listed, linked by id), commit statuses and pull requests, all in memory; faults on demand (a
  * 403 with rate-limit headers, a 429, a 500) for the next matching requests. braid's tests
  * run against it, and `npm run demo -- --github` shows a run against it.
  *
@@ -27,6 +27,12 @@ export interface FakeComment {
 /** An issue (pull requests share the numbering). */
 export interface FakeIssue {
   readonly number: number
+  /** Its id (distinct from its number, as on GitHub: sub-issues are linked by id). */
+  readonly id: number
+  title: string
+  body: string
+  /** The numbers of its sub-issues, in the order they were added. */
+  readonly subIssues: Array<number>
   state: "open" | "closed"
   readonly labels: Set<string>
   readonly comments: Array<FakeComment>
@@ -85,6 +91,8 @@ export interface FakeState {
   readonly statuses: Array<FakeStatus>
   readonly requests: Array<FakeRequest>
   readonly faults: Array<Fault>
+  /** When false, the sub-issue endpoints answer 404 (as where GitHub has none). Default true. */
+  subIssues: boolean
 }
 
 /** A running fake. */
@@ -97,16 +105,37 @@ export interface FakeGitHub {
 }
 
 /** Starts the fake for `repo` with these open issues; with `token`, any other credential is a 401. */
-export const start = (options: { readonly repo: string; readonly issues?: ReadonlyArray<number>; readonly token?: string }): Promise<FakeGitHub> => {
-  const state: FakeState = { issues: new Map(), pulls: [], statuses: [], requests: [], faults: [] }
-  for (const n of options.issues ?? []) state.issues.set(n, { number: n, state: "open", labels: new Set(), comments: [] })
+export const start = (options: {
+  readonly repo: string
+  readonly issues?: ReadonlyArray<number | { readonly number: number; readonly title?: string; readonly body?: string; readonly comments?: ReadonlyArray<string> }>
+  readonly token?: string
+  /** Whether the sub-issue endpoints exist (default true). */
+  readonly subIssues?: boolean
+}): Promise<FakeGitHub> => {
+  const state: FakeState = { issues: new Map(), pulls: [], statuses: [], requests: [], faults: [], subIssues: options.subIssues ?? true }
   let nextId = 1000
+  for (const given of options.issues ?? []) {
+    const i = typeof given === "number" ? { number: given } : given
+    state.issues.set(i.number, {
+      number: i.number,
+      id: 500_000 + i.number,
+      title: i.title ?? `issue ${i.number}`,
+      body: i.body ?? "",
+      subIssues: [],
+      state: "open",
+      labels: new Set(),
+      comments: (i.comments ?? []).map((body) => {
+        const id = nextId++
+        return { id, body, html_url: `#issuecomment-${id}`, edits: 0 }
+      })
+    })
+  }
   let seq = 0
   let url = ""
   const web = () => url.replace(/\/api$/, "")
   const nextNumber = () => Math.max(0, ...state.issues.keys(), ...state.pulls.map((p) => p.number)) + 1
   const labelsOf = (set: Set<string>) => [...set].map((name) => ({ name }))
-  const issueJson = (i: FakeIssue) => ({ number: i.number, state: i.state, labels: labelsOf(i.labels), title: `issue ${i.number}` })
+  const issueJson = (i: FakeIssue) => ({ id: i.id, number: i.number, state: i.state, labels: labelsOf(i.labels), title: i.title, body: i.body })
   const pullJson = (p: FakePull) => ({ number: p.number, html_url: p.html_url, state: p.state, title: p.title, body: p.body, head: { ref: p.head }, base: { ref: p.base }, labels: labelsOf(p.labels) })
   const commentJson = (c: FakeComment) => ({ id: c.id, body: c.body, html_url: c.html_url })
 
@@ -183,11 +212,39 @@ export const start = (options: { readonly repo: string; readonly issues?: Readon
         issue.labels.delete(name)
         return reply(200, labelsOf(issue.labels))
       }
+      if (path === "/issues" && method === "GET") {
+        const page = Number(parsed.searchParams.get("page") ?? "1")
+        const perPage = Number(parsed.searchParams.get("per_page") ?? "30")
+        const want = parsed.searchParams.get("state") ?? "open"
+        const all = [...state.issues.values()].filter((i) => want === "all" || i.state === want).sort((a, b) => b.number - a.number)
+        return reply(200, all.slice((page - 1) * perPage, page * perPage).map(issueJson))
+      }
+      if (path === "/issues" && method === "POST") {
+        if (typeof body.title !== "string" || body.title === "") return reply(422, { message: "Validation Failed: title" })
+        const number = nextNumber()
+        const issue: FakeIssue = { number, id: 500_000 + number, title: body.title, body: String(body.body ?? ""), subIssues: [], state: "open", labels: new Set(), comments: [] }
+        state.issues.set(number, issue)
+        return reply(201, issueJson(issue))
+      }
+      if ((m = path.match(/^\/issues\/(\d+)\/sub_issues$/))) {
+        const issue = issueOf(m[1]!)
+        if (issue === undefined || !state.subIssues) return reply(404, { message: "Not Found" })
+        if (method === "GET") return reply(200, issue.subIssues.flatMap((n) => { const i = state.issues.get(n); return i === undefined ? [] : [issueJson(i)] }))
+        if (method === "POST") {
+          const child = [...state.issues.values()].find((i) => i.id === Number(body.sub_issue_id))
+          if (child === undefined) return reply(422, { message: "Validation Failed: sub_issue_id is not an issue id of this repository" })
+          if (issue.subIssues.includes(child.number)) return reply(422, { message: "Validation Failed: already a sub-issue" })
+          issue.subIssues.push(child.number)
+          return reply(201, issueJson(issue))
+        }
+      }
       if ((m = path.match(/^\/issues\/(\d+)$/))) {
         const issue = issueOf(m[1]!)
         if (issue === undefined) return reply(404, { message: "Not Found" })
         if (method === "GET") return reply(200, issueJson(issue))
         if (method === "PATCH") {
+          if (typeof body.body === "string") issue.body = body.body
+          if (typeof body.title === "string") issue.title = body.title
           if (body.state === "closed" && issue.state !== "closed") {
             issue.state = "closed"
             issue.closedAt = current
