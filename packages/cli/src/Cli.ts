@@ -1,5 +1,5 @@
 /**
- * The `braid` command: `plan`, `prompt`, `run`, `resume`, `retry`, `land`, `runs`, `status`, `doctor`, `report`, `clean`.
+ * The `braid` command: `plan`, `prompt`, `run`, `resume`, `retry`, `land`, `runs`, `status`, `doctor`, `report`, `clean`, `mcp`.
  *
  * @since 0.1.0
  */
@@ -39,6 +39,7 @@ const lazy = {
   doctor: Effect.promise(() => import("./Doctor.js")),
   gitHubHttp: Effect.promise(() => import("./GitHubHttp.js")),
   landing: Effect.promise(() => import("@braid/core/Landing")),
+  mcp: Effect.promise(() => import("./Mcp.js")),
   orchestrator: Effect.promise(() => import("@braid/core/Orchestrator")),
   preflight: Effect.promise(() => import("./Preflight.js")),
   progress: Effect.promise(() => import("@braid/core/Progress")),
@@ -129,6 +130,14 @@ const keepWorktrees = Options.boolean("keep-worktrees").pipe(
 const worktreesDir = Options.text("worktrees-dir").pipe(
   Options.optional,
   Options.withDescription(Help.describe("worktrees-dir"))
+)
+const runIdOption = Options.text("run-id").pipe(
+  Options.optional,
+  Options.withDescription(Help.describe("run-id")),
+  Options.mapEffect((id) => {
+    const problem = Option.isNone(id) ? undefined : Plan.branchNameProblem(id.value)
+    return problem === undefined ? Effect.succeed(id) : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--run-id: ${problem}`)))
+  })
 )
 const events = Options.boolean("events").pipe(Options.withDescription(Help.describe("events")))
 const quiet = Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription(Help.describe("quiet")))
@@ -562,7 +571,8 @@ const runCommand = Command.make(
     sandbox,
     quiet,
     verbose,
-    otlp
+    otlp,
+    runId: runIdOption
   },
   (args) =>
     Effect.gen(function*() {
@@ -612,7 +622,8 @@ const runCommand = Command.make(
           planPath: args.plan,
           planText: yield* (yield* FileSystem.FileSystem).readFileString(args.plan),
           options,
-          display
+          display,
+          runId: Option.getOrUndefined(args.runId)
         })
         : yield* Orchestrator.run(plan, { land: options.land, keepWorktrees: options.keepWorktrees }).pipe(
           Effect.provide(Wiring.layer(plan, {
@@ -977,6 +988,13 @@ const submitCommand = Command.make(
     })
 ).pipe(Command.withDescription("Send a plan to a cluster's runners: print the run's id, or follow it with --wait."))
 
+const mcpCommand = Command.make("mcp", { repo }, (args) =>
+  Effect.flatMap(lazy.mcp, (Mcp) => Mcp.serve({ repo: Option.getOrUndefined(args.repo) }))).pipe(
+    Command.withDescription(
+      "Serve braid over the Model Context Protocol on stdio: tools to check a plan, start, watch, retry, resume and land runs, and read their reports; the runs as resources."
+    )
+  )
+
 /** Errors only the cluster's commands raise. */
 export type ClusterError =
   | BraidCluster.Database.DatabaseUrlInvalid
@@ -999,6 +1017,7 @@ export const braid = Command.make("braid").pipe(
     doctorCommand,
     reportCommand,
     cleanCommand,
+    mcpCommand,
     Init.command,
     runnerCommand,
     submitCommand

@@ -335,13 +335,16 @@ export const start = (input: {
   readonly planText: string
   readonly options: StoredOptions
   readonly display: Display
+  /** The run's id, chosen by the caller (`braid run --run-id`, the MCP server's `start_run`); default: a new one. */
+  readonly runId?: string | undefined
 }) =>
   Effect.gen(function*() {
     const { store, top } = yield* Runs.storeFor(input.options.repo ?? process.cwd())
     // What would stop the run midway or at its end is found before anything starts.
     const target = yield* Preflight.targetOf(top, input.options)
     yield* Preflight.refuseState({ top, target, worktrees: input.options.worktreesDir ?? input.plan.worktreesDir })
-    const runId = Orchestrator.makeRunId()
+    const runId = input.runId ?? Orchestrator.makeRunId()
+    if (input.runId !== undefined && (yield* store.list()).includes(runId)) return yield* new RunIdInUse({ runId, where: store.location })
     yield* store.create(
       new RunStore.RunManifest({
         runId,
@@ -364,6 +367,13 @@ export const start = (input: {
       onNotStarted: store.remove(runId).pipe(Effect.ignore)
     })
   })
+
+/** `braid run --run-id` names a run that is already recorded. */
+export class RunIdInUse extends Schema.TaggedError<RunIdInUse>()("RunIdInUse", { runId: Schema.String, where: Schema.String }) {
+  override get message(): string {
+    return `--run-id: run ${this.runId} is already recorded in ${this.where}; choose another id (braid runs lists them)`
+  }
+}
 
 /** A run was asked for that has already finished. */
 export class RunAlreadyFinished extends Schema.TaggedError<RunAlreadyFinished>()("RunAlreadyFinished", {
