@@ -74,7 +74,7 @@ export class PlanNotReady extends Schema.TaggedError<PlanNotReady>()("PlanNotRea
 }
 
 /** The background `braid` process ended before its run was under way. */
-export class RunNotStarted extends Schema.TaggedError<RunNotStarted>()("RunNotStarted", {
+export class CommandNotStarted extends Schema.TaggedError<CommandNotStarted>()("CommandNotStarted", {
   command: Schema.String,
   output: Schema.String
 }) {
@@ -623,7 +623,7 @@ const background = (input: {
           throw e
         }
       },
-      catch: (e) => new RunNotStarted({ command: input.args[0]!, output: (e as Error).message })
+      catch: (e) => new CommandNotStarted({ command: input.args[0]!, output: (e as Error).message })
     })
     let exit: number | undefined
     child.process.on("exit", (code, signal) => void (exit = code ?? (signal !== null ? 128 : 1)))
@@ -651,7 +651,7 @@ const background = (input: {
           if (exit === 0 || (input.isNew ? recorded && exit !== 2 : (yield* journaled) > before)) return
           const text = output()
           const said = text.split("\n").filter((l) => l.startsWith("braid: ") && !l.startsWith("braid: warning")).map((l) => l.slice("braid: ".length))
-          return yield* new RunNotStarted({
+          return yield* new CommandNotStarted({
             command: input.args[0]!,
             output: (said.length > 0 ? said.join("\n") : text.trim().split("\n").slice(-10).join("\n")) || `exit ${exit}`
           })

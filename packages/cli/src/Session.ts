@@ -646,7 +646,8 @@ export const landRequest = (runId: string, state: RunState.RunState) =>
   Effect.gen(function*() {
     if (state.started === undefined) return yield* new RunNotStarted({ runId })
     if (state.landed !== undefined && state.finished === "succeeded") {
-      return yield* new AlreadyLanded({ runId, commit: state.landed.commit, target: state.landed.target })
+      // Failed, not yielded: a yielded error runs as an Effect through its `commit` method, which this error's `commit` field hides.
+      return yield* Effect.fail(new AlreadyLanded({ runId, commit: state.landed.commit, target: state.landed.target }))
     }
     return new RunState.LandRequested({ at: DateTime.formatIso(yield* DateTime.now) })
   })
