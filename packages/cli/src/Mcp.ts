@@ -225,8 +225,7 @@ const RunReportOutput = Schema.Struct({
   status: Schema.String,
   success: Schema.Boolean,
   landed: Schema.Boolean,
-  markdown: Schema.String,
-  report: described(Schema.Unknown, "The report as JSON (the RunReport Schema of @braid/core).")
+  markdown: Schema.String
 })
 
 const ListRunsOutput = Schema.Struct({
@@ -478,7 +477,8 @@ const runReport = tool({
       const { markdown, report } = yield* reportOf(store, input.runId)
       return {
         text: markdown,
-        structured: { runId: input.runId, status: report.status, success: report.success, landed: report.mergeResult.landed, markdown, report: RunReport.encode(report) }
+        // The Markdown, not the report's JSON as well: claude hands a tool's structured content to the model, and the JSON would double what it reads.
+        structured: { runId: input.runId, status: report.status, success: report.success, landed: report.mergeResult.landed, markdown }
       }
     })
 })
