@@ -650,6 +650,8 @@ const background = (input: {
           // Ended already: a run that did its work (recorded, or its journal grew) is what was asked; anything else says why.
           if (exit === 0 || (input.isNew ? recorded && exit !== 2 : (yield* journaled) > before)) return
           const text = output()
+          // A new run refused before it was recorded leaves no folder behind (only its log was in it).
+          if (input.isNew && !recorded) fs.rmSync(folder, { recursive: true, force: true })
           const said = text.split("\n").filter((l) => l.startsWith("braid: ") && !l.startsWith("braid: warning")).map((l) => l.slice("braid: ".length))
           return yield* new CommandNotStarted({
             command: input.args[0]!,

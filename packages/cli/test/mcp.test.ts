@@ -122,7 +122,7 @@ describe("braid mcp", () => {
       assert.isAtLeast(e.structuredContent.next, cursor)
       cursor = e.structuredContent.next
       if (status.status !== "running") break
-      await new Promise((r) => setTimeout(r, 250))
+      await new Promise((r) => setTimeout(r, 500))
     }
     assert.strictEqual(status.status, "succeeded", JSON.stringify(status))
     assert.strictEqual(status.settledTasks, 5)
@@ -152,12 +152,27 @@ describe("braid mcp", () => {
     const listed = await call(client, "list_runs", {})
     assert.deepInclude(listed.structuredContent.runs[0], { runId, status: "succeeded", settledTasks: 5, totalTasks: 5 })
 
-    // The CLI sees the same run.
-    const runs = await braid(["runs", "--repo", repo])
+    // The CLI sees the same run; braid run --run-id refuses an id already recorded, or one git
+    // cannot use in a branch name, before anything runs; a landed run is not landed, resumed or
+    // retried again (the CLI's refusals, said as tool errors). All at once: each is a process.
+    const [runs, cliStatus, taken, spaced, landAgain, resumeAgain] = await Promise.all([
+      braid(["runs", "--repo", repo]),
+      braid(["status", runId, "--repo", repo, "--json"]),
+      braid(["run", plan, "--repo", repo, "--run-id", runId]),
+      braid(["run", plan, "--repo", repo, "--run-id", "a b"]),
+      call(client, "land_run", { runId, confirm: true }),
+      call(second, "resume_run", { runId })
+    ])
     assert.strictEqual(runs.code, 0, runs.stderr)
     assert.match(runs.stdout, new RegExp(`${runId}\\s+succeeded`))
-    const cliStatus = await braid(["status", runId, "--repo", repo, "--json"])
     assert.strictEqual(JSON.parse(cliStatus.stdout).landed, status.landed)
+    assert.strictEqual(taken.code, 2, taken.stderr)
+    assert.include(taken.stderr, `--run-id: run ${runId} is already recorded`)
+    assert.strictEqual(spaced.code, 2, spaced.stderr)
+    assert.include(spaced.stdout + spaced.stderr, "--run-id: it contains a space")
+    refused(landAgain, "already landed")
+    refused(resumeAgain, "already finished")
+    refused(await call(client, "retry_task", { runId, taskId: "no-such-task" }), "has no task \"no-such-task\"")
 
     // The second client: its status, and the run as resources.
     const other = await call(second, "run_status", {})
@@ -170,10 +185,6 @@ describe("braid mcp", () => {
     const reportResource = await second.readResource({ uri: `braid://runs/${runId}/report` })
     assert.include((reportResource.contents[0] as { text: string }).text, `# braid run ${runId}`)
 
-    // Nothing to land, resume or retry on a landed run: the CLI's refusals, said as tool errors.
-    refused(await call(client, "land_run", { runId, confirm: true }), "already landed")
-    refused(await call(client, "resume_run", { runId }), "already finished")
-    refused(await call(client, "retry_task", { runId, taskId: "no-such-task" }), "has no task \"no-such-task\"")
     assert.strictEqual(git(repo, "rev-parse", "main"), status.landed, "a refused tool changed the target")
   }, 120_000)
 })
