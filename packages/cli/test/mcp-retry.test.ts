@@ -1,8 +1,8 @@
 /**
  * `braid mcp`'s tools that continue a run, through the MCP SDK's `Client`: a run started with
  * `land: false` whose one task needs review (its script writes what the check refuses until the
- * person's note tells it better), `retry_task` with that note in the background, followed to a
- * verified run that is not landed; `land_run` refused without `confirm`, then with it the run
+ * person's note tells it better), `retry_task` with that note in the background, the client
+ * closed at once and a new one following the retry to a verified run that is not landed; `land_run` refused without `confirm`, then with it the run
  * lands — the same run `braid status` shows.
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
@@ -36,8 +36,12 @@ describe("braid mcp: retry, land", () => {
       })
     )
     const base = git(repo, "rev-parse", "main")
-    const client = new Client({ name: "braid-test", version: "0.0.0" })
-    await client.connect(new StdioClientTransport({ command: process.execPath, args: [bin, "mcp", "--repo", repo], env: { ...process.env } as Record<string, string>, stderr: "pipe" }))
+    const connect = async () => {
+      const c = new Client({ name: "braid-test", version: "0.0.0" })
+      await c.connect(new StdioClientTransport({ command: process.execPath, args: [bin, "mcp", "--repo", repo], env: { ...process.env } as Record<string, string>, stderr: "pipe" }))
+      return c
+    }
+    let client = await connect()
     const call = async (name: string, args: Record<string, unknown>) => (await client.callTool({ name, arguments: args })) as Result
     const settle = async (runId: string, done: (status: any) => boolean) => {
       for (let i = 0; i < 240; i++) {
@@ -62,6 +66,9 @@ describe("braid mcp: retry, land", () => {
       const retried = await call("retry_task", { runId, taskId: "docs-1", feedback: "say ok, nothing else" })
       assert.isNotTrue(retried.isError, textOf(retried))
       assert.strictEqual(retried.structuredContent.runId, runId)
+      // The client that started the retry goes away (its braid mcp with it); the retry goes on, and a new client follows it.
+      await client.close()
+      client = await connect()
       const second = await settle(runId, (s) => s.status !== "running" && s.streams[0].tasks[0].round === 1 && s.streams[0].tasks[0].status !== null)
       assert.strictEqual(second.streams[0].tasks[0].status, "completed", JSON.stringify(second))
       assert.strictEqual(second.status, "succeeded")
