@@ -120,7 +120,8 @@ const described = <A, I>(schema: Schema.Schema<A, I>, description: string): Sche
 const repoField = Schema.optional(described(Schema.String, "The git repository (default: the one braid mcp serves, its --repo or current directory)."))
 const runIdField = described(Schema.String, "The run's id, as list_runs gives it.")
 const planField = described(Schema.String, "The plan file (YAML or JSON), absolute or relative to the repository.")
-const Int = Schema.Int
+// Not `Schema.Int`: its identifier would make a `$ref` into `$defs`, whose sibling bounds JSON Schema ignores and some clients refuse.
+const Int = Schema.Number.pipe(Schema.int())
 
 /** What check_plan and start_run take from `braid run`'s options. */
 const RunSettings = {
