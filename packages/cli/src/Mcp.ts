@@ -501,7 +501,7 @@ const listRuns = tool({
     })
 })
 
-/** A run that exists and that no braid process works on, with its plan's task ids. */
+/** A run that exists and that no braid process works on, as stored. */
 const idle = (store: RunStore.Service, runId: string) =>
   Effect.gen(function*() {
     const stored = yield* store.load(runId)
@@ -761,7 +761,7 @@ export const serve = (options: { readonly repo: string | undefined }) =>
       if (t === undefined) {
         return { isError: true, content: [{ type: "text" as const, text: `no tool ${request.params.name}; braid's tools: ${tools.map((t) => t.name).join(", ")}` }] }
       }
-      const exit = await run(Effect.flatMap(decodeInput(t, request.params.arguments), (input) => t.run(input, context)))
+      const exit = await run(Effect.flatMap(decodeInput(t, request.params.arguments), (input) => t.run(input, context)).pipe(Effect.withSpan(`Mcp.${t.name}`)))
       return Exit.isSuccess(exit)
         ? { content: [{ type: "text" as const, text: exit.value.text }], structuredContent: exit.value.structured as Record<string, unknown> }
         : { isError: true, content: [{ type: "text" as const, text: messageOf(exit.cause) }] }
