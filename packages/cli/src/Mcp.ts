@@ -324,7 +324,9 @@ const checkPlan = tool({
         integrationOrder: [...execution.integrationOrder],
         repository: result.repository ?? null,
         problems: [...result.problems],
-        warnings: [...plan.warnings, ...result.warnings]
+        warnings: [...plan.warnings, ...result.warnings],
+        // Whatever else preflight comes to find (a conflict forecast, say) is passed on as it is.
+        ...Object.fromEntries(Object.entries(result).filter(([key]) => !["problems", "warnings", "repository", "github"].includes(key)))
       }
       const text = [
         ExecutionPlan.render(plan, execution, { backendOf }),
