@@ -1,5 +1,5 @@
 /**
- * The `braid` command: `plan`, `prompt`, `run`, `resume`, `retry`, `land`, `runs`, `status`, `doctor`, `report`, `clean`, `init`, `draft`.
+ * The `braid` command: `plan`, `prompt`, `run`, `resume`, `retry`, `land`, `runs`, `status`, `doctor`, `report`, `clean`, `init`, `draft`, `mcp`.
  *
  * @since 0.1.0
  */
@@ -43,6 +43,7 @@ const lazy = {
   gitHubHttp: Effect.promise(() => import("./GitHubHttp.js")),
   landing: Effect.promise(() => import("@braid/core/Landing")),
   notify: Effect.promise(() => import("@braid/core/Notify")),
+  mcp: Effect.promise(() => import("./Mcp.js")),
   orchestrator: Effect.promise(() => import("@braid/core/Orchestrator")),
   preflight: Effect.promise(() => import("./Preflight.js")),
   progress: Effect.promise(() => import("@braid/core/Progress")),
@@ -133,6 +134,14 @@ const keepWorktrees = Options.boolean("keep-worktrees").pipe(
 const worktreesDir = Options.text("worktrees-dir").pipe(
   Options.optional,
   Options.withDescription(Help.describe("worktrees-dir"))
+)
+const runIdOption = Options.text("run-id").pipe(
+  Options.optional,
+  Options.withDescription(Help.describe("run-id")),
+  Options.mapEffect((id) => {
+    const problem = Option.isNone(id) ? undefined : Plan.branchNameProblem(id.value)
+    return problem === undefined ? Effect.succeed(id) : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--run-id: ${problem}`)))
+  })
 )
 const events = Options.boolean("events").pipe(Options.withDescription(Help.describe("events")))
 const quiet = Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription(Help.describe("quiet")))
@@ -601,7 +610,8 @@ const runCommand = Command.make(
     sandbox,
     quiet,
     verbose,
-    otlp
+    otlp,
+    runId: runIdOption
   },
   (args) =>
     Effect.gen(function*() {
@@ -651,7 +661,8 @@ const runCommand = Command.make(
           planPath: args.plan,
           planText: yield* (yield* FileSystem.FileSystem).readFileString(args.plan),
           options,
-          display
+          display,
+          runId: Option.getOrUndefined(args.runId)
         })
         : yield* Orchestrator.run(plan, { land: options.land, keepWorktrees: options.keepWorktrees }).pipe(
           Effect.provide(Wiring.layer(plan, {
@@ -1054,6 +1065,13 @@ const draftCommand = Command.make(
   "Draft a plan from a feature (a description, --from FILE or --issue N): an architect agent reads the repository read-only, braid checks its plan as braid plan does and sends the problems back (at most 3 times), then writes it."
 ))
 
+const mcpCommand = Command.make("mcp", { repo }, (args) =>
+  Effect.flatMap(lazy.mcp, (Mcp) => Mcp.serve({ repo: Option.getOrUndefined(args.repo) }))).pipe(
+    Command.withDescription(
+      "Serve braid over the Model Context Protocol on stdio: tools to check a plan, start, watch, retry, resume and land runs, and read their reports; the runs as resources."
+    )
+  )
+
 /** Errors only the cluster's commands raise. */
 export type ClusterError =
   | BraidCluster.Database.DatabaseUrlInvalid
@@ -1076,6 +1094,7 @@ export const braid = Command.make("braid").pipe(
     doctorCommand,
     reportCommand,
     cleanCommand,
+    mcpCommand,
     Init.command,
     draftCommand,
     runnerCommand,

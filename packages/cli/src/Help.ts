@@ -104,6 +104,11 @@ export const options = {
     description:
       "Send the run's trace (a span for every stage, stream, task, attempt and review, under one root span with the run id) to this OpenTelemetry collector over OTLP/HTTP, e.g. http://localhost:4318 (default: OTEL_EXPORTER_OTLP_ENDPOINT; none when neither is set)."
   },
+  "run-id": {
+    value: "id",
+    description:
+      "The new run's id (default: one made from the time, as braid runs lists them); refused when a run with that id is recorded. For a caller that must know the id before the run starts (braid mcp's start_run)."
+  },
   quiet: { alias: "q", description: "Print no progress lines and no board, only the summary." },
   verbose: { alias: "v", description: "Also show what the agents print: on the board each working stream's latest line, in plain output every line." },
   md: { value: "file", description: "Write the report as Markdown to this file." },
@@ -219,6 +224,7 @@ export const commands: ReadonlyArray<CommandHelp> = [
       "budget",
       "sandbox",
       "workspace",
+      "run-id",
       "otlp"
     ]
   },
@@ -347,6 +353,14 @@ export const commands: ReadonlyArray<CommandHelp> = [
       "quiet",
       "verbose"
     ]
+  },
+  {
+    name: "mcp",
+    summary: "Serve braid to another agent over the Model Context Protocol (stdio): check plans, start and watch runs, read reports.",
+    description:
+      "A Model Context Protocol server on stdin/stdout, for an agent (Claude Code, Codex, Gemini CLI) to hand braid a feature. Tools: check_plan (what braid plan checks), start_run (a braid run started in the background, its own process group, its output in the run's folder; returns the run id at once), run_status, run_events (the run's journal from a cursor), run_report, list_runs, retry_task, resume_run (both in the background), land_run (only with confirm: true). Resources: braid://runs/<id> (the status as JSON) and braid://runs/<id>/report (Markdown). Runs are the repository's, as braid runs lists them: --repo, else the current directory's repository; a tool's repo argument overrides it.",
+    args: [],
+    options: ["repo"]
   },
   {
     name: "clean",

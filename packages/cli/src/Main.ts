@@ -48,6 +48,7 @@ const userErrors = new Set([
   "DatabaseUnreachable",
   "WorkdirInUse",
   "RunIdTaken",
+  "RunIdInUse",
   "SandboxUnavailable",
   "DraftInputInvalid",
   "DraftAgentUnavailable",

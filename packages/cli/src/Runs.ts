@@ -10,6 +10,7 @@
 // The cluster is loaded only when a command names a database; its types are named here.
 import type * as BraidCluster from "@braid/cluster"
 // By their paths, as Cli.ts imports @braid/core.
+import * as Budget from "@braid/core/Budget"
 import * as FileRunStore from "@braid/core/FileRunStore"
 import * as GitWorkspace from "@braid/core/GitWorkspace"
 import * as Plan from "@braid/core/Plan"
@@ -19,7 +20,7 @@ import * as Terminal from "@braid/core/Terminal"
 import type * as Workspace from "@braid/core/Workspace"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
-import { Console, Effect, Option } from "effect"
+import { Console, Effect, Either, Option } from "effect"
 import * as path from "node:path"
 
 /**
@@ -136,6 +137,41 @@ export const continuation = (
   return undefined
 }
 
+/** One run as `braid runs --json` lists it (and the MCP server's `list_runs`). */
+export interface RunRow {
+  readonly runId: string
+  readonly status: string
+  readonly startedAt?: string
+  readonly durationMs?: number
+  readonly settledTasks?: number
+  readonly totalTasks?: number
+  readonly error?: string
+}
+
+const rowsOf = (
+  ids: ReadonlyArray<string>,
+  rows: ReadonlyArray<Either.Either<Effect.Effect.Success<ReturnType<typeof describe>>, { readonly message: string }>>
+): Array<RunRow> =>
+  rows.map((row, i) =>
+    row._tag === "Left"
+      ? { runId: ids[i]!, status: "unreadable", error: row.left.message }
+      : {
+        runId: row.right.runId,
+        status: row.right.status,
+        startedAt: row.right.startedAt,
+        durationMs: row.right.durationMs,
+        settledTasks: row.right.state.progress.settled,
+        totalTasks: row.right.state.progress.total
+      }
+  )
+
+/** Every run recorded in a store, oldest first, as `braid runs --json` lists them (an unreadable one says why). */
+export const listOf = (store: RunStore.Service) =>
+  Effect.gen(function*() {
+    const ids = yield* store.list()
+    return rowsOf(ids, yield* Effect.forEach(ids, (id) => Effect.either(describe(store, id))))
+  })
+
 /** The arguments of `braid runs`. */
 export interface RunsArgs {
   readonly repo: Option.Option<string>
@@ -154,22 +190,7 @@ export const list = (args: RunsArgs) =>
     const unreadable = rows.flatMap((r, i) => r._tag === "Left" ? [{ runId: ids[i]!, error: r.left.message }] : [])
     for (const u of unreadable) yield* Console.error(`braid: warning: ${u.error}`)
     if (args.json) {
-      yield* Console.log(JSON.stringify(
-        rows.map((row, i) =>
-          row._tag === "Left"
-            ? { runId: ids[i]!, status: "unreadable", error: row.left.message }
-            : {
-              runId: row.right.runId,
-              status: row.right.status,
-              startedAt: row.right.startedAt,
-              durationMs: row.right.durationMs,
-              settledTasks: row.right.state.progress.settled,
-              totalTasks: row.right.state.progress.total
-            }
-        ),
-        null,
-        2
-      ))
+      yield* Console.log(JSON.stringify(rowsOf(ids, rows), null, 2))
       return
     }
     if (rows.length === 0) {
@@ -208,11 +229,15 @@ export const whyOf = (t: RunState.TaskRecord): string | undefined => {
     : `last review scored ${review.score}${review.passes ? "" : ", not passing"}`
 }
 
-/** `braid status`: one run's streams and tasks, and the command that continues it. */
-export const status = (args: StatusArgs) =>
-  withRuns(args, (store, where) => Effect.gen(function*() {
-    const r = yield* describe(store, yield* pickRun(store, Option.getOrUndefined(args.runId)))
-    if (r.stored.warning !== undefined) yield* Console.error(`braid: warning: ${r.stored.warning}`)
+/**
+ * One run's state as `braid status` shows it: its streams and tasks (state, score, what each
+ * still waits for), integration, verification, landing, cost so far, where its checkouts are and
+ * the command that continues it. `json` is what `braid status --json` prints (and the MCP
+ * server's `run_status` returns).
+ */
+export const statusOf = (store: RunStore.Service, where: { readonly top: string | undefined; readonly flag: string }, runId: string | undefined) =>
+  Effect.gen(function*() {
+    const r = yield* describe(store, yield* pickRun(store, runId))
     const plan = yield* Plan.parse(r.stored.planText, r.stored.manifest.planSource, r.stored.manifest.planBaseDir)
     const taskState = (t: RunState.TaskState | undefined) =>
       t === undefined
@@ -241,7 +266,11 @@ export const status = (args: StatusArgs) =>
           reason: known?.settled === undefined ? null : whyOf(known.settled) ?? null,
           round: known?.round ?? 0,
           attempts: known?.attempts.length ?? 0,
-          score: known?.settled?.quality?.score ?? known?.attempts.at(-1)?.review?.score ?? null
+          score: known?.settled?.quality?.score ?? known?.attempts.at(-1)?.review?.score ?? null,
+          // The tasks it depends on that have not completed yet (none once it settled).
+          waitsFor: known?.settled !== undefined
+            ? []
+            : (plan.dependsOn.get(t.id) ?? []).filter((id) => r.state.tasks.get(id)?.settled?.status !== "completed")
         }
       })
     }))
@@ -263,28 +292,38 @@ export const status = (args: StatusArgs) =>
       if (integrationDir !== undefined) checkouts.push({ stream: "integration", dir: integrationDir })
     }
     const next = continuation(r.runId, where.flag, r.state, r.status === "running", integrationDir)
+    const spent = Budget.sum(r.state.spent.values())
+    const json = {
+      runId: r.runId,
+      status: r.status,
+      startedAt: r.startedAt,
+      streams,
+      merged: r.state.merged.map((m) => m.stream),
+      stopped: r.state.stopped?.conflict.detail ?? null,
+      verification: r.state.verification === undefined
+        ? null
+        : { ran: r.state.verification.ran, passed: r.state.verification.passed, commit: r.state.verification.commit },
+      landed: r.state.landed?.pullRequest === undefined ? r.state.landed?.commit ?? null : null,
+      pullRequest: r.state.landed?.pullRequest ?? null,
+      landingRefused: r.state.landRefused?.message ?? null,
+      next: next ?? null,
+      worktreesDir: worktrees ?? null,
+      checkouts,
+      settledTasks: r.state.progress.settled,
+      totalTasks: r.state.progress.total,
+      // What the run's agents spent so far (every attempt of every round, resolutions included).
+      cost: { usd: spent.usd, tokens: spent.tokens }
+    }
+    return { r, plan, streams, checkouts, next, json }
+  })
+
+/** `braid status`: one run's streams and tasks, and the command that continues it. */
+export const status = (args: StatusArgs) =>
+  withRuns(args, (store, where) => Effect.gen(function*() {
+    const { checkouts, json, next, r, streams } = yield* statusOf(store, where, Option.getOrUndefined(args.runId))
+    if (r.stored.warning !== undefined) yield* Console.error(`braid: warning: ${r.stored.warning}`)
     if (args.json) {
-      yield* Console.log(JSON.stringify(
-        {
-          runId: r.runId,
-          status: r.status,
-          startedAt: r.startedAt,
-          streams,
-          merged: r.state.merged.map((m) => m.stream),
-          stopped: r.state.stopped?.conflict.detail ?? null,
-          verification: r.state.verification === undefined
-            ? null
-            : { ran: r.state.verification.ran, passed: r.state.verification.passed, commit: r.state.verification.commit },
-          landed: r.state.landed?.pullRequest === undefined ? r.state.landed?.commit ?? null : null,
-          pullRequest: r.state.landed?.pullRequest ?? null,
-          landingRefused: r.state.landRefused?.message ?? null,
-          next: next ?? null,
-          worktreesDir: worktrees ?? null,
-          checkouts
-        },
-        null,
-        2
-      ))
+      yield* Console.log(JSON.stringify(json, null, 2))
       return
     }
     // Names, titles, agents' errors and conflict details are the plan's and the agents' text: one line each, no terminal escapes.

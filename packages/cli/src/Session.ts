@@ -384,13 +384,16 @@ export const start = (input: {
   readonly planText: string
   readonly options: StoredOptions
   readonly display: Display
+  /** The run's id, chosen by the caller (`braid run --run-id`, the MCP server's `start_run`); default: a new one. */
+  readonly runId?: string | undefined
 }) =>
   Effect.gen(function*() {
     const { store, top } = yield* Runs.storeFor(input.options.repo ?? process.cwd())
     // What would stop the run midway or at its end is found before anything starts.
     const target = yield* Preflight.targetOf(top, input.options)
     yield* Preflight.refuseState({ top, target, worktrees: input.options.worktreesDir ?? input.plan.worktreesDir })
-    const runId = Orchestrator.makeRunId()
+    const runId = input.runId ?? Orchestrator.makeRunId()
+    if (input.runId !== undefined && (yield* store.list()).includes(runId)) return yield* new RunIdInUse({ runId, where: store.location })
     yield* store.create(
       new RunStore.RunManifest({
         runId,
@@ -413,6 +416,13 @@ export const start = (input: {
       onNotStarted: store.remove(runId).pipe(Effect.ignore)
     })
   })
+
+/** `braid run --run-id` names a run that is already recorded. */
+export class RunIdInUse extends Schema.TaggedError<RunIdInUse>()("RunIdInUse", { runId: Schema.String, where: Schema.String }) {
+  override get message(): string {
+    return `--run-id: run ${this.runId} is already recorded in ${this.where}; choose another id (braid runs lists them)`
+  }
+}
 
 /** A run was asked for that has already finished. */
 export class RunAlreadyFinished extends Schema.TaggedError<RunAlreadyFinished>()("RunAlreadyFinished", {
@@ -685,7 +695,8 @@ export const landRequest = (runId: string, state: RunState.RunState) =>
   Effect.gen(function*() {
     if (state.started === undefined) return yield* new RunNotStarted({ runId })
     if (state.landed !== undefined && state.finished === "succeeded") {
-      return yield* new AlreadyLanded({ runId, commit: state.landed.commit, target: state.landed.target })
+      // Failed, not yielded: a yielded error runs as an Effect through its `commit` method, which this error's `commit` field hides.
+      return yield* Effect.fail(new AlreadyLanded({ runId, commit: state.landed.commit, target: state.landed.target }))
     }
     return new RunState.LandRequested({ at: DateTime.formatIso(yield* DateTime.now) })
   })
