@@ -135,11 +135,16 @@ const crashAfter = (): number | undefined => {
   return Number.isFinite(n) && n > 0 ? n : undefined
 }
 
-/** The same hook by key: `BRAID_CRASH_AFTER_KEY=<prefix>` kills it right after the first record whose key starts so. */
+/**
+ * The same hook by key: `BRAID_CRASH_AFTER_KEY=<prefix>` kills it right after the first record
+ * whose key starts so (`<key>$`: whose key is that one).
+ */
 const crashAfterKey = (): string | undefined => {
   const key = process.env.BRAID_CRASH_AFTER_KEY
   return key !== undefined && key !== "" ? key : undefined
 }
+
+const keyMatches = (key: string, wanted: string) => wanted.endsWith("$") ? key === wanted.slice(0, -1) : key.startsWith(wanted)
 
 /** The run's durable steps over its journal file, with the crash hook of the tests. */
 const journaled = (records: ReadonlyArray<RunStore.StoredRun["records"][number]>, writer: RunStore.JournalWriter): Steps.Service => {
@@ -151,7 +156,7 @@ const journaled = (records: ReadonlyArray<RunStore.StoredRun["records"][number]>
       Effect.tap(writer.append(entry), () =>
         Effect.sync(() => {
           written++
-          if ((limit !== undefined && written >= limit) || (key !== undefined && entry.key.startsWith(key))) process.kill(process.pid, "SIGKILL")
+          if ((limit !== undefined && written >= limit) || (key !== undefined && keyMatches(entry.key, key))) process.kill(process.pid, "SIGKILL")
         }))
   })
 }

@@ -260,7 +260,8 @@ describe("help and usage", () => {
     assert.notMatch(root.stdout, /\u001b\[/)
     for (const code of ["0 ", "1 ", "2 ", "75 ", "130 "]) assert.include(root.stdout, `\n  ${code}`)
     assert.include(root.stdout, "paused by a provider's usage limit")
-    assert.include(root.stdout, "Examples:\n  braid plan plan.yaml")
+    assert.include(root.stdout, "Examples:\n  braid draft ")
+    assert.include(root.stdout, "\n  braid plan plan.yaml")
     for (const internal of ["--wizard", "--completions", "--log-level", "This setting is optional", "A true or false value"]) {
       assert.notInclude(root.stdout, internal)
     }
