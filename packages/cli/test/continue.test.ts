@@ -250,31 +250,34 @@ describe("crashes inside retry and land", () => {
       return tree(baseline)
     })()
 
-  // One test per kill point, so that none comes near the time limit on a busy machine.
-  for (const point of [1, 3, 6, 9]) {
-    it(`a retry SIGKILLed after journal record ${point} and resumed lands the same tree, running no settled task again`, async () => {
-      const f = fixture({ env: { FAIL_UNLESS_NOTE: "b-1" } })
-      await run(["run", f.plan, "--repo", f.repo, "--quiet"], f.env)
-      const crashed = await run(["retry", "--repo", f.repo, "--feedback", "hint", "--quiet"], { ...f.env, BRAID_CRASH_AFTER_RECORDS: String(point) })
-      assert.strictEqual(crashed.signal, "SIGKILL", `point ${point}: ${crashed.stderr}`)
-      const resumed = await run(["resume", "--repo", f.repo, "--quiet"], f.env)
-      assert.strictEqual(resumed.code, 0, `point ${point}: ${resumed.stderr}`)
-      assert.strictEqual(tree(f), await expectedTree(), `point ${point}`)
-      assert.strictEqual(runsOf(f).filter((l) => l.startsWith("a-1 ")).length, 1, `point ${point}: a-1 ran again`)
-    }, 90_000)
-  }
+  // One retry, killed again and again: after 1 journal record, then each resume after a few
+  // more, until one lands. Every kill point is met on top of the crashes before it.
+  it("a retry SIGKILLed after journal record 1, and its resumes after 2 and 3 more, lands the same tree when resumed, running no settled task again", async () => {
+    const f = fixture({ env: { FAIL_UNLESS_NOTE: "b-1" } })
+    await run(["run", f.plan, "--repo", f.repo, "--quiet"], f.env)
+    const crashed = await run(["retry", "--repo", f.repo, "--feedback", "hint", "--quiet"], { ...f.env, BRAID_CRASH_AFTER_RECORDS: "1" })
+    assert.strictEqual(crashed.signal, "SIGKILL", crashed.stderr)
+    for (const more of [2, 3]) {
+      const again = await run(["resume", "--repo", f.repo, "--quiet"], { ...f.env, BRAID_CRASH_AFTER_RECORDS: String(more) })
+      assert.strictEqual(again.signal, "SIGKILL", `a resume killed after ${more} records: ${again.stderr}`)
+    }
+    const resumed = await run(["resume", "--repo", f.repo, "--quiet"], f.env)
+    assert.strictEqual(resumed.code, 0, resumed.stderr)
+    assert.strictEqual(tree(f), await expectedTree())
+    assert.strictEqual(runsOf(f).filter((l) => l.startsWith("a-1 ")).length, 1, "a-1 ran again")
+  }, 90_000)
 
-  for (const point of [1, 2]) {
-    it(`a braid land SIGKILLed after journal record ${point} and resumed lands`, async () => {
-      const f = fixture()
-      const first = await run(["run", f.plan, "--repo", f.repo, "--no-land", "--json", "--quiet"], f.env)
-      const integrated = report(first).integrationResult.commit
-      const crashed = await run(["land", "--repo", f.repo, "--quiet"], { ...f.env, BRAID_CRASH_AFTER_RECORDS: String(point) })
-      assert.strictEqual(crashed.signal, "SIGKILL", `point ${point}: ${crashed.stderr}`)
-      const resumed = await run(["resume", "--repo", f.repo, "--json", "--quiet"], f.env)
-      assert.strictEqual(resumed.code, 0, `point ${point}: ${resumed.stderr}`)
-      assert.isTrue(report(resumed).mergeResult.landed, `point ${point}`)
-      assert.strictEqual(git(f.repo, "rev-parse", "main"), integrated, `point ${point}`)
-    }, 90_000)
-  }
+  it("a braid land SIGKILLed after its first journal record, and its resume after one more, lands when resumed", async () => {
+    const f = fixture()
+    const first = await run(["run", f.plan, "--repo", f.repo, "--no-land", "--json", "--quiet"], f.env)
+    const integrated = report(first).integrationResult.commit
+    const crashed = await run(["land", "--repo", f.repo, "--quiet"], { ...f.env, BRAID_CRASH_AFTER_RECORDS: "1" })
+    assert.strictEqual(crashed.signal, "SIGKILL", crashed.stderr)
+    const again = await run(["resume", "--repo", f.repo, "--quiet"], { ...f.env, BRAID_CRASH_AFTER_RECORDS: "1" })
+    assert.strictEqual(again.signal, "SIGKILL", again.stderr)
+    const resumed = await run(["resume", "--repo", f.repo, "--json", "--quiet"], f.env)
+    assert.strictEqual(resumed.code, 0, resumed.stderr)
+    assert.isTrue(report(resumed).mergeResult.landed)
+    assert.strictEqual(git(f.repo, "rev-parse", "main"), integrated)
+  }, 90_000)
 })
