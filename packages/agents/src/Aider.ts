@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { Agent, type Plan, Process, Secrets } from "@braid/core"
+import { Agent, Plan, Process, Secrets } from "@braid/core"
 import { CommandExecutor, FileSystem } from "@effect/platform"
 import { Effect } from "effect"
 import * as path from "node:path"
@@ -206,7 +206,8 @@ const bareModel = (model: string) => model.includes("/") ? model.slice(model.las
 const chatFiles = (request: Agent.AttemptRequest, worktree: string) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const candidates = [...request.stream.scope, ...request.earlier.flatMap((e) => e.changedFiles)]
+    // A scope entry may list several paths ("src/app.js, src/routes.js"): each is a candidate.
+    const candidates = [...Plan.scopePathsOf(request.stream), ...request.earlier.flatMap((e) => e.changedFiles)]
     const files: Array<string> = []
     for (const candidate of new Set(candidates)) {
       if (/[*?[\]{}]/.test(candidate) || path.isAbsolute(candidate) || candidate.split(/[\\/]/).includes("..")) continue

@@ -27,7 +27,7 @@ const planOf = (description: string) =>
   Plan.decode({
     projectName: "Shop",
     featureName: "Greeting",
-    streams: [{ name: "api", type: "api", scope: ["src/app.js", "src/**/*.ts"] }],
+    streams: [{ name: "api", type: "api", scope: ["src/app.js, src/routes.js", "src/**/*.ts"] }],
     tasks: [{ id: "api-1", title: "Greet", stream: "api", description }]
   })
 
@@ -67,6 +67,7 @@ describe("aider backend", () => {
       const log = path.join(logDir, "log.jsonl")
       fs.mkdirSync(path.join(worktree, "src"))
       fs.writeFileSync(path.join(worktree, "src/app.js"), "export {}\n")
+      fs.writeFileSync(path.join(worktree, "src/routes.js"), "export {}\n")
       process.env.BRAID_TEST_NOT_PASSED = "leak"
       const result = yield* attempt(worktree, {
         vars: { AIDER_STANDIN_LOG: log },
@@ -88,8 +89,8 @@ describe("aider backend", () => {
       assert.isTrue(call.stdinClosed)
       for (const option of Aider.FIXED_OPTIONS) assert.include(call.argv, option)
       assert.deepStrictEqual(call.argv.slice(call.argv.indexOf("--model"), call.argv.indexOf("--model") + 2), ["--model", "openai/gpt-4.1"])
-      // Extra args, then the chat files: the scope entries that are files (globs are not).
-      assert.deepStrictEqual(call.argv.slice(-3), ["--map-tokens", "1024", "src/app.js"])
+      // Extra args, then the chat files: the scope's paths that are files (globs are not; an entry may list several).
+      assert.deepStrictEqual(call.argv.slice(-4), ["--map-tokens", "1024", "src/app.js", "src/routes.js"])
       assert.strictEqual(call.openaiApiBase, "http://127.0.0.1:9/v1")
       assert.strictEqual(call.braidAgent, "run-1/api/api-1/1")
       assert.notInclude(call.envNames, "BRAID_TEST_NOT_PASSED")

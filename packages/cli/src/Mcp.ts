@@ -37,6 +37,7 @@ import { Cause, Effect, Exit, JSONSchema, ParseResult, Runtime, Schema } from "e
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as nodePath from "node:path"
+import * as Forecast from "./Forecast.js"
 import * as Help from "./Help.js"
 import * as Preflight from "./Preflight.js"
 import * as Runs from "./Runs.js"
@@ -170,7 +171,18 @@ const CheckPlanOutput = Schema.Struct({
   integrationOrder: Schema.Array(Schema.String),
   repository: Schema.NullOr(Schema.String),
   problems: described(Schema.Array(Finding), "What braid run would refuse."),
-  warnings: Schema.Array(Finding)
+  warnings: Schema.Array(Finding),
+  forecast: described(
+    Schema.Array(Schema.Struct({
+      kind: Schema.Literal("scope", "file", "cochange"),
+      streams: Schema.Array(Schema.String),
+      tasks: Schema.Array(Schema.String),
+      paths: Schema.Array(Schema.String),
+      message: Schema.String,
+      fix: Schema.String
+    })),
+    "The conflict forecast: where streams that run side by side will change the same files, each with a fix (as braid plan prints it)."
+  )
 })
 
 const Started = Schema.Struct({
@@ -305,6 +317,7 @@ const checkPlan = tool({
       })
       const backendOf = (stream: Plan.PlannedStream) => Preflight.backendOf(plan, stream, input.agent)
       const preds = ExecutionPlan.predecessors(plan)
+      const collisions = yield* Forecast.forecast(plan, result.repository ?? top ?? process.cwd())
       const structured = {
         plan: path,
         ready: result.problems.length === 0,
@@ -325,14 +338,16 @@ const checkPlan = tool({
         repository: result.repository ?? null,
         problems: [...result.problems],
         warnings: [...plan.warnings, ...result.warnings],
-        // Whatever else preflight comes to find (a conflict forecast, say) is passed on as it is.
+        forecast: collisions.map((c) => ({ ...c, streams: [...c.streams], tasks: [...c.tasks], paths: [...c.paths] })),
+        // Whatever else preflight comes to find is passed on as it is.
         ...Object.fromEntries(Object.entries(result).filter(([key]) => !["problems", "warnings", "repository", "github"].includes(key)))
       }
       const text = [
         ExecutionPlan.render(plan, execution, { backendOf }),
         structured.ready ? "ready: braid run would start" : `NOT READY: braid run would refuse to start (${result.problems.length} problem(s)):`,
         ...result.problems.map((p) => `  - ${p.path}: ${p.message}`),
-        ...structured.warnings.map((w) => `warning: ${w.path}: ${w.message}`)
+        ...structured.warnings.map((w) => `warning: ${w.path}: ${w.message}`),
+        ...collisions.flatMap((c) => [`conflict forecast: ${c.kind}: ${c.message}`, `  fix: ${c.fix}`])
       ].join("\n")
       return { text, structured }
     })

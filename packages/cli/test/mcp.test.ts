@@ -80,6 +80,11 @@ describe("braid mcp", () => {
     assert.isAbove(c.waves.length, 1, "the api stream waits on the database stream")
     assert.deepStrictEqual(c.problems, [])
     assert.include(textOf(checked), "ready: braid run would start")
+    // The conflict forecast, as braid plan gives it: api and ui both register a route in src/routes.js.
+    const routes = c.forecast.find((f: { paths: Array<string> }) => f.paths.includes("src/routes.js"))
+    assert.isDefined(routes, JSON.stringify(c.forecast))
+    assert.deepStrictEqual([...routes.streams].sort(), ["api", "ui"])
+    assert.include(textOf(checked), "conflict forecast:")
 
     // Mistakes are tool errors with the CLI's words.
     refused(await call(client, "check_plan", { plan: path.join(repo, "no-such-plan.yaml") }), "file not found")
