@@ -263,7 +263,6 @@ const planCommand = Command.make(
         Option.getOrElse(args.landMode, () => "local") === "local" ? "" : ` to ${Option.getOrElse(args.remote, () => "origin")}`
       }`
       const backendOf = (stream: Plan.PlannedStream) => Preflight.backendOf(plan, stream, agentName)
-      const preds = ExecutionPlan.predecessors(plan)
       const confinement = yield* Sandbox.decide(plan.sandbox.mode).pipe(
         Effect.catchTag("SandboxUnavailable", (e) => Effect.succeed<Sandbox.Decision>({ _tag: "Unconfined", reason: e.reason }))
       )
@@ -286,24 +285,17 @@ const planCommand = Command.make(
             qualityThreshold: plan.qualityThreshold,
             maxParallel: plan.maxParallel,
             // In dependency order; dispatch has no barriers between them.
-            streams: execution.integrationOrder.map((name) => {
-              const stream = Plan.streamNamed(plan, name)!
+            streams: Preflight.streamsOf(plan, execution, agentName).map(({ tasks, waitsOn, ...summary }) => {
+              const stream = Plan.streamNamed(plan, summary.name)!
               return {
-                name,
-                type: stream.type,
+                ...summary,
                 priority: stream.rank,
-                agent: backendOf(stream),
                 reviewer: Reviewers.reviewOf(plan, stream, { reviewer: Option.getOrUndefined(args.reviewer) }).kind,
                 confined: confinement._tag === "Confined",
                 reachable: reach(stream),
                 environment: environmentOf(stream),
-                waitsOn: execution.streamDependsOn.get(name) ?? [],
-                tasks: stream.tasks.map((t) => ({
-                  id: t.id,
-                  title: t.title,
-                  checks: ExecutionPlan.checkNamesOf(plan, t),
-                  waitsFor: preds.get(t.id) ?? []
-                }))
+                waitsOn,
+                tasks
               }
             }),
             verify: plan.verify.map((v) => v.name),

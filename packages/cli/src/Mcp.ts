@@ -316,23 +316,13 @@ const checkPlan = tool({
         report: undefined
       })
       const backendOf = (stream: Plan.PlannedStream) => Preflight.backendOf(plan, stream, input.agent)
-      const preds = ExecutionPlan.predecessors(plan)
       const collisions = yield* Forecast.forecast(plan, result.repository ?? top ?? process.cwd())
       const structured = {
         plan: path,
         ready: result.problems.length === 0,
         projectName: plan.projectName,
         featureName: plan.featureName,
-        streams: execution.integrationOrder.map((name) => {
-          const stream = Plan.streamNamed(plan, name)!
-          return {
-            name,
-            type: stream.type,
-            agent: backendOf(stream),
-            waitsOn: [...(execution.streamDependsOn.get(name) ?? [])],
-            tasks: stream.tasks.map((t) => ({ id: t.id, title: t.title, checks: [...ExecutionPlan.checkNamesOf(plan, t)], waitsFor: [...(preds.get(t.id) ?? [])] }))
-          }
-        }),
+        streams: Preflight.streamsOf(plan, execution, input.agent),
         waves: execution.batches.map((b) => [...b.streams]),
         integrationOrder: [...execution.integrationOrder],
         repository: result.repository ?? null,

@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { Registry } from "@braid/agents"
-import { CommandSpec, FileRunStore, GitWorkspace, Landing, MemoryWorkspace, type Plan, Process, RunStore, Sandbox } from "@braid/core"
+import { CommandSpec, ExecutionPlan, FileRunStore, GitWorkspace, Landing, MemoryWorkspace, Plan, Process, RunStore, Sandbox } from "@braid/core"
 import { CommandExecutor, FileSystem } from "@effect/platform"
 import { Effect, Schema } from "effect"
 import * as fs from "node:fs"
@@ -51,6 +51,25 @@ export interface Result {
 
 /** A threshold below this lets weak work pass: worth a warning. */
 export const LOW_THRESHOLD = 50
+
+/**
+ * The plan's streams in dependency order as `braid plan --json` and MCP's `check_plan` give them:
+ * each with its agent, the streams it waits on, and its tasks with their checks and what each
+ * waits for.
+ */
+export const streamsOf = (plan: Plan.Plan, execution: ExecutionPlan.ExecutionPlan, agent: string | undefined) => {
+  const preds = ExecutionPlan.predecessors(plan)
+  return execution.integrationOrder.map((name) => {
+    const stream = Plan.streamNamed(plan, name)!
+    return {
+      name,
+      type: stream.type,
+      agent: backendOf(plan, stream, agent),
+      waitsOn: [...(execution.streamDependsOn.get(name) ?? [])],
+      tasks: stream.tasks.map((t) => ({ id: t.id, title: t.title, checks: [...ExecutionPlan.checkNamesOf(plan, t)], waitsFor: [...(preds.get(t.id) ?? [])] }))
+    }
+  })
+}
 
 /** The agent backend a stream's tasks are carried out by, as `run --agent` would choose it. */
 export const backendOf = (plan: Plan.Plan, stream: Plan.PlannedStream, agent: string | undefined): string =>
