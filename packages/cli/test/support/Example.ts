@@ -7,19 +7,15 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { git, root } from "./Braid.js"
+import { exampleWithoutEnvironment, git } from "./Braid.js"
 
 /** A copy of the example in a new temporary folder: its plan file, and the repository made from its project on `main`. */
 export const exampleRepo = (prefix: string): { readonly dir: string; readonly plan: string; readonly repo: string } => {
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)))
-  const copy = path.join(dir, "example")
-  fs.cpSync(path.join(root, "examples/checkout-flow"), copy, { recursive: true })
-  fs.rmSync(path.join(copy, "project", "test", "money.test.js"))
-  const plan = path.join(copy, "plan.yaml")
-  fs.writeFileSync(plan, fs.readFileSync(plan, "utf8").replace(/^environment:\n(?:  .*\n|    .*\n)*/m, ""))
+  const copy = exampleWithoutEnvironment(dir)
   const repo = path.join(copy, "project")
   git(repo, "init", "-q", "-b", "main")
   git(repo, "add", "-A")
   git(repo, "commit", "-q", "-m", "start")
-  return { dir, plan, repo }
+  return { dir, plan: path.join(copy, "plan.yaml"), repo }
 }
