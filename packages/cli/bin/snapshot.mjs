@@ -81,6 +81,7 @@ export const makeSnapshot = (dist, out, options = {}) => {
     const { atime, mtime } = fs.statSync(node)
     fs.utimesSync(`${out}.node.partial`, atime, mtime)
     fs.renameSync(`${out}.node.partial`, `${out}.node`)
+    fs.rmSync(`${out}.failed`, { force: true })
     return undefined
   } finally {
     fs.rmSync(partial, { force: true })
@@ -98,6 +99,11 @@ if (process.argv[1] !== undefined && fs.realpathSync(process.argv[1]) === fs.rea
     process.exit(2)
   }
   const why = makeSnapshot(path.resolve(dist), path.resolve(out))
+  // A failure is noted, so that bin/braid does not start a maker at every call with this node.
+  if (why !== undefined && why !== "another process is making it") {
+    fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true })
+    fs.writeFileSync(`${path.resolve(out)}.failed`, `${why}\n`)
+  }
   if (why !== undefined) {
     process.stderr.write(`braid: no start-up snapshot: ${why}\n`)
     process.exitCode = 1

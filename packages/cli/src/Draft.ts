@@ -913,7 +913,7 @@ export const draft = (options: Options) =>
     }
 
     const ExecutionPlan = yield* Effect.promise(() => import("@braid/core/ExecutionPlan"))
-    yield* Effect.sync(() => process.stdout.write(`${ExecutionPlan.render(plan, ExecutionPlan.make(plan), { backendOf: (s) => Registry.backendOf(plan, s, { agent: options.agent }) })}\n`))
+    yield* Effect.sync(() => process.stdout.write(`${ExecutionPlan.render(plan, ExecutionPlan.make(plan), { backendOf: (s) => Preflight.backendOf(plan, s, options.agent) })}\n`))
     for (const note of outcome.notes) yield* say(`braid: warning: ${problemLine(note)}${note.fix !== undefined ? ` (fix: ${note.fix})` : ""}`)
     if (filed !== undefined) {
       yield* say(
